@@ -43,7 +43,7 @@ def read_header(path: str | os.PathLike) -> list[str]:
     try:
         if is_parquet(path):
             return list(pq.read_schema(path).names)
-        with pa_csv.open_csv(path, parse_options=_parse_options(path)) as reader:
+        with pa_csv.open_csv(path, parse_options=_parse_options(path, malformed=[])) as reader:
             return list(reader.schema.names)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ContractError(f"{path}: cannot read the header: {exc}") from exc
@@ -67,18 +67,43 @@ def read_columns(path: str | os.PathLike, columns: list[str], multiline: bool = 
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
         )
-        read = pa_csv.ReadOptions(block_size=1 << 24)
-        parse = _parse_options(path, multiline)
-        return pa_csv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        malformed: list = []
+        parse = _parse_options(path, multiline, malformed)
+        table = pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(block_size=1 << 24),
+                                parse_options=parse, convert_options=convert)
+        if malformed:
+            raise _malformed_row_error(path, multiline, convert, len(malformed))
+        return table
     except pa.ArrowInvalid as exc:
         raise ContractError(f"{path}: not a readable {'Parquet' if is_parquet(path) else 'CSV'} file: {exc}") from exc
     except OSError as exc:
         raise ContractError(f"{path}: cannot read: {exc}") from exc
 
 
-def _parse_options(path: Path, multiline: bool = False) -> pa_csv.ParseOptions:
+def _parse_options(path: Path, multiline: bool = False, malformed: list | None = None) -> pa_csv.ParseOptions:
+    """CSV parse options; rows with the wrong number of fields are collected in ``malformed``."""
     delimiter = "\t" if ".tsv" in path.name.lower() else ","
-    return pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=multiline)
+
+    def collect(row) -> str:
+        malformed.append(row)
+        return "skip"
+
+    return pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=multiline,
+                               invalid_row_handler=collect if malformed is not None else None)
+
+
+def _malformed_row_error(path: Path, multiline: bool, convert: pa_csv.ConvertOptions, count: int) -> ContractError:
+    """Name the first row whose field count differs from the header's (re-read serially for its line)."""
+    first: list = []
+    pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(use_threads=False),
+                    parse_options=_parse_options(path, multiline, first), convert_options=convert)
+    row = first[0]
+    where = f"line {row.number}" if row.number is not None else "a row"
+    others = f"; {count} rows in all have this problem" if count > 1 else ""
+    return ContractError(
+        f"{path}: {where} has {row.actual_columns} fields where the header has {row.expected_columns} "
+        f"(text {row.text[:120]!r}){others}"
+    )
 
 
 def write_table(table: pa.Table, path: str | os.PathLike) -> Path:

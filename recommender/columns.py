@@ -1,0 +1,126 @@
+"""Vectorised parsers for single columns of the data contract.
+
+Each parser takes a column as read from the file and returns typed values, or raises the
+contract error of the first bad row (with how many rows are bad in all). ``where`` names the
+file and the column; row positions are 0-based among data rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from recommender.contract import FALSE_WORDS, MAX_CITY_TIER, TAG_SEPARATOR, TRUE_WORDS, BadRows
+
+EPOCH_SECONDS_MAX = 4_102_444_800  # 2100-01-01: larger numbers are not epoch seconds
+
+
+@dataclass(frozen=True)
+class Where:
+    """The file and column a parser is working on."""
+
+    path: str
+    column: str
+    is_csv: bool
+
+    def check(self, bad: np.ndarray, values: pd.Series, problem: str, show_value: bool = True) -> None:
+        """Raise the contract error for the first True in ``bad``, if any."""
+        if not bad.any():
+            return
+        positions = np.flatnonzero(bad)
+        first = int(positions[0])
+        value = values.iloc[first] if show_value else None
+        raise BadRows(self.path, self.column, problem, first, value, len(positions), self.is_csv).error()
+
+
+def as_series(column: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """An Arrow column as a pandas Series (text stays Arrow-backed: no Python object per row)."""
+    return column.to_pandas()
+
+
+def text(column, where: Where, required: bool = False, default: str = "") -> pd.Series:
+    """Stripped text; empty values are an error when ``required``, else ``default``."""
+    values = as_series(column)
+    if not pd.api.types.is_string_dtype(values):
+        values = values.astype("str")
+    stripped = values.str.strip()
+    empty = (stripped.isna() | stripped.eq("")).to_numpy()
+    if required:
+        where.check(empty, values, "is empty", show_value=False)
+        return stripped
+    return stripped.where(~empty, default)
+
+
+def numbers(column, where: Where, default: float = np.nan) -> np.ndarray:
+    """Finite numbers as float64; empty values become ``default``."""
+    values = as_series(column)
+    parsed = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    missing = values.isna().to_numpy()
+    if pd.api.types.is_string_dtype(values):
+        missing = missing | values.str.strip().eq("").to_numpy()
+    where.check(~missing & ~np.isfinite(parsed), values, "is not a number")
+    return np.where(missing, default, parsed)
+
+
+def timestamps(column, where: Where) -> np.ndarray:
+    """Timestamps as ``datetime64[s]`` in UTC, from ISO 8601 text, epoch seconds or native timestamps."""
+    if pa.types.is_timestamp(column.type):
+        values = as_series(column)
+        where.check(values.isna().to_numpy(), values, "is empty", show_value=False)
+        if values.dt.tz is not None:
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return values.to_numpy().astype("datetime64[s]")
+    values = as_series(column)
+    missing = values.isna().to_numpy()
+    if pd.api.types.is_string_dtype(values):
+        missing = missing | values.str.strip().eq("").to_numpy()
+    where.check(missing, values, "is empty", show_value=False)
+    epoch = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    is_epoch = np.isfinite(epoch)
+    where.check(is_epoch & ((epoch < 0) | (epoch >= EPOCH_SECONDS_MAX)), values,
+                "is out of range for epoch seconds (1970 to 2100)")
+    result = np.empty(len(values), dtype="datetime64[s]")
+    result[is_epoch] = epoch[is_epoch].astype("int64").astype("datetime64[s]")
+    if not is_epoch.all():
+        text_values = values[~is_epoch].astype("str")
+        parsed = pd.to_datetime(text_values, format="ISO8601", utc=True, errors="coerce")
+        bad = np.zeros(len(values), dtype=bool)
+        bad[~is_epoch] = parsed.isna().to_numpy()
+        where.check(bad, values, "cannot be read as an ISO 8601 time or epoch seconds")
+        result[~is_epoch] = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+    return result
+
+
+def city_tiers(column, where: Where, unknown: int) -> np.ndarray:
+    """City tiers 1..MAX_CITY_TIER as int8 (``3`` or ``tier 3``); empty means ``unknown``."""
+    values = as_series(column)
+    cleaned = values.astype("str").str.strip().str.lower().str.removeprefix("tier").str.strip()
+    missing = (values.isna() | cleaned.eq("")).to_numpy()
+    parsed = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    valid = np.isin(parsed, np.arange(1, MAX_CITY_TIER + 1))
+    where.check(~missing & ~valid, values, f"is not a city tier from 1 to {MAX_CITY_TIER}")
+    return np.where(valid, parsed, unknown).astype("int8")
+
+
+def booleans(column, where: Where, default: bool) -> np.ndarray:
+    """Flags from true/false, 1/0, yes/no (any case); empty means ``default``."""
+    if pa.types.is_boolean(column.type):
+        values = as_series(column)
+        return values.fillna(default).to_numpy(dtype=bool)
+    values = as_series(column)
+    words = values.astype("str").str.strip().str.lower()
+    missing = (values.isna() | words.eq("")).to_numpy()
+    is_true = words.isin(TRUE_WORDS).to_numpy()
+    is_false = words.isin(FALSE_WORDS).to_numpy()
+    where.check(~missing & ~is_true & ~is_false, values, "is not true/false, 1/0 or yes/no")
+    return np.where(missing, default, is_true)
+
+
+def tags(column, where: Where) -> pd.Series:
+    """Semicolon-separated labels, lower-cased, trimmed, without empty labels."""
+    values = text(column, where)
+    sep = TAG_SEPARATOR
+    return (values.str.lower().str.replace(rf"\s*{sep}\s*", sep, regex=True)
+            .str.replace(rf"{sep}{{2,}}", sep, regex=True).str.strip(f"{sep} "))

@@ -1,0 +1,236 @@
+"""Loaders for purchase and catalog files (CSV, CSV.gz, Parquet) under the data contract.
+
+The result is typed and compact: ids are pandas categoricals (int32 codes plus one copy of each
+distinct id), times ``datetime64[s]`` (UTC), numbers float32. When a catalog is given, the
+purchases' ``item_id`` categories are the catalog's item ids in catalog order, so
+``purchases.item_id.cat.codes`` are catalog row positions.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recommender import columns as col
+from recommender.contract import (
+    CATALOG_OPTIONAL,
+    CATALOG_REQUIRED,
+    PURCHASE_OPTIONAL,
+    PURCHASE_REQUIRED,
+    UNKNOWN_ITEM_POLICIES,
+    UNKNOWN_LABEL,
+    UNKNOWN_TIER,
+    ContractError,
+)
+from recommender.tables import is_parquet, read_columns, read_header
+
+RETURNS = "return or cancellation (quantity <= 0)"
+UNKNOWN_ITEMS = "item not in the catalog"
+CATALOG_LABELS = ("category", "region", "merchant_id")
+
+
+@dataclass
+class LoadReport:
+    """What a loader read from one file and what its policies did."""
+
+    path: str
+    rows_read: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_kept(self) -> int:
+        return self.rows_read - sum(self.dropped.values())
+
+    def lines(self) -> list[str]:
+        """Human-readable summary lines."""
+        out = [f"{self.path}: {self.rows_read:,} rows read, {self.rows_kept:,} kept"]
+        out += [f"  dropped {n:,}: {reason}" for reason, n in self.dropped.items() if n]
+        out += [f"  {note}" for note in self.notes]
+        return out
+
+
+@dataclass
+class Dataset:
+    """Purchases and catalog, loaded together and aligned on item ids."""
+
+    purchases: pd.DataFrame
+    catalog: pd.DataFrame
+    reports: list[LoadReport]
+
+    def summary(self) -> str:
+        """Rows, buyers, items, date range, and what each policy dropped and why."""
+        p = self.purchases
+        lines = [line for report in self.reports for line in report.lines()]
+        bought = p.item_id.cat.codes.nunique()
+        lines.append(f"purchases: {len(p):,} lines, {p.quantity.sum():,.0f} units, "
+                     f"{p.user_id.cat.categories.size:,} buyers")
+        lines.append(f"items: {len(self.catalog):,} in the catalog ({int(self.catalog.available.sum()):,} available), "
+                     f"{bought:,} bought at least once")
+        if len(p):
+            lines.append(f"date range: {p.timestamp.min()} .. {p.timestamp.max()}")
+        tiers = p.city_tier.value_counts().sort_index()
+        lines.append("city tiers: " + ", ".join(
+            f"{'unknown' if tier == UNKNOWN_TIER else f'tier {tier}'} {n:,}" for tier, n in tiers.items()))
+        return "\n".join(lines)
+
+
+def _read(path: Path, required: tuple[str, ...], optional: tuple[str, ...], multiline: bool):
+    header = read_header(path)
+    missing = [name for name in required if name not in header]
+    if missing:
+        raise ContractError(f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(repr(m) for m in missing)} (found: {', '.join(header) or 'no columns'})")
+    present = [name for name in required + optional if name in header]
+    table = read_columns(path, present, multiline=multiline)
+    if table.num_rows == 0:
+        raise ContractError(f"{path}: has a header but no rows")
+    return table
+
+
+def _where(path: Path, column: str) -> col.Where:
+    return col.Where(str(path), column, not is_parquet(path))
+
+
+def load_catalog(path: str | os.PathLike) -> tuple[pd.DataFrame, LoadReport]:
+    """Load and check a catalog file; item ids must be unique and titles non-empty."""
+    path = Path(path)
+    table = _read(path, CATALOG_REQUIRED, CATALOG_OPTIONAL, multiline=True)
+    n = table.num_rows
+
+    def get(name, parse, *args):
+        return parse(table.column(name), _where(path, name), *args) if name in table.column_names else None
+
+    item_id = get("item_id", col.text, True)
+    duplicated = item_id.duplicated().to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        first = int(np.flatnonzero(item_id.eq(item_id.iloc[row]).to_numpy())[0])
+        raise ContractError(
+            f"{path}: row {row + 1}, column 'item_id': duplicate id {item_id.iloc[row]!r} "
+            f"(first at row {first + 1}); {int(duplicated.sum())} duplicate rows in all")
+    catalog = pd.DataFrame({
+        "item_id": item_id,
+        "title": get("title", col.text, True),
+        "description": get("description", col.text) if "description" in table.column_names else "",
+    })
+    for name in CATALOG_LABELS:
+        values = get(name, col.text, False, UNKNOWN_LABEL)
+        catalog[name] = pd.Categorical(values if values is not None else np.full(n, UNKNOWN_LABEL))
+    price = get("price", col.numbers)
+    catalog["price"] = (price if price is not None else np.full(n, np.nan)).astype("float32")
+    tags = get("tags", col.tags)
+    catalog["tags"] = tags if tags is not None else ""
+    available = get("available", col.booleans, True)
+    catalog["available"] = available if available is not None else np.ones(n, dtype=bool)
+    return catalog, LoadReport(str(path), n)
+
+
+def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
+                   unknown_items: str = "drop") -> tuple[pd.DataFrame, LoadReport]:
+    """Load and check a purchases file, applying the return and unknown-item policies.
+
+    With a catalog, purchases of items it lacks are dropped (``unknown_items="drop"``) or kept
+    for items that the caller adds to the catalog (``"add"``: see :func:`load_dataset`).
+    """
+    if unknown_items not in UNKNOWN_ITEM_POLICIES:
+        raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {unknown_items!r}")
+    path = Path(path)
+    table = _read(path, PURCHASE_REQUIRED, PURCHASE_OPTIONAL, multiline=False)
+    n = table.num_rows
+    present = set(table.column_names)
+    report = LoadReport(str(path), n)
+
+    def get(name, parse, *args):
+        return parse(table.column(name), _where(path, name), *args)
+
+    user_id = get("user_id", col.text, True)
+    item_id = get("item_id", col.text, True)
+    frame = pd.DataFrame({
+        "user_id": user_id,
+        "item_id": item_id,
+        "timestamp": get("timestamp", col.timestamps),
+        "quantity": get("quantity", col.numbers, 1.0).astype("float32") if "quantity" in present
+        else np.ones(n, dtype="float32"),
+        "order_id": get("order_id", col.text) if "order_id" in present else "",
+        "price": get("price", col.numbers).astype("float32") if "price" in present
+        else np.full(n, np.nan, dtype="float32"),
+        "city": pd.Categorical(get("city", col.text, False, UNKNOWN_LABEL) if "city" in present
+                               else np.full(n, UNKNOWN_LABEL)),
+        "city_tier": get("city_tier", col.city_tiers, UNKNOWN_TIER) if "city_tier" in present
+        else np.full(n, UNKNOWN_TIER, dtype="int8"),
+    })
+    del table
+
+    keep = frame.quantity.to_numpy() > 0
+    report.dropped[RETURNS] = int((~keep).sum())
+    if catalog is not None:
+        known = frame.item_id.isin(catalog.item_id).to_numpy()
+        unknown_kept = keep & ~known
+        if unknown_items == "drop":
+            report.dropped[UNKNOWN_ITEMS] = int(unknown_kept.sum())
+            keep &= known
+        elif unknown_kept.any():
+            report.notes.append(f"{frame.item_id[unknown_kept].nunique():,} items not in the catalog were added "
+                                f"to it ({int(unknown_kept.sum()):,} purchase lines)")
+    frame = frame[keep].reset_index(drop=True)
+    if frame.empty:
+        raise ContractError(f"{path}: no usable purchases remain after the policies: "
+                            + "; ".join(f"{n:,} {reason}" for reason, n in report.dropped.items() if n))
+    frame["user_id"] = pd.Categorical(frame.user_id)
+    if catalog is not None:
+        frame["item_id"] = pd.Categorical(frame.item_id, categories=_categories_with(catalog, frame.item_id))
+    else:
+        frame["item_id"] = pd.Categorical(frame.item_id)
+    return frame, report
+
+
+def _categories_with(catalog: pd.DataFrame, item_ids: pd.Series) -> pd.Index:
+    """The catalog's item ids in catalog order, followed by unknown ids in ``item_ids`` (policy "add")."""
+    known = pd.Index(catalog.item_id)
+    extra = pd.Index(item_ids.unique()).difference(known)
+    return known.append(extra) if len(extra) else known
+
+
+def _default_catalog(item_ids) -> pd.DataFrame:
+    """Catalog rows for bare ids: title = id, every other field at its contract default."""
+    ids = pd.Series(item_ids, dtype="str")
+    n = len(ids)
+    frame = pd.DataFrame({"item_id": ids, "title": ids, "description": ""})
+    for name in CATALOG_LABELS:
+        frame[name] = pd.Categorical(np.full(n, UNKNOWN_LABEL))
+    return frame.assign(price=np.full(n, np.nan, dtype="float32"), tags="", available=np.ones(n, dtype=bool))
+
+
+def _add_unknown_items(catalog: pd.DataFrame, item_categories: pd.Index) -> pd.DataFrame:
+    """Extend the catalog with default rows for the ids past its end (policy "add")."""
+    extra = item_categories[len(catalog):]
+    if not len(extra):
+        return catalog
+    combined = pd.concat([catalog, _default_catalog(extra)], ignore_index=True)
+    for name in CATALOG_LABELS:
+        combined[name] = pd.Categorical(combined[name].astype("str"))
+    return combined
+
+
+def load_dataset(purchases_path: str | os.PathLike, catalog_path: str | os.PathLike | None = None,
+                 unknown_items: str = "drop") -> Dataset:
+    """Load purchases and (optionally) a catalog, aligned so item codes are catalog rows.
+
+    Without a catalog, a minimal one is made from the purchased item ids (titles = ids).
+    """
+    reports = []
+    catalog = None
+    if catalog_path is not None:
+        catalog, catalog_report = load_catalog(catalog_path)
+        reports.append(catalog_report)
+    purchases, purchase_report = load_purchases(purchases_path, catalog, unknown_items)
+    reports.insert(0, purchase_report)
+    if catalog is None:
+        catalog = _default_catalog(purchases.item_id.cat.categories)
+    else:
+        catalog = _add_unknown_items(catalog, purchases.item_id.cat.categories)
+    return Dataset(purchases, catalog, reports)

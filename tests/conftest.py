@@ -1,0 +1,39 @@
+"""Shared test helpers: small contract files written on the fly."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+PURCHASES = """user_id,item_id,timestamp,quantity,order_id,price,city,city_tier
+u1,FH-1,2025-06-01T10:00:00Z,1,o1,35.0,Beijing,1
+u1,JDZ-2,2025-06-01T10:00:00Z,2,o1,120.5,Beijing,1
+u2,FH-1,1748772000,1,o2,35.0,Chengdu,2
+u3,HL-3,2025-09-01 08:30:00,3,o3,,Mianyang,tier 3
+u3,HL-3,2025-09-02,-1,o4,12,Mianyang,3
+u4,JDZ-2,2025-10-01T12:00:00+08:00,,o5,118,,
+"""
+
+CATALOG = """item_id,title,description,category,region,merchant_id,price,tags,available
+FH-1,Palm-leaf fan,"Hand-woven in Fenghuang, Hunan",weaving,"Fenghuang County, Hunan",M1,35,handmade;priority_region,true
+JDZ-2,Celadon tea bowl,Jingdezhen kiln,ceramics,"Jingdezhen, Jiangxi",M2,120,handmade;gift,yes
+HL-3,Huili pomegranates 5 kg,Soft-seed pomegranates,fruit,"Huili, Sichuan",M3,12,seasonal;priority_region,1
+XX-4,Wooden comb,Langqiao comb,wood carving,"Langqiao, Anhui",M4,,handmade,false
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    """Write text to a file, gzip-compressed when the name ends in .gz."""
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def contract_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A small valid purchases file and catalog."""
+    return write(tmp_path / "purchases.csv", PURCHASES), write(tmp_path / "catalog.csv", CATALOG)
