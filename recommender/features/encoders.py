@@ -1,0 +1,48 @@
+"""Id encoders: string ids to dense integer codes and back, stable across save and load."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recommender.atomic import atomic_file
+
+UNKNOWN_CODE = -1
+
+
+class IdEncoder:
+    """Maps ids to codes ``0..n-1`` in the order given; unknown ids encode to ``UNKNOWN_CODE``."""
+
+    def __init__(self, ids: Sequence[str] | pd.Index):
+        index = pd.Index(pd.Series(ids, dtype="str"))
+        if index.has_duplicates:
+            raise ValueError(f"IdEncoder: duplicate ids, e.g. {index[index.duplicated()][0]!r}")
+        self.index_ = index
+
+    def __len__(self) -> int:
+        return len(self.index_)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.index_.to_numpy(dtype=object)
+
+    def encode(self, ids) -> np.ndarray:
+        """Codes of ``ids`` (int64), ``UNKNOWN_CODE`` where an id is unknown."""
+        return self.index_.get_indexer(pd.Index(pd.Series(ids, dtype="str")))
+
+    def decode(self, codes) -> np.ndarray:
+        """Ids of ``codes``."""
+        return self.index_.to_numpy(dtype=object)[np.asarray(codes)]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the ids as a JSON list (atomically)."""
+        with atomic_file(path) as tmp:
+            tmp.write_text(json.dumps(self.index_.tolist(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "IdEncoder":
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))

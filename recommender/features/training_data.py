@@ -1,0 +1,87 @@
+"""Everything the models learn from, built once from a loaded :class:`~recommender.loaders.Dataset`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommender.contract import UNKNOWN_TIER
+from recommender.features.content import ItemContentFeatures
+from recommender.features.context import buyer_tiers
+from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
+from recommender.features.interactions import InteractionWeighting, apply_weighting, confidence_matrix
+from recommender.loaders import Dataset
+
+
+@dataclass
+class UserBatch:
+    """A batch of buyers to score: training codes (``UNKNOWN_CODE`` for buyers unseen in training),
+    their weighted purchase histories (rows x items) and their city tiers."""
+
+    users: np.ndarray
+    history: sp.csr_matrix
+    tiers: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @classmethod
+    def cold(cls, tiers: np.ndarray, n_items: int) -> "UserBatch":
+        """Buyers with no history, known only by their city tier."""
+        tiers = np.asarray(tiers, dtype=np.int8)
+        return cls(np.full(len(tiers), UNKNOWN_CODE), sp.csr_matrix((len(tiers), n_items), dtype="float32"), tiers)
+
+
+@dataclass
+class TrainingData:
+    """Buyer x item interactions, buyer context and item content, with their id encoders."""
+
+    users: IdEncoder
+    items: IdEncoder
+    user_items: sp.csr_matrix  # weighted confidence, buyers x items (float32 CSR)
+    confidence: sp.csr_matrix  # decayed quantities before weighting
+    user_tiers: np.ndarray  # int8 per buyer
+    catalog: pd.DataFrame  # item metadata, row i = item code i
+    item_content: sp.csr_matrix  # L2-normalised content rows, item code order
+    content_features: ItemContentFeatures
+    weighting: InteractionWeighting
+    reference_time: np.datetime64
+
+    @property
+    def n_users(self) -> int:
+        return self.user_items.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.user_items.shape[1]
+
+    def batch(self, users: np.ndarray) -> UserBatch:
+        """The training buyers with these codes, as a batch to score."""
+        users = np.asarray(users, dtype=np.int64)
+        return UserBatch(users, self.user_items[users], self.user_tiers[users])
+
+
+def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None = None,
+                        content_features: ItemContentFeatures | None = None,
+                        reference_time: np.datetime64 | None = None) -> TrainingData:
+    """Build the interaction matrix, buyer tiers and item content features of a data set."""
+    weighting = weighting or InteractionWeighting()
+    purchases, catalog = dataset.purchases, dataset.catalog
+    users = IdEncoder(purchases.user_id.cat.categories)
+    items = IdEncoder(catalog.item_id)
+    if reference_time is None:
+        reference_time = purchases.timestamp.max().to_datetime64()
+    shape = (len(users), len(items))
+    confidence = confidence_matrix(purchases, shape, weighting.half_life_days, reference_time)
+    content_features = content_features or ItemContentFeatures()
+    item_content = content_features.fit(catalog).transform(catalog)
+    return TrainingData(users=users, items=items, user_items=apply_weighting(confidence, weighting),
+                        confidence=confidence, user_tiers=buyer_tiers(purchases, len(users)),
+                        catalog=catalog.reset_index(drop=True), item_content=item_content,
+                        content_features=content_features, weighting=weighting,
+                        reference_time=np.datetime64(reference_time, "s"))
+
+
+__all__ = ["TrainingData", "UserBatch", "build_training_data", "UNKNOWN_TIER"]
