@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+FILE_MODE = 0o644  # mkstemp makes files private; artifacts are meant to be shared like ordinary files
+
 
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
@@ -23,6 +25,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        tmp.chmod(FILE_MODE)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)

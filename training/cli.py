@@ -64,7 +64,9 @@ def _add_unknown_items(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_import_uci(parser: argparse.ArgumentParser) -> None:
-    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_online_retail" / "online_retail.csv.gz"
+    from recommender.importers.uci_online_retail import default_source
+
+    default = default_source()
     parser.add_argument("--source", type=Path, default=default, help=f"UCI Online Retail CSV (default {default})")
     parser.add_argument("--out", type=Path, required=True, help="directory for purchases.csv.gz and catalog.csv")
     parser.add_argument("--no-compress", action="store_true", help="write purchases.csv instead of .csv.gz")
