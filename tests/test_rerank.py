@@ -1,0 +1,195 @@
+"""Niche-aware re-ranking: relevance order at 0, more niche goods as the knob rises, per buyer."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from recommender.metrics import long_tail_share
+from recommender.ranking import top_k
+from recommender.rerank import NicheReranker, item_groups, niche_propensity, niche_rerank
+
+N_ITEMS = 100
+POPULARITY = 1000.0 / np.arange(1, N_ITEMS + 1)  # item 0 most popular; head = items 0..19
+
+
+def plain_catalog(n: int = N_ITEMS) -> pd.DataFrame:
+    return pd.DataFrame({"item_id": [f"I{i}" for i in range(n)],
+                         "merchant_id": pd.Categorical(["unknown"] * n), "tags": [""] * n})
+
+
+def popular_candidates(n_users: int = 60, n_candidates: int = 40, seed: int = 0):
+    """Candidate lists where the model favours popular items (head items score higher)."""
+    rng = np.random.default_rng(seed)
+    candidates = np.stack([rng.choice(N_ITEMS, n_candidates, replace=False) for _ in range(n_users)])
+    scores = -np.log1p(candidates) + rng.normal(0, 0.3, candidates.shape)
+    return candidates, scores
+
+
+def fitted(niche: float, **kwargs) -> NicheReranker:
+    return NicheReranker(niche=niche, **kwargs).fit(POPULARITY, plain_catalog())
+
+
+def test_niche_zero_is_exactly_the_relevance_order():
+    candidates, scores = popular_candidates()
+    rng = np.random.default_rng(1)
+    shuffle = np.argsort(rng.random(candidates.shape), axis=1)  # candidates need not come sorted
+    cand = np.take_along_axis(candidates, shuffle, axis=1)
+    sc = np.take_along_axis(scores, shuffle, axis=1)
+    codes, out_scores = fitted(0.0).rerank(cand, sc, np.full(len(cand), 0.9), k=10)
+    order = np.argsort(-sc, axis=1, kind="stable")[:, :10]
+    assert (codes == np.take_along_axis(cand, order, axis=1)).all()
+    assert (out_scores == np.take_along_axis(sc, order, axis=1)).all()
+    # on a full score matrix, niche=0 gives top_k's answer
+    matrix = np.random.default_rng(2).random((5, N_ITEMS)).astype(np.float32)
+    expected, _ = top_k(matrix.copy(), 10)
+    got, _ = fitted(0.0).recommend(matrix, k=10)
+    assert (got == expected).all()
+
+
+def test_ties_keep_the_given_order_at_niche_zero():
+    codes, _ = niche_rerank([[7, 3, 5, 1]], [[1.0, 1.0, 1.0, 1.0]], [0.5], np.ones(10, bool), 0.0, 4)
+    assert codes.tolist() == [[7, 3, 5, 1]]
+
+
+def test_long_tail_share_rises_with_niche():
+    candidates, scores = popular_candidates()
+    propensity = np.full(len(candidates), 0.7)
+    shares = []
+    for niche in np.linspace(0, 1, 11):
+        codes, _ = fitted(float(niche)).rerank(candidates, scores, propensity, k=10)
+        shares.append(long_tail_share(codes, POPULARITY))
+    assert all(later >= earlier for earlier, later in zip(shares, shares[1:])), shares
+    assert shares[-1] > shares[0] + 0.2, shares
+
+
+def test_full_niche_calibrates_to_the_buyers_own_mix():
+    # 10 head and 10 tail candidates, head all more relevant; p = 0.3 -> 3 niche items in 10
+    candidates = np.array([list(range(10)) + list(range(50, 60))])
+    scores = -np.arange(20, dtype=float)[None, :]
+    codes, _ = fitted(1.0).rerank(candidates, scores, [0.3], k=10)
+    assert (codes >= 20).sum() == 3
+
+
+def test_zero_propensity_buyer_is_affected_less():
+    candidates, scores = popular_candidates(n_users=1)
+    both = np.repeat(candidates, 2, axis=0)
+    both_scores = np.repeat(scores, 2, axis=0)
+    relevance_order, _ = fitted(0.0).rerank(both, both_scores, [0.0, 0.9], k=10)
+    codes, _ = fitted(0.5).rerank(both, both_scores, [0.0, 0.9], k=10)
+    changed = (codes != relevance_order).sum(axis=1)
+    tail_gain = [long_tail_share(codes[i:i + 1], POPULARITY) - long_tail_share(relevance_order[i:i + 1], POPULARITY)
+                 for i in range(2)]
+    assert changed[0] < changed[1]
+    assert tail_gain[0] < tail_gain[1]
+    assert tail_gain[0] <= 0.0 < tail_gain[1]
+
+
+def test_output_is_unique_and_only_candidates():
+    rng = np.random.default_rng(3)
+    candidates = rng.integers(-1, N_ITEMS, size=(200, 30))  # repeats and padding
+    scores = rng.normal(size=candidates.shape)
+    scores[rng.random(candidates.shape) < 0.1] = -np.inf
+    for niche in (0.0, 0.4, 1.0):
+        codes, out = fitted(niche).rerank(candidates, scores, rng.random(200), k=15)
+        assert codes.shape == (200, 15) and out.shape == (200, 15)
+        for row, cand, sc, row_scores in zip(codes, candidates, scores, out):
+            shown = row[row >= 0]
+            usable = set(cand[(cand >= 0) & np.isfinite(sc)])
+            assert len(set(shown)) == len(shown)
+            assert set(shown) <= usable
+            assert len(shown) == min(15, len(usable))
+            assert (row[len(shown):] == -1).all() and np.isneginf(row_scores[len(shown):]).all()
+
+
+def test_padding_when_fewer_candidates_than_k():
+    codes, scores = niche_rerank([[4, 2]], [[0.5, 0.9]], [0.5], np.zeros(5, bool), 0.5, 4)
+    assert codes.tolist() == [[2, 4, -1, -1]]
+    assert scores[0, :2].tolist() == [0.9, 0.5] and np.isneginf(scores[0, 2:]).all()
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", None, True])
+def test_bad_niche_values_raise(bad):
+    with pytest.raises(ValueError, match=r"niche must be a number in \[0, 1\]"):
+        NicheReranker(niche=bad)
+    with pytest.raises(ValueError, match=r"niche must be a number in \[0, 1\]"):
+        niche_rerank([[0, 1]], [[1.0, 0.5]], [0.5], np.ones(2, bool), bad, 2)
+
+
+def test_other_bad_inputs_raise():
+    reranker = fitted(0.5)
+    with pytest.raises(ValueError, match="same shape"):
+        reranker.rerank([[0, 1]], [[1.0]], None, k=2)
+    with pytest.raises(ValueError, match="propensity"):
+        reranker.rerank([[0, 1]], [[1.0, 0.5]], [1.5], k=2)
+    with pytest.raises(ValueError, match="k must be"):
+        reranker.rerank([[0, 1]], [[1.0, 0.5]], None, k=0)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        NicheReranker(niche=0.5).rerank([[0, 1]], [[1.0, 0.5]], None, k=2)
+    with pytest.raises(ValueError, match="candidates"):
+        NicheReranker(candidates=0)
+
+
+def test_item_groups_flags_priority_regions_and_small_merchants():
+    catalog = pd.DataFrame({
+        "item_id": ["a", "b", "c", "d", "e"],
+        "merchant_id": pd.Categorical(["big", "big", "mid", "tiny", "unknown"]),
+        "tags": ["handmade", "priority_region", "gift;priority_region;seasonal", "", ""],
+    })
+    popularity = np.array([100, 50, 20, 1, 0], dtype=float)  # head (top 20% = 1 item) = a
+    groups = item_groups(popularity, catalog)
+    assert groups.tail.tolist() == [False, True, True, True, True]
+    assert groups.priority_region.tolist() == [False, True, True, False, False]
+    # merchant sales: big 150, mid 20, tiny 1 (unknown not a merchant); median 20 -> tiny is small
+    assert groups.small_merchant.tolist() == [False, False, False, True, False]
+    assert groups.niche.tolist() == [False, True, True, True, True]
+    # a popular item from a priority region is still promoted
+    groups = item_groups(popularity, catalog, tail_share=0.4)
+    assert groups.tail.tolist() == [False, False, True, True, True]
+    assert groups.niche.tolist() == [False, True, True, True, True]
+
+
+def test_propensity_from_history_and_population_fallback():
+    history = sp.csr_matrix(np.array([[2, 0, 2, 0],   # half niche
+                                      [0, 0, 0, 0],   # no history
+                                      [1, 1, 0, 0]], dtype=float))  # no niche
+    niche = np.array([False, False, True, True])
+    p = niche_propensity(history, niche)
+    assert p[0] == pytest.approx(0.5) and np.isnan(p[1]) and p[2] == 0.0
+    shrunk = niche_propensity(history, niche, prior_strength=2.0)
+    assert shrunk[1] == pytest.approx(2 / 6) and shrunk[2] == pytest.approx(2 / 6 * 2 / 4)
+
+    catalog = plain_catalog(4)
+    reranker = NicheReranker(niche=0.5, tail_share=0.5).fit(np.array([10, 9, 1, 0.0]), catalog, history)
+    assert reranker.niche_items_.tolist() == [False, False, True, True]
+    assert reranker.population_propensity_ == pytest.approx(0.25)
+    assert reranker.propensity_of([0, 1, 2, -1, 99]).tolist() == pytest.approx([0.5, 0.25, 0.0, 0.25, 0.25])
+    # unknown (nan) propensities in rerank get the population mean too
+    a, _ = reranker.rerank([[0, 2]], [[1.0, 0.9]], [np.nan], k=2)
+    b, _ = reranker.rerank([[0, 2]], [[1.0, 0.9]], [0.25], k=2)
+    assert (a == b).all()
+
+
+def test_recommend_excludes_seen_and_unavailable():
+    rng = np.random.default_rng(4)
+    scores = rng.random((3, N_ITEMS))
+    seen = sp.csr_matrix((np.ones(3), ([0, 1, 2], [int(scores[0].argmax()), 5, 6])), shape=(3, N_ITEMS))
+    mask = np.ones(N_ITEMS, dtype=bool)
+    mask[:10] = False
+    codes, _ = fitted(0.6, candidates=30).recommend(scores, [0.2, 0.5, np.nan], k=10, seen=seen, mask=mask)
+    assert (codes >= 10).all()
+    for row, items in zip(codes, seen.tolil().rows):
+        assert not set(row) & set(items)
+
+
+def test_batch_is_fast():
+    import time
+
+    rng = np.random.default_rng(5)
+    candidates = np.stack([rng.permutation(N_ITEMS) for _ in range(5000)])
+    scores = rng.random(candidates.shape)
+    start = time.perf_counter()
+    codes, _ = fitted(0.5).rerank(candidates, scores, rng.random(5000), k=20)
+    assert codes.shape == (5000, 20)
+    assert time.perf_counter() - start < 5.0
