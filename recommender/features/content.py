@@ -32,7 +32,8 @@ def _log_price(catalog: pd.DataFrame) -> np.ndarray:
 class ItemContentFeatures(TransformerMixin, BaseEstimator):
     """Catalog rows to L2-normalised sparse content vectors.
 
-    Parameters are the block weights (0 removes a block) and the text vocabulary size.
+    Parameters are the block weights (0 removes a block) and the text vocabulary size. Blocks
+    the catalog leaves empty (no tags at all, no prices at all) are left out.
     """
 
     def __init__(self, text_weight: float = 1.0, category_weight: float = 0.8, region_weight: float = 0.8,
@@ -66,15 +67,15 @@ class ItemContentFeatures(TransformerMixin, BaseEstimator):
              ["price"], self.price_weight),
         ] + [(name, OneHotEncoder(handle_unknown="ignore"), [name], getattr(self, f"{name.removesuffix('_id')}_weight"))
              for name in LABEL_COLUMNS]
-        used = [(name, transformer, columns) for name, transformer, columns, weight in blocks if weight > 0]
+        frame = self._columns(catalog)
+        empty = {"tags": not frame.tags.str.len().any(), "price": frame.price.isna().all()}
+        used = [(name, transformer, columns, weight) for name, transformer, columns, weight in blocks
+                if weight > 0 and not empty.get(name, False)]
         if not used:
             raise ValueError("ItemContentFeatures: every block weight is 0")
         self.transformer_ = ColumnTransformer(
-            used, sparse_threshold=1.0,
-            transformer_weights={name: weight for name, _, _, weight in blocks if weight > 0})
-        frame = self._columns(catalog)
-        if frame.price.isna().all():
-            frame["price"] = 0.0
+            [(name, transformer, columns) for name, transformer, columns, _ in used], sparse_threshold=1.0,
+            transformer_weights={name: weight for name, _, _, weight in used})
         self.transformer_.fit(frame)
         return self
 

@@ -10,7 +10,7 @@ from recommender.contract import MAX_CITY_TIER, UNKNOWN_TIER
 def buyer_tiers(purchases: pd.DataFrame, n_users: int) -> np.ndarray:
     """Each buyer's most frequent known city tier (int8, ``UNKNOWN_TIER`` when never given)."""
     known = purchases.city_tier.to_numpy() != UNKNOWN_TIER
-    users = purchases.user_id.cat.codes.to_numpy()[known]
+    users = purchases.user_id.cat.codes.to_numpy().astype(np.int64)[known]
     tiers = purchases.city_tier.to_numpy()[known].astype(np.int64)
     width = MAX_CITY_TIER + 1
     counts = np.bincount(users * width + tiers, minlength=n_users * width).reshape(n_users, width)

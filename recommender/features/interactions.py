@@ -7,7 +7,9 @@ weighting scheme then reshapes it:
 * ``raw``: the confidence itself;
 * ``log``: ``log1p(confidence)``, damping heavy repeat buyers (Hu, Koren & Volinsky 2008);
 * ``bm25`` / ``tfidf``: implicit's BM25 and TF-IDF weights, with buyers as terms, which damps
-  buyers who buy everything and normalises items by their sales.
+  buyers who buy everything and normalises items by their sales. Their idf,
+  ``log(N) - log1p(df)``, turns negative for a buyer of more than about a third of all items;
+  weights are floored at ``MIN_WEIGHT`` so that a purchase never reads as a dislike.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 WEIGHTINGS = ("raw", "log", "bm25", "tfidf")
 SECONDS_PER_DAY = 86_400.0
+MIN_WEIGHT = 1e-3
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,8 @@ def confidence_matrix(purchases: pd.DataFrame, shape: tuple[int, int], half_life
     column), ``quantity`` and ``timestamp``; ages are measured back from ``reference_time``
     (default: the last purchase).
     """
-    users = purchases.user_id.cat.codes.to_numpy()
-    items = purchases.item_id.cat.codes.to_numpy()
+    users = purchases.user_id.cat.codes.to_numpy().astype(np.int64)
+    items = purchases.item_id.cat.codes.to_numpy().astype(np.int64)
     values = purchases.quantity.to_numpy(dtype="float64")
     if half_life_days is not None and len(purchases):
         times = purchases.timestamp.to_numpy()
@@ -74,5 +77,6 @@ def apply_weighting(confidence: sp.csr_matrix, weighting: InteractionWeighting) 
     else:
         weighted = tfidf_weight(confidence.T).T
     weighted = sp.csr_matrix(weighted, dtype="float32")
-    weighted.eliminate_zeros()
+    weighted.sum_duplicates()
+    np.maximum(weighted.data, MIN_WEIGHT, out=weighted.data)
     return weighted

@@ -57,6 +57,11 @@ class TrainingData:
     def n_items(self) -> int:
         return self.user_items.shape[1]
 
+    @property
+    def purchased(self) -> sp.csr_matrix:
+        """Which items each buyer bought (boolean CSR)."""
+        return sp.csr_matrix(self.confidence > 0, dtype=bool)
+
     def batch(self, users: np.ndarray) -> UserBatch:
         """The training buyers with these codes, as a batch to score."""
         users = np.asarray(users, dtype=np.int64)
