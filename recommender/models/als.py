@@ -1,0 +1,135 @@
+"""Implicit-feedback ALS (Hu, Koren & Volinsky 2008), fitted by implicit's CPU solver.
+
+Buyer and item factors are learned from ``TrainingData.user_items`` (weighted confidences,
+buyers x items). A buyer unseen in training is folded in by the same least-squares step ALS uses
+for a buyer row, solved exactly against the fixed item factors: with ``Y`` the item factors,
+``c_i = alpha * history_i`` and ``p_i = 1`` where ``c_i > 0``,
+
+    x = (Y^T Y + regularization * I + sum_i (|c_i| - 1) y_i y_i^T)^-1  sum_{c_i > 0} c_i y_i
+
+which is what implicit's ``recalculate_user`` computes (its Cholesky path); here it is solved for
+the whole batch at once with numpy (batched ``solve``), so no implicit object needs to be kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.models._factors import FactorModel, check_non_negative_int, check_number, check_positive_int
+
+# Bound on the (rows x longest history x factors) float64 array of item factors the fold-in
+# gathers at once (see als_fold_in).
+FOLD_IN_BLOCK_CELLS = 1 << 22  # 4 M cells = 32 MB
+
+
+class ALSRecommender(FactorModel):
+    """Matrix factorisation by alternating least squares on implicit feedback.
+
+    Parameters
+    ----------
+    factors : int, default 64
+        Number of latent factors.
+    regularization : float, default 0.05
+        L2 penalty on the factors (implicit's ``regularization``).
+    alpha : float, default 1.0
+        Scale of the confidences: implicit weighs an observed pair by ``alpha * user_items``.
+    iterations : int, default 15
+        ALS sweeps (each solves all buyers, then all items).
+    random_state : int, default 0
+        Seed of the initial factors; with the same seed and data, fits are identical.
+    num_threads : int, default 0
+        implicit's threads for fitting; 0 uses every core. BLAS is held to one thread while
+        fitting, as implicit advises.
+    show_progress : bool, default False
+        Show implicit's progress bar while fitting.
+
+    Learned attributes
+    ------------------
+    user_factors_, item_factors_ : ndarray, float32
+    gram_ : ndarray, float64, factors x factors
+        ``item_factors_.T @ item_factors_``, reused by every fold-in.
+    n_users_, n_items_ : int
+    """
+
+    def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
+                 iterations: int = 15, random_state: int | None = 0, num_threads: int = 0,
+                 show_progress: bool = False):
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.show_progress = show_progress
+
+    def _check_params(self) -> None:
+        who = "ALSRecommender"
+        check_positive_int(self.factors, "factors", who)
+        check_number(self.regularization, "regularization", who)
+        check_number(self.alpha, "alpha", who, strict=True)
+        check_positive_int(self.iterations, "iterations", who)
+        check_non_negative_int(self.num_threads, "num_threads", who)
+
+    def _implicit_model(self):
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        return AlternatingLeastSquares(factors=int(self.factors), regularization=float(self.regularization),
+                                       alpha=float(self.alpha), dtype=np.float32, iterations=int(self.iterations),
+                                       num_threads=int(self.num_threads), random_state=self.random_state)
+
+    def _after_fit(self, user_items: sp.csr_matrix) -> None:
+        items = self.item_factors_.astype(np.float64)
+        self.gram_ = items.T @ items
+
+    def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
+        return als_fold_in(history, self.item_factors_, self.gram_, float(self.regularization), float(self.alpha))
+
+
+def als_fold_in(history: sp.csr_matrix, item_factors: np.ndarray, gram: np.ndarray, regularization: float,
+                alpha: float = 1.0) -> np.ndarray:
+    """ALS least-squares buyer factors (float32, rows x factors) for histories (rows x items),
+    against fixed item factors; ``gram`` is ``item_factors.T @ item_factors``.
+
+    Rows are solved together: rows of similar length are grouped, each group's bought items'
+    factors gathered into a zero-padded (rows x length x factors) array, so the per-row normal
+    matrices come from one batched matrix product and one batched ``solve``; groups are sized to
+    keep that array under :data:`FOLD_IN_BLOCK_CELLS`.
+    """
+    history = sp.csr_matrix(history, dtype=np.float64, copy=True)
+    history.sum_duplicates()  # one slot per (row, item): the weights below are per slot
+    n, f = history.shape[0], item_factors.shape[1]
+    out = np.zeros((n, f), dtype=np.float32)
+    if n == 0:
+        return out
+    items = np.asarray(item_factors, dtype=np.float64)
+    conf = alpha * history.data
+    # right-hand sides: sum over c_i > 0 of c_i y_i
+    positive = sp.csr_matrix((np.where(conf > 0, conf, 0.0), history.indices, history.indptr), shape=history.shape)
+    rhs = positive @ items
+    # normal matrices: Y^T Y + regularization I + sum_i (|c_i| - 1) y_i y_i^T
+    base = np.asarray(gram, dtype=np.float64) + regularization * np.eye(f)
+    extra = np.abs(conf) - 1.0
+    lengths = np.diff(history.indptr)
+    order = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < n:
+        longest = max(int(lengths[order[start]]), 1)
+        rows_fit = max(1, FOLD_IN_BLOCK_CELLS // (longest * f))
+        stop = min(start + rows_fit, n)
+        # lengths grow along ``order``: shrink the block until its longest row fits the budget
+        while stop - start > 1 and (stop - start) * max(int(lengths[order[stop - 1]]), 1) * f > FOLD_IN_BLOCK_CELLS:
+            stop = start + max(1, (stop - start) // 2)
+        rows = order[start:stop]
+        width = max(int(lengths[rows].max()), 1)
+        slots = np.arange(width)
+        filled = slots[None, :] < lengths[rows, None]  # rows x width
+        flat = (history.indptr[rows, None] + slots[None, :])[filled]
+        gathered = np.zeros((len(rows), width, f))
+        gathered[filled] = items[history.indices[flat]]
+        weights = np.zeros((len(rows), width))
+        weights[filled] = extra[flat]
+        a = np.matmul((gathered * weights[:, :, None]).transpose(0, 2, 1), gathered)
+        a += base
+        out[rows] = np.linalg.solve(a, rhs[rows][:, :, None])[:, :, 0]
+        start = stop
+    return out
