@@ -42,6 +42,36 @@ def run_import_uci(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_train(args: argparse.Namespace) -> int:
+    from recommender.artifacts import save_model_directory
+    from recommender.loaders import load_dataset
+    from training.config import TrainConfig
+    from training.train import manifest_fields, summary_table, train
+
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    log.info("loaded %s", dataset.summary().replace("\n", "; "))
+    result = train(dataset, config, show_progress=not args.quiet)
+    manifest = save_model_directory(args.out, result.engine, manifest_fields(
+        result, config, {"purchases": args.purchases, "catalog": args.catalog}))
+    print(summary_table(result, config))
+    print(f"model {manifest['model_version']} written to {args.out}")
+    return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    from recommender.artifacts import load_model_directory
+    from recommender.engine import RecommendationEngine
+    from training.recommend import write_recommendations
+
+    engine, manifest = load_model_directory(args.model, RecommendationEngine)
+    counts = write_recommendations(engine, args.users, args.out, args.k, include_purchased=args.include_purchased,
+                                   niche=args.niche, threads=args.threads, show_progress=not args.quiet)
+    print(f"model {manifest['model_version']}: {counts['buyers']:,} buyers ({counts['cold_start']:,} unknown, "
+          f"given the cold-start ranking), {counts['rows']:,} rows written to {args.out}")
+    return 0
+
+
 def _add_demo_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for purchases.csv and catalog.csv")
     parser.add_argument("--buyers", type=int, default=20_000, help="number of buyers (default 20,000)")
@@ -72,9 +102,32 @@ def _add_import_uci(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compress", action="store_true", help="write purchases.csv instead of .csv.gz")
 
 
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
+    parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML), e.g. from tune")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_unknown_items(parser)
+
+
+def _add_recommend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--users", type=Path, required=True, help="file with a user_id column (CSV or Parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="output: user_id,rank,item_id,score (CSV or Parquet)")
+    parser.add_argument("--k", type=int, default=20, help="recommendations per buyer (default 20)")
+    parser.add_argument("--include-purchased", action="store_true", help="keep items the buyer already bought")
+    parser.add_argument("--niche", type=float, default=None,
+                        help="niche knob from 0 (pure relevance) to 1 (default: the model's)")
+    parser.add_argument("--threads", type=int, default=2, help="scoring threads (default 2)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo-data": ("write the embedded demo marketplace (purchases.csv, catalog.csv)", _add_demo_data, run_demo_data),
     "validate": ("check purchase and catalog files against the data contract", _add_validate, run_validate),
+    "train": ("train the hybrid recommender and write a model directory", _add_train, run_train),
+    "recommend": ("write top-k recommendations for a file of buyers", _add_recommend, run_recommend),
     "import-uci": ("turn the UCI Online Retail data set into contract files", _add_import_uci, run_import_uci),
 }
 

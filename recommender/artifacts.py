@@ -1,0 +1,113 @@
+"""Model directories: what ``recommender train`` writes and serving and batch scoring read.
+
+A model directory holds ``engine.joblib`` (the fitted :class:`~recommender.engine.RecommendationEngine`)
+and ``manifest.json`` (version id, creation time, data fingerprint, row counts, parameters,
+validation metrics, library versions, and the SHA-256 of every file). It is written to a
+temporary directory and renamed into place, so a crash never leaves half a model; on load the
+manifest and the checksums are verified, so a damaged directory is refused with a message that
+says what is wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import uuid
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import joblib
+
+from recommender.atomic import atomic_directory
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ENGINE_FILE = "engine.joblib"
+LIBRARIES = ("recommender", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "implicit", "joblib")
+
+
+class ModelDirectoryError(ValueError):
+    """A model directory is missing, incomplete, damaged or of an unknown format."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries a model depends on."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def new_version_id(created: datetime) -> str:
+    """A sortable, unique model version id such as ``20261123T194500Z-3f2a9c1b``."""
+    return f"{created:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def save_model_directory(path: str | os.PathLike, engine, manifest: dict) -> dict:
+    """Write ``engine`` and its manifest (completed with version, time, files) atomically."""
+    created = datetime.now(timezone.utc)
+    manifest = {"format_version": FORMAT_VERSION, "model_version": new_version_id(created),
+                "created_at": created.isoformat(timespec="seconds"), **manifest,
+                "libraries": library_versions()}
+    with atomic_directory(path) as tmp:
+        joblib.dump(engine, tmp / ENGINE_FILE)
+        manifest["files"] = {ENGINE_FILE: sha256_of(tmp / ENGINE_FILE)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    return manifest
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a model directory, checked for format and required fields."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelDirectoryError(f"{path}: not a model directory (no such directory)")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelDirectoryError(f"{path}: not a model directory ({MANIFEST} is missing)")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelDirectoryError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ModelDirectoryError(f"{manifest_path}: expected a JSON object")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelDirectoryError(f"{manifest_path}: format_version {version!r} is not supported "
+                                  f"(this version reads {FORMAT_VERSION}); retrain the model")
+    for field in ("model_version", "files"):
+        if field not in manifest:
+            raise ModelDirectoryError(f"{manifest_path}: required field {field!r} is missing")
+    return manifest
+
+
+def load_model_directory(path: str | os.PathLike, expected_type: type | None = None):
+    """Verify a model directory and load its engine; returns ``(engine, manifest)``."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    for name, checksum in manifest["files"].items():
+        file = path / name
+        if not file.is_file():
+            raise ModelDirectoryError(f"{path}: {name} is missing")
+        if sha256_of(file) != checksum:
+            raise ModelDirectoryError(f"{file}: checksum does not match the manifest (damaged or modified file)")
+    try:
+        engine = joblib.load(path / ENGINE_FILE)
+    except Exception as exc:  # unpickling a damaged or foreign file raises many types
+        raise ModelDirectoryError(f"{path / ENGINE_FILE}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+    if expected_type is not None and not isinstance(engine, expected_type):
+        raise ModelDirectoryError(f"{path / ENGINE_FILE}: holds a {type(engine).__name__}, "
+                                  f"expected a {expected_type.__name__}")
+    return engine, manifest

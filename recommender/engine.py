@@ -1,0 +1,134 @@
+"""The recommendation engine: a trained model plus what answering requests needs.
+
+It holds the id encoders, each buyer's purchase history and city tier, the item metadata, and
+the niche re-ranker, and turns buyer ids into filtered, re-ranked top-k lists. Batch scoring and
+the HTTP API both call it; it is what a model directory stores.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
+from recommender.features.training_data import TrainingData, UserBatch
+from recommender.models.base import Recommender
+from recommender.ranking import exclude, top_k
+from recommender.rerank import NicheReranker, check_niche
+
+CONTENT_COMPONENT = "content"
+
+
+class RecommendationEngine:
+    """Answers "top k for these buyers" and "items like this one" from a fitted model."""
+
+    def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
+                 purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
+                 item_sales: np.ndarray):
+        self.model = model
+        self.users = users
+        self.items = items
+        self.history = history
+        self.purchased = purchased
+        self.user_tiers = user_tiers
+        self.catalog = catalog
+        self.reranker = reranker
+        self.item_sales = item_sales
+        self.available = catalog.available.to_numpy(dtype=bool)
+
+    @classmethod
+    def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0, candidates: int = 100
+              ) -> "RecommendationEngine":
+        """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob."""
+        purchased = data.purchased
+        item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)
+        reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
+        return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
+                   data.catalog, reranker, item_sales)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def default_niche(self) -> float:
+        return self.reranker.niche
+
+    def batch(self, users: np.ndarray, tiers: np.ndarray | None = None) -> UserBatch:
+        """A batch for training buyer codes (``UNKNOWN_CODE`` for buyers without history).
+
+        ``tiers`` overrides the stored city tiers where given (> 0), and is the only context of
+        unknown buyers.
+        """
+        users = np.asarray(users, dtype=np.int64)
+        known = users >= 0
+        stored = np.where(known, self.user_tiers[np.where(known, users, 0)], 0).astype(np.int8)
+        if tiers is not None:
+            tiers = np.asarray(tiers, dtype=np.int8)
+            stored = np.where(tiers > 0, tiers, stored).astype(np.int8)
+        return UserBatch(users, rows_of(self.history, users), stored)
+
+    def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
+                  mask: np.ndarray | None = None, tiers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify).
+
+        Unavailable items and items outside ``mask`` are never returned; items a buyer already
+        bought are left out unless ``include_purchased``. ``niche`` (default: the model's) moves
+        the ranking towards long-tail, priority-region and small-merchant items.
+        """
+        niche = self.default_niche if niche is None else check_niche(niche)
+        batch = self.batch(users, tiers)
+        scores = self.model.score(batch)
+        allowed = self.available if mask is None else self.available & mask
+        seen = None if include_purchased else rows_of(self.purchased, batch.users)
+        if niche == 0.0:
+            return top_k(exclude(scores, seen, allowed), k)
+        propensity = self.reranker.propensity_of(batch.users)
+        return self.reranker.recommend(scores, propensity, k, seen=seen, mask=allowed, niche=niche)
+
+    def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most like each of ``items``, available and inside ``mask``.
+
+        Items with purchases use the model's own neighbours; items nobody has bought yet use
+        the content model, which knows them by their text and attributes.
+        """
+        items = np.asarray(items, dtype=np.int64)
+        allowed = self.available if mask is None else self.available & mask
+        fetch = min(self.n_items, max(4 * k, k + 50))
+        codes, scores = self.model.similar_items(items, fetch)
+        content = self._component(CONTENT_COMPONENT)
+        cold = self.item_sales[items] == 0
+        if content is not None and cold.any():
+            cold_codes, cold_scores = content.similar_items(items[cold], fetch)
+            codes, scores = _fill_rows(codes, scores, cold, cold_codes, cold_scores)
+        keep = (codes >= 0) & allowed[np.maximum(codes, 0)]
+        filtered = np.where(keep, scores, -np.inf)
+        order, best = top_k(filtered, k)
+        picked = np.where(order >= 0, np.take_along_axis(codes, np.maximum(order, 0), axis=1), UNKNOWN_CODE)
+        return picked, best
+
+    def _component(self, name: str) -> Recommender | None:
+        components = dict(getattr(self.model, "components", []))
+        return components.get(name)
+
+
+def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
+    """The rows of ``matrix`` for buyer codes ``users``; unknown buyers (code < 0) get empty rows."""
+    known = users >= 0
+    rows = matrix[np.where(known, users, 0)]
+    if not known.all():
+        rows.data[np.repeat(~known, np.diff(rows.indptr))] = 0
+        rows.eliminate_zeros()
+    return rows
+
+
+def _fill_rows(codes, scores, rows, new_codes, new_scores):
+    """Replace the ``rows`` (a mask) of two equally wide arrays with new values, padding as needed."""
+    width = max(codes.shape[1], new_codes.shape[1])
+
+    def widen(array, fill):
+        return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=fill)
+
+    codes, scores = widen(codes, -1), widen(scores.astype(np.float32), -np.inf)
+    codes[rows], scores[rows] = widen(new_codes, -1), widen(new_scores.astype(np.float32), -np.inf)
+    return codes, scores

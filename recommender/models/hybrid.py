@@ -1,0 +1,144 @@
+"""A hybrid that blends component models, with weights that depend on how much a buyer has bought.
+
+Each component's scores are divided by their per-buyer standard deviation across items, so that
+models on different scales mix fairly (subtracting the per-buyer mean would not change any
+buyer's ranking, so it is skipped). The blend weights form a table: one row per history-length
+bucket (``bucket_edges=(1, 3, 10)`` makes buckets 0, 1-2, 3-9 and 10+ items bought), one column
+per component. They are learned by :func:`tune_blend_weights` on a validation split, so buyers
+with little history lean on content and tier popularity and buyers with much history on
+collaborative filtering as far as the data says so, not by a hard-coded rule.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.features.training_data import TrainingData, UserBatch
+from recommender.metrics import ndcg_at_k
+from recommender.models.base import Recommender
+from recommender.ranking import top_k
+
+
+def history_buckets(batch: UserBatch, edges: tuple[int, ...]) -> np.ndarray:
+    """Bucket of each buyer by the number of distinct items in their history."""
+    return np.searchsorted(np.asarray(edges), np.diff(batch.history.indptr), side="right")
+
+
+def scaled_scores(model: Recommender, batch: UserBatch) -> np.ndarray:
+    """A component's scores divided by their per-buyer standard deviation (0 where constant)."""
+    scores = model.score(batch)
+    spread = scores.std(axis=1, keepdims=True)
+    np.divide(scores, spread, out=scores, where=spread > 0)
+    scores[(spread == 0).ravel()] = 0.0
+    return scores
+
+
+class HybridRecommender(Recommender):
+    """Weighted blend of ``components`` (a list of ``(name, model)``), weights per history bucket.
+
+    ``weights`` is an array of shape ``(len(bucket_edges) + 1, len(components))``; ``None`` means
+    equal weights until :func:`tune_blend_weights` sets them.
+    """
+
+    def __init__(self, components: list[tuple[str, Recommender]], weights=None,
+                 bucket_edges: tuple[int, ...] = (1, 3, 10)):
+        self.components = components
+        self.weights = weights
+        self.bucket_edges = bucket_edges
+
+    def _check_weights(self) -> np.ndarray:
+        shape = (len(self.bucket_edges) + 1, len(self.components))
+        weights = np.full(shape, 1.0 / shape[1]) if self.weights is None else np.asarray(self.weights, dtype=float)
+        if weights.shape != shape:
+            raise ValueError(f"hybrid weights must have shape {shape} (buckets x components), got {weights.shape}")
+        if (weights < 0).any():
+            raise ValueError("hybrid weights must be non-negative")
+        return weights
+
+    def fit(self, data: TrainingData) -> "HybridRecommender":
+        if not self.components:
+            raise ValueError("HybridRecommender needs at least one component")
+        self.weights_ = self._check_weights()
+        for _, model in self.components:
+            model.fit(data)
+        self.n_items_ = data.n_items
+        return self
+
+    def set_weights(self, weights) -> "HybridRecommender":
+        """Use new blend weights without refitting the components."""
+        self.weights = weights
+        self.weights_ = self._check_weights()
+        return self
+
+    def score(self, batch: UserBatch) -> np.ndarray:
+        buckets = history_buckets(batch, self.bucket_edges)
+        total = np.zeros((len(batch), self.n_items_), dtype=np.float32)
+        for column, (_, model) in enumerate(self.components):
+            weight = self.weights_[buckets, column].astype(np.float32)
+            if weight.any():
+                total += weight[:, None] * scaled_scores(model, batch)
+        return total
+
+    def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Similar items from the first component that can give them (collaborative first)."""
+        return self.components[0][1].similar_items(items, k)
+
+
+def candidate_pool(component_scores: list[np.ndarray], pool: int) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Each buyer's union of every component's top ``pool`` items.
+
+    Returns the candidate item codes (buyers x candidates), each component's scores gathered on
+    them (finite, 0 where not valid) and a mask of invalid slots (duplicates, excluded items).
+    """
+    tops = [top_k(scores, pool)[0] for scores in component_scores]
+    candidates = np.sort(np.hstack(tops), axis=1)
+    invalid = candidates < 0
+    invalid[:, 1:] |= candidates[:, 1:] == candidates[:, :-1]
+    safe = np.where(invalid, 0, candidates)
+    gathered = []
+    for scores in component_scores:
+        values = np.take_along_axis(scores, safe, axis=1)
+        invalid |= ~np.isfinite(values)
+        gathered.append(values)
+    gathered = [np.where(invalid, 0.0, values).astype(np.float32) for values in gathered]
+    return candidates, gathered, invalid
+
+
+def tune_blend_weights(component_scores: list[np.ndarray], relevant, buckets: np.ndarray, n_buckets: int,
+                       k: int = 10, trials: int = 120, pool: int = 100, min_buyers: int = 50,
+                       seed: int = 0) -> tuple[np.ndarray, dict]:
+    """Choose blend weights per history bucket by NDCG@k on validation buyers.
+
+    ``component_scores`` are each component's :func:`scaled_scores` for the validation buyers,
+    with already-bought items set to -inf (:func:`~recommender.ranking.exclude`); ``relevant``
+    their held-out purchases (CSR) and ``buckets`` their history buckets. Blends are ranked
+    over each buyer's pool of every component's top ``pool`` items, which gives the same top k
+    as the full blend whenever the blend's top k lies in the pool. Each bucket tries the single
+    components, the equal blend and ``trials`` random points of the simplex (Dirichlet) and
+    keeps the best; buckets with fewer than ``min_buyers`` validation buyers take the overall
+    best, so that no bucket's weights are fitted to noise. Returns the weight
+    table and the validation NDCG@k overall and per bucket.
+    """
+    rng = np.random.default_rng(seed)
+    n_components = len(component_scores)
+    options = np.vstack([np.eye(n_components), np.full((1, n_components), 1.0 / n_components),
+                         rng.dirichlet(np.ones(n_components), size=trials)])
+    candidates, gathered, invalid = candidate_pool(component_scores, pool)
+
+    def ndcg_of(weights: np.ndarray, rows: np.ndarray) -> float:
+        blended = sum(w * values[rows] for w, values in zip(weights, gathered))
+        blended[invalid[rows]] = -np.inf
+        positions, _ = top_k(blended, k)
+        recommended = np.where(positions >= 0, np.take_along_axis(candidates[rows], np.maximum(positions, 0), 1), -1)
+        return float(ndcg_at_k(recommended, relevant[rows], k))
+
+    everyone = np.arange(len(buckets))
+    overall = [ndcg_of(w, everyone) for w in options]
+    table = np.tile(options[int(np.argmax(overall))], (n_buckets, 1))
+    quality: dict = {"all": max(overall)}
+    for bucket in range(n_buckets):
+        rows = np.flatnonzero(buckets == bucket)
+        if len(rows) >= min_buyers:
+            results = [ndcg_of(w, rows) for w in options]
+            table[bucket] = options[int(np.argmax(results))]
+            quality[bucket] = max(results)
+    return table, quality

@@ -1,0 +1,101 @@
+"""Training configuration: one JSON or TOML file, every field optional (defaults below).
+
+Example (JSON)::
+
+    {"weighting": {"scheme": "bm25", "half_life_days": 365},
+     "components": {"als": {"factors": 64, "regularization": 0.05}, "content": {}, "popularity": {}},
+     "validation_days": 30, "niche": "auto"}
+
+``components`` names the hybrid's models and their parameters (see :data:`MODEL_CLASSES`);
+``niche`` is the default of the niche knob, or ``"auto"`` to pick it from the accuracy /
+long-tail trade-off measured on the validation split (the largest knob whose NDCG@10 stays
+within ``niche_max_ndcg_loss`` of pure relevance).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from recommender.features.interactions import InteractionWeighting
+
+
+def _default_components() -> dict:
+    return {"als": {"factors": 64, "regularization": 0.05, "iterations": 15},
+            "content": {}, "popularity": {}}
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``recommender train`` can be told."""
+
+    weighting: dict = field(default_factory=lambda: InteractionWeighting().to_dict())
+    components: dict = field(default_factory=_default_components)
+    bucket_edges: tuple = (1, 3, 10)
+    validation_days: int = 30
+    blend_trials: int = 120
+    niche: float | str = "auto"
+    niche_max_ndcg_loss: float = 0.05
+    niche_grid: tuple = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    k: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        from recommender.models import MODEL_CLASSES
+
+        self.bucket_edges = tuple(int(edge) for edge in self.bucket_edges)
+        self.niche_grid = tuple(float(x) for x in self.niche_grid)
+        InteractionWeighting(**self.weighting)  # raises on a bad scheme or half-life
+        if not self.components:
+            raise ValueError("config: 'components' must name at least one model")
+        for name in self.components:
+            if name not in MODEL_CLASSES:
+                raise ValueError(f"config: unknown component {name!r}; known: {', '.join(MODEL_CLASSES)}")
+        if self.niche != "auto" and not (isinstance(self.niche, (int, float)) and 0 <= self.niche <= 1):
+            raise ValueError(f"config: 'niche' must be 'auto' or a number from 0 to 1, got {self.niche!r}")
+        if self.validation_days <= 0:
+            raise ValueError(f"config: 'validation_days' must be positive, got {self.validation_days}")
+
+    @property
+    def interaction_weighting(self) -> InteractionWeighting:
+        return InteractionWeighting(**self.weighting)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown field{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from exc
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
+        """Read a JSON (``.json``) or TOML (``.toml``) config file."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path}: config file not found")
+        text = path.read_text(encoding="utf-8")
+        try:
+            values = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{path}: cannot parse the config ({exc})") from exc
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: the config must be an object of fields")
+        return cls.from_dict(values, str(path))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the config as JSON, atomically."""
+        from recommender.atomic import atomic_file
+
+        with atomic_file(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        return Path(path)

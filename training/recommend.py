@@ -1,0 +1,84 @@
+"""Batch scoring: top-k recommendations for a file of buyer ids, written as CSV or Parquet.
+
+Buyers are scored in chunks (one matrix product and one partial sort per chunk) on a small pool
+of threads, each limited to one BLAS thread so that the cores are not oversubscribed. Buyers
+unknown to the model get the cold-start (tier popularity) ranking.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from recommender import columns as col
+from recommender.contract import ContractError
+from recommender.engine import RecommendationEngine
+from recommender.tables import is_parquet, read_columns, read_header, write_table
+
+CHUNK = 2_048
+MAX_K = 1_000
+
+
+def read_user_ids(path: str | os.PathLike) -> np.ndarray:
+    """The ``user_id`` column of a CSV or Parquet file, checked (non-empty ids)."""
+    path = Path(path)
+    if "user_id" not in read_header(path):
+        raise ContractError(f"{path}: missing required column 'user_id'")
+    table = read_columns(path, ["user_id"])
+    if table.num_rows == 0:
+        raise ContractError(f"{path}: has a header but no rows")
+    where = col.Where(str(path), "user_id", not is_parquet(path))
+    return col.text(table.column("user_id"), where, required=True).to_numpy(dtype=object)
+
+
+def recommend_all(engine: RecommendationEngine, user_ids: np.ndarray, k: int, include_purchased: bool = False,
+                  niche: float | None = None, threads: int = 2, show_progress: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k item codes and scores for every buyer id (unknown ids get the cold-start ranking)."""
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+    codes = engine.users.encode(user_ids)
+    chunks = [slice(start, min(len(codes), start + CHUNK)) for start in range(0, len(codes), CHUNK)]
+    items = np.full((len(codes), min(k, engine.n_items)), -1, dtype=np.int64)
+    scores = np.full(items.shape, -np.inf, dtype=np.float32)
+
+    def score_chunk(rows: slice) -> slice:
+        with threadpool_limits(1, "blas"):
+            items[rows], scores[rows] = engine.recommend(codes[rows], k, include_purchased=include_purchased,
+                                                         niche=niche)
+        return rows
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for _ in tqdm(pool.map(score_chunk, chunks), total=len(chunks), disable=not show_progress, unit="chunk",
+                      desc="scoring"):
+            pass
+    return items, scores
+
+
+def recommendations_table(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray,
+                          scores: np.ndarray) -> pa.Table:
+    """Long format ``user_id, rank, item_id, score``, best first, padding dropped."""
+    filled = items >= 0
+    rows, ranks = np.nonzero(filled)
+    return pa.table({
+        "user_id": pa.array(user_ids[rows].astype(str)),
+        "rank": pa.array((ranks + 1).astype(np.int32)),
+        "item_id": pa.array(engine.items.decode(items[filled]).astype(str)),
+        "score": pa.array(scores[filled].astype(np.float32)),
+    })
+
+
+def write_recommendations(engine: RecommendationEngine, users_path, out_path, k: int, include_purchased: bool = False,
+                          niche: float | None = None, threads: int = 2, show_progress: bool = True) -> dict:
+    """Score every buyer of ``users_path`` and write ``out_path`` atomically; returns counts."""
+    user_ids = read_user_ids(users_path)
+    items, scores = recommend_all(engine, user_ids, k, include_purchased, niche, threads, show_progress)
+    write_table(recommendations_table(engine, user_ids, items, scores), out_path)
+    known = engine.users.encode(user_ids) >= 0
+    return {"buyers": len(user_ids), "known": int(known.sum()), "cold_start": int((~known).sum()),
+            "rows": int((items >= 0).sum())}

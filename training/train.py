@@ -1,0 +1,185 @@
+"""The training job: validation split, fit, tune the blend, pick the niche knob, refit, save.
+
+1. The last ``validation_days`` of the training data become a validation split (the test split of
+   ``recommender evaluate`` is never seen here).
+2. The hybrid's components are fitted on the rest; their scores on the validation buyers tune
+   the blend weights per history bucket (:func:`~recommender.models.hybrid.tune_blend_weights`).
+3. With those weights, NDCG@k and long-tail share are measured for each niche knob in the grid;
+   ``niche="auto"`` takes the largest knob that keeps NDCG@k within ``niche_max_ndcg_loss`` of
+   pure relevance.
+4. Everything is refitted on all the training data and wrapped in a
+   :class:`~recommender.engine.RecommendationEngine`.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from recommender.engine import RecommendationEngine
+from recommender.features.training_data import TrainingData, build_training_data
+from recommender.loaders import Dataset
+from recommender.metrics import long_tail_share, ndcg_at_k
+from recommender.models import make_model
+from recommender.models.hybrid import HybridRecommender, history_buckets, scaled_scores, tune_blend_weights
+from recommender.ranking import exclude
+from recommender.splits import relevance_matrix, validation_split
+from training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+VALIDATION_BUYERS = 5_000  # validation buyers sampled for tuning (enough for stable NDCG, fast)
+SCORING_BATCH = 1_024
+
+
+@dataclass
+class TrainResult:
+    """A trained engine and what the manifest records about it."""
+
+    engine: RecommendationEngine
+    validation: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+
+def make_hybrid(config: TrainConfig, weights=None) -> HybridRecommender:
+    """The hybrid named by the config, unfitted."""
+    components = [(name, make_model(name, params)) for name, params in config.components.items()]
+    return HybridRecommender(components, weights=weights, bucket_edges=config.bucket_edges)
+
+
+def data_fingerprint(*paths) -> str:
+    """SHA-256 over the bytes of the input files (in order)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        if path is None:
+            continue
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _validation_buyers(data: TrainingData, validation: Dataset, seed: int) -> np.ndarray:
+    codes = data.users.encode(validation.purchases.user_id.cat.categories[
+        np.unique(validation.purchases.user_id.cat.codes.to_numpy())])
+    codes = codes[codes >= 0]
+    if len(codes) > VALIDATION_BUYERS:
+        codes = np.sort(np.random.default_rng(seed).choice(codes, VALIDATION_BUYERS, replace=False))
+    return codes
+
+
+def _in_batches(n: int):
+    for start in range(0, n, SCORING_BATCH):
+        yield slice(start, min(n, start + SCORING_BATCH))
+
+
+def tune_on_validation(dataset: Dataset, config: TrainConfig, progress: tqdm) -> dict:
+    """Steps 1-3: blend weights and niche knob from a validation split of ``dataset``."""
+    fit_part, validation = validation_split(dataset, config.validation_days)
+    progress.set_description("validation: features")
+    data = build_training_data(fit_part, config.interaction_weighting)
+    progress.update()
+    progress.set_description("validation: fit components")
+    hybrid = make_hybrid(config).fit(data)
+    progress.update()
+
+    buyers = _validation_buyers(data, validation, config.seed)
+    relevant = relevance_matrix(validation, data.users, data.n_items, data.purchased)[buyers]
+    batch = data.batch(buyers)
+    seen = data.purchased[buyers]
+    progress.set_description("validation: tune blend")
+    component_scores = []
+    for _, model in hybrid.components:
+        scores = scaled_scores(model, batch)
+        component_scores.append(exclude(scores, seen, data.catalog.available.to_numpy(dtype=bool)))
+    n_buckets = len(config.bucket_edges) + 1
+    weights, quality = tune_blend_weights(component_scores, relevant, history_buckets(batch, config.bucket_edges),
+                                          n_buckets, k=config.k, trials=config.blend_trials, seed=config.seed)
+    del component_scores
+    progress.update()
+
+    progress.set_description("validation: niche curve")
+    hybrid.set_weights(weights)
+    engine = RecommendationEngine.build(hybrid, data)
+    popularity = engine.item_sales
+    curve = []
+    for niche in config.niche_grid:
+        recommended = np.vstack([engine.recommend(buyers[rows], config.k, niche=niche)[0]
+                                 for rows in _in_batches(len(buyers))])
+        curve.append({"niche": niche, f"ndcg@{config.k}": float(ndcg_at_k(recommended, relevant, config.k)),
+                      "long_tail_share": float(long_tail_share(recommended, popularity))})
+    progress.update()
+    niche = choose_niche(curve, config) if config.niche == "auto" else float(config.niche)
+    return {"buyers": int(len(buyers)), "blend_weights": weights.round(4).tolist(),
+            "components": [name for name, _ in hybrid.components], "bucket_edges": list(config.bucket_edges),
+            f"blend_ndcg@{config.k}": {str(key): round(value, 5) for key, value in quality.items()},
+            "niche_curve": curve, "niche": niche}
+
+
+def choose_niche(curve: list[dict], config: TrainConfig) -> float:
+    """The largest knob whose NDCG@k stays within ``niche_max_ndcg_loss`` (relative) of knob 0."""
+    key = f"ndcg@{config.k}"
+    base = next(point[key] for point in curve if point["niche"] == 0.0)
+    allowed = [point["niche"] for point in curve if point[key] >= (1.0 - config.niche_max_ndcg_loss) * base]
+    return max(allowed)
+
+
+def train(dataset: Dataset, config: TrainConfig | None = None, show_progress: bool = True) -> TrainResult:
+    """Run the whole training job on a loaded data set."""
+    config = config or TrainConfig()
+    seconds = {}
+    with threadpool_limits(1, "blas"), tqdm(total=6, disable=not show_progress, unit="step") as progress:
+        start = time.perf_counter()
+        validation = tune_on_validation(dataset, config, progress)
+        seconds["validation"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        progress.set_description("final: features")
+        data = build_training_data(dataset, config.interaction_weighting)
+        progress.update()
+        progress.set_description("final: fit")
+        hybrid = make_hybrid(config, weights=np.asarray(validation["blend_weights"])).fit(data)
+        engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"])
+        progress.update()
+        seconds["final_fit"] = time.perf_counter() - start
+    counts = {"purchase_lines": int(len(dataset.purchases)), "buyers": data.n_users, "items": data.n_items,
+              "items_bought": int((engine.item_sales > 0).sum()), "interactions": int(data.confidence.nnz),
+              "dropped": {report.path: report.dropped for report in dataset.reports}}
+    return TrainResult(engine, validation, counts, {key: round(value, 2) for key, value in seconds.items()})
+
+
+def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, Path | None]) -> dict:
+    """What ``manifest.json`` records about a training run (besides version, time and files)."""
+    return {"data": {"inputs": {name: str(path) for name, path in inputs.items() if path is not None},
+                     "fingerprint": data_fingerprint(*inputs.values()), "counts": result.counts},
+            "parameters": config.to_dict(), "default_niche": result.engine.default_niche,
+            "validation": result.validation, "timings_seconds": result.seconds}
+
+
+def summary_table(result: TrainResult, config: TrainConfig) -> str:
+    """A short human summary of a training run."""
+    v = result.validation
+    key = f"ndcg@{config.k}"
+    rows = [("buyers / items / purchase lines",
+             f"{result.counts['buyers']:,} / {result.counts['items']:,} / {result.counts['purchase_lines']:,}"),
+            ("validation buyers", f"{v['buyers']:,}"),
+            (f"validation NDCG@{config.k} (blend)", f"{v[f'blend_{key}']['all']:.4f}")]
+    edges = [0, *config.bucket_edges]
+    for bucket, weights in enumerate(v["blend_weights"]):
+        label = f"{edges[bucket]}+" if bucket == len(edges) - 1 else f"{edges[bucket]}-{edges[bucket + 1] - 1}"
+        mix = ", ".join(f"{name} {w:.2f}" for name, w in zip(v["components"], weights))
+        rows.append((f"blend, history {label} items", mix))
+    chosen = next(point for point in v["niche_curve"] if point["niche"] == v["niche"])
+    rows.append(("niche knob (default)", f"{v['niche']:.1f}: NDCG@{config.k} {chosen[key]:.4f}, "
+                                         f"long-tail share {chosen['long_tail_share']:.3f}"))
+    rows.append(("time (validation + final fit)",
+                 f"{result.seconds['validation']:.1f} s + {result.seconds['final_fit']:.1f} s"))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
