@@ -1,9 +1,6 @@
-"""Shared pieces of the collaborative-filtering models (ALS, BPR, EASE, item k-NN).
+"""The matrix-factorisation base shared by ALS and BPR.
 
-* argument checks for batches, item codes and ``k``;
-* :func:`similar_from_rows`: top-k neighbours from rows of an item-item score matrix, the item
-  itself excluded, in bounded-memory chunks;
-* :class:`FactorModel`: the matrix-factorisation mixin. A subclass says how to build and fit the
+:class:`FactorModel` is the mixin. A subclass says how to build and fit the
   implicit model and how to fold in unseen buyers; the mixin fits it with BLAS limited to one
   thread (implicit's advice; implicit runs its own threads), keeps the factors as numpy float32
   arrays, scores a batch with one matrix product, and finds similar items by the cosine of item
@@ -12,7 +9,6 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,114 +16,11 @@ from threadpoolctl import threadpool_limits
 
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.features.training_data import TrainingData, UserBatch
-from recommender.models.base import Recommender
-from recommender.ranking import top_k
+from recommender.models.base import LinearRecommender
+from recommender.models.checks import check_batch, check_items, check_non_negative_int, check_training_data, \
+    similar_from_rows, unit_rows
 
-# Rows of a dense (queries x items) similarity block computed at once by similar_from_rows.
-SIMILAR_BLOCK_CELLS = 1 << 24  # 16 M float32 cells = 64 MB
-
-
-def check_positive_int(value, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_non_negative_int(value, name: str, who: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{who}: {name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
-def check_number(value, name: str, who: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite real number ``>= minimum`` (``> minimum`` when ``strict``)."""
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-          and np.isfinite(value) and (value > minimum if strict else value >= minimum))
-    if not ok:
-        raise ValueError(f"{who}: {name} must be a finite number {'>' if strict else '>='} {minimum:g}, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def check_training_data(data: TrainingData, who: str) -> sp.csr_matrix:
-    """The training ``user_items`` as float32 CSR with sorted indices; refuses an empty matrix."""
-    matrix = getattr(data, "user_items", None)
-    if matrix is None or not sp.issparse(matrix):
-        raise ValueError(f"{who}: data.user_items must be a scipy sparse matrix (TrainingData)")
-    matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    if matrix.shape[0] == 0 or matrix.shape[1] == 0 or matrix.nnz == 0:
-        raise ValueError(f"{who}: no interactions to learn from (user_items has shape {matrix.shape}, "
-                         f"{matrix.nnz} non-zeros)")
-    if not np.isfinite(matrix.data).all():
-        raise ValueError(f"{who}: user_items holds non-finite values")
-    matrix.sort_indices()
-    return matrix
-
-
-def check_items(items, n_items: int, who: str) -> np.ndarray:
-    """Item codes as a 1-d int64 array, every code in ``0..n_items-1``."""
-    codes = np.asarray(items)
-    if codes.ndim == 0:
-        codes = codes.reshape(1)
-    if codes.ndim != 1:
-        raise ValueError(f"{who}: item codes must be a 1-d array, got shape {codes.shape}")
-    if codes.size and not np.issubdtype(codes.dtype, np.integer):
-        raise ValueError(f"{who}: item codes must be integers, got dtype {codes.dtype}")
-    codes = codes.astype(np.int64, copy=False)
-    bad = (codes < 0) | (codes >= n_items)
-    if bad.any():
-        raise ValueError(f"{who}: item code {int(codes[bad][0])} is out of range 0..{n_items - 1} "
-                         f"({int(bad.sum())} bad codes)")
-    return codes
-
-
-def check_batch(batch: UserBatch, n_users: int, n_items: int, who: str) -> tuple[np.ndarray, sp.csr_matrix]:
-    """The batch's buyer codes (int64; ``UNKNOWN_CODE`` or ``0..n_users-1``) and history
-    (float32 CSR, ``len(batch) x n_items``), checked."""
-    users = np.asarray(batch.users).reshape(-1)
-    if users.size and not np.issubdtype(users.dtype, np.integer):
-        raise ValueError(f"{who}: buyer codes must be integers, got dtype {users.dtype}")
-    users = users.astype(np.int64, copy=False)
-    bad = (users != UNKNOWN_CODE) & ((users < 0) | (users >= n_users))
-    if bad.any():
-        raise ValueError(f"{who}: buyer code {int(users[bad][0])} is neither {UNKNOWN_CODE} (unseen) nor a "
-                         f"training code 0..{n_users - 1}")
-    history = batch.history
-    if not sp.issparse(history):
-        history = sp.csr_matrix(np.atleast_2d(np.asarray(history, dtype=np.float32)))
-    history = sp.csr_matrix(history, dtype=np.float32)
-    if history.shape != (len(users), n_items):
-        raise ValueError(f"{who}: batch history has shape {history.shape}, expected ({len(users)}, {n_items}) "
-                         f"(one row per buyer, one column per item)")
-    if history.nnz and not np.isfinite(history.data).all():
-        raise ValueError(f"{who}: batch history holds non-finite values")
-    return users, history
-
-
-def similar_from_rows(rows: Callable[[np.ndarray], np.ndarray], items: np.ndarray, n_items: int,
-                      k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` of ``rows(block)`` (dense float32, ``len(block) x n_items`` similarities) for each
-    item, the item itself excluded (-inf), best first via :func:`top_k`; computed in blocks of
-    queries so the dense block stays under :data:`SIMILAR_BLOCK_CELLS`."""
-    k = min(k, max(n_items - 1, 0))
-    codes_out = np.full((len(items), k), -1, dtype=np.int64)
-    scores_out = np.full((len(items), k), -np.inf, dtype=np.float32)
-    step = max(1, SIMILAR_BLOCK_CELLS // max(n_items, 1))
-    for start in range(0, len(items), step):
-        block = items[start:start + step]
-        scores = np.array(rows(block), dtype=np.float32, copy=True)
-        scores[np.arange(len(block)), block] = -np.inf
-        codes_out[start:start + len(block)], scores_out[start:start + len(block)] = top_k(scores, k)
-    return codes_out, scores_out
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32); all-zero rows stay zero."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-
-
-class FactorModel(Recommender):
+class FactorModel(LinearRecommender):
     """Mixin for implicit's matrix-factorisation models (ALS, BPR).
 
     Subclasses implement :meth:`_implicit_model` (the unfitted ``implicit.cpu`` model built from
@@ -162,6 +55,9 @@ class FactorModel(Recommender):
         """The item vectors whose cosine is ``similar_items``' score."""
         return self.item_factors_
 
+    def item_vectors(self) -> np.ndarray:
+        return self.item_factors_
+
     def fit(self, data: TrainingData) -> "FactorModel":
         """Factorise ``data.user_items`` (buyers x items, implicit's convention)."""
         who = f"{type(self).__name__}.fit"
@@ -190,12 +86,6 @@ class FactorModel(Recommender):
         if len(fold):
             vectors[fold] = self._fold_in(history[fold])
         return vectors
-
-    def score(self, batch: UserBatch) -> np.ndarray:
-        """``user_vectors(batch) @ item_factors_.T`` (float32, buyers x items); a row of zeros for
-        an unseen buyer without history."""
-        vectors = self.user_vectors(batch)
-        return (vectors @ self.item_factors_.T).astype(np.float32, copy=False)
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items whose factors have the highest cosine with each item's, itself excluded."""

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models._factors import FactorModel, check_non_negative_int, check_number, check_positive_int
+from recommender.models._factors import FactorModel
+from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
 
 # Bound on the (rows x longest history x factors) float64 array of item factors the fold-in
 # gathers at once (see als_fold_in).

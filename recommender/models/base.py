@@ -64,3 +64,24 @@ class Recommender(BaseEstimator, ABC):
         if not isinstance(model, cls):
             raise ModelLoadError(f"{path}: holds a {type(model).__name__}, expected a {cls.__name__}")
         return model
+
+
+class LinearRecommender(Recommender):
+    """A model whose scores are dot products of a buyer vector and an item vector.
+
+    ``score(batch) == user_vectors(batch) @ item_vectors().T``. Linear models blend into one
+    linear model (see :class:`~recommender.models.hybrid.HybridRecommender`) and are served by a
+    fused product and top-k (:func:`recommender.ranking.top_k_of_product`) without ever
+    materialising the full buyers x items score matrix.
+    """
+
+    @abstractmethod
+    def user_vectors(self, batch: UserBatch) -> np.ndarray:
+        """Buyer vectors (float32, ``len(batch)`` x dimensions)."""
+
+    @abstractmethod
+    def item_vectors(self) -> np.ndarray:
+        """Item vectors (float32, C-contiguous, items x dimensions)."""
+
+    def score(self, batch: UserBatch) -> np.ndarray:
+        return (self.user_vectors(batch) @ self.item_vectors().T).astype(np.float32, copy=False)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models._factors import FactorModel, check_non_negative_int, check_number, check_positive_int
+from recommender.models._factors import FactorModel
+from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
 
 
 class BPRRecommender(FactorModel):

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from recommender.features.training_data import TrainingData, UserBatch
-from recommender.models._factors import (
+from recommender.models.checks import (
     check_batch,
     check_items,
     check_non_negative_int,

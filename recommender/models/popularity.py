@@ -29,31 +29,14 @@ import scipy.sparse as sp
 
 from recommender.contract import MAX_CITY_TIER, UNKNOWN_TIER
 from recommender.features.training_data import TrainingData, UserBatch
-from recommender.models.base import Recommender
-from recommender.models.content import _check_items, _check_k
+from recommender.models.base import LinearRecommender
+from recommender.models.checks import check_batch, check_items, check_non_negative_int
 from recommender.ranking import top_k
 
 DAMPINGS = ("none", "log")
 
 
-def _check_tiers(batch: UserBatch, n_items: int, who: str) -> np.ndarray:
-    tiers = np.asarray(batch.tiers).reshape(-1)
-    if len(tiers) != len(batch.users):
-        raise ValueError(f"{who}: batch has {len(batch.users)} buyers but {len(tiers)} tiers")
-    history = batch.history
-    if history is not None and tuple(np.shape(history)) != (len(tiers), n_items):
-        raise ValueError(f"{who}: batch history has shape {np.shape(history)}, expected ({len(tiers)}, {n_items})")
-    if tiers.size and not np.issubdtype(tiers.dtype, np.integer):
-        raise ValueError(f"{who}: city tiers must be integers, got dtype {tiers.dtype}")
-    tiers = tiers.astype(np.int64, copy=False)
-    bad = (tiers < UNKNOWN_TIER) | (tiers > MAX_CITY_TIER)
-    if bad.any():
-        raise ValueError(f"{who}: city tier {int(tiers[bad][0])} is out of range {UNKNOWN_TIER}..{MAX_CITY_TIER} "
-                         f"({UNKNOWN_TIER} = unknown)")
-    return tiers
-
-
-class PopularityRecommender(Recommender):
+class PopularityRecommender(LinearRecommender):
     """Recent item popularity per buyer city tier, shrunk towards global popularity.
 
     Parameters
@@ -134,6 +117,7 @@ class PopularityRecommender(Recommender):
 
         self.popularity_ = glob.astype(np.float32)
         self.tier_popularity_ = blended.astype(np.float32)
+        self.item_tier_popularity_ = np.ascontiguousarray(self.tier_popularity_.T)
         self.tier_buyers_ = buyers
         self.tier_weight_ = weight
         category = data.catalog["category"] if "category" in data.catalog else None
@@ -145,10 +129,20 @@ class PopularityRecommender(Recommender):
         self.n_items_ = int(n_items)
         return self
 
+    def user_vectors(self, batch: UserBatch) -> np.ndarray:
+        """One-hot city tiers (float32, buyers x tiers): a buyer's scores are its tier's row."""
+        self.check_fitted()
+        check_batch(batch, None, self.n_items_, "PopularityRecommender.score")
+        tiers = np.asarray(batch.tiers, dtype=np.int64).reshape(-1)
+        return np.eye(MAX_CITY_TIER + 1, dtype=np.float32)[tiers]
+
+    def item_vectors(self) -> np.ndarray:
+        """Per-tier popularity of each item (float32, items x tiers); unknown tier -> global."""
+        return self.item_tier_popularity_
+
     def score(self, batch: UserBatch) -> np.ndarray:
         """The popularity row of each buyer's tier (float32, buyers x items); unknown tier -> global."""
-        self.check_fitted()
-        tiers = _check_tiers(batch, self.n_items_, "PopularityRecommender.score")
+        tiers = np.argmax(self.user_vectors(batch), axis=1)
         return self.tier_popularity_[tiers]
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -156,8 +150,8 @@ class PopularityRecommender(Recommender):
         each item (the item itself excluded), scored by ``popularity_``. Rows are padded with
         code -1 and score -inf when the category has fewer than ``k`` other items."""
         self.check_fitted()
-        codes = _check_items(items, self.n_items_, "PopularityRecommender.similar_items")
-        k = _check_k(k, "PopularityRecommender.similar_items")
+        codes = check_items(items, self.n_items_, "PopularityRecommender.similar_items")
+        k = check_non_negative_int(k, "k", "PopularityRecommender.similar_items")
         same = self.item_category_[None, :] == self.item_category_[codes][:, None]
         scores = np.where(same, self.popularity_[None, :], np.float32(-np.inf)).astype(np.float32)
         scores[np.arange(len(codes)), codes] = -np.inf
