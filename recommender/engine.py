@@ -12,10 +12,11 @@ import scipy.sparse as sp
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import Recommender
-from recommender.ranking import exclude, top_k
+from recommender.ranking import exclude, top_k, top_k_of_product
 from recommender.rerank import NicheReranker, check_niche
 
 CONTENT_COMPONENT = "content"
+TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
 
 
 class RecommendationEngine:
@@ -77,13 +78,17 @@ class RecommendationEngine:
         """
         niche = self.default_niche if niche is None else check_niche(niche)
         batch = self.batch(users, tiers)
-        scores = self.model.score(batch)
         allowed = self.available if mask is None else self.available & mask
         seen = None if include_purchased else rows_of(self.purchased, batch.users)
+        depth = k if niche == 0.0 else max(k, self.reranker.candidates)
+        if getattr(self.model, "is_linear", False):
+            candidates, scores = top_k_of_product(self.model.user_vectors(batch), self.model.item_vectors(), depth,
+                                                  seen, allowed, threads=TOPK_THREADS)
+        else:
+            candidates, scores = top_k(exclude(self.model.score(batch), seen, allowed), depth)
         if niche == 0.0:
-            return top_k(exclude(scores, seen, allowed), k)
-        propensity = self.reranker.propensity_of(batch.users)
-        return self.reranker.recommend(scores, propensity, k, seen=seen, mask=allowed, niche=niche)
+            return candidates, scores
+        return self.reranker.rerank(candidates, scores, self.reranker.propensity_of(batch.users), k, niche)
 
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:

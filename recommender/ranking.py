@@ -1,11 +1,17 @@
-"""Top-k selection over score matrices: partial sort, exclusions as masks.
+"""Top-k selection: over score matrices, or fused with the product of buyer and item vectors.
 
-``argpartition`` finds the k best in linear time; only those k are then sorted.
+``top_k`` uses ``argpartition`` (the k best in linear time, then only those sorted).
+``top_k_of_product`` hands linear models to implicit's multithreaded C++ top-k, which multiplies
+blocks of items and keeps the best as it goes, with exclusions applied inside, so the full
+buyers x items score matrix is never built.
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from implicit.cpu.topk import topk as implicit_topk
+
+FILTERED = np.finfo(np.float32).min / 2  # implicit scores filtered items with float32's lowest value
 
 
 def exclude(scores: np.ndarray, items: sp.csr_matrix | None = None, mask: np.ndarray | None = None) -> np.ndarray:
@@ -39,3 +45,23 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     best = np.take_along_axis(part_scores, order, axis=1)
     indices = np.where(np.isneginf(best), -1, indices)
     return indices, best
+
+
+def top_k_of_product(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int,
+                     items: sp.csr_matrix | None = None, mask: np.ndarray | None = None,
+                     threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best items of ``user_vectors @ item_vectors.T`` per row, as :func:`top_k` returns
+    them, leaving out each row's ``items`` and every item where ``mask`` is False."""
+    n_items = item_vectors.shape[0]
+    k = min(k, n_items)
+    if k <= 0 or len(user_vectors) == 0:
+        return np.empty((len(user_vectors), max(k, 0)), dtype=np.int64), np.empty((len(user_vectors), max(k, 0)),
+                                                                                  dtype=np.float32)
+    query = np.ascontiguousarray(user_vectors, dtype=np.float32)
+    catalog = np.ascontiguousarray(item_vectors, dtype=np.float32)
+    filtered = np.flatnonzero(~mask).astype(np.int32) if mask is not None and not mask.all() else None
+    seen = sp.csr_matrix(items, dtype=np.float32) if items is not None and items.nnz else None
+    codes, scores = implicit_topk(catalog, query, k, filter_query_items=seen, filter_items=filtered,
+                                  num_threads=threads)
+    missing = scores <= FILTERED
+    return np.where(missing, -1, codes).astype(np.int64), np.where(missing, -np.inf, scores).astype(np.float32)

@@ -7,6 +7,11 @@ bucket (``bucket_edges=(1, 3, 10)`` makes buckets 0, 1-2, 3-9 and 10+ items boug
 per component. They are learned by :func:`tune_blend_weights` on a validation split, so buyers
 with little history lean on content and tier popularity and buyers with much history on
 collaborative filtering as far as the data says so, not by a hard-coded rule.
+
+When every component is linear (:class:`~recommender.models.base.LinearRecommender`), so is the
+blend: a component's per-buyer standard deviation across items is ``sqrt(u' C u)`` with ``C`` the
+covariance of its item vectors, so the blend is one product of concatenated, scaled buyer
+vectors with concatenated item vectors, and serving never builds the full score matrix.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import numpy as np
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.metrics import ndcg_at_k
-from recommender.models.base import Recommender
+from recommender.models.base import LinearRecommender, Recommender
 from recommender.ranking import top_k
 
 
@@ -61,15 +66,45 @@ class HybridRecommender(Recommender):
         for _, model in self.components:
             model.fit(data)
         self.n_items_ = data.n_items
+        if self.is_linear:
+            vectors = [model.item_vectors() for _, model in self.components]
+            self.item_vectors_ = np.ascontiguousarray(np.hstack(vectors), dtype=np.float32)
+            self.covariances_ = [np.atleast_2d(np.cov(v, rowvar=False, bias=True)).astype(np.float32)
+                                 for v in vectors]
         return self
 
+    @property
+    def is_linear(self) -> bool:
+        """True when every component is linear, and so the blend is too."""
+        return all(isinstance(model, LinearRecommender) for _, model in self.components)
+
+    def item_vectors(self) -> np.ndarray:
+        """The components' item vectors side by side (linear blends only)."""
+        return self.item_vectors_
+
+    def user_vectors(self, batch: UserBatch) -> np.ndarray:
+        """The components' buyer vectors side by side, each scaled by its blend weight over its
+        per-buyer score spread (linear blends only): ``user_vectors @ item_vectors.T`` equals
+        :meth:`score` up to a per-buyer constant, which no ranking depends on."""
+        buckets = history_buckets(batch, self.bucket_edges)
+        blocks = []
+        for column, (_, model) in enumerate(self.components):
+            vectors = model.user_vectors(batch)
+            spread = np.sqrt(np.maximum(np.einsum("nd,de,ne->n", vectors, self.covariances_[column], vectors), 0))
+            weight = self.weights_[buckets, column]
+            scale = np.divide(weight, spread, out=np.zeros(len(batch)), where=spread > 1e-12)
+            blocks.append(vectors * scale[:, None].astype(np.float32))
+        return np.hstack(blocks).astype(np.float32)
+
     def set_weights(self, weights) -> "HybridRecommender":
-        """Use new blend weights without refitting the components."""
+        """Use new blend weights without refitting the components (item vectors do not change)."""
         self.weights = weights
         self.weights_ = self._check_weights()
         return self
 
     def score(self, batch: UserBatch) -> np.ndarray:
+        if self.is_linear:
+            return self.user_vectors(batch) @ self.item_vectors_.T
         buckets = history_buckets(batch, self.bucket_edges)
         total = np.zeros((len(batch), self.n_items_), dtype=np.float32)
         for column, (_, model) in enumerate(self.components):

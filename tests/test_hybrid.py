@@ -1,0 +1,72 @@
+"""The hybrid blend: linear form equals the dense blend, weights tuned on validation, fused top-k."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.engine import RecommendationEngine
+from recommender.features.training_data import build_training_data
+from recommender.loaders import load_dataset
+from recommender.models import ALSRecommender, ContentRecommender, EASERecommender, PopularityRecommender
+from recommender.models.hybrid import HybridRecommender, history_buckets, scaled_scores, tune_blend_weights
+from recommender.ranking import exclude, top_k
+from recommender.splits import relevance_matrix, validation_split
+
+
+@pytest.fixture(scope="module")
+def market(small_market):
+    return build_training_data(load_dataset(*small_market))
+
+
+def components():
+    return [("als", ALSRecommender(factors=16, iterations=5)), ("content", ContentRecommender(dimensions=16)),
+            ("popularity", PopularityRecommender())]
+
+
+def test_linear_blend_equals_the_weighted_sum_of_scaled_scores(market):
+    weights = np.array([[0.1, 0.2, 0.7], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1], [0.8, 0.1, 0.1]])
+    hybrid = HybridRecommender(components(), weights=weights).fit(market)
+    assert hybrid.is_linear
+    batch = market.batch(np.arange(200))
+    buckets = history_buckets(batch, hybrid.bucket_edges)
+    expected = sum(weights[buckets, c][:, None] * scaled_scores(model, batch)
+                   for c, (_, model) in enumerate(hybrid.components))
+    np.testing.assert_allclose(hybrid.score(batch), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_non_linear_component_uses_the_dense_blend(market):
+    hybrid = HybridRecommender([("ease", EASERecommender(l2=50.0)), ("popularity", PopularityRecommender())]).fit(market)
+    assert not hybrid.is_linear
+    batch = market.batch(np.arange(20))
+    assert hybrid.score(batch).shape == (20, market.n_items)
+
+
+def test_fused_top_k_matches_the_dense_path(market):
+    hybrid = HybridRecommender(components()).fit(market)
+    engine = RecommendationEngine.build(hybrid, market)
+    users = np.arange(100)
+    fused, fused_scores = engine.recommend(users, 10, niche=0.0)
+    dense = exclude(hybrid.score(engine.batch(users)), market.purchased[users], engine.available)
+    expected, expected_scores = top_k(dense, 10)
+    np.testing.assert_allclose(fused_scores, expected_scores, rtol=1e-4, atol=1e-4)
+    assert (fused == expected).mean() > 0.98  # equal but for ties broken differently
+
+
+def test_blend_tuning_finds_the_informative_component(market, small_market):
+    fit_part, validation = validation_split(load_dataset(*small_market), 60)
+    data = build_training_data(fit_part)
+    hybrid = HybridRecommender(components()).fit(data)
+    buyers = np.unique(data.users.encode(validation.purchases.user_id.astype(str)))
+    buyers = buyers[buyers >= 0]
+    relevant = relevance_matrix(validation, data.users, data.n_items, data.purchased)[buyers]
+    batch = data.batch(buyers)
+    seen = data.purchased[buyers]
+    scores = [exclude(scaled_scores(model, batch), seen) for _, model in hybrid.components]
+    rng = np.random.default_rng(0)
+    noise = exclude(rng.standard_normal(scores[0].shape).astype(np.float32), seen)
+    weights, quality = tune_blend_weights([noise] + scores, relevant, history_buckets(batch, (1, 3, 10)), 4,
+                                          trials=30, min_buyers=10)
+    assert weights.shape == (4, 4)
+    assert weights[:, 0].max() < 0.35, "pure noise should get little weight"
+    single = tune_blend_weights([noise], relevant, history_buckets(batch, (1, 3, 10)), 4, trials=0)[1]["all"]
+    assert quality["all"] > single
