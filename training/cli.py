@@ -72,6 +72,37 @@ def run_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    from recommender.loaders import load_dataset
+    from training.config import TrainConfig
+    from training.evaluate import evaluate
+    from training.report import write_report
+
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    evaluation = evaluate(dataset, config, test_days=args.test_days, k=args.k, show_progress=not args.quiet)
+    print(evaluation.table())
+    if args.report:
+        print(f"report written to {write_report(evaluation, args.report)}")
+    return 0
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from recommender.loaders import load_dataset
+    from training.config import TrainConfig
+    from training.tune import tune
+
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    trials = args.trials if args.trials is not None else (None if args.minutes else 20)
+    result = tune(dataset, config, trials=trials, minutes=args.minutes, test_days=args.test_days, seed=args.seed,
+                  show_progress=not args.quiet)
+    result.best_config.save(args.out)
+    print(result.table())
+    print(f"best config written to {args.out}; train with: recommender train ... --config {args.out}")
+    return 0
+
+
 def _add_demo_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for purchases.csv and catalog.csv")
     parser.add_argument("--buyers", type=int, default=20_000, help="number of buyers (default 20,000)")
@@ -123,11 +154,36 @@ def _add_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_data_and_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML)")
+    parser.add_argument("--test-days", type=float, default=30, help="days at the end held out as the test split")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_unknown_items(parser)
+
+
+def _add_evaluate(parser: argparse.ArgumentParser) -> None:
+    _add_data_and_config(parser)
+    parser.add_argument("--k", type=int, default=10, help="list length for the metrics (default 10)")
+    parser.add_argument("--report", type=Path, default=None, help="directory for an HTML report with plots")
+
+
+def _add_tune(parser: argparse.ArgumentParser) -> None:
+    _add_data_and_config(parser)
+    parser.add_argument("--trials", type=int, default=None, help="number of trials (default 20 without --minutes)")
+    parser.add_argument("--minutes", type=float, default=None, help="time budget; no trial starts after it")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the search")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the best config (JSON)")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo-data": ("write the embedded demo marketplace (purchases.csv, catalog.csv)", _add_demo_data, run_demo_data),
     "validate": ("check purchase and catalog files against the data contract", _add_validate, run_validate),
     "train": ("train the hybrid recommender and write a model directory", _add_train, run_train),
     "recommend": ("write top-k recommendations for a file of buyers", _add_recommend, run_recommend),
+    "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
+    "tune": ("random search of hyper-parameters on a validation split", _add_tune, run_tune),
     "import-uci": ("turn the UCI Online Retail data set into contract files", _add_import_uci, run_import_uci),
 }
 

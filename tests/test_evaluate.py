@@ -1,0 +1,173 @@
+"""`training.evaluate` and `training.report` on a small generated marketplace."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import training.evaluate as evaluate_module
+from recommender.loaders import load_dataset
+from recommender.splits import relevance_matrix, temporal_split
+from training.config import TrainConfig
+from training.evaluate import (
+    COLUMNS,
+    HYBRID_ZERO_ROW,
+    PLAIN_ALS_ROW,
+    POPULARITY_ROW,
+    _hybrid_curve,
+    _Scorer,
+    evaluate,
+    hybrid_default_row,
+)
+from training.report import REPORT_FILE, write_report
+from training.train import train
+
+TEST_DAYS = 30
+K = 10
+UNIT_METRICS = ("recall@{k}", "ndcg@{k}", "map@{k}", "coverage", "long_tail_share", "avg_popularity_norm",
+                "gini_region", "gini_merchant", "cold_recall@{k}")
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    from recommender.demo_marketplace import write_demo_marketplace
+
+    paths = write_demo_marketplace(tmp_path_factory.mktemp("eval_market"), buyers=400, items=150, seed=3)
+    return load_dataset(paths["purchases"], paths["catalog"])
+
+
+@pytest.fixture(scope="module")
+def run(market):
+    """One evaluation, with a spy on what the hybrid was trained on."""
+    seen = []
+    real_train = evaluate_module.train
+
+    def spy(dataset, config=None, show_progress=True):
+        seen.append(dataset)
+        return real_train(dataset, config, show_progress)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate_module, "train", spy)
+        evaluation = evaluate(market, TrainConfig(), test_days=TEST_DAYS, k=K, show_progress=False)
+    return evaluation, seen
+
+
+def test_table_has_every_row_and_metric(run):
+    evaluation, _ = run
+    expected = [POPULARITY_ROW, PLAIN_ALS_ROW, "als (hybrid component)", "content (hybrid component)",
+                HYBRID_ZERO_ROW, hybrid_default_row(evaluation.default_niche)]
+    for name in expected:
+        assert name in evaluation.names
+    assert evaluation.names[-2:] == [HYBRID_ZERO_ROW, hybrid_default_row(evaluation.default_niche)]
+    assert len(set(evaluation.names)) == len(evaluation.names)
+    table = evaluation.table()
+    lines = table.splitlines()
+    for _, header, _ in COLUMNS:
+        assert header.format(k=K) in lines[0]
+    for name in evaluation.names:
+        assert sum(line.startswith(name + " ") for line in lines) == 1, name
+    for row in evaluation.rows:
+        for key, _, _ in COLUMNS:
+            assert key.format(k=K) in row.metrics, (row.name, key)
+    assert len({len(line) for line in lines[:2 + len(evaluation.rows)]}) == 1, "columns are aligned"
+
+
+def test_metrics_are_in_the_unit_interval(run):
+    evaluation, _ = run
+    for row in evaluation.rows:
+        for key in UNIT_METRICS:
+            value = row.metrics[key.format(k=K)]
+            assert math.isnan(value) or 0.0 <= value <= 1.0, (row.name, key, value)
+        assert row.metrics["avg_popularity"] >= 0
+        assert row.metrics["users"] == evaluation.counts["test_buyers"]
+        assert sum(row.popularity_deciles) == pytest.approx(1.0)
+        assert sum(row.region_exposure) == pytest.approx(1.0)
+    # the demo catalog names regions and merchants, so the Gini coefficients are defined
+    assert not math.isnan(evaluation.metric(POPULARITY_ROW, "gini_region"))
+    assert evaluation.metric(HYBRID_ZERO_ROW, "ndcg@{k}") > 0
+
+
+def test_popularity_has_less_long_tail_than_the_niche_hybrid(run):
+    evaluation, _ = run
+    assert evaluation.default_niche > 0, "the test needs a hybrid with the niche knob on"
+    assert (evaluation.metric(POPULARITY_ROW, "long_tail_share")
+            < evaluation.metric(hybrid_default_row(evaluation.default_niche), "long_tail_share"))
+
+
+def test_cold_start_is_zero_for_collaborative_filtering_and_positive_for_content(run):
+    evaluation, _ = run
+    assert evaluation.counts["new_items"] > 0 and evaluation.counts["cold_start_buyers"] > 0
+    assert evaluation.metric(PLAIN_ALS_ROW, "cold_recall@{k}") == 0.0
+    assert evaluation.metric("als (hybrid component)", "cold_recall@{k}") == 0.0
+    assert evaluation.metric(POPULARITY_ROW, "cold_recall@{k}") == 0.0
+    assert evaluation.metric("content (hybrid component)", "cold_recall@{k}") > 0.0
+
+
+def test_hybrid_trains_on_the_training_part_only(run, market):
+    evaluation, seen = run
+    assert len(seen) == 1
+    cutoff = market.purchases.timestamp.max() - pd.Timedelta(days=TEST_DAYS)
+    assert seen[0].purchases.timestamp.max() <= cutoff
+    assert len(seen[0].purchases) == evaluation.counts["train_lines"]
+    assert evaluation.counts["train_lines"] + evaluation.counts["test_lines"] <= len(market.purchases)
+
+
+def test_niche_curve_spans_the_knob_and_matches_the_rows(run):
+    evaluation, _ = run
+    knobs = [point["niche"] for point in evaluation.niche_curve]
+    assert knobs == pytest.approx([round(0.1 * i, 1) for i in range(11)])
+    by_knob = {point["niche"]: point for point in evaluation.niche_curve}
+    for knob, name in ((0.0, HYBRID_ZERO_ROW), (evaluation.default_niche, hybrid_default_row(evaluation.default_niche))):
+        assert by_knob[knob][f"ndcg@{K}"] == evaluation.metric(name, "ndcg@{k}")
+        assert by_knob[knob]["long_tail_share"] == evaluation.metric(name, "long_tail_share")
+
+
+def test_to_dict_is_json(run):
+    evaluation, _ = run
+    data = json.loads(json.dumps(evaluation.to_dict(), allow_nan=False))
+    assert [row["model"] for row in data["rows"]] == evaluation.names
+    assert data["default_model"] == hybrid_default_row(evaluation.default_niche)
+    assert len(data["test_purchases"]["popularity_deciles"]) == 10
+
+
+def test_shared_scoring_gives_the_engine_s_lists(market):
+    """The curve scores each batch once and re-ranks per knob; that must equal engine.recommend."""
+    train_part, test = temporal_split(market, TEST_DAYS)
+    config = TrainConfig(blend_trials=10)
+    engine = train(train_part, config, show_progress=False).engine
+    relevance = relevance_matrix(test, engine.users, engine.n_items, engine.purchased)
+    buyers = np.flatnonzero(relevance.getnnz(axis=1) > 0)
+    scorer = _Scorer(buyers, relevance[buyers], np.empty(0, dtype=np.int64), engine.item_sales, engine.catalog, K)
+    lists = _hybrid_curve(engine, scorer, [0.0, 0.5, 1.0])
+    for knob, recommended in lists.items():
+        expected = engine.recommend(buyers, K, niche=knob)[0]
+        np.testing.assert_array_equal(recommended, expected)
+
+
+def test_bad_k_is_refused(market):
+    with pytest.raises(ValueError, match="k must be"):
+        evaluate(market, k=0, show_progress=False)
+
+
+def test_report_is_self_contained_html_with_plots(run, tmp_path):
+    evaluation, _ = run
+    out_dir = tmp_path / "report"
+    path = write_report(evaluation, out_dir, png_dir=tmp_path / "png")
+    assert path == out_dir / REPORT_FILE and path.is_file()
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    images = text.split("data:image/png;base64,")[1:]
+    assert len(images) == 3
+    for image in images:
+        assert base64.b64decode(image.split("'", 1)[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in evaluation.names:
+        assert name in text
+    assert "http://" not in text and "https://" not in text, "no external resources"
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["popularity.png", "regions.png", "tradeoff.png"]
+    assert not [p for p in out_dir.iterdir() if p.name != REPORT_FILE], "no temporary files left behind"
+    # rewriting replaces the report in place
+    assert write_report(evaluation, out_dir) == path

@@ -1,0 +1,431 @@
+"""Offline evaluation on a temporal test split: the hybrid against baselines, accuracy and beyond.
+
+:func:`evaluate` cuts the data with :func:`~recommender.splits.temporal_split` (the last
+``test_days`` days test, everything before trains), trains the hybrid on the training part with
+:func:`training.train.train` exactly as ``recommender train`` does (it carves its own validation
+split out of the training part; the test split is never used for tuning), and scores every model
+on the same test buyers with the same ``k``.
+
+Rows (one per model, in this order)
+-----------------------------------
+* ``popularity``: :class:`~recommender.models.PopularityRecommender` alone (recent popularity per
+  city tier), fitted on the hybrid's features with the config's ``popularity`` parameters (when
+  the hybrid has a popularity component, this row *is* that component).
+* ``implicit ALS (library defaults)``: implicit's ``AlternatingLeastSquares()`` with its defaults
+  (factors=100, regularization=0.01, alpha=1.0, iterations=15; seeded), fitted on the raw summed
+  quantities (no time decay, no BM25): what one gets by pointing the library at the data.
+* ``<name> (hybrid component)``: each of the hybrid's other components alone, the very models
+  fitted inside the hybrid (same features, same parameters).
+* ``<name> (defaults)``: optional extra models (``extra_models``, default item_knn, ease, bpr) with
+  their default parameters on the hybrid's features; EASE only up to :data:`EASE_MAX_ITEMS` items.
+* ``hybrid (niche 0)``: the trained hybrid in pure relevance order.
+* ``hybrid (default niche X)``: the model ``recommender recommend`` serves by default (the niche
+  knob chosen on the validation split).
+
+Test buyers and relevance
+-------------------------
+Relevant items are a buyer's test purchases of items they had not bought in training
+(:func:`~recommender.splits.relevance_matrix` with ``already_bought``): recommendations leave
+items already bought out, so those cannot be hit. The evaluated buyers are the training buyers
+with at least one such purchase (optionally a seeded sample of ``max_buyers`` of them); every row
+recommends to exactly these buyers, scored in batches of :data:`SCORING_BATCH`.
+
+Metrics (per row)
+-----------------
+``recall@k``, ``ndcg@k``, ``map@k``
+    Binary relevance, means over the evaluated buyers (:mod:`recommender.metrics`).
+``coverage``
+    Share of the available catalog recommended to at least one evaluated buyer.
+``long_tail_share``
+    Share of recommended slots holding items outside the most popular 20% of the catalog, where
+    popularity is the number of training buyers of an item (the engine's ``item_sales``, the same
+    notion the niche re-ranker uses).
+``avg_popularity`` (and ``avg_popularity_norm``, divided by the top item's)
+    Mean popularity (training buyers) of the recommended items, over slots.
+``gini_region``, ``gini_merchant``
+    Gini coefficient of the recommended slots across the catalog's regions / merchants (groups
+    that get no slot count, ``unknown`` is a group like any other); ``nan`` (shown ``n/a``) when
+    the catalog has fewer than two distinct labels, e.g. a catalog without regions.
+``cold_recall@k`` (cold-start accuracy)
+    New items are the items bought in the test split that nobody bought in the training split
+    (:func:`~recommender.splits.new_items`). Cold-start buyers are the evaluated buyers who bought
+    at least one new item in the test split. For each of them, the share of the new items they
+    bought that appear in their top-``k`` list (the same list the other metrics score, no special
+    list or mask); the mean over cold-start buyers (``nan`` when there are none). A pure
+    collaborative model cannot place an item without purchases, so it scores near 0; the content
+    model ranks new items by their text and attributes.
+
+Besides the rows, the hybrid's trade-off curve on the test split (every metric for each niche
+knob of ``config.niche_grid``, default 0..1 step 0.1, plus the default knob) and, per row, the
+share of recommended slots per region and per training-popularity decile (with the same shares
+for the relevant test purchases) are kept for :func:`training.report.write_report`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from recommender.engine import RecommendationEngine
+from recommender.features.interactions import InteractionWeighting
+from recommender.features.training_data import build_training_data
+from recommender.loaders import Dataset
+from recommender.metrics import evaluate_rankings, group_codes, recall_at_k
+from recommender.models import ALSRecommender, make_model
+from recommender.ranking import exclude, top_k
+from recommender.splits import new_items, relevance_matrix, temporal_split
+from training.config import TrainConfig
+from training.train import train
+
+log = logging.getLogger(__name__)
+
+SCORING_BATCH = 1_000
+EASE_MAX_ITEMS = 20_000
+EXTRA_MODELS = ("item_knn", "ease", "bpr")
+POPULARITY_BUCKETS = 10
+GROUPS = ("region", "merchant_id")
+
+POPULARITY_ROW = "popularity"
+PLAIN_ALS_ROW = "implicit ALS (library defaults)"
+HYBRID_ZERO_ROW = "hybrid (niche 0)"
+# implicit.cpu.als.AlternatingLeastSquares() defaults (implicit 0.7)
+IMPLICIT_ALS_DEFAULTS = {"factors": 100, "regularization": 0.01, "alpha": 1.0, "iterations": 15}
+
+# (key, header, format) of the table columns; {k} is filled in
+COLUMNS = (("recall@{k}", "Recall@{k}", "{:.4f}"), ("ndcg@{k}", "NDCG@{k}", "{:.4f}"),
+           ("map@{k}", "MAP@{k}", "{:.4f}"), ("coverage", "coverage", "{:.3f}"),
+           ("long_tail_share", "long tail", "{:.3f}"), ("avg_popularity", "avg pop", "{:.1f}"),
+           ("gini_region", "Gini region", "{:.3f}"), ("gini_merchant", "Gini merchant", "{:.3f}"),
+           ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
+
+
+def hybrid_default_row(niche: float) -> str:
+    """Row name of the default model of ``recommender recommend``."""
+    return f"hybrid (default niche {niche:.1f})"
+
+
+@dataclass
+class RowResult:
+    """One model's results: metrics, and what the report plots about its lists."""
+
+    name: str
+    metrics: dict
+    popularity_deciles: list  # share of recommended slots per training-popularity decile (top first)
+    region_exposure: list  # share of recommended slots per region (Evaluation.regions order)
+    seconds: dict = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    """Everything :func:`evaluate` measured; :meth:`table` prints it, :meth:`to_dict` stores it."""
+
+    k: int
+    test_days: float
+    cutoff: str
+    counts: dict
+    rows: list[RowResult]
+    niche_curve: list[dict]  # one dict per knob: {"niche": x, <metric>: value, ...}
+    default_niche: float
+    regions: list[str]
+    test_region_share: list  # share of relevant test purchases per region
+    test_popularity_deciles: list  # share of relevant test purchases per training-popularity decile
+    validation: dict
+    config: dict
+    seconds: dict
+
+    @property
+    def names(self) -> list[str]:
+        return [row.name for row in self.rows]
+
+    def row(self, name: str) -> RowResult:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"no row {name!r}; rows: {', '.join(self.names)}")
+
+    @property
+    def default_row(self) -> RowResult:
+        return self.row(hybrid_default_row(self.default_niche))
+
+    def metric(self, name: str, key: str) -> float:
+        """One metric of one row; ``key`` may use ``{k}`` (e.g. ``"ndcg@{k}"``)."""
+        return self.row(name).metrics[key.format(k=self.k)]
+
+    def table(self) -> str:
+        """An aligned text table, one row per model, one column per metric."""
+        headers = ["model"] + [header.format(k=self.k) for _, header, _ in COLUMNS]
+        lines = [[row.name] + [_fmt(row.metrics.get(key.format(k=self.k)), fmt) for key, _, fmt in COLUMNS]
+                 for row in self.rows]
+        widths = [max(len(text) for text in column) for column in zip(headers, *lines)]
+
+        def join(cells):
+            return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
+
+        c = self.counts
+        out = [join(headers), "  ".join("-" * w for w in widths)] + [join(line) for line in lines]
+        out.append(f"test split: last {self.test_days:g} days (after {self.cutoff}); {c['test_buyers']:,} buyers "
+                   f"with new-to-them purchases, k={self.k}; {c['new_items']:,} items first sold after the cutoff, "
+                   f"bought by {c['cold_start_buyers']:,} of them (cold Recall@{self.k}); "
+                   f"long tail = outside the top 20% of items by training buyers")
+        return "\n".join(out)
+
+    def to_dict(self) -> dict:
+        """JSON-ready (``nan`` becomes ``None``)."""
+        rows = [{"model": row.name, "metrics": row.metrics, "popularity_deciles": row.popularity_deciles,
+                 "region_exposure": dict(zip(self.regions, row.region_exposure)), "seconds": row.seconds}
+                for row in self.rows]
+        return _clean({"k": self.k, "test_days": self.test_days, "cutoff": self.cutoff, "counts": self.counts,
+                       "default_niche": self.default_niche, "default_model": self.default_row.name, "rows": rows,
+                       "niche_curve": self.niche_curve,
+                       "test_purchases": {"region_share": dict(zip(self.regions, self.test_region_share)),
+                                          "popularity_deciles": self.test_popularity_deciles},
+                       "validation": self.validation, "config": self.config, "seconds": self.seconds})
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return fmt.format(value)
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {str(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    return value
+
+
+# --- scoring ------------------------------------------------------------------------------------------
+
+class _Scorer:
+    """The test buyers, their relevant items and the item groups: turns top-k lists into a row."""
+
+    def __init__(self, buyers: np.ndarray, relevant: sp.csr_matrix, new: np.ndarray, popularity: np.ndarray,
+                 catalog: pd.DataFrame, k: int):
+        self.buyers, self.relevant, self.k = buyers, relevant, k
+        self.popularity = popularity.astype(np.float64)
+        n_items = relevant.shape[1]
+        is_new = np.zeros(n_items, dtype=bool)
+        is_new[new] = True
+        cold = sp.csr_matrix(relevant.multiply(is_new[None, :].astype(np.float32)))
+        cold.eliminate_zeros()
+        self.cold_rows = np.flatnonzero(cold.getnnz(axis=1) > 0)
+        self.cold = cold[self.cold_rows]
+        self.available = catalog.available.to_numpy(dtype=bool)
+        self.groups = {}  # metric name -> (item -> group mapping, number of groups)
+        for column in GROUPS:
+            if column in catalog:
+                self.groups[column.removesuffix("_id")] = (catalog[column], group_codes(catalog[column])[1])
+        self.region_codes, self.regions = self._regions(catalog)
+        # popularity decile of every item: rank by training buyers (ties by item code), 10% of items per decile
+        rank = np.empty(n_items, dtype=np.int64)
+        rank[np.argsort(-self.popularity, kind="stable")] = np.arange(n_items)
+        self.decile = rank * POPULARITY_BUCKETS // max(n_items, 1)
+        _, bought_items = relevant.nonzero()
+        self.test_deciles = self._shares(self.decile[bought_items], POPULARITY_BUCKETS)
+        self.test_regions = self._shares(self.region_codes[bought_items], len(self.regions))
+
+    @staticmethod
+    def _regions(catalog: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        if "region" not in catalog:
+            return np.zeros(len(catalog), dtype=np.int64), ["unknown"]
+        values = pd.Categorical(catalog.region)
+        codes = values.codes.astype(np.int64)
+        names = [str(name) for name in values.categories]
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(names), codes)
+            names.append("unknown")
+        return codes, names
+
+    @staticmethod
+    def _shares(codes: np.ndarray, n: int) -> list:
+        counts = np.bincount(codes, minlength=n).astype(np.float64)
+        return (counts / counts.sum() if counts.sum() > 0 else counts).tolist()
+
+    def batches(self):
+        for start in range(0, len(self.buyers), SCORING_BATCH):
+            yield self.buyers[start:start + SCORING_BATCH]
+
+    def row(self, name: str, recommended: np.ndarray, seconds: dict | None = None) -> RowResult:
+        k = self.k
+        metrics = evaluate_rankings(recommended, self.relevant, self.popularity, items=self.available, k=k,
+                                    groups={group: mapping for group, (mapping, _) in self.groups.items()})
+        for group, (_, n_groups) in self.groups.items():
+            if n_groups < 2:
+                metrics[f"gini_{group}"] = math.nan
+        for group in ("region", "merchant"):
+            metrics.setdefault(f"gini_{group}", math.nan)
+        cold = recall_at_k(recommended[self.cold_rows], self.cold, k) if len(self.cold_rows) else math.nan
+        metrics[f"cold_recall@{k}"] = float(cold)
+        metrics["cold_users"] = float(len(self.cold_rows))
+        filled = recommended[recommended >= 0]
+        return RowResult(name, {key: float(value) for key, value in metrics.items()},
+                         self._shares(self.decile[filled], POPULARITY_BUCKETS),
+                         self._shares(self.region_codes[filled], len(self.regions)), dict(seconds or {}))
+
+
+def _recommend_all(engine: RecommendationEngine, scorer: _Scorer) -> np.ndarray:
+    """Top-k lists of one model in relevance order (niche 0), buyers in batches."""
+    return np.vstack([engine.recommend(users, scorer.k, niche=0.0)[0] for users in scorer.batches()])
+
+
+def _hybrid_curve(engine: RecommendationEngine, scorer: _Scorer, knobs: list[float]) -> dict[float, np.ndarray]:
+    """The hybrid's top-k lists for every niche knob: one scoring per batch, re-ranked per knob.
+
+    This is what ``engine.recommend(users, k, niche=x)`` does for each ``x`` (exclude bought and
+    unavailable items, the re-ranker's candidates, its greedy re-ranking; knob 0 is the plain top
+    k), with the expensive model scoring shared by the knobs.
+    """
+    reranker = engine.reranker
+    lists = {knob: [] for knob in knobs}
+    for users in scorer.batches():
+        scores = engine.model.score(engine.batch(users))
+        exclude(scores, engine.purchased[users], engine.available)
+        candidates, candidate_scores = top_k(scores, max(reranker.candidates, scorer.k))
+        del scores
+        propensity = reranker.propensity_of(users)
+        for knob in knobs:
+            lists[knob].append(reranker.rerank(candidates, candidate_scores, propensity, scorer.k, niche=knob)[0])
+    return {knob: np.vstack(parts) for knob, parts in lists.items()}
+
+
+# --- the job ------------------------------------------------------------------------------------------
+
+def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: float = 30, k: int = 10,
+             show_progress: bool = True, extra_models: tuple[str, ...] = EXTRA_MODELS,
+             max_buyers: int | None = None) -> Evaluation:
+    """Train on all but the last ``test_days`` days, score every model on the test buyers.
+
+    ``config`` is the hybrid's training config (default :class:`TrainConfig`); ``k`` the list
+    length scored; ``extra_models`` optional extra rows (names from ``MODEL_CLASSES`` with default
+    parameters; names already in the hybrid are skipped); ``max_buyers`` caps the evaluated buyers
+    with a seeded sample (``config.seed``; default: all). See the module docstring for rows and
+    metrics.
+    """
+    config = config or TrainConfig()
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = int(k)
+    started = time.perf_counter()
+    train_part, test = temporal_split(dataset, test_days)
+    cutoff = dataset.purchases.timestamp.max() - pd.Timedelta(days=float(test_days))
+    components = list(config.components)
+    extras = [name for name in extra_models if name not in components and name not in ("popularity",)]
+    if "ease" in extras and len(dataset.catalog) > EASE_MAX_ITEMS:
+        log.info("EASE skipped: %d items > %d", len(dataset.catalog), EASE_MAX_ITEMS)
+        extras.remove("ease")
+    steps = 5 + len([name for name in components if name != "popularity"]) + len(extras)
+    seconds: dict = {}
+    rows: list[RowResult] = []
+
+    with threadpool_limits(1, "blas"), tqdm(total=steps, disable=not show_progress, unit="model") as progress:
+        def step(description: str):
+            progress.set_description(description)
+
+        step("hybrid: train (validation split, tuning, fit)")
+        clock = time.perf_counter()
+        result = train(train_part, config, show_progress=False)
+        engine = result.engine
+        seconds["hybrid_train"] = time.perf_counter() - clock
+        progress.update()
+
+        step("features and test buyers")
+        clock = time.perf_counter()
+        data = build_training_data(train_part, config.interaction_weighting)
+        if len(data.users) != len(engine.users) or data.n_items != engine.n_items:
+            raise RuntimeError("evaluation features do not match the trained engine's buyers and items")
+        relevance = relevance_matrix(test, data.users, data.n_items, data.purchased)
+        buyers = np.flatnonzero(relevance.getnnz(axis=1) > 0)
+        if len(buyers) == 0:
+            raise ValueError(f"no buyer in the last {test_days} days bought an item they had not bought before; "
+                             f"nothing to evaluate (try more test days)")
+        n_candidates = len(buyers)
+        if max_buyers is not None and len(buyers) > max_buyers:
+            buyers = np.sort(np.random.default_rng(config.seed).choice(buyers, int(max_buyers), replace=False))
+        new = new_items(train_part, test)
+        scorer = _Scorer(buyers, relevance[buyers], new, engine.item_sales, data.catalog, k)
+        seconds["features"] = time.perf_counter() - clock
+        progress.update()
+
+        fitted = dict(engine.model.components)
+
+        def single(name: str, model, fit_seconds: float | None, features=data):
+            clock = time.perf_counter()
+            recommended = _recommend_all(RecommendationEngine.build(model, features), scorer)
+            timing = {"score": round(time.perf_counter() - clock, 2)}
+            if fit_seconds is not None:
+                timing["fit"] = round(fit_seconds, 2)
+            rows.append(scorer.row(name, recommended, timing))
+            progress.update()
+
+        step("popularity")
+        if "popularity" in fitted:
+            single(POPULARITY_ROW, fitted["popularity"], None)
+        else:
+            clock = time.perf_counter()
+            model = make_model("popularity", config.components.get("popularity", {})).fit(data)
+            single(POPULARITY_ROW, model, time.perf_counter() - clock)
+
+        step("implicit ALS (library defaults)")
+        clock = time.perf_counter()
+        raw = build_training_data(train_part, InteractionWeighting("raw", None))
+        als = ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed).fit(raw)
+        single(PLAIN_ALS_ROW, als, time.perf_counter() - clock, features=raw)
+        del raw
+
+        for name, model in engine.model.components:
+            if name == "popularity":
+                continue
+            step(f"{name} (hybrid component)")
+            single(f"{name} (hybrid component)", model, None)
+
+        for name in extras:
+            step(f"{name} (defaults)")
+            clock = time.perf_counter()
+            model = make_model(name).fit(data)
+            single(f"{name} (defaults)", model, time.perf_counter() - clock)
+            del model
+
+        step("hybrid: niche curve")
+        default = float(engine.default_niche)
+        knobs = sorted(set(float(x) for x in config.niche_grid) | {0.0, default})
+        clock = time.perf_counter()
+        lists = _hybrid_curve(engine, scorer, knobs)
+        timing = {"fit": round(seconds["hybrid_train"], 2), "score": round(time.perf_counter() - clock, 2)}
+        curve = []
+        for knob in knobs:
+            row = scorer.row(f"hybrid (niche {knob:.1f})", lists[knob])
+            curve.append({"niche": knob, **row.metrics})
+            if knob == 0.0:
+                rows.append(RowResult(HYBRID_ZERO_ROW, row.metrics, row.popularity_deciles, row.region_exposure,
+                                      timing))
+            if knob == default:
+                rows.append(RowResult(hybrid_default_row(default), row.metrics, row.popularity_deciles,
+                                      row.region_exposure, timing))
+        progress.update()
+
+    seconds["total"] = time.perf_counter() - started
+    counts = {"train_lines": int(len(train_part.purchases)), "test_lines": int(len(test.purchases)),
+              "train_buyers": int(data.n_users), "items": int(data.n_items),
+              "test_buyers_with_new_purchases": int(n_candidates), "test_buyers": int(len(buyers)),
+              "relevant_pairs": int(scorer.relevant.nnz), "new_items": int(len(new)),
+              "cold_start_buyers": int(len(scorer.cold_rows))}
+    return Evaluation(k=k, test_days=float(test_days), cutoff=str(cutoff), counts=counts, rows=rows,
+                      niche_curve=curve, default_niche=default, regions=scorer.regions,
+                      test_region_share=scorer.test_regions, test_popularity_deciles=scorer.test_deciles,
+                      validation=result.validation, config=config.to_dict(),
+                      seconds={key: round(value, 2) for key, value in seconds.items()})

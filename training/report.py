@@ -1,0 +1,261 @@
+"""The evaluation report: one self-contained HTML file with the metrics table and three plots.
+
+``write_report(evaluation, out_dir)`` writes ``out_dir/report.html`` (atomically) from an
+:class:`~training.evaluate.Evaluation`:
+
+* the metrics table (one row per model);
+* accuracy against the niche knob: the hybrid's NDCG@k on the test split for each knob, its
+  long-tail share on a second axis, the default knob marked, popularity and plain ALS for
+  reference;
+* exposure by region: the share of recommended slots per region for the default hybrid and for
+  popularity, next to the share of the test purchases (the ~15 regions buyers bought most from);
+* popularity of what is recommended against what is bought: the share of recommended slots per
+  training-popularity decile of the catalog (decile 1 = the 10% best-selling items) for
+  popularity, plain ALS and the hybrid, next to the test purchases.
+
+Plots are drawn with matplotlib's Agg canvas (no display, no pyplot state) and embedded as
+base64 PNGs, so the file can be mailed or opened anywhere.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from recommender.atomic import atomic_file
+from training.evaluate import (
+    COLUMNS,
+    HYBRID_ZERO_ROW,
+    PLAIN_ALS_ROW,
+    POPULARITY_BUCKETS,
+    POPULARITY_ROW,
+    Evaluation,
+)
+
+REPORT_FILE = "report.html"
+TOP_REGIONS = 15
+COLOURS = {"hybrid": "#c0392b", "hybrid0": "#e6a29a", "popularity": "#7f8c8d", "als": "#2e6da4",
+           "test": "#27ae60", "tail": "#8e44ad"}
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _has(evaluation: Evaluation, name: str) -> bool:
+    return name in evaluation.names
+
+
+def tradeoff_plot(evaluation: Evaluation) -> bytes:
+    """NDCG@k and long-tail share of the hybrid against the niche knob (PNG bytes)."""
+    k = evaluation.k
+    curve = sorted(evaluation.niche_curve, key=lambda point: point["niche"])
+    knobs = np.array([point["niche"] for point in curve])
+    ndcg = np.array([point[f"ndcg@{k}"] for point in curve])
+    tail = np.array([point["long_tail_share"] for point in curve])
+    fig = _figure(7.5, 4.4)
+    ax = fig.add_subplot()
+    ax.plot(knobs, ndcg, "o-", color=COLOURS["hybrid"], label=f"hybrid NDCG@{k}")
+    references = [(POPULARITY_ROW, COLOURS["popularity"], ":"), (PLAIN_ALS_ROW, COLOURS["als"], "--")]
+    for name, colour, style in references:
+        if _has(evaluation, name):
+            ax.axhline(evaluation.metric(name, "ndcg@{k}"), color=colour, linestyle=style, linewidth=1.2,
+                       label=f"{name} NDCG@{k}")
+    ax.set_xlabel("niche knob (0 = relevance order, 1 = strongest niche re-ranking)")
+    ax.set_ylabel(f"NDCG@{k} on the test split")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    twin = ax.twinx()
+    twin.plot(knobs, tail, "s--", color=COLOURS["tail"], label="hybrid long-tail share")
+    twin.set_ylabel("long-tail share of recommended slots", color=COLOURS["tail"])
+    twin.tick_params(axis="y", colors=COLOURS["tail"])
+    twin.set_ylim(0, max(1e-3, float(np.nanmax(tail)) * 1.15, 0.05))
+    default = evaluation.default_niche
+    ax.axvline(default, color="black", linewidth=1, alpha=0.6)
+    right = default > 0.8  # label on the left of the line near the right edge
+    ax.annotate(f"default {default:.1f}", xy=(default, 0), xycoords=("data", "axes fraction"),
+                xytext=(-4 if right else 4, 6), textcoords="offset points", fontsize=9,
+                ha="right" if right else "left")
+    handles, labels = ax.get_legend_handles_labels()
+    more_handles, more_labels = twin.get_legend_handles_labels()
+    ax.legend(handles + more_handles, labels + more_labels, loc="lower left", fontsize=8, framealpha=0.9)
+    ax.set_title("Accuracy against the niche knob (test split)", fontsize=11)
+    return _png(fig)
+
+
+def region_plot(evaluation: Evaluation) -> bytes:
+    """Share of recommended slots per region vs share of test purchases, top regions (PNG bytes)."""
+    regions = list(evaluation.regions)
+    test = np.asarray(evaluation.test_region_share, dtype=float)
+    series = [(f"hybrid (default niche {evaluation.default_niche:.1f})",
+               np.asarray(evaluation.default_row.region_exposure), COLOURS["hybrid"])]
+    if _has(evaluation, POPULARITY_ROW):
+        series.append((POPULARITY_ROW, np.asarray(evaluation.row(POPULARITY_ROW).region_exposure),
+                       COLOURS["popularity"]))
+    series.append(("test purchases", test, COLOURS["test"]))
+    if len(regions) < 2:
+        fig = _figure(7.5, 1.6)
+        ax = fig.add_subplot()
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"The catalog has a single region ({regions[0] if regions else 'none'}): "
+                          f"exposure by region is not informative.", ha="center", va="center", fontsize=10)
+        return _png(fig)
+    top = np.argsort(-test, kind="stable")[:TOP_REGIONS]
+    n = len(top)
+    fig = _figure(7.5, max(3.0, 0.42 * n + 1.3))
+    ax = fig.add_subplot()
+    height = 0.8 / len(series)
+    positions = np.arange(n)
+    for i, (label, shares, colour) in enumerate(series):
+        ax.barh(positions + (i - (len(series) - 1) / 2) * height, shares[top], height=height, color=colour,
+                label=label)
+    ax.set_yticks(positions, [_short(regions[j]) for j in top], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of recommended slots / of test purchases")
+    ax.grid(axis="x", alpha=0.3)
+    rest = 1.0 - test[top].sum()
+    ax.set_title(f"Exposure by region: the {n} regions most bought from in the test split"
+                 + (f"\n(other regions: {rest:.0%} of test purchases)" if rest > 0.005 else ""), fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
+
+
+def popularity_plot(evaluation: Evaluation) -> bytes:
+    """Share of recommended slots per training-popularity decile vs test purchases (PNG bytes)."""
+    series = []
+    for name, colour in ((POPULARITY_ROW, COLOURS["popularity"]), (PLAIN_ALS_ROW, COLOURS["als"]),
+                         (HYBRID_ZERO_ROW, COLOURS["hybrid0"])):
+        if _has(evaluation, name):
+            series.append((name, evaluation.row(name).popularity_deciles, colour))
+    series.append((evaluation.default_row.name, evaluation.default_row.popularity_deciles, COLOURS["hybrid"]))
+    series.append(("test purchases", evaluation.test_popularity_deciles, COLOURS["test"]))
+    fig = _figure(7.5, 4.2)
+    ax = fig.add_subplot()
+    width = 0.84 / len(series)
+    positions = np.arange(POPULARITY_BUCKETS)
+    for i, (label, shares, colour) in enumerate(series):
+        ax.bar(positions + (i - (len(series) - 1) / 2) * width, shares, width=width, color=colour, label=label)
+    ax.set_xticks(positions, [f"{10 * i}-{10 * (i + 1)}%" for i in range(POPULARITY_BUCKETS)], fontsize=8)
+    ax.set_xlabel("items ranked by training popularity (buyers), in deciles of the catalog: most popular left")
+    ax.set_ylabel("share of slots / of test purchases")
+    ax.axvspan(1.5, POPULARITY_BUCKETS - 0.5, color="grey", alpha=0.08)
+    ax.text(1.6, 0.97, "long tail (outside the top 20%)", transform=ax.get_xaxis_transform(), fontsize=8,
+            va="top", color="dimgrey")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    ax.set_title("Popularity of what is recommended and of what is bought", fontsize=11)
+    return _png(fig)
+
+
+def _short(text: str, width: int = 38) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def _cell(value, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return fmt.format(value)
+
+
+def _table_html(evaluation: Evaluation) -> str:
+    k = evaluation.k
+    head = "".join(f"<th>{html.escape(header.format(k=k))}</th>" for _, header, _ in COLUMNS)
+    body = []
+    for row in evaluation.rows:
+        strong = row.name == evaluation.default_row.name
+        cells = "".join(f"<td>{_cell(row.metrics.get(key.format(k=k)), fmt)}</td>" for key, _, fmt in COLUMNS)
+        name = f"<b>{html.escape(row.name)}</b>" if strong else html.escape(row.name)
+        body.append(f"<tr><th class='name'>{name}</th>{cells}</tr>")
+    return f"<table><thead><tr><th>model</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans SC",sans-serif;margin:2em auto;max-width:70em;
+color:#222;line-height:1.45;padding:0 1em}
+table{border-collapse:collapse;font-size:0.9em;margin:1em 0}
+th,td{padding:0.3em 0.7em;border-bottom:1px solid #ddd;text-align:right;font-variant-numeric:tabular-nums}
+th.name,thead th:first-child{text-align:left;font-weight:normal}
+thead th{border-bottom:2px solid #888}
+figure{margin:1.5em 0}
+img{max-width:100%;height:auto}
+figcaption{font-size:0.9em;color:#555;max-width:50em}
+dt{font-weight:bold;margin-top:0.4em}
+.small{font-size:0.85em;color:#555}
+"""
+
+
+def report_html(evaluation: Evaluation) -> str:
+    """The report as one HTML string, plots embedded."""
+    k, c = evaluation.k, evaluation.counts
+    plots = [
+        (tradeoff_plot(evaluation), f"The hybrid on the test split for each value of the niche knob: NDCG@{k} "
+         f"(left axis) and the share of recommended slots outside the 20% most popular items (right axis). "
+         f"The vertical line is the default knob, chosen on the validation split inside the training data "
+         f"(not on this test split); the flat lines are the baselines' NDCG@{k}."),
+        (region_plot(evaluation), "Share of recommended slots per region (default hybrid and popularity) and "
+         "share of the test purchases per region, for the regions buyers bought most from in the test split."),
+        (popularity_plot(evaluation), "Share of recommended slots falling in each popularity decile of the "
+         "catalog (items ranked by the number of training buyers), and the same for the test purchases "
+         "(items new to the buyer). Deciles 3-10 are the long tail."),
+    ]
+    figures = "".join(
+        f"<figure><img alt='plot' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>" for png, caption in plots)
+    default = evaluation.default_row
+    summary = (f"Temporal split: the last {evaluation.test_days:g} days (purchases after {evaluation.cutoff}) test; "
+               f"{c['train_lines']:,} purchase lines by {c['train_buyers']:,} buyers over {c['items']:,} items "
+               f"train. Scored: {c['test_buyers']:,} buyers who bought at least one item new to them in the "
+               f"test split ({c['relevant_pairs']:,} buyer-item pairs), top {k}, items already bought excluded. "
+               f"{c['new_items']:,} items were first sold after the cutoff, bought by {c['cold_start_buyers']:,} "
+               f"of the scored buyers. Default model: <b>{html.escape(default.name)}</b>.")
+    definitions = (
+        f"<dl><dt>Recall@{k}, NDCG@{k}, MAP@{k}</dt><dd>Binary relevance: a buyer's test purchases of items "
+        f"not bought in training; means over scored buyers.</dd>"
+        "<dt>coverage</dt><dd>Share of available catalog items recommended to at least one scored buyer.</dd>"
+        "<dt>long tail</dt><dd>Share of recommended slots outside the 20% most popular items (by number of "
+        "training buyers).</dd>"
+        "<dt>avg pop</dt><dd>Mean number of training buyers of the recommended items.</dd>"
+        "<dt>Gini region / merchant</dt><dd>Gini coefficient of recommended slots across the catalog's "
+        "regions / merchants (0 = even; n/a when the catalog has a single label).</dd>"
+        f"<dt>cold Recall@{k}</dt><dd>For scored buyers who bought items first sold after the cutoff: the "
+        f"share of those new items found in their top-{k} list, averaged. Collaborative models cannot rank "
+        "items without purchases.</dd></dl>")
+    seconds = evaluation.seconds
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>Recommender evaluation</title><style>{STYLE}</style></head><body>"
+            f"<h1>Recommender evaluation</h1><p>{summary}</p>"
+            f"<h2>Metrics</h2>{_table_html(evaluation)}{definitions}"
+            f"<h2>Plots</h2>{figures}"
+            f"<p class='small'>Run time {seconds.get('total', float('nan')):.1f} s (hybrid training "
+            f"{seconds.get('hybrid_train', float('nan')):.1f} s).</p></body></html>")
+
+
+def write_report(evaluation: Evaluation, out_dir: str | os.PathLike, png_dir: str | os.PathLike | None = None
+                 ) -> Path:
+    """Write ``out_dir/report.html`` atomically and return its path. With ``png_dir``, the three
+    plots are also written there as PNG files (for a look without a browser)."""
+    out = Path(out_dir) / REPORT_FILE
+    text = report_html(evaluation)
+    with atomic_file(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    if png_dir is not None:
+        for name, draw in (("tradeoff", tradeoff_plot), ("regions", region_plot), ("popularity", popularity_plot)):
+            with atomic_file(Path(png_dir) / f"{name}.png") as tmp:
+                tmp.write_bytes(draw(evaluation))
+    return out
