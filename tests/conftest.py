@@ -37,3 +37,23 @@ def write(path: Path, text: str) -> Path:
 def contract_files(tmp_path: Path) -> tuple[Path, Path]:
     """A small valid purchases file and catalog."""
     return write(tmp_path / "purchases.csv", PURCHASES), write(tmp_path / "catalog.csv", CATALOG)
+
+
+@pytest.fixture(scope="session")
+def small_market(tmp_path_factory) -> tuple[Path, Path]:
+    """A small demo marketplace (purchases.csv, catalog.csv), generated once per test session."""
+    from recommender.demo_marketplace import write_demo_marketplace
+
+    paths = write_demo_marketplace(tmp_path_factory.mktemp("market"), buyers=600, items=150, seed=3)
+    return paths["purchases"], paths["catalog"]
+
+
+@pytest.fixture(scope="session")
+def small_model(small_market, tmp_path_factory) -> Path:
+    """A model directory trained by the CLI on the small marketplace, once per test session."""
+    from training.cli import main
+
+    out = tmp_path_factory.mktemp("model") / "model"
+    purchases, catalog = small_market
+    assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out), "--quiet"]) == 0
+    return out
