@@ -1,0 +1,153 @@
+"""`recommender train` and `recommender recommend`: model directories, manifests, batch scoring."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.artifacts import ENGINE_FILE, MANIFEST, ModelDirectoryError, load_model_directory
+from recommender.engine import RecommendationEngine
+from recommender.loaders import load_dataset
+from training.cli import main
+from training.config import TrainConfig
+
+
+def test_model_directory_has_engine_and_complete_manifest(small_model, small_market):
+    manifest = json.loads((small_model / MANIFEST).read_text())
+    for field in ("model_version", "created_at", "data", "parameters", "validation", "libraries", "files",
+                  "default_niche"):
+        assert field in manifest, field
+    assert len(manifest["data"]["fingerprint"]) == 64
+    assert manifest["data"]["counts"]["buyers"] > 0 and manifest["data"]["counts"]["purchase_lines"] > 0
+    assert manifest["libraries"]["implicit"] != "not installed"
+    assert 0.0 <= manifest["default_niche"] <= 1.0
+    assert [point["niche"] for point in manifest["validation"]["niche_curve"]] == list(TrainConfig().niche_grid)
+    engine, loaded = load_model_directory(small_model, RecommendationEngine)
+    assert loaded["model_version"] == manifest["model_version"]
+    assert not list(small_model.parent.glob(".*.tmp")), "no temporary directory is left behind"
+
+
+def test_recommend_writes_ranked_lists_without_purchases(small_model, small_market, tmp_path, capsys):
+    purchases, catalog = small_market
+    data = load_dataset(purchases, catalog)
+    buyers = list(data.purchases.user_id.cat.categories[:50])
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": buyers + ["NEW-BUYER"]}).to_csv(users, index=False)
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", "--model", str(small_model), "--users", str(users), "--k", "10",
+                 "--out", str(out), "--quiet"]) == 0
+    assert "1 unknown" in capsys.readouterr().out
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score"]
+    assert set(recs.user_id) == set(buyers) | {"NEW-BUYER"}
+    for _, group in recs.groupby("user_id"):
+        assert group["rank"].tolist() == list(range(1, len(group) + 1))
+        assert group.item_id.is_unique
+    bought = data.purchases.groupby("user_id", observed=True).item_id.agg(lambda s: set(s.astype(str)))
+    for user, group in recs[recs.user_id != "NEW-BUYER"].groupby("user_id"):
+        assert not (set(group.item_id) & bought[user]), f"{user} was recommended an item already bought"
+    unavailable = set(data.catalog.item_id[~data.catalog.available])
+    assert not (set(recs.item_id) & unavailable)
+
+
+def test_include_purchased_and_niche_options(small_model, small_market, tmp_path):
+    purchases, catalog = small_market
+    data = load_dataset(purchases, catalog)
+    heavy = data.purchases.user_id.value_counts().index[0]
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": [heavy]}).to_csv(users, index=False)
+    with_bought, plain = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(["recommend", "--model", str(small_model), "--users", str(users), "--k", "20", "--out",
+                 str(with_bought), "--include-purchased", "--niche", "0", "--quiet"]) == 0
+    assert main(["recommend", "--model", str(small_model), "--users", str(users), "--k", "20", "--out",
+                 str(plain), "--niche", "0", "--quiet"]) == 0
+    bought = set(data.purchases.item_id[data.purchases.user_id == heavy].astype(str))
+    assert set(pd.read_csv(with_bought, dtype=str).item_id) & bought
+    pure_relevance = pd.read_csv(plain, dtype={"item_id": str})
+    assert not set(pure_relevance.item_id) & bought
+    assert pure_relevance.score.is_monotonic_decreasing  # niche 0: the model's own order
+
+
+def test_unknown_buyers_get_the_cold_start_ranking(small_model):
+    engine, _ = load_model_directory(small_model, RecommendationEngine)
+    codes, scores = engine.recommend(np.array([-1, -1]), 10, tiers=np.array([1, 1]), niche=0.0)
+    assert (codes >= 0).all()
+    assert codes[0].tolist() == codes[1].tolist()  # same context, same ranking
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("no manifest", "manifest.json is missing"),
+    ("bad json", "not valid JSON"),
+    ("engine changed", "checksum does not match"),
+    ("engine missing", "engine.joblib is missing"),
+    ("old format", "format_version 0 is not supported"),
+])
+def test_broken_model_directory_is_refused(small_model, tmp_path, damage, message):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(small_model, broken)
+    manifest = broken / MANIFEST
+    if damage == "no manifest":
+        manifest.unlink()
+    elif damage == "bad json":
+        manifest.write_text("{not json")
+    elif damage == "engine changed":
+        with open(broken / ENGINE_FILE, "ab") as handle:
+            handle.write(b"x")
+    elif damage == "engine missing":
+        (broken / ENGINE_FILE).unlink()
+    else:
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format_version": 0}))
+    with pytest.raises(ModelDirectoryError, match=message):
+        load_model_directory(broken, RecommendationEngine)
+
+
+def test_recommend_cli_reports_a_broken_model_clearly(tmp_path, capsys):
+    users = tmp_path / "users.csv"
+    users.write_text("user_id\nu1\n")
+    assert main(["recommend", "--model", str(tmp_path / "nope"), "--users", str(users), "--out",
+                 str(tmp_path / "r.csv")]) == 2
+    assert "not a model directory" in capsys.readouterr().err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_recommend_rejects_a_users_file_without_user_id(small_model, tmp_path, capsys):
+    users = tmp_path / "users.csv"
+    users.write_text("buyer\nu1\n")
+    assert main(["recommend", "--model", str(small_model), "--users", str(users), "--out",
+                 str(tmp_path / "r.csv")]) == 2
+    assert "missing required column 'user_id'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"components": {"als": {"factors": 8}, "magic": {}}}, "unknown component 'magic'"),
+    ({"niche": 2}, "'niche' must be 'auto' or a number from 0 to 1"),
+    ({"weighting": {"scheme": "cubic"}}, "weighting scheme must be one of"),
+    ({"learning_rate": 1}, "unknown field 'learning_rate'"),
+])
+def test_bad_config_is_refused_before_training(small_market, tmp_path, capsys, config, message):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    purchases, catalog = small_market
+    out = tmp_path / "model"
+    assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--config", str(path), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_train_with_a_toml_config(small_market, tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('niche = 0.3\nvalidation_days = 45\n[weighting]\nscheme = "log"\nhalf_life_days = 180\n'
+                    '[components.als]\nfactors = 16\n[components.popularity]\n')
+    purchases, catalog = small_market
+    out = tmp_path / "model"
+    assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--config", str(path), "--quiet"]) == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["default_niche"] == 0.3
+    assert manifest["parameters"]["weighting"]["scheme"] == "log"
+    assert list(manifest["parameters"]["components"]) == ["als", "popularity"]
