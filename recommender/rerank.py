@@ -3,28 +3,29 @@
 Ranking by predicted relevance buries niche regional goods under the popular ones. This module
 re-ranks each buyer's candidate list (e.g. a model's top 100) greedily, in the spirit of
 personalised xQuAD (Abdollahpouri, Burke & Mobasher 2019, "Managing popularity bias in recommender
-systems with personalized re-ranking") and of calibrated recommendations (Steck 2018). Items fall
-in two groups:
+systems with personalized re-ranking") and of calibrated recommendations (Steck 2018).
 
-* **niche**: the long tail (outside the most popular ``tail_share`` = 20% of the catalog by
-  training purchases) or **promoted** (from a priority region, tag ``priority_region``, or a small
-  merchant, one whose training sales are below the ``small_merchant_quantile`` of merchants);
-* **mainstream**: everything else.
+Every item has a **niche membership** ``m`` in {0, 0.5, 1}: half for being in the long tail (outside
+the most popular ``tail_share`` = 20% of the catalog by training purchases), half for being
+**promoted** (from a priority region, tag ``priority_region``, or a small merchant, one whose
+training sales are below the ``small_merchant_quantile`` of merchants). A long-tail item of a
+priority county counts fully, a popular one of a priority county or an unpromoted long-tail item
+half, a popular item of a big merchant not at all.
 
-A buyer's niche propensity ``p`` is the share of their past purchases that were niche
+A buyer's niche propensity ``p`` is the membership-weighted share of their past purchases
 (:func:`niche_propensity`); buyers without history get the population mean. At each of the ``k``
 positions the next item is the unselected candidate maximising::
 
-    (1 - niche) * relevance + niche * sum over groups g of  P(g | buyer) * [item in g] * (1 - share_g(S))
+    (1 - niche) * relevance + niche * p * m(item) * (1 - share(S))
 
-with ``relevance`` the model score min-max normalised over the buyer's candidates,
-``P(niche | buyer) = p``, ``P(mainstream | buyer) = 1 - p`` and ``share_g(S)`` the share of group
-``g`` in the list selected so far (0 while it is empty): the smooth form of xQuAD's "not yet
-covered" term. A group's bonus fades as the list fills with it, so at ``niche = 1`` a list drifts
-to the buyer's own mix (``p`` niche), calibrated in Steck's sense; at ``niche = 0`` it is the
-relevance order, exactly. A buyer who never buys niche goods (``p = 0``) gets no niche bonus at
-all, while one who mostly does sees niche goods climb their list. Ties go to the more relevant
-candidate.
+with ``relevance`` the model score min-max normalised over the buyer's candidates and
+``share(S)`` the mean membership of the list selected so far (0 while it is empty): xQuAD's
+"not yet covered" term for the niche aspect, so the bonus fades as the list fills with niche
+goods. Only the niche aspect earns a bonus (xQuAD's mainstream aspect would pull lists back to
+the buyer's own mix, so that the knob could never raise niche exposure above it): the knob only
+ever moves lists towards niche goods, and by how much is personal: a buyer who never buys niche
+goods (``p = 0``) keeps the relevance order, one who mostly does sees niche goods climb. At
+``niche = 0`` the order is the relevance order, exactly. Ties go to the more relevant candidate.
 
 ``niche`` is the one knob, in [0, 1]. Everything is vectorised over the batch: the greedy loop
 runs over the ``k`` positions, never over buyers.
@@ -76,8 +77,8 @@ class ItemGroups:
 
     @property
     def niche(self) -> np.ndarray:
-        """Long tail or promoted: the group the re-ranker surfaces."""
-        return self.tail | self.promoted
+        """Niche membership per item: half for the long tail, half for being promoted."""
+        return 0.5 * self.tail + 0.5 * self.promoted
 
 
 def item_groups(popularity, catalog: pd.DataFrame, tail_share: float = 0.2,
@@ -125,11 +126,11 @@ def niche_propensity(history, niche_items, prior_strength: float = 0.0, prior: f
     mean) unless a prior is in force.
     """
     matrix = sp.csr_matrix(history, dtype=np.float64)
-    flags = np.asarray(niche_items, dtype=bool)
+    flags = np.asarray(niche_items, dtype=np.float64)
     if matrix.shape[1] != len(flags):
         raise ValueError(f"history has {matrix.shape[1]} item columns but niche_items has {len(flags)} items")
     total = np.asarray(matrix.sum(axis=1)).ravel()
-    niche = matrix @ flags.astype(np.float64)
+    niche = matrix @ flags
     if prior_strength < 0:
         raise ValueError(f"prior_strength must be >= 0, got {prior_strength!r}")
     if prior_strength > 0:
@@ -161,7 +162,8 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
     padding), in the new order.
 
     ``propensity`` holds one niche propensity in [0, 1] per row (``nan`` = unknown; it must then be
-    filled by the caller, see :meth:`NicheReranker.rerank`); ``niche_items`` flags niche item codes.
+    filled by the caller, see :meth:`NicheReranker.rerank`); ``niche_items`` is the niche membership
+    (0 to 1, or a boolean flag) of every item code.
     Repeated candidates are shown once.
     """
     niche = check_niche(niche)
@@ -174,7 +176,7 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
     cand = cand.astype(np.int64, copy=False)
     if not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    flags = np.asarray(niche_items, dtype=bool)
+    flags = np.asarray(niche_items, dtype=np.float64)
     if cand.size and (cand.max() >= len(flags) or cand.min() < -1):
         raise ValueError(f"candidates hold codes outside -1..{len(flags) - 1}")
     p = np.asarray(propensity, dtype=np.float64).reshape(-1)
@@ -198,9 +200,8 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
         return _pad(codes, best, k)
 
     relevance = _normalised_relevance(raw, valid)
-    is_niche = flags[np.maximum(cand, 0)] & valid
-    p_col = p[:, None]
-    want = np.where(is_niche, p_col, 1.0 - p_col)  # P(group of the item | buyer)
+    membership = np.where(valid, flags[np.maximum(cand, 0)], 0.0)
+    bonus = niche * p[:, None] * membership
     base = (1.0 - niche) * relevance
     available = valid.copy()
     rows = np.arange(n_users)
@@ -208,17 +209,13 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
     best = np.full((n_users, width), -np.inf)
     niche_picked = np.zeros(n_users)
     for j in range(width):
-        if j:
-            niche_share = niche_picked / j
-            uncovered = np.where(is_niche, 1.0 - niche_share[:, None], niche_share[:, None])
-        else:
-            uncovered = 1.0
-        objective = np.where(available, base + niche * want * uncovered, -np.inf)
+        uncovered = 1.0 - niche_picked[:, None] / j if j else 1.0
+        objective = np.where(available, base + bonus * uncovered, -np.inf)
         pick = objective.argmax(axis=1)
         ok = available[rows, pick]
         codes[:, j] = np.where(ok, cand[rows, pick], -1)
         best[:, j] = np.where(ok, raw[rows, pick], -np.inf)
-        niche_picked += ok & is_niche[rows, pick]
+        niche_picked += np.where(ok, membership[rows, pick], 0.0)
         available[rows, pick] = False
     return _pad(codes, best, k)
 
@@ -306,7 +303,7 @@ class NicheReranker:
             population = float(propensity[known].mean())
         else:
             pop = np.asarray(popularity, dtype=np.float64)
-            population = (float(pop[self.niche_items_].sum() / pop.sum()) if pop.sum() > 0
+            population = (float(pop @ self.niche_items_ / pop.sum()) if pop.sum() > 0
                           else float(self.niche_items_.mean()) if len(pop) else 0.0)
         self.population_propensity_ = population
         self.propensity_ = np.where(known, propensity, population)
@@ -354,7 +351,7 @@ class NicheReranker:
         return self.rerank(candidates, candidate_scores, users_propensity, k, niche)
 
     def niche_share(self, recommended) -> float:
-        """Share of the filled slots of ``recommended`` holding niche items."""
+        """Mean niche membership of the filled slots of ``recommended``."""
         self._check_fitted()
         rec = np.asarray(recommended)
         codes = rec[rec >= 0]

@@ -64,12 +64,13 @@ def test_long_tail_share_rises_with_niche():
     assert shares[-1] > shares[0] + 0.2, shares
 
 
-def test_full_niche_calibrates_to_the_buyers_own_mix():
-    # 10 head and 10 tail candidates, head all more relevant; p = 0.3 -> 3 niche items in 10
-    candidates = np.array([list(range(10)) + list(range(50, 60))])
-    scores = -np.arange(20, dtype=float)[None, :]
-    codes, _ = fitted(1.0).rerank(candidates, scores, [0.3], k=10)
-    assert (codes >= 20).sum() == 3
+def test_full_niche_fills_lists_with_niche_goods_only_for_buyers_who_buy_them():
+    # 10 head and 10 tail candidates, head all more relevant
+    candidates = np.array([list(range(10)) + list(range(50, 60))] * 2)
+    scores = np.tile(-np.arange(20, dtype=float), (2, 1))
+    codes, _ = fitted(1.0).rerank(candidates, scores, [0.3, 0.0], k=10)
+    assert codes[0].tolist() == list(range(50, 60))  # all tail, in relevance order
+    assert codes[1].tolist() == list(range(10))  # a buyer who never buys niche goods: relevance order
 
 
 def test_zero_propensity_buyer_is_affected_less():
@@ -143,11 +144,11 @@ def test_item_groups_flags_priority_regions_and_small_merchants():
     assert groups.priority_region.tolist() == [False, True, True, False, False]
     # merchant sales: big 150, mid 20, tiny 1 (unknown not a merchant); median 20 -> tiny is small
     assert groups.small_merchant.tolist() == [False, False, False, True, False]
-    assert groups.niche.tolist() == [False, True, True, True, True]
-    # a popular item from a priority region is still promoted
+    assert groups.niche.tolist() == [0.0, 1.0, 1.0, 1.0, 0.5]  # half for the tail, half for promotion
+    # a popular item from a priority region is still promoted, and half niche
     groups = item_groups(popularity, catalog, tail_share=0.4)
     assert groups.tail.tolist() == [False, False, True, True, True]
-    assert groups.niche.tolist() == [False, True, True, True, True]
+    assert groups.niche.tolist() == [0.0, 0.5, 1.0, 1.0, 0.5]
 
 
 def test_propensity_from_history_and_population_fallback():
@@ -162,12 +163,12 @@ def test_propensity_from_history_and_population_fallback():
 
     catalog = plain_catalog(4)
     reranker = NicheReranker(niche=0.5, tail_share=0.5).fit(np.array([10, 9, 1, 0.0]), catalog, history)
-    assert reranker.niche_items_.tolist() == [False, False, True, True]
-    assert reranker.population_propensity_ == pytest.approx(0.25)
-    assert reranker.propensity_of([0, 1, 2, -1, 99]).tolist() == pytest.approx([0.5, 0.25, 0.0, 0.25, 0.25])
+    assert reranker.niche_items_.tolist() == [0.0, 0.0, 0.5, 0.5]  # long tail, not promoted: half niche
+    assert reranker.population_propensity_ == pytest.approx(0.125)
+    assert reranker.propensity_of([0, 1, 2, -1, 99]).tolist() == pytest.approx([0.25, 0.125, 0.0, 0.125, 0.125])
     # unknown (nan) propensities in rerank get the population mean too
     a, _ = reranker.rerank([[0, 2]], [[1.0, 0.9]], [np.nan], k=2)
-    b, _ = reranker.rerank([[0, 2]], [[1.0, 0.9]], [0.25], k=2)
+    b, _ = reranker.rerank([[0, 2]], [[1.0, 0.9]], [reranker.population_propensity_], k=2)
     assert (a == b).all()
 
 
