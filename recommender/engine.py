@@ -77,18 +77,29 @@ class RecommendationEngine:
         the ranking towards long-tail, priority-region and small-merchant items.
         """
         niche = self.default_niche if niche is None else check_niche(niche)
+        depth = k if niche == 0.0 else max(k, self.reranker.candidates)
+        candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
+                                             tiers=tiers)
+        return self.rerank(users, candidates, scores, k, niche)
+
+    def candidates(self, users: np.ndarray, depth: int, *, include_purchased: bool = False,
+                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The model's ``depth`` best items per buyer in relevance order, after exclusions."""
         batch = self.batch(users, tiers)
         allowed = self.available if mask is None else self.available & mask
         seen = None if include_purchased else rows_of(self.purchased, batch.users)
-        depth = k if niche == 0.0 else max(k, self.reranker.candidates)
         if getattr(self.model, "is_linear", False):
-            candidates, scores = top_k_of_product(self.model.user_vectors(batch), self.model.item_vectors(), depth,
-                                                  seen, allowed, threads=TOPK_THREADS)
-        else:
-            candidates, scores = top_k(exclude(self.model.score(batch), seen, allowed), depth)
+            return top_k_of_product(self.model.user_vectors(batch), self.model.item_vectors(), depth, seen, allowed,
+                                    threads=TOPK_THREADS)
+        return top_k(exclude(self.model.score(batch), seen, allowed), depth)
+
+    def rerank(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` of :meth:`candidates` lists at niche knob ``niche`` (0: as they are)."""
         if niche == 0.0:
-            return candidates, scores
-        return self.reranker.rerank(candidates, scores, self.reranker.propensity_of(batch.users), k, niche)
+            return candidates[:, :k], scores[:, :k]
+        propensity = self.reranker.propensity_of(np.asarray(users, dtype=np.int64))
+        return self.reranker.rerank(candidates, scores, propensity, k, niche)
 
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:

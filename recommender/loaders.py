@@ -129,29 +129,18 @@ def load_catalog(path: str | os.PathLike) -> tuple[pd.DataFrame, LoadReport]:
     return catalog, LoadReport(str(path), n)
 
 
-def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
-                   unknown_items: str = "drop") -> tuple[pd.DataFrame, LoadReport]:
-    """Load and check a purchases file, applying the return and unknown-item policies.
-
-    With a catalog, purchases of items it lacks are dropped (``unknown_items="drop"``) or kept
-    for items that the caller adds to the catalog (``"add"``: see :func:`load_dataset`).
-    """
-    if unknown_items not in UNKNOWN_ITEM_POLICIES:
-        raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {unknown_items!r}")
-    path = Path(path)
+def _purchase_columns(path: Path) -> pd.DataFrame:
+    """Every contract column of a purchases file, parsed and typed (ids still as text)."""
     table = _read(path, PURCHASE_REQUIRED, PURCHASE_OPTIONAL, multiline=False)
     n = table.num_rows
     present = set(table.column_names)
-    report = LoadReport(str(path), n)
 
     def get(name, parse, *args):
         return parse(table.column(name), _where(path, name), *args)
 
-    user_id = get("user_id", col.text, True)
-    item_id = get("item_id", col.text, True)
-    frame = pd.DataFrame({
-        "user_id": user_id,
-        "item_id": item_id,
+    return pd.DataFrame({
+        "user_id": get("user_id", col.text, True),
+        "item_id": get("item_id", col.text, True),
         "timestamp": get("timestamp", col.timestamps),
         "quantity": get("quantity", col.numbers, 1.0).astype("float32") if "quantity" in present
         else np.ones(n, dtype="float32"),
@@ -163,7 +152,20 @@ def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
         "city_tier": get("city_tier", col.city_tiers, UNKNOWN_TIER) if "city_tier" in present
         else np.full(n, UNKNOWN_TIER, dtype="int8"),
     })
-    del table
+
+
+def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
+                   unknown_items: str = "drop") -> tuple[pd.DataFrame, LoadReport]:
+    """Load and check a purchases file, applying the return and unknown-item policies.
+
+    With a catalog, purchases of items it lacks are dropped (``unknown_items="drop"``) or kept
+    for items that the caller adds to the catalog (``"add"``: see :func:`load_dataset`).
+    """
+    if unknown_items not in UNKNOWN_ITEM_POLICIES:
+        raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {unknown_items!r}")
+    path = Path(path)
+    frame = _purchase_columns(path)
+    report = LoadReport(str(path), len(frame))
 
     keep = frame.quantity.to_numpy() > 0
     report.dropped[RETURNS] = int((~keep).sum())

@@ -88,6 +88,19 @@ def test_content_features_rank_a_new_item_by_its_text(contract_files):
     assert similarity.argmax() == 0  # the other palm-leaf fan
 
 
+def test_content_embedding_keeps_the_content_neighbourhoods(small_market):
+    data = build_training_data(load_dataset(*small_market), content_dimensions=64)
+    assert data.item_embedding.shape == (data.n_items, 64) and data.item_embedding.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(data.item_embedding, axis=1), 1.0, rtol=1e-5)
+    exact = (data.item_content @ data.item_content.T).toarray()
+    np.fill_diagonal(exact, -np.inf)
+    embedded = data.item_embedding @ data.item_embedding.T
+    np.fill_diagonal(embedded, -np.inf)
+    exact_top5 = np.argsort(-exact, axis=1)[:, :5]
+    kept = (exact_top5 == embedded.argmax(axis=1)[:, None]).any(axis=1).mean()
+    assert kept >= 0.9, f"only {kept:.0%} of items keep a nearest neighbour from their exact top 5"
+
+
 def test_training_data_aligns_codes_and_builds_batches(contract_files):
     data = build_training_data(load_dataset(*contract_files))
     assert data.user_items.shape == (4, 4) and data.item_content.shape[0] == 4

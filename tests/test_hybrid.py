@@ -19,7 +19,7 @@ def market(small_market):
 
 
 def components():
-    return [("als", ALSRecommender(factors=16, iterations=5)), ("content", ContentRecommender(dimensions=16)),
+    return [("als", ALSRecommender(factors=16, iterations=5)), ("content", ContentRecommender()),
             ("popularity", PopularityRecommender())]
 
 

@@ -182,19 +182,6 @@ def test_content_scores_match_a_dense_reference(data, content):
     np.testing.assert_allclose(content.score(batch), profile @ vectors.T, rtol=1e-5, atol=1e-6)
 
 
-def test_content_embedding_keeps_the_content_neighbourhoods(small_market):
-    market = build_training_data(load_dataset(*small_market))
-    model = ContentRecommender(dimensions=64).fit(market)
-    exact = (market.item_content @ market.item_content.T).toarray()
-    np.fill_diagonal(exact, -np.inf)
-    embedded = model.item_vectors_ @ model.item_vectors_.T
-    np.fill_diagonal(embedded, -np.inf)
-    exact_top5 = np.argsort(-exact, axis=1)[:, :5]
-    nearest = embedded.argmax(axis=1)
-    kept = (exact_top5 == nearest[:, None]).any(axis=1).mean()
-    assert kept >= 0.9, f"only {kept:.0%} of items keep a nearest neighbour from their exact top 5"
-
-
 # --- popularity -----------------------------------------------------------------------------------
 
 def test_cold_buyers_get_their_tier_ranking(data, popularity):

@@ -33,6 +33,7 @@ class TrainConfig:
 
     weighting: dict = field(default_factory=lambda: InteractionWeighting().to_dict())
     components: dict = field(default_factory=_default_components)
+    content_dimensions: int = 64
     bucket_edges: tuple = (1, 3, 10)
     validation_days: int = 30
     blend_trials: int = 120
@@ -55,12 +56,21 @@ class TrainConfig:
                 raise ValueError(f"config: unknown component {name!r}; known: {', '.join(MODEL_CLASSES)}")
         if self.niche != "auto" and not (isinstance(self.niche, (int, float)) and 0 <= self.niche <= 1):
             raise ValueError(f"config: 'niche' must be 'auto' or a number from 0 to 1, got {self.niche!r}")
+        if not isinstance(self.content_dimensions, int) or self.content_dimensions < 1:
+            raise ValueError(f"config: 'content_dimensions' must be a positive integer, got {self.content_dimensions!r}")
         if self.validation_days <= 0:
             raise ValueError(f"config: 'validation_days' must be positive, got {self.validation_days}")
 
     @property
     def interaction_weighting(self) -> InteractionWeighting:
         return InteractionWeighting(**self.weighting)
+
+    def training_data(self, dataset, weighting: InteractionWeighting | None = None):
+        """The model inputs of ``dataset`` as this config builds them (``weighting`` overrides)."""
+        from recommender.features.training_data import build_training_data
+
+        return build_training_data(dataset, weighting or self.interaction_weighting,
+                                   content_dimensions=self.content_dimensions, seed=self.seed)
 
     def to_dict(self) -> dict:
         return asdict(self)

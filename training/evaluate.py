@@ -75,11 +75,9 @@ from tqdm import tqdm
 
 from recommender.engine import RecommendationEngine
 from recommender.features.interactions import InteractionWeighting
-from recommender.features.training_data import build_training_data
 from recommender.loaders import Dataset
 from recommender.metrics import evaluate_rankings, group_codes, recall_at_k
 from recommender.models import ALSRecommender, make_model
-from recommender.ranking import exclude, top_k
 from recommender.splits import new_items, relevance_matrix, temporal_split
 from training.config import TrainConfig
 from training.train import train
@@ -286,20 +284,14 @@ def _recommend_all(engine: RecommendationEngine, scorer: _Scorer) -> np.ndarray:
 def _hybrid_curve(engine: RecommendationEngine, scorer: _Scorer, knobs: list[float]) -> dict[float, np.ndarray]:
     """The hybrid's top-k lists for every niche knob: one scoring per batch, re-ranked per knob.
 
-    This is what ``engine.recommend(users, k, niche=x)`` does for each ``x`` (exclude bought and
-    unavailable items, the re-ranker's candidates, its greedy re-ranking; knob 0 is the plain top
-    k), with the expensive model scoring shared by the knobs.
+    This is what ``engine.recommend(users, k, niche=x)`` does for each ``x``, with the model's
+    candidates computed once per batch and shared by the knobs.
     """
-    reranker = engine.reranker
     lists = {knob: [] for knob in knobs}
     for users in scorer.batches():
-        scores = engine.model.score(engine.batch(users))
-        exclude(scores, engine.purchased[users], engine.available)
-        candidates, candidate_scores = top_k(scores, max(reranker.candidates, scorer.k))
-        del scores
-        propensity = reranker.propensity_of(users)
+        candidates, scores = engine.candidates(users, max(engine.reranker.candidates, scorer.k))
         for knob in knobs:
-            lists[knob].append(reranker.rerank(candidates, candidate_scores, propensity, scorer.k, niche=knob)[0])
+            lists[knob].append(engine.rerank(users, candidates, scores, scorer.k, knob)[0])
     return {knob: np.vstack(parts) for knob, parts in lists.items()}
 
 
@@ -345,7 +337,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
 
         step("features and test buyers")
         clock = time.perf_counter()
-        data = build_training_data(train_part, config.interaction_weighting)
+        data = config.training_data(train_part)
         if len(data.users) != len(engine.users) or data.n_items != engine.n_items:
             raise RuntimeError("evaluation features do not match the trained engine's buyers and items")
         relevance = relevance_matrix(test, data.users, data.n_items, data.purchased)
@@ -382,8 +374,8 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
 
         step("implicit ALS (library defaults)")
         clock = time.perf_counter()
-        raw = build_training_data(train_part, InteractionWeighting("raw", None))
-        als = ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed).fit(raw)
+        raw = config.training_data(train_part, InteractionWeighting("raw", None))
+        als = ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed, map_cold_items=False).fit(raw)
         single(PLAIN_ALS_ROW, als, time.perf_counter() - clock, features=raw)
         del raw
 

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from recommender.engine import RecommendationEngine
-from recommender.features.training_data import TrainingData, build_training_data
+from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import make_model
@@ -84,7 +84,7 @@ def tune_on_validation(dataset: Dataset, config: TrainConfig, progress: tqdm) ->
     """Steps 1-3: blend weights and niche knob from a validation split of ``dataset``."""
     fit_part, validation = validation_split(dataset, config.validation_days)
     progress.set_description("validation: features")
-    data = build_training_data(fit_part, config.interaction_weighting)
+    data = config.training_data(fit_part)
     progress.update()
     progress.set_description("validation: fit components")
     hybrid = make_hybrid(config).fit(data)
@@ -108,13 +108,16 @@ def tune_on_validation(dataset: Dataset, config: TrainConfig, progress: tqdm) ->
     progress.set_description("validation: niche curve")
     hybrid.set_weights(weights)
     engine = RecommendationEngine.build(hybrid, data)
-    popularity = engine.item_sales
+    lists = {niche: [] for niche in config.niche_grid}
+    for rows in _in_batches(len(buyers)):
+        candidates, scores = engine.candidates(buyers[rows], max(engine.reranker.candidates, config.k))
+        for niche in config.niche_grid:
+            lists[niche].append(engine.rerank(buyers[rows], candidates, scores, config.k, niche)[0])
     curve = []
-    for niche in config.niche_grid:
-        recommended = np.vstack([engine.recommend(buyers[rows], config.k, niche=niche)[0]
-                                 for rows in _in_batches(len(buyers))])
+    for niche, parts in lists.items():
+        recommended = np.vstack(parts)
         curve.append({"niche": niche, f"ndcg@{config.k}": float(ndcg_at_k(recommended, relevant, config.k)),
-                      "long_tail_share": float(long_tail_share(recommended, popularity))})
+                      "long_tail_share": float(long_tail_share(recommended, engine.item_sales))})
     progress.update()
     niche = choose_niche(curve, config) if config.niche == "auto" else float(config.niche)
     return {"buyers": int(len(buyers)), "blend_weights": weights.round(4).tolist(),
@@ -142,7 +145,7 @@ def train(dataset: Dataset, config: TrainConfig | None = None, show_progress: bo
 
         start = time.perf_counter()
         progress.set_description("final: features")
-        data = build_training_data(dataset, config.interaction_weighting)
+        data = config.training_data(dataset)
         progress.update()
         progress.set_description("final: fit")
         hybrid = make_hybrid(config, weights=np.asarray(validation["blend_weights"])).fit(data)

@@ -569,7 +569,6 @@ def _build_buyers(n: int, items: _Items, cal: _Calendar, first_day: int, day_cum
     top_cum = np.cumsum(top_w, axis=1).astype(np.float32)
     top_cum[:, -1] = np.float32(2.0)  # every draw lands in the last column at the latest
     taste = _Taste(top.astype(np.int8), top_cum, group, explore_sampler, present)
-    top_category = top[:, 0]
 
     # Favourite regions: pick a liked category, then a region producing it (home province boost;
     # niche buyers weigh regions by their long-tail mass).
@@ -680,7 +679,7 @@ class _Engine:
         return hour * 3600 + rng.integers(0, 3600, m)
 
     def pick_items(self, b: np.ndarray, day: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        buyers, C, R = self.buyers, self.C, self.R
+        buyers, C = self.buyers, self.C
         m = len(b)
         item = np.empty(m, dtype=np.int64)
         if self.has_gifts:

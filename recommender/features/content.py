@@ -4,6 +4,11 @@ Built from scikit-learn parts: TF-IDF over the item's words, one-hot category, r
 merchant, binary tags and a quantile price band. Each block has a weight; rows are L2-normalised
 so a dot product is a cosine similarity. ``transform`` works on items never seen by ``fit``,
 which is what ranks a new item that nobody has bought yet.
+
+:func:`content_embedding` compresses the sparse rows into dense unit vectors with a truncated SVD
+(latent semantic analysis): similar words and attributes share directions, and models can use
+them cheaply (the content model scores with them; the factor models map them to factors for
+items nobody has bought yet).
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
@@ -84,3 +90,15 @@ class ItemContentFeatures(TransformerMixin, BaseEstimator):
         frame = self._columns(catalog)
         features = sp.csr_matrix(self.transformer_.transform(frame), dtype="float32")
         return normalize(features, norm="l2", copy=False)
+
+
+def content_embedding(item_content: sp.csr_matrix, dimensions: int = 64, random_state: int = 0) -> np.ndarray:
+    """Dense unit-length item vectors (float32, items x at most ``dimensions``) from content rows."""
+    if dimensions < 1:
+        raise ValueError(f"content dimensions must be a positive integer, got {dimensions!r}")
+    dimensions = min(dimensions, item_content.shape[0] - 1, item_content.shape[1] - 1)
+    if dimensions >= 1:
+        vectors = TruncatedSVD(n_components=dimensions, random_state=random_state).fit_transform(item_content)
+    else:  # a catalog too small to compress: the content rows themselves
+        vectors = item_content.toarray()
+    return np.ascontiguousarray(normalize(vectors), dtype=np.float32)

@@ -8,7 +8,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommender.contract import UNKNOWN_TIER
-from recommender.features.content import ItemContentFeatures
+from recommender.features.content import ItemContentFeatures, content_embedding
 from recommender.features.context import buyer_tiers
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.interactions import InteractionWeighting, apply_weighting, confidence_matrix
@@ -45,6 +45,7 @@ class TrainingData:
     user_tiers: np.ndarray  # int8 per buyer
     catalog: pd.DataFrame  # item metadata, row i = item code i
     item_content: sp.csr_matrix  # L2-normalised content rows, item code order
+    item_embedding: np.ndarray  # dense unit content vectors (SVD of item_content), item code order
     content_features: ItemContentFeatures
     weighting: InteractionWeighting
     reference_time: np.datetime64
@@ -70,7 +71,8 @@ class TrainingData:
 
 def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None = None,
                         content_features: ItemContentFeatures | None = None,
-                        reference_time: np.datetime64 | None = None) -> TrainingData:
+                        reference_time: np.datetime64 | None = None, content_dimensions: int = 64,
+                        seed: int = 0) -> TrainingData:
     """Build the interaction matrix, buyer tiers and item content features of a data set."""
     weighting = weighting or InteractionWeighting()
     purchases, catalog = dataset.purchases, dataset.catalog
@@ -85,6 +87,7 @@ def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None
     return TrainingData(users=users, items=items, user_items=apply_weighting(confidence, weighting),
                         confidence=confidence, user_tiers=buyer_tiers(purchases, len(users)),
                         catalog=catalog.reset_index(drop=True), item_content=item_content,
+                        item_embedding=content_embedding(item_content, content_dimensions, seed),
                         content_features=content_features, weighting=weighting,
                         reference_time=np.datetime64(reference_time, "s"))
 

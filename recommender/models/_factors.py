@@ -12,6 +12,7 @@ from abc import abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
 from recommender.features.encoders import UNKNOWN_CODE
@@ -20,10 +21,14 @@ from recommender.models.base import LinearRecommender
 from recommender.models.checks import check_batch, check_items, check_non_negative_int, check_training_data, \
     similar_from_rows, unit_rows
 
+COLD_ITEM_RIDGE = 1.0  # ridge penalty of the content-to-factor mapping for never-bought items
+
+
 class FactorModel(LinearRecommender):
     """Mixin for implicit's matrix-factorisation models (ALS, BPR).
 
-    Subclasses implement :meth:`_implicit_model` (the unfitted ``implicit.cpu`` model built from
+    Subclasses take a ``map_cold_items`` parameter (True: items nobody bought get factors mapped
+    from their content; False: implicit's own factors, zero for ALS) and implement :meth:`_implicit_model` (the unfitted ``implicit.cpu`` model built from
     the parameters) and :meth:`_fold_in` (factors for buyers unseen in training, from their
     histories); they may override :meth:`_item_embedding` (the item vectors compared by
     ``similar_items``) and :meth:`_after_fit` (extra learned attributes).
@@ -32,6 +37,7 @@ class FactorModel(LinearRecommender):
     ------------------
     user_factors_ : ndarray, float32, buyers x factors
     item_factors_ : ndarray, float32, items x factors
+        Items nobody bought get factors mapped from their content (:func:`factors_from_content`).
         Scores are ``user_factors_ @ item_factors_.T`` (for BPR the last column holds the item
         biases, with a constant 1 in the buyer factors).
     n_users_, n_items_ : int
@@ -69,7 +75,9 @@ class FactorModel(LinearRecommender):
             model = self._implicit_model()
             model.fit(user_items, show_progress=bool(self.show_progress))
         self.user_factors_ = np.ascontiguousarray(_to_numpy(model.user_factors), dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(_to_numpy(model.item_factors), dtype=np.float32)
+        item_factors = np.ascontiguousarray(_to_numpy(model.item_factors), dtype=np.float32)
+        embedding = getattr(data, "item_embedding", None) if self.map_cold_items else None
+        self.item_factors_ = factors_from_content(item_factors, user_items, embedding)
         self.n_users_, self.n_items_ = user_items.shape
         self._after_fit(user_items)
         return self
@@ -95,6 +103,23 @@ class FactorModel(LinearRecommender):
         k = check_non_negative_int(k, "k", who)
         unit = unit_rows(self._item_embedding())
         return similar_from_rows(lambda block: unit[block] @ unit.T, codes, self.n_items_, k)
+
+
+def factors_from_content(item_factors: np.ndarray, user_items: sp.csr_matrix, embedding: np.ndarray | None,
+                         alpha: float = COLD_ITEM_RIDGE) -> np.ndarray:
+    """Item factors where items nobody bought get factors predicted from their content.
+
+    A ridge regression from content vectors to factors is fitted on the items that were bought
+    and applied to the others (attribute-to-factor mapping, Gantner et al. 2010), so a new item
+    is scored like the bought items it resembles instead of not at all.
+    """
+    cold = np.diff(user_items.tocsc().indptr) == 0
+    if embedding is None or not cold.any() or (~cold).sum() < 2:
+        return item_factors
+    mapping = Ridge(alpha=alpha).fit(embedding[~cold], item_factors[~cold])
+    mapped = item_factors.copy()
+    mapped[cold] = mapping.predict(embedding[cold])
+    return mapped
 
 
 def _to_numpy(factors) -> np.ndarray:

@@ -54,7 +54,7 @@ class ALSRecommender(FactorModel):
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
                  iterations: int = 15, random_state: int | None = 0, num_threads: int = 0,
-                 show_progress: bool = False):
+                 show_progress: bool = False, map_cold_items: bool = True):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -62,6 +62,7 @@ class ALSRecommender(FactorModel):
         self.random_state = random_state
         self.num_threads = num_threads
         self.show_progress = show_progress
+        self.map_cold_items = map_cold_items
 
     def _check_params(self) -> None:
         who = "ALSRecommender"

@@ -59,7 +59,7 @@ class BPRRecommender(FactorModel):
 
     def __init__(self, factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.01,
                  iterations: int = 100, random_state: int | None = 0, verify_negative_samples: bool = True,
-                 num_threads: int = 0, show_progress: bool = False):
+                 num_threads: int = 0, show_progress: bool = False, map_cold_items: bool = True):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
@@ -68,6 +68,7 @@ class BPRRecommender(FactorModel):
         self.verify_negative_samples = verify_negative_samples
         self.num_threads = num_threads
         self.show_progress = show_progress
+        self.map_cold_items = map_cold_items
 
     def _check_params(self) -> None:
         who = "BPRRecommender"

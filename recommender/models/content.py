@@ -1,9 +1,9 @@
 """Content-based recommender: items alike in text and attributes, buyers matched by what they bought.
 
-Every catalog item has a sparse content row (TF-IDF text, category, region, merchant, tags,
-price band: see :mod:`recommender.features.content`). The model compresses them with a truncated
-SVD (latent semantic analysis) into dense unit vectors of ``dimensions`` numbers, so similar
-words and attributes share directions and a dot product is a cosine. A buyer's *profile* is the
+Every catalog item has a content vector: TF-IDF text, category, region, merchant, tags and price
+band (:mod:`recommender.features.content`) compressed by a truncated SVD into dense unit vectors
+(``TrainingData.item_embedding``), so similar words and attributes share directions and a dot
+product is a cosine. A buyer's *profile* is the
 history-weighted sum of the vectors of the items bought, normalised; an item's score is the cosine
 of its vector with the profile.
 
@@ -16,13 +16,11 @@ product like the factor models.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.decomposition import TruncatedSVD
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
 from recommender.models.checks import check_batch, check_items, check_non_negative_int, check_number, \
-    check_positive_int, similar_from_rows, unit_rows
+    similar_from_rows, unit_rows
 
 PROFILES = ("weighted_mean", "mean")
 
@@ -41,47 +39,29 @@ class ContentRecommender(LinearRecommender):
     recency : float, default 1.0
         Exponent on the history values for ``"weighted_mean"``: above 1 sharpens the profile
         towards the most recent / most repeated purchases, 0 is the same as ``"mean"``.
-    dimensions : int, default 64
-        Size of the SVD embedding (capped by the number of items and content features).
-    random_state : int, default 0
-        Seed of the randomised SVD.
 
     Learned attributes
     ------------------
-    item_vectors_ : ndarray, float32, items x dimensions, unit rows
-    svd_ : the fitted ``TruncatedSVD``
+    item_vectors_ : ndarray, float32, items x dimensions, unit rows (the training data's
+        content embedding)
     n_items_ : int
     """
 
-    def __init__(self, profile: str = "weighted_mean", recency: float = 1.0, dimensions: int = 64,
-                 random_state: int = 0):
+    def __init__(self, profile: str = "weighted_mean", recency: float = 1.0):
         self.profile = profile
         self.recency = recency
-        self.dimensions = dimensions
-        self.random_state = random_state
 
     def fit(self, data: TrainingData) -> "ContentRecommender":
-        """Embed the catalog's content rows (every item, bought or not); no interactions needed."""
+        """Keep the catalog's content vectors (every item, bought or not); no interactions needed."""
         who = "ContentRecommender.fit"
         if self.profile not in PROFILES:
             raise ValueError(f"ContentRecommender: profile must be one of {PROFILES}, got {self.profile!r}")
         check_number(self.recency, "recency", who)
-        check_positive_int(self.dimensions, "dimensions", who)
-        content = getattr(data, "item_content", None)
-        if content is None or not sp.issparse(content):
-            raise ValueError(f"{who}: data.item_content must be a sparse matrix (TrainingData)")
-        if content.shape[0] != data.n_items:
-            raise ValueError(f"{who}: item_content has {content.shape[0]} rows for {data.n_items} items")
-        content = sp.csr_matrix(content, dtype=np.float32)
-        dimensions = min(self.dimensions, content.shape[0] - 1, content.shape[1] - 1)
-        if dimensions >= 1:
-            self.svd_ = TruncatedSVD(n_components=dimensions, random_state=self.random_state)
-            vectors = self.svd_.fit_transform(content)
-        else:  # a catalog too small to compress: the content rows themselves
-            self.svd_ = None
-            vectors = content.toarray()
-        self.item_vectors_ = np.ascontiguousarray(unit_rows(vectors))
-        self.n_items_ = int(content.shape[0])
+        vectors = getattr(data, "item_embedding", None)
+        if vectors is None or np.ndim(vectors) != 2 or len(vectors) != data.n_items:
+            raise ValueError(f"{who}: data.item_embedding must be an items x dimensions array (TrainingData)")
+        self.item_vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.n_items_ = data.n_items
         return self
 
     def item_vectors(self) -> np.ndarray:
