@@ -15,9 +15,16 @@ $(BIN)/recommender: pyproject.toml
 
 install: $(BIN)/recommender
 
+DATA := --purchases $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv
+
 demo: install
 	$(BIN)/recommender demo-data --out $(DEMO_DIR)
-	$(BIN)/recommender validate --purchases $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv
+	$(BIN)/recommender validate $(DATA)
+	$(BIN)/recommender train $(DATA) --out $(DEMO_DIR)/model
+	$(BIN)/recommender evaluate $(DATA) --report $(DEMO_DIR)/report
+	(echo user_id; cut -d, -f1 $(DEMO_DIR)/purchases.csv | sed -n '2,4p') > $(DEMO_DIR)/users.csv
+	$(BIN)/recommender recommend --model $(DEMO_DIR)/model --users $(DEMO_DIR)/users.csv --k 5 --out $(DEMO_DIR)/recommendations.csv
+	@echo "sample recommendations ($(DEMO_DIR)/recommendations.csv):"; cat $(DEMO_DIR)/recommendations.csv
 
 test: install
 	$(BIN)/python -m pytest
