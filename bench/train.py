@@ -12,6 +12,10 @@ Each measurement runs in a fresh process so that its peak memory (max RSS) is it
 * ``train job``: the whole ``recommender train`` (validation split, blend tuning, niche curve,
   final fit).
 
+"peak MB" is the step's own peak resident memory (the peak counter is reset once the data is
+loaded, so loading's own peak does not count); "MB over loading" is that peak minus the memory
+the loaded data already took: what the step itself adds.
+
 Then batch scoring: buyers per second for top-20 lists with ``recommend_all`` (2 threads) at
 niche 0 and at the model's default knob, against implicit's batch ``recommend`` on its own model.
 The figures that matter are the ratios, printed last.
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import sys
 import tempfile
 import time
@@ -34,8 +37,22 @@ K = 20
 FACTORS = 64
 
 
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def loaded_mb() -> float:
+    """Resident memory once the data is loaded; resets the peak so the next step's is its own."""
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: reset VmHWM (peak RSS) to the current RSS
+    return _status_mb("VmRSS")
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory since the last :func:`loaded_mb` (Linux VmHWM)."""
+    return _status_mb("VmHWM")
 
 
 def _load(paths):
@@ -51,7 +68,7 @@ def _implicit_als(queue, paths):
     from training.config import TrainConfig
 
     data = TrainConfig().training_data(_load(paths))
-    loaded = peak_rss_mb()
+    loaded = loaded_mb()
     with threadpool_limits(1, "blas"):
         model = AlternatingLeastSquares(factors=FACTORS, iterations=15, random_state=0)
         start = time.perf_counter()
@@ -71,7 +88,7 @@ def _final_fit(queue, paths):
     from training.train import make_hybrid
 
     dataset = _load(paths)
-    loaded = peak_rss_mb()
+    loaded = loaded_mb()
     config = TrainConfig()
     start = time.perf_counter()
     with threadpool_limits(1, "blas"):
@@ -86,7 +103,7 @@ def _train_job(queue, paths, model_dir):
     from training.train import manifest_fields, train
 
     dataset = _load(paths)
-    loaded = peak_rss_mb()
+    loaded = loaded_mb()
     config = TrainConfig()
     start = time.perf_counter()
     result = train(dataset, config, show_progress=False)

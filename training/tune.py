@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from recommender.loaders import Dataset
+from recommender.models import make_model
 from recommender.splits import temporal_split
 from training import train as train_module
 from training.config import TrainConfig
@@ -54,11 +55,11 @@ PARAM_LABELS = {
     "content.recency": "recency",
 }
 
-# Defaults of the tuned model parameters, for reading a base config that leaves them out.
-_MODEL_DEFAULTS = {
-    "als": {"factors": 64, "regularization": 0.05, "alpha": 1.0, "iterations": 15},
-    "popularity": {"smoothing": 50.0, "damping": "log"},
-    "content": {"recency": 1.0},
+# The model parameters the search tunes, per component.
+TUNED_PARAMS = {
+    "als": ("factors", "regularization", "alpha", "iterations"),
+    "popularity": ("smoothing", "damping"),
+    "content": ("recency",),
 }
 
 
@@ -105,10 +106,10 @@ def base_params(config: TrainConfig) -> dict:
     params = {"weighting.scheme": weighting["scheme"], "weighting.half_life_days": weighting["half_life_days"]}
     if weighting["scheme"] == "bm25":
         params["weighting.bm25_k1"], params["weighting.bm25_b"] = weighting["bm25_k1"], weighting["bm25_b"]
-    for name, defaults in _MODEL_DEFAULTS.items():
+    for name, keys in TUNED_PARAMS.items():
         if name in config.components:
-            given = config.components[name] or {}
-            params.update({f"{name}.{key}": given.get(key, default) for key, default in defaults.items()})
+            given = make_model(name, config.components[name]).get_params()  # the model's defaults filled in
+            params.update({f"{name}.{key}": given[key] for key in keys})
     return params
 
 
