@@ -23,7 +23,6 @@ The figures that matter are the ratios, printed last.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
 import tempfile
 import time
@@ -33,26 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._process import peak_mb, run, start_measuring  # noqa: E402
+
 K = 20
 FACTORS = 64
-
-
-def _status_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def loaded_mb() -> float:
-    """Resident memory once the data is loaded; resets the peak so the next step's is its own."""
-    Path("/proc/self/clear_refs").write_text("5")  # Linux: reset VmHWM (peak RSS) to the current RSS
-    return _status_mb("VmRSS")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory since the last :func:`loaded_mb` (Linux VmHWM)."""
-    return _status_mb("VmHWM")
 
 
 def _load(paths):
@@ -68,7 +51,7 @@ def _implicit_als(queue, paths):
     from training.config import TrainConfig
 
     data = TrainConfig().training_data(_load(paths))
-    loaded = loaded_mb()
+    loaded = start_measuring()
     with threadpool_limits(1, "blas"):
         model = AlternatingLeastSquares(factors=FACTORS, iterations=15, random_state=0)
         start = time.perf_counter()
@@ -78,7 +61,7 @@ def _implicit_als(queue, paths):
         start = time.perf_counter()
         model.recommend(users, data.user_items[users], N=K, filter_already_liked_items=True)
         rate = len(users) / (time.perf_counter() - start)
-    queue.put({"seconds": seconds, "peak_mb": peak_rss_mb(), "loaded_mb": loaded, "buyers_per_s": rate})
+    queue.put({"seconds": seconds, "peak_mb": peak_mb(), "loaded_mb": loaded, "buyers_per_s": rate})
 
 
 def _final_fit(queue, paths):
@@ -88,13 +71,13 @@ def _final_fit(queue, paths):
     from training.train import make_hybrid
 
     dataset = _load(paths)
-    loaded = loaded_mb()
+    loaded = start_measuring()
     config = TrainConfig()
     start = time.perf_counter()
     with threadpool_limits(1, "blas"):
         data = config.training_data(dataset)
         make_hybrid(config).fit(data)
-    queue.put({"seconds": time.perf_counter() - start, "peak_mb": peak_rss_mb(), "loaded_mb": loaded})
+    queue.put({"seconds": time.perf_counter() - start, "peak_mb": peak_mb(), "loaded_mb": loaded})
 
 
 def _train_job(queue, paths, model_dir):
@@ -103,13 +86,13 @@ def _train_job(queue, paths, model_dir):
     from training.train import manifest_fields, train
 
     dataset = _load(paths)
-    loaded = loaded_mb()
+    loaded = start_measuring()
     config = TrainConfig()
     start = time.perf_counter()
     result = train(dataset, config, show_progress=False)
     seconds = time.perf_counter() - start
     save_model_directory(model_dir, result.engine, manifest_fields(result, config, {}))
-    queue.put({"seconds": seconds, "peak_mb": peak_rss_mb(), "loaded_mb": loaded})
+    queue.put({"seconds": seconds, "peak_mb": peak_mb(), "loaded_mb": loaded})
 
 
 def _scoring(queue, model_dir):
@@ -125,17 +108,6 @@ def _scoring(queue, model_dir):
         recommend_all(engine, users, K, niche=niche, threads=2)
         rates[name] = len(users) / (time.perf_counter() - start)
     queue.put({"rates": rates, "items": engine.n_items, "buyers": len(users)})
-
-
-def run(target, *args):
-    """Run ``target(queue, *args)`` in a fresh process and return what it puts on the queue."""
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=target, args=(queue, *args))
-    process.start()
-    result = queue.get()
-    process.join()
-    return result
 
 
 def main() -> None:

@@ -40,6 +40,21 @@ def as_series(column: pa.ChunkedArray | pa.Array) -> pd.Series:
     return column.to_pandas()
 
 
+def strict_cast(column, target: pa.DataType):
+    """Arrow's own cast of a whole column (fast, in C++), or None when any value does not parse.
+
+    Parsers try it first; only when it fails do they take the slower path that finds the bad row.
+    """
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _is_text(column) -> bool:
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
 def text(column, where: Where, required: bool = False, default: str = "") -> pd.Series:
     """Stripped text; empty values are an error when ``required``, else ``default``."""
     values = as_series(column)
@@ -55,6 +70,12 @@ def text(column, where: Where, required: bool = False, default: str = "") -> pd.
 
 def numbers(column, where: Where, default: float = np.nan) -> np.ndarray:
     """Finite numbers as float64; empty values become ``default``."""
+    fast = strict_cast(column, pa.float64())
+    if fast is not None:
+        parsed = fast.to_numpy(zero_copy_only=False)  # nulls become nan
+        missing = np.isnan(parsed) & np.asarray(fast.is_null())
+        if np.isfinite(parsed[~missing]).all():
+            return np.where(missing, default, parsed)
     values = as_series(column)
     parsed = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
     missing = values.isna().to_numpy()
@@ -72,6 +93,16 @@ def timestamps(column, where: Where) -> np.ndarray:
         if values.dt.tz is not None:
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return values.to_numpy().astype("datetime64[s]")
+    if _is_text(column) and column.null_count == 0:
+        for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):  # ISO 8601, with or without a zone
+            fast = strict_cast(column, target)
+            if fast is not None:
+                return fast.to_numpy().astype("datetime64[s]")
+        fast = strict_cast(column, pa.float64())  # epoch seconds
+        if fast is not None:
+            seconds = fast.to_numpy()
+            if ((seconds >= 0) & (seconds < EPOCH_SECONDS_MAX)).all():
+                return seconds.astype("int64").astype("datetime64[s]")
     values = as_series(column)
     missing = values.isna().to_numpy()
     if pd.api.types.is_string_dtype(values):
@@ -95,6 +126,12 @@ def timestamps(column, where: Where) -> np.ndarray:
 
 def city_tiers(column, where: Where, unknown: int) -> np.ndarray:
     """City tiers 1..MAX_CITY_TIER as int8 (``3`` or ``tier 3``); empty means ``unknown``."""
+    fast = strict_cast(column, pa.int8())
+    if fast is not None:
+        tiers = fast.fill_null(unknown).to_numpy()
+        if ((tiers == unknown) | ((tiers >= 1) & (tiers <= MAX_CITY_TIER))).all() and \
+                (tiers[np.asarray(fast.is_valid())] != unknown).all():
+            return tiers.astype("int8")
     values = as_series(column)
     cleaned = values.astype("str").str.strip().str.lower().str.removeprefix("tier").str.strip()
     missing = (values.isna() | cleaned.eq("")).to_numpy()

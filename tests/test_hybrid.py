@@ -8,7 +8,14 @@ from recommender.engine import RecommendationEngine
 from recommender.features.training_data import build_training_data
 from recommender.loaders import load_dataset
 from recommender.models import ALSRecommender, ContentRecommender, EASERecommender, PopularityRecommender
-from recommender.models.hybrid import HybridRecommender, history_buckets, scaled_scores, tune_blend_weights
+from recommender.models.hybrid import (
+    CandidatePool,
+    HybridRecommender,
+    candidate_pool,
+    history_buckets,
+    scaled_scores,
+    tune_blend_weights,
+)
 from recommender.ranking import exclude, top_k
 from recommender.splits import relevance_matrix, validation_split
 
@@ -64,9 +71,23 @@ def test_blend_tuning_finds_the_informative_component(market, small_market):
     scores = [exclude(scaled_scores(model, batch), seen) for _, model in hybrid.components]
     rng = np.random.default_rng(0)
     noise = exclude(rng.standard_normal(scores[0].shape).astype(np.float32), seen)
-    weights, quality = tune_blend_weights([noise] + scores, relevant, history_buckets(batch, (1, 3, 10)), 4,
-                                          trials=30, min_buyers=10)
+    weights, quality = tune_blend_weights(candidate_pool([noise] + scores, 100), relevant,
+                                          history_buckets(batch, (1, 3, 10)), 4, trials=30, min_buyers=10)
     assert weights.shape == (4, 4)
     assert weights[:, 0].max() < 0.35, "pure noise should get little weight"
-    single = tune_blend_weights([noise], relevant, history_buckets(batch, (1, 3, 10)), 4, trials=0)[1]["all"]
+    single = tune_blend_weights(candidate_pool([noise], 100), relevant, history_buckets(batch, (1, 3, 10)), 4,
+                                trials=0)[1]["all"]
     assert quality["all"] > single
+
+
+def test_pools_of_batches_concatenate_to_the_pool_of_all(market):
+    hybrid = HybridRecommender(components()).fit(market)
+    batch = market.batch(np.arange(60))
+    scores = [exclude(scaled_scores(model, batch), market.purchased[np.arange(60)]) for _, model in hybrid.components]
+    whole = candidate_pool(scores, 20)
+    parts = CandidatePool.concat([candidate_pool([s[:25] for s in scores], 20),
+                                  candidate_pool([s[25:] for s in scores], 20)])
+    valid = ~whole.invalid
+    assert (parts.candidates[:, :whole.candidates.shape[1]][valid] == whole.candidates[valid]).all()
+    for a, b in zip(parts.scores, whole.scores):
+        np.testing.assert_array_equal(a[:, :b.shape[1]][valid], b[valid])

@@ -204,3 +204,23 @@ def test_corrupt_gzip_is_a_clear_error(tmp_path):
 def test_unknown_policy_is_refused(contract_files):
     with pytest.raises(ValueError, match="unknown_items must be one of"):
         load_purchases(contract_files[0], unknown_items="keep")
+
+
+@pytest.mark.parametrize("stamps, expected", [
+    (["2025-06-01T10:00:00Z", "2025-06-01T10:00:00.750Z"], ["2025-06-01 10:00:00", "2025-06-01 10:00:00"]),
+    (["2025-06-01T18:00:00+08:00", "2025-06-02T00:30:00+08:00"], ["2025-06-01 10:00:00", "2025-06-01 16:30:00"]),
+    (["2025-06-01 10:00:00", "2025-06-02"], ["2025-06-01 10:00:00", "2025-06-02 00:00:00"]),
+    (["1748772000", "1748775600.5"], ["2025-06-01 10:00:00", "2025-06-01 11:00:00"]),
+], ids=["utc-fractional", "offsets", "naive", "epoch"])
+def test_uniform_timestamp_columns_take_the_fast_path_correctly(tmp_path, stamps, expected):
+    text = "user_id,item_id,timestamp,quantity,city_tier\n" + "".join(
+        f"u{i},x,{stamp},2,{i + 1}\n" for i, stamp in enumerate(stamps))
+    purchases, _ = load_purchases(write(tmp_path / "p.csv", text))
+    assert purchases.timestamp.astype(str).tolist() == expected
+    assert purchases.quantity.tolist() == [2.0, 2.0] and purchases.city_tier.tolist() == [1, 2]
+
+
+def test_a_zero_tier_is_refused_even_when_every_value_is_a_number(tmp_path):
+    text = "user_id,item_id,timestamp,city_tier\nu1,x,2025-01-01,1\nu2,x,2025-01-01,0\n"
+    with pytest.raises(ContractError, match=r"row 2 \(line 3\), column 'city_tier': is not a city tier"):
+        load_purchases(write(tmp_path / "p.csv", text))

@@ -133,13 +133,18 @@ def _add_import_uci(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compress", action="store_true", help="write purchases.csv instead of .csv.gz")
 
 
-def _add_train(parser: argparse.ArgumentParser) -> None:
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    """Arguments every training-side command takes: the data, a config, progress, policies."""
     parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
     parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
-    parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
     parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML), e.g. from tune")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_unknown_items(parser)
+
+
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    _add_inputs(parser)
+    parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
 
 
 def _add_recommend(parser: argparse.ArgumentParser) -> None:
@@ -154,23 +159,20 @@ def _add_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _add_data_and_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
-    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
-    parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML)")
+def _add_test_days(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-days", type=float, default=30, help="days at the end held out as the test split")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_unknown_items(parser)
 
 
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
-    _add_data_and_config(parser)
+    _add_inputs(parser)
+    _add_test_days(parser)
     parser.add_argument("--k", type=int, default=10, help="list length for the metrics (default 10)")
     parser.add_argument("--report", type=Path, default=None, help="directory for an HTML report with plots")
 
 
 def _add_tune(parser: argparse.ArgumentParser) -> None:
-    _add_data_and_config(parser)
+    _add_inputs(parser)
+    _add_test_days(parser)
     parser.add_argument("--trials", type=int, default=None, help="number of trials (default 20 without --minutes)")
     parser.add_argument("--minutes", type=float, default=None, help="time budget; no trial starts after it")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the search")

@@ -27,7 +27,14 @@ from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import make_model
-from recommender.models.hybrid import HybridRecommender, history_buckets, scaled_scores, tune_blend_weights
+from recommender.models.hybrid import (
+    CandidatePool,
+    HybridRecommender,
+    candidate_pool,
+    history_buckets,
+    scaled_scores,
+    tune_blend_weights,
+)
 from recommender.ranking import exclude
 from recommender.splits import relevance_matrix, validation_split
 from training.config import TrainConfig
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 
 VALIDATION_BUYERS = 5_000  # validation buyers sampled for tuning (enough for stable NDCG, fast)
 SCORING_BATCH = 1_024
+BLEND_POOL = 100  # each component's top items per validation buyer among which blends are ranked
 
 
 @dataclass
@@ -92,17 +100,17 @@ def tune_on_validation(dataset: Dataset, config: TrainConfig, progress: tqdm) ->
 
     buyers = _validation_buyers(data, validation, config.seed)
     relevant = relevance_matrix(validation, data.users, data.n_items, data.purchased)[buyers]
-    batch = data.batch(buyers)
-    seen = data.purchased[buyers]
     progress.set_description("validation: tune blend")
-    component_scores = []
-    for _, model in hybrid.components:
-        scores = scaled_scores(model, batch)
-        component_scores.append(exclude(scores, seen, data.catalog.available.to_numpy(dtype=bool)))
-    n_buckets = len(config.bucket_edges) + 1
-    weights, quality = tune_blend_weights(component_scores, relevant, history_buckets(batch, config.bucket_edges),
-                                          n_buckets, k=config.k, trials=config.blend_trials, seed=config.seed)
-    del component_scores
+    available = data.catalog.available.to_numpy(dtype=bool)
+    pools = []
+    for rows in _in_batches(len(buyers)):  # one batch of dense scores at a time
+        batch, seen = data.batch(buyers[rows]), data.purchased[buyers[rows]]
+        pools.append(candidate_pool([exclude(scaled_scores(model, batch), seen, available)
+                                     for _, model in hybrid.components], BLEND_POOL))
+    buckets = history_buckets(data.batch(buyers), config.bucket_edges)
+    weights, quality = tune_blend_weights(CandidatePool.concat(pools), relevant, buckets,
+                                          len(config.bucket_edges) + 1, k=config.k, trials=config.blend_trials,
+                                          seed=config.seed)
     progress.update()
 
     progress.set_description("validation: niche curve")

@@ -15,6 +15,8 @@ vectors with concatenated item vectors, and serving never builds the full score 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from recommender.features.training_data import TrainingData, UserBatch
@@ -118,12 +120,30 @@ class HybridRecommender(Recommender):
         return self.components[0][1].similar_items(items, k)
 
 
-def candidate_pool(component_scores: list[np.ndarray], pool: int) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
-    """Each buyer's union of every component's top ``pool`` items.
+@dataclass
+class CandidatePool:
+    """Each buyer's pooled candidates: item codes (buyers x candidates), each component's scores on
+    them (finite, 0 where not valid) and a mask of invalid slots (duplicates, excluded items)."""
 
-    Returns the candidate item codes (buyers x candidates), each component's scores gathered on
-    them (finite, 0 where not valid) and a mask of invalid slots (duplicates, excluded items).
-    """
+    candidates: np.ndarray
+    scores: list[np.ndarray]
+    invalid: np.ndarray
+
+    @classmethod
+    def concat(cls, pools: list["CandidatePool"]) -> "CandidatePool":
+        """Pools of consecutive batches of buyers as one (candidate lists padded to one width)."""
+        width = max(pool.candidates.shape[1] for pool in pools)
+
+        def pad(array, fill):
+            return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=fill)
+
+        return cls(np.vstack([pad(p.candidates, -1) for p in pools]),
+                   [np.vstack([pad(p.scores[c], 0) for p in pools]) for c in range(len(pools[0].scores))],
+                   np.vstack([pad(p.invalid, True) for p in pools]))
+
+
+def candidate_pool(component_scores: list[np.ndarray], pool: int) -> CandidatePool:
+    """Each buyer's union of every component's top ``pool`` items, from full score matrices."""
     tops = [top_k(scores, pool)[0] for scores in component_scores]
     candidates = np.sort(np.hstack(tops), axis=1)
     invalid = candidates < 0
@@ -135,29 +155,27 @@ def candidate_pool(component_scores: list[np.ndarray], pool: int) -> tuple[np.nd
         invalid |= ~np.isfinite(values)
         gathered.append(values)
     gathered = [np.where(invalid, 0.0, values).astype(np.float32) for values in gathered]
-    return candidates, gathered, invalid
+    return CandidatePool(candidates, gathered, invalid)
 
 
-def tune_blend_weights(component_scores: list[np.ndarray], relevant, buckets: np.ndarray, n_buckets: int,
-                       k: int = 10, trials: int = 120, pool: int = 100, min_buyers: int = 50,
-                       seed: int = 0) -> tuple[np.ndarray, dict]:
+def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buckets: int, k: int = 10, trials: int = 120,
+                       min_buyers: int = 50, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Choose blend weights per history bucket by NDCG@k on validation buyers.
 
-    ``component_scores`` are each component's :func:`scaled_scores` for the validation buyers,
-    with already-bought items set to -inf (:func:`~recommender.ranking.exclude`); ``relevant``
-    their held-out purchases (CSR) and ``buckets`` their history buckets. Blends are ranked
-    over each buyer's pool of every component's top ``pool`` items, which gives the same top k
-    as the full blend whenever the blend's top k lies in the pool. Each bucket tries the single
+    ``pool`` holds the validation buyers' candidates (:func:`candidate_pool` of each component's
+    :func:`scaled_scores`, already-bought items set to -inf); ``relevant`` their held-out
+    purchases (CSR) and ``buckets`` their history buckets. Blends are ranked over each buyer's
+    pool, which gives the same top k as the full blend whenever the blend's top k lies in it. Each bucket tries the single
     components, the equal blend and ``trials`` random points of the simplex (Dirichlet) and
     keeps the best; buckets with fewer than ``min_buyers`` validation buyers take the overall
     best, so that no bucket's weights are fitted to noise. Returns the weight
     table and the validation NDCG@k overall and per bucket.
     """
     rng = np.random.default_rng(seed)
-    n_components = len(component_scores)
+    n_components = len(pool.scores)
     options = np.vstack([np.eye(n_components), np.full((1, n_components), 1.0 / n_components),
                          rng.dirichlet(np.ones(n_components), size=trials)])
-    candidates, gathered, invalid = candidate_pool(component_scores, pool)
+    candidates, gathered, invalid = pool.candidates, pool.scores, pool.invalid
 
     def ndcg_of(weights: np.ndarray, rows: np.ndarray) -> float:
         blended = sum(w * values[rows] for w, values in zip(weights, gathered))
