@@ -32,11 +32,13 @@ class ModelDirectoryError(ValueError):
     """A model directory is missing, incomplete, damaged or of an unknown format."""
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(*paths: str | os.PathLike) -> str:
+    """SHA-256 (hex) of the bytes of one file, or of several files one after the other."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

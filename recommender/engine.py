@@ -101,6 +101,16 @@ class RecommendationEngine:
         propensity = self.reranker.propensity_of(np.asarray(users, dtype=np.int64))
         return self.reranker.rerank(candidates, scores, propensity, k, niche)
 
+    def recommend_per_knob(self, users: np.ndarray, k: int, knobs, batch: int = 1_024) -> dict[float, np.ndarray]:
+        """Top-k item codes of every buyer at each niche knob, the model scored once per batch."""
+        lists = {knob: [] for knob in knobs}
+        for start in range(0, len(users), batch):
+            chunk = users[start:start + batch]
+            candidates, scores = self.candidates(chunk, max(self.reranker.candidates, k))
+            for knob in knobs:
+                lists[knob].append(self.rerank(chunk, candidates, scores, k, knob)[0])
+        return {knob: np.vstack(parts) for knob, parts in lists.items()}
+
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items most like each of ``items``, available and inside ``mask``.

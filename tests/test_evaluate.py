@@ -5,26 +5,21 @@ import base64
 import json
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import training.evaluate as evaluate_module
 from recommender.loaders import load_dataset
-from recommender.splits import relevance_matrix, temporal_split
 from training.config import TrainConfig
 from training.evaluate import (
     COLUMNS,
     HYBRID_ZERO_ROW,
     PLAIN_ALS_ROW,
     POPULARITY_ROW,
-    _hybrid_curve,
-    _Scorer,
     evaluate,
     hybrid_default_row,
 )
 from training.report import REPORT_FILE, write_report
-from training.train import train
 
 TEST_DAYS = 30
 K = 10
@@ -134,20 +129,6 @@ def test_to_dict_is_json(run):
     assert [row["model"] for row in data["rows"]] == evaluation.names
     assert data["default_model"] == hybrid_default_row(evaluation.default_niche)
     assert len(data["test_purchases"]["popularity_deciles"]) == 10
-
-
-def test_shared_scoring_gives_the_engine_s_lists(market):
-    """The curve scores each batch once and re-ranks per knob; that must equal engine.recommend."""
-    train_part, test = temporal_split(market, TEST_DAYS)
-    config = TrainConfig(blend_trials=10)
-    engine = train(train_part, config, show_progress=False).engine
-    relevance = relevance_matrix(test, engine.users, engine.n_items, engine.purchased)
-    buyers = np.flatnonzero(relevance.getnnz(axis=1) > 0)
-    scorer = _Scorer(buyers, relevance[buyers], np.empty(0, dtype=np.int64), engine.item_sales, engine.catalog, K)
-    lists = _hybrid_curve(engine, scorer, [0.0, 0.5, 1.0])
-    for knob, recommended in lists.items():
-        expected = engine.recommend(buyers, K, niche=knob)[0]
-        np.testing.assert_array_equal(recommended, expected)
 
 
 def test_bad_k_is_refused(market):

@@ -91,3 +91,11 @@ def test_pools_of_batches_concatenate_to_the_pool_of_all(market):
     assert (parts.candidates[:, :whole.candidates.shape[1]][valid] == whole.candidates[valid]).all()
     for a, b in zip(parts.scores, whole.scores):
         np.testing.assert_array_equal(a[:, :b.shape[1]][valid], b[valid])
+
+
+def test_recommend_per_knob_equals_recommend_at_each_knob(market):
+    engine = RecommendationEngine.build(HybridRecommender(components()).fit(market), market)
+    users = np.arange(150)
+    lists = engine.recommend_per_knob(users, 10, [0.0, 0.5, 1.0], batch=64)
+    for knob, recommended in lists.items():
+        np.testing.assert_array_equal(recommended, engine.recommend(users, 10, niche=knob)[0])

@@ -281,20 +281,6 @@ def _recommend_all(engine: RecommendationEngine, scorer: _Scorer) -> np.ndarray:
     return np.vstack([engine.recommend(users, scorer.k, niche=0.0)[0] for users in scorer.batches()])
 
 
-def _hybrid_curve(engine: RecommendationEngine, scorer: _Scorer, knobs: list[float]) -> dict[float, np.ndarray]:
-    """The hybrid's top-k lists for every niche knob: one scoring per batch, re-ranked per knob.
-
-    This is what ``engine.recommend(users, k, niche=x)`` does for each ``x``, with the model's
-    candidates computed once per batch and shared by the knobs.
-    """
-    lists = {knob: [] for knob in knobs}
-    for users in scorer.batches():
-        candidates, scores = engine.candidates(users, max(engine.reranker.candidates, scorer.k))
-        for knob in knobs:
-            lists[knob].append(engine.rerank(users, candidates, scores, scorer.k, knob)[0])
-    return {knob: np.vstack(parts) for knob, parts in lists.items()}
-
-
 # --- the job ------------------------------------------------------------------------------------------
 
 def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: float = 30, k: int = 10,
@@ -396,7 +382,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         default = float(engine.default_niche)
         knobs = sorted(set(float(x) for x in config.niche_grid) | {0.0, default})
         clock = time.perf_counter()
-        lists = _hybrid_curve(engine, scorer, knobs)
+        lists = engine.recommend_per_knob(scorer.buyers, scorer.k, knobs, SCORING_BATCH)
         timing = {"fit": round(seconds["hybrid_train"], 2), "score": round(time.perf_counter() - clock, 2)}
         curve = []
         for knob in knobs:

@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from recommender.artifacts import sha256_of
 from recommender.engine import RecommendationEngine
 from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
@@ -60,18 +60,6 @@ def make_hybrid(config: TrainConfig, weights=None) -> HybridRecommender:
     """The hybrid named by the config, unfitted."""
     components = [(name, make_model(name, params)) for name, params in config.components.items()]
     return HybridRecommender(components, weights=weights, bucket_edges=config.bucket_edges)
-
-
-def data_fingerprint(*paths) -> str:
-    """SHA-256 over the bytes of the input files (in order)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        if path is None:
-            continue
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _validation_buyers(data: TrainingData, validation: Dataset, seed: int) -> np.ndarray:
@@ -116,14 +104,9 @@ def tune_on_validation(dataset: Dataset, config: TrainConfig, progress: tqdm) ->
     progress.set_description("validation: niche curve")
     hybrid.set_weights(weights)
     engine = RecommendationEngine.build(hybrid, data)
-    lists = {niche: [] for niche in config.niche_grid}
-    for rows in _in_batches(len(buyers)):
-        candidates, scores = engine.candidates(buyers[rows], max(engine.reranker.candidates, config.k))
-        for niche in config.niche_grid:
-            lists[niche].append(engine.rerank(buyers[rows], candidates, scores, config.k, niche)[0])
+    lists = engine.recommend_per_knob(buyers, config.k, config.niche_grid)
     curve = []
-    for niche, parts in lists.items():
-        recommended = np.vstack(parts)
+    for niche, recommended in lists.items():
         curve.append({"niche": niche, f"ndcg@{config.k}": float(ndcg_at_k(recommended, relevant, config.k)),
                       "long_tail_share": float(long_tail_share(recommended, engine.item_sales))})
     progress.update()
@@ -169,7 +152,7 @@ def train(dataset: Dataset, config: TrainConfig | None = None, show_progress: bo
 def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, Path | None]) -> dict:
     """What ``manifest.json`` records about a training run (besides version, time and files)."""
     return {"data": {"inputs": {name: str(path) for name, path in inputs.items() if path is not None},
-                     "fingerprint": data_fingerprint(*inputs.values()), "counts": result.counts},
+                     "fingerprint": sha256_of(*(path for path in inputs.values() if path is not None)), "counts": result.counts},
             "parameters": config.to_dict(), "default_niche": result.engine.default_niche,
             "validation": result.validation, "timings_seconds": result.seconds}
 
