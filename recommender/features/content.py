@@ -12,6 +12,8 @@ items nobody has bought yet).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -62,19 +64,21 @@ class ItemContentFeatures(TransformerMixin, BaseEstimator):
         return frame
 
     def fit(self, catalog: pd.DataFrame, y=None) -> "ItemContentFeatures":
+        frame = self._columns(catalog)
+        distinct_prices = frame.price.nunique()
+        bands = min(self.price_bands, distinct_prices)
         blocks = [
             ("text", TfidfVectorizer(sublinear_tf=True, max_features=self.max_text_features,
                                      ngram_range=(1, 2), min_df=1, strip_accents="unicode"), "text",
              self.text_weight),
             ("tags", CountVectorizer(token_pattern=r"[^;]+", binary=True, lowercase=False), "tags", self.tags_weight),
             ("price", make_pipeline(FunctionTransformer(np.log1p), SimpleImputer(strategy="median"),
-                                    KBinsDiscretizer(n_bins=self.price_bands, encode="onehot",
+                                    KBinsDiscretizer(n_bins=max(bands, 2), encode="onehot",
                                                      strategy="quantile", quantile_method="averaged_inverted_cdf")),
              ["price"], self.price_weight),
         ] + [(name, OneHotEncoder(handle_unknown="ignore"), [name], getattr(self, f"{name.removesuffix('_id')}_weight"))
              for name in LABEL_COLUMNS]
-        frame = self._columns(catalog)
-        empty = {"tags": not frame.tags.str.len().any(), "price": frame.price.isna().all()}
+        empty = {"tags": not frame.tags.str.len().any(), "price": distinct_prices < 2}
         used = [(name, transformer, columns, weight) for name, transformer, columns, weight in blocks
                 if weight > 0 and not empty.get(name, False)]
         if not used:
@@ -82,7 +86,11 @@ class ItemContentFeatures(TransformerMixin, BaseEstimator):
         self.transformer_ = ColumnTransformer(
             [(name, transformer, columns) for name, transformer, columns, _ in used], sparse_threshold=1.0,
             transformer_weights={name: weight for name, _, _, weight in used})
-        self.transformer_.fit(frame)
+        with warnings.catch_warnings():
+            # quantile bands of a catalog with few distinct prices can coincide; sklearn drops the
+            # empty ones, which is what we want
+            warnings.filterwarnings("ignore", message="Bins whose width are too small", category=UserWarning)
+            self.transformer_.fit(frame)
         return self
 
     def transform(self, catalog: pd.DataFrame) -> sp.csr_matrix:
