@@ -1,0 +1,392 @@
+"""The HTTP API: recommendations, similar items, ranking and popularity from one model directory.
+
+``create_app(model_dir)`` loads and verifies the model directory once, precomputes what requests
+need (filter masks per category and region, the price array, titles, popularity rows, reason
+vectors) into a :class:`ServedModel`, and keeps it as ``app.state.served``. Every request reads
+that reference once at its start, so swapping a model in later is one assignment
+(``app.state.served = ServedModel.load(path)``) and in-flight requests finish on the model
+they started with.
+
+Endpoints are plain ``def`` functions, so FastAPI runs them in its threadpool; BLAS is limited to
+one thread per process (set in the lifespan), as requests parallelise across threads instead.
+
+Caps and policies (also in the OpenAPI descriptions):
+
+* ``k``: 1..``MAX_K`` (1000); ids: 1..128 characters; ``city_tier``: 1..5; ``niche``: [0, 1];
+  ``max_price`` >= 0 (items without a price are left out when it is given); /v1/rank takes
+  1..``MAX_CANDIDATES`` (5000) item ids.
+* An unknown ``category`` or ``region`` value is a 422 naming the value (a typo should not look
+  like "no results"); a known value with nothing available gives an empty list.
+* Unknown query parameters are a 422 naming them.
+* /v1/rank lists unknown ids in ``unknown_item_ids`` and unavailable ones in
+  ``unavailable_item_ids``; neither is ranked.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from recommender.artifacts import load_model_directory
+from recommender.engine import RecommendationEngine
+from recommender.features.encoders import UNKNOWN_CODE
+from recommender.ranking import top_k
+from serving.explain import Explainer
+from serving.schemas import (
+    MAX_CANDIDATES,
+    MAX_CITY_TIER,
+    MAX_ID_LENGTH,
+    MAX_K,
+    MIN_CITY_TIER,
+    ErrorResponse,
+    HealthResponse,
+    ModelInfo,
+    PopularResponse,
+    RankRequest,
+    RankResponse,
+    ReadyResponse,
+    RecommendationsResponse,
+    SimilarItemsResponse,
+)
+
+log = logging.getLogger(__name__)
+
+POPULARITY = "popularity"
+CONTENT = "content"
+MAX_FILTER_LENGTH = 200
+SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
+
+
+def _text_array(column: pd.Series | None, n: int) -> np.ndarray:
+    """Catalog text column as an object array with None for missing / empty values."""
+    if column is None:
+        return np.full(n, None, dtype=object)
+    values = column.astype(object).to_numpy()
+    return np.array([None if (v is None or (isinstance(v, float) and math.isnan(v)) or str(v) == "") else str(v)
+                     for v in values], dtype=object)
+
+
+def _value_masks(values: np.ndarray) -> dict[str, np.ndarray]:
+    """One boolean item mask per distinct value."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    return {str(value): codes == i for i, value in enumerate(uniques)}
+
+
+class UnknownFilterValue(ValueError):
+    """A category or region value the served catalog does not have."""
+
+
+@dataclass
+class ServedModel:
+    """A loaded engine, its manifest, and everything requests need precomputed."""
+
+    engine: RecommendationEngine
+    manifest: dict
+    path: str
+    item_ids: np.ndarray
+    titles: np.ndarray
+    regions: np.ndarray
+    merchants: np.ndarray
+    categories: np.ndarray
+    prices: np.ndarray  # float64, nan where unknown
+    category_masks: dict[str, np.ndarray]
+    region_masks: dict[str, np.ndarray]
+    popularity: np.ndarray  # (MAX_CITY_TIER + 1) x items; row 0 global
+    explainer: Explainer
+    first_component: str
+
+    @property
+    def model_version(self) -> str:
+        return str(self.manifest.get("model_version", "unknown"))
+
+    @classmethod
+    def load(cls, path) -> ServedModel:
+        """Load and verify a model directory (raises ``ModelDirectoryError``) and precompute."""
+        engine, manifest = load_model_directory(path, RecommendationEngine)
+        return cls.from_engine(engine, manifest, str(path))
+
+    @classmethod
+    def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "") -> ServedModel:
+        catalog = engine.catalog
+        n = engine.n_items
+        item_ids = np.asarray(engine.items.ids, dtype=object)
+        titles = _text_array(catalog.get("title"), n)
+        titles = np.where(pd.isna(titles), item_ids, titles).astype(object)
+        regions = _text_array(catalog.get("region"), n)
+        categories = _text_array(catalog.get("category"), n)
+        # shortest decimal of the float32 price (91.9, not 91.9000015258789)
+        prices = (catalog["price"].to_numpy(dtype=np.float32).astype(str).astype(np.float64) if "price" in catalog
+                  else np.full(n, np.nan))
+        components = dict(getattr(engine.model, "components", []))
+        popular = components.get(POPULARITY)
+        rows = getattr(popular, "tier_popularity_", None)
+        if rows is None or np.shape(rows) != (MAX_CITY_TIER + 1, n):
+            sales = engine.item_sales.astype(np.float64)
+            share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
+            rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
+        names = [name for name, _ in getattr(engine.model, "components", [])]
+        return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, regions=regions,
+                   merchants=_text_array(catalog.get("merchant_id"), n), categories=categories, prices=prices,
+                   category_masks=_value_masks(categories), region_masks=_value_masks(regions),
+                   popularity=np.asarray(rows, dtype=np.float32), explainer=Explainer(engine, titles, regions),
+                   first_component=names[0] if names else "")
+
+    def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
+        """Boolean item mask of the filters (None when there are none); availability is applied
+        by the engine."""
+        mask = None
+        for name, value, masks in (("category", category, self.category_masks), ("region", region, self.region_masks)):
+            if value is None:
+                continue
+            if value not in masks:
+                known = sorted(masks)
+                shown = ", ".join(repr(v) for v in known[:SHOWN_CHOICES])
+                more = f" (and {len(known) - SHOWN_CHOICES} more)" if len(known) > SHOWN_CHOICES else ""
+                raise UnknownFilterValue(f"unknown {name} {value!r}; known values: {shown}{more}")
+            mask = masks[value] if mask is None else mask & masks[value]
+        if max_price is not None:
+            with np.errstate(invalid="ignore"):
+                cheap = self.prices <= max_price  # unknown (nan) prices are left out
+            mask = cheap if mask is None else mask & cheap
+        return mask
+
+    def items(self, codes: np.ndarray, scores: np.ndarray, reasons: list[str]) -> list[dict]:
+        out = []
+        for code, score, reason in zip(codes.tolist(), scores.tolist(), reasons):
+            price = self.prices[code]
+            out.append({"item_id": str(self.item_ids[code]), "score": round(float(score), 6), "title": str(self.titles[code]),
+                        "region": self.regions[code], "merchant_id": self.merchants[code],
+                        "category": self.categories[code], "price": None if np.isnan(price) else float(price),
+                        "reason": reason})
+        return out
+
+
+# --- request helpers -------------------------------------------------------------------------------
+
+def get_served(request: Request) -> ServedModel:
+    """The model being served (read once per request), or 503."""
+    served = getattr(request.app.state, "served", None)
+    if served is None:
+        raise HTTPException(503, detail="no model is loaded; the service is not ready")
+    return served
+
+
+def only_query(*names: str):
+    """A dependency rejecting query parameters other than ``names`` with a 422 naming them."""
+    allowed = frozenset(names)
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params.keys()) - allowed)
+        if unknown:
+            accepted = ", ".join(sorted(allowed)) if allowed else "none"
+            raise HTTPException(422, detail=f"unknown query parameter(s): {', '.join(repr(u) for u in unknown)}; "
+                                            f"this endpoint accepts: {accepted}")
+
+    return Depends(check)
+
+
+def _filter_mask(served: ServedModel, category, region, max_price):
+    try:
+        return served.filter_mask(category, region, max_price)
+    except UnknownFilterValue as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+
+
+Served = Annotated[ServedModel, Depends(get_served)]
+UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Buyer id (1..128 characters).")]
+ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Item id (1..128 characters).")]
+CityTier = Annotated[int | None, Query(ge=MIN_CITY_TIER, le=MAX_CITY_TIER,
+                                       description="City tier 1..5: the context of unknown buyers, an override "
+                                                   "for known ones.")]
+Category = Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
+                                       description="Only items of this catalog category (exact value; an unknown "
+                                                   "value is a 422 listing the known ones).")]
+Region = Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
+                                     description="Only items from this catalog region (exact value; an unknown "
+                                                 "value is a 422 listing the known ones).")]
+
+
+K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1..{MAX_K}.")]
+
+
+ERRORS = {404: {"model": ErrorResponse}, 503: {"model": ErrorResponse, "description": "No model loaded."}}
+
+
+# --- the app ---------------------------------------------------------------------------------------
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(1, "blas")  # process-wide for OpenBLAS: requests parallelise across threads
+    try:
+        yield
+    finally:
+        limiter.restore_original_limits()
+
+
+def create_app(model_dir: str | FilePath | None) -> FastAPI:
+    """The API serving the model directory ``model_dir`` (verified and loaded now, so a bad
+    directory fails at start with a ``ModelDirectoryError``); ``None`` starts without a model
+    (``/readyz`` answers 503 until one is assigned to ``app.state.served``)."""
+    app = FastAPI(title="Rural goods recommender",
+                  description="Recommends rural Chinese farm produce and handicrafts to city buyers; niche "
+                              "regional goods are surfaced on purpose (the `niche` knob). Caps: k <= "
+                              f"{MAX_K}, ids <= {MAX_ID_LENGTH} characters, /v1/rank <= {MAX_CANDIDATES} ids.",
+                  version="1", lifespan=lifespan)
+    app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
+    _install_error_handlers(app)
+
+    @app.get("/healthz", response_model=HealthResponse, tags=["ops"], dependencies=[only_query()],
+             summary="Liveness: the process answers")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", response_model=ReadyResponse, tags=["ops"], dependencies=[only_query()],
+             responses={503: {"model": ErrorResponse, "description": "No model loaded."}},
+             summary="Readiness: 200 when a model is loaded, 503 otherwise")
+    def readyz(served: Served) -> dict:
+        return {"status": "ready", "model_version": served.model_version}
+
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"], dependencies=[only_query()],
+             responses=ERRORS, summary="The manifest of the model being served")
+    def model_info(served: Served) -> dict:
+        return served.manifest
+
+    @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse, tags=["recommend"],
+             responses=ERRORS, summary="Top-k items for a buyer",
+             description="Known buyers get a personalised list; buyers unknown to the model get the city-tier-aware "
+                         "cold-start ranking (`personalized: false`). Unavailable items are never returned; "
+                         "`max_price` leaves out items without a price.",
+             dependencies=[only_query("k", "category", "region", "city_tier", "max_price", "exclude_purchased",
+                                      "niche")])
+    def recommendations(
+            served: Served, user_id: UserId, k: K = 20, category: Category = None, region: Region = None,
+            city_tier: CityTier = None,
+            max_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False,
+                                                     description="Only items with a known price <= this.")] = None,
+            exclude_purchased: Annotated[bool, Query(description="Leave out items the buyer already bought.")] = True,
+            niche: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False,
+                                                 description="Niche knob in [0, 1]; default the model's.")] = None,
+    ) -> dict:
+        engine = served.engine
+        mask = _filter_mask(served, category, region, max_price)
+        code = int(engine.users.encode([user_id])[0])
+        tiers = None if city_tier is None else np.array([city_tier], dtype=np.int8)
+        used_niche = engine.default_niche if niche is None else float(niche)
+        codes, scores = engine.recommend(np.array([code], dtype=np.int64), k, include_purchased=not exclude_purchased,
+                                         niche=used_niche, mask=mask, tiers=tiers)
+        codes, scores = codes[0], scores[0]
+        keep = (codes >= 0) & np.isfinite(scores)
+        codes, scores = codes[keep], scores[keep]
+        tier = city_tier if city_tier is not None else (int(engine.user_tiers[code]) if code >= 0 else 0)
+        if code >= 0:
+            bought = engine.purchased[code].indices
+            reasons = served.explainer.personalized(codes, bought, tier or None)
+        else:
+            reasons = served.explainer.popular(codes, tier or None)
+        return {"user_id": user_id, "personalized": code >= 0, "model_version": served.model_version,
+                "niche": used_niche, "city_tier": tier or None, "items": served.items(codes, scores, reasons)}
+
+    @app.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse, tags=["recommend"],
+             responses=ERRORS, dependencies=[only_query("k")], summary="Available items similar to an item",
+             description="Items with purchases use the model's collaborative neighbours; items nobody has bought "
+                         "yet use the content model (text and attributes). 404 for an unknown item id.")
+    def similar(served: Served, item_id: ItemId, k: K = 10) -> dict:
+        engine = served.engine
+        code = int(engine.items.encode([item_id])[0])
+        if code == UNKNOWN_CODE:
+            raise HTTPException(404, detail=f"unknown item id {item_id!r}: not in the catalog of model "
+                                            f"{served.model_version}")
+        codes, scores = engine.similar_items(np.array([code], dtype=np.int64), k)
+        codes, scores = codes[0], scores[0]
+        keep = (codes >= 0) & np.isfinite(scores)
+        codes, scores = codes[keep], scores[keep]
+        has_content = CONTENT in dict(getattr(engine.model, "components", []))
+        source = CONTENT if engine.item_sales[code] == 0 and has_content else served.first_component
+        reasons = served.explainer.similar(codes, code, source)
+        return {"item_id": item_id, "model_version": served.model_version, "items": served.items(codes, scores, reasons)}
+
+    @app.post("/v1/rank", response_model=RankResponse, tags=["recommend"], responses=ERRORS,
+              dependencies=[only_query()], summary="Order candidate items for a buyer",
+              description=f"Re-orders 1..{MAX_CANDIDATES} item ids by the model's relevance for the buyer (no niche "
+                          "re-ranking; items already bought are ranked too). Unknown ids are listed in "
+                          "`unknown_item_ids` and unavailable ones in `unavailable_item_ids`; neither is ranked. "
+                          "Duplicate ids are ranked once.")
+    def rank(served: Served, body: RankRequest) -> dict:
+        engine = served.engine
+        ids = list(dict.fromkeys(body.item_ids))
+        codes = np.asarray(engine.items.encode(ids), dtype=np.int64)
+        unknown = [item for item, c in zip(ids, codes.tolist()) if c < 0]
+        known = codes[codes >= 0]
+        available = engine.available[known]
+        unavailable = [str(served.item_ids[c]) for c in known[~available].tolist()]
+        known = known[available]
+        user = int(engine.users.encode([body.user_id])[0])
+        items: list[dict] = []
+        if len(known):
+            scores = engine.score_items(user, known, body.city_tier)
+            scores = np.where(np.isfinite(scores), scores, -np.inf)
+            order = np.argsort(-scores, kind="stable")
+            items = [{"item_id": str(served.item_ids[c]), "score": round(float(s), 6) if np.isfinite(s) else -1e30}
+                     for c, s in zip(known[order].tolist(), scores[order].tolist())]
+        return {"user_id": body.user_id, "personalized": user >= 0, "model_version": served.model_version,
+                "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable}
+
+    @app.get("/v1/popular", response_model=PopularResponse, tags=["recommend"], responses=ERRORS,
+             dependencies=[only_query("city_tier", "category", "k")], summary="Recently popular items per city tier",
+             description="Recent (time-decayed) popularity among buyers of a city tier, shrunk towards global "
+                         "popularity; global popularity when no tier is given. Available items only.")
+    def popular(served: Served, city_tier: Annotated[int | None, Query(
+                    ge=MIN_CITY_TIER, le=MAX_CITY_TIER, description="City tier 1..5; omit for global popularity.")] = None,
+                category: Category = None, k: K = 20) -> dict:
+        mask = _filter_mask(served, category, None, None)
+        allowed = served.engine.available if mask is None else served.engine.available & mask
+        row = np.where(allowed, served.popularity[city_tier or 0], -np.inf)
+        codes, scores = top_k(row[None, :], k)
+        codes, scores = codes[0], scores[0]
+        keep = codes >= 0
+        codes, scores = codes[keep], scores[keep]
+        reasons = served.explainer.popular(codes, city_tier)
+        return {"city_tier": city_tier, "category": category, "model_version": served.model_version,
+                "items": served.items(codes, scores, reasons)}
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        message = "; ".join(f"{'.'.join(str(part) for part in e['loc'][1:] or e['loc'])}: {e['msg']}"
+                            for e in errors)
+        return JSONResponse(status_code=422, content=jsonable_encoder({"detail": errors, "message": message}))
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(status_code=500, content={"detail": f"internal server error ({type(exc).__name__}); "
+                                                                "the error has been logged"})
+
+
+MODEL_DIR_ENV = "RECOMMENDER_MODEL_DIR"
+
+
+def create_app_from_environment() -> FastAPI:
+    """App factory for uvicorn worker processes: the model directory comes from ``RECOMMENDER_MODEL_DIR``."""
+    model_dir = os.environ.get(MODEL_DIR_ENV)
+    if not model_dir:
+        raise RuntimeError(f"{MODEL_DIR_ENV} is not set: start the server with `recommender serve --model DIR`")
+    return create_app(model_dir)

@@ -1,0 +1,116 @@
+"""Short, honest reasons for why an item is shown.
+
+* Personalised lists: "bought by buyers who bought <title>", naming the buyer's purchased item
+  closest to the recommended one by the collaborative model's item vectors (cosine); when no
+  purchase is collaboratively close (e.g. a never-bought item surfaced by the content model),
+  "similar to <title>" by the content vectors; "you bought this before" for repeat purchases.
+* Cold-start lists and /v1/popular: "popular with tier-N buyers" ("popular with buyers" when the
+  tier is unknown).
+* Similar items: "bought by the same buyers as <title>" or, for items nobody has bought yet
+  (served by the content model), "similar in content to <title>".
+* Items from a priority region or in the long tail get "; from <region>", so niche goods say
+  where they come from.
+
+Everything is precomputed at load time (unit vectors, titles, flags); a request costs one small
+``k x history`` product per vector set.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.models.base import LinearRecommender
+
+CONTENT = "content"
+NON_COLLABORATIVE = ("content", "popularity")
+MIN_SIMILARITY = 0.2  # below this cosine a purchase is not named as the reason
+MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the product for bulk buyers)
+PRIORITY_TAG = "priority_region"
+
+
+def _unit_rows(vectors) -> np.ndarray | None:
+    if vectors is None:
+        return None
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[1] == 0:
+        return None
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0))
+
+
+def _component_vectors(model, wanted) -> np.ndarray | None:
+    """Item vectors of the first linear component whose name passes ``wanted``."""
+    for name, component in getattr(model, "components", []):
+        if wanted(name) and isinstance(component, LinearRecommender):
+            return component.item_vectors()
+    return None
+
+
+def niche_flags(engine) -> np.ndarray:
+    """Items that should say where they come from: priority-region tag or long tail."""
+    n = engine.n_items
+    groups = getattr(engine.reranker, "groups_", None)
+    if groups is not None and len(groups.tail) == n:
+        return np.asarray(groups.priority_region, dtype=bool) | np.asarray(groups.tail, dtype=bool)
+    tags = engine.catalog["tags"].astype("str") if "tags" in engine.catalog else None
+    if tags is None:
+        return np.zeros(n, dtype=bool)
+    return tags.str.split(";").apply(lambda parts: PRIORITY_TAG in [p.strip() for p in parts]).to_numpy(dtype=bool)
+
+
+class Explainer:
+    """Reasons for lists of item codes of one engine (build once per loaded model)."""
+
+    def __init__(self, engine, titles: np.ndarray, regions: np.ndarray):
+        self.titles = titles
+        model = engine.model
+        self.collaborative = _unit_rows(_component_vectors(model, lambda name: name not in NON_COLLABORATIVE))
+        self.content = _unit_rows(_component_vectors(model, lambda name: name == CONTENT))
+        if self.collaborative is None and self.content is None and getattr(model, "is_linear", False):
+            self.content = _unit_rows(model.item_vectors())  # whole-model vectors as a last resort
+        flags = niche_flags(engine)
+        self.suffix = np.array([f"; from {region}" if flag and region else ""
+                                for flag, region in zip(flags, regions)], dtype=object)
+
+    def _with_suffix(self, codes: np.ndarray, reasons: list[str]) -> list[str]:
+        return [reason + suffix for reason, suffix in zip(reasons, self.suffix[codes])]
+
+    def popular(self, codes: np.ndarray, tier: int | None) -> list[str]:
+        text = f"popular with tier-{tier} buyers" if tier else "popular with buyers"
+        return self._with_suffix(codes, [text] * len(codes))
+
+    def personalized(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> list[str]:
+        """Reasons for a known buyer's list ``codes`` given the codes they bought."""
+        codes = np.asarray(codes, dtype=np.int64)
+        bought = np.asarray(bought, dtype=np.int64)[:MAX_HISTORY]
+        if len(codes) == 0:
+            return []
+        if len(bought) == 0:
+            return self.popular(codes, tier)
+        reasons = [""] * len(codes)
+        todo = np.ones(len(codes), dtype=bool)
+        again = np.isin(codes, bought)
+        for row in np.flatnonzero(again):
+            reasons[row] = "you bought this before"
+        todo &= ~again
+        for vectors, template in ((self.collaborative, "bought by buyers who bought {}"),
+                                  (self.content, "similar to {}")):
+            if vectors is None or not todo.any():
+                continue
+            rows = np.flatnonzero(todo)
+            similarity = vectors[codes[rows]] @ vectors[bought].T  # (rows x history), one small product
+            best = np.argmax(similarity, axis=1)
+            close = similarity[np.arange(len(rows)), best] >= MIN_SIMILARITY
+            for row, pick, ok in zip(rows, best, close):
+                if ok:
+                    reasons[row] = template.format(self.titles[bought[pick]])
+                    todo[row] = False
+        for row in np.flatnonzero(todo):
+            reasons[row] = "matches your purchase history"
+        return self._with_suffix(codes, reasons)
+
+    def similar(self, codes: np.ndarray, query: int, source: str) -> list[str]:
+        """Reasons for the neighbours ``codes`` of item ``query``; ``source`` names the model that
+        found them: "content", "popularity" (same category) or anything else (collaborative)."""
+        template = {"content": "similar in content to {}",
+                    "popularity": "popular in the same category as {}"}.get(source, "bought by the same buyers as {}")
+        return self._with_suffix(np.asarray(codes, dtype=np.int64), [template.format(self.titles[query])] * len(codes))

@@ -1,0 +1,187 @@
+"""The HTTP API contract: request and response bodies, with descriptions and examples.
+
+These pydantic models are what ``/openapi.json`` and the ``/docs`` page show, so every field says
+what it means and every body carries an example.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_K = 1000  # longest list any endpoint returns
+MAX_CANDIDATES = 5000  # most item ids one /v1/rank request may carry
+MAX_ID_LENGTH = 128  # longest buyer or item id accepted
+MIN_CITY_TIER, MAX_CITY_TIER = 1, 5
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
+
+ITEM_EXAMPLE = {
+    "item_id": "DZ-000001",
+    "score": 0.8731,
+    "title": "Traditional Danzhai Indigo Batik Tablecloth, L",
+    "region": "Danzhai County, Qiandongnan, Guizhou",
+    "merchant_id": "M-DZ-02",
+    "category": "embroidery_textiles",
+    "price": 398.0,
+    "reason": "bought by buyers who bought Miao Silver Embroidered Scarf; from Danzhai County, Qiandongnan, Guizhou",
+}
+
+
+class RecommendedItem(BaseModel):
+    """One recommended item with its catalog details and why it is shown."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [ITEM_EXAMPLE]})
+
+    item_id: str = Field(description="Catalog item id.", examples=["DZ-000001"])
+    score: float = Field(description="Model relevance score (higher is better; only comparable within one list).",
+                         examples=[0.8731])
+    title: str = Field(description="Catalog title.", examples=["Traditional Danzhai Indigo Batik Tablecloth, L"])
+    region: str | None = Field(None, description="Where the item comes from (catalog region), null if unknown.",
+                               examples=["Danzhai County, Qiandongnan, Guizhou"])
+    merchant_id: str | None = Field(None, description="Seller id, null if unknown.", examples=["M-DZ-02"])
+    category: str | None = Field(None, description="Catalog category, null if unknown.",
+                                 examples=["embroidery_textiles"])
+    price: float | None = Field(None, description="List price in CNY, null when the catalog has none.",
+                                examples=[398.0])
+    reason: str = Field(description="Short human-readable reason for showing this item.",
+                        examples=[ITEM_EXAMPLE["reason"]])
+
+
+class RecommendationsResponse(BaseModel):
+    """A buyer's top-k list."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "user_id": "U-000042", "personalized": True, "model_version": "20261123T204300Z-67ef63b5",
+        "niche": 0.3, "city_tier": 2, "items": [ITEM_EXAMPLE]}]})
+
+    user_id: str = Field(description="The buyer id asked about.", examples=["U-000042"])
+    personalized: bool = Field(description="True when the model knows this buyer's purchases; false for buyers "
+                                           "unknown to the model, who get the city-tier-aware cold-start ranking.")
+    model_version: str = Field(description="Version id of the model that answered.",
+                               examples=["20261123T204300Z-67ef63b5"])
+    niche: float = Field(description="Niche knob used (0 = pure relevance order, 1 = strongest push towards "
+                                     "long-tail, priority-region and small-merchant goods).", examples=[0.3])
+    city_tier: int | None = Field(None, description="City tier the list was computed for (the `city_tier` "
+                                                    "parameter, else the buyer's stored tier); null if unknown.",
+                                  examples=[2])
+    items: list[RecommendedItem] = Field(description="Best first; fewer than k when fewer items qualify.")
+
+
+class SimilarItemsResponse(BaseModel):
+    """Items like a given one."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "item_id": "DZ-000001", "model_version": "20261123T204300Z-67ef63b5",
+        "items": [{**ITEM_EXAMPLE, "item_id": "DZ-000007", "reason": "bought by the same buyers as "
+                   "Traditional Danzhai Indigo Batik Tablecloth, L; from Danzhai County, Qiandongnan, Guizhou"}]}]})
+
+    item_id: str = Field(description="The item asked about.", examples=["DZ-000001"])
+    model_version: str = Field(description="Version id of the model that answered.",
+                               examples=["20261123T204300Z-67ef63b5"])
+    items: list[RecommendedItem] = Field(description="Available similar items, most similar first (the item "
+                                                     "itself excluded); `score` is the similarity.")
+
+
+class RankRequest(BaseModel):
+    """Candidate items to order for one buyer."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "user_id": "U-000042", "item_ids": ["DZ-000001", "WC-000003", "HL-000010"], "city_tier": 2}]})
+
+    user_id: Identifier = Field(description=f"Buyer id (1..{MAX_ID_LENGTH} characters); unknown buyers are "
+                                            "ranked by the cold-start model.", examples=["U-000042"])
+    item_ids: list[Identifier] = Field(min_length=1, max_length=MAX_CANDIDATES,
+                                       description=f"1..{MAX_CANDIDATES} item ids to rank (each 1.."
+                                                   f"{MAX_ID_LENGTH} characters); duplicates are ranked once.",
+                                       examples=[["DZ-000001", "WC-000003", "HL-000010"]])
+    city_tier: int | None = Field(None, ge=MIN_CITY_TIER, le=MAX_CITY_TIER,
+                                  description="Buyer's city tier 1..5: the context of unknown buyers, an override "
+                                              "for known ones.", examples=[2])
+
+
+class RankedItem(BaseModel):
+    """One ranked candidate."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"item_id": "DZ-000001", "score": 0.8731}]})
+
+    item_id: str = Field(description="Catalog item id.", examples=["DZ-000001"])
+    score: float = Field(description="Model relevance score for this buyer (higher is better).", examples=[0.8731])
+
+
+class RankResponse(BaseModel):
+    """Candidates in the model's order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "user_id": "U-000042", "personalized": True, "model_version": "20261123T204300Z-67ef63b5",
+        "items": [{"item_id": "DZ-000001", "score": 0.8731}, {"item_id": "WC-000003", "score": 0.2212}],
+        "unknown_item_ids": ["NOPE-1"], "unavailable_item_ids": ["HL-000010"]}]})
+
+    user_id: str = Field(description="The buyer id asked about.", examples=["U-000042"])
+    personalized: bool = Field(description="False when the buyer is unknown to the model (cold-start scores).")
+    model_version: str = Field(description="Version id of the model that answered.",
+                               examples=["20261123T204300Z-67ef63b5"])
+    items: list[RankedItem] = Field(description="The known, available candidates, best first, by raw relevance "
+                                                "(no niche re-ranking, no exclusion of items already bought).")
+    unknown_item_ids: list[str] = Field(description="Candidates not in the model's catalog (not ranked).",
+                                        examples=[["NOPE-1"]])
+    unavailable_item_ids: list[str] = Field(description="Candidates in the catalog but not available for sale "
+                                                        "(not ranked).", examples=[["HL-000010"]])
+
+
+class PopularResponse(BaseModel):
+    """Recently popular items, per city tier."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "city_tier": 1, "category": "tea", "model_version": "20261123T204300Z-67ef63b5",
+        "items": [{**ITEM_EXAMPLE, "category": "tea", "score": 0.021, "reason": "popular with tier-1 buyers"}]}]})
+
+    city_tier: int | None = Field(None, description="Tier asked for; null means global popularity.", examples=[1])
+    category: str | None = Field(None, description="Category filter, if any.", examples=["tea"])
+    model_version: str = Field(description="Version id of the model that answered.",
+                               examples=["20261123T204300Z-67ef63b5"])
+    items: list[RecommendedItem] = Field(description="Available items, most popular first; `score` is the item's "
+                                                     "share of recent (time-decayed) purchases.")
+
+
+class ModelInfo(BaseModel):
+    """The manifest of the model being served (all manifest fields are passed through)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "format_version": 1, "model_version": "20261123T204300Z-67ef63b5", "created_at": "2026-11-23T20:43:00+00:00",
+        "default_niche": 0.3, "data": {"purchases": "purchases.csv", "catalog": "catalog.csv"},
+        "parameters": {"components": {"als": {}, "content": {}, "popularity": {}}},
+        "files": {"engine.joblib": "3f2a..."}}]})
+
+    format_version: int = Field(description="Model directory format.", examples=[1])
+    model_version: str = Field(description="Version id.", examples=["20261123T204300Z-67ef63b5"])
+    created_at: str | None = Field(None, description="When the model was trained (UTC, ISO 8601).",
+                                   examples=["2026-11-23T20:43:00+00:00"])
+    default_niche: float | None = Field(None, description="The niche knob used when a request gives none.",
+                                        examples=[0.3])
+
+
+class HealthResponse(BaseModel):
+    """Liveness."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str = Field(description="Always \"ok\" while the process answers.", examples=["ok"])
+
+
+class ReadyResponse(BaseModel):
+    """Readiness: a model is loaded."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready",
+                                                               "model_version": "20261123T204300Z-67ef63b5"}]})
+
+    status: str = Field(description="\"ready\" when a model is loaded.", examples=["ready"])
+    model_version: str = Field(description="Version id of the served model.", examples=["20261123T204300Z-67ef63b5"])
+
+
+class ErrorResponse(BaseModel):
+    """An error (4xx/5xx other than request validation)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown item id 'NOPE-1'"}]})
+
+    detail: str = Field(description="What went wrong, in words.", examples=["unknown item id 'NOPE-1'"])
