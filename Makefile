@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
+PORT ?= 8000
 
 .PHONY: demo test install clean
 
@@ -25,6 +26,9 @@ demo: install
 	(echo user_id; cut -d, -f1 $(DEMO_DIR)/purchases.csv | sed -n '2,4p') > $(DEMO_DIR)/users.csv
 	$(BIN)/recommender recommend --model $(DEMO_DIR)/model --users $(DEMO_DIR)/users.csv --k 5 --out $(DEMO_DIR)/recommendations.csv
 	@echo "sample recommendations ($(DEMO_DIR)/recommendations.csv):"; cat $(DEMO_DIR)/recommendations.csv
+	@echo "serving the demo model; in another terminal try:"
+	@echo "  curl 'http://127.0.0.1:$(PORT)/v1/users/$$(sed -n 2p $(DEMO_DIR)/users.csv)/recommendations?k=5'"
+	$(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest

@@ -103,6 +103,24 @@ def run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from recommender.artifacts import read_manifest
+    from serving.app import MODEL_DIR_ENV
+
+    manifest = read_manifest(args.model)  # a clear error now rather than in every worker
+    os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
+    base = f"http://{args.host}:{args.port}"
+    print(f"serving model {manifest['model_version']} on {base} (API docs: {base}/docs)")
+    print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
+    uvicorn.run("serving.app:create_app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="info")
+    return 0
+
+
 def _add_demo_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for purchases.csv and catalog.csv")
     parser.add_argument("--buyers", type=int, default=20_000, help="number of buyers (default 20,000)")
@@ -179,6 +197,26 @@ def _add_tune(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="where to write the best config (JSON)")
 
 
+def _int_in(low: int, high: int):
+    """An argparse type: an integer from ``low`` to ``high``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    return parse
+
+
+def _add_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
+    parser.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1)")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo-data": ("write the embedded demo marketplace (purchases.csv, catalog.csv)", _add_demo_data, run_demo_data),
     "validate": ("check purchase and catalog files against the data contract", _add_validate, run_validate),
@@ -186,6 +224,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "recommend": ("write top-k recommendations for a file of buyers", _add_recommend, run_recommend),
     "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
     "tune": ("random search of hyper-parameters on a validation split", _add_tune, run_tune),
+    "serve": ("serve a model directory over HTTP (FastAPI, uvicorn)", _add_serve, run_serve),
     "import-uci": ("turn the UCI Online Retail data set into contract files", _add_import_uci, run_import_uci),
 }
 
