@@ -27,7 +27,7 @@ demo: install
 	$(BIN)/recommender recommend --model $(DEMO_DIR)/model --users $(DEMO_DIR)/users.csv --k 5 --out $(DEMO_DIR)/recommendations.csv
 	@echo "sample recommendations ($(DEMO_DIR)/recommendations.csv):"; cat $(DEMO_DIR)/recommendations.csv
 	@echo "serving the demo model; in another terminal try:"
-	@echo "  curl 'http://127.0.0.1:$(PORT)/v1/users/$$(sed -n 2p $(DEMO_DIR)/users.csv)/recommendations?k=5'"
+	@echo "  curl 'http://127.0.0.1:$(PORT)/v1/users/$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"')/recommendations?k=5'"
 	$(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT)
 
 test: install
