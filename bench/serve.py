@@ -1,0 +1,439 @@
+"""Benchmark: the HTTP API under load, recommendations against the framework's own /healthz, same run.
+
+    python bench/serve.py                          # demo marketplace, 100,000 buyers x 20,000 items
+    python bench/serve.py --model DIR              # reuse a model directory (built there if missing)
+    python bench/serve.py --workers 1 2 --seconds 15 --concurrency 32 --generator auto
+
+Steps:
+
+* a model: ``--model DIR`` is reused when it holds a model; otherwise the demo marketplace is written
+  to a temporary directory and ``recommender train`` builds one (into DIR when given, so the next
+  run can reuse it); the time taken is printed.
+* for each worker count: ``recommender serve --workers N`` on 127.0.0.1 and a free port, in its own
+  process group (always stopped at the end, also on errors); ``/readyz`` must answer 200 and every
+  worker must have finished starting (bounded wait); a warm-up; then, one after the other and with
+  the same load generator, ``GET /healthz`` (the baseline: the framework's ceiling on this machine)
+  and ``GET /v1/users/{id}/recommendations?k=20`` for a fixed time each, ``--concurrency`` keep-alive
+  connections. The ids are drawn from the model's buyers, with a few unknown ids mixed in (the
+  cold-start path).
+* the load generator: ``wrk`` when it is on PATH (a small Lua script cycles through the request
+  paths and prints the latency percentiles), else a Python asyncio client on raw streams in a
+  separate process. A Python client may itself be the bottleneck: /healthz is measured with the
+  same client so the ratio stays fair.
+
+Printed: requests/s, p50 and p99 latency (ms) and errors (non-2xx/3xx responses, socket errors and
+timeouts) per worker count and endpoint, each server process's CPU seconds during the measurement
+(an uneven split shows the accept imbalance between workers), then the ratios against the targets:
+recommendations/healthz throughput >= 0.70 per worker count and recommendations p99 < 25 ms with
+2 workers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._process import run  # noqa: E402
+
+HOST = "127.0.0.1"  # never anything else
+K = 20
+SAMPLE_BUYERS = 20_000
+UNKNOWN_SHARE = 0.05  # share of requests for buyers the model does not know (cold start)
+READY_TIMEOUT = 180.0  # seconds to wait for the server (loading the model in every worker)
+STOP_TIMEOUT = 20.0
+WARMUP_SECONDS = 3.0
+RATIO_TARGET = 0.70
+P99_TARGET_MS = 25.0
+P99_TARGET_WORKERS = 2
+
+BIN = Path(sys.executable).parent
+RECOMMENDER = str(BIN / "recommender") if (BIN / "recommender").exists() else "recommender"
+
+WRK_SCRIPT = r"""
+-- cycles through the request paths of a file (one per line); each thread starts at its own offset
+local counter = 0
+function setup(thread)
+  thread:set("offset", counter * 7919)
+  counter = counter + 1
+end
+
+local paths = {}
+local n = 0
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do
+    n = n + 1
+    paths[n] = line
+  end
+  i = (offset or 0) % n
+end
+
+function request()
+  i = i % n + 1
+  return wrk.format("GET", paths[i])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+def _write_demo(queue, out_dir, buyers, items):
+    from recommender.demo_marketplace import write_demo_marketplace
+
+    written = write_demo_marketplace(out_dir, buyers=buyers, items=items, seed=0)
+    queue.put({name: str(path) for name, path in written.items()})
+
+
+def _sample_buyers(queue, model_dir, n, seed):
+    from recommender.artifacts import load_model_directory
+
+    engine, manifest = load_model_directory(model_dir)
+    ids = [str(i) for i in engine.users.ids]
+    rng = random.Random(seed)
+    queue.put({"ids": rng.sample(ids, min(n, len(ids))), "buyers": len(ids), "items": engine.n_items,
+               "version": manifest["model_version"]})
+
+
+def build_model(model_dir: Path, work: Path, buyers: int, items: int) -> None:
+    start = time.perf_counter()
+    paths = run(_write_demo, str(work / "data"), buyers, items)
+    generated = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run([RECOMMENDER, "train", "--purchases", paths["purchases"], "--catalog", paths["catalog"],
+                    "--out", str(model_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL, timeout=1800)
+    print(f"model built in {generated + time.perf_counter() - start:.0f} s (demo data {generated:.0f} s, "
+          f"recommender train {time.perf_counter() - start:.0f} s): {model_dir}")
+
+
+def request_paths(known: list[str], n: int, seed: int) -> list[str]:
+    """Recommendation paths for ``n`` requests: known buyers, and UNKNOWN_SHARE unknown ones, shuffled."""
+    rng = random.Random(seed)
+    paths = []
+    for j in range(n):
+        user = f"bench-unknown-{j}" if rng.random() < UNKNOWN_SHARE else known[j % len(known)]
+        paths.append(f"/v1/users/{urllib.parse.quote(user, safe='')}/recommendations?k={K}")
+    rng.shuffle(paths)
+    return paths
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+class Server:
+    """``recommender serve`` in its own process group; a context manager that always stops it."""
+
+    def __init__(self, model_dir: Path, workers: int, log_path: Path):
+        self.model_dir, self.workers, self.log_path = model_dir, workers, log_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [RECOMMENDER, "serve", "--model", str(self.model_dir), "--host", HOST, "--port", str(self.port),
+             "--workers", str(self.workers)],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
+            started = self.log_text().count("Application startup complete")
+            try:
+                status = get(self.port, "/readyz", timeout=2.0)[0]
+            except OSError:
+                status = None
+            if status == 200 and started >= self.workers:
+                return
+            time.sleep(0.25)
+        raise TimeoutError(f"server not ready after {READY_TIMEOUT:.0f} s:\n{self.log_text()[-3000:]}")
+
+    def pids(self) -> list[int]:
+        """The serving processes: the uvicorn workers (or the single process with one worker)."""
+        if self.process is None:
+            return []
+        children = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            for pid in task.read_text().split():
+                try:  # the workers, not multiprocessing's resource tracker
+                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        children.append(int(pid))
+                except OSError:
+                    pass
+        return children if self.workers > 1 and children else [self.process.pid]
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)  # the group we started: supervisor and workers
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except ProcessLookupError:
+                pass
+        try:  # stragglers of the group (workers outliving the supervisor)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process = None
+        self.log.close()
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+# --- the load generators --------------------------------------------------------------------------
+
+def wrk_load(port: int, paths_file: Path, script: Path, concurrency: int, seconds: float, threads: int) -> dict:
+    command = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "5s",
+               "-s", str(script), f"http://{HOST}:{port}", "--", str(paths_file)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    line = next((line for line in out.splitlines() if line.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{out}")
+    row = json.loads(line[len("WRKJSON "):])
+    return {"requests": row["requests"], "seconds": row["duration_us"] / 1e6, "p50_ms": row["p50_us"] / 1e3,
+            "p99_ms": row["p99_us"] / 1e3,
+            "errors": sum(row[name] for name in ("connect", "read", "write", "status", "timeout"))}
+
+
+def _python_client(queue, port, paths, concurrency, seconds):
+    """Keep-alive HTTP/1.1 over raw asyncio streams, ``concurrency`` connections, for ``seconds``."""
+    import asyncio
+
+    latencies: list[float] = []
+    errors = 0
+    host_header = f"Host: {HOST}:{port}\r\n\r\n".encode()
+
+    async def connection(offset: int, deadline: float) -> None:
+        nonlocal errors
+        i = offset
+        reader = writer = None
+        while time.perf_counter() < deadline:
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                path = paths[i % len(paths)]
+                i += 1
+                start = time.perf_counter()
+                writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + host_header)
+                status = int((await reader.readline()).split()[1])
+                length, close = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - start)
+                if not 200 <= status < 400:
+                    errors += 1
+                if close:
+                    writer.close()
+                    writer = None
+            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+                errors += 1
+                if writer is not None:
+                    writer.close()
+                writer = None
+        if writer is not None:
+            writer.close()
+
+    async def main() -> float:
+        start = time.perf_counter()
+        deadline = start + seconds
+        tasks = [connection(c * 7919, deadline) for c in range(concurrency)]
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 30)
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    latencies.sort()
+    n = len(latencies)
+    pick = (lambda q: latencies[min(n - 1, int(q * n))] * 1e3) if n else (lambda q: float("nan"))
+    queue.put({"requests": n, "seconds": elapsed, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "errors": errors})
+
+
+class LoadGenerator:
+    def __init__(self, kind: str, work: Path, concurrency: int, threads: int):
+        self.kind, self.work, self.concurrency, self.threads = kind, work, concurrency, threads
+        if kind == "wrk":
+            self.script = work / "paths.lua"
+            self.script.write_text(WRK_SCRIPT)
+
+    def describe(self) -> str:
+        if self.kind == "wrk":
+            return f"wrk ({shutil.which('wrk')}), {self.threads} thread(s), {self.concurrency} connections"
+        return f"Python asyncio raw-stream client (separate process), {self.concurrency} connections"
+
+    def load(self, port: int, name: str, paths: list[str], seconds: float) -> dict:
+        if self.kind == "wrk":
+            paths_file = self.work / f"{name}.paths"
+            paths_file.write_text("\n".join(paths) + "\n")
+            return wrk_load(port, paths_file, self.script, self.concurrency, seconds, self.threads)
+        return run(_python_client, port, paths, self.concurrency, seconds)
+
+
+# --- the benchmark --------------------------------------------------------------------------------
+
+def measure(server: Server, generator: LoadGenerator, endpoints: dict[str, list[str]], seconds: float) -> dict:
+    for name, paths in endpoints.items():  # warm-up: every worker, every code path
+        generator.load(server.port, name, paths, WARMUP_SECONDS)
+    results = {}
+    for name, paths in endpoints.items():
+        pids = server.pids()
+        before = cpu_seconds(pids)
+        row = generator.load(server.port, name, paths, seconds)
+        after = cpu_seconds(pids)
+        row["rate"] = row["requests"] / row["seconds"] if row["seconds"] else 0.0
+        row["cpu"] = [after[pid] - before[pid] for pid in pids if pid in before and pid in after]
+        results[name] = row
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--buyers", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=15.0, help="duration of each measurement (default 15)")
+    parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
+    parser.add_argument("--model", type=Path, help="model directory to reuse (built there when missing)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator: wrk when on PATH (auto, the default), or the Python client")
+    parser.add_argument("--wrk-threads", type=int, default=1,
+                        help="wrk threads (default 1: the server keeps the other core)")
+    args = parser.parse_args()
+    if args.seconds <= 0 or args.seconds > 120 or args.concurrency < 1 or args.concurrency > 256:
+        parser.error("keep runs bounded: --seconds in (0, 120], --concurrency in 1..256")
+    kind = args.generator
+    if kind == "auto":
+        kind = "wrk" if shutil.which("wrk") else "python"
+    elif kind == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not on PATH")
+
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        work = Path(tmp)
+        model_dir = args.model if args.model is not None else work / "model"
+        if (model_dir / "manifest.json").is_file():
+            print(f"model reused: {model_dir}")
+        else:
+            build_model(model_dir, work, args.buyers, args.items)
+        sample = run(_sample_buyers, str(model_dir), SAMPLE_BUYERS, 0)
+        endpoints = {"healthz": ["/healthz"],
+                     "recommendations": request_paths(sample["ids"], 4 * SAMPLE_BUYERS, 1)}
+        generator = LoadGenerator(kind, work, args.concurrency, args.wrk_threads)
+        print(f"model {sample['version']}: {sample['buyers']:,} buyers, {sample['items']:,} items; "
+              f"requests for {len(sample['ids']):,} sampled buyers, {UNKNOWN_SHARE:.0%} unknown ids")
+        print(f"load generator: {generator.describe()}; {args.seconds:g} s per measurement after "
+              f"{WARMUP_SECONDS:g} s of warm-up; {os.cpu_count()} cores shared by server and client")
+        print(f"endpoints: GET /healthz (baseline) and GET /v1/users/{{id}}/recommendations?k={K}\n")
+
+        results: dict[int, dict] = {}
+        for workers in args.workers:
+            with Server(model_dir, workers, work / f"server-{workers}.log") as server:
+                status, body = get(server.port, endpoints["recommendations"][0])
+                if status != 200:
+                    print(f"warning: a first recommendations request answered {status}: {body[:300]!r}")
+                results[workers] = measure(server, generator, endpoints, args.seconds)
+            row = results[workers]
+            print(f"  {workers} worker(s) done: healthz {row['healthz']['rate']:,.0f} req/s, "
+                  f"recommendations {row['recommendations']['rate']:,.0f} req/s", flush=True)
+
+        print(f"\n{'workers':>7}  {'endpoint':<22}{'requests/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+              f"  server CPU s per process")
+        for workers, rows in results.items():
+            for name, row in rows.items():
+                label = f"{name}{' (baseline)' if name == 'healthz' else ''}"
+                cpu = ", ".join(f"{c:.1f}" for c in row["cpu"])
+                print(f"{workers:>7}  {label:<22}{row['rate']:11,.0f}{row['p50_ms']:9.2f}{row['p99_ms']:9.2f}"
+                      f"{row['errors']:8,}  {cpu}")
+
+        print()
+        for workers, rows in results.items():
+            ratio = rows["recommendations"]["rate"] / rows["healthz"]["rate"] if rows["healthz"]["rate"] else 0.0
+            verdict = "PASS" if ratio >= RATIO_TARGET else "MISS"
+            print(f"{workers} worker(s): recommendations / healthz throughput x{ratio:.2f} "
+                  f"(target >= {RATIO_TARGET:.2f}): {verdict}")
+        if P99_TARGET_WORKERS in results:
+            p99 = results[P99_TARGET_WORKERS]["recommendations"]["p99_ms"]
+            verdict = "PASS" if p99 < P99_TARGET_MS else "MISS"
+            print(f"{P99_TARGET_WORKERS} workers: recommendations p99 {p99:.1f} ms "
+                  f"(target < {P99_TARGET_MS:g} ms): {verdict}")
+        if len(results) > 1:
+            first = min(results)
+            for workers in sorted(results)[1:]:
+                for name in ("healthz", "recommendations"):
+                    base = results[first][name]["rate"]
+                    gain = results[workers][name]["rate"] / base if base else 0.0
+                    print(f"{name}: {workers} workers / {first} worker(s) throughput x{gain:.2f}")
+        errors = sum(row["errors"] for rows in results.values() for row in rows.values())
+        if errors:
+            print(f"\nnote: {errors:,} errors in all (see the errors column)")
+
+
+if __name__ == "__main__":
+    main()
