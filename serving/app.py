@@ -20,12 +20,28 @@ Caps and policies (also in the OpenAPI descriptions):
 * Unknown query parameters are a 422 naming them.
 * /v1/rank lists unknown ids in ``unknown_item_ids`` and unavailable ones in
   ``unavailable_item_ids``; neither is ranked.
+
+Operations:
+
+* ``POST /v1/admin/reload`` (body ``{"model_dir": "..."}``, optional; default: the directory being
+  served) loads, verifies and prepares a model directory in the threadpool, one reload at a time
+  (a lock), then swaps it in with one assignment: requests in flight finish on the old model and
+  none fails. A bad directory is a 422 naming the problem and the old model keeps serving. The
+  route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each request)
+  and clients send it in the ``X-API-Key`` header; a missing or wrong key is a 401, and while the
+  variable is unset (or empty) the route answers 403 ("admin API disabled").
+* ``GET /metrics``: Prometheus text format (see :mod:`serving.metrics`): request counts and
+  latency histograms per route template, method and status, and the served model version. Not
+  authenticated (restrict it at the network level if needed).
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import math
 import os
+import threading
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path as FilePath
@@ -36,13 +52,15 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
 
-from recommender.artifacts import load_model_directory
+from recommender.artifacts import ModelDirectoryError, load_model_directory
 from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.explain import Explainer
+from serving.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
 from serving.schemas import (
     MAX_CANDIDATES,
     MAX_CITY_TIER,
@@ -57,6 +75,8 @@ from serving.schemas import (
     RankResponse,
     ReadyResponse,
     RecommendationsResponse,
+    ReloadRequest,
+    ReloadResponse,
     SimilarItemsResponse,
 )
 
@@ -223,6 +243,33 @@ K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1..{MAX_K}."
 ERRORS = {404: {"model": ErrorResponse}, 503: {"model": ErrorResponse, "description": "No model loaded."}}
 
 
+# --- admin authentication --------------------------------------------------------------------------
+
+ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
+ADMIN_KEY_HEADER = "X-API-Key"
+_admin_key_header = APIKeyHeader(name=ADMIN_KEY_HEADER, auto_error=False,
+                                 description=f"The admin key (the server's {ADMIN_KEY_ENV}).")
+
+
+def require_admin_key(key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
+    """403 while ``RECOMMENDER_ADMIN_KEY`` is unset or empty on the server; 401 when the
+    ``X-API-Key`` header is missing or does not match it (compared in constant time)."""
+    expected = os.environ.get(ADMIN_KEY_ENV, "")
+    if not expected:
+        raise HTTPException(403, detail=f"admin API disabled: set {ADMIN_KEY_ENV}")
+    if not key:
+        raise HTTPException(401, detail=f"missing API key: send the admin key in the {ADMIN_KEY_HEADER} header",
+                            headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
+    if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")):
+        raise HTTPException(401, detail=f"invalid API key in the {ADMIN_KEY_HEADER} header",
+                            headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
+
+
+ADMIN_ERRORS = {401: {"model": ErrorResponse, "description": f"Missing or wrong {ADMIN_KEY_HEADER}."},
+                403: {"model": ErrorResponse, "description": f"Admin API disabled ({ADMIN_KEY_ENV} is not set)."},
+                422: {"model": ErrorResponse, "description": "Bad model directory (nothing changed) or bad body."}}
+
+
 # --- the app ---------------------------------------------------------------------------------------
 
 @asynccontextmanager
@@ -246,6 +293,14 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
                               f"{MAX_K}, ids <= {MAX_ID_LENGTH} characters, /v1/rank <= {MAX_CANDIDATES} ids.",
                   version="1", lifespan=lifespan)
     app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
+    app.state.reload_lock = threading.Lock()
+
+    def served_version() -> str | None:
+        served = getattr(app.state, "served", None)
+        return None if served is None else served.model_version
+
+    metrics = app.state.metrics = Metrics(served_version)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
 
     @app.get("/healthz", response_model=HealthResponse, tags=["ops"], dependencies=[only_query()],
@@ -361,6 +416,45 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
         reasons = served.explainer.popular(codes, city_tier)
         return {"city_tier": city_tier, "category": category, "model_version": served.model_version,
                 "items": served.items(codes, scores, reasons)}
+
+    @app.post("/v1/admin/reload", response_model=ReloadResponse, tags=["admin"], responses=ADMIN_ERRORS,
+              dependencies=[only_query(), Depends(require_admin_key)],
+              summary="Load a model directory and serve it (admin key required)",
+              description=f"Loads, verifies and prepares `model_dir` (default: the directory being served), one "
+                          f"reload at a time, then swaps it in: requests in flight finish on the old model. A bad "
+                          f"directory is a 422 naming the problem and the old model keeps serving. Needs the "
+                          f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
+                          f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
+    def reload_model(body: ReloadRequest | None = None) -> dict:
+        with app.state.reload_lock:  # a plain def: runs in the threadpool, never blocks the event loop
+            previous = app.state.served
+            target = body.model_dir if body is not None and body.model_dir else (previous.path if previous else "")
+            if not target:
+                raise HTTPException(422, detail="no model_dir given and no model directory is being served")
+            start = time.perf_counter()
+            try:
+                new = ServedModel.load(target)
+            except ModelDirectoryError as exc:
+                metrics.reloads.labels("failure").inc()
+                kept = f"still serving model {previous.model_version}" if previous else "no model is loaded"
+                log.warning("model reload from %s refused: %s", target, exc)
+                raise HTTPException(422, detail=f"model not reloaded ({kept}): {exc}") from exc
+            except Exception:
+                metrics.reloads.labels("failure").inc()
+                raise  # a 500, logged; the old model keeps serving
+            app.state.served = new  # the swap: one assignment
+            seconds = time.perf_counter() - start
+            metrics.reloads.labels("success").inc()
+        old_version = previous.model_version if previous is not None else None
+        log.info("model reloaded from %s: %s -> %s in %.2f s", target, old_version, new.model_version, seconds)
+        return {"previous_model_version": old_version, "model_version": new.model_version, "model_dir": str(target),
+                "seconds": round(seconds, 3)}
+
+    @app.get("/metrics", tags=["ops"], dependencies=[only_query()], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+             summary="Prometheus metrics: requests, latencies, served model version")
+    def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

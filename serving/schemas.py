@@ -185,3 +185,28 @@ class ErrorResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown item id 'NOPE-1'"}]})
 
     detail: str = Field(description="What went wrong, in words.", examples=["unknown item id 'NOPE-1'"])
+
+
+class ReloadRequest(BaseModel):
+    """Which model directory to load (admin API)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model_dir": "models/2026-11-24"}]})
+
+    model_dir: str | None = Field(None, min_length=1, max_length=4096,
+                                  description="Model directory to load (a path on the server, relative to its "
+                                              "working directory); omitted or null reloads the directory being "
+                                              "served.", examples=["models/2026-11-24"])
+
+
+class ReloadResponse(BaseModel):
+    """The outcome of a successful model reload."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "previous_model_version": "20261123T204300Z-67ef63b5", "model_version": "20261124T061500Z-0b1c2d3e",
+        "model_dir": "models/2026-11-24", "seconds": 1.42}]})
+
+    previous_model_version: str | None = Field(description="Version served before the reload; null if no model "
+                                                           "was loaded.", examples=["20261123T204300Z-67ef63b5"])
+    model_version: str = Field(description="Version served now.", examples=["20261124T061500Z-0b1c2d3e"])
+    model_dir: str = Field(description="The directory the model was loaded from.", examples=["models/2026-11-24"])
+    seconds: float = Field(description="Time taken to load, verify and prepare the model.", examples=[1.42])
