@@ -19,22 +19,19 @@ from __future__ import annotations
 import numpy as np
 
 from recommender.models.base import LinearRecommender
+from recommender.models.checks import unit_rows
 
 CONTENT = "content"
 NON_COLLABORATIVE = ("content", "popularity")
 MIN_SIMILARITY = 0.2  # below this cosine a purchase is not named as the reason
 MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the product for bulk buyers)
-PRIORITY_TAG = "priority_region"
 
 
 def _unit_rows(vectors) -> np.ndarray | None:
-    if vectors is None:
+    """Unit-length rows of item vectors (None when there are none to compare)."""
+    if vectors is None or np.ndim(vectors) != 2 or np.shape(vectors)[1] == 0:
         return None
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[1] == 0:
-        return None
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0))
+    return np.ascontiguousarray(unit_rows(np.asarray(vectors, dtype=np.float32)))
 
 
 def _component_vectors(model, wanted) -> np.ndarray | None:
@@ -46,15 +43,10 @@ def _component_vectors(model, wanted) -> np.ndarray | None:
 
 
 def niche_flags(engine) -> np.ndarray:
-    """Items that should say where they come from: priority-region tag or long tail."""
-    n = engine.n_items
-    groups = getattr(engine.reranker, "groups_", None)
-    if groups is not None and len(groups.tail) == n:
-        return np.asarray(groups.priority_region, dtype=bool) | np.asarray(groups.tail, dtype=bool)
-    tags = engine.catalog["tags"].astype("str") if "tags" in engine.catalog else None
-    if tags is None:
-        return np.zeros(n, dtype=bool)
-    return tags.str.split(";").apply(lambda parts: PRIORITY_TAG in [p.strip() for p in parts]).to_numpy(dtype=bool)
+    """Items that should say where they come from: priority-region tag or long tail (the
+    re-ranker's item groups)."""
+    groups = engine.reranker.groups_
+    return np.asarray(groups.priority_region, dtype=bool) | np.asarray(groups.tail, dtype=bool)
 
 
 class Explainer:
