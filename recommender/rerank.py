@@ -32,7 +32,6 @@ runs over the ``k`` positions, never over buyers.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 
@@ -349,10 +348,3 @@ class NicheReranker:
             exclude(scores, seen, mask)
         candidates, candidate_scores = top_k(scores, max(self.candidates, k))
         return self.rerank(candidates, candidate_scores, users_propensity, k, niche)
-
-    def niche_share(self, recommended) -> float:
-        """Mean niche membership of the filled slots of ``recommended``."""
-        self._check_fitted()
-        rec = np.asarray(recommended)
-        codes = rec[rec >= 0]
-        return float(self.niche_items_[codes].mean()) if codes.size else math.nan

@@ -33,10 +33,6 @@ def _item_text(catalog: pd.DataFrame) -> pd.Series:
     return parts[0].str.cat(parts[1:], sep=" ").str.cat(catalog.tags.str.replace(";", " "), sep=" ")
 
 
-def _log_price(catalog: pd.DataFrame) -> np.ndarray:
-    return np.log1p(catalog[["price"]].to_numpy(dtype="float64"))
-
-
 class ItemContentFeatures(TransformerMixin, BaseEstimator):
     """Catalog rows to L2-normalised sparse content vectors.
 
