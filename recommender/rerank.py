@@ -40,7 +40,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommender.metrics import head_items
-from recommender.ranking import exclude, top_k
 
 PRIORITY_TAG = "priority_region"
 UNKNOWN_MERCHANT = "unknown"
@@ -256,14 +255,16 @@ def _pad(codes: np.ndarray, best: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 class NicheReranker:
     """Niche-aware re-ranking with one knob, ``niche`` in [0, 1] (0 = the model's order).
 
-    ``candidates`` is how many of a model's best items per buyer :meth:`recommend` re-ranks;
+    ``candidates`` is how many of a model's best items per buyer are re-ranked;
     ``tail_share`` the share of the catalog, by popularity, that counts as the short head (the
     long tail is the rest); ``small_merchant_quantile`` the sales quantile under which a merchant is
     small. Typical use::
 
         reranker = NicheReranker(niche=0.4).fit(popularity, catalog, data.confidence)
-        codes, scores = reranker.recommend(model.score(batch), reranker.propensity_of(batch.users), k=10,
-                                           seen=batch.history, mask=catalog.available.to_numpy())
+        candidates, scores = top_k(exclude(model.score(batch), seen, available), reranker.candidates)
+        codes, scores = reranker.rerank(candidates, scores, reranker.propensity_of(batch.users), k=10)
+
+    (:class:`~recommender.engine.RecommendationEngine` does this for served and batch-scored buyers.)
     """
 
     niche: float = 0.0
@@ -336,15 +337,3 @@ class NicheReranker:
             p = np.where(np.isnan(p), self.population_propensity_, p)
         knob = self.niche if niche is None else check_niche(niche)
         return niche_rerank(cand, scores, p, self.niche_items_, knob, k)
-
-    def recommend(self, scores: np.ndarray, users_propensity=None, k: int = 10, seen=None, mask=None,
-                  niche: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """From a full score matrix (buyers x items): drop ``seen`` items and items outside
-        ``mask`` (``ranking.exclude``, **in place** on ``scores``), take the best ``candidates``
-        per buyer (``ranking.top_k``) and re-rank them to the top ``k``."""
-        self._check_fitted()
-        scores = np.atleast_2d(scores)
-        if seen is not None or mask is not None:
-            exclude(scores, seen, mask)
-        candidates, candidate_scores = top_k(scores, max(self.candidates, k))
-        return self.rerank(candidates, candidate_scores, users_propensity, k, niche)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.metrics import long_tail_share
-from recommender.ranking import top_k
+from recommender.ranking import exclude, top_k
 from recommender.rerank import NicheReranker, item_groups, niche_propensity, niche_rerank
 
 N_ITEMS = 100
@@ -41,10 +41,10 @@ def test_niche_zero_is_exactly_the_relevance_order():
     order = np.argsort(-sc, axis=1, kind="stable")[:, :10]
     assert (codes == np.take_along_axis(cand, order, axis=1)).all()
     assert (out_scores == np.take_along_axis(sc, order, axis=1)).all()
-    # on a full score matrix, niche=0 gives top_k's answer
+    # on a model's top candidates, niche=0 gives top_k's answer
     matrix = np.random.default_rng(2).random((5, N_ITEMS)).astype(np.float32)
-    expected, _ = top_k(matrix.copy(), 10)
-    got, _ = fitted(0.0).recommend(matrix, k=10)
+    expected, _ = top_k(matrix, 10)
+    got, _ = fitted(0.0).rerank(*top_k(matrix, 30), k=10)
     assert (got == expected).all()
 
 
@@ -172,25 +172,23 @@ def test_propensity_from_history_and_population_fallback():
     assert (a == b).all()
 
 
-def test_recommend_excludes_seen_and_unavailable():
+def test_reranking_keeps_exclusions_made_before_it():
     rng = np.random.default_rng(4)
     scores = rng.random((3, N_ITEMS))
     seen = sp.csr_matrix((np.ones(3), ([0, 1, 2], [int(scores[0].argmax()), 5, 6])), shape=(3, N_ITEMS))
     mask = np.ones(N_ITEMS, dtype=bool)
     mask[:10] = False
-    codes, _ = fitted(0.6, candidates=30).recommend(scores, [0.2, 0.5, np.nan], k=10, seen=seen, mask=mask)
+    candidates, candidate_scores = top_k(exclude(scores, seen, mask), 30)
+    codes, _ = fitted(0.6).rerank(candidates, candidate_scores, [0.2, 0.5, np.nan], k=10)
     assert (codes >= 10).all()
     for row, items in zip(codes, seen.tolil().rows):
         assert not set(row) & set(items)
 
 
-def test_batch_is_fast():
-    import time
-
+def test_a_large_batch_gets_full_lists_without_repeats():
     rng = np.random.default_rng(5)
     candidates = np.stack([rng.permutation(N_ITEMS) for _ in range(5000)])
     scores = rng.random(candidates.shape)
-    start = time.perf_counter()
     codes, _ = fitted(0.5).rerank(candidates, scores, rng.random(5000), k=20)
-    assert codes.shape == (5000, 20)
-    assert time.perf_counter() - start < 5.0
+    assert codes.shape == (5000, 20) and (codes >= 0).all()
+    assert (np.sort(codes, axis=1)[:, 1:] != np.sort(codes, axis=1)[:, :-1]).all()
