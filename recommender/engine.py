@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import Recommender
-from recommender.ranking import exclude, top_k, top_k_of_product
+from recommender.ranking import exclude, product_layout, top_k, top_k_of_product
 from recommender.rerank import NicheReranker, check_niche
 
 CONTENT_COMPONENT = "content"
@@ -45,6 +45,19 @@ class RecommendationEngine:
         reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
         return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
                    data.catalog, reranker, item_sales)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_item_matrix", None)  # a cache, rebuilt on first use
+        return state
+
+    @property
+    def item_matrix(self) -> np.ndarray:
+        """The linear model's item vectors in the layout the fused top-k multiplies fastest
+        (computed once; item vectors never change after fitting)."""
+        if "_item_matrix" not in self.__dict__:
+            self._item_matrix = product_layout(self.model.item_vectors())
+        return self._item_matrix
 
     @property
     def n_items(self) -> int:
@@ -89,7 +102,7 @@ class RecommendationEngine:
         allowed = self.available if mask is None else self.available & mask
         seen = None if include_purchased else rows_of(self.purchased, batch.users)
         if getattr(self.model, "is_linear", False):
-            return top_k_of_product(self.model.user_vectors(batch), self.model.item_vectors(), depth, seen, allowed,
+            return top_k_of_product(self.model.user_vectors(batch), self.item_matrix, depth, seen, allowed,
                                     threads=TOPK_THREADS)
         return top_k(exclude(self.model.score(batch), seen, allowed), depth)
 
