@@ -6,17 +6,24 @@ the HTTP API both call it; it is what a model directory stores.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 import scipy.sparse as sp
 
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import Recommender
-from recommender.ranking import exclude, product_layout, top_k, top_k_of_product
+from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product
 from recommender.rerank import NicheReranker, check_niche
 
 CONTENT_COMPONENT = "content"
 TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
+CHUNK = 2_048  # buyers per call in recommend_many
+USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
+CACHES = ("_item_matrix", "_user_vectors")  # attributes rebuilt after loading, never saved
 
 
 class RecommendationEngine:
@@ -47,9 +54,7 @@ class RecommendationEngine:
                    data.catalog, reranker, item_sales)
 
     def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state.pop("_item_matrix", None)  # a cache, rebuilt on first use
-        return state
+        return {name: value for name, value in self.__dict__.items() if name not in CACHES}
 
     @property
     def item_matrix(self) -> np.ndarray:
@@ -58,6 +63,32 @@ class RecommendationEngine:
         if "_item_matrix" not in self.__dict__:
             self._item_matrix = product_layout(self.model.item_vectors())
         return self._item_matrix
+
+    def precompute_user_vectors(self, max_bytes: int = USER_VECTOR_CACHE_BYTES, batch: int = 4_096) -> bool:
+        """Compute the linear model's vectors of every training buyer once, so that a request for a
+        known buyer (in its stored city tier) costs a row lookup instead of the model's
+        ``user_vectors``; for serving. Skipped (False) for non-linear models or when the vectors
+        would take more than ``max_bytes``."""
+        if not getattr(self.model, "is_linear", False):
+            return False
+        n_users = len(self.users)
+        if n_users * self.item_matrix.shape[1] * 4 > max_bytes:
+            return False
+        vectors = np.empty((n_users, self.item_matrix.shape[1]), dtype=np.float32)
+        for start in range(0, n_users, batch):
+            users = np.arange(start, min(n_users, start + batch))
+            vectors[users] = self.model.user_vectors(self.batch(users))
+        self._user_vectors = vectors
+        return True
+
+    def user_vectors(self, users: np.ndarray, tiers: np.ndarray | None = None) -> np.ndarray:
+        """The linear model's vectors of buyer codes ``users`` (tiers as in :meth:`batch`): the
+        precomputed rows (see :meth:`precompute_user_vectors`) when every buyer is a training
+        buyer and no tier is overridden, else the model's ``user_vectors``."""
+        cache = self.__dict__.get("_user_vectors")
+        if cache is not None and tiers is None and (users >= 0).all():
+            return cache[users]
+        return self.model.user_vectors(self.batch(users, tiers))
 
     @property
     def n_items(self) -> int:
@@ -95,16 +126,38 @@ class RecommendationEngine:
                                              tiers=tiers)
         return self.rerank(users, candidates, scores, k, niche)
 
+    def recommend_many(self, users: np.ndarray, k: int, *, threads: int = 2,
+                       on_chunk: Callable[[int], None] | None = None, **options) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` for many buyer codes, in chunks on ``threads`` threads (each held to
+        one BLAS thread, so the cores are not oversubscribed); ``on_chunk(buyers)`` is called
+        as each chunk finishes (e.g. to move a progress bar)."""
+        users = np.asarray(users, dtype=np.int64)
+        items = np.full((len(users), min(k, self.n_items)), -1, dtype=np.int64)
+        scores = np.full(items.shape, -np.inf, dtype=np.float32)
+
+        def score_chunk(rows: slice) -> int:
+            with threadpool_limits(1, "blas"):
+                items[rows], scores[rows] = self.recommend(users[rows], k, **options)
+            return rows.stop - rows.start
+
+        chunks = [slice(start, min(len(users), start + CHUNK)) for start in range(0, len(users), CHUNK)]
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            for done in pool.map(score_chunk, chunks):
+                if on_chunk is not None:
+                    on_chunk(done)
+        return items, scores
+
     def candidates(self, users: np.ndarray, depth: int, *, include_purchased: bool = False,
                    mask: np.ndarray | None = None, tiers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The model's ``depth`` best items per buyer in relevance order, after exclusions."""
-        batch = self.batch(users, tiers)
+        users = np.asarray(users, dtype=np.int64)
         allowed = self.available if mask is None else self.available & mask
-        seen = None if include_purchased else rows_of(self.purchased, batch.users)
         if getattr(self.model, "is_linear", False):
-            return top_k_of_product(self.model.user_vectors(batch), self.item_matrix, depth, seen, allowed,
+            seen = None if include_purchased else RowIndices(self.purchased, users)
+            return top_k_of_product(self.user_vectors(users, tiers), self.item_matrix, depth, seen, allowed,
                                     threads=TOPK_THREADS)
-        return top_k(exclude(self.model.score(batch), seen, allowed), depth)
+        seen = None if include_purchased else rows_of(self.purchased, users)
+        return top_k(exclude(self.model.score(self.batch(users, tiers)), seen, allowed), depth)
 
     def rerank(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -135,11 +188,11 @@ class RecommendationEngine:
         """
         item_codes = np.asarray(item_codes, dtype=np.int64).reshape(-1)
         tiers = None if tier is None else np.array([tier], dtype=np.int8)
-        batch = self.batch(np.array([user_code], dtype=np.int64), tiers)
+        users = np.array([user_code], dtype=np.int64)
         if getattr(self.model, "is_linear", False):
-            scores = self.model.user_vectors(batch) @ self.model.item_vectors()[item_codes].T
+            scores = self.user_vectors(users, tiers) @ self.model.item_vectors()[item_codes].T
             return np.asarray(scores, dtype=np.float32).reshape(-1)
-        return np.asarray(self.model.score(batch)[0, item_codes], dtype=np.float32)
+        return np.asarray(self.model.score(self.batch(users, tiers))[0, item_codes], dtype=np.float32)
 
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:

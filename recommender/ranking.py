@@ -54,13 +54,28 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RowIndices:
-    """Row ``i`` of a CSR matrix as an object with the row's column ``indices``: the only thing
-    implicit's top-k reads from ``filter_query_items``, without scipy's per-row slicing cost."""
+    """The column indices of chosen rows of a CSR matrix: ``RowIndices(matrix, rows)[i].indices``
+    are those of row ``rows[i]`` (empty where ``rows[i] < 0``; ``rows`` defaults to every row).
 
-    def __init__(self, matrix: sp.csr_matrix):
+    It is all implicit's top-k reads from ``filter_query_items``, without scipy's cost of
+    slicing a matrix by rows (about 20 us a row, against under 1 us here).
+    """
+
+    _EMPTY = SimpleNamespace(indices=np.empty(0, dtype=np.int32))
+
+    def __init__(self, matrix: sp.csr_matrix, rows: np.ndarray | None = None):
+        if not (sp.issparse(matrix) and matrix.format == "csr"):
+            matrix = sp.csr_matrix(matrix)
         self.indptr, self.indices = matrix.indptr, matrix.indices
+        self.rows = np.arange(matrix.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
 
-    def __getitem__(self, row: int) -> SimpleNamespace:
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> SimpleNamespace:
+        row = self.rows[i]
+        if row < 0:
+            return self._EMPTY
         return SimpleNamespace(indices=self.indices[self.indptr[row]:self.indptr[row + 1]])
 
 
@@ -71,10 +86,11 @@ def product_layout(item_vectors: np.ndarray) -> np.ndarray:
 
 
 def top_k_of_product(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int,
-                     items: sp.csr_matrix | None = None, mask: np.ndarray | None = None,
+                     items: RowIndices | sp.csr_matrix | None = None, mask: np.ndarray | None = None,
                      threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best items of ``user_vectors @ item_vectors.T`` per row, as :func:`top_k` returns
-    them, leaving out each row's ``items`` and every item where ``mask`` is False."""
+    them, leaving out each row's ``items`` (one row per buyer: a CSR matrix or the rows of one)
+    and every item where ``mask`` is False."""
     n_items = item_vectors.shape[0]
     k = min(k, n_items)
     if k <= 0 or len(user_vectors) == 0:
@@ -83,7 +99,7 @@ def top_k_of_product(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int,
     query = np.ascontiguousarray(user_vectors, dtype=np.float32)
     catalog = product_layout(item_vectors)
     filtered = np.flatnonzero(~mask).astype(np.int32) if mask is not None and not mask.all() else None
-    seen = RowIndices(items.tocsr()) if items is not None and items.nnz else None
+    seen = items if items is None or isinstance(items, RowIndices) else RowIndices(items)
     codes, scores = implicit_topk(catalog, query, k, filter_query_items=seen, filter_items=filtered,
                                   num_threads=threads)
     missing = scores <= FILTERED

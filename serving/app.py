@@ -2,13 +2,18 @@
 
 ``create_app(model_dir)`` loads and verifies the model directory once, precomputes what requests
 need (filter masks per category and region, the price array, titles, popularity rows, reason
-vectors) into a :class:`ServedModel`, and keeps it as ``app.state.served``. Every request reads
+vectors, every known buyer's model vector and default list: :mod:`serving.precomputed`) into a
+:class:`ServedModel`, and keeps it as ``app.state.served``. Every request reads
 that reference once at its start, so swapping a model in later is one assignment
 (``app.state.served = ServedModel.load(path)``) and in-flight requests finish on the model
 they started with.
 
-Endpoints are plain ``def`` functions, so FastAPI runs them in its threadpool; BLAS is limited to
-one thread per process (set in the lifespan), as requests parallelise across threads instead.
+Request handlers and their dependencies are ``async def``: their work is short CPU work (a row
+lookup, one product with the item vectors, a partial sort: well under a millisecond), which a
+threadpool would only slow down (a thread hop per request and GIL contention with the event
+loop). The server scales with processes (``recommender serve --workers N``), and BLAS is limited
+to one thread per process (set in the lifespan). Only the admin reload, which loads a model for
+seconds, runs in the threadpool.
 
 Caps and policies (also in the OpenAPI descriptions):
 
@@ -61,6 +66,7 @@ from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.explain import Explainer
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
+from serving.precomputed import DefaultLists
 from serving.schemas import (
     MAX_CANDIDATES,
     MAX_CITY_TIER,
@@ -125,6 +131,7 @@ class ServedModel:
     popularity: np.ndarray  # (MAX_CITY_TIER + 1) x items; row 0 global
     explainer: Explainer
     first_component: str
+    default_lists: DefaultLists | None  # known buyers' lists for requests with default parameters
 
     @property
     def model_version(self) -> str:
@@ -138,6 +145,8 @@ class ServedModel:
 
     @classmethod
     def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "") -> ServedModel:
+        if not engine.precompute_user_vectors():
+            log.info("buyer vectors not precomputed (non-linear model or too many buyers): computed per request")
         catalog = engine.catalog
         n = engine.n_items
         item_ids = np.asarray(engine.items.ids, dtype=object)
@@ -160,7 +169,7 @@ class ServedModel:
                    merchants=_text_array(catalog.get("merchant_id"), n), categories=categories, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=np.asarray(rows, dtype=np.float32), explainer=Explainer(engine, titles, regions),
-                   first_component=names[0] if names else "")
+                   first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine))
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none); availability is applied
@@ -194,7 +203,7 @@ class ServedModel:
 
 # --- request helpers -------------------------------------------------------------------------------
 
-def get_served(request: Request) -> ServedModel:
+async def get_served(request: Request) -> ServedModel:
     """The model being served (read once per request), or 503."""
     served = getattr(request.app.state, "served", None)
     if served is None:
@@ -206,7 +215,7 @@ def only_query(*names: str):
     """A dependency rejecting query parameters other than ``names`` with a 422 naming them."""
     allowed = frozenset(names)
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         unknown = sorted(set(request.query_params.keys()) - allowed)
         if unknown:
             accepted = ", ".join(sorted(allowed)) if allowed else "none"
@@ -251,7 +260,7 @@ _admin_key_header = APIKeyHeader(name=ADMIN_KEY_HEADER, auto_error=False,
                                  description=f"The admin key (the server's {ADMIN_KEY_ENV}).")
 
 
-def require_admin_key(key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
+async def require_admin_key(key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
     """403 while ``RECOMMENDER_ADMIN_KEY`` is unset or empty on the server; 401 when the
     ``X-API-Key`` header is missing or does not match it (compared in constant time)."""
     expected = os.environ.get(ADMIN_KEY_ENV, "")
@@ -305,18 +314,18 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
 
     @app.get("/healthz", response_model=HealthResponse, tags=["ops"], dependencies=[only_query()],
              summary="Liveness: the process answers")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         return {"status": "ok"}
 
     @app.get("/readyz", response_model=ReadyResponse, tags=["ops"], dependencies=[only_query()],
              responses={503: {"model": ErrorResponse, "description": "No model loaded."}},
              summary="Readiness: 200 when a model is loaded, 503 otherwise")
-    def readyz(served: Served) -> dict:
+    async def readyz(served: Served) -> dict:
         return {"status": "ready", "model_version": served.model_version}
 
     @app.get("/v1/model", response_model=ModelInfo, tags=["model"], dependencies=[only_query()],
              responses=ERRORS, summary="The manifest of the model being served")
-    def model_info(served: Served) -> dict:
+    async def model_info(served: Served) -> dict:
         return served.manifest
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse, tags=["recommend"],
@@ -326,7 +335,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
                          "`max_price` leaves out items without a price.",
              dependencies=[only_query("k", "category", "region", "city_tier", "max_price", "exclude_purchased",
                                       "niche")])
-    def recommendations(
+    async def recommendations(
             served: Served, user_id: UserId, k: K = 20, category: Category = None, region: Region = None,
             city_tier: CityTier = None,
             max_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False,
@@ -337,12 +346,17 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
     ) -> dict:
         engine = served.engine
         mask = _filter_mask(served, category, region, max_price)
-        code = int(engine.users.encode([user_id])[0])
+        code = engine.users.code_of(user_id)
         tiers = None if city_tier is None else np.array([city_tier], dtype=np.int8)
         used_niche = engine.default_niche if niche is None else float(niche)
-        codes, scores = engine.recommend(np.array([code], dtype=np.int64), k, include_purchased=not exclude_purchased,
-                                         niche=used_niche, mask=mask, tiers=tiers)
-        codes, scores = codes[0], scores[0]
+        defaults = mask is None and tiers is None and exclude_purchased and used_niche == engine.default_niche
+        listed = served.default_lists.top(code, k) if defaults and served.default_lists is not None else None
+        if listed is None:
+            codes, scores = engine.recommend(np.array([code], dtype=np.int64), k,
+                                             include_purchased=not exclude_purchased, niche=used_niche, mask=mask,
+                                             tiers=tiers)
+            listed = codes[0], scores[0]
+        codes, scores = listed
         keep = (codes >= 0) & np.isfinite(scores)
         codes, scores = codes[keep], scores[keep]
         tier = city_tier if city_tier is not None else (int(engine.user_tiers[code]) if code >= 0 else 0)
@@ -358,9 +372,9 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
              responses=ERRORS, dependencies=[only_query("k")], summary="Available items similar to an item",
              description="Items with purchases use the model's collaborative neighbours; items nobody has bought "
                          "yet use the content model (text and attributes). 404 for an unknown item id.")
-    def similar(served: Served, item_id: ItemId, k: K = 10) -> dict:
+    async def similar(served: Served, item_id: ItemId, k: K = 10) -> dict:
         engine = served.engine
-        code = int(engine.items.encode([item_id])[0])
+        code = engine.items.code_of(item_id)
         if code == UNKNOWN_CODE:
             raise HTTPException(404, detail=f"unknown item id {item_id!r}: not in the catalog of model "
                                             f"{served.model_version}")
@@ -379,7 +393,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
                           "re-ranking; items already bought are ranked too). Unknown ids are listed in "
                           "`unknown_item_ids` and unavailable ones in `unavailable_item_ids`; neither is ranked. "
                           "Duplicate ids are ranked once.")
-    def rank(served: Served, body: RankRequest) -> dict:
+    async def rank(served: Served, body: RankRequest) -> dict:
         engine = served.engine
         ids = list(dict.fromkeys(body.item_ids))
         codes = np.asarray(engine.items.encode(ids), dtype=np.int64)
@@ -388,7 +402,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
         available = engine.available[known]
         unavailable = [str(served.item_ids[c]) for c in known[~available].tolist()]
         known = known[available]
-        user = int(engine.users.encode([body.user_id])[0])
+        user = engine.users.code_of(body.user_id)
         items: list[dict] = []
         if len(known):
             scores = engine.score_items(user, known, body.city_tier)
@@ -403,7 +417,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
              dependencies=[only_query("city_tier", "category", "k")], summary="Recently popular items per city tier",
              description="Recent (time-decayed) popularity among buyers of a city tier, shrunk towards global "
                          "popularity; global popularity when no tier is given. Available items only.")
-    def popular(served: Served, city_tier: Annotated[int | None, Query(
+    async def popular(served: Served, city_tier: Annotated[int | None, Query(
                     ge=MIN_CITY_TIER, le=MAX_CITY_TIER, description="City tier 1..5; omit for global popularity.")] = None,
                 category: Category = None, k: K = 20) -> dict:
         mask = _filter_mask(served, category, None, None)
@@ -453,7 +467,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
     @app.get("/metrics", tags=["ops"], dependencies=[only_query()], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
              summary="Prometheus metrics: requests, latencies, served model version")
-    def prometheus_metrics() -> Response:
+    async def prometheus_metrics() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app

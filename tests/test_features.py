@@ -28,6 +28,7 @@ def test_id_encoder_round_trip(tmp_path):
     codes = encoder.encode(["3", "u-1", "missing"])
     assert codes.tolist() == [2, 0, UNKNOWN_CODE]
     assert encoder.decode([2, 0]).tolist() == ["3", "u-1"]
+    assert [encoder.code_of(i) for i in ["3", "u-1", "missing", ""]] == [2, 0, UNKNOWN_CODE, UNKNOWN_CODE]
     encoder.save(tmp_path / "ids.json")
     loaded = IdEncoder.load(tmp_path / "ids.json")
     assert loaded.ids.tolist() == encoder.ids.tolist()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.ranking import exclude, product_layout, top_k, top_k_of_product
+from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])
@@ -34,3 +34,13 @@ def test_product_layout_is_fortran_float32_and_copies_only_when_needed():
     laid_out = product_layout(vectors)
     assert laid_out.flags.f_contiguous and laid_out.dtype == np.float32
     assert product_layout(laid_out) is laid_out
+
+
+def test_row_indices_pick_rows_and_give_unknown_rows_nothing():
+    matrix = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0]]))
+    rows = RowIndices(matrix, np.array([1, -1, 0]))
+    assert len(rows) == 3
+    assert [rows[i].indices.tolist() for i in range(3)] == [[1], [], [0, 2]]
+    users = np.ones((3, 1))
+    codes, _ = top_k_of_product(users, np.array([[3.0], [2.0], [1.0]]), 3, rows)
+    np.testing.assert_array_equal(codes, [[0, 2, -1], [0, 1, 2], [1, -1, -1]])

@@ -1,18 +1,17 @@
 """Batch scoring: top-k recommendations for a file of buyer ids, written as CSV or Parquet.
 
-Buyers are scored in chunks (one matrix product and one partial sort per chunk) on a small pool
-of threads, each limited to one BLAS thread so that the cores are not oversubscribed. Buyers
-unknown to the model get the cold-start (tier popularity) ranking.
+Buyers are scored in chunks (one fused product and partial sort per chunk) on a small pool of
+threads, each limited to one BLAS thread so that the cores are not oversubscribed
+(:meth:`~recommender.engine.RecommendationEngine.recommend_many`). Buyers unknown to the model
+get the cold-start (tier popularity) ranking.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from recommender import columns as col
@@ -20,7 +19,6 @@ from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
 from recommender.tables import is_parquet, read_columns, read_header, write_table
 
-CHUNK = 2_048
 MAX_K = 1_000
 
 
@@ -43,21 +41,9 @@ def recommend_all(engine: RecommendationEngine, user_ids: np.ndarray, k: int, in
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
     codes = engine.users.encode(user_ids)
-    chunks = [slice(start, min(len(codes), start + CHUNK)) for start in range(0, len(codes), CHUNK)]
-    items = np.full((len(codes), min(k, engine.n_items)), -1, dtype=np.int64)
-    scores = np.full(items.shape, -np.inf, dtype=np.float32)
-
-    def score_chunk(rows: slice) -> slice:
-        with threadpool_limits(1, "blas"):
-            items[rows], scores[rows] = engine.recommend(codes[rows], k, include_purchased=include_purchased,
-                                                         niche=niche)
-        return rows
-
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for _ in tqdm(pool.map(score_chunk, chunks), total=len(chunks), disable=not show_progress, unit="chunk",
-                      desc="scoring"):
-            pass
-    return items, scores
+    with tqdm(total=len(codes), disable=not show_progress, unit="buyer", desc="scoring") as progress:
+        return engine.recommend_many(codes, k, threads=threads, on_chunk=progress.update,
+                                     include_purchased=include_purchased, niche=niche)
 
 
 def recommendations_table(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray,

@@ -30,6 +30,14 @@ class IdEncoder:
     def ids(self) -> np.ndarray:
         return self.index_.to_numpy(dtype=object)
 
+    def code_of(self, id_: str) -> int:
+        """The code of one id (``UNKNOWN_CODE`` when unknown): a hash lookup, for per-request use."""
+        try:
+            code = self.index_.get_loc(id_)
+        except (KeyError, TypeError):
+            return UNKNOWN_CODE
+        return code if isinstance(code, int) else UNKNOWN_CODE
+
     def encode(self, ids) -> np.ndarray:
         """Codes of ``ids`` (int64), ``UNKNOWN_CODE`` where an id is unknown."""
         return self.index_.get_indexer(pd.Index(pd.Series(ids, dtype="str")))

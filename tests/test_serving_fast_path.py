@@ -1,0 +1,61 @@
+"""The serving fast paths (precomputed buyer vectors and default lists) give exactly the engine's answers."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from recommender.artifacts import load_model_directory
+from serving import create_app
+from serving.precomputed import DefaultLists
+
+
+@pytest.fixture(scope="module")
+def engine(small_model):
+    return load_model_directory(small_model)[0]
+
+
+@pytest.mark.parametrize("k", [1, 7, 20, 100])
+def test_default_lists_are_prefixes_of_the_engine_lists(engine, k):
+    lists = DefaultLists.compute(engine)
+    users = np.arange(len(engine.users))
+    expected_codes, expected_scores = engine.recommend(users, k)
+    for user in users:
+        codes, scores = lists.top(int(user), k)
+        np.testing.assert_array_equal(codes, expected_codes[user])
+        np.testing.assert_allclose(scores, expected_scores[user], rtol=1e-6)
+
+
+def test_default_lists_stop_at_their_depth_and_their_memory_bound(engine):
+    lists = DefaultLists.compute(engine, depth=10)
+    assert lists.top(0, 11) is None and lists.top(-1, 5) is None
+    assert DefaultLists.compute(engine, max_bytes=1) is None
+
+
+def test_precomputed_buyer_vectors_equal_the_models(engine):
+    users = np.arange(min(50, len(engine.users)))
+    computed = engine.user_vectors(users)
+    assert engine.precompute_user_vectors()
+    np.testing.assert_allclose(engine.user_vectors(users), computed, rtol=1e-5, atol=1e-6)
+    tiers = np.full(len(users), 1, dtype=np.int8)  # an overridden tier is computed, not looked up
+    np.testing.assert_allclose(engine.user_vectors(users, tiers),
+                               engine.model.user_vectors(engine.batch(users, tiers)), rtol=1e-5, atol=1e-6)
+
+
+def test_api_answers_the_same_with_and_without_the_fast_paths(small_model):
+    app = create_app(small_model)
+    with TestClient(app) as client:
+        served = app.state.served
+        assert served.default_lists is not None
+        users = [str(u) for u in served.engine.users.ids[:30]]
+        queries = ["k=5", "k=20", "k=20&niche=0", "k=20&exclude_purchased=false", "k=20&city_tier=1"]
+        fast = {(u, q): client.get(f"/v1/users/{u}/recommendations?{q}").json() for u in users for q in queries}
+        app.state.served = dataclasses.replace(served, default_lists=None)
+        served.engine.__dict__.pop("_user_vectors")
+        for (user, query), answer in fast.items():
+            slow = client.get(f"/v1/users/{user}/recommendations?{query}").json()
+            scores = [[item.pop("score") for item in body["items"]] for body in (answer, slow)]
+            assert slow == answer, (user, query)  # same items, order, reasons and metadata
+            np.testing.assert_allclose(*scores, rtol=1e-5)  # products in batches or alone differ in the last bits
