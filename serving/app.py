@@ -109,6 +109,15 @@ def _value_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     return {str(value): codes == i for i, value in enumerate(uniques)}
 
 
+def _item_records(item_ids, titles, regions, merchants, categories, prices) -> list[dict]:
+    """Every item's metadata as response fields (plain Python values), built once per model."""
+    prices = [None if np.isnan(price) else price for price in prices.tolist()]
+    return [{"item_id": str(item), "title": str(title), "region": region, "merchant_id": merchant,
+             "category": category, "price": price}
+            for item, title, region, merchant, category, price in zip(
+                item_ids.tolist(), titles.tolist(), regions.tolist(), merchants.tolist(), categories.tolist(), prices)]
+
+
 class UnknownFilterValue(ValueError):
     """A category or region value the served catalog does not have."""
 
@@ -132,6 +141,7 @@ class ServedModel:
     explainer: Explainer
     first_component: str
     default_lists: DefaultLists | None  # known buyers' lists for requests with default parameters
+    item_records: list[dict]  # response fields of every item
 
     @property
     def model_version(self) -> str:
@@ -165,11 +175,13 @@ class ServedModel:
             share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
         names = [name for name, _ in getattr(engine.model, "components", [])]
+        merchants = _text_array(catalog.get("merchant_id"), n)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, regions=regions,
-                   merchants=_text_array(catalog.get("merchant_id"), n), categories=categories, prices=prices,
+                   merchants=merchants, categories=categories, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=np.asarray(rows, dtype=np.float32), explainer=Explainer(engine, titles, regions),
-                   first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine))
+                   first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine),
+                   item_records=_item_records(item_ids, titles, regions, merchants, categories, prices))
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none); availability is applied
@@ -191,14 +203,10 @@ class ServedModel:
         return mask
 
     def items(self, codes: np.ndarray, scores: np.ndarray, reasons: list[str]) -> list[dict]:
-        out = []
-        for code, score, reason in zip(codes.tolist(), scores.tolist(), reasons):
-            price = self.prices[code]
-            out.append({"item_id": str(self.item_ids[code]), "score": round(float(score), 6), "title": str(self.titles[code]),
-                        "region": self.regions[code], "merchant_id": self.merchants[code],
-                        "category": self.categories[code], "price": None if np.isnan(price) else float(price),
-                        "reason": reason})
-        return out
+        """Response items: each code's metadata (from :attr:`item_records`) with its score and reason."""
+        records = self.item_records
+        return [{**records[code], "score": round(score, 6), "reason": reason}
+                for code, score, reason in zip(codes.tolist(), scores.tolist(), reasons)]
 
 
 # --- request helpers -------------------------------------------------------------------------------
@@ -361,7 +369,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
         codes, scores = codes[keep], scores[keep]
         tier = city_tier if city_tier is not None else (int(engine.user_tiers[code]) if code >= 0 else 0)
         if code >= 0:
-            bought = engine.purchased[code].indices
+            bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
             reasons = served.explainer.personalized(codes, bought, tier or None)
         else:
             reasons = served.explainer.popular(codes, tier or None)

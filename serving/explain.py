@@ -79,11 +79,11 @@ class Explainer:
         if len(bought) == 0:
             return self.popular(codes, tier)
         reasons = [""] * len(codes)
-        todo = np.ones(len(codes), dtype=bool)
-        again = np.isin(codes, bought)
+        bought_set = set(bought.tolist())
+        again = np.array([code in bought_set for code in codes.tolist()], dtype=bool)
         for row in np.flatnonzero(again):
             reasons[row] = "you bought this before"
-        todo &= ~again
+        todo = ~again
         for vectors, template in ((self.collaborative, "bought by buyers who bought {}"),
                                   (self.content, "similar to {}")):
             if vectors is None or not todo.any():
