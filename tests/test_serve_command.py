@@ -1,6 +1,7 @@
 """`recommender serve`: a real uvicorn server on 127.0.0.1, bounded in time."""
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -21,33 +22,61 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_answers_over_http(small_model):
+def start_server(model_dir, port: int, workers: int) -> subprocess.Popen:
+    """`recommender serve` in a subprocess, returned once /readyz answers 200 (bounded wait)."""
+    server = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir),
+                               "--port", str(port), "--workers", str(workers)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"server did not become ready: {server.communicate()[0]}")
+        time.sleep(0.2)
+
+
+def child_pids(pid: int) -> list[int]:
+    text = open(f"/proc/{pid}/task/{pid}/children").read()
+    return [int(child) for child in text.split()]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_over_http(small_model, workers):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(small_model),
-                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = start_server(small_model, port, workers)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, server.stdout.read()
-            assert time.monotonic() < deadline, "server did not become ready in time"
-            time.sleep(0.2)
         engine, manifest = load_model_directory(small_model)
         buyer = engine.users.ids[0]
-        answer = httpx.get(f"{base}/v1/users/{buyer}/recommendations", params={"k": 5}, timeout=10)
-        assert answer.status_code == 200
-        body = answer.json()
-        assert body["personalized"] is True and len(body["items"]) == 5
+        for _ in range(4):  # fresh connections, spread over the workers
+            answer = httpx.get(f"{base}/v1/users/{buyer}/recommendations", params={"k": 5}, timeout=10)
+            assert answer.status_code == 200
+            body = answer.json()
+            assert body["personalized"] is True and len(body["items"]) == 5
         assert httpx.get(f"{base}/v1/model", timeout=10).json()["model_version"] == manifest["model_version"]
         assert httpx.get(f"{base}/v1/users/{buyer}/recommendations", params={"k": 0}, timeout=10).status_code == 422
+        if workers > 1:  # one server process each, besides multiprocessing's resource tracker
+            processes = [pid for pid in child_pids(server.pid) if "spawn_main" in open(f"/proc/{pid}/cmdline").read()]
+            assert len(processes) == workers
     finally:
         server.terminate()
         server.wait(timeout=30)
+    output = server.stdout.read()
+    assert server.returncode in (0, -signal.SIGTERM), output  # uvicorn re-raises the signal it handled
+    assert output.count("Finished server process") == workers, output
+
+
+def test_serve_refuses_a_port_in_use(small_model, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["serve", "--model", str(small_model), "--port", str(taken.getsockname()[1])]) == 2
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
 
 
 def test_serve_refuses_a_broken_model_directory_before_starting(tmp_path, capsys):

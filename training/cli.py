@@ -106,19 +106,17 @@ def run_tune(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     import os
 
-    import uvicorn
-
     from recommender.artifacts import read_manifest
     from serving.app import MODEL_DIR_ENV
+    from serving.server import serve
 
     manifest = read_manifest(args.model)  # a clear error now rather than in every worker
     os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
     base = f"http://{args.host}:{args.port}"
-    print(f"serving model {manifest['model_version']} on {base} (API docs: {base}/docs)")
+    print(f"serving model {manifest['model_version']} on {base} with {args.workers} worker process(es) "
+          f"(API docs: {base}/docs)")
     print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
-    uvicorn.run("serving.app:create_app_from_environment", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="info")
-    return 0
+    return serve(args.host, args.port, args.workers, access_log=args.access_log)
 
 
 def _add_demo_data(parser: argparse.ArgumentParser) -> None:
@@ -214,7 +212,9 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
-    parser.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1)")
+    parser.add_argument("--workers", type=_int_in(1, 64), default=1,
+                        help="server processes, each with its own SO_REUSEPORT socket on the port (default 1)")
+    parser.add_argument("--access-log", action="store_true", help="log every request (default: only /metrics)")
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
