@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -31,25 +31,27 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SparkInput:
-    """Purchase lines in Spark (cleaned, persisted) and the catalog on the driver."""
+    """Purchase lines in Spark (cleaned, persisted) and the catalog on the driver.
+
+    ``built`` holds the training data last built from this input or its validation part (shared
+    between them): building new training data frees the old one's pairs in Spark.
+    """
 
     lines: object
     catalog: pd.DataFrame
     reports: list[LoadReport]
-
-    def __post_init__(self):
-        self._built: list[SparkTrainingData] = []
+    built: list[SparkTrainingData] = field(default_factory=list, repr=False)
 
     def validation_split(self, days: float) -> tuple["SparkInput", Dataset]:
         fit_lines, validation = validation_split(self.lines, days, self.catalog)
-        return SparkInput(fit_lines, self.catalog, self.reports), validation
+        return SparkInput(fit_lines, self.catalog, self.reports, self.built), validation
 
     def training_data(self, config: TrainConfig) -> SparkTrainingData:
-        for data in self._built:  # the earlier pairs are no longer needed in Spark
-            data.unpersist()
+        while self.built:
+            self.built.pop().unpersist()
         data = spark_training_data(self.lines, self.catalog, config.interaction_weighting,
                                    content_dimensions=config.content_dimensions, seed=config.seed)
-        self._built = [data]
+        self.built.append(data)
         return data
 
     def component(self, name: str, params: dict) -> Recommender:
