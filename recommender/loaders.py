@@ -207,7 +207,7 @@ def _default_catalog(item_ids) -> pd.DataFrame:
     return frame.assign(price=np.full(n, np.nan, dtype="float32"), tags="", available=np.ones(n, dtype=bool))
 
 
-def _add_unknown_items(catalog: pd.DataFrame, item_categories: pd.Index) -> pd.DataFrame:
+def add_unknown_items(catalog: pd.DataFrame, item_categories: pd.Index) -> pd.DataFrame:
     """Extend the catalog with default rows for the ids past its end (policy "add")."""
     extra = item_categories[len(catalog):]
     if not len(extra):
@@ -234,5 +234,5 @@ def load_dataset(purchases_path: str | os.PathLike, catalog_path: str | os.PathL
     if catalog is None:
         catalog = _default_catalog(purchases.item_id.cat.categories)
     else:
-        catalog = _add_unknown_items(catalog, purchases.item_id.cat.categories)
+        catalog = add_unknown_items(catalog, purchases.item_id.cat.categories)
     return Dataset(purchases, catalog, reports)

@@ -49,9 +49,18 @@ def run_train(args: argparse.Namespace) -> int:
     from training.train import manifest_fields, summary_table, train
 
     config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
-    log.info("loaded %s", dataset.summary().replace("\n", "; "))
-    result = train(dataset, config, show_progress=not args.quiet)
+    if args.engine == "spark":
+        from training.spark_train import train_with_spark
+
+        result = train_with_spark(args.purchases, args.catalog, config, master=args.spark_master,
+                                  checkpoint_dir=args.spark_checkpoint_dir, unknown_items=args.unknown_items,
+                                  show_progress=not args.quiet)
+    else:
+        if args.spark_master or args.spark_checkpoint_dir:
+            raise ValueError("--spark-master and --spark-checkpoint-dir need --engine spark")
+        dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+        log.info("loaded %s", dataset.summary().replace("\n", "; "))
+        result = train(dataset, config, show_progress=not args.quiet)
     manifest = save_model_directory(args.out, result.engine, manifest_fields(
         result, config, {"purchases": args.purchases, "catalog": args.catalog}))
     print(summary_table(result, config))
@@ -151,16 +160,30 @@ def _add_import_uci(parser: argparse.ArgumentParser) -> None:
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
     """Arguments every training-side command takes: the data, a config, progress, policies."""
-    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--purchases", type=_location, required=True,
+                        help="purchases file (CSV, CSV.gz or Parquet; with train --engine spark, anything Spark reads)")
     parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
     parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML), e.g. from tune")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_unknown_items(parser)
 
 
+def _location(text: str) -> Path | str:
+    """A local path, or a URL (``hdfs://``, ``s3a://``, ...) kept as text, which Path would mangle."""
+    return text if "://" in text else Path(text)
+
+
 def _add_train(parser: argparse.ArgumentParser) -> None:
     _add_inputs(parser)
     parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+                        help="local: in memory on this machine (default); spark: purchases read, aggregated and "
+                             "ALS fitted on Apache Spark (pip install .[spark], Java 17+)")
+    parser.add_argument("--spark-master", default=None,
+                        help="Spark master URL with --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
+    parser.add_argument("--spark-checkpoint-dir", default=None,
+                        help="ALS checkpoint directory with --engine spark (default: a temporary local directory; "
+                             "on a cluster, a path every node reaches, e.g. hdfs://...)")
 
 
 def _add_recommend(parser: argparse.ArgumentParser) -> None:

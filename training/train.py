@@ -9,13 +9,19 @@
    pure relevance.
 4. Everything is refitted on all the training data and wrapped in a
    :class:`~recommender.engine.RecommendationEngine`.
+
+Where the data comes from is a :class:`TrainingInput`: a loaded :class:`Dataset` in memory
+(:class:`LocalInput`, ``--engine local``) or purchases in Spark
+(:class:`training.spark_train.SparkInput`, ``--engine spark``); the steps are the same.
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -27,6 +33,7 @@ from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import make_model
+from recommender.models.base import Recommender
 from recommender.models.hybrid import (
     CandidatePool,
     HybridRecommender,
@@ -54,11 +61,62 @@ class TrainResult:
     validation: dict = field(default_factory=dict)
     counts: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    backend: dict = field(default_factory=dict)
 
 
-def make_hybrid(config: TrainConfig, weights=None) -> HybridRecommender:
-    """The hybrid named by the config, unfitted."""
-    components = [(name, make_model(name, params)) for name, params in config.components.items()]
+class TrainingInput(Protocol):
+    """Where the training job's data comes from, and what it runs on."""
+
+    def validation_split(self, days: float) -> tuple["TrainingInput", Dataset]:
+        """The input before the last ``days`` days, and the purchases after them (buyer and item
+        ids suffice: they become the relevance matrix)."""
+
+    def training_data(self, config: TrainConfig) -> TrainingData:
+        """The model inputs, built as ``config`` says."""
+
+    def component(self, name: str, params: dict) -> Recommender:
+        """The unfitted hybrid component ``name``."""
+
+    def counts(self) -> dict:
+        """Purchase lines used and what the loading policies dropped, per file."""
+
+    def describe(self) -> dict:
+        """What the training ran on, for the manifest."""
+
+
+@dataclass
+class LocalInput:
+    """A data set loaded in memory (``recommender train --engine local``)."""
+
+    dataset: Dataset
+
+    def validation_split(self, days: float) -> tuple["LocalInput", Dataset]:
+        fit_part, validation = validation_split(self.dataset, days)
+        return LocalInput(fit_part), validation
+
+    def training_data(self, config: TrainConfig) -> TrainingData:
+        return config.training_data(self.dataset)
+
+    def component(self, name: str, params: dict) -> Recommender:
+        return make_model(name, params)
+
+    def counts(self) -> dict:
+        return {"purchase_lines": int(len(self.dataset.purchases)),
+                "dropped": {report.path: report.dropped for report in self.dataset.reports}}
+
+    def describe(self) -> dict:
+        return {"engine": "local"}
+
+
+def as_input(data: Dataset | TrainingInput) -> TrainingInput:
+    """A training input: a loaded data set is wrapped in :class:`LocalInput`."""
+    return LocalInput(data) if isinstance(data, Dataset) else data
+
+
+def make_hybrid(config: TrainConfig, weights=None,
+                make_component: Callable[[str, dict], Recommender] = make_model) -> HybridRecommender:
+    """The hybrid named by the config, unfitted; ``make_component(name, params)`` builds each part."""
+    components = [(name, make_component(name, params)) for name, params in config.components.items()]
     return HybridRecommender(components, weights=weights, bucket_edges=config.bucket_edges)
 
 
@@ -76,14 +134,14 @@ def _in_batches(n: int):
         yield slice(start, min(n, start + SCORING_BATCH))
 
 
-def tune_on_validation(dataset: Dataset, config: TrainConfig, progress: tqdm) -> dict:
+def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, progress: tqdm) -> dict:
     """Steps 1-3: blend weights and niche knob from a validation split of ``dataset``."""
-    fit_part, validation = validation_split(dataset, config.validation_days)
+    fit_part, validation = as_input(dataset).validation_split(config.validation_days)
     progress.set_description("validation: features")
-    data = config.training_data(fit_part)
+    data = fit_part.training_data(config)
     progress.update()
     progress.set_description("validation: fit components")
-    hybrid = make_hybrid(config).fit(data)
+    hybrid = make_hybrid(config, make_component=fit_part.component).fit(data)
     progress.update()
 
     buyers = _validation_buyers(data, validation, config.seed)
@@ -125,36 +183,46 @@ def choose_niche(curve: list[dict], config: TrainConfig) -> float:
     return max(allowed)
 
 
-def train(dataset: Dataset, config: TrainConfig | None = None, show_progress: bool = True) -> TrainResult:
-    """Run the whole training job on a loaded data set."""
+def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
+          show_progress: bool = True) -> TrainResult:
+    """Run the whole training job on a loaded data set (or another :class:`TrainingInput`)."""
     config = config or TrainConfig()
+    source = as_input(dataset)
     seconds = {}
     with threadpool_limits(1, "blas"), tqdm(total=6, disable=not show_progress, unit="step") as progress:
         start = time.perf_counter()
-        validation = tune_on_validation(dataset, config, progress)
+        validation = tune_on_validation(source, config, progress)
         seconds["validation"] = time.perf_counter() - start
 
         start = time.perf_counter()
         progress.set_description("final: features")
-        data = config.training_data(dataset)
+        data = source.training_data(config)
         progress.update()
         progress.set_description("final: fit")
-        hybrid = make_hybrid(config, weights=np.asarray(validation["blend_weights"])).fit(data)
+        hybrid = make_hybrid(config, np.asarray(validation["blend_weights"]), source.component).fit(data)
         engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"])
         progress.update()
         seconds["final_fit"] = time.perf_counter() - start
-    counts = {"purchase_lines": int(len(dataset.purchases)), "buyers": data.n_users, "items": data.n_items,
+    source_counts = source.counts()
+    counts = {"purchase_lines": source_counts["purchase_lines"], "buyers": data.n_users, "items": data.n_items,
               "items_bought": int((engine.item_sales > 0).sum()), "interactions": int(data.confidence.nnz),
-              "dropped": {report.path: report.dropped for report in dataset.reports}}
-    return TrainResult(engine, validation, counts, {key: round(value, 2) for key, value in seconds.items()})
+              "dropped": source_counts["dropped"]}
+    return TrainResult(engine, validation, counts, {key: round(value, 2) for key, value in seconds.items()},
+                       source.describe())
 
 
 def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, Path | None]) -> dict:
-    """What ``manifest.json`` records about a training run (besides version, time and files)."""
+    """What ``manifest.json`` records about a training run (besides version, time and files).
+
+    The data fingerprint is the SHA-256 of the input files when they are all local files (not
+    for directories or remote locations Spark reads, where it is None).
+    """
+    paths = [path for path in inputs.values() if path is not None]
+    local = all(Path(path).is_file() for path in paths)
     return {"data": {"inputs": {name: str(path) for name, path in inputs.items() if path is not None},
-                     "fingerprint": sha256_of(*(path for path in inputs.values() if path is not None)), "counts": result.counts},
+                     "fingerprint": sha256_of(*paths) if local else None, "counts": result.counts},
             "parameters": config.to_dict(), "default_niche": result.engine.default_niche,
-            "validation": result.validation, "timings_seconds": result.seconds}
+            "validation": result.validation, "timings_seconds": result.seconds, "training_engine": result.backend}
 
 
 def summary_table(result: TrainResult, config: TrainConfig) -> str:

@@ -82,14 +82,21 @@ def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None
         reference_time = purchases.timestamp.max().to_datetime64()
     shape = (len(users), len(items))
     confidence = confidence_matrix(purchases, shape, weighting.half_life_days, reference_time)
-    content_features = content_features or ItemContentFeatures()
-    item_content = content_features.fit(catalog).transform(catalog)
     return TrainingData(users=users, items=items, user_items=apply_weighting(confidence, weighting),
                         confidence=confidence, user_tiers=buyer_tiers(purchases, len(users)),
-                        catalog=catalog.reset_index(drop=True), item_content=item_content,
-                        item_embedding=content_embedding(item_content, content_dimensions, seed),
-                        content_features=content_features, weighting=weighting,
-                        reference_time=np.datetime64(reference_time, "s"))
+                        weighting=weighting, reference_time=np.datetime64(reference_time, "s"),
+                        **item_inputs(catalog, content_features, content_dimensions, seed))
 
 
-__all__ = ["TrainingData", "UserBatch", "build_training_data", "UNKNOWN_TIER"]
+def item_inputs(catalog: pd.DataFrame, content_features: ItemContentFeatures | None = None,
+                content_dimensions: int = 64, seed: int = 0) -> dict:
+    """The item side of :class:`TrainingData` (catalog, content rows and embedding, fitted features),
+    as keyword arguments; shared by the in-memory and the Spark builders."""
+    content_features = content_features or ItemContentFeatures()
+    item_content = content_features.fit(catalog).transform(catalog)
+    return {"catalog": catalog.reset_index(drop=True), "item_content": item_content,
+            "item_embedding": content_embedding(item_content, content_dimensions, seed),
+            "content_features": content_features}
+
+
+__all__ = ["TrainingData", "UserBatch", "build_training_data", "item_inputs", "UNKNOWN_TIER"]

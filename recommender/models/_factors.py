@@ -31,7 +31,9 @@ class FactorModel(LinearRecommender):
     from their content; False: implicit's own factors, zero for ALS) and implement :meth:`_implicit_model` (the unfitted ``implicit.cpu`` model built from
     the parameters) and :meth:`_fold_in` (factors for buyers unseen in training, from their
     histories); they may override :meth:`_item_embedding` (the item vectors compared by
-    ``similar_items``) and :meth:`_after_fit` (extra learned attributes).
+    ``similar_items``), :meth:`_after_fit` (extra learned attributes) and :meth:`_learn_factors`
+    (how the factors are learned: implicit by default, Spark for
+    :class:`~recommender.models.spark_als.SparkALSRecommender`).
 
     Learned attributes
     ------------------
@@ -69,18 +71,23 @@ class FactorModel(LinearRecommender):
         who = f"{type(self).__name__}.fit"
         self._check_params()
         user_items = check_training_data(data, who)
-        # implicit checks the BLAS thread pool when a model is built and runs its own threads
-        # (num_threads); BLAS threads on top of them slow it down badly, so BLAS gets one.
-        with threadpool_limits(1, "blas"):
-            model = self._implicit_model()
-            model.fit(user_items, show_progress=bool(self.show_progress))
-        self.user_factors_ = np.ascontiguousarray(_to_numpy(model.user_factors), dtype=np.float32)
-        item_factors = np.ascontiguousarray(_to_numpy(model.item_factors), dtype=np.float32)
+        user_factors, item_factors = self._learn_factors(data, user_items)
+        self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
+        item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
         embedding = getattr(data, "item_embedding", None) if self.map_cold_items else None
         self.item_factors_ = factors_from_content(item_factors, user_items, embedding)
         self.n_users_, self.n_items_ = user_items.shape
         self._after_fit(user_items)
         return self
+
+    def _learn_factors(self, data: TrainingData, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Buyer and item factors learned from ``user_items``: implicit's model, by default."""
+        # implicit checks the BLAS thread pool when a model is built and runs its own threads
+        # (num_threads); BLAS threads on top of them slow it down badly, so BLAS gets one.
+        with threadpool_limits(1, "blas"):
+            model = self._implicit_model()
+            model.fit(user_items, show_progress=bool(self.show_progress))
+        return _to_numpy(model.user_factors), _to_numpy(model.item_factors)
 
     def user_vectors(self, batch: UserBatch) -> np.ndarray:
         """Factors of the batch's buyers (float32): trained factors for training buyers, folded in

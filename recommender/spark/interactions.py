@@ -1,0 +1,113 @@
+"""The model inputs built by Spark: the same :class:`~recommender.features.training_data.TrainingData`
+as :func:`~recommender.features.training_data.build_training_data`, from purchase lines in Spark.
+
+Spark aggregates the lines to buyer x item confidences with the formulas of
+:mod:`recommender.features.interactions` as DataFrame expressions (time decay, then the
+``raw``/``log``/``bm25``/``tfidf`` weighting with implicit's formulas, floored at ``MIN_WEIGHT``)
+and each buyer's most frequent known city tier. Buyer ids get Spark's integer ids from a
+``StringIndexer`` in alphabetical order, which is also the order of the single-machine encoder,
+so codes (and :class:`~recommender.features.encoders.IdEncoder` round trips) agree; item codes are
+catalog rows. The aggregated pairs (far fewer than purchase lines) come to the driver, because
+serving keeps every buyer's history; the weighted pairs also stay in Spark, persisted, as
+``ratings`` for :class:`~recommender.models.spark_als.SparkALSRecommender`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recommender.features.content import ItemContentFeatures
+from recommender.features.encoders import IdEncoder
+from recommender.features.interactions import MIN_WEIGHT, SECONDS_PER_DAY, InteractionWeighting
+from recommender.features.training_data import TrainingData, item_inputs
+from recommender.spark.purchases import last_purchase_seconds
+
+
+@dataclass
+class SparkTrainingData(TrainingData):
+    """:class:`TrainingData` plus ``ratings``: the pairs as a persisted Spark DataFrame with
+    columns ``user`` and ``item`` (int codes), ``confidence`` and ``weight`` (float)."""
+
+    ratings: object = None
+
+    def unpersist(self) -> None:
+        """Free the Spark copy of the pairs."""
+        self.ratings.unpersist()
+
+
+def _weighted(pairs, weighting: InteractionWeighting, n_items: int):
+    """``pairs`` (user, item, confidence) with a ``weight`` column, as
+    :func:`recommender.features.interactions.apply_weighting` computes it."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    confidence = F.col("confidence")
+    if weighting.scheme == "raw":
+        weight = confidence
+    elif weighting.scheme == "log":
+        weight = F.log1p(confidence)
+    else:  # implicit's bm25_weight / tfidf_weight on items x buyers: buyers are the terms
+        pairs = pairs.withColumn("buyer_items", F.count(F.lit(1)).over(Window.partitionBy("user")))
+        idf = F.log(F.lit(float(n_items))) - F.log1p(F.col("buyer_items"))
+        if weighting.scheme == "tfidf":
+            weight = F.sqrt(confidence) * idf
+        else:
+            k1, b = float(weighting.bm25_k1), float(weighting.bm25_b)
+            average = pairs.agg((F.sum("confidence") / F.lit(float(n_items))).alias("average_length"))
+            pairs = (pairs.withColumn("item_length", F.sum("confidence").over(Window.partitionBy("item")))
+                     .crossJoin(F.broadcast(average)))
+            length_norm = (1.0 - b) + b * F.col("item_length") / F.col("average_length")
+            weight = confidence * (k1 + 1.0) / (k1 * length_norm + confidence) * idf
+    return pairs.select("user", "item", "confidence",
+                        F.greatest(weight.cast("float"), F.lit(MIN_WEIGHT).cast("float")).alias("weight"))
+
+
+def _buyer_tiers(lines, n_users: int) -> np.ndarray:
+    """Each buyer's most frequent known city tier (ties: the lower tier), 0 when never given."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    counts = lines.where(F.col("city_tier") > 0).groupBy("user", "city_tier").count()
+    order = Window.partitionBy("user").orderBy(F.col("count").desc(), F.col("city_tier").asc())
+    best = counts.withColumn("rank", F.row_number().over(order)).where(F.col("rank") == 1).toArrow().to_pandas()
+    tiers = np.zeros(n_users, dtype=np.int8)
+    tiers[best.user.to_numpy(dtype=np.int64)] = best.city_tier.to_numpy(dtype=np.int8)
+    return tiers
+
+
+def spark_training_data(lines, catalog: pd.DataFrame, weighting: InteractionWeighting | None = None,
+                        content_features: ItemContentFeatures | None = None, content_dimensions: int = 64,
+                        seed: int = 0) -> SparkTrainingData:
+    """Build :class:`SparkTrainingData` from cleaned purchase lines
+    (:func:`recommender.spark.purchases.read_purchases`) and the catalog they were read against."""
+    from pyspark import StorageLevel
+    from pyspark.ml.feature import StringIndexer
+    from pyspark.sql import functions as F
+
+    weighting = weighting or InteractionWeighting()
+    reference = last_purchase_seconds(lines)
+    indexer = StringIndexer(inputCol="user_id", outputCol="user_index", stringOrderType="alphabetAsc").fit(lines)
+    users = IdEncoder(indexer.labels)
+    lines = indexer.transform(lines).withColumn("user", F.col("user_index").cast("int"))
+    value = F.col("quantity")
+    if weighting.half_life_days is not None:
+        age_days = F.greatest((F.lit(reference) - F.col("seconds")) / SECONDS_PER_DAY, F.lit(0.0))
+        value = value * F.pow(F.lit(2.0), -age_days / float(weighting.half_life_days))
+    pairs = lines.groupBy("user", "item").agg(F.sum(value.cast("float")).cast("float").alias("confidence"))
+    ratings = _weighted(pairs, weighting, len(catalog)).persist(StorageLevel.MEMORY_AND_DISK)
+
+    collected = ratings.toArrow().to_pandas()
+    rows, columns = collected.user.to_numpy(dtype=np.int64), collected.item.to_numpy(dtype=np.int64)
+    shape = (len(users), len(catalog))
+
+    def matrix(values) -> sp.csr_matrix:
+        return sp.csr_matrix((values.to_numpy(dtype=np.float32), (rows, columns)), shape=shape, dtype=np.float32)
+
+    return SparkTrainingData(users=users, items=IdEncoder(catalog.item_id), user_items=matrix(collected.weight),
+                             confidence=matrix(collected.confidence), user_tiers=_buyer_tiers(lines, len(users)),
+                             weighting=weighting, reference_time=np.datetime64(reference, "s"),
+                             ratings=ratings,
+                             **item_inputs(catalog, content_features, content_dimensions, seed))

@@ -1,0 +1,190 @@
+"""`recommender train --engine spark`: Spark in local mode on small generated data, for real.
+
+One SparkSession (local[2]) serves the whole module; the CLI reuses it (an active session is
+used as it is). pyspark comes with `make test` (`.[dev,spark]`), Java 17+ is on the machine.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from recommender.artifacts import load_model_directory
+from recommender.contract import ContractError
+from recommender.engine import RecommendationEngine
+from recommender.loaders import load_dataset
+from recommender.models.spark_als import SparkALSRecommender
+from recommender.spark import SparkUnavailable, require_spark, spark_session
+from serving import create_app
+from tests.conftest import CATALOG, PURCHASES, write
+from training.cli import main
+from training.config import TrainConfig
+from training.spark_train import spark_input
+
+SMALL_ALS = {"als": {"factors": 16, "regularization": 0.05, "iterations": 5}, "content": {}, "popularity": {}}
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    with spark_session("local[2]", checkpoint_dir=str(tmp_path_factory.mktemp("checkpoints")),
+                       conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}) as session:
+        session.sparkContext.setLogLevel("ERROR")
+        yield session
+
+
+@pytest.fixture(scope="module")
+def spark_model(spark, small_market, tmp_path_factory) -> tuple:
+    """A model directory written by `train --engine spark` on the small marketplace."""
+    purchases, catalog = small_market
+    config = tmp_path_factory.mktemp("spark_config") / "config.json"
+    config.write_text(json.dumps({"components": SMALL_ALS, "blend_trials": 30}))
+    out = tmp_path_factory.mktemp("spark_model") / "model"
+    assert main(["train", "--engine", "spark", "--spark-master", "local[2]", "--purchases", str(purchases),
+                 "--catalog", str(catalog), "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    return out, load_dataset(purchases, catalog)
+
+
+def assert_same_inputs(local, spark_built) -> None:
+    assert list(spark_built.users.ids) == list(local.users.ids)
+    assert list(spark_built.items.ids) == list(local.items.ids)
+    assert spark_built.reference_time == local.reference_time
+    np.testing.assert_array_equal(spark_built.user_tiers, local.user_tiers)
+    for name in ("confidence", "user_items"):
+        a, b = getattr(local, name), getattr(spark_built, name)
+        assert a.shape == b.shape and a.nnz == b.nnz, name
+        np.testing.assert_allclose(b.toarray(), a.toarray(), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def small_input(spark, small_market):
+    return spark_input(spark, *small_market)
+
+
+@pytest.mark.parametrize("weighting", [{}, {"scheme": "tfidf", "half_life_days": None}], ids=["bm25-decay", "tfidf"])
+def test_spark_builds_the_same_interactions_as_the_local_pipeline(small_input, small_market, weighting):
+    config = TrainConfig(weighting={**TrainConfig().weighting, **weighting})
+    local = config.training_data(load_dataset(*small_market))
+    built = small_input.training_data(config)
+    assert_same_inputs(local, built)
+
+
+def test_spark_applies_the_contract_policies_like_the_loader(spark, tmp_path):
+    """Returns dropped, an unknown item dropped (or added), epoch/offset/date times, `tier 3`, empty quantity."""
+    text = PURCHASES + "u5,NOT-IN-CATALOG,2025-10-02,1,o6,5,Xian,2\n"
+    purchases, catalog = write(tmp_path / "purchases.csv.gz", text), write(tmp_path / "catalog.csv", CATALOG)
+    for policy in ("drop", "add"):
+        dataset = load_dataset(purchases, catalog, unknown_items=policy)
+        source = spark_input(spark, purchases, catalog, unknown_items=policy)
+        assert source.reports[0].dropped == dataset.reports[0].dropped
+        assert source.counts()["purchase_lines"] == len(dataset.purchases)
+        assert list(source.catalog.item_id) == list(dataset.catalog.item_id)
+        assert_same_inputs(TrainConfig().training_data(dataset), source.training_data(TrainConfig()))
+
+
+def test_a_purchases_file_without_a_column_is_named_in_the_error(spark, tmp_path, capsys):
+    purchases = write(tmp_path / "purchases.csv", "user_id,item_id,quantity\nu1,FH-1,1\n")
+    catalog = write(tmp_path / "catalog.csv", CATALOG)
+    assert main(["train", "--engine", "spark", "--purchases", str(purchases), "--catalog", str(catalog),
+                 "--out", str(tmp_path / "model"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{purchases}: missing required column 'timestamp'" in err
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_broken_value_is_named_with_file_column_and_value(spark, tmp_path):
+    purchases = write(tmp_path / "purchases.csv", PURCHASES + "u9,FH-1,2025-13-01,1,o9,1,Xian,2\n"
+                                                              "u9,FH-1,someday,1,o9,1,Xian,2\n")
+    catalog = write(tmp_path / "catalog.csv", CATALOG)
+    with pytest.raises(ContractError, match=r"purchases\.csv: column 'timestamp': .*ISO 8601.*value '2025-13-01'.*"
+                                            r"2 rows in all"):
+        spark_input(spark, purchases, catalog)
+
+
+def test_spark_model_directory_serves_and_excludes_purchases(spark_model):
+    out, dataset = spark_model
+    engine, manifest = load_model_directory(out, RecommendationEngine)
+    assert manifest["training_engine"]["engine"] == "spark"
+    assert isinstance(dict(engine.model.components)["als"], SparkALSRecommender)
+    # string ids round-trip: the buyers of the file, in the single-machine encoder's order
+    buyers = dataset.purchases.user_id.cat.categories
+    assert list(engine.users.ids) == list(buyers)
+    np.testing.assert_array_equal(engine.users.decode(engine.users.encode(buyers)), np.asarray(buyers, dtype=object))
+    assert list(engine.items.ids) == list(dataset.catalog.item_id)
+    bought = dataset.purchases.groupby("user_id", observed=True).item_id.agg(lambda s: set(s.astype(str)))
+    with TestClient(create_app(out)) as client:
+        for user in buyers[:20]:
+            response = client.get(f"/v1/users/{user}/recommendations", params={"k": 10})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["user_id"] == user and body["personalized"]
+            items = [item["item_id"] for item in body["items"]]
+            assert len(items) == 10 and not set(items) & bought[user]
+            assert set(items) <= set(dataset.catalog.item_id)
+        assert client.get("/v1/model").json()["model_version"] == manifest["model_version"]
+
+
+def test_spark_trained_model_recommends_from_the_cli(spark_model, tmp_path):
+    out, dataset = spark_model
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": list(dataset.purchases.user_id.cat.categories[:5]) + ["NEW"]}).to_csv(users, index=False)
+    assert main(["recommend", "--model", str(out), "--users", str(users), "--k", "5", "--out",
+                 str(tmp_path / "recs.csv"), "--quiet"]) == 0
+    recs = pd.read_csv(tmp_path / "recs.csv", dtype={"user_id": str, "item_id": str})
+    assert recs.groupby("user_id").size().eq(5).all() and recs.user_id.nunique() == 6
+
+
+def test_serving_a_spark_model_does_not_need_pyspark(spark_model):
+    out, dataset = spark_model
+    user = str(dataset.purchases.user_id.cat.categories[0])
+    script = ("import sys; sys.modules['pyspark'] = None\n"  # any import of pyspark now fails
+              "from recommender.artifacts import load_model_directory\n"
+              f"engine, _ = load_model_directory({str(out)!r})\n"
+              f"codes, _ = engine.recommend(engine.users.encode([{user!r}]), 5)\n"
+              "print((codes >= 0).sum())")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "5"
+
+
+def test_spark_als_needs_training_data_built_by_spark(small_market):
+    data = TrainConfig().training_data(load_dataset(*small_market))
+    with pytest.raises(ValueError, match="no Spark ratings.*--engine spark"):
+        SparkALSRecommender(factors=4, iterations=1).fit(data)
+
+
+def test_missing_pyspark_says_what_to_install(monkeypatch, contract_files, tmp_path, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
+    purchases, catalog = contract_files
+    assert main(["train", "--engine", "spark", "--purchases", str(purchases), "--catalog", str(catalog),
+                 "--out", str(tmp_path / "model"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "needs pyspark, which is not installed" in err and "pip install .[spark]" in err
+
+
+def test_missing_or_old_java_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    with pytest.raises(SparkUnavailable, match=r"needs Java 17\+.*no-jdk has no bin/java.*JAVA_HOME"):
+        require_spark()
+    old = tmp_path / "jdk8"
+    (old / "bin").mkdir(parents=True)
+    java = old / "bin" / "java"
+    java.write_text('#!/bin/sh\necho \'openjdk version "1.8.0_392"\' >&2\n')
+    java.chmod(0o755)
+    monkeypatch.setenv("JAVA_HOME", str(old))
+    with pytest.raises(SparkUnavailable, match=r"needs Java 17\+, but .*jdk8/bin/java is Java 8.*openjdk-17"):
+        require_spark()
+
+
+def test_spark_options_need_the_spark_engine(contract_files, tmp_path, capsys):
+    purchases, catalog = contract_files
+    assert main(["train", "--spark-master", "local[2]", "--purchases", str(purchases), "--catalog", str(catalog),
+                 "--out", str(tmp_path / "model"), "--quiet"]) == 2
+    assert "need --engine spark" in capsys.readouterr().err

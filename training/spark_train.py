@@ -1,0 +1,88 @@
+"""``recommender train --engine spark``: the training job with the heavy part on Apache Spark.
+
+Runs on Spark: reading and checking the purchase lines and applying the policies
+(:mod:`recommender.spark.purchases`), the validation split by time, aggregating lines to weighted
+buyer x item pairs (:mod:`recommender.spark.interactions`) and fitting ALS
+(:class:`~recommender.models.spark_als.SparkALSRecommender`, in place of the ``als`` component).
+Runs on the driver, as in :func:`training.train.train`: the catalog and its content features, the
+other components (content, tier popularity) on the collected pairs, the blend and niche tuning
+on the validation split, and the engine, which is written as the same model directory.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from recommender.loaders import Dataset, LoadReport, load_catalog
+from recommender.models import make_model
+from recommender.models.base import Recommender
+from recommender.models.spark_als import SparkALSRecommender
+from recommender.spark import DEFAULT_MASTER, spark_session
+from recommender.spark.interactions import SparkTrainingData, spark_training_data
+from recommender.spark.purchases import read_purchases, validation_split
+from training.config import TrainConfig
+from training.train import TrainResult, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SparkInput:
+    """Purchase lines in Spark (cleaned, persisted) and the catalog on the driver.
+
+    ``built`` holds the training data last built from this input or its validation part (shared
+    between them): building new training data frees the old one's pairs in Spark.
+    """
+
+    lines: object
+    catalog: pd.DataFrame
+    reports: list[LoadReport]
+    built: list[SparkTrainingData] = field(default_factory=list, repr=False)
+
+    def validation_split(self, days: float) -> tuple["SparkInput", Dataset]:
+        fit_lines, validation = validation_split(self.lines, days, self.catalog)
+        return SparkInput(fit_lines, self.catalog, self.reports, self.built), validation
+
+    def training_data(self, config: TrainConfig) -> SparkTrainingData:
+        while self.built:
+            self.built.pop().unpersist()
+        data = spark_training_data(self.lines, self.catalog, config.interaction_weighting,
+                                   content_dimensions=config.content_dimensions, seed=config.seed)
+        self.built.append(data)
+        return data
+
+    def component(self, name: str, params: dict) -> Recommender:
+        if name != "als":
+            return make_model(name, params)
+        try:
+            return SparkALSRecommender(**(params or {}))
+        except TypeError as exc:
+            raise ValueError(f"model 'als' on Spark: {exc}") from exc
+
+    def counts(self) -> dict:
+        return {"purchase_lines": int(self.lines.count()),
+                "dropped": {report.path: report.dropped for report in self.reports}}
+
+    def describe(self) -> dict:
+        spark = self.lines.sparkSession
+        return {"engine": "spark", "master": spark.sparkContext.master, "spark_version": spark.version}
+
+
+def spark_input(spark, purchases: str | os.PathLike, catalog: str | os.PathLike,
+                unknown_items: str = "drop") -> SparkInput:
+    """Load the catalog on the driver and read the purchases with Spark."""
+    catalog_frame, catalog_report = load_catalog(catalog)
+    lines, catalog_frame, purchase_report = read_purchases(spark, str(purchases), catalog_frame, unknown_items)
+    log.info("; ".join(purchase_report.lines() + catalog_report.lines()))
+    return SparkInput(lines, catalog_frame, [purchase_report, catalog_report])
+
+
+def train_with_spark(purchases: str | os.PathLike, catalog: str | os.PathLike, config: TrainConfig | None = None,
+                     master: str | None = None, checkpoint_dir: str | None = None, unknown_items: str = "drop",
+                     show_progress: bool = True) -> TrainResult:
+    """The whole training job with Spark on ``master`` (default ``local[*]``)."""
+    with spark_session(master or DEFAULT_MASTER, checkpoint_dir) as spark:
+        return train(spark_input(spark, purchases, catalog, unknown_items), config, show_progress)
