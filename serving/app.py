@@ -19,7 +19,7 @@ Caps and policies (also in the OpenAPI descriptions):
 
 * ``k``: 1..``MAX_K`` (1000); ids: 1..128 characters; ``city_tier``: 1..5; ``niche``: [0, 1];
   ``max_price`` >= 0 (items without a price are left out when it is given); /v1/rank takes
-  1..``MAX_CANDIDATES`` (5000) item ids.
+  1..``MAX_CANDIDATES`` (5000) item ids; request bodies over 1 MiB are refused with 413.
 * An unknown ``category`` or ``region`` value is a 422 naming the value (a typo should not look
   like "no results"); a known value with nothing available gives an empty list.
 * Unknown query parameters are a 422 naming them.
@@ -92,6 +92,7 @@ log = logging.getLogger(__name__)
 POPULARITY = "popularity"
 CONTENT = "content"
 MAX_FILTER_LENGTH = 200
+MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
 
 
@@ -325,7 +326,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
                   description="Recommends rural Chinese farm produce and handicrafts to city buyers; niche "
                               "regional goods are surfaced on purpose (the `niche` knob). Caps: k <= "
                               f"{MAX_K}, ids <= {MAX_ID_LENGTH} characters, /v1/rank <= {MAX_CANDIDATES} ids.",
-                  version="1", lifespan=lifespan)
+                  version="1", lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.router.route_class = StrictQueryRoute
     app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
     app.state.reload_lock = threading.Lock()

@@ -266,6 +266,12 @@ def test_malformed_requests_are_422_with_detail(client, method, path, kwargs):
     assert answer.json()["detail"]
 
 
+def test_oversized_body_is_413(client):
+    answer = client.post("/v1/rank", content=b'{"user_id": "u", "item_ids": ["' + b"x" * (2 << 20) + b'"]}',
+                         headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+
+
 def test_unexpected_errors_are_json_500(small_model, monkeypatch):
     app = create_app(small_model)
 
