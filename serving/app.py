@@ -31,7 +31,8 @@ Operations:
 * ``POST /v1/admin/reload`` (body ``{"model_dir": "..."}``, optional; default: the directory being
   served) loads, verifies and prepares a model directory in the threadpool, one reload at a time
   (a lock), then swaps it in with one assignment: requests in flight finish on the old model and
-  none fails. A bad directory is a 422 naming the problem and the old model keeps serving. The
+  none fails. With several worker processes, the other workers follow within about
+  half a second plus their load time (:mod:`serving.reload_sync`). A bad directory is a 422 naming the problem and the old model keeps serving. The
   route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each request)
   and clients send it in the ``X-API-Key`` header; a missing or wrong key is a 401, and while the
   variable is unset (or empty) the route answers 403 ("admin API disabled").
@@ -41,6 +42,7 @@ Operations:
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import math
@@ -68,6 +70,7 @@ from recommender.ranking import top_k
 from serving.explain import Explainer
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
 from serving.precomputed import DefaultLists
+from serving.reload_sync import announce, announcement_file, follow
 from serving.schemas import (
     MAX_CANDIDATES,
     MAX_CITY_TIER,
@@ -312,9 +315,15 @@ async def lifespan(app: FastAPI):
     from threadpoolctl import threadpool_limits
 
     limiter = threadpool_limits(1, "blas")  # process-wide for OpenBLAS: requests parallelise across threads
+    shared = announcement_file()
+    follower = None
+    if shared is not None:  # one of several workers: follow the reloads of the others
+        follower = asyncio.create_task(follow(shared, app.state.served_version, app.state.swap_model))
     try:
         yield
     finally:
+        if follower is not None:
+            follower.cancel()
         limiter.restore_original_limits()
 
 
@@ -336,6 +345,29 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
         return None if served is None else served.model_version
 
     metrics = app.state.metrics = Metrics(served_version)
+
+    def swap_model(target: str) -> tuple[ServedModel | None, ServedModel, float]:
+        """Load, verify and prepare ``target``, then serve it (one assignment: requests in flight
+        finish on the old model); one swap at a time. Raises ``ModelDirectoryError`` (the old
+        model keeps serving). Returns the previous model, the new one and the seconds taken."""
+        with app.state.reload_lock:
+            previous = app.state.served
+            start = time.perf_counter()
+            try:
+                new = ServedModel.load(target)
+            except Exception as exc:
+                metrics.reloads.labels("failure").inc()
+                log.warning("model reload from %s refused: %s", target, exc)
+                raise
+            app.state.served = new
+            seconds = time.perf_counter() - start
+            metrics.reloads.labels("success").inc()
+        log.info("model reloaded from %s: %s -> %s in %.2f s", target,
+                 previous.model_version if previous is not None else None, new.model_version, seconds)
+        return previous, new, seconds
+
+    app.state.served_version = served_version
+    app.state.swap_model = swap_model
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
 
@@ -465,27 +497,20 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
                           f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
                           f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
     def reload_model(body: ReloadRequest | None = None) -> dict:
-        with app.state.reload_lock:  # a plain def: runs in the threadpool, never blocks the event loop
-            previous = app.state.served
-            target = body.model_dir if body is not None and body.model_dir else (previous.path if previous else "")
-            if not target:
-                raise HTTPException(422, detail="no model_dir given and no model directory is being served")
-            start = time.perf_counter()
-            try:
-                new = ServedModel.load(target)
-            except ModelDirectoryError as exc:
-                metrics.reloads.labels("failure").inc()
-                kept = f"still serving model {previous.model_version}" if previous else "no model is loaded"
-                log.warning("model reload from %s refused: %s", target, exc)
-                raise HTTPException(422, detail=f"model not reloaded ({kept}): {exc}") from exc
-            except Exception:
-                metrics.reloads.labels("failure").inc()
-                raise  # a 500, logged; the old model keeps serving
-            app.state.served = new  # the swap: one assignment
-            seconds = time.perf_counter() - start
-            metrics.reloads.labels("success").inc()
+        previous = app.state.served  # a plain def: runs in the threadpool, never blocks the event loop
+        target = body.model_dir if body is not None and body.model_dir else (previous.path if previous else "")
+        if not target:
+            raise HTTPException(422, detail="no model_dir given and no model directory is being served")
+        try:
+            previous, new, seconds = swap_model(target)
+        except ModelDirectoryError as exc:
+            current = app.state.served
+            kept = f"still serving model {current.model_version}" if current else "no model is loaded"
+            raise HTTPException(422, detail=f"model not reloaded ({kept}): {exc}") from exc
+        shared = announcement_file()
+        if shared is not None:
+            announce(shared, str(target), new.model_version)
         old_version = previous.model_version if previous is not None else None
-        log.info("model reloaded from %s: %s -> %s in %.2f s", target, old_version, new.model_version, seconds)
         return {"previous_model_version": old_version, "model_version": new.model_version, "model_dir": str(target),
                 "seconds": round(seconds, 3)}
 

@@ -9,16 +9,21 @@ held back by Nagle's algorithm. ``SO_REUSEPORT`` would also let a second server 
 old one still holds, so the parent first checks that the port is free with a plain bind.
 
 The parent process only supervises: it starts the workers, forwards SIGINT/SIGTERM to them, and
-if one dies, stops the others and exits with an error.
+if one dies, stops the others and exits with an error. It also gives the workers a shared
+announcement file, so that an admin reload received by one reaches all (:mod:`serving.reload_sync`).
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import tempfile
 
 import uvicorn
+
+from serving.reload_sync import RELOAD_FILE_ENV
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,13 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = False) -> i
     if workers == 1:
         run_worker(host, port, access_log)
         return 0
+    with tempfile.TemporaryDirectory(prefix="recommender-serve-") as shared:
+        os.environ[RELOAD_FILE_ENV] = os.path.join(shared, "model.json")  # inherited by the workers
+        return _supervise(host, port, workers, access_log)
+
+
+def _supervise(host: str, port: int, workers: int, access_log: bool) -> int:
+    """Start ``workers`` worker processes and wait for them (see :func:`serve`)."""
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=run_worker, args=(host, port, access_log), name=f"worker-{i + 1}")
                  for i in range(workers)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,30 @@ def small_model(small_market, tmp_path_factory) -> Path:
     purchases, catalog = small_market
     assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out), "--quiet"]) == 0
     return out
+
+
+SECOND_CONFIG = {"components": {"als": {"factors": 16, "regularization": 0.1, "iterations": 5}, "content": {},
+                                "popularity": {}},
+                 "blend_trials": 10, "niche": 0.2}
+
+
+@pytest.fixture(scope="session")
+def second_model(small_market, tmp_path_factory):
+    """Another model directory on the same marketplace, trained with a different config."""
+    from training.cli import main
+
+    root = tmp_path_factory.mktemp("second")
+    config = root / "config.json"
+    config.write_text(json.dumps(SECOND_CONFIG), encoding="utf-8")
+    out = root / "model"
+    purchases, catalog = small_market
+    assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--config", str(config),
+                 "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def versions(small_model, second_model) -> tuple[str, str]:
+    first, second = (json.loads((d / "manifest.json").read_text())["model_version"] for d in (small_model, second_model))
+    assert first != second
+    return first, second

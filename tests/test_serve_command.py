@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from recommender.artifacts import load_model_directory
+from serving.app import ADMIN_KEY_ENV
 from training.cli import main
 
 STARTUP_SECONDS = 60
@@ -69,6 +70,27 @@ def test_serve_answers_over_http(small_model, workers):
     output = server.stdout.read()
     assert server.returncode in (0, -signal.SIGTERM), output  # uvicorn re-raises the signal it handled
     assert output.count("Finished server process") == workers, output
+
+
+def test_admin_reload_reaches_every_worker(small_model, second_model, versions, monkeypatch):
+    monkeypatch.setenv(ADMIN_KEY_ENV, "key")  # inherited by the server
+    port = free_port()
+    server = start_server(small_model, port, workers=2)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        answer = httpx.post(f"{base}/v1/admin/reload", json={"model_dir": str(second_model)},
+                            headers={"X-API-Key": "key"}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 60
+        while True:  # 20 fresh connections in a row (spread over both workers) must see the new model
+            seen = {httpx.get(f"{base}/v1/model", timeout=10).json()["model_version"] for _ in range(20)}
+            if seen == {versions[1]}:
+                break
+            assert time.monotonic() < deadline, f"workers still serve {seen}"
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_serve_refuses_a_port_in_use(small_model, capsys):

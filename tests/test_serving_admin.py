@@ -1,7 +1,6 @@
 """The admin API (POST /v1/admin/reload) and /metrics of serving/app.py."""
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import threading
@@ -19,33 +18,6 @@ from serving.app import ADMIN_KEY_ENV
 
 KEY = "s3cret-admin-key"
 RECS = "/v1/users/{user_id}/recommendations"
-SECOND_CONFIG = {"components": {"als": {"factors": 16, "regularization": 0.1, "iterations": 5}, "content": {},
-                                "popularity": {}},
-                 "blend_trials": 10, "niche": 0.2}
-
-
-@pytest.fixture(scope="module")
-def second_model(small_market, tmp_path_factory):
-    """Another model directory on the same marketplace, trained with a different config."""
-    from training.cli import main
-
-    root = tmp_path_factory.mktemp("second")
-    config = root / "config.json"
-    config.write_text(json.dumps(SECOND_CONFIG), encoding="utf-8")
-    out = root / "model"
-    purchases, catalog = small_market
-    assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--config", str(config),
-                 "--out", str(out), "--quiet"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def versions(small_model, second_model) -> tuple[str, str]:
-    first, second = (json.loads((d / "manifest.json").read_text())["model_version"] for d in (small_model, second_model))
-    assert first != second
-    return first, second
-
-
 @pytest.fixture
 def admin_key(monkeypatch):
     monkeypatch.setenv(ADMIN_KEY_ENV, KEY)
