@@ -31,9 +31,9 @@ Operations:
 * ``POST /v1/admin/reload`` (body ``{"model_dir": "..."}``, optional; default: the directory being
   served) loads, verifies and prepares a model directory in the threadpool, one reload at a time
   (a lock), then swaps it in with one assignment: requests in flight finish on the old model and
-  none fails. With several worker processes, the other workers follow within about
-  half a second plus their load time (:mod:`serving.reload_sync`). A bad directory is a 422 naming the problem and the old model keeps serving. The
-  route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each request)
+  none fails. With several worker processes, the other workers follow within about half a
+  second plus their load time (:mod:`serving.reload_sync`). A bad directory is a 422 naming the
+  problem and the old model keeps serving. The route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each request)
   and clients send it in the ``X-API-Key`` header; a missing or wrong key is a 401, and while the
   variable is unset (or empty) the route answers 403 ("admin API disabled").
 * ``GET /metrics``: Prometheus text format (see :mod:`serving.metrics`): request counts and
