@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: a step in a fresh process, and that step's own peak memory."""
+"""Helpers shared by the benchmarks: a step in a fresh process, that step's own peak memory, the data."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -32,3 +32,13 @@ def run(target, *args) -> dict:
     result = queue.get()
     process.join()
     return result
+
+
+def market_paths(purchases, catalog, directory, buyers: int, items: int) -> tuple:
+    """``(purchases, catalog)``: the files given, or a demo marketplace written to ``directory``."""
+    if purchases:
+        return purchases, catalog
+    from recommender.demo_marketplace import write_demo_marketplace
+
+    written = write_demo_marketplace(directory, buyers=buyers, items=items)
+    return written["purchases"], written["catalog"]

@@ -36,6 +36,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._process import market_paths  # noqa: E402
 from recommender.contract import UNKNOWN_TIER  # noqa: E402
 from recommender.engine import RecommendationEngine  # noqa: E402
 from recommender.loaders import load_dataset  # noqa: E402
@@ -91,13 +92,7 @@ def main() -> None:
     config = TrainConfig()
     params = config.components["als"]
     with tempfile.TemporaryDirectory() as tmp:
-        if args.purchases:
-            paths = (args.purchases, args.catalog)
-        else:
-            from recommender.demo_marketplace import write_demo_marketplace
-
-            written = write_demo_marketplace(tmp, buyers=args.buyers, items=args.items)
-            paths = (written["purchases"], written["catalog"])
+        paths = market_paths(args.purchases, args.catalog, tmp, args.buyers, args.items)
         train, test = temporal_split(load_dataset(*paths), args.test_days)
         train_file = write_parquet(train.purchases, Path(tmp) / "train.parquet")
         print(f"data: {paths[0]}: {len(train.purchases):,} training lines, {len(test.purchases):,} test lines "

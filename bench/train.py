@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._process import peak_mb, run, start_measuring  # noqa: E402
+from bench._process import market_paths, peak_mb, run, start_measuring  # noqa: E402
 
 K = 20
 FACTORS = 64
@@ -119,13 +119,7 @@ def main() -> None:
     parser.add_argument("--skip-train-job", action="store_true", help="skip the (slow) full train job")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.purchases:
-            paths = (args.purchases, args.catalog)
-        else:
-            from recommender.demo_marketplace import write_demo_marketplace
-
-            written = write_demo_marketplace(tmp, buyers=args.buyers, items=args.items)
-            paths = (written["purchases"], written["catalog"])
+        paths = market_paths(args.purchases, args.catalog, tmp, args.buyers, args.items)
         model_dir = Path(tmp) / "model"
         baseline = run(_implicit_als, paths)
         final = run(_final_fit, paths)
