@@ -21,7 +21,8 @@ How a forecast is made (:func:`forecast_panel`):
    each of two validation windows at the end of the history, its P10-P90 band is calibrated on
    those windows' errors, then it is refitted on the whole history.
 2. Selection per series: each series takes the method with the smallest absolute error over
-   the validation windows, unless it beats the method best over all series by less than
+   the validation windows (all candidates forecast expected demand, so this cannot favour a
+   model of medians that forecasts 0 for every item selling now and then), unless it beats the method best over all series by less than
    :data:`SWITCH_MARGIN` (noise on a few sales should not decide); series with fewer than
    :data:`MIN_JUDGED_PERIODS` periods with sales before the first validation window take that
    overall best method.
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd

@@ -121,6 +121,36 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_forecast(args: argparse.Namespace) -> int:
+    from recommender.forecasting import forecast
+    from recommender.loaders import load_dataset
+    from training.forecast import write_forecast
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    result = forecast(dataset, args.horizon, args.freq, args.by, merchant_id=args.merchant,
+                      show_progress=not args.quiet)
+    path = write_forecast(result, args.out)
+    print(f"{result.result.panel.n_series:,} series, {args.horizon} periods ahead: forecast written to {path}")
+    if args.report:
+        from training.forecast_report import write_forecast_report
+
+        tiers = result if args.by == "item,city_tier" else forecast(
+            dataset, args.horizon, args.freq, "item,city_tier", merchant_id=args.merchant, show_progress=not args.quiet)
+        print(f"report written to {write_forecast_report(tiers, args.report, show_progress=not args.quiet)}")
+    return 0
+
+
+def run_forecast_backtest(args: argparse.Namespace) -> int:
+    from recommender.forecasting import backtest
+    from recommender.loaders import load_dataset
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    result = backtest(dataset, args.horizon, args.freq, args.by, origins=args.origins, step=args.step,
+                      show_progress=not args.quiet)
+    print(result.summary())
+    return 0
+
+
 def _add_demo_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for purchases.csv and catalog.csv")
     parser.add_argument("--buyers", type=int, default=20_000, help="number of buyers (default 20,000)")
@@ -217,6 +247,29 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1)")
 
 
+def _add_forecast_request(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--horizon", type=int, default=12, help="periods ahead, up to 26 weeks (default 12)")
+    parser.add_argument("--freq", default="W", help="W (weekly, default) or D (daily)")
+    parser.add_argument("--by", default="item", help="item (default), item,city_tier, or merchant (totals)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_unknown_items(parser)
+
+
+def _add_forecast(parser: argparse.ArgumentParser) -> None:
+    _add_forecast_request(parser)
+    parser.add_argument("--out", type=Path, required=True, help="forecast table (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--merchant", default=None, help="forecast only this merchant's items")
+    parser.add_argument("--report", type=Path, default=None, help="directory for per-merchant HTML reports")
+
+
+def _add_forecast_backtest(parser: argparse.ArgumentParser) -> None:
+    _add_forecast_request(parser)
+    parser.add_argument("--origins", type=int, default=3, help="forecast origins (default 3)")
+    parser.add_argument("--step", type=int, default=None, help="periods between origins (default horizon // 3)")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo-data": ("write the embedded demo marketplace (purchases.csv, catalog.csv)", _add_demo_data, run_demo_data),
     "validate": ("check purchase and catalog files against the data contract", _add_validate, run_validate),
@@ -225,6 +278,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
     "tune": ("random search of hyper-parameters on a validation split", _add_tune, run_tune),
     "serve": ("serve a model directory over HTTP (FastAPI, uvicorn)", _add_serve, run_serve),
+    "forecast": ("demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast, run_forecast),
+    "forecast-backtest": ("rolling-origin backtest of the forecast against seasonal naive", _add_forecast_backtest,
+                          run_forecast_backtest),
     "import-uci": ("turn the UCI Online Retail data set into contract files", _add_import_uci, run_import_uci),
 }
 

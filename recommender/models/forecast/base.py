@@ -4,7 +4,9 @@ Parameters go to ``__init__``; ``fit(panel)`` learns from every series of a
 :class:`~recommender.features.demand.DemandPanel` at once and sets attributes with a trailing
 underscore; ``predict(horizon)`` returns the quantiles :data:`QUANTILES` of the next ``horizon``
 periods of every series as one array ``series x horizon x 3`` (P10, P50, P90), never negative and
-never crossing. Local methods (:class:`PointForecaster`) produce a point forecast only; their
+never crossing. The middle column (P50 in tables) is the point forecast, the expected demand:
+for intermittent items it lies above the median, but expected demands of items add up to the
+expected total of their merchant. Local methods (:class:`PointForecaster`) produce a point forecast only; their
 "quantiles" are that point until :class:`~recommender.models.forecast.calibrated.CalibratedForecaster`
 widens them with the errors it measures on validation windows.
 """

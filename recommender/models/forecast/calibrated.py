@@ -12,8 +12,9 @@ series' current scale, to the forecaster's own P10 and P90 (split-conformal quan
 calibration). P50 is the forecaster's own. Only the panel given to ``fit`` is ever used, so in a
 backtest the test window never shapes the bands.
 
-The validation forecasts and errors stay on the fitted wrapper (``validation_p50_``,
-``validation_actual_``, ``validation_error_``): per-series model selection and the bands of
+The validation forecasts and the absolute errors of the point forecast (``validation_error_``,
+summed per series) stay on the fitted wrapper (``validation_p50_``,
+``validation_actual_``): per-series model selection and the bands of
 aggregated forecasts reuse them without fitting anything again.
 """
 from __future__ import annotations
