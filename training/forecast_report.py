@@ -36,7 +36,8 @@ HISTORY_PERIODS = {"W": 52, "D": 120}
 TOP_ITEMS = 5
 RISING = 0.10
 TIER_NAMES = {0: "unknown tier"}
-REPORT_JOBS = 2  # merchant pages are drawn in two processes
+REPORT_JOBS = 2  # with many merchants, pages are drawn in two processes (starting them costs seconds)
+PARALLEL_FROM = 20
 COLOURS = ("#c0392b", "#2e6da4", "#27ae60", "#8e44ad", "#d35400", "#7f8c8d")
 
 
@@ -162,7 +163,7 @@ def write_forecast_report(forecast: Forecast, out_dir: str | os.PathLike, show_p
     unit = "weeks" if panel.freq == "W" else "days"
     starts = panel.starts[-keep:]
     progress = tqdm(jobs, disable=not show_progress, unit="merchant", desc="report")
-    pages = Parallel(n_jobs=REPORT_JOBS)(delayed(merchant_page)(*job, starts, result.starts, unit) for job in progress)
+    pages = Parallel(n_jobs=REPORT_JOBS if len(jobs) >= PARALLEL_FROM else 1)(delayed(merchant_page)(*job, starts, result.starts, unit) for job in progress)
     with atomic_directory(out_dir) as tmp:
         for (merchant, *_), page in zip(jobs, pages):
             (tmp / merchant_file(merchant)).write_text(page, encoding="utf-8")
