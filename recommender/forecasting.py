@@ -15,7 +15,7 @@ Public API (everything takes a :class:`~recommender.loaders.Dataset` from
 
 How a forecast is made (:func:`forecast_panel`):
 
-1. Every method in :data:`METHODS` (seasonal naive, moving average, Croston-SBA, TSB, the global
+1. Every method of :func:`make_methods` (seasonal naive, moving average, Croston-SBA, TSB, the global
    gradient-boosting quantile model) is wrapped in a
    :class:`~recommender.models.forecast.CalibratedForecaster`: it is fitted on the history before
    each of two validation windows at the end of the history, its P10-P90 band is calibrated on
@@ -93,9 +93,6 @@ def make_methods(horizon: int) -> dict:
         "tsb": TSBForecaster(),
         "global_gbm": GlobalQuantileForecaster(horizon=horizon),
     }
-
-
-METHODS = tuple(make_methods(1))
 
 
 def check_request(horizon: int, freq: str, by: str) -> None:
