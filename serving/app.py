@@ -60,6 +60,8 @@ from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.explain import Explainer
+from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, QUERY_PARAMETERS, load_forecast_state
+from serving.forecasts import router as forecasts_router
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
 from serving.schemas import (
     MAX_CANDIDATES,
@@ -283,10 +285,13 @@ async def lifespan(app: FastAPI):
         limiter.restore_original_limits()
 
 
-def create_app(model_dir: str | FilePath | None) -> FastAPI:
+def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath | None = None,
+               merchant_tokens: str | FilePath | None = None) -> FastAPI:
     """The API serving the model directory ``model_dir`` (verified and loaded now, so a bad
     directory fails at start with a ``ModelDirectoryError``); ``None`` starts without a model
-    (``/readyz`` answers 503 until one is assigned to ``app.state.served``)."""
+    (``/readyz`` answers 503 until one is assigned to ``app.state.served``). ``forecasts_dir``
+    (from ``recommender forecast-publish``) and ``merchant_tokens`` (a token file) serve the
+    merchant forecast route (:mod:`serving.forecasts`), which answers 503 without them."""
     app = FastAPI(title="Rural goods recommender",
                   description="Recommends rural Chinese farm produce and handicrafts to city buyers; niche "
                               "regional goods are surfaced on purpose (the `niche` knob). Caps: k <= "
@@ -294,6 +299,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
                   version="1", lifespan=lifespan)
     app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
     app.state.reload_lock = threading.Lock()
+    app.state.forecasts, app.state.merchant_tokens = load_forecast_state(forecasts_dir, merchant_tokens)
 
     def served_version() -> str | None:
         served = getattr(app.state, "served", None)
@@ -456,6 +462,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
     def prometheus_metrics() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(forecasts_router, dependencies=[only_query(*QUERY_PARAMETERS)])
     return app
 
 
@@ -479,8 +486,11 @@ MODEL_DIR_ENV = "RECOMMENDER_MODEL_DIR"
 
 
 def create_app_from_environment() -> FastAPI:
-    """App factory for uvicorn worker processes: the model directory comes from ``RECOMMENDER_MODEL_DIR``."""
+    """App factory for uvicorn worker processes: the model directory comes from ``RECOMMENDER_MODEL_DIR``,
+    the published forecasts and merchant tokens (optional) from ``RECOMMENDER_FORECASTS_DIR`` and
+    ``RECOMMENDER_MERCHANT_TOKENS``."""
     model_dir = os.environ.get(MODEL_DIR_ENV)
     if not model_dir:
         raise RuntimeError(f"{MODEL_DIR_ENV} is not set: start the server with `recommender serve --model DIR`")
-    return create_app(model_dir)
+    return create_app(model_dir, os.environ.get(FORECASTS_DIR_ENV) or None,
+                      os.environ.get(MERCHANT_TOKENS_ENV) or None)

@@ -1,8 +1,6 @@
 """Forecast pipeline, coherence, command line, report and errors on a small generated market."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,35 +14,10 @@ from recommender.forecasting import (
 from recommender.loaders import load_dataset
 from training.cli import main
 
-ITEMS = {"FAN-1": ("M1", "weaving", 0), "FAN-2": ("M1", "weaving", 1), "POM-1": ("M2", "fruit", 2),
-         "TEA-1": ("M2", "tea", 3), "TEA-2": ("M2", "tea", 4), "COMB-1": ("M3", "wood", 5)}
-
 
 @pytest.fixture(scope="module")
-def market(tmp_path_factory) -> tuple[Path, Path]:
-    """70 weeks of sales: seasonal fans, pomegranates from August, intermittent tea; M3 never sold."""
-    rng = np.random.default_rng(0)
-    days = pd.date_range("2024-01-01", periods=70 * 7, freq="D")
-    season = 1 + 0.8 * np.sin(2 * np.pi * (days.day_of_year.to_numpy() - 100) / 365)
-    rates = {"FAN-1": 3 * season, "FAN-2": 1.5 * season, "POM-1": 4.0 * (days.month.to_numpy() >= 8),
-             "TEA-1": np.full(len(days), 0.15), "TEA-2": np.full(len(days), 0.6)}
-    rows = []
-    for item, rate in rates.items():
-        counts = rng.poisson(rate)
-        for day in np.flatnonzero(counts):
-            rows.append((f"u{rng.integers(50)}", item, days[day].strftime("%Y-%m-%dT12:00:00Z"), int(counts[day]),
-                         int(rng.integers(1, 3))))
-    folder = tmp_path_factory.mktemp("forecast_market")
-    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "quantity", "city_tier"]).to_csv(
-        folder / "purchases.csv", index=False)
-    pd.DataFrame([{"item_id": item, "title": item, "merchant_id": m, "category": c, "price": 10 + k}
-                  for item, (m, c, k) in ITEMS.items()]).to_csv(folder / "catalog.csv", index=False)
-    return folder / "purchases.csv", folder / "catalog.csv"
-
-
-@pytest.fixture(scope="module")
-def dataset(market):
-    return load_dataset(*market)
+def dataset(forecast_market):
+    return load_dataset(*forecast_market)
 
 
 def test_item_forecasts_add_up_to_merchant_and_category_totals(dataset):
@@ -68,8 +41,8 @@ def test_one_merchant_forecast_has_only_its_items(dataset):
         forecast_table(dataset, horizon=4, merchant_id="M3")
 
 
-def test_forecast_command_columns_and_report(market, tmp_path, capsys):
-    purchases, catalog = market
+def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
+    purchases, catalog = forecast_market
     common = ["--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4", "--quiet"]
     expected = {"item": ["item_id"], "item,city_tier": ["item_id", "city_tier"], "merchant": ["merchant_id"]}
     for by, keys in expected.items():
@@ -86,8 +59,8 @@ def test_forecast_command_columns_and_report(market, tmp_path, capsys):
     assert "rising" in page  # pomegranates start selling in August: tier demand is rising
 
 
-def test_backtest_command_prints_metrics_against_seasonal_naive(market, capsys):
-    purchases, catalog = market
+def test_backtest_command_prints_metrics_against_seasonal_naive(forecast_market, capsys):
+    purchases, catalog = forecast_market
     assert main(["forecast-backtest", "--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4",
                  "--origins", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -103,8 +76,8 @@ def test_backtest_command_prints_metrics_against_seasonal_naive(market, capsys):
     (["--merchant", "M9"], "unknown merchant 'M9'"),
     (["--merchant", "M3"], "'M3' has no sales"),
 ])
-def test_forecast_command_errors(market, tmp_path, capsys, extra, message):
-    purchases, catalog = market
+def test_forecast_command_errors(forecast_market, tmp_path, capsys, extra, message):
+    purchases, catalog = forecast_market
     out = tmp_path / "out.csv"
     assert main(["forecast", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
                  "--quiet", *extra]) == 2

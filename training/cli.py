@@ -110,12 +110,20 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from recommender.artifacts import read_manifest
     from serving.app import MODEL_DIR_ENV
+    from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
 
     manifest = read_manifest(args.model)  # a clear error now rather than in every worker
+    forecasts, _ = load_forecast_state(args.forecasts, args.merchant_tokens)
     os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
+    for variable, path in ((FORECASTS_DIR_ENV, args.forecasts), (MERCHANT_TOKENS_ENV, args.merchant_tokens)):
+        if path is not None:
+            os.environ[variable] = str(path.resolve())
     base = f"http://{args.host}:{args.port}"
     print(f"serving model {manifest['model_version']} on {base} (API docs: {base}/docs)")
     print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
+    if forecasts is not None:
+        print(f"merchant forecasts published {forecasts.manifest['created_at']}: curl -H 'Authorization: Bearer "
+              f"<token>' '{base}/v1/merchants/<merchant_id>/forecast?horizon=12&by=item'")
     uvicorn.run("serving.app:create_app_from_environment", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="info")
     return 0
@@ -148,6 +156,31 @@ def run_forecast_backtest(args: argparse.Namespace) -> int:
     result = backtest(dataset, args.horizon, args.freq, args.by, origins=args.origins, step=args.step,
                       show_progress=not args.quiet)
     print(result.summary())
+    return 0
+
+
+def run_forecast_publish(args: argparse.Namespace) -> int:
+    from recommender.forecast_artifacts import publish_forecasts
+    from recommender.loaders import load_dataset
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    manifest = publish_forecasts(dataset, args.out, args.horizon, args.freq,
+                                 sources={"purchases": args.purchases, "catalog": args.catalog},
+                                 show_progress=not args.quiet)
+    merchants = manifest["merchants"].values()
+    sold = sum(entry["items_sold"] > 0 for entry in merchants)
+    levels = ", ".join(f"{level} {entry['series']:,}" for level, entry in manifest["levels"].items())
+    print(f"{sold:,} of {len(merchants):,} merchants have sales; series: {levels}; {manifest['horizon']} periods "
+          f"({manifest['freq']}) from {manifest['period_starts'][0]}: forecasts published to {args.out}")
+    return 0
+
+
+def run_merchant_token(args: argparse.Namespace) -> int:
+    from recommender.merchant_tokens import issue_token
+
+    token = issue_token(args.tokens, args.merchant)
+    print(f"token for merchant {args.merchant} (shown once; only its SHA-256 is stored in {args.tokens}):")
+    print(token)
     return 0
 
 
@@ -245,6 +278,10 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
     parser.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1)")
+    parser.add_argument("--forecasts", type=Path, default=None,
+                        help="forecast directory written by forecast-publish (serves the merchant forecast route)")
+    parser.add_argument("--merchant-tokens", type=Path, default=None,
+                        help="merchant token file written by merchant-token (authenticates that route)")
 
 
 def _add_forecast_request(parser: argparse.ArgumentParser) -> None:
@@ -270,6 +307,22 @@ def _add_forecast_backtest(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--step", type=int, default=None, help="periods between origins (default horizon // 3)")
 
 
+def _add_forecast_publish(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="forecast directory to write (replaced atomically)")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help="periods ahead (default the longest served: 26 weeks or 182 days)")
+    parser.add_argument("--freq", default="W", help="W (weekly, default) or D (daily)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_unknown_items(parser)
+
+
+def _add_merchant_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tokens", type=Path, required=True, help="token file (JSON of hashes; created if missing)")
+    parser.add_argument("--merchant", required=True, help="merchant id (catalog merchant_id)")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo-data": ("write the embedded demo marketplace (purchases.csv, catalog.csv)", _add_demo_data, run_demo_data),
     "validate": ("check purchase and catalog files against the data contract", _add_validate, run_validate),
@@ -281,6 +334,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "forecast": ("demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast, run_forecast),
     "forecast-backtest": ("rolling-origin backtest of the forecast against seasonal naive", _add_forecast_backtest,
                           run_forecast_backtest),
+    "forecast-publish": ("forecast every merchant once, for the serving API (forecast directory)",
+                         _add_forecast_publish, run_forecast_publish),
+    "merchant-token": ("issue a merchant's API token (printed once; its hash stored)", _add_merchant_token,
+                       run_merchant_token),
     "import-uci": ("turn the UCI Online Retail data set into contract files", _add_import_uci, run_import_uci),
 }
 
