@@ -86,3 +86,18 @@ def forecast_market(tmp_path_factory) -> tuple[Path, Path]:
     pd.DataFrame([{"item_id": item, "title": item, "merchant_id": m, "category": c, "price": 10 + k}
                   for item, (m, c, k) in FORECAST_ITEMS.items()]).to_csv(folder / "catalog.csv", index=False)
     return folder / "purchases.csv", folder / "catalog.csv"
+
+
+PUBLISHED_HORIZON = 8
+
+
+@pytest.fixture(scope="session")
+def published_forecasts(forecast_market, tmp_path_factory) -> Path:
+    """The forecast market's forecasts published by the CLI (8 weeks ahead), once per test session."""
+    from training.cli import main
+
+    out = tmp_path_factory.mktemp("published") / "forecasts"
+    purchases, catalog = forecast_market
+    assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--horizon", str(PUBLISHED_HORIZON), "--quiet"]) == 0
+    return out

@@ -1,0 +1,101 @@
+"""`recommender forecast-publish`, `recommender merchant-token` and `serve --forecasts`: real files, real errors."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+from conftest import PUBLISHED_HORIZON
+
+from recommender.forecast_artifacts import ForecastDirectoryError, PublishedForecasts
+from training.cli import main
+
+
+def test_publish_writes_every_level_and_the_merchants_history(published_forecasts):
+    manifest = json.loads((published_forecasts / "manifest.json").read_text())
+    assert (manifest["horizon"], manifest["freq"], len(manifest["period_starts"])) == (PUBLISHED_HORIZON, "W", 8)
+    assert len(manifest["data"]["sha256"]) == 64
+    assert {level: entry["series"] for level, entry in manifest["levels"].items()} == {
+        "item": 5, "item,city_tier": 10, "merchant": 2}
+    assert manifest["merchants"]["M3"] == {"catalog_items": 1, "items_sold": 0, "units": 0.0,
+                                           "first_sale_period": None, "last_sale_period": None}
+    assert manifest["merchants"]["M1"]["items_sold"] == 2 and manifest["merchants"]["M1"]["units"] > 0
+    items = pd.read_parquet(published_forecasts / "item.parquet")
+    assert list(items.columns) == ["merchant_id", "item_id", "period_start", "p10", "p50", "p90", "model"]
+    assert set(items.merchant_id) == {"M1", "M2"} and len(items) == 5 * PUBLISHED_HORIZON
+    assert sorted(p.name for p in published_forecasts.parent.iterdir()) == ["forecasts"]  # no temporary left
+
+
+def test_publish_failure_leaves_the_previous_directory_untouched(published_forecasts, contract_files, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "forecasts"
+    (out).mkdir()
+    (out / "manifest.json").write_text("previous")
+    purchases, catalog = contract_files  # four months of sales: too short for 26 weeks
+    assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--quiet"]) == 2
+    assert "too short for a 26-week horizon" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["forecasts", purchases.name, catalog.name])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--freq", "M"], "freq must be W"),
+    (["--horizon", "27"], "horizon must be 1..26"),
+    (["--horizon", "0"], "horizon must be 1..26"),
+])
+def test_publish_refuses_a_bad_request(forecast_market, tmp_path, capsys, extra, message):
+    purchases, catalog = forecast_market
+    out = tmp_path / "forecasts"
+    assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--quiet", *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_damaged_forecast_directory_is_refused_by_name(published_forecasts, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for file in published_forecasts.iterdir():
+        (copy / file.name).write_bytes(file.read_bytes())
+    PublishedForecasts.load(copy)
+    (copy / "merchant.parquet").write_bytes(b"damaged")
+    with pytest.raises(ForecastDirectoryError, match="merchant.parquet: checksum does not match"):
+        PublishedForecasts.load(copy)
+    with pytest.raises(ForecastDirectoryError, match="manifest.json is missing"):
+        PublishedForecasts.load(tmp_path)
+
+
+def test_merchant_token_stores_only_hashes_and_reissue_replaces(tmp_path, capsys):
+    path = tmp_path / "tokens.json"
+    tokens = {}
+    for merchant in ("M1", "M2", "M1"):
+        assert main(["merchant-token", "--tokens", str(path), "--merchant", merchant]) == 0
+        tokens[merchant] = capsys.readouterr().out.strip().splitlines()[-1]
+    text = path.read_text()
+    stored = json.loads(text)["merchants"]
+    assert sorted(stored) == ["M1", "M2"]
+    for merchant, token in tokens.items():
+        assert len(token) >= 43 and token not in text
+        assert stored[merchant]["sha256"] == hashlib.sha256(token.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("merchant, message", [("", "merchant id must be"), ("unknown", "not a merchant")])
+def test_merchant_token_refuses_a_bad_merchant_id(tmp_path, capsys, merchant, message):
+    path = tmp_path / "tokens.json"
+    assert main(["merchant-token", "--tokens", str(path), "--merchant", merchant]) == 2
+    assert message in capsys.readouterr().err and not path.exists()
+
+
+def test_merchant_token_refuses_a_foreign_file_without_touching_it(tmp_path, capsys):
+    path = tmp_path / "tokens.json"
+    path.write_text('{"M1": "plain-text-token"}')
+    assert main(["merchant-token", "--tokens", str(path), "--merchant", "M1"]) == 2
+    assert "not a merchant token file" in capsys.readouterr().err
+    assert path.read_text() == '{"M1": "plain-text-token"}'
+
+
+def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp_path, capsys):
+    assert main(["serve", "--model", str(small_model), "--forecasts", str(tmp_path)]) == 2
+    assert "not a forecast directory" in capsys.readouterr().err
