@@ -9,8 +9,8 @@ merchant's rows. Merchants authenticate with ``Authorization: Bearer <token>``, 
 
 Statuses, in the order they are checked:
 
+* 422: unknown query parameters (checked by the app's ``only_query``, before anything else).
 * 503: no forecasts published, or no merchant token file configured.
-* 422: unknown query parameters (checked by the app, before anything else).
 * 401 (with ``WWW-Authenticate: Bearer``): no bearer token, or a token of no merchant.
 * 403: a valid token of another merchant; checked before the merchant id is looked up, so it
   says nothing about whether that merchant exists.

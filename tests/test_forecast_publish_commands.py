@@ -9,6 +9,8 @@ import pytest
 from conftest import PUBLISHED_HORIZON
 
 from recommender.forecast_artifacts import ForecastDirectoryError, PublishedForecasts
+from recommender.forecasting import forecast
+from recommender.loaders import load_dataset
 from training.cli import main
 
 
@@ -99,3 +101,16 @@ def test_merchant_token_refuses_a_foreign_file_without_touching_it(tmp_path, cap
 def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp_path, capsys):
     assert main(["serve", "--model", str(small_model), "--forecasts", str(tmp_path)]) == 2
     assert "not a forecast directory" in capsys.readouterr().err
+
+
+def test_published_tables_are_the_forecast_commands_numbers(published_forecasts, forecast_market):
+    dataset = load_dataset(*forecast_market)
+    result = forecast(dataset, PUBLISHED_HORIZON, "W", "item")
+    for file, table, keys in (("item.parquet", result.series_table(), ["item_id"]),
+                              ("merchant.parquet", result.totals_table("merchant_id"), ["merchant_id"])):
+        published = pd.read_parquet(published_forecasts / file)
+        merged = published.merge(table, on=[*keys, "period_start"], suffixes=("", "_direct"))
+        assert len(merged) == len(published) == len(table)
+        for column in ("p10", "p50", "p90"):
+            assert (merged[column] - merged[f"{column}_direct"]).abs().max() <= 0.005  # rounded to 0.01
+        assert (merged.model == merged.model_direct).all()
