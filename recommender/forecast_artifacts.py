@@ -7,7 +7,7 @@ fitted once each; merchant totals are the item forecast's bottom-up totals, exac
 
 * ``item.parquet``, ``item_city_tier.parquet``, ``merchant.parquet``: the forecast tables of
   :data:`LEVELS` (``merchant_id``, [``item_id``], [``city_tier``], ``period_start``, ``p10``,
-  ``p50``, ``p90``, ``model``);
+  ``p50``, ``p90``, ``model``; units rounded to 0.01);
 * ``manifest.json``: format version, creation time, the data files and their SHA-256, horizon,
   period length, period starts, row and series counts, the SHA-256 of every table, and a history
   summary of every catalog merchant (items, items sold, units, first and last period with sales),
@@ -52,8 +52,8 @@ def _merchant_history(dataset: Dataset, panel) -> dict[str, dict]:
     """Every catalog merchant's sales history in the forecast's periods (merchants without sales included)."""
     catalog_items = dataset.catalog.merchant_id.astype("str").value_counts()
     sold = pd.DataFrame({"merchant_id": panel.series.merchant_id.to_numpy(), "units": panel.values.sum(axis=1)})
-    active = panel.values > 0
-    sold["first"] = np.where(active.any(axis=1), active.argmax(axis=1), -1)
+    active = panel.values > 0  # every series of a panel sold in at least one period
+    sold["first"] = active.argmax(axis=1)
     sold["last"] = panel.n_periods - 1 - active[:, ::-1].argmax(axis=1)
     per_merchant = sold.groupby("merchant_id").agg(items_sold=("units", "size"), units=("units", "sum"),
                                                    first=("first", "min"), last=("last", "max"))

@@ -44,7 +44,7 @@ def read_token_file(path: str | os.PathLike) -> dict[str, dict]:
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise
+        raise  # not a format problem: the caller decides (the server refuses to start, issue_token creates it)
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TokenFileError(f"{path}: not a readable token file ({exc})") from exc
     merchants = content.get("merchants") if isinstance(content, dict) else None

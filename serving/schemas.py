@@ -213,8 +213,8 @@ class ReloadResponse(BaseModel):
     seconds: float = Field(description="Time taken to load, verify and prepare the model.", examples=[1.42])
 
 
-FORECAST_ROW_EXAMPLE = {"item_id": "DZ-000001", "city_tier": None, "period_start": "2026-11-02", "p10": 0.0,
-                        "p50": 1.35, "p90": 3.8, "model": "croston_sba"}
+FORECAST_ROW_EXAMPLE = {"item_id": "DZ-000001", "period_start": "2026-11-02", "p10": 0.0, "p50": 1.35, "p90": 3.8,
+                        "model": "croston_sba"}
 
 
 class ForecastRow(BaseModel):
@@ -222,10 +222,10 @@ class ForecastRow(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [FORECAST_ROW_EXAMPLE]})
 
-    item_id: str | None = Field(None, description="Catalog item id; null for the merchant's total (`by=merchant`).",
+    item_id: str | None = Field(None, description="Catalog item id; omitted for the merchant's total (`by=merchant`).",
                                 examples=["DZ-000001"])
     city_tier: int | None = Field(None, description="Buyers' city tier 1..5 (0 = unknown) for `by=item,city_tier`; "
-                                                    "null otherwise.", examples=[2])
+                                                    "omitted otherwise.", examples=[2])
     period_start: date = Field(description="First day of the period (a Monday for weekly forecasts).",
                                examples=["2026-11-02"])
     p10: float = Field(description="10th percentile of the units ordered in the period.", examples=[0.0])
@@ -252,7 +252,7 @@ class MerchantForecastResponse(BaseModel):
                     examples=["item"])
     generated_at: str = Field(description="When the forecasts were published (UTC, ISO 8601).",
                               examples=["2026-11-01T03:00:00+00:00"])
-    data_sha256: str | None = Field(None, description="SHA-256 of the purchases and catalog files forecast from.",
-                                    examples=["9c1d..."])
+    data_sha256: str | None = Field(None, description="SHA-256 of the purchases and catalog files forecast from "
+                                                      "(omitted when unknown).", examples=["9c1d..."])
     rows: list[ForecastRow] = Field(description="One row per series and period, ordered by period, then item "
                                                 "and tier.")
