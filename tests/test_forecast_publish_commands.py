@@ -11,6 +11,8 @@ from conftest import PUBLISHED_HORIZON
 from recommender.forecast_artifacts import ForecastDirectoryError, PublishedForecasts
 from recommender.forecasting import forecast
 from recommender.loaders import load_dataset
+from serving.app import MODEL_DIR_ENV
+from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
 from training.cli import main
 
 
@@ -98,7 +100,9 @@ def test_merchant_token_refuses_a_foreign_file_without_touching_it(tmp_path, cap
     assert path.read_text() == '{"M1": "plain-text-token"}'
 
 
-def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp_path, capsys):
+def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp_path, capsys, monkeypatch):
+    for variable in (FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, MODEL_DIR_ENV):
+        monkeypatch.setenv(variable, "")  # serve sets them for its workers: restored after the test
     assert main(["serve", "--model", str(small_model), "--forecasts", str(tmp_path)]) == 2
     assert "not a forecast directory" in capsys.readouterr().err
 

@@ -113,11 +113,12 @@ def run_serve(args: argparse.Namespace) -> int:
     from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
 
     manifest = read_manifest(args.model)  # a clear error now rather than in every worker
-    forecasts, _ = load_forecast_state(args.forecasts, args.merchant_tokens)
     os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
     for variable, path in ((FORECASTS_DIR_ENV, args.forecasts), (MERCHANT_TOKENS_ENV, args.merchant_tokens)):
-        if path is not None:
+        if path is not None:  # the options override the variables
             os.environ[variable] = str(path.resolve())
+    forecasts, _ = load_forecast_state(os.environ.get(FORECASTS_DIR_ENV) or None,
+                                       os.environ.get(MERCHANT_TOKENS_ENV) or None)
     base = f"http://{args.host}:{args.port}"
     print(f"serving model {manifest['model_version']} on {base} (API docs: {base}/docs)")
     print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
