@@ -48,17 +48,6 @@ def small_market(tmp_path_factory) -> tuple[Path, Path]:
     return paths["purchases"], paths["catalog"]
 
 
-@pytest.fixture(scope="session")
-def small_model(small_market, tmp_path_factory) -> Path:
-    """A model directory trained by the CLI on the small marketplace, once per test session."""
-    from training.cli import main
-
-    out = tmp_path_factory.mktemp("model") / "model"
-    purchases, catalog = small_market
-    assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out), "--quiet"]) == 0
-    return out
-
-
 FORECAST_ITEMS = {"FAN-1": ("M1", "weaving", 0), "FAN-2": ("M1", "weaving", 1), "POM-1": ("M2", "fruit", 2),
                   "TEA-1": ("M2", "tea", 3), "TEA-2": ("M2", "tea", 4), "COMB-1": ("M3", "wood", 5)}
 
@@ -101,3 +90,15 @@ def published_forecasts(forecast_market, tmp_path_factory) -> Path:
     assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
                  "--horizon", str(PUBLISHED_HORIZON), "--quiet"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def small_model(small_market, tmp_path_factory) -> Path:
+    """A model directory trained by the CLI on the small marketplace, once per test session."""
+    from training.cli import main
+
+    out = tmp_path_factory.mktemp("model") / "model"
+    purchases, catalog = small_market
+    assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out), "--quiet"]) == 0
+    return out
+

@@ -7,11 +7,13 @@ import json
 import pandas as pd
 import pytest
 from conftest import PUBLISHED_HORIZON
+from fastapi.testclient import TestClient
 
 from recommender.forecast_artifacts import ForecastDirectoryError, PublishedForecasts
 from recommender.forecasting import forecast
 from recommender.loaders import load_dataset
-from serving.app import MODEL_DIR_ENV
+from recommender.merchant_tokens import issue_token
+from serving.app import MODEL_DIR_ENV, create_app_from_environment
 from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
 from training.cli import main
 
@@ -118,3 +120,15 @@ def test_published_tables_are_the_forecast_commands_numbers(published_forecasts,
         for column in ("p10", "p50", "p90"):
             assert (merged[column] - merged[f"{column}_direct"]).abs().max() <= 0.005  # rounded to 0.01
         assert (merged.model == merged.model_direct).all()
+
+
+def test_app_factory_reads_forecasts_and_tokens_from_the_environment(small_model, published_forecasts, tmp_path,
+                                                                     monkeypatch):
+    token = issue_token(tmp_path / "tokens.json", "M1")
+    monkeypatch.setenv(MODEL_DIR_ENV, str(small_model))
+    monkeypatch.setenv(FORECASTS_DIR_ENV, str(published_forecasts))
+    monkeypatch.setenv(MERCHANT_TOKENS_ENV, str(tmp_path / "tokens.json"))
+    client = TestClient(create_app_from_environment())
+    answer = client.get("/v1/merchants/M1/forecast", params={"horizon": 2},
+                        headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and len(answer.json()["rows"]) == 2 * 2

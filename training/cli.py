@@ -110,24 +110,33 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from recommender.artifacts import read_manifest
     from serving.app import MODEL_DIR_ENV
-    from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
 
     manifest = read_manifest(args.model)  # a clear error now rather than in every worker
     os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
-    for variable, path in ((FORECASTS_DIR_ENV, args.forecasts), (MERCHANT_TOKENS_ENV, args.merchant_tokens)):
-        if path is not None:  # the options override the variables
-            os.environ[variable] = str(path.resolve())
-    forecasts, _ = load_forecast_state(os.environ.get(FORECASTS_DIR_ENV) or None,
-                                       os.environ.get(MERCHANT_TOKENS_ENV) or None)
+    _serve_forecasts(args)
     base = f"http://{args.host}:{args.port}"
     print(f"serving model {manifest['model_version']} on {base} (API docs: {base}/docs)")
     print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
-    if forecasts is not None:
-        print(f"merchant forecasts published {forecasts.manifest['created_at']}: curl -H 'Authorization: Bearer "
-              f"<token>' '{base}/v1/merchants/<merchant_id>/forecast?horizon=12&by=item'")
     uvicorn.run("serving.app:create_app_from_environment", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="info")
     return 0
+
+
+def _serve_forecasts(args: argparse.Namespace) -> None:
+    """Pass ``serve --forecasts/--merchant-tokens`` to the workers (they override the environment
+    variables) after checking them, so a bad directory or token file stops the server now."""
+    import os
+
+    from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
+
+    for variable, path in ((FORECASTS_DIR_ENV, args.forecasts), (MERCHANT_TOKENS_ENV, args.merchant_tokens)):
+        if path is not None:
+            os.environ[variable] = str(path.resolve())
+    forecasts, _ = load_forecast_state(os.environ.get(FORECASTS_DIR_ENV) or None,
+                                       os.environ.get(MERCHANT_TOKENS_ENV) or None)
+    if forecasts is not None:
+        print(f"merchant forecasts published {forecasts.manifest['created_at']}: curl -H 'Authorization: Bearer "
+              f"<token>' 'http://{args.host}:{args.port}/v1/merchants/<merchant_id>/forecast?horizon=12&by=item'")
 
 
 def run_forecast(args: argparse.Namespace) -> int:
@@ -276,13 +285,13 @@ def _int_in(low: int, high: int):
 
 def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
-    parser.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1)")
     parser.add_argument("--forecasts", type=Path, default=None,
                         help="forecast directory written by forecast-publish (serves the merchant forecast route)")
     parser.add_argument("--merchant-tokens", type=Path, default=None,
                         help="merchant token file written by merchant-token (authenticates that route)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
+    parser.add_argument("--workers", type=_int_in(1, 64), default=1, help="server processes (default 1)")
 
 
 def _add_forecast_request(parser: argparse.ArgumentParser) -> None:
