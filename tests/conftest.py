@@ -101,4 +101,3 @@ def small_model(small_market, tmp_path_factory) -> Path:
     purchases, catalog = small_market
     assert main(["train", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out), "--quiet"]) == 0
     return out
-
