@@ -26,9 +26,13 @@ demo: install
 	(echo user_id; cut -d, -f1 $(DEMO_DIR)/purchases.csv | sed -n '2,4p') > $(DEMO_DIR)/users.csv
 	$(BIN)/recommender recommend --model $(DEMO_DIR)/model --users $(DEMO_DIR)/users.csv --k 5 --out $(DEMO_DIR)/recommendations.csv
 	@echo "sample recommendations ($(DEMO_DIR)/recommendations.csv):"; cat $(DEMO_DIR)/recommendations.csv
+	$(BIN)/recommender forecast-publish $(DATA) --out $(DEMO_DIR)/forecasts --quiet
 	@echo "serving the demo model; in another terminal try:"
 	@echo "  curl 'http://127.0.0.1:$(PORT)/v1/users/$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"')/recommendations?k=5'"
-	$(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT)
+	@merchant=$$($(BIN)/python -c "import json; m = json.load(open('$(DEMO_DIR)/forecasts/manifest.json'))['merchants']; print(next(k for k, v in m.items() if v['items_sold']))"); \
+	token=$$($(BIN)/recommender merchant-token --tokens $(DEMO_DIR)/merchant_tokens.json --merchant $$merchant | tail -1); \
+	echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(PORT)/v1/merchants/$$merchant/forecast?horizon=12&by=item'"
+	$(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) --forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
 
 test: install
 	$(BIN)/python -m pytest

@@ -60,7 +60,6 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
 from recommender.artifacts import ModelDirectoryError, load_model_directory
@@ -68,9 +67,12 @@ from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.explain import Explainer
+from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
+from serving.forecasts import router as forecasts_router
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
 from serving.precomputed import DefaultLists
 from serving.reload_sync import announce, announcement_file, follow
+from serving.routing import StrictQueryRoute
 from serving.schemas import (
     MAX_CANDIDATES,
     MAX_CITY_TIER,
@@ -224,36 +226,6 @@ async def get_served(request: Request) -> ServedModel:
     return served
 
 
-def _query_names(dependant) -> set[str]:
-    """The query parameter names a route declares, its dependencies' included."""
-    names = {field.alias for field in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
-class StrictQueryRoute(APIRoute):
-    """A route that answers 422 to query parameters it does not declare, naming them (a misspelt
-    filter must not be silently ignored). Cheaper than a dependency per route: one set
-    difference, only when there is a query string."""
-
-    def get_route_handler(self):
-        handler = super().get_route_handler()
-        allowed = frozenset(_query_names(self.dependant))
-
-        async def strict_handler(request: Request) -> Response:
-            if request.scope.get("query_string"):
-                unknown = sorted(set(request.query_params.keys()) - allowed)
-                if unknown:
-                    accepted = ", ".join(sorted(allowed)) if allowed else "none"
-                    raise HTTPException(422, detail=f"unknown query parameter(s): "
-                                                    f"{', '.join(repr(u) for u in unknown)}; "
-                                                    f"this endpoint accepts: {accepted}")
-            return await handler(request)
-
-        return strict_handler
-
-
 def _filter_mask(served: ServedModel, category, region, max_price):
     try:
         return served.filter_mask(category, region, max_price)
@@ -327,10 +299,13 @@ async def lifespan(app: FastAPI):
         limiter.restore_original_limits()
 
 
-def create_app(model_dir: str | FilePath | None) -> FastAPI:
+def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath | None = None,
+               merchant_tokens: str | FilePath | None = None) -> FastAPI:
     """The API serving the model directory ``model_dir`` (verified and loaded now, so a bad
     directory fails at start with a ``ModelDirectoryError``); ``None`` starts without a model
-    (``/readyz`` answers 503 until one is assigned to ``app.state.served``)."""
+    (``/readyz`` answers 503 until one is assigned to ``app.state.served``). ``forecasts_dir``
+    (from ``recommender forecast-publish``) and ``merchant_tokens`` (a token file) serve the
+    merchant forecast route (:mod:`serving.forecasts`), which answers 503 without them."""
     app = FastAPI(title="Rural goods recommender",
                   description="Recommends rural Chinese farm produce and handicrafts to city buyers; niche "
                               "regional goods are surfaced on purpose (the `niche` knob). Caps: k <= "
@@ -339,6 +314,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
     app.router.route_class = StrictQueryRoute
     app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
     app.state.reload_lock = threading.Lock()
+    app.state.forecasts, app.state.merchant_tokens = load_forecast_state(forecasts_dir, merchant_tokens)
 
     def served_version() -> str | None:
         served = getattr(app.state, "served", None)
@@ -520,6 +496,7 @@ def create_app(model_dir: str | FilePath | None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(forecasts_router)
     return app
 
 
@@ -543,8 +520,11 @@ MODEL_DIR_ENV = "RECOMMENDER_MODEL_DIR"
 
 
 def create_app_from_environment() -> FastAPI:
-    """App factory for uvicorn worker processes: the model directory comes from ``RECOMMENDER_MODEL_DIR``."""
+    """App factory for uvicorn worker processes: the model directory comes from ``RECOMMENDER_MODEL_DIR``,
+    the published forecasts and merchant tokens (optional) from ``RECOMMENDER_FORECASTS_DIR`` and
+    ``RECOMMENDER_MERCHANT_TOKENS``."""
     model_dir = os.environ.get(MODEL_DIR_ENV)
     if not model_dir:
         raise RuntimeError(f"{MODEL_DIR_ENV} is not set: start the server with `recommender serve --model DIR`")
-    return create_app(model_dir)
+    return create_app(model_dir, os.environ.get(FORECASTS_DIR_ENV) or None,
+                      os.environ.get(MERCHANT_TOKENS_ENV) or None)

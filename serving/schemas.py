@@ -5,6 +5,7 @@ what it means and every body carries an example.
 """
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -210,3 +211,48 @@ class ReloadResponse(BaseModel):
     model_version: str = Field(description="Version served now.", examples=["20261124T061500Z-0b1c2d3e"])
     model_dir: str = Field(description="The directory the model was loaded from.", examples=["models/2026-11-24"])
     seconds: float = Field(description="Time taken to load, verify and prepare the model.", examples=[1.42])
+
+
+FORECAST_ROW_EXAMPLE = {"item_id": "DZ-000001", "period_start": "2026-11-02", "p10": 0.0, "p50": 1.35, "p90": 3.8,
+                        "model": "croston_sba"}
+
+
+class ForecastRow(BaseModel):
+    """Forecast demand of one series (an item, an item in a city tier, or the merchant's total) in one period."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [FORECAST_ROW_EXAMPLE]})
+
+    item_id: str | None = Field(None, description="Catalog item id; omitted for the merchant's total (`by=merchant`).",
+                                examples=["DZ-000001"])
+    city_tier: int | None = Field(None, description="Buyers' city tier 1..5 (0 = unknown) for `by=item,city_tier`; "
+                                                    "omitted otherwise.", examples=[2])
+    period_start: date = Field(description="First day of the period (a Monday for weekly forecasts).",
+                               examples=["2026-11-02"])
+    p10: float = Field(description="10th percentile of the units ordered in the period.", examples=[0.0])
+    p50: float = Field(description="Point forecast: expected units (item P50s add up to the merchant's P50).",
+                       examples=[1.35])
+    p90: float = Field(description="90th percentile of the units ordered in the period.", examples=[3.8])
+    model: str = Field(description="Forecast method selected for the series, or `bottom-up (selected)` for totals.",
+                       examples=["croston_sba"])
+
+
+class MerchantForecastResponse(BaseModel):
+    """A merchant's published demand forecast."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "merchant_id": "M-DZ-02", "freq": "W", "horizon": 2, "by": "item", "generated_at": "2026-11-01T03:00:00+00:00",
+        "data_sha256": "9c1d...", "rows": [FORECAST_ROW_EXAMPLE, {**FORECAST_ROW_EXAMPLE, "period_start": "2026-11-09",
+                                                               "p50": 1.2, "p90": 3.5}]}]})
+
+    merchant_id: str = Field(description="The merchant asked about.", examples=["M-DZ-02"])
+    freq: str = Field(description="Period length: W (weeks, starting on Monday) or D (days).", examples=["W"])
+    horizon: int = Field(description="Periods forecast (the first `horizon` periods of the published forecast).",
+                         examples=[12])
+    by: str = Field(description="Series level: item, item,city_tier, or merchant (the merchant's total).",
+                    examples=["item"])
+    generated_at: str = Field(description="When the forecasts were published (UTC, ISO 8601).",
+                              examples=["2026-11-01T03:00:00+00:00"])
+    data_sha256: str | None = Field(None, description="SHA-256 of the purchases and catalog files forecast from "
+                                                      "(omitted when unknown).", examples=["9c1d..."])
+    rows: list[ForecastRow] = Field(description="One row per series and period, ordered by period, then item "
+                                                "and tier.")

@@ -64,11 +64,11 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def run_worker(host: str, port: int, access_log: bool = False) -> None:
-    """One server process: its own ``SO_REUSEPORT`` socket and a uvicorn server on it (the app
-    is built by ``create_app_from_environment`` in this process)."""
-    sock = listening_socket(host, port)
+    """One server process: the app (``create_app_from_environment``, which loads the model), then
+    its own ``SO_REUSEPORT`` socket and a uvicorn server on it."""
     config = uvicorn.Config(APP_FACTORY, factory=True, access_log=access_log, timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    config.load()  # the model first: a worker joins the port only once it can answer
+    uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 
 def serve(host: str, port: int, workers: int = 1, access_log: bool = False) -> int:

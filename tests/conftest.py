@@ -49,6 +49,50 @@ def small_market(tmp_path_factory) -> tuple[Path, Path]:
     return paths["purchases"], paths["catalog"]
 
 
+FORECAST_ITEMS = {"FAN-1": ("M1", "weaving", 0), "FAN-2": ("M1", "weaving", 1), "POM-1": ("M2", "fruit", 2),
+                  "TEA-1": ("M2", "tea", 3), "TEA-2": ("M2", "tea", 4), "COMB-1": ("M3", "wood", 5)}
+
+
+@pytest.fixture(scope="session")
+def forecast_market(tmp_path_factory) -> tuple[Path, Path]:
+    """70 weeks of sales: seasonal fans, pomegranates from August, intermittent tea; merchant M3 never sold."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", periods=70 * 7, freq="D")
+    season = 1 + 0.8 * np.sin(2 * np.pi * (days.day_of_year.to_numpy() - 100) / 365)
+    rates = {"FAN-1": 3 * season, "FAN-2": 1.5 * season, "POM-1": 4.0 * (days.month.to_numpy() >= 8),
+             "TEA-1": np.full(len(days), 0.15), "TEA-2": np.full(len(days), 0.6)}
+    rows = []
+    for item, rate in rates.items():
+        counts = rng.poisson(rate)
+        for day in np.flatnonzero(counts):
+            rows.append((f"u{rng.integers(50)}", item, days[day].strftime("%Y-%m-%dT12:00:00Z"), int(counts[day]),
+                         int(rng.integers(1, 3))))
+    folder = tmp_path_factory.mktemp("forecast_market")
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "quantity", "city_tier"]).to_csv(
+        folder / "purchases.csv", index=False)
+    pd.DataFrame([{"item_id": item, "title": item, "merchant_id": m, "category": c, "price": 10 + k}
+                  for item, (m, c, k) in FORECAST_ITEMS.items()]).to_csv(folder / "catalog.csv", index=False)
+    return folder / "purchases.csv", folder / "catalog.csv"
+
+
+PUBLISHED_HORIZON = 8
+
+
+@pytest.fixture(scope="session")
+def published_forecasts(forecast_market, tmp_path_factory) -> Path:
+    """The forecast market's forecasts published by the CLI (8 weeks ahead), once per test session."""
+    from training.cli import main
+
+    out = tmp_path_factory.mktemp("published") / "forecasts"
+    purchases, catalog = forecast_market
+    assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--horizon", str(PUBLISHED_HORIZON), "--quiet"]) == 0
+    return out
+
+
 @pytest.fixture(scope="session")
 def small_model(small_market, tmp_path_factory) -> Path:
     """A model directory trained by the CLI on the small marketplace, once per test session."""

@@ -121,11 +121,84 @@ def run_serve(args: argparse.Namespace) -> int:
 
     manifest = read_manifest(args.model)  # a clear error now rather than in every worker
     os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
+    _serve_forecasts(args)
     base = f"http://{args.host}:{args.port}"
     print(f"serving model {manifest['model_version']} on {base} with {args.workers} worker process(es) "
           f"(API docs: {base}/docs)")
     print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
     return serve(args.host, args.port, args.workers, access_log=args.access_log)
+
+
+def _serve_forecasts(args: argparse.Namespace) -> None:
+    """Pass ``serve --forecasts/--merchant-tokens`` to the workers (they override the environment
+    variables) after checking them, so a bad directory or token file stops the server now."""
+    import os
+
+    from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
+
+    for variable, path in ((FORECASTS_DIR_ENV, args.forecasts), (MERCHANT_TOKENS_ENV, args.merchant_tokens)):
+        if path is not None:
+            os.environ[variable] = str(path.resolve())
+    forecasts, _ = load_forecast_state(os.environ.get(FORECASTS_DIR_ENV) or None,
+                                       os.environ.get(MERCHANT_TOKENS_ENV) or None)
+    if forecasts is not None:
+        print(f"merchant forecasts published {forecasts.manifest['created_at']}: curl -H 'Authorization: Bearer "
+              f"<token>' 'http://{args.host}:{args.port}/v1/merchants/<merchant_id>/forecast?horizon=12&by=item'")
+
+
+def run_forecast(args: argparse.Namespace) -> int:
+    from recommender.forecasting import forecast
+    from recommender.loaders import load_dataset
+    from training.forecast import write_forecast
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    result = forecast(dataset, args.horizon, args.freq, args.by, merchant_id=args.merchant,
+                      show_progress=not args.quiet)
+    path = write_forecast(result, args.out)
+    print(f"{result.result.panel.n_series:,} series, {args.horizon} periods ahead: forecast written to {path}")
+    if args.report:
+        from training.forecast_report import write_forecast_report
+
+        tiers = result if args.by == "item,city_tier" else forecast(
+            dataset, args.horizon, args.freq, "item,city_tier", merchant_id=args.merchant, show_progress=not args.quiet)
+        print(f"report written to {write_forecast_report(tiers, args.report, show_progress=not args.quiet)}")
+    return 0
+
+
+def run_forecast_backtest(args: argparse.Namespace) -> int:
+    from recommender.forecasting import backtest
+    from recommender.loaders import load_dataset
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    result = backtest(dataset, args.horizon, args.freq, args.by, origins=args.origins, step=args.step,
+                      show_progress=not args.quiet)
+    print(result.summary())
+    return 0
+
+
+def run_forecast_publish(args: argparse.Namespace) -> int:
+    from recommender.forecast_artifacts import publish_forecasts
+    from recommender.loaders import load_dataset
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    manifest = publish_forecasts(dataset, args.out, args.horizon, args.freq,
+                                 sources={"purchases": args.purchases, "catalog": args.catalog},
+                                 show_progress=not args.quiet)
+    merchants = manifest["merchants"].values()
+    sold = sum(entry["items_sold"] > 0 for entry in merchants)
+    levels = ", ".join(f"{level} {entry['series']:,}" for level, entry in manifest["levels"].items())
+    print(f"{sold:,} of {len(merchants):,} merchants have sales; series: {levels}; {manifest['horizon']} periods "
+          f"({manifest['freq']}) from {manifest['period_starts'][0]}: forecasts published to {args.out}")
+    return 0
+
+
+def run_merchant_token(args: argparse.Namespace) -> int:
+    from recommender.merchant_tokens import issue_token
+
+    token = issue_token(args.tokens, args.merchant)
+    print(f"token for merchant {args.merchant} (shown once; only its SHA-256 is stored in {args.tokens}):")
+    print(token)
+    return 0
 
 
 def _add_demo_data(parser: argparse.ArgumentParser) -> None:
@@ -233,11 +306,54 @@ def _int_in(low: int, high: int):
 
 def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--forecasts", type=Path, default=None,
+                        help="forecast directory written by forecast-publish (serves the merchant forecast route)")
+    parser.add_argument("--merchant-tokens", type=Path, default=None,
+                        help="merchant token file written by merchant-token (authenticates that route)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
     parser.add_argument("--workers", type=_int_in(1, 64), default=1,
                         help="server processes, each with its own SO_REUSEPORT socket on the port (default 1)")
     parser.add_argument("--access-log", action="store_true", help="log every request (default: only /metrics)")
+
+
+def _add_forecast_request(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--horizon", type=int, default=12, help="periods ahead, up to 26 weeks (default 12)")
+    parser.add_argument("--freq", default="W", help="W (weekly, default) or D (daily)")
+    parser.add_argument("--by", default="item", help="item (default), item,city_tier, or merchant (totals)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_unknown_items(parser)
+
+
+def _add_forecast(parser: argparse.ArgumentParser) -> None:
+    _add_forecast_request(parser)
+    parser.add_argument("--out", type=Path, required=True, help="forecast table (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--merchant", default=None, help="forecast only this merchant's items")
+    parser.add_argument("--report", type=Path, default=None, help="directory for per-merchant HTML reports")
+
+
+def _add_forecast_backtest(parser: argparse.ArgumentParser) -> None:
+    _add_forecast_request(parser)
+    parser.add_argument("--origins", type=int, default=3, help="forecast origins (default 3)")
+    parser.add_argument("--step", type=int, default=None, help="periods between origins (default horizon // 3)")
+
+
+def _add_forecast_publish(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="forecast directory to write (replaced atomically)")
+    parser.add_argument("--horizon", type=int, default=None,
+                        help="periods ahead (default the longest served: 26 weeks or 182 days)")
+    parser.add_argument("--freq", default="W", help="W (weekly, default) or D (daily)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_unknown_items(parser)
+
+
+def _add_merchant_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tokens", type=Path, required=True, help="token file (JSON of hashes; created if missing)")
+    parser.add_argument("--merchant", required=True, help="merchant id (catalog merchant_id)")
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
@@ -248,6 +364,13 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
     "tune": ("random search of hyper-parameters on a validation split", _add_tune, run_tune),
     "serve": ("serve a model directory over HTTP (FastAPI, uvicorn)", _add_serve, run_serve),
+    "forecast": ("demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast, run_forecast),
+    "forecast-backtest": ("rolling-origin backtest of the forecast against seasonal naive", _add_forecast_backtest,
+                          run_forecast_backtest),
+    "forecast-publish": ("forecast every merchant once, for the serving API (forecast directory)",
+                         _add_forecast_publish, run_forecast_publish),
+    "merchant-token": ("issue a merchant's API token (printed once; its hash stored)", _add_merchant_token,
+                       run_merchant_token),
     "import-uci": ("turn the UCI Online Retail data set into contract files", _add_import_uci, run_import_uci),
 }
 

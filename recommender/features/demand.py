@@ -1,0 +1,139 @@
+"""Demand series: units sold per period, per item or per item x city tier, zero-filled.
+
+:func:`demand_panel` turns a loaded :class:`~recommender.loaders.Dataset` into a
+:class:`DemandPanel`: a dense ``series x periods`` matrix of units (returns and cancellations are
+already excluded by the loader) and one row per series describing it (item, tier, merchant,
+category, price). Weeks start on Monday; days are UTC days. Only whole periods are kept: a first
+or last period the data covers only in part (the data starts on a Wednesday, or stops on a
+Friday) is dropped, so a half-observed week never looks like a slump. A series exists for every
+item (x tier) with at least one unit sold in the kept periods.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from recommender.features.calendar import PERIOD_DAYS
+from recommender.loaders import Dataset
+
+LEVELS = ("item", "item,city_tier")
+SEASONS = {"W": 52, "D": 7}  # periods per season: a year of weeks, a week of days
+RECENT = {"W": 13, "D": 28}  # periods of "recent" history: level, intermittency
+EPOCH_MONDAY = 4  # 1970-01-01 was a Thursday: day 4 is a Monday (1970-01-05)
+
+
+class ForecastInputError(ValueError):
+    """The data or the request cannot make a forecast; the message says why."""
+
+
+@dataclass
+class DemandPanel:
+    """Units per series and period: ``values[i, t]`` is series ``i``'s demand in period ``starts[t]``."""
+
+    values: np.ndarray  # float64, series x periods
+    starts: pd.DatetimeIndex  # period starts
+    freq: str  # "W" or "D"
+    series: pd.DataFrame  # one row per series: item_id, [city_tier], merchant_id, category, price, item_code
+
+    @property
+    def n_series(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def n_periods(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def season(self) -> int:
+        return SEASONS[self.freq]
+
+    def future_starts(self, horizon: int) -> pd.DatetimeIndex:
+        """Start dates of the ``horizon`` periods after the panel."""
+        step = pd.Timedelta(days=PERIOD_DAYS[self.freq])
+        return pd.DatetimeIndex([self.starts[-1] + step * (h + 1) for h in range(horizon)])
+
+    def head(self, n_periods: int) -> "DemandPanel":
+        """The first ``n_periods`` periods (for backtests), without series that sold nothing in them."""
+        values = self.values[:, :n_periods]
+        sold = values.sum(axis=1) > 0
+        return replace(self, values=values[sold], starts=self.starts[:n_periods],
+                       series=self.series[sold].reset_index(drop=True))
+
+    def subset(self, rows: np.ndarray) -> "DemandPanel":
+        """The panel restricted to the series at ``rows`` (positions or a boolean mask)."""
+        return replace(self, values=self.values[rows], series=self.series[rows].reset_index(drop=True))
+
+
+def check_freq_and_level(freq: str, by: str) -> None:
+    """Raise :class:`ForecastInputError` for an unknown period length or series level."""
+    if freq not in PERIOD_DAYS:
+        raise ForecastInputError(f"freq must be W (weekly) or D (daily), got {freq!r}")
+    if by not in LEVELS:
+        raise ForecastInputError(f"series level must be one of {', '.join(LEVELS)}, got {by!r}")
+
+
+def _period_index(days: np.ndarray, freq: str) -> np.ndarray:
+    """Period start (int days since the epoch) of each day."""
+    if freq == "D":
+        return days
+    return days - (days - EPOCH_MONDAY) % 7
+
+
+def demand_panel(dataset: Dataset, freq: str = "W", by: str = "item") -> DemandPanel:
+    """Units per item (``by="item"``) or item x city tier (``"item,city_tier"``) and period."""
+    check_freq_and_level(freq, by)
+    purchases, catalog = dataset.purchases, dataset.catalog
+    length = PERIOD_DAYS[freq]
+    stamps = purchases.timestamp.to_numpy().astype("datetime64[s]")
+    days = stamps.astype("datetime64[D]").astype(np.int64)
+    periods = _period_index(days, freq)
+    first, last = int(days.min()), int(days.max())
+    start = int(_period_index(np.array([first]), freq)[0])
+    start = start if start == first else start + length  # the first period only if the data covers it whole
+    end = int(_period_index(np.array([last]), freq)[0])
+    end = end + length if last == end + length - 1 else end  # the last period only if covered to its last day
+    n_periods = (end - start) // length
+    if n_periods < 1:
+        raise ForecastInputError(f"the purchases cover {last - first + 1} days, less than one whole "
+                                 f"{'week' if freq == 'W' else 'day'}")
+    keep = (periods >= start) & (periods < end)
+    item = purchases.item_id.cat.codes.to_numpy().astype(np.int64)[keep]
+    tier = purchases.city_tier.to_numpy().astype(np.int64)[keep] if by == "item,city_tier" else np.zeros(keep.sum(),
+                                                                                                          np.int64)
+    key = item * 16 + tier
+    keys, series_of_line = np.unique(key, return_inverse=True)
+    column = (periods[keep] - start) // length
+    values = np.bincount(series_of_line * n_periods + column, weights=purchases.quantity.to_numpy()[keep],
+                         minlength=len(keys) * n_periods).reshape(len(keys), n_periods)
+    codes = keys // 16
+    series = pd.DataFrame({"item_id": catalog.item_id.to_numpy()[codes]})
+    if by == "item,city_tier":
+        series["city_tier"] = (keys % 16).astype(np.int8)
+    series["merchant_id"] = catalog.merchant_id.astype("str").to_numpy()[codes]
+    series["category"] = catalog.category.astype("str").to_numpy()[codes]
+    series["price"] = catalog.price.to_numpy()[codes]
+    series["item_code"] = codes
+    starts = pd.DatetimeIndex((start + np.arange(n_periods) * length).astype("datetime64[D]"))
+    return DemandPanel(values.astype(np.float64), starts, freq, series)
+
+
+def recent_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean demand over the last ``window`` periods of each series (fewer when the history is shorter)."""
+    window = min(window, values.shape[1])
+    return values[:, -window:].mean(axis=1)
+
+
+def series_scale(values: np.ndarray, freq: str) -> np.ndarray:
+    """Each series' typical demand per period: its recent mean, floored at one unit per recent window
+    (so a series that sold nothing lately still has a positive scale). Errors are divided by it
+    to be pooled across series of different sizes."""
+    window = RECENT[freq]
+    return np.maximum(recent_mean(values, 2 * window), 1.0 / window)
+
+
+def intermittency_bucket(values: np.ndarray, freq: str) -> np.ndarray:
+    """0 for sparse series (sold in under 30% of recent periods), 1 for patchy, 2 for smooth (70%+)."""
+    share = recent_mean(values > 0, RECENT[freq])
+    return np.digitize(share, [0.3, 0.7]).astype(np.int64)

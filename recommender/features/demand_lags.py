@@ -1,0 +1,81 @@
+"""Features of a demand series at a forecast origin, for the global quantile model.
+
+A row is ``(series i, origin o, horizon h)``: the model sees the history ``values[i, :o]`` and
+predicts period ``o + h - 1``. :func:`lag_features` computes, for many rows at once (cumulative
+sums, no loop per row):
+
+* ``scale``: the series' recent level (:func:`~recommender.features.demand.series_scale` at ``o``);
+  demand features and the target are divided by it so that one model serves series of any size,
+  and ``log_scale`` tells the model the size;
+* ``mean_<w>``: mean demand over the last ``w`` periods (1 = the last period), scaled;
+* ``nonzero_share``: share of the recent periods with a sale; ``since_sale``: periods since the last
+  sale; ``age``: periods since the first sale (both capped at two seasons);
+* ``season_<m>``: demand in the last observed period with the target's position in a season of
+  ``m`` periods (same week last year; same weekday last week), scaled, NaN when the history is
+  too short;
+* ``market_trend``: all series' total over the last :data:`RECENT` periods against the
+  :data:`~recommender.features.demand.SEASONS` before (momentum of the whole market);
+* ``horizon`` and the calendar of the target period (:func:`~recommender.features.calendar.calendar_features`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recommender.features.calendar import PERIOD_DAYS, calendar_features
+from recommender.features.demand import RECENT, SEASONS
+
+WINDOWS = {"W": (1, 4, 13, 26, 52), "D": (1, 7, 28, 91, 364)}
+SEASONAL_LAGS = {"W": (52,), "D": (7, 364)}
+
+
+def _window_mean(cumulative: np.ndarray, rows: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
+    lengths = np.minimum(window, origins)
+    return (cumulative[rows, origins] - cumulative[rows, origins - lengths]) / np.maximum(lengths, 1)
+
+
+def lag_features(values: np.ndarray, starts: pd.DatetimeIndex, freq: str, rows: np.ndarray, origins: np.ndarray,
+                 horizons: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features of rows ``(rows[k], origins[k], horizons[k])`` and each row's scale.
+
+    ``starts`` are the start dates of the panel's periods; targets past its end take their
+    calendar from continued periods. Returns ``(features, scale)``, features float32.
+    """
+    n_periods = values.shape[1]
+    cumulative = np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(values, axis=1)], axis=1)
+    recent = RECENT[freq]
+    scale = np.maximum(_window_mean(cumulative, rows, origins, 2 * recent), 1.0 / recent)
+    features = {"horizon": horizons, "log_scale": np.log(scale)}
+    for window in WINDOWS[freq]:
+        features[f"mean_{window}"] = _window_mean(cumulative, rows, origins, window) / scale
+    sold = values > 0
+    sold_cumulative = np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(sold, axis=1)], axis=1)
+    features["nonzero_share"] = _window_mean(sold_cumulative, rows, origins, recent)
+    periods = np.arange(n_periods)
+    last_sale = np.maximum.accumulate(np.where(sold, periods, -1), axis=1)
+    first_sale = np.where(sold.any(axis=1), sold.argmax(axis=1), n_periods)
+    cap = 2 * SEASONS[freq]
+    features["since_sale"] = np.minimum(origins - 1 - last_sale[rows, origins - 1], cap)
+    features["age"] = np.clip(origins - first_sale[rows], 0, cap)
+    targets = origins + horizons - 1
+    for lag in SEASONAL_LAGS[freq]:
+        source = targets - lag * np.ceil(horizons / lag).astype(np.int64)
+        ok = source >= 0
+        seasonal = np.full(len(rows), np.nan)
+        seasonal[ok] = values[rows[ok], source[ok]] / scale[ok]
+        features[f"season_{lag}"] = seasonal
+    total = cumulative.sum(axis=0)
+    ahead = np.minimum(recent, origins)
+    before = np.clip(origins - ahead, 0, None)
+    span = np.minimum(SEASONS[freq], before)
+    past = (total[before] - total[before - span]) / np.maximum(span, 1)
+    market_now = (total[origins] - total[origins - ahead]) / np.maximum(ahead, 1)
+    features["market_trend"] = np.where(past > 0, market_now / np.where(past > 0, past, 1), 1.0)
+    step = pd.Timedelta(days=PERIOD_DAYS[freq])
+    last = max(int(targets.max()) + 1, n_periods)
+    all_starts = pd.DatetimeIndex(list(starts) + [starts[-1] + step * (k + 1) for k in range(last - n_periods)])
+    calendar = calendar_features(all_starts, freq)
+    frame = pd.DataFrame({name: np.asarray(column, dtype=np.float32) for name, column in features.items()})
+    for name in calendar.columns:
+        frame[name] = calendar[name].to_numpy()[targets]
+    return frame, scale

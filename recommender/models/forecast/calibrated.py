@@ -1,0 +1,122 @@
+"""Calibrated prediction intervals for any forecaster, from its errors on validation windows.
+
+:class:`CalibratedForecaster` wraps a :class:`~recommender.models.forecast.base.Forecaster`. Its
+``fit(panel)`` carves ``windows`` validation windows of ``horizon`` periods from the end of the
+panel's history (origins ``T - horizon``, ``T - horizon - step``, ...), fits a copy of the wrapped
+forecaster on the history before each origin, and compares its forecasts with what was then sold.
+The P10 and P90 offsets are the 10th and 90th percentiles of the errors ``actual - forecast``
+divided by the series' scale, per horizon step and per intermittency bucket (sparse, patchy,
+smooth series err differently; :func:`residual_quantiles` pools buckets or steps with too few
+errors). Then it refits the forecaster on the whole panel; ``predict`` adds the offsets, times each
+series' current scale, to the forecaster's own P10 and P90 (split-conformal quantile
+calibration). P50 is the forecaster's own. Only the panel given to ``fit`` is ever used, so in a
+backtest the test window never shapes the bands.
+
+The validation forecasts and the absolute errors of the point forecast (``validation_error_``,
+summed per series) stay on the fitted wrapper (``validation_p50_``,
+``validation_actual_``): per-series model selection and the bands of
+aggregated forecasts reuse them without fitting anything again.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
+
+from recommender.features.demand import DemandPanel, ForecastInputError, intermittency_bucket, series_scale
+from recommender.models.forecast.base import Forecaster
+
+MIN_RESIDUALS = 30  # fewer errors than this in a cell: pool it with its neighbours
+MIN_TRAIN = {"W": 8, "D": 28}  # periods of history before the earliest validation origin
+BAND = (0.1, 0.9)
+
+
+def residual_quantiles(residuals: np.ndarray, buckets: np.ndarray, n_buckets: int = 3,
+                       quantiles: tuple[float, ...] = BAND) -> np.ndarray:
+    """Quantile ``quantiles[q]`` of the scaled errors ``residuals[..., q]`` per bucket and horizon step.
+
+    ``residuals`` is ``rows x horizon x len(quantiles)`` (NaN = missing), ``buckets`` the bucket of
+    each row. Returns ``n_buckets x horizon x len(quantiles)``. A bucket and step with fewer than
+    :data:`MIN_RESIDUALS` errors takes the quantile of that step over all buckets, or of all steps
+    together when even that is too few; 0 when there are no errors at all.
+    """
+    horizon, width = residuals.shape[1], residuals.shape[2]
+    result = np.zeros((n_buckets, horizon, width))
+    for q, level in enumerate(quantiles):
+        errors = residuals[:, :, q]
+        overall = np.nanquantile(errors, level) if np.isfinite(errors).any() else 0.0
+        for h in range(horizon):
+            column = errors[:, h]
+            pooled = np.nanquantile(column, level) if np.isfinite(column).sum() >= MIN_RESIDUALS else overall
+            for bucket in range(n_buckets):
+                own = column[buckets == bucket]
+                result[bucket, h, q] = (np.nanquantile(own, level) if np.isfinite(own).sum() >= MIN_RESIDUALS
+                                        else pooled)
+    return result
+
+
+def validation_origins(n_periods: int, horizon: int, windows: int, step: int | None, freq: str) -> list[int]:
+    """Origins of the validation windows, latest first; a clear error when the history is too short."""
+    step = step or max(1, math.ceil(horizon / 2))
+    origins = [n_periods - horizon - k * step for k in range(windows)]
+    needed = horizon + (windows - 1) * step + MIN_TRAIN[freq]
+    if origins[-1] < MIN_TRAIN[freq]:
+        unit = "weeks" if freq == "W" else "days"
+        raise ForecastInputError(
+            f"the history has {n_periods} whole {unit}, too short for a {horizon}-{unit[:-1]} horizon: "
+            f"calibrating the forecast needs {windows} validation windows and at least {needed} {unit} of history")
+    return origins
+
+
+class CalibratedForecaster(Forecaster):
+    """A forecaster whose P10-P90 band is calibrated on validation windows carved from the training history."""
+
+    def __init__(self, forecaster: Forecaster, horizon: int = 12, windows: int = 2, step: int | None = None):
+        self.forecaster = forecaster
+        self.horizon = horizon
+        self.windows = windows
+        self.step = step
+
+    def fit(self, panel: DemandPanel) -> "CalibratedForecaster":
+        origins = validation_origins(panel.n_periods, self.horizon, self.windows, self.step, panel.freq)
+        n, h = panel.n_series, self.horizon
+        self.validation_p50_ = np.empty((n, len(origins), h))
+        self.validation_actual_ = np.empty((n, len(origins), h))
+        residuals, buckets = [], []
+        for k, origin in enumerate(origins):
+            history = replace(panel, values=panel.values[:, :origin], starts=panel.starts[:origin])
+            predicted = clone(self.forecaster).fit(history).predict(h)
+            actual = panel.values[:, origin:origin + h]
+            self.validation_p50_[:, k] = predicted[:, :, 1]
+            self.validation_actual_[:, k] = actual
+            scale = series_scale(history.values, panel.freq)[:, None]
+            seen = history.values.sum(axis=1) > 0  # a series not yet on sale says nothing about errors
+            residuals.append(np.stack([(actual - predicted[:, :, 0]) / scale, (actual - predicted[:, :, 2]) / scale],
+                                      axis=2)[seen])
+            buckets.append(intermittency_bucket(history.values, panel.freq)[seen])
+        residuals, buckets = np.concatenate(residuals), np.concatenate(buckets)
+        self.offsets_ = residual_quantiles(residuals, buckets)
+        self.validation_error_ = np.abs(self.validation_actual_ - self.validation_p50_).sum(axis=(1, 2))
+        self.forecaster_ = clone(self.forecaster).fit(panel)
+        self.scale_ = series_scale(panel.values, panel.freq)
+        self.bucket_ = intermittency_bucket(panel.values, panel.freq)
+        return self
+
+    def predict(self, horizon: int) -> np.ndarray:
+        check_is_fitted(self)
+        if not 1 <= horizon <= self.horizon:
+            raise ValueError(f"horizon must be 1..{self.horizon} (the horizon calibrated in fit), got {horizon}")
+        raw = self.forecaster_.predict(horizon)
+        offsets = self.offsets_[self.bucket_, :horizon] * self.scale_[:, None, None]
+        return widen(raw, offsets)
+
+
+def widen(quantiles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """P10 and P90 of ``quantiles`` (``... x 3``) moved by ``offsets`` (``... x 2``), kept around P50 and >= 0."""
+    median = quantiles[..., 1]
+    low = np.clip(quantiles[..., 0] + offsets[..., 0], 0.0, median)
+    high = np.maximum(quantiles[..., 2] + offsets[..., 1], median)
+    return np.stack([low, median, high], axis=-1)

@@ -1,0 +1,92 @@
+"""Forecast pipeline, coherence, command line, report and errors on a small generated market."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recommender.forecasting import (
+    MerchantWithoutSalesError,
+    UnknownMerchantError,
+    forecast,
+    forecast_table,
+)
+from recommender.loaders import load_dataset
+from training.cli import main
+
+
+@pytest.fixture(scope="module")
+def dataset(forecast_market):
+    return load_dataset(*forecast_market)
+
+
+def test_item_forecasts_add_up_to_merchant_and_category_totals(dataset):
+    result = forecast(dataset, horizon=6, by="item")
+    items = result.series_table()
+    assert set(items.model) <= {"seasonal_naive", "moving_average", "croston_sba", "tsb", "global_gbm"}
+    assert len(items) == 5 * 6 and (items.p10 <= items.p50).all() and (items.p50 <= items.p90).all()
+    for key in ("merchant_id", "category"):
+        totals = result.totals_table(key)
+        summed = items.groupby([key, "period_start"]).p50.sum()
+        assert np.allclose(totals.set_index([key, "period_start"]).p50.loc[summed.index], summed)
+        assert (totals.p10 <= totals.p50).all() and (totals.p50 <= totals.p90).all()
+
+
+def test_one_merchant_forecast_has_only_its_items(dataset):
+    table = forecast_table(dataset, horizon=4, by="item", merchant_id="M1")
+    assert set(table.item_id) == {"FAN-1", "FAN-2"} and set(table.merchant_id) == {"M1"}
+    with pytest.raises(UnknownMerchantError, match="unknown merchant 'M9'"):
+        forecast_table(dataset, horizon=4, merchant_id="M9")
+    with pytest.raises(MerchantWithoutSalesError, match="'M3' has no sales"):
+        forecast_table(dataset, horizon=4, merchant_id="M3")
+
+
+def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
+    purchases, catalog = forecast_market
+    common = ["--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4", "--quiet"]
+    expected = {"item": ["item_id"], "item,city_tier": ["item_id", "city_tier"], "merchant": ["merchant_id"]}
+    for by, keys in expected.items():
+        out = tmp_path / f"{by}.csv"
+        report = ["--report", str(tmp_path / "report")] if by == "item,city_tier" else []
+        assert main(["forecast", *common, "--by", by, "--out", str(out), *report]) == 0
+        table = pd.read_csv(out)
+        assert list(table.columns) == keys + ["period_start", "p10", "p50", "p90", "model"]
+        assert table.period_start.nunique() == 4 and pd.to_datetime(table.period_start).dt.day_of_week.eq(0).all()
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert "merchant-M1.html" in index and "merchant-M2.html" in index
+    page = (tmp_path / "report" / "merchant-M2.html").read_text()
+    assert "data:image/png;base64," in page and "tier 1" in page and "tier 2" in page
+    assert "rising" in page  # pomegranates start selling in August: tier demand is rising
+
+
+def test_backtest_command_prints_metrics_against_seasonal_naive(forecast_market, capsys):
+    purchases, catalog = forecast_market
+    assert main(["forecast-backtest", "--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4",
+                 "--origins", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for word in ("wape", "mase", "bias", "coverage_p10_p90", "seasonal_naive", "selected", "merchant total"):
+        assert word in out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--by", "region"], "by must be one of"),
+    (["--freq", "M"], "freq must be W"),
+    (["--horizon", "27"], "horizon must be 1..26"),
+    (["--horizon", "0"], "horizon must be 1..26"),
+    (["--merchant", "M9"], "unknown merchant 'M9'"),
+    (["--merchant", "M3"], "'M3' has no sales"),
+])
+def test_forecast_command_errors(forecast_market, tmp_path, capsys, extra, message):
+    purchases, catalog = forecast_market
+    out = tmp_path / "out.csv"
+    assert main(["forecast", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--quiet", *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_too_short_a_history_is_a_clear_error(contract_files, tmp_path, capsys):
+    purchases, catalog = contract_files  # four months of sales
+    assert main(["forecast", "--purchases", str(purchases), "--catalog", str(catalog), "--out",
+                 str(tmp_path / "out.csv"), "--horizon", "12", "--quiet"]) == 2
+    assert "too short for a 12-week horizon" in capsys.readouterr().err

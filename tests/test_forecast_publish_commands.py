@@ -1,0 +1,134 @@
+"""`recommender forecast-publish`, `recommender merchant-token` and `serve --forecasts`: real files, real errors."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+from conftest import PUBLISHED_HORIZON
+from fastapi.testclient import TestClient
+
+from recommender.forecast_artifacts import ForecastDirectoryError, PublishedForecasts
+from recommender.forecasting import forecast
+from recommender.loaders import load_dataset
+from recommender.merchant_tokens import issue_token
+from serving.app import MODEL_DIR_ENV, create_app_from_environment
+from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
+from training.cli import main
+
+
+def test_publish_writes_every_level_and_the_merchants_history(published_forecasts):
+    manifest = json.loads((published_forecasts / "manifest.json").read_text())
+    assert (manifest["horizon"], manifest["freq"], len(manifest["period_starts"])) == (PUBLISHED_HORIZON, "W", 8)
+    assert len(manifest["data"]["sha256"]) == 64
+    assert {level: entry["series"] for level, entry in manifest["levels"].items()} == {
+        "item": 5, "item,city_tier": 10, "merchant": 2}
+    assert manifest["merchants"]["M3"] == {"catalog_items": 1, "items_sold": 0, "units": 0.0,
+                                           "first_sale_period": None, "last_sale_period": None}
+    assert manifest["merchants"]["M1"]["items_sold"] == 2 and manifest["merchants"]["M1"]["units"] > 0
+    items = pd.read_parquet(published_forecasts / "item.parquet")
+    assert list(items.columns) == ["merchant_id", "item_id", "period_start", "p10", "p50", "p90", "model"]
+    assert set(items.merchant_id) == {"M1", "M2"} and len(items) == 5 * PUBLISHED_HORIZON
+    assert sorted(p.name for p in published_forecasts.parent.iterdir()) == ["forecasts"]  # no temporary left
+
+
+def test_publish_failure_leaves_the_previous_directory_untouched(published_forecasts, contract_files, tmp_path,
+                                                                 capsys):
+    out = tmp_path / "forecasts"
+    (out).mkdir()
+    (out / "manifest.json").write_text("previous")
+    purchases, catalog = contract_files  # four months of sales: too short for 26 weeks
+    assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--quiet"]) == 2
+    assert "too short for a 26-week horizon" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["forecasts", purchases.name, catalog.name])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--freq", "M"], "freq must be W"),
+    (["--horizon", "27"], "horizon must be 1..26"),
+    (["--horizon", "0"], "horizon must be 1..26"),
+])
+def test_publish_refuses_a_bad_request(forecast_market, tmp_path, capsys, extra, message):
+    purchases, catalog = forecast_market
+    out = tmp_path / "forecasts"
+    assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--quiet", *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_damaged_forecast_directory_is_refused_by_name(published_forecasts, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for file in published_forecasts.iterdir():
+        (copy / file.name).write_bytes(file.read_bytes())
+    PublishedForecasts.load(copy)
+    (copy / "merchant.parquet").write_bytes(b"damaged")
+    with pytest.raises(ForecastDirectoryError, match="merchant.parquet: checksum does not match"):
+        PublishedForecasts.load(copy)
+    with pytest.raises(ForecastDirectoryError, match="manifest.json is missing"):
+        PublishedForecasts.load(tmp_path)
+
+
+def test_merchant_token_stores_only_hashes_and_reissue_replaces(tmp_path, capsys):
+    path = tmp_path / "tokens.json"
+    tokens = {}
+    for merchant in ("M1", "M2", "M1"):
+        assert main(["merchant-token", "--tokens", str(path), "--merchant", merchant]) == 0
+        tokens[merchant] = capsys.readouterr().out.strip().splitlines()[-1]
+    text = path.read_text()
+    stored = json.loads(text)["merchants"]
+    assert sorted(stored) == ["M1", "M2"]
+    for merchant, token in tokens.items():
+        assert len(token) >= 43 and token not in text
+        assert stored[merchant]["sha256"] == hashlib.sha256(token.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("merchant, message", [("", "merchant id must be"), ("unknown", "not a merchant")])
+def test_merchant_token_refuses_a_bad_merchant_id(tmp_path, capsys, merchant, message):
+    path = tmp_path / "tokens.json"
+    assert main(["merchant-token", "--tokens", str(path), "--merchant", merchant]) == 2
+    assert message in capsys.readouterr().err and not path.exists()
+
+
+def test_merchant_token_refuses_a_foreign_file_without_touching_it(tmp_path, capsys):
+    path = tmp_path / "tokens.json"
+    path.write_text('{"M1": "plain-text-token"}')
+    assert main(["merchant-token", "--tokens", str(path), "--merchant", "M1"]) == 2
+    assert "not a merchant token file" in capsys.readouterr().err
+    assert path.read_text() == '{"M1": "plain-text-token"}'
+
+
+def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp_path, capsys, monkeypatch):
+    for variable in (FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, MODEL_DIR_ENV):
+        monkeypatch.setenv(variable, "")  # serve sets them for its workers: restored after the test
+    assert main(["serve", "--model", str(small_model), "--forecasts", str(tmp_path)]) == 2
+    assert "not a forecast directory" in capsys.readouterr().err
+
+
+def test_published_tables_are_the_forecast_commands_numbers(published_forecasts, forecast_market):
+    dataset = load_dataset(*forecast_market)
+    result = forecast(dataset, PUBLISHED_HORIZON, "W", "item")
+    for file, table, keys in (("item.parquet", result.series_table(), ["item_id"]),
+                              ("merchant.parquet", result.totals_table("merchant_id"), ["merchant_id"])):
+        published = pd.read_parquet(published_forecasts / file)
+        merged = published.merge(table, on=[*keys, "period_start"], suffixes=("", "_direct"))
+        assert len(merged) == len(published) == len(table)
+        for column in ("p10", "p50", "p90"):
+            assert (merged[column] - merged[f"{column}_direct"]).abs().max() <= 0.005  # rounded to 0.01
+        assert (merged.model == merged.model_direct).all()
+
+
+def test_app_factory_reads_forecasts_and_tokens_from_the_environment(small_model, published_forecasts, tmp_path,
+                                                                     monkeypatch):
+    token = issue_token(tmp_path / "tokens.json", "M1")
+    monkeypatch.setenv(MODEL_DIR_ENV, str(small_model))
+    monkeypatch.setenv(FORECASTS_DIR_ENV, str(published_forecasts))
+    monkeypatch.setenv(MERCHANT_TOKENS_ENV, str(tmp_path / "tokens.json"))
+    client = TestClient(create_app_from_environment())
+    answer = client.get("/v1/merchants/M1/forecast", params={"horizon": 2},
+                        headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and len(answer.json()["rows"]) == 2 * 2

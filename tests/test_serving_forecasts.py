@@ -1,0 +1,130 @@
+"""The merchant forecast route through FastAPI's TestClient, on forecasts published from a small market."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import PUBLISHED_HORIZON
+from fastapi.testclient import TestClient
+
+from recommender.merchant_tokens import issue_token
+from serving.app import create_app
+
+# M1 sells two items, M2 three, M3 is in the catalog but never sold, M9 is not in the catalog.
+MERCHANTS = ("M1", "M2", "M3", "M9")
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory) -> tuple[object, dict[str, str]]:
+    path = tmp_path_factory.mktemp("tokens") / "tokens.json"
+    return path, {merchant: issue_token(path, merchant) for merchant in MERCHANTS}
+
+
+@pytest.fixture(scope="module")
+def client(published_forecasts, tokens) -> TestClient:
+    return TestClient(create_app(None, published_forecasts, tokens[0]))
+
+
+def get(client: TestClient, merchant: str, token: str | None, **params):
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return client.get(f"/v1/merchants/{merchant}/forecast", params=params, headers=headers)
+
+
+def published_rows(directory, file: str, merchant: str) -> pd.DataFrame:
+    table = pd.read_parquet(directory / file)
+    return table[table.merchant_id == merchant]
+
+
+def test_own_token_reads_own_items_sliced_to_the_horizon(client, tokens, published_forecasts):
+    answer = get(client, "M1", tokens[1]["M1"], horizon=3, by="item")
+    assert answer.status_code == 200
+    body = answer.json()
+    manifest = json.loads((published_forecasts / "manifest.json").read_text())
+    assert (body["merchant_id"], body["freq"], body["horizon"], body["by"]) == ("M1", "W", 3, "item")
+    assert body["generated_at"] == manifest["created_at"] and body["data_sha256"] == manifest["data"]["sha256"]
+    rows = pd.DataFrame(body["rows"])
+    assert sorted(rows.item_id.unique()) == ["FAN-1", "FAN-2"] and len(rows) == 2 * 3
+    assert sorted(rows.period_start.unique()) == manifest["period_starts"][:3]
+    assert "city_tier" not in rows
+    expected = published_rows(published_forecasts, "item.parquet", "M1")
+    expected = expected[expected.period_start.astype(str).isin(manifest["period_starts"][:3])]
+    merged = rows.merge(expected.assign(period_start=expected.period_start.astype(str)),
+                        on=["item_id", "period_start"], suffixes=("", "_file"))
+    assert len(merged) == 6
+    for column in ("p10", "p50", "p90", "model"):
+        assert (merged[column] == merged[f"{column}_file"]).all()
+    assert (rows.p10 <= rows.p50).all() and (rows.p50 <= rows.p90).all()
+
+
+def test_tiers_and_merchant_total_default_to_the_published_horizon(client, tokens):
+    token = tokens[1]["M2"]
+    tiers = pd.DataFrame(get(client, "M2", token, by="item,city_tier").json()["rows"])
+    assert set(tiers.item_id) == {"POM-1", "TEA-1", "TEA-2"} and set(tiers.city_tier) <= {1, 2}
+    assert tiers.period_start.nunique() == PUBLISHED_HORIZON
+    items = pd.DataFrame(get(client, "M2", token).json()["rows"])
+    total = get(client, "M2", token, by="merchant", horizon=4).json()
+    totals = pd.DataFrame(total["rows"]).set_index("period_start")
+    assert total["horizon"] == 4 and len(totals) == 4 and "item_id" not in totals
+    summed = items.groupby("period_start").p50.sum().loc[totals.index]
+    assert ((summed - totals.p50).abs() <= 0.01 * 3).all()  # bottom-up, up to rounding to 0.01 per item
+
+
+def test_another_merchants_token_is_refused_whether_or_not_the_merchant_exists(client, tokens):
+    for merchant in ("M2", "NO-SUCH-MERCHANT"):
+        answer = get(client, merchant, tokens[1]["M1"])
+        assert answer.status_code == 403
+        assert answer.json()["detail"] == "a merchant can only read its own forecast"
+    assert get(client, "M2", tokens[1]["M1"], horizon=99).status_code == 403  # before checking the horizon
+
+
+@pytest.mark.parametrize("authorization", [None, "Basic dXNlcjpwYXNz", "Bearer not-a-token", "Bearer "])
+def test_missing_or_unknown_token_is_401(client, authorization):
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    answer = client.get("/v1/merchants/M1/forecast", headers=headers)
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_merchant_without_sales_and_merchant_outside_the_catalog_are_clear_404s(client, tokens):
+    answer = get(client, "M3", tokens[1]["M3"])
+    assert answer.status_code == 404
+    assert "'M3' has no sales history to forecast from" in answer.json()["detail"]
+    answer = get(client, "M9", tokens[1]["M9"])
+    assert answer.status_code == 404 and "not in the catalog" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"horizon": PUBLISHED_HORIZON + 1}, f"at most {PUBLISHED_HORIZON} periods"),
+    ({"horizon": 0}, "greater than or equal to 1"),
+    ({"horizon": "soon"}, "valid integer"),
+    ({"by": "region"}, "'item', 'item,city_tier' or 'merchant'"),
+    ({"weeks": 3}, "unknown query parameter(s): 'weeks'"),
+])
+def test_bad_query_is_422_naming_the_problem(client, tokens, params, message):
+    answer = get(client, "M1", tokens[1]["M1"], **params)
+    assert answer.status_code == 422
+    assert message in json.dumps(answer.json())
+
+
+def test_route_is_503_until_forecasts_and_tokens_are_configured(published_forecasts, tokens):
+    answer = get(TestClient(create_app(None)), "M1", tokens[1]["M1"])
+    assert answer.status_code == 503 and "forecasts not published" in answer.json()["detail"]
+    answer = get(TestClient(create_app(None, published_forecasts)), "M1", tokens[1]["M1"])
+    assert answer.status_code == 503 and "merchant tokens not configured" in answer.json()["detail"]
+
+
+def test_reissued_token_replaces_the_old_one_without_a_restart(published_forecasts, tmp_path):
+    path = tmp_path / "tokens.json"
+    old = issue_token(path, "M1")
+    client = TestClient(create_app(None, published_forecasts, path))
+    assert get(client, "M1", old).status_code == 200
+    new = issue_token(path, "M1")
+    assert get(client, "M1", old).status_code == 401
+    assert get(client, "M1", new).status_code == 200
+
+
+def test_openapi_documents_the_route_and_its_statuses(client):
+    route = client.get("/openapi.json").json()["paths"]["/v1/merchants/{merchant_id}/forecast"]["get"]
+    assert {"200", "401", "403", "404", "422", "503"} <= set(route["responses"])
+    assert route["security"] == [{"HTTPBearer": []}]
