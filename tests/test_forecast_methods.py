@@ -107,3 +107,15 @@ def test_metrics_on_hand_computed_cases():
     assert fm.coverage(actual, p50 - 1, p50 + 0.5) == pytest.approx(3 / 4)
     history = np.array([[0.0, 2.0, 0.0, 2.0], [1.0, 1.0, 1.0, 1.0]])  # naive scale 2 and 0 (left out)
     assert fm.mase(actual, p50, history, season=52) == pytest.approx(1.0 / 2)
+
+
+def test_global_model_caps_one_off_bulk_orders_in_its_expected_demand():
+    rng = np.random.default_rng(3)
+    values = rng.poisson(5.0, size=(40, 60)).astype(float)
+    spikes = rng.random(values.shape) < 0.04  # a wholesaler's order now and then: 40 times the usual week
+    values[spikes] = 200.0
+    history, future = panel(values), np.full((40, 6), 5.0)
+    capped = GlobalQuantileForecaster(horizon=6, max_iter=40).fit(history).predict(6)
+    uncapped = GlobalQuantileForecaster(horizon=6, max_iter=40, max_scaled_target=None).fit(history).predict(6)
+    assert fm.wape(future, capped[:, :, 1]) < fm.wape(future, uncapped[:, :, 1])
+    assert abs(capped[:, :, 1].mean() - 5.0) < 2.5
