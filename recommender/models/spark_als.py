@@ -15,7 +15,7 @@ Parameters mean what they mean for ALSRecommender (implicit), mapped to Spark's 
   items, ``regParam = regularization * (U + I) / (2 n)`` (:func:`spark_reg_param`) gives the
   same total penalty weight over all factor vectors: ``regParam * 2n = regularization * (U + I)``.
 * ``alpha``: both engines give a bought pair of weight ``w`` the confidence ``1 + alpha * w``
-  (Hu, Koren & Volinsky 2008), so the same ``alpha`` is passed; the model is the same.
+  (Hu, Koren & Volinsky 2008), so the same ``alpha`` is passed and the confidences are the same.
 * ``factors`` is Spark's ``rank``, ``iterations`` its ``maxIter``, ``random_state`` its ``seed``.
 """
 from __future__ import annotations
