@@ -149,12 +149,12 @@ class ModelInfo(BaseModel):
     """The manifest of the model being served (all manifest fields are passed through)."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "format_version": 1, "model_version": "20261123T204300Z-67ef63b5", "created_at": "2026-11-23T20:43:00+00:00",
+        "format_version": 2, "model_version": "20261123T204300Z-67ef63b5", "created_at": "2026-11-23T20:43:00+00:00",
         "default_niche": 0.3, "data": {"purchases": "purchases.csv", "catalog": "catalog.csv"},
         "parameters": {"components": {"als": {}, "content": {}, "popularity": {}}},
         "files": {"engine.joblib": "3f2a..."}}]})
 
-    format_version: int = Field(description="Model directory format.", examples=[1])
+    format_version: int = Field(description="Model directory format.", examples=[2])
     model_version: str = Field(description="Version id.", examples=["20261123T204300Z-67ef63b5"])
     created_at: str | None = Field(None, description="When the model was trained (UTC, ISO 8601).",
                                    examples=["2026-11-23T20:43:00+00:00"])

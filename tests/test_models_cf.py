@@ -17,7 +17,7 @@ from recommender.features.encoders import UNKNOWN_CODE
 from recommender.features.training_data import TrainingData, UserBatch, build_training_data
 from recommender.loaders import load_dataset
 from recommender.models import als as als_module
-from recommender.models.als import ALSRecommender, als_fold_in
+from recommender.models.als import ALSRecommender, als_fold_in, confidences
 from recommender.models.base import ModelLoadError
 from recommender.models.bpr import BPRRecommender
 from recommender.models.item_knn import EASERecommender, ItemKNNRecommender
@@ -250,11 +250,66 @@ def test_als_fold_in_matches_implicits_recalculate_user(data):
     from implicit.cpu.als import AlternatingLeastSquares
 
     model = ALSRecommender(factors=8, alpha=2.0, regularization=0.1).fit(data)
-    reference = AlternatingLeastSquares(factors=8, alpha=2.0, regularization=0.1)
+    reference = AlternatingLeastSquares(factors=8, regularization=0.1)
     reference.item_factors = model.item_factors_.copy()
-    want = reference.recalculate_user(np.arange(data.n_users), data.user_items)
+    paper = data.user_items.copy()
+    paper.data = 1.0 + 2.0 * paper.data  # the confidences, written out
+    want = reference.recalculate_user(np.arange(data.n_users), paper)
     got = model.user_vectors(UserBatch(np.full(data.n_users, UNKNOWN_CODE), data.user_items, data.user_tiers))
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("confidence", ["paper", "implicit"])
+def test_als_hands_implicit_the_confidences_of_its_convention(data, confidence):
+    """Fitted factors are implicit's on 1 + alpha * w ("paper") or on alpha * w ("implicit")."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    params = {"factors": 4, "regularization": 0.1, "iterations": 5, "random_state": 3}
+    model = ALSRecommender(alpha=2.5, confidence=confidence, map_cold_items=False, **params).fit(data)
+    given = data.user_items.copy()
+    given.data = (1.0 if confidence == "paper" else 0.0) + 2.5 * given.data
+    library = AlternatingLeastSquares(**params)
+    library.fit(given, show_progress=False)
+    np.testing.assert_allclose(model.user_factors_, library.user_factors, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.item_factors_, library.item_factors, rtol=1e-5, atol=1e-6)
+
+
+def test_confidence_of_a_bought_pair_is_one_plus_alpha_weight():
+    """One factor, one item bought with weight w: the fold-in solves
+    x = (1 + alpha w) y / (sum_j y_j^2 + regularization + alpha w y^2)."""
+    items = np.array([[0.5], [2.0], [-1.0]])
+    gram = items.T @ items  # 5.25
+    for w, alpha in ((0.25, 1.0), (3.0, 0.5), (0.01, 40.0)):
+        history = sp.csr_matrix(([w], ([0], [1])), shape=(1, 3))
+        want = (1 + alpha * w) * 2.0 / (5.25 + 0.1 + alpha * w * 4.0)
+        got = als_fold_in(history, items, gram, 0.1, alpha)
+        np.testing.assert_allclose(got, [[want]], rtol=1e-6)
+        # a purchase, however light, pulls the buyer towards the item (implicit's alpha * w pushes
+        # it away when alpha * w < 1: the pair then weighs less than an unobserved one)
+        assert got[0, 0] > 0
+
+
+def test_confidences_drop_zero_weights_and_keep_the_sign():
+    weights = sp.csr_matrix(np.array([[0.5, 0.0, -2.0], [0.0, 0.0, 1.0]]))
+    weights.data[weights.data == 1.0] = 0.0  # an explicitly stored zero
+    paper = confidences(weights, 2.0)
+    np.testing.assert_allclose(paper.toarray(), [[2.0, 0.0, -5.0], [0.0, 0.0, 0.0]])
+    assert paper.nnz == 2
+    np.testing.assert_allclose(confidences(weights, 2.0, "implicit").toarray(), 2.0 * weights.toarray())
+    with pytest.raises(ValueError, match="confidence must be one of"):
+        confidences(weights, 2.0, "spark")
+
+
+def test_als_fold_in_of_a_training_buyer_reproduces_its_trained_factors(data):
+    """Fit and fold-in use the same confidences: a converged fit's buyer factors are the
+    least-squares solution the fold-in computes from the buyer's own history."""
+    model = ALSRecommender(factors=4, alpha=0.5, regularization=0.1, iterations=60, map_cold_items=False).fit(data)
+    folded = model.user_vectors(UserBatch(np.full(data.n_users, UNKNOWN_CODE), data.user_items, data.user_tiers))
+    scale = np.linalg.norm(model.user_factors_, axis=1).mean()
+    assert np.abs(folded - model.user_factors_).max() < 0.01 * scale
+    # implicit's convention (alpha * w) would fold in other factors from the same history
+    other = als_fold_in(data.user_items, model.item_factors_, model.gram_, 0.1, 0.5, "implicit")
+    assert np.abs(other - model.user_factors_).max() > 0.1 * scale
 
 
 def test_als_fold_in_variable_lengths(fitted, data, monkeypatch):
@@ -269,7 +324,9 @@ def test_als_fold_in_variable_lengths(fitted, data, monkeypatch):
     history = sp.csr_matrix(dense * 3.0, dtype=np.float32)
     reference = AlternatingLeastSquares(factors=FACTORS["als"], regularization=model.regularization)
     reference.item_factors = model.item_factors_.copy()
-    want = reference.recalculate_user(np.arange(40), history)
+    paper = history.copy()
+    paper.data = 1.0 + model.alpha * paper.data
+    want = reference.recalculate_user(np.arange(40), paper)
     monkeypatch.setattr(als_module, "FOLD_IN_BLOCK_CELLS", FACTORS["als"] * 25)
     got = als_fold_in(history, model.item_factors_, model.gram_, model.regularization)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
@@ -342,6 +399,7 @@ def test_item_knn_neighbourhoods(fitted, data):
 @pytest.mark.parametrize("model, message", [
     (ALSRecommender(factors=0), "factors must be a positive integer"),
     (ALSRecommender(alpha=0.0), "alpha must be"),
+    (ALSRecommender(confidence="spark"), "confidence must be one of"),
     (BPRRecommender(learning_rate=-1.0), "learning_rate must be"),
     (EASERecommender(l2=0.0), "l2 must be"),
     (ItemKNNRecommender(similarity="jaccard"), "similarity must be one of"),

@@ -18,6 +18,7 @@ from recommender.artifacts import load_model_directory
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
 from recommender.loaders import load_dataset
+from recommender.models.als import als_fold_in
 from recommender.models.spark_als import SparkALSRecommender
 from recommender.spark import SparkUnavailable, require_spark, spark_session
 from serving import create_app
@@ -71,6 +72,25 @@ def test_spark_builds_the_same_interactions_as_the_local_pipeline(small_input, s
     local = config.training_data(load_dataset(*small_market))
     built = small_input.training_data(config)
     assert_same_inputs(local, built)
+
+
+def test_spark_als_uses_the_confidences_of_the_local_als(small_input):
+    """Spark solves the buyers last, exactly, against its final item factors: the local ALS's fold-in
+    of each buyer's history (confidence 1 + alpha * weight) must give Spark's buyer factors back.
+    Spark's ridge penalty on a buyer is regParam times the buyer's number of ratings (ALS-WR)."""
+    data = small_input.training_data(TrainConfig())
+    model = SparkALSRecommender(factors=8, alpha=0.5, regularization=0.05, iterations=3, map_cold_items=False,
+                                checkpoint_interval=0).fit(data)
+    items = model.item_factors_.astype(np.float64)
+    counts = data.user_items.getnnz(axis=1)
+    for convention, close in (("paper", True), ("implicit", False)):
+        folded = np.zeros_like(model.user_factors_)
+        for count in np.unique(counts):
+            rows = np.flatnonzero(counts == count)
+            folded[rows] = als_fold_in(data.user_items[rows], items, items.T @ items,
+                                       model.spark_reg_param_ * count, model.alpha, convention)
+        difference = np.abs(folded - model.user_factors_).max() / np.abs(model.user_factors_).max()
+        assert (difference < 1e-3) == close, (convention, difference)
 
 
 def test_spark_applies_the_contract_policies_like_the_loader(spark, tmp_path):

@@ -12,7 +12,8 @@ Rows (one per model, in this order)
   city tier), fitted on the hybrid's features with the config's ``popularity`` parameters (when
   the hybrid has a popularity component, this row *is* that component).
 * ``implicit ALS (library defaults)``: implicit's ``AlternatingLeastSquares()`` with its defaults
-  (factors=100, regularization=0.01, alpha=1.0, iterations=15; seeded), fitted on the raw summed
+  (factors=100, regularization=0.01, alpha=1.0, iterations=15; seeded) and its confidence
+  convention (``alpha * quantity``, not our ``1 + alpha * weight``), fitted on the raw summed
   quantities (no time decay, no BM25): what one gets by pointing the library at the data.
 * ``<name> (hybrid component)``: each of the hybrid's other components alone, the very models
   fitted inside the hybrid (same features, same parameters).
@@ -361,7 +362,8 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         step("implicit ALS (library defaults)")
         clock = time.perf_counter()
         raw = config.training_data(train_part, InteractionWeighting("raw", None))
-        als = ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed, map_cold_items=False).fit(raw)
+        als = ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed, map_cold_items=False,
+                             confidence="implicit").fit(raw)
         single(PLAIN_ALS_ROW, als, time.perf_counter() - clock, features=raw)
         del raw
 

@@ -1,14 +1,21 @@
 """Implicit-feedback ALS (Hu, Koren & Volinsky 2008), fitted by implicit's CPU solver.
 
-Buyer and item factors are learned from ``TrainingData.user_items`` (weighted confidences,
-buyers x items). A buyer unseen in training is folded in by the same least-squares step ALS uses
-for a buyer row, solved exactly against the fixed item factors: with ``Y`` the item factors,
-``c_i = alpha * history_i`` and ``p_i = 1`` where ``c_i > 0``,
+Buyer and item factors are learned from ``TrainingData.user_items`` (weights ``w``, buyers x
+items). A pair's confidence follows the paper (and Spark's ALS): ``c = 1 + alpha * w`` for a
+bought pair, 1 for every pair not bought, so any purchase weighs more than no purchase
+(:func:`confidences`; ``confidence="implicit"`` keeps the implicit library's own ``c = alpha * w``,
+for the plain-library baseline). implicit reads a value's magnitude as the confidence and its sign
+as the preference, so the confidences are handed to it as they are, with its ``alpha`` at 1.
+
+A buyer unseen in training is folded in by the same least-squares step ALS uses for a buyer row,
+solved exactly against the fixed item factors: with ``Y`` the item factors, ``c_i`` the
+confidences of the buyer's history (``1 + alpha * history_i``) and ``p_i = 1`` where ``c_i > 0``,
 
     x = (Y^T Y + regularization * I + sum_i (|c_i| - 1) y_i y_i^T)^-1  sum_{c_i > 0} c_i y_i
 
-which is what implicit's ``recalculate_user`` computes (its Cholesky path); here it is solved for
-the whole batch at once with numpy (batched ``solve``), so no implicit object needs to be kept.
+which is what implicit's ``recalculate_user`` computes (its Cholesky path) on the same
+confidences; here it is solved for the whole batch at once with numpy (batched ``solve``), so no
+implicit object needs to be kept.
 """
 from __future__ import annotations
 
@@ -22,6 +29,29 @@ from recommender.models.checks import check_non_negative_int, check_number, chec
 # gathers at once (see als_fold_in).
 FOLD_IN_BLOCK_CELLS = 1 << 22  # 4 M cells = 32 MB
 
+# How a weight w becomes a confidence: the paper's 1 + alpha * w, or implicit's alpha * w.
+CONFIDENCE_CONVENTIONS = ("paper", "implicit")
+
+
+def confidences(weights: sp.spmatrix, alpha: float, convention: str = "paper") -> sp.csr_matrix:
+    """The confidences ALS gives the pairs of ``weights`` (buyers x items), as implicit reads them:
+    the magnitude is the confidence, the sign the preference (positive bought, negative not).
+
+    ``"paper"`` (Hu, Koren & Volinsky 2008; Spark's ALS): ``sign(w) * (1 + alpha * |w|)``, pairs of
+    weight 0 dropped (unobserved, confidence 1); ``"implicit"``: ``alpha * w``, implicit's own.
+    Duplicate entries are summed first. The dtype of ``weights`` is kept.
+    """
+    out = sp.csr_matrix(weights, copy=True)
+    out.sum_duplicates()
+    if convention == "paper":
+        out.eliminate_zeros()
+        out.data = np.sign(out.data) * (1 + alpha * np.abs(out.data))
+    elif convention == "implicit":
+        out.data = out.data * out.data.dtype.type(alpha)
+    else:
+        raise ValueError(f"confidence must be one of {CONFIDENCE_CONVENTIONS}, got {convention!r}")
+    return out
+
 
 class ALSRecommender(FactorModel):
     """Matrix factorisation by alternating least squares on implicit feedback.
@@ -33,7 +63,8 @@ class ALSRecommender(FactorModel):
     regularization : float, default 0.05
         L2 penalty on the factors (implicit's ``regularization``).
     alpha : float, default 1.0
-        Scale of the confidences: implicit weighs an observed pair by ``alpha * user_items``.
+        Scale of the confidences: a bought pair of weight ``w`` has confidence ``1 + alpha * w``,
+        a pair not bought 1 (see ``confidence``).
     iterations : int, default 15
         ALS sweeps (each solves all buyers, then all items).
     random_state : int, default 0
@@ -43,6 +74,12 @@ class ALSRecommender(FactorModel):
         fitting, as implicit advises.
     show_progress : bool, default False
         Show implicit's progress bar while fitting.
+    map_cold_items : bool, default True
+        Items nobody bought get factors mapped from their content (False: zero factors).
+    confidence : {"paper", "implicit"}, default "paper"
+        ``"paper"``: confidence ``1 + alpha * w`` (Hu, Koren & Volinsky 2008, as Spark's ALS);
+        ``"implicit"``: ``alpha * w``, the implicit library's own convention, under which a weight
+        below ``1 / alpha`` counts less than no purchase (kept for the plain-library baseline).
 
     Learned attributes
     ------------------
@@ -54,7 +91,7 @@ class ALSRecommender(FactorModel):
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
                  iterations: int = 15, random_state: int | None = 0, num_threads: int = 0,
-                 show_progress: bool = False, map_cold_items: bool = True):
+                 show_progress: bool = False, map_cold_items: bool = True, confidence: str = "paper"):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -63,6 +100,7 @@ class ALSRecommender(FactorModel):
         self.num_threads = num_threads
         self.show_progress = show_progress
         self.map_cold_items = map_cold_items
+        self.confidence = confidence
 
     def _check_params(self) -> None:
         who = "ALSRecommender"
@@ -71,40 +109,48 @@ class ALSRecommender(FactorModel):
         check_number(self.alpha, "alpha", who, strict=True)
         check_positive_int(self.iterations, "iterations", who)
         check_non_negative_int(self.num_threads, "num_threads", who)
+        if self.confidence not in CONFIDENCE_CONVENTIONS:
+            raise ValueError(f"{who}: confidence must be one of {CONFIDENCE_CONVENTIONS}, got {self.confidence!r}")
 
     def _implicit_model(self):
+        """implicit's ALS; its ``alpha`` stays 1, as the confidences it is given include ours."""
         from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(factors=int(self.factors), regularization=float(self.regularization),
-                                       alpha=float(self.alpha), dtype=np.float32, iterations=int(self.iterations),
+                                       alpha=1.0, dtype=np.float32, iterations=int(self.iterations),
                                        num_threads=int(self.num_threads), random_state=self.random_state)
+
+    def _learn_factors(self, data, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        return super()._learn_factors(data, confidences(user_items, float(self.alpha), self.confidence))
 
     def _after_fit(self, user_items: sp.csr_matrix) -> None:
         items = self.item_factors_.astype(np.float64)
         self.gram_ = items.T @ items
 
     def _fold_in(self, history: sp.csr_matrix) -> np.ndarray:
-        return als_fold_in(history, self.item_factors_, self.gram_, float(self.regularization), float(self.alpha))
+        return als_fold_in(history, self.item_factors_, self.gram_, float(self.regularization), float(self.alpha),
+                           self.confidence)
 
 
 def als_fold_in(history: sp.csr_matrix, item_factors: np.ndarray, gram: np.ndarray, regularization: float,
-                alpha: float = 1.0) -> np.ndarray:
-    """ALS least-squares buyer factors (float32, rows x factors) for histories (rows x items),
-    against fixed item factors; ``gram`` is ``item_factors.T @ item_factors``.
+                alpha: float = 1.0, confidence: str = "paper") -> np.ndarray:
+    """ALS least-squares buyer factors (float32, rows x factors) for histories (rows x items of
+    weights), against fixed item factors; ``gram`` is ``item_factors.T @ item_factors``; the
+    weights become confidences as in fitting (:func:`confidences` with ``alpha`` and ``confidence``).
 
     Rows are solved together: rows of similar length are grouped, each group's bought items'
     factors gathered into a zero-padded (rows x length x factors) array, so the per-row normal
     matrices come from one batched matrix product and one batched ``solve``; groups are sized to
     keep that array under :data:`FOLD_IN_BLOCK_CELLS`.
     """
-    history = sp.csr_matrix(history, dtype=np.float64, copy=True)
-    history.sum_duplicates()  # one slot per (row, item): the weights below are per slot
+    # one slot per (row, item), holding its confidence
+    history = confidences(sp.csr_matrix(history, dtype=np.float64), alpha, confidence)
     n, f = history.shape[0], item_factors.shape[1]
     out = np.zeros((n, f), dtype=np.float32)
     if n == 0:
         return out
     items = np.asarray(item_factors, dtype=np.float64)
-    conf = alpha * history.data
+    conf = history.data
     # right-hand sides: sum over c_i > 0 of c_i y_i
     positive = sp.csr_matrix((np.where(conf > 0, conf, 0.0), history.indices, history.indptr), shape=history.shape)
     rhs = positive @ items

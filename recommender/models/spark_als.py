@@ -14,9 +14,8 @@ Parameters mean what they mean for ALSRecommender (implicit), mapped to Spark's 
   (ALS-WR, Zhou et al. 2008), implicit does not. With ``n`` ratings, ``U`` buyers and ``I``
   items, ``regParam = regularization * (U + I) / (2 n)`` (:func:`spark_reg_param`) gives the
   same total penalty weight over all factor vectors: ``regParam * 2n = regularization * (U + I)``.
-* ``alpha``: implicit's confidence of a pair is ``alpha * weight``, Spark's ``1 + alpha * weight``;
-  the same ``alpha`` is passed, so Spark's confidences are higher by 1 (small against the BM25
-  weights of the default weighting).
+* ``alpha``: both engines give a bought pair of weight ``w`` the confidence ``1 + alpha * w``
+  (Hu, Koren & Volinsky 2008), so the same ``alpha`` is passed and the confidences are the same.
 * ``factors`` is Spark's ``rank``, ``iterations`` its ``maxIter``, ``random_state`` its ``seed``.
 """
 from __future__ import annotations
@@ -67,6 +66,8 @@ class SparkALSRecommender(ALSRecommender):
     ------------------
     As ALSRecommender, plus ``spark_reg_param_``: the ``regParam`` Spark was given.
     """
+
+    confidence = "paper"  # Spark's ALS has only the paper's convention, 1 + alpha * weight
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, alpha: float = 1.0,
                  iterations: int = 15, random_state: int | None = 0, checkpoint_interval: int = 5,
