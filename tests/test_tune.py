@@ -154,7 +154,7 @@ def test_sampled_params_are_in_range_and_valid():
         assert ("weighting.bm25_k1" in params) == (params["weighting.scheme"] == "bm25")
         assert 32 <= params["als.factors"] <= 128
         assert 1e-3 <= params["als.regularization"] <= 1.0
-        assert 0.5 <= params["als.alpha"] <= 20
+        assert 0.1 <= params["als.alpha"] <= 20
         assert 10 <= params["als.iterations"] <= 30
         assert 0 <= params["content.recency"] <= 2
         apply_params(TrainConfig(), params)  # a valid TrainConfig

@@ -89,7 +89,7 @@ def sample_params(rng: np.random.Generator, components: dict) -> dict:
     # every draw is made whether used or not, so later knobs do not shift with earlier choices
     als = {"factors": int(rng.integers(4, 17)) * 8,                     # 32..128, steps of 8
            "regularization": _round(_log_uniform(rng, 1e-3, 1.0)),
-           "alpha": _round(_log_uniform(rng, 0.5, 20.0)),
+           "alpha": _round(_log_uniform(rng, 0.1, 20.0)),
            "iterations": int(rng.integers(10, 31))}
     popularity = {"smoothing": _round(_log_uniform(rng, 1.0, 1000.0)),
                   "damping": ("log", "none")[int(rng.integers(2))]}
