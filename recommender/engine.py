@@ -10,8 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
