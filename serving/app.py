@@ -382,8 +382,8 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         code = engine.users.code_of(user_id)
         tiers = None if city_tier is None else np.array([city_tier], dtype=np.int8)
         used_niche = engine.default_niche if niche is None else float(niche)
-        defaults = mask is None and tiers is None and exclude_purchased and used_niche == engine.default_niche
-        listed = served.default_lists.top(code, k) if defaults and served.default_lists is not None else None
+        defaults = mask is None and exclude_purchased and used_niche == engine.default_niche
+        listed = served.default_lists.top(code, k, city_tier) if defaults and served.default_lists is not None else None
         if listed is None:
             codes, scores = engine.recommend(np.array([code], dtype=np.int64), k,
                                              include_purchased=not exclude_purchased, niche=used_niche, mask=mask,

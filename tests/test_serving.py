@@ -280,7 +280,7 @@ def test_unexpected_errors_are_json_500(small_model, monkeypatch):
 
     monkeypatch.setattr(app.state.served.engine, "recommend", broken)
     with TestClient(app, raise_server_exceptions=False) as private:
-        answer = private.get("/v1/users/u/recommendations")
+        answer = private.get("/v1/users/u/recommendations?max_price=1000000")  # a filter: computed
     assert answer.status_code == 500 and "internal server error" in answer.json()["detail"]
 
 

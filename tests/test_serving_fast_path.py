@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recommender.artifacts import load_model_directory
+from recommender.features.encoders import UNKNOWN_CODE
 from serving import create_app
 from serving.precomputed import DefaultLists
 
@@ -28,9 +29,21 @@ def test_default_lists_are_prefixes_of_the_engine_lists(engine, k):
         np.testing.assert_allclose(scores, expected_scores[user], rtol=1e-6)
 
 
+@pytest.mark.parametrize("tier", [None, 1, 3, 5])
+def test_cold_start_lists_are_prefixes_of_the_engine_lists(engine, tier):
+    lists = DefaultLists.compute(engine)
+    tiers = None if tier is None else np.array([tier], dtype=np.int8)
+    for k in (1, 20, 100):
+        expected_codes, expected_scores = engine.recommend(np.array([UNKNOWN_CODE]), k, tiers=tiers)
+        codes, scores = lists.top(UNKNOWN_CODE, k, tier)
+        np.testing.assert_array_equal(codes, expected_codes[0])
+        np.testing.assert_allclose(scores, expected_scores[0], rtol=1e-6)
+
+
 def test_default_lists_stop_at_their_depth_and_their_memory_bound(engine):
     lists = DefaultLists.compute(engine, depth=10)
-    assert lists.top(0, 11) is None and lists.top(-1, 5) is None
+    assert lists.top(0, 11) is None and lists.top(UNKNOWN_CODE, 11) is None
+    assert lists.top(0, 5, tier=2) is None  # a known buyer in another tier is computed
     assert DefaultLists.compute(engine, max_bytes=1) is None
 
 
@@ -49,8 +62,9 @@ def test_api_answers_the_same_with_and_without_the_fast_paths(small_model):
     with TestClient(app) as client:
         served = app.state.served
         assert served.default_lists is not None
-        users = [str(u) for u in served.engine.users.ids[:30]]
-        queries = ["k=5", "k=20", "k=20&niche=0", "k=20&exclude_purchased=false", "k=20&city_tier=1"]
+        users = [str(u) for u in served.engine.users.ids[:30]] + ["never-seen-1", "never-seen-2"]
+        queries = ["k=5", "k=20", "k=20&niche=0", "k=20&exclude_purchased=false", "k=20&city_tier=1",
+                   "k=7&city_tier=3"]
         fast = {(u, q): client.get(f"/v1/users/{u}/recommendations?{q}").json() for u in users for q in queries}
         app.state.served = dataclasses.replace(served, default_lists=None)
         served.engine.__dict__.pop("_user_vectors")
