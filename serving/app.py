@@ -33,9 +33,10 @@ Operations:
   (a lock), then swaps it in with one assignment: requests in flight finish on the old model and
   none fails. With several worker processes, the other workers follow within about half a
   second plus their load time (:mod:`serving.reload_sync`). A bad directory is a 422 naming the
-  problem and the old model keeps serving. The route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each request)
-  and clients send it in the ``X-API-Key`` header; a missing or wrong key is a 401, and while the
-  variable is unset (or empty) the route answers 403 ("admin API disabled").
+  problem and the old model keeps serving. The route needs the admin key: the server reads it
+  from ``RECOMMENDER_ADMIN_KEY`` (at each request) and clients send it in the ``X-API-Key``
+  header; a missing or wrong key is a 401, and while the variable is unset (or empty) the route
+  answers 403 ("admin API disabled").
 * ``GET /metrics``: Prometheus text format (see :mod:`serving.metrics`): request counts and
   latency histograms per route template, method and status, and the served model version. Not
   authenticated (restrict it at the network level if needed).
@@ -383,7 +384,8 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         tiers = None if city_tier is None else np.array([city_tier], dtype=np.int8)
         used_niche = engine.default_niche if niche is None else float(niche)
         defaults = mask is None and exclude_purchased and used_niche == engine.default_niche
-        listed = served.default_lists.top(code, k, city_tier) if defaults and served.default_lists is not None else None
+        lists = served.default_lists if defaults else None
+        listed = lists.top(code, k, city_tier) if lists is not None else None
         if listed is None:
             codes, scores = engine.recommend(np.array([code], dtype=np.int64), k,
                                              include_purchased=not exclude_purchased, niche=used_niche, mask=mask,
