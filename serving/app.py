@@ -3,10 +3,11 @@
 ``create_app(model_dir)`` loads and verifies the model directory once, precomputes what requests
 need (filter masks per category and region, the price array, titles, popularity rows, reason
 vectors, every known buyer's model vector and default list: :mod:`serving.precomputed`) into a
-:class:`ServedModel`, and keeps it as ``app.state.served``. Every request reads
-that reference once at its start, so swapping a model in later is one assignment
-(``app.state.served = ServedModel.load(path)``) and in-flight requests finish on the model
-they started with.
+:class:`ServedModel`, and keeps it as ``app.state.served``. Every request reads that reference
+once at its start, so swapping a model in later is one assignment (``app.state.served =
+ServedModel.load(path)``) and in-flight requests finish on the model they started with.
+Recommendation requests the precomputed lists cannot answer are scored in batches with the
+requests that arrive with them (:mod:`serving.batching`).
 
 Request handlers and their dependencies are ``async def``: their work is short CPU work (a row
 lookup, one product with the item vectors, a partial sort: well under a millisecond), which a
@@ -67,6 +68,7 @@ from recommender.artifacts import ModelDirectoryError, load_model_directory
 from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
+from serving.batching import RecommendationBatcher
 from serving.explain import Explainer
 from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
 from serving.forecasts import router as forecasts_router
@@ -345,6 +347,7 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
 
     app.state.served_version = served_version
     app.state.swap_model = swap_model
+    batcher = RecommendationBatcher()
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _install_error_handlers(app)
 
@@ -381,16 +384,14 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         engine = served.engine
         mask = _filter_mask(served, category, region, max_price)
         code = engine.users.code_of(user_id)
-        tiers = None if city_tier is None else np.array([city_tier], dtype=np.int8)
         used_niche = engine.default_niche if niche is None else float(niche)
         defaults = mask is None and exclude_purchased and used_niche == engine.default_niche
         lists = served.default_lists if defaults else None
         listed = lists.top(code, k, city_tier) if lists is not None else None
         if listed is None:
-            codes, scores = engine.recommend(np.array([code], dtype=np.int64), k,
-                                             include_purchased=not exclude_purchased, niche=used_niche, mask=mask,
-                                             tiers=tiers)
-            listed = codes[0], scores[0]
+            key = (k, exclude_purchased, used_niche, category, region, max_price)
+            listed = await batcher.recommend(engine, key, code, city_tier, k=k, include_purchased=not exclude_purchased,
+                                             niche=used_niche, mask=mask)
         codes, scores = listed
         keep = (codes >= 0) & np.isfinite(scores)
         codes, scores = codes[keep], scores[keep]
