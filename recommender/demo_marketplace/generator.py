@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recommender.demo_marketplace import geography as geo
+from recommender.holidays import CHINESE_NEW_YEAR
 from recommender.tables import write_table
 
 PURCHASE_COLUMNS = ("user_id", "item_id", "timestamp", "quantity", "order_id", "price", "city", "city_tier")
@@ -186,7 +187,7 @@ class _Calendar:
 
 
 def _chinese_new_year(year: int) -> np.datetime64:
-    return np.datetime64(geo.CHINESE_NEW_YEAR.get(year, f"{year}-02-05"), "D")
+    return np.datetime64(CHINESE_NEW_YEAR.get(year, f"{year}-02-05"), "D")
 
 
 def _calendar(start: np.datetime64, days: int) -> _Calendar:

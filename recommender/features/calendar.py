@@ -10,7 +10,7 @@ For each period start (weeks start on Monday; days), :func:`calendar_features` g
   :data:`EVENT_REACH` periods (8 weeks or 30 days) either side, so far-away dates look alike.
 
 Chinese New Year follows the lunar calendar; its Gregorian dates come from the table
-:data:`~recommender.demo_marketplace.geography.CHINESE_NEW_YEAR` (2010-2040, no downloads). Outside
+:data:`~recommender.holidays.CHINESE_NEW_YEAR` (2010-2040, no downloads). Outside
 those years the nearest tabled date is used, which only ever matters through the clipped distance.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recommender.demo_marketplace.geography import CHINESE_NEW_YEAR
+from recommender.holidays import CHINESE_NEW_YEAR
 
 PERIOD_DAYS = {"W": 7, "D": 1}
 EVENT_REACH = {"W": 8, "D": 30}
