@@ -289,7 +289,7 @@ ADMIN_ERRORS = {401: {"model": ErrorResponse, "description": f"Missing or wrong 
 async def lifespan(app: FastAPI):
     from threadpoolctl import threadpool_limits
 
-    limiter = threadpool_limits(1, "blas")  # process-wide for OpenBLAS: requests parallelise across threads
+    limiter = threadpool_limits(1, "blas")  # process-wide: requests parallelise across processes
     shared = announcement_file()
     follower = None
     if shared is not None:  # one of several workers: follow the reloads of the others
