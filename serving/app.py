@@ -141,9 +141,6 @@ class ServedModel:
     path: str
     item_ids: np.ndarray
     titles: np.ndarray
-    regions: np.ndarray
-    merchants: np.ndarray
-    categories: np.ndarray
     prices: np.ndarray  # float64, nan where unknown
     category_masks: dict[str, np.ndarray]
     region_masks: dict[str, np.ndarray]
@@ -186,8 +183,7 @@ class ServedModel:
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
         names = [name for name, _ in getattr(engine.model, "components", [])]
         merchants = _text_array(catalog.get("merchant_id"), n)
-        return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, regions=regions,
-                   merchants=merchants, categories=categories, prices=prices,
+        return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=np.asarray(rows, dtype=np.float32), explainer=Explainer(engine, titles, regions),
                    first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine),
