@@ -58,7 +58,7 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -70,10 +70,15 @@ from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.batching import RecommendationBatcher
 from serving.explain import Explainer
-from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
+from serving.forecasts import (
+    FORECASTS_DIR_ENV,
+    MERCHANT_TOKENS_ENV,
+    load_forecast_state,
+)
 from serving.forecasts import router as forecasts_router
+from serving.lean_routes import json_response, query_parameters, validated_query
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
-from serving.precomputed import DefaultLists
+from serving.precomputed import DefaultLists, valid_prefix
 from serving.reload_sync import announce, announcement_file, follow
 from serving.routing import StrictQueryRoute
 from serving.schemas import (
@@ -81,17 +86,19 @@ from serving.schemas import (
     MAX_CITY_TIER,
     MAX_ID_LENGTH,
     MAX_K,
-    MIN_CITY_TIER,
     ErrorResponse,
     HealthResponse,
     ModelInfo,
+    PopularQuery,
     PopularResponse,
     RankRequest,
     RankResponse,
     ReadyResponse,
+    RecommendationsQuery,
     RecommendationsResponse,
     ReloadRequest,
     ReloadResponse,
+    SimilarItemsQuery,
     SimilarItemsResponse,
 )
 
@@ -99,7 +106,6 @@ log = logging.getLogger(__name__)
 
 POPULARITY = "popularity"
 CONTENT = "content"
-MAX_FILTER_LENGTH = 200
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
 
@@ -162,6 +168,7 @@ class ServedModel:
 
     @classmethod
     def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "") -> ServedModel:
+        """Precompute what requests need from a loaded engine."""
         if not engine.precompute_user_vectors():
             log.info("buyer vectors not precomputed (non-linear model or too many buyers): computed per request")
         catalog = engine.catalog
@@ -183,10 +190,11 @@ class ServedModel:
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
         names = [name for name, _ in getattr(engine.model, "components", [])]
         merchants = _text_array(catalog.get("merchant_id"), n)
+        explainer = Explainer(engine, titles, regions)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
-                   popularity=np.asarray(rows, dtype=np.float32), explainer=Explainer(engine, titles, regions),
-                   first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine),
+                   popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
+                   first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine, explainer),
                    item_records=_item_records(item_ids, titles, regions, merchants, categories, prices))
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
@@ -211,8 +219,9 @@ class ServedModel:
     def items(self, codes: np.ndarray, scores: np.ndarray, reasons: list[str]) -> list[dict]:
         """Response items: each code's metadata (from :attr:`item_records`) with its score and reason."""
         records = self.item_records
-        return [{**records[code], "score": round(score, 6), "reason": reason}
-                for code, score, reason in zip(codes.tolist(), scores.tolist(), reasons)]
+        rounded = np.round(np.asarray(scores, dtype=np.float64), 6).tolist()
+        return [{**records[code], "score": score, "reason": reason}
+                for code, score, reason in zip(codes.tolist(), rounded, reasons)]
 
 
 # --- request helpers -------------------------------------------------------------------------------
@@ -235,18 +244,6 @@ def _filter_mask(served: ServedModel, category, region, max_price):
 Served = Annotated[ServedModel, Depends(get_served)]
 UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Buyer id (1..128 characters).")]
 ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Item id (1..128 characters).")]
-CityTier = Annotated[int | None, Query(ge=MIN_CITY_TIER, le=MAX_CITY_TIER,
-                                       description="City tier 1..5: the context of unknown buyers, an override "
-                                                   "for known ones.")]
-Category = Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
-                                       description="Only items of this catalog category (exact value; an unknown "
-                                                   "value is a 422 listing the known ones).")]
-Region = Annotated[str | None, Query(min_length=1, max_length=MAX_FILTER_LENGTH,
-                                     description="Only items from this catalog region (exact value; an unknown "
-                                                 "value is a 422 listing the known ones).")]
-
-
-K = Annotated[int, Query(ge=1, le=MAX_K, description=f"List length, 1..{MAX_K}.")]
 
 
 ERRORS = {404: {"model": ErrorResponse}, 503: {"model": ErrorResponse, "description": "No model loaded."}}
@@ -364,60 +361,58 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         return served.manifest
 
     @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse, tags=["recommend"],
-             responses=ERRORS, summary="Top-k items for a buyer",
+             responses=ERRORS, summary="Top-k items for a buyer", openapi_extra=query_parameters(RecommendationsQuery),
              description="Known buyers get a personalised list; buyers unknown to the model get the city-tier-aware "
                          "cold-start ranking (`personalized: false`). Unavailable items are never returned; "
                          "`max_price` leaves out items without a price.")
-    async def recommendations(
-            served: Served, user_id: UserId, k: K = 20, category: Category = None, region: Region = None,
-            city_tier: CityTier = None,
-            max_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False,
-                                                     description="Only items with a known price <= this.")] = None,
-            exclude_purchased: Annotated[bool, Query(description="Leave out items the buyer already bought.")] = True,
-            niche: Annotated[float | None, Query(ge=0, le=1, allow_inf_nan=False,
-                                                 description="Niche knob in [0, 1]; default the model's.")] = None,
-    ) -> dict:
+    async def recommendations(request: Request, user_id: UserId) -> Response:
+        served = await get_served(request)
+        query = validated_query(request, RecommendationsQuery)  # the page-view route: see serving.lean_routes
         engine = served.engine
-        mask = _filter_mask(served, category, region, max_price)
+        mask = _filter_mask(served, query.category, query.region, query.max_price)
         code = engine.users.code_of(user_id)
-        used_niche = engine.default_niche if niche is None else float(niche)
-        defaults = mask is None and exclude_purchased and used_niche == engine.default_niche
+        k, tier = query.k, query.city_tier
+        niche = engine.default_niche if query.niche is None else query.niche
+        defaults = mask is None and query.exclude_purchased and niche == engine.default_niche
         lists = served.default_lists if defaults else None
-        listed = lists.top(code, k, city_tier) if lists is not None else None
+        listed = lists.top(code, k, tier) if lists is not None else None
         if listed is None:
-            key = (k, exclude_purchased, used_niche, category, region, max_price)
-            listed = await batcher.recommend(engine, key, code, city_tier, k=k, include_purchased=not exclude_purchased,
-                                             niche=used_niche, mask=mask)
-        codes, scores = listed
-        keep = (codes >= 0) & np.isfinite(scores)
-        codes, scores = codes[keep], scores[keep]
-        tier = city_tier if city_tier is not None else (int(engine.user_tiers[code]) if code >= 0 else 0)
-        if code >= 0:
+            key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price)
+            listed = valid_prefix(*await batcher.recommend(engine, key, code, tier, k=k, niche=niche, mask=mask,
+                                                           include_purchased=not query.exclude_purchased))
+        codes, scores, reason_ids = listed
+        if tier is None:
+            tier = int(engine.user_tiers[code]) if code >= 0 else 0
+        if code < 0:
+            reasons = served.explainer.popular(codes, tier or None)
+        elif reason_ids is not None:
+            reasons = served.explainer.texts(reason_ids, codes, tier or None)
+        else:
             bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
             reasons = served.explainer.personalized(codes, bought, tier or None)
-        else:
-            reasons = served.explainer.popular(codes, tier or None)
-        return {"user_id": user_id, "personalized": code >= 0, "model_version": served.model_version,
-                "niche": used_niche, "city_tier": tier or None, "items": served.items(codes, scores, reasons)}
+        return json_response({"user_id": user_id, "personalized": code >= 0, "model_version": served.model_version,
+                              "niche": niche, "city_tier": tier or None,
+                              "items": served.items(codes, scores, reasons)})
 
     @app.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse, tags=["recommend"],
              responses=ERRORS, summary="Available items similar to an item",
              description="Items with purchases use the model's collaborative neighbours; items nobody has bought "
-                         "yet use the content model (text and attributes). 404 for an unknown item id.")
-    async def similar(served: Served, item_id: ItemId, k: K = 10) -> dict:
+                         "yet use the content model (text and attributes). 404 for an unknown item id.",
+             openapi_extra=query_parameters(SimilarItemsQuery))
+    async def similar(request: Request, item_id: ItemId) -> Response:
+        served = await get_served(request)
+        k = validated_query(request, SimilarItemsQuery).k
         engine = served.engine
         code = engine.items.code_of(item_id)
         if code == UNKNOWN_CODE:
             raise HTTPException(404, detail=f"unknown item id {item_id!r}: not in the catalog of model "
                                             f"{served.model_version}")
-        codes, scores = engine.similar_items(np.array([code], dtype=np.int64), k)
-        codes, scores = codes[0], scores[0]
-        keep = (codes >= 0) & np.isfinite(scores)
-        codes, scores = codes[keep], scores[keep]
+        codes, scores, _ = valid_prefix(*(row[0] for row in engine.similar_items(np.array([code], dtype=np.int64), k)))
         has_content = CONTENT in dict(getattr(engine.model, "components", []))
         source = CONTENT if engine.item_sales[code] == 0 and has_content else served.first_component
         reasons = served.explainer.similar(codes, code, source)
-        return {"item_id": item_id, "model_version": served.model_version, "items": served.items(codes, scores, reasons)}
+        return json_response({"item_id": item_id, "model_version": served.model_version,
+                              "items": served.items(codes, scores, reasons)})
 
     @app.post("/v1/rank", response_model=RankResponse, tags=["recommend"], responses=ERRORS,
               summary="Order candidate items for a buyer",
@@ -448,20 +443,18 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
     @app.get("/v1/popular", response_model=PopularResponse, tags=["recommend"], responses=ERRORS,
              summary="Recently popular items per city tier",
              description="Recent (time-decayed) popularity among buyers of a city tier, shrunk towards global "
-                         "popularity; global popularity when no tier is given. Available items only.")
-    async def popular(served: Served, city_tier: Annotated[int | None, Query(
-                    ge=MIN_CITY_TIER, le=MAX_CITY_TIER, description="City tier 1..5; omit for global popularity.")] = None,
-                category: Category = None, k: K = 20) -> dict:
-        mask = _filter_mask(served, category, None, None)
+                         "popularity; global popularity when no tier is given. Available items only.",
+             openapi_extra=query_parameters(PopularQuery))
+    async def popular(request: Request) -> Response:
+        served = await get_served(request)
+        query = validated_query(request, PopularQuery)
+        mask = _filter_mask(served, query.category, None, None)
         allowed = served.engine.available if mask is None else served.engine.available & mask
-        row = np.where(allowed, served.popularity[city_tier or 0], -np.inf)
-        codes, scores = top_k(row[None, :], k)
-        codes, scores = codes[0], scores[0]
-        keep = codes >= 0
-        codes, scores = codes[keep], scores[keep]
-        reasons = served.explainer.popular(codes, city_tier)
-        return {"city_tier": city_tier, "category": category, "model_version": served.model_version,
-                "items": served.items(codes, scores, reasons)}
+        row = np.where(allowed, served.popularity[query.city_tier or 0], -np.inf)
+        codes, scores, _ = valid_prefix(*(row[0] for row in top_k(row[None, :], query.k)))
+        reasons = served.explainer.popular(codes, query.city_tier)
+        return json_response({"city_tier": query.city_tier, "category": query.category,
+                              "model_version": served.model_version, "items": served.items(codes, scores, reasons)})
 
     @app.post("/v1/admin/reload", response_model=ReloadResponse, tags=["admin"], responses=ADMIN_ERRORS,
               dependencies=[Depends(require_admin_key)],

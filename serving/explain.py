@@ -25,6 +25,10 @@ CONTENT = "content"
 NON_COLLABORATIVE = ("content", "popularity")
 MIN_SIMILARITY = 0.2  # below this cosine a purchase is not named as the reason
 MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the product for bulk buyers)
+# reason ids with a fixed text: negative, so they index the end of Explainer.reason_texts
+FIXED_REASONS = ("you bought this before", "matches your purchase history")
+BOUGHT_BEFORE, MATCHES_HISTORY = -2, -1
+NO_HISTORY = -3  # a buyer without purchases: the popularity reason of their tier
 
 
 def _unit_rows(vectors) -> np.ndarray | None:
@@ -55,10 +59,18 @@ class Explainer:
     def __init__(self, engine, titles: np.ndarray, regions: np.ndarray):
         self.titles = titles
         model = engine.model
-        self.collaborative = _unit_rows(_component_vectors(model, lambda name: name not in NON_COLLABORATIVE))
-        self.content = _unit_rows(_component_vectors(model, lambda name: name == CONTENT))
-        if self.collaborative is None and self.content is None and getattr(model, "is_linear", False):
-            self.content = _unit_rows(model.item_vectors())  # whole-model vectors as a last resort
+        collaborative = _unit_rows(_component_vectors(model, lambda name: name not in NON_COLLABORATIVE))
+        content = _unit_rows(_component_vectors(model, lambda name: name == CONTENT))
+        if collaborative is None and content is None and getattr(model, "is_linear", False):
+            content = _unit_rows(model.item_vectors())  # whole-model vectors as a last resort
+        self.n_items = len(titles)
+        # the vector sets a purchase is compared by, in order of preference, and their reason texts;
+        # reason id ``source * n_items + purchase`` names a purchase, the last ids are the fixed texts
+        sources = [(vectors, template) for vectors, template in ((collaborative, "bought by buyers who bought {}"),
+                                                                 (content, "similar to {}")) if vectors is not None]
+        self.sources = [vectors for vectors, _ in sources]
+        named = [template.format(title) for _, template in sources for title in titles]
+        self.reason_texts = np.array(named + list(FIXED_REASONS), dtype=object)
         flags = niche_flags(engine)
         self.suffix = np.array([f"; from {region}" if flag and region else ""
                                 for flag, region in zip(flags, regions)], dtype=object)
@@ -70,35 +82,38 @@ class Explainer:
         text = f"popular with tier-{tier} buyers" if tier else "popular with buyers"
         return self._with_suffix(codes, [text] * len(codes))
 
-    def personalized(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> list[str]:
-        """Reasons for a known buyer's list ``codes`` given the codes they bought."""
+    def reason_ids(self, codes: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """Why each of ``codes`` suits a buyer who bought ``bought``, as ids into :meth:`texts`
+        (int32): the closest purchase by the collaborative vectors, else by the content vectors,
+        else ``MATCHES_HISTORY``; ``BOUGHT_BEFORE`` for repeat purchases; all ``NO_HISTORY`` when
+        ``bought`` is empty. A few array operations per list, whatever its length."""
         codes = np.asarray(codes, dtype=np.int64)
         bought = np.asarray(bought, dtype=np.int64)[:MAX_HISTORY]
-        if len(codes) == 0:
-            return []
         if len(bought) == 0:
+            return np.full(len(codes), NO_HISTORY, dtype=np.int32)
+        ids = np.full(len(codes), MATCHES_HISTORY, dtype=np.int32)
+        explained = np.zeros(len(codes), dtype=bool)
+        rows = np.arange(len(codes))
+        for source, vectors in enumerate(self.sources):
+            similarity = vectors[codes] @ vectors[bought].T  # (list x history), one small product
+            best = similarity.argmax(axis=1)
+            close = ~explained & (similarity[rows, best] >= MIN_SIMILARITY)
+            ids[close] = source * self.n_items + bought[best[close]]
+            explained |= close
+            if explained.all():  # the usual case after the collaborative vectors
+                break
+        ids[(codes[:, None] == bought[None, :]).any(axis=1)] = BOUGHT_BEFORE
+        return ids
+
+    def texts(self, ids: np.ndarray, codes: np.ndarray, tier: int | None) -> list[str]:
+        """The reasons of :meth:`reason_ids` ``ids`` for the items ``codes``."""
+        if len(ids) and ids[0] == NO_HISTORY:
             return self.popular(codes, tier)
-        reasons = [""] * len(codes)
-        bought_set = set(bought.tolist())
-        again = np.array([code in bought_set for code in codes.tolist()], dtype=bool)
-        for row in np.flatnonzero(again):
-            reasons[row] = "you bought this before"
-        todo = ~again
-        for vectors, template in ((self.collaborative, "bought by buyers who bought {}"),
-                                  (self.content, "similar to {}")):
-            if vectors is None or not todo.any():
-                continue
-            rows = np.flatnonzero(todo)
-            similarity = vectors[codes[rows]] @ vectors[bought].T  # (rows x history), one small product
-            best = np.argmax(similarity, axis=1)
-            close = similarity[np.arange(len(rows)), best] >= MIN_SIMILARITY
-            for row, pick, ok in zip(rows, best, close):
-                if ok:
-                    reasons[row] = template.format(self.titles[bought[pick]])
-                    todo[row] = False
-        for row in np.flatnonzero(todo):
-            reasons[row] = "matches your purchase history"
-        return self._with_suffix(codes, reasons)
+        return (self.reason_texts[ids] + self.suffix[codes]).tolist()
+
+    def personalized(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> list[str]:
+        """Reasons for a known buyer's list ``codes`` given the codes they bought."""
+        return self.texts(self.reason_ids(codes, bought), codes, tier)
 
     def similar(self, codes: np.ndarray, query: int, source: str) -> list[str]:
         """Reasons for the neighbours ``codes`` of item ``query``; ``source`` names the model that

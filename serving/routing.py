@@ -4,9 +4,11 @@ from __future__ import annotations
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
+from serving.lean_routes import query_names
+
 
 def _query_names(dependant) -> set[str]:
-    """The query parameter names a route declares, its dependencies' included."""
+    """The query parameter names a route's signature declares, its dependencies' included."""
     names = {field.alias for field in dependant.query_params}
     for sub in dependant.dependencies:
         names |= _query_names(sub)
@@ -20,7 +22,7 @@ class StrictQueryRoute(APIRoute):
 
     def get_route_handler(self):
         handler = super().get_route_handler()
-        allowed = frozenset(_query_names(self.dependant))
+        allowed = frozenset(_query_names(self.dependant) | query_names(self.openapi_extra))
 
         async def strict_handler(request: Request) -> Response:
             if request.scope.get("query_string"):

@@ -49,6 +49,54 @@ class RecommendedItem(BaseModel):
                         examples=[ITEM_EXAMPLE["reason"]])
 
 
+MAX_FILTER_LENGTH = 200  # longest category or region filter value
+
+# query parameter types shared by the list routes' query models
+ListLength = Annotated[int, Field(ge=1, le=MAX_K, description=f"List length, 1..{MAX_K}.", examples=[20])]
+CategoryFilter = Annotated[str | None, Field(min_length=1, max_length=MAX_FILTER_LENGTH, examples=["tea"],
+                                             description="Only items of this catalog category (exact value; an "
+                                                         "unknown value is a 422 listing the known ones).")]
+CityTierParameter = Annotated[int | None, Field(ge=MIN_CITY_TIER, le=MAX_CITY_TIER, examples=[2])]
+
+
+class RecommendationsQuery(BaseModel):
+    """The query parameters of ``GET /v1/users/{user_id}/recommendations``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: ListLength = 20
+    category: CategoryFilter = None
+    region: str | None = Field(None, min_length=1, max_length=MAX_FILTER_LENGTH,
+                               description="Only items from this catalog region (exact value; an unknown value is a "
+                                           "422 listing the known ones).",
+                               examples=["Danzhai County, Qiandongnan, Guizhou"])
+    city_tier: CityTierParameter = Field(None, description="City tier 1..5: the context of unknown buyers, an "
+                                                           "override for known ones.")
+    max_price: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                    description="Only items with a known price <= this.", examples=[200.0])
+    exclude_purchased: bool = Field(True, description="Leave out items the buyer already bought.", examples=[True])
+    niche: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                description="Niche knob in [0, 1]; default the model's.", examples=[0.5])
+
+
+class SimilarItemsQuery(BaseModel):
+    """The query parameters of ``GET /v1/items/{item_id}/similar``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: ListLength = 10
+
+
+class PopularQuery(BaseModel):
+    """The query parameters of ``GET /v1/popular``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    city_tier: CityTierParameter = Field(None, description="City tier 1..5; omit for global popularity.")
+    category: CategoryFilter = None
+    k: ListLength = 20
+
+
 class RecommendationsResponse(BaseModel):
     """A buyer's top-k list."""
 

@@ -6,7 +6,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving import create_app
-from serving.schemas import MAX_CANDIDATES, MAX_K
+from serving.schemas import (
+    MAX_CANDIDATES,
+    MAX_K,
+    PopularQuery,
+    PopularResponse,
+    RecommendationsQuery,
+    RecommendationsResponse,
+    SimilarItemsQuery,
+    SimilarItemsResponse,
+)
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +305,33 @@ def test_openapi_documents_every_endpoint_with_examples(client):
         assert components[name].get("examples"), name
     parameters = {p["name"]: p for p in schema["paths"]["/v1/users/{user_id}/recommendations"]["get"]["parameters"]}
     assert parameters["k"]["schema"]["maximum"] == MAX_K and parameters["k"].get("description")
+
+
+LIST_ROUTES = [("/v1/users/{user_id}/recommendations", RecommendationsQuery),
+               ("/v1/items/{item_id}/similar", SimilarItemsQuery), ("/v1/popular", PopularQuery)]
+
+
+@pytest.mark.parametrize("path, query_model", LIST_ROUTES)
+def test_openapi_documents_the_query_models_of_the_list_routes(client, path, query_model):
+    parameters = {p["name"]: p for p in client.get("/openapi.json").json()["paths"][path]["get"]["parameters"]}
+    query = {name: p for name, p in parameters.items() if p["in"] == "query"}
+    assert set(query) == set(query_model.model_fields)
+    for name, parameter in query.items():
+        assert parameter["description"] and parameter["required"] is False, name
+        assert parameter["schema"].get("examples"), name
+
+
+def test_list_answers_follow_their_response_models(client, served, buyer):
+    """These routes answer with orjson, not through FastAPI's response validation: check the contract here."""
+    item = str(served.item_ids[0])
+    answers = [(RecommendationsResponse, f"/v1/users/{buyer}/recommendations", {}),
+               (RecommendationsResponse, f"/v1/users/{buyer}/recommendations", {"max_price": 1e6, "niche": 0.9}),
+               (RecommendationsResponse, "/v1/users/never-seen/recommendations", {"city_tier": 2, "k": 5}),
+               (SimilarItemsResponse, f"/v1/items/{item}/similar", {"k": 3}),
+               (PopularResponse, "/v1/popular", {"city_tier": 1})]
+    for model, path, params in answers:
+        answer = client.get(path, params=params)
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+        body = answer.json()
+        assert model.model_validate(body).model_dump(mode="json") == body, path  # no field missing, none extra
+        assert body["items"], path

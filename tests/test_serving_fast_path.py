@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from recommender.artifacts import load_model_directory
 from recommender.features.encoders import UNKNOWN_CODE
 from serving import create_app
-from serving.precomputed import DefaultLists
+from serving.app import ServedModel
+from serving.precomputed import DefaultLists, valid_prefix
 
 
 @pytest.fixture(scope="module")
@@ -18,33 +19,51 @@ def engine(small_model):
     return load_model_directory(small_model)[0]
 
 
+@pytest.fixture(scope="module")
+def explainer(small_model):
+    return ServedModel.load(small_model).explainer
+
+
+@pytest.fixture(scope="module")
+def lists(engine, explainer):
+    return DefaultLists.compute(engine, explainer)
+
+
 @pytest.mark.parametrize("k", [1, 7, 20, 100])
-def test_default_lists_are_prefixes_of_the_engine_lists(engine, k):
-    lists = DefaultLists.compute(engine)
+def test_default_lists_are_prefixes_of_the_engine_lists(engine, lists, k):
     users = np.arange(len(engine.users))
     expected_codes, expected_scores = engine.recommend(users, k)
     for user in users:
-        codes, scores = lists.top(int(user), k)
-        np.testing.assert_array_equal(codes, expected_codes[user])
-        np.testing.assert_allclose(scores, expected_scores[user], rtol=1e-6)
+        codes, scores, _ = lists.top(int(user), k)
+        expected = valid_prefix(expected_codes[user], expected_scores[user])
+        np.testing.assert_array_equal(codes, expected.codes)
+        np.testing.assert_allclose(scores, expected.scores, rtol=1e-6)
+
+
+def test_precomputed_reasons_are_the_explainers(engine, lists, explainer):
+    for user in range(len(engine.users)):
+        codes, _, reason_ids = lists.top(user, lists.depth)
+        bought = engine.purchased[user].indices
+        np.testing.assert_array_equal(reason_ids, explainer.reason_ids(codes, bought))
 
 
 @pytest.mark.parametrize("tier", [None, 1, 3, 5])
-def test_cold_start_lists_are_prefixes_of_the_engine_lists(engine, tier):
-    lists = DefaultLists.compute(engine)
+def test_cold_start_lists_are_prefixes_of_the_engine_lists(engine, lists, tier):
     tiers = None if tier is None else np.array([tier], dtype=np.int8)
     for k in (1, 20, 100):
         expected_codes, expected_scores = engine.recommend(np.array([UNKNOWN_CODE]), k, tiers=tiers)
-        codes, scores = lists.top(UNKNOWN_CODE, k, tier)
-        np.testing.assert_array_equal(codes, expected_codes[0])
-        np.testing.assert_allclose(scores, expected_scores[0], rtol=1e-6)
+        codes, scores, reason_ids = lists.top(UNKNOWN_CODE, k, tier)
+        expected = valid_prefix(expected_codes[0], expected_scores[0])
+        np.testing.assert_array_equal(codes, expected.codes)
+        np.testing.assert_allclose(scores, expected.scores, rtol=1e-6)
+        assert reason_ids is None  # unknown buyers' reasons are their tier's popularity
 
 
-def test_default_lists_stop_at_their_depth_and_their_memory_bound(engine):
-    lists = DefaultLists.compute(engine, depth=10)
+def test_default_lists_stop_at_their_depth_and_their_memory_bound(engine, explainer):
+    lists = DefaultLists.compute(engine, explainer, depth=10)
     assert lists.top(0, 11) is None and lists.top(UNKNOWN_CODE, 11) is None
     assert lists.top(0, 5, tier=2) is None  # a known buyer in another tier is computed
-    assert DefaultLists.compute(engine, max_bytes=1) is None
+    assert DefaultLists.compute(engine, explainer, max_bytes=1) is None
 
 
 def test_precomputed_buyer_vectors_equal_the_models(engine):
