@@ -15,6 +15,13 @@ from pathlib import Path
 FILE_MODE = 0o644  # mkstemp makes files private; artifacts are meant to be shared like ordinary files
 
 
+def file_stamp(path: str | os.PathLike) -> tuple[int, int, int]:
+    """The identity of a file's current version (inode, modification time, size), to notice a
+    file rewritten or replaced atomically (raises ``FileNotFoundError``)."""
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` when the block succeeds."""

@@ -21,9 +21,10 @@ bands calibrated for the published horizon).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,9 +34,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recommender.artifacts import sha256_of
-from recommender.atomic import atomic_directory
+from recommender.atomic import atomic_directory, file_stamp
 from recommender.forecasting import MAX_HORIZON, forecast
 from recommender.loaders import Dataset
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -125,6 +128,7 @@ class PublishedForecasts:
     path: str
     manifest: dict
     index: dict[str, dict[str, MerchantRows]]  # level -> merchant_id -> rows
+    stamp: tuple[int, int, int]  # of the manifest read (publishing replaces the directory, manifest included)
 
     @property
     def horizon(self) -> int:
@@ -153,7 +157,8 @@ class PublishedForecasts:
         """Read and verify a forecast directory (raises :class:`ForecastDirectoryError`) and index it."""
         path = Path(path)
         manifest_path = path / MANIFEST
-        if not manifest_path.is_file():
+        stamp = file_stamp(manifest_path) if manifest_path.is_file() else None
+        if stamp is None:
             raise ForecastDirectoryError(f"{path}: not a forecast directory ({MANIFEST} is missing); "
                                          f"write one with `recommender forecast-publish`")
         try:
@@ -174,7 +179,27 @@ class PublishedForecasts:
             if sha256_of(file) != entry["sha256"]:
                 raise ForecastDirectoryError(f"{file}: checksum does not match the manifest (damaged or modified)")
             index[level] = _index_by_merchant(pq.read_table(file).to_pandas(), level, int(manifest["horizon"]))
-        return cls(str(path), manifest, index)
+        return cls(str(path), manifest, index, stamp)
+
+    def refreshed(self) -> PublishedForecasts:
+        """This object, or the forecasts published since at the same path (``recommender
+        forecast-publish`` replaces the directory atomically). While the directory is being
+        replaced, and when the new one fails to load (logged once), these forecasts are kept.
+        Reads files: call it off the event loop."""
+        try:
+            stamp = file_stamp(Path(self.path) / MANIFEST)
+        except FileNotFoundError:
+            return self
+        if stamp == self.stamp:
+            return self
+        try:
+            fresh = PublishedForecasts.load(self.path)
+        except (OSError, ForecastDirectoryError) as exc:
+            log.warning("forecasts in %s not re-read, still serving those published at %s: %s", self.path,
+                        self.manifest.get("created_at"), exc)
+            return replace(self, stamp=stamp)  # not retried until the directory changes again
+        log.info("forecasts republished in %s at %s: now served", self.path, fresh.manifest.get("created_at"))
+        return fresh
 
 
 def _index_by_merchant(table: pd.DataFrame, level: str, horizon: int) -> dict[str, MerchantRows]:

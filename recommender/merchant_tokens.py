@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from recommender.atomic import atomic_file
+from recommender.atomic import atomic_file, file_stamp
 from recommender.contract import UNKNOWN_LABEL
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,6 @@ def issue_token(path: str | os.PathLike, merchant_id: str) -> str:
     return token
 
 
-def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
 @dataclass
 class MerchantTokens:
     """The token hashes of a token file, re-read when the file changes (a re-issued token works at once)."""
@@ -94,22 +90,22 @@ class MerchantTokens:
     def load(cls, path: str | os.PathLike) -> MerchantTokens:
         """Read a token file (raises ``FileNotFoundError`` or :class:`TokenFileError`)."""
         path = Path(path)
-        stat = path.stat()
+        stamp = file_stamp(path)
         merchants = read_token_file(path)
         return cls(path, [(merchant, entry["sha256"].encode("ascii")) for merchant, entry in merchants.items()],
-                   _stamp(stat))
+                   stamp)
 
     def refreshed(self) -> MerchantTokens:
         """This object, or a fresh one when the file changed since it was read. A removed file
         revokes every token; a file that cannot be read keeps the tokens last read (logged), so a
         bad manual edit does not lock every merchant out."""
         try:
-            stat = self.path.stat()
+            stamp = file_stamp(self.path)
         except FileNotFoundError:
             if self.hashes:
                 log.warning("merchant token file %s removed: no token is accepted", self.path)
             return MerchantTokens(self.path, [], (0, 0, -1))
-        if _stamp(stat) == self.stamp:
+        if stamp == self.stamp:
             return self
         try:
             return MerchantTokens.load(self.path)

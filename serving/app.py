@@ -73,6 +73,7 @@ from serving.explain import Explainer
 from serving.forecasts import (
     FORECASTS_DIR_ENV,
     MERCHANT_TOKENS_ENV,
+    follow_republished,
     load_forecast_state,
 )
 from serving.forecasts import router as forecasts_router
@@ -284,13 +285,15 @@ async def lifespan(app: FastAPI):
 
     limiter = threadpool_limits(1, "blas")  # process-wide: requests parallelise across processes
     shared = announcement_file()
-    follower = None
+    followers = []
     if shared is not None:  # one of several workers: follow the reloads of the others
-        follower = asyncio.create_task(follow(shared, app.state.served_version, app.state.swap_model))
+        followers.append(asyncio.create_task(follow(shared, app.state.served_version, app.state.swap_model)))
+    if app.state.forecasts is not None:
+        followers.append(asyncio.create_task(follow_republished(app.state)))
     try:
         yield
     finally:
-        if follower is not None:
+        for follower in followers:
             follower.cancel()
         limiter.restore_original_limits()
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
 
 import pandas as pd
 import pytest
@@ -9,7 +11,9 @@ from conftest import PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
 from recommender.merchant_tokens import issue_token
+from serving import forecasts as forecast_route
 from serving.app import create_app
+from training.cli import main
 
 # M1 sells two items, M2 three, M3 is in the catalog but never sold, M9 is not in the catalog.
 MERCHANTS = ("M1", "M2", "M3", "M9")
@@ -128,3 +132,30 @@ def test_openapi_documents_the_route_and_its_statuses(client):
     route = client.get("/openapi.json").json()["paths"]["/v1/merchants/{merchant_id}/forecast"]["get"]
     assert {"200", "401", "403", "404", "422", "503"} <= set(route["responses"])
     assert route["security"] == [{"HTTPBearer": []}]
+
+
+def test_republished_forecasts_are_served_without_a_restart(forecast_market, published_forecasts, tokens, tmp_path,
+                                                              monkeypatch, caplog):
+    monkeypatch.setattr(forecast_route, "REPUBLISH_POLL_SECONDS", 0.05)
+    served_dir = tmp_path / "forecasts"
+    shutil.copytree(published_forecasts, served_dir)
+    purchases, catalog = forecast_market
+
+    def served_horizon(client) -> int:
+        return get(client, "M1", tokens[1]["M1"]).json()["horizon"]
+
+    def wait_for(condition) -> bool:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not condition():
+            time.sleep(0.05)
+        return condition()
+
+    with TestClient(create_app(None, served_dir, tokens[0])) as client:  # the lifespan runs the follower
+        assert served_horizon(client) == PUBLISHED_HORIZON
+        assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog),
+                     "--out", str(served_dir), "--horizon", "4", "--quiet"]) == 0
+        assert wait_for(lambda: served_horizon(client) == 4)
+        (served_dir / "item.parquet").write_bytes(b"damaged")  # a broken directory: the forecasts served stay
+        (served_dir / "manifest.json").touch()
+        assert wait_for(lambda: "not re-read" in caplog.text)
+        assert served_horizon(client) == 4
