@@ -27,12 +27,13 @@ import logging
 import os
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from recommender.forecast_artifacts import PublishedForecasts
 from recommender.forecasting import MAX_HORIZON
 from recommender.merchant_tokens import MerchantTokens
+from serving.lean_routes import json_response
 from serving.routing import StrictQueryRoute
 from serving.schemas import MAX_ID_LENGTH, ErrorResponse, MerchantForecastResponse
 
@@ -125,7 +126,7 @@ async def merchant_forecast(
                                                          "default); default: all published periods.")] = None,
         by: Annotated[Literal["item", "item,city_tier", "merchant"], Query(
             description="Series level: item, item,city_tier, or merchant (the bottom-up total).")] = "item",
-) -> dict:
+) -> Response:
     if merchant != merchant_id:
         raise HTTPException(403, detail="a merchant can only read its own forecast")
     if horizon is None:
@@ -142,6 +143,7 @@ async def merchant_forecast(
         raise HTTPException(404, detail=f"merchant {merchant_id!r} has no sales history to forecast from: its "
                                         f"{history['catalog_items']} catalog item(s) sold nothing in the data "
                                         f"(returns and cancellations excluded)")
-    return {"merchant_id": merchant_id, "freq": forecasts.freq, "horizon": horizon, "by": by,
-            "generated_at": forecasts.manifest["created_at"], "data_sha256": forecasts.manifest["data"]["sha256"],
-            "rows": rows}
+    answer = {"merchant_id": merchant_id, "freq": forecasts.freq, "horizon": horizon, "by": by,
+              "generated_at": forecasts.manifest["created_at"], "data_sha256": forecasts.manifest["data"]["sha256"],
+              "rows": rows}
+    return json_response({name: value for name, value in answer.items() if value is not None})

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from recommender.merchant_tokens import issue_token
 from serving import forecasts as forecast_route
 from serving.app import create_app
+from serving.schemas import MerchantForecastResponse
 from training.cli import main
 
 # M1 sells two items, M2 three, M3 is in the catalog but never sold, M9 is not in the catalog.
@@ -44,6 +45,7 @@ def test_own_token_reads_own_items_sliced_to_the_horizon(client, tokens, publish
     answer = get(client, "M1", tokens[1]["M1"], horizon=3, by="item")
     assert answer.status_code == 200
     body = answer.json()
+    assert MerchantForecastResponse.model_validate(body).model_dump(mode="json", exclude_none=True) == body
     manifest = json.loads((published_forecasts / "manifest.json").read_text())
     assert (body["merchant_id"], body["freq"], body["horizon"], body["by"]) == ("M1", "W", 3, "item")
     assert body["generated_at"] == manifest["created_at"] and body["data_sha256"] == manifest["data"]["sha256"]
@@ -68,6 +70,8 @@ def test_tiers_and_merchant_total_default_to_the_published_horizon(client, token
     assert tiers.period_start.nunique() == PUBLISHED_HORIZON
     items = pd.DataFrame(get(client, "M2", token).json()["rows"])
     total = get(client, "M2", token, by="merchant", horizon=4).json()
+    for body in (total, get(client, "M2", token, by="item,city_tier").json()):  # answered by orjson: the contract
+        assert MerchantForecastResponse.model_validate(body).model_dump(mode="json", exclude_none=True) == body
     totals = pd.DataFrame(total["rows"]).set_index("period_start")
     assert total["horizon"] == 4 and len(totals) == 4 and "item_id" not in totals
     summed = items.groupby("period_start").p50.sum().loc[totals.index]
