@@ -50,7 +50,7 @@ def validated_query(request: Request, model: type[BaseModel]) -> BaseModel:
     """The request's query string validated by ``model`` (a repeated parameter counts with its last
     value, as in FastAPI); a ``RequestValidationError`` (422) naming each bad parameter otherwise."""
     try:
-        return model.model_validate(request.query_params)
+        return model.model_validate_strings(dict(request.query_params))
     except ValidationError as exc:
         raise RequestValidationError([{**error, "loc": ("query", *error["loc"])}
                                       for error in exc.errors(include_url=False)]) from None
