@@ -8,6 +8,7 @@ import pytest
 from recommender import forecast_metrics as fm
 from recommender.features.calendar import calendar_features
 from recommender.features.demand import DemandPanel
+from recommender.forecasting import forecast_panel
 from recommender.models.forecast import (
     CalibratedForecaster,
     CrostonForecaster,
@@ -119,3 +120,21 @@ def test_global_model_caps_one_off_bulk_orders_in_its_expected_demand():
     uncapped = GlobalQuantileForecaster(horizon=6, max_iter=40, max_scaled_target=None).fit(history).predict(6)
     assert fm.wape(future, capped[:, :, 1]) < fm.wape(future, uncapped[:, :, 1])
     assert abs(capped[:, :, 1].mean() - 5.0) < 2.5
+
+
+def test_selected_forecast_band_is_calibrated_at_every_horizon_step():
+    rng = np.random.default_rng(4)
+    history, horizon, n = 48, 12, 200
+    steady = rng.poisson(rng.uniform(5, 30, size=(n, 1)), size=(n, history + horizon))  # the average should win these
+    walk = rng.poisson(40 * np.exp(np.cumsum(rng.normal(0, 0.25, size=(n, history + horizon)), axis=1)))  # and naive these
+    values = np.vstack([steady, walk]).astype(float)
+    methods = {"seasonal_naive": SeasonalNaiveForecaster(), "moving_average": MovingAverageForecaster()}
+    result = forecast_panel(panel(values[:, :history]), horizon, methods)
+    averaged = result.model == "moving_average"
+    assert averaged[:n].mean() > averaged[n:].mean() + 0.3  # the selection tells the two kinds apart
+    q, future = result.quantiles["selected"], values[:, history:]
+    assert np.all(q[:, :, 0] <= q[:, :, 1]) and np.all(q[:, :, 1] <= q[:, :, 2])
+    for steps in (slice(0, 4), slice(8, 12)):
+        assert 0.72 <= fm.coverage(future[:, steps], q[:, steps, 0], q[:, steps, 2]) <= 0.88
+    width = (q[n:, :, 2] - q[n:, :, 0]).mean(axis=0)
+    assert width[-1] > 1.3 * width[0]  # a random walk's errors grow with the step, and so does its band
