@@ -117,7 +117,7 @@ def test_global_model_caps_one_off_bulk_orders_in_its_expected_demand():
     values[spikes] = 200.0
     history, future = panel(values), np.full((40, 6), 5.0)
     capped = GlobalQuantileForecaster(horizon=6, max_iter=40).fit(history).predict(6)
-    uncapped = GlobalQuantileForecaster(horizon=6, max_iter=40, max_scaled_target=None).fit(history).predict(6)
+    uncapped = GlobalQuantileForecaster(horizon=6, max_iter=40, max_order_multiple=None).fit(history).predict(6)
     assert fm.wape(future, capped[:, :, 1]) < fm.wape(future, uncapped[:, :, 1])
     assert abs(capped[:, :, 1].mean() - 5.0) < 2.5
 
@@ -138,3 +138,10 @@ def test_selected_forecast_band_is_calibrated_at_every_horizon_step():
         assert 0.72 <= fm.coverage(future[:, steps], q[:, steps, 0], q[:, steps, 2]) <= 0.88
     width = (q[n:, :, 2] - q[n:, :, 0]).mean(axis=0)
     assert width[-1] > 1.3 * width[0]  # a random walk's errors grow with the step, and so does its band
+
+
+def test_global_model_does_not_cap_the_regular_orders_of_intermittent_items():
+    rng = np.random.default_rng(5)
+    values = (rng.random((60, 60)) < 0.25) * 4.0  # 4 units one week in four: 1 unit a week expected
+    forecast = GlobalQuantileForecaster(horizon=4, max_iter=40).fit(panel(values)).predict(4)[:, :, 1]
+    assert abs(forecast.mean() - 1.0) < 0.15  # a cap at 3x the mean per period would give 0.75
