@@ -8,6 +8,7 @@ import pytest
 from recommender import forecast_metrics as fm
 from recommender.features.calendar import calendar_features
 from recommender.features.demand import DemandPanel
+from recommender.features.demand_lags import lag_features
 from recommender.forecasting import SWITCH_MARGINS, _switch_margin, forecast_panel
 from recommender.models.forecast import (
     CalibratedForecaster,
@@ -160,3 +161,15 @@ def test_switch_margin_keeps_per_series_choices_only_where_they_carry_over_betwe
     errors = 10.0 * rng.uniform(0.5, 1.5, size=(n, 2, 2))
     errors[:, 0] *= 0.9
     assert _switch_margin(errors, judged) == max(SWITCH_MARGINS)
+
+
+def test_lag_features_measure_last_years_seasonal_swing():
+    values = np.full((1, 100), 10.0)
+    values[0, 50:55] = 30.0  # a five-week peak a year before week 102-106
+    starts = pd.date_range("2023-01-02", periods=100, freq="7D")
+    features, scale = lag_features(values, starts, "W", np.array([0, 0]), np.array([100, 100]), np.array([5, 12]))
+    assert scale[0] == pytest.approx(10.0)
+    peak, after = features.iloc[0], features.iloc[1]  # targets 104 (a year after the peak's middle) and 111
+    assert peak.year_window == pytest.approx(3.0) and peak.year_level == pytest.approx(1.0)
+    assert peak.year_ratio == pytest.approx(3.0) and after.year_ratio == pytest.approx(1.0)
+    assert peak.sale_size == pytest.approx(1.0)  # sold every week: the typical order is the weekly mean
