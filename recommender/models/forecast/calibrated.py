@@ -12,10 +12,10 @@ series' current scale, to the forecaster's own P10 and P90 (split-conformal quan
 calibration). P50 is the forecaster's own. Only the panel given to ``fit`` is ever used, so in a
 backtest the test window never shapes the bands.
 
-The validation forecasts and the absolute errors of the point forecast (``validation_error_``,
-summed per series) stay on the fitted wrapper (``validation_p50_``,
-``validation_actual_``): per-series model selection and the bands of
-aggregated forecasts reuse them without fitting anything again.
+The validation forecasts stay on the fitted wrapper (``validation_p50_``, ``validation_actual_``):
+per-series model selection, the selected forecast's band and the bands of aggregated forecasts
+reuse them without fitting anything again (:func:`scaled_errors`, :func:`band_offsets` and
+:func:`widen_scaled` are the steps of the calibration they share).
 """
 from __future__ import annotations
 
@@ -94,7 +94,6 @@ class CalibratedForecaster(Forecaster):
             self.validation_actual_[:, k] = actual
             errors.append(scaled_errors(history.values, actual, predicted[:, :, 0], predicted[:, :, 2], panel.freq))
         self.offsets_ = band_offsets(errors)
-        self.validation_error_ = np.abs(self.validation_actual_ - self.validation_p50_).sum(axis=(1, 2))
         self.forecaster_ = clone(self.forecaster).fit(panel)
         self.scale_ = series_scale(panel.values, panel.freq)
         self.bucket_ = intermittency_bucket(panel.values, panel.freq)
