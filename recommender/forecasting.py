@@ -22,10 +22,17 @@ How a forecast is made (:func:`forecast_panel`):
    those windows' errors, then it is refitted on the whole history.
 2. Selection per series: each series takes the method with the smallest absolute error over
    the validation windows (all candidates forecast expected demand, so this cannot favour a
-   model of medians that forecasts 0 for every item selling now and then), unless it beats the method best over all series by less than
-   :data:`SWITCH_MARGIN` (noise on a few sales should not decide); series with fewer than
-   :data:`MIN_JUDGED_PERIODS` periods with sales before the first validation window take that
-   overall best method.
+   model of medians that forecasts 0 for every item selling now and then), unless it beats the
+   method best over all series by less than a switch margin (noise on a few sales should not
+   decide); series with fewer than :data:`MIN_JUDGED_PERIODS` periods with sales before the first
+   validation window take that overall best method. The margin is chosen per panel among
+   :data:`SWITCH_MARGINS` by cross-fitting: select on one validation window, score on the other
+   (:func:`_switch_margin`); where per-series choices do not carry over from one window to the
+   next, the largest margin keeps every series on the overall best method. The selected
+   forecast's P10-P90 band is calibrated again, per horizon step and intermittency bucket, on the
+   validation errors of the selection itself, each window scored with the methods the other
+   window selects (:func:`_selected_band`): a band borrowed from each method's own calibration
+   does not know that the selected mix errs differently.
 3. Coherence: totals (item over tiers, merchant, category) are bottom-up, so item P50s add up to
    the merchant's and category's P50 exactly. Quantiles do not add, so a total's P10/P90 is its
    P50 plus offsets calibrated on the same validation windows from the errors of the bottom-up
@@ -63,7 +70,7 @@ from recommender.models.forecast import (
     SeasonalNaiveForecaster,
     TSBForecaster,
 )
-from recommender.models.forecast.calibrated import residual_quantiles, validation_origins, widen
+from recommender.models.forecast.calibrated import band_offsets, scaled_errors, validation_origins, widen_scaled
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,7 @@ MAX_HORIZON = {"W": 26, "D": 182}  # half a year
 BY_CHOICES = LEVELS + ("merchant",)
 BASELINE = "seasonal_naive"
 SELECTED = "selected"
-SWITCH_MARGIN = 0.1
+SWITCH_MARGINS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 MIN_JUDGED_PERIODS = 2
 VALIDATION_WINDOWS = 2
 
@@ -126,13 +133,50 @@ class PanelForecast:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _select(errors: np.ndarray, judged: np.ndarray) -> tuple[np.ndarray, int]:
-    """Method index per series (``errors``: series x methods) and the overall best method's index."""
+def _select(errors: np.ndarray, judged: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
+    """Method index per series (``errors``: series x methods) and the overall best method's index:
+    a judged series leaves the overall best for its own best when that errs less by more than
+    ``margin`` times the overall best's error."""
     best_overall = int(np.argmin(errors[judged].sum(axis=0))) if judged.any() else int(np.argmin(errors.sum(axis=0)))
     own = np.argmin(errors, axis=1)
     gain = errors[:, best_overall] - errors[np.arange(len(errors)), own]
-    switch = judged & (gain > SWITCH_MARGIN * errors[:, best_overall])
+    switch = judged & (gain > margin * errors[:, best_overall])
     return np.where(switch, own, best_overall), best_overall
+
+
+def _cross_fitted(window_errors: np.ndarray, judged: np.ndarray, margin: float) -> list[np.ndarray]:
+    """For each validation window, the method per series selected on the other windows
+    (``window_errors``: series x methods x windows)."""
+    windows = window_errors.shape[2]
+    return [_select(window_errors[:, :, [j for j in range(windows) if j != k] or [k]].sum(axis=2), judged, margin)[0]
+            for k in range(windows)]
+
+
+def _switch_margin(window_errors: np.ndarray, judged: np.ndarray) -> float:
+    """The margin of :data:`SWITCH_MARGINS` whose selection, made on the other validation windows,
+    errs least on each window in turn (1 keeps every series on the overall best method)."""
+    rows = np.arange(len(window_errors))
+    costs = [sum(window_errors[rows, choice, k].sum() for k, choice in enumerate(_cross_fitted(window_errors, judged, m)))
+             for m in SWITCH_MARGINS]
+    return SWITCH_MARGINS[int(np.argmin(costs))]
+
+
+def _selected_band(panel: DemandPanel, origins: list[int], choices: list[np.ndarray], validation_p50: np.ndarray,
+                   actual: np.ndarray, p50: np.ndarray) -> np.ndarray:
+    """P10/P50/P90 of the selected forecast: its P50 ``p50`` widened by offsets calibrated per
+    horizon step and bucket on the validation windows.
+
+    Selection and calibration share the windows, and the method a series picks is the one that
+    happened to err least there, so its errors on them understate its errors to come (bands too
+    narrow). Each window is therefore scored with the methods the other windows select
+    (``choices``, from :func:`_cross_fitted`). ``validation_p50`` is ``series x methods x windows x horizon``."""
+    rows = np.arange(panel.n_series)
+    errors = []
+    for k, (origin, choice) in enumerate(zip(origins, choices)):
+        predicted = validation_p50[rows, choice, k]
+        errors.append(scaled_errors(panel.values[:, :origin], actual[:, k], predicted, predicted, panel.freq))
+    return widen_scaled(np.stack([p50, p50, p50], axis=2), band_offsets(errors),
+                        intermittency_bucket(panel.values, panel.freq), series_scale(panel.values, panel.freq))
 
 
 def forecast_panel(panel: DemandPanel, horizon: int, methods: dict | None = None,
@@ -140,7 +184,7 @@ def forecast_panel(panel: DemandPanel, horizon: int, methods: dict | None = None
     """Fit and calibrate every method on the panel, select one per series; see the module docstring."""
     methods = methods if methods is not None else make_methods(horizon)
     origins = validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, None, panel.freq)
-    quantiles, validation_p50, errors, seconds = {}, {}, [], {}
+    quantiles, validation_p50, seconds = {}, {}, {}
     actual = None
     for name, method in tqdm(methods.items(), disable=not show_progress, unit="method", desc="forecast"):
         start = time.perf_counter()
@@ -148,15 +192,19 @@ def forecast_panel(panel: DemandPanel, horizon: int, methods: dict | None = None
         quantiles[name] = calibrated.predict(horizon)
         validation_p50[name] = calibrated.validation_p50_
         actual = calibrated.validation_actual_
-        errors.append(calibrated.validation_error_)
         seconds[name] = time.perf_counter() - start
     names = list(methods)
     judged = (panel.values[:, :min(origins)] > 0).sum(axis=1) >= MIN_JUDGED_PERIODS
-    choice, best = _select(np.stack(errors, axis=1), judged)
+    candidates = np.stack([validation_p50[name] for name in names], axis=1)  # series x methods x windows x horizon
+    window_errors = np.abs(actual[:, None] - candidates).sum(axis=3)
+    margin = _switch_margin(window_errors, judged)
+    choice, best = _select(window_errors.sum(axis=2), judged, margin)
     rows = np.arange(panel.n_series)
-    quantiles[SELECTED] = np.stack([quantiles[name] for name in names], axis=1)[rows, choice]
-    validation_p50[SELECTED] = np.stack([validation_p50[name] for name in names], axis=1)[rows, choice]
-    log.info("selection: %s; default (best over all series) %s",
+    p50 = np.stack([quantiles[name][:, :, 1] for name in names], axis=1)[rows, choice]
+    quantiles[SELECTED] = _selected_band(panel, origins, _cross_fitted(window_errors, judged, margin), candidates,
+                                         actual, p50)
+    validation_p50[SELECTED] = candidates[rows, choice]
+    log.info("selection (switch margin %.1f): %s; default (best over all series) %s", margin,
              ", ".join(f"{name} {np.mean(choice == k):.0%}" for k, name in enumerate(names)), names[best])
     return PanelForecast(panel, horizon, panel.future_starts(horizon), quantiles, validation_p50, actual, origins,
                          np.asarray(names, dtype=object)[choice], seconds)
@@ -178,17 +226,14 @@ def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -
         return out
 
     history = total(panel.values)
-    residuals, buckets = [], []
+    errors = []
     for k, origin in enumerate(result.validation_origins):
-        scale = series_scale(history[:, :origin], panel.freq)[:, None]
-        error = (total(result.validation_actual[:, k]) - total(result.validation_p50[name][:, k])) / scale
-        residuals.append(np.stack([error, error], axis=2))
-        buckets.append(intermittency_bucket(history[:, :origin], panel.freq))
-    offsets = residual_quantiles(np.concatenate(residuals), np.concatenate(buckets))
+        predicted = total(result.validation_p50[name][:, k])
+        errors.append(scaled_errors(history[:, :origin], total(result.validation_actual[:, k]), predicted, predicted,
+                                    panel.freq))
     median = total(result.quantiles[name][:, :, 1])
-    scaled = offsets[intermittency_bucket(history, panel.freq)] * series_scale(history, panel.freq)[:, None, None]
-    bands = np.stack([median, median, median], axis=2)
-    return labels, widen(bands, scaled)
+    return labels, widen_scaled(np.stack([median, median, median], axis=2), band_offsets(errors),
+                                intermittency_bucket(history, panel.freq), series_scale(history, panel.freq))
 
 
 @dataclass

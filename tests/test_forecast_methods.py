@@ -8,6 +8,8 @@ import pytest
 from recommender import forecast_metrics as fm
 from recommender.features.calendar import calendar_features
 from recommender.features.demand import DemandPanel
+from recommender.features.demand_lags import lag_features
+from recommender.forecasting import SWITCH_MARGINS, _switch_margin, forecast_panel
 from recommender.models.forecast import (
     CalibratedForecaster,
     CrostonForecaster,
@@ -116,6 +118,58 @@ def test_global_model_caps_one_off_bulk_orders_in_its_expected_demand():
     values[spikes] = 200.0
     history, future = panel(values), np.full((40, 6), 5.0)
     capped = GlobalQuantileForecaster(horizon=6, max_iter=40).fit(history).predict(6)
-    uncapped = GlobalQuantileForecaster(horizon=6, max_iter=40, max_scaled_target=None).fit(history).predict(6)
+    uncapped = GlobalQuantileForecaster(horizon=6, max_iter=40, max_order_multiple=None).fit(history).predict(6)
     assert fm.wape(future, capped[:, :, 1]) < fm.wape(future, uncapped[:, :, 1])
     assert abs(capped[:, :, 1].mean() - 5.0) < 2.5
+
+
+def test_selected_forecast_band_is_calibrated_at_every_horizon_step():
+    rng = np.random.default_rng(4)
+    history, horizon, n = 48, 12, 200
+    steady = rng.poisson(rng.uniform(5, 30, size=(n, 1)), size=(n, history + horizon))  # the average should win these
+    walk = rng.poisson(20 * np.exp(np.cumsum(rng.normal(0, 0.15, size=(n, history + horizon)), axis=1)))  # and naive these
+    values = np.vstack([steady, walk]).astype(float)
+    methods = {"seasonal_naive": SeasonalNaiveForecaster(), "moving_average": MovingAverageForecaster()}
+    result = forecast_panel(panel(values[:, :history]), horizon, methods)
+    averaged = result.model == "moving_average"
+    assert averaged[:n].mean() > averaged[n:].mean() + 0.3  # the selection tells the two kinds apart
+    q, future = result.quantiles["selected"], values[:, history:]
+    assert np.all(q[:, :, 0] <= q[:, :, 1]) and np.all(q[:, :, 1] <= q[:, :, 2])
+    for steps in (slice(0, 4), slice(8, 12)):
+        assert 0.72 <= fm.coverage(future[:, steps], q[:, steps, 0], q[:, steps, 2]) <= 0.88
+    width = (q[n:, :, 2] - q[n:, :, 0]).mean(axis=0)
+    assert width[-1] > 1.2 * width[0]  # a random walk's errors grow with the step, and so does its band
+
+
+def test_global_model_does_not_cap_the_regular_orders_of_intermittent_items():
+    rng = np.random.default_rng(5)
+    values = (rng.random((60, 60)) < 0.25) * 4.0  # 4 units one week in four: 1 unit a week expected
+    forecast = GlobalQuantileForecaster(horizon=4, max_iter=40).fit(panel(values)).predict(4)[:, :, 1]
+    assert abs(forecast.mean() - 1.0) < 0.15  # a cap at 3x the mean per period would give 0.75
+
+
+def test_switch_margin_keeps_per_series_choices_only_where_they_carry_over_between_windows():
+    rng = np.random.default_rng(6)
+    n, judged = 400, np.ones(400, bool)
+    noise = rng.uniform(0.8, 1.2, size=(n, 2, 2))  # series x methods x windows
+    # each series has a method that suits it, in both windows: choosing per series pays
+    suited = rng.integers(0, 2, size=n)
+    errors = 10.0 * noise
+    errors[np.arange(n), suited] *= 0.5
+    assert _switch_margin(errors, judged) < 0.5
+    # method 0 is better on average and per-series differences are noise: stay on method 0
+    errors = 10.0 * rng.uniform(0.5, 1.5, size=(n, 2, 2))
+    errors[:, 0] *= 0.9
+    assert _switch_margin(errors, judged) == max(SWITCH_MARGINS)
+
+
+def test_lag_features_measure_last_years_seasonal_swing():
+    values = np.full((1, 100), 10.0)
+    values[0, 50:55] = 30.0  # a five-week peak a year before week 102-106
+    starts = pd.date_range("2023-01-02", periods=100, freq="7D")
+    features, scale = lag_features(values, starts, "W", np.array([0, 0]), np.array([100, 100]), np.array([5, 12]))
+    assert scale[0] == pytest.approx(10.0)
+    peak, after = features.iloc[0], features.iloc[1]  # targets 104 (a year after the peak's middle) and 111
+    assert peak.year_window == pytest.approx(3.0) and peak.year_level == pytest.approx(1.0)
+    assert peak.year_ratio == pytest.approx(3.0) and after.year_ratio == pytest.approx(1.0)
+    assert peak.sale_size == pytest.approx(1.0)  # sold every week: the typical order is the weekly mean

@@ -10,9 +10,17 @@ sums, no loop per row):
 * ``mean_<w>``: mean demand over the last ``w`` periods (1 = the last period), scaled;
 * ``nonzero_share``: share of the recent periods with a sale; ``since_sale``: periods since the last
   sale; ``age``: periods since the first sale (both capped at two seasons);
+* ``sale_size``: mean units of the periods with a sale over the last ``2 x`` :data:`RECENT`
+  periods (the series' typical order), scaled; 1 when none sold;
 * ``season_<m>``: demand in the last observed period with the target's position in a season of
   ``m`` periods (same week last year; same weekday last week), scaled, NaN when the history is
   too short;
+* ``year_window``: mean demand in the periods around the target's date a year earlier
+  (:data:`YEAR_REACH` either side, only what lies before the origin), ``year_level``: mean demand
+  over the :data:`RECENT` periods before the origin's date a year earlier (both scaled), and
+  ``year_ratio`` = ``year_window / year_level``: how demand moved last year from the time of the
+  origin to the time of the target (the series' own seasonal swing, smoothed; NaN without a year
+  of history);
 * ``market_trend``: all series' total over the last :data:`RECENT` periods against the
   :data:`~recommender.features.demand.SEASONS` before (momentum of the whole market);
 * ``horizon`` and the calendar of the target period (:func:`~recommender.features.calendar.calendar_features`).
@@ -27,11 +35,32 @@ from recommender.features.demand import RECENT, SEASONS
 
 WINDOWS = {"W": (1, 4, 13, 26, 52), "D": (1, 7, 28, 91, 364)}
 SEASONAL_LAGS = {"W": (52,), "D": (7, 364)}
+YEAR = {"W": 52, "D": 364}
+YEAR_REACH = {"W": 2, "D": 14}
 
 
 def _window_mean(cumulative: np.ndarray, rows: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
     lengths = np.minimum(window, origins)
     return (cumulative[rows, origins] - cumulative[rows, origins - lengths]) / np.maximum(lengths, 1)
+
+
+def _last_year(cumulative: np.ndarray, rows: np.ndarray, origins: np.ndarray, horizons: np.ndarray,
+               scale: np.ndarray, freq: str) -> dict[str, np.ndarray]:
+    """``year_window``, ``year_level`` and ``year_ratio`` of each row (see the module docstring)."""
+    year, reach, recent = YEAR[freq], YEAR_REACH[freq], RECENT[freq]
+    centre = origins + horizons - 1 - year * np.ceil(horizons / year).astype(np.int64)
+    low = np.clip(centre - reach, 0, None)
+    high = np.minimum(centre + reach + 1, origins)
+    window = np.full(len(rows), np.nan)
+    ok = (centre >= 0) & (high > low)
+    window[ok] = (cumulative[rows[ok], high[ok]] - cumulative[rows[ok], low[ok]]) / (high[ok] - low[ok])
+    then = origins - year
+    level = np.full(len(rows), np.nan)
+    ok = then >= recent
+    level[ok] = (cumulative[rows[ok], then[ok]] - cumulative[rows[ok], then[ok] - recent]) / recent
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(level > 0, window / level, np.nan)
+    return {"year_window": window / scale, "year_level": level / scale, "year_ratio": ratio}
 
 
 def lag_features(values: np.ndarray, starts: pd.DatetimeIndex, freq: str, rows: np.ndarray, origins: np.ndarray,
@@ -57,6 +86,9 @@ def lag_features(values: np.ndarray, starts: pd.DatetimeIndex, freq: str, rows: 
     cap = 2 * SEASONS[freq]
     features["since_sale"] = np.minimum(origins - 1 - last_sale[rows, origins - 1], cap)
     features["age"] = np.clip(origins - first_sale[rows], 0, cap)
+    sales = _window_mean(sold_cumulative, rows, origins, 2 * recent)
+    units = _window_mean(cumulative, rows, origins, 2 * recent)
+    features["sale_size"] = np.where(sales > 0, units / np.where(sales > 0, sales, 1) / scale, 1.0)
     targets = origins + horizons - 1
     for lag in SEASONAL_LAGS[freq]:
         source = targets - lag * np.ceil(horizons / lag).astype(np.int64)
@@ -64,6 +96,7 @@ def lag_features(values: np.ndarray, starts: pd.DatetimeIndex, freq: str, rows: 
         seasonal = np.full(len(rows), np.nan)
         seasonal[ok] = values[rows[ok], source[ok]] / scale[ok]
         features[f"season_{lag}"] = seasonal
+    features.update(_last_year(cumulative, rows, origins, horizons, scale, freq))
     total = cumulative.sum(axis=0)
     ahead = np.minimum(recent, origins)
     before = np.clip(origins - ahead, 0, None)

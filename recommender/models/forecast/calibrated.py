@@ -12,10 +12,10 @@ series' current scale, to the forecaster's own P10 and P90 (split-conformal quan
 calibration). P50 is the forecaster's own. Only the panel given to ``fit`` is ever used, so in a
 backtest the test window never shapes the bands.
 
-The validation forecasts and the absolute errors of the point forecast (``validation_error_``,
-summed per series) stay on the fitted wrapper (``validation_p50_``,
-``validation_actual_``): per-series model selection and the bands of
-aggregated forecasts reuse them without fitting anything again.
+The validation forecasts stay on the fitted wrapper (``validation_p50_``, ``validation_actual_``):
+per-series model selection, the selected forecast's band and the bands of aggregated forecasts
+reuse them without fitting anything again (:func:`scaled_errors`, :func:`band_offsets` and
+:func:`widen_scaled` are the steps of the calibration they share).
 """
 from __future__ import annotations
 
@@ -85,21 +85,15 @@ class CalibratedForecaster(Forecaster):
         n, h = panel.n_series, self.horizon
         self.validation_p50_ = np.empty((n, len(origins), h))
         self.validation_actual_ = np.empty((n, len(origins), h))
-        residuals, buckets = [], []
+        errors = []
         for k, origin in enumerate(origins):
             history = replace(panel, values=panel.values[:, :origin], starts=panel.starts[:origin])
             predicted = clone(self.forecaster).fit(history).predict(h)
             actual = panel.values[:, origin:origin + h]
             self.validation_p50_[:, k] = predicted[:, :, 1]
             self.validation_actual_[:, k] = actual
-            scale = series_scale(history.values, panel.freq)[:, None]
-            seen = history.values.sum(axis=1) > 0  # a series not yet on sale says nothing about errors
-            residuals.append(np.stack([(actual - predicted[:, :, 0]) / scale, (actual - predicted[:, :, 2]) / scale],
-                                      axis=2)[seen])
-            buckets.append(intermittency_bucket(history.values, panel.freq)[seen])
-        residuals, buckets = np.concatenate(residuals), np.concatenate(buckets)
-        self.offsets_ = residual_quantiles(residuals, buckets)
-        self.validation_error_ = np.abs(self.validation_actual_ - self.validation_p50_).sum(axis=(1, 2))
+            errors.append(scaled_errors(history.values, actual, predicted[:, :, 0], predicted[:, :, 2], panel.freq))
+        self.offsets_ = band_offsets(errors)
         self.forecaster_ = clone(self.forecaster).fit(panel)
         self.scale_ = series_scale(panel.values, panel.freq)
         self.bucket_ = intermittency_bucket(panel.values, panel.freq)
@@ -109,9 +103,31 @@ class CalibratedForecaster(Forecaster):
         check_is_fitted(self)
         if not 1 <= horizon <= self.horizon:
             raise ValueError(f"horizon must be 1..{self.horizon} (the horizon calibrated in fit), got {horizon}")
-        raw = self.forecaster_.predict(horizon)
-        offsets = self.offsets_[self.bucket_, :horizon] * self.scale_[:, None, None]
-        return widen(raw, offsets)
+        return widen_scaled(self.forecaster_.predict(horizon), self.offsets_, self.bucket_, self.scale_)
+
+
+def scaled_errors(history: np.ndarray, actual: np.ndarray, low: np.ndarray, high: np.ndarray,
+                  freq: str) -> tuple[np.ndarray, np.ndarray]:
+    """Errors ``actual - low`` and ``actual - high`` (each ``series x horizon``) on the window after
+    ``history`` (``series x periods``), divided by each series' scale at the end of that history;
+    returns ``(errors: series x horizon x 2, buckets)`` for the series with a sale in the history
+    (a series not yet on sale says nothing about errors)."""
+    scale = series_scale(history, freq)[:, None]
+    seen = history.sum(axis=1) > 0
+    errors = np.stack([(actual - low) / scale, (actual - high) / scale], axis=2)
+    return errors[seen], intermittency_bucket(history, freq)[seen]
+
+
+def band_offsets(errors: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """P10/P90 offsets (:func:`residual_quantiles`) from the :func:`scaled_errors` of several windows."""
+    return residual_quantiles(np.concatenate([e for e, _ in errors]), np.concatenate([b for _, b in errors]))
+
+
+def widen_scaled(quantiles: np.ndarray, offsets: np.ndarray, bucket: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """:func:`widen` ``quantiles`` (``series x horizon x 3``) by the scaled ``offsets``
+    (``buckets x steps x 2``) of each series' bucket, times its scale."""
+    horizon = quantiles.shape[1]
+    return widen(quantiles, offsets[bucket, :horizon] * scale[:, None, None])
 
 
 def widen(quantiles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
