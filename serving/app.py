@@ -45,6 +45,7 @@ Operations:
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 import math
@@ -279,11 +280,23 @@ ADMIN_ERRORS = {401: {"model": ErrorResponse, "description": f"Missing or wrong 
 
 # --- the app ---------------------------------------------------------------------------------------
 
+def freeze_heap() -> None:
+    """Keep the garbage collector off the served model: collect, then move every object alive now
+    (the model's records, strings and arrays: over 100k objects) to the permanent generation
+    (``gc.freeze``), so the collections that requests' short-lived objects trigger no longer walk
+    them (about 14 us per recommendation request). Unfrozen first, so a model replaced since the
+    last call is collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     from threadpoolctl import threadpool_limits
 
     limiter = threadpool_limits(1, "blas")  # process-wide: requests parallelise across processes
+    freeze_heap()
     shared = announcement_file()
     followers = []
     if shared is not None:  # one of several workers: follow the reloads of the others
@@ -319,14 +332,18 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         served = getattr(app.state, "served", None)
         return None if served is None else served.model_version
 
+    def served_path() -> str:
+        served = getattr(app.state, "served", None)
+        return "" if served is None else served.path
+
     metrics = app.state.metrics = Metrics(served_version)
 
-    def swap_model(target: str) -> tuple[ServedModel | None, ServedModel, float]:
+    def swap_model(target: str) -> tuple[str | None, str, float]:
         """Load, verify and prepare ``target``, then serve it (one assignment: requests in flight
         finish on the old model); one swap at a time. Raises ``ModelDirectoryError`` (the old
-        model keeps serving). Returns the previous model, the new one and the seconds taken."""
+        model keeps serving). Returns the previous and new model versions and the seconds taken."""
         with app.state.reload_lock:
-            previous = app.state.served
+            previous = served_version()
             start = time.perf_counter()
             try:
                 new = ServedModel.load(target)
@@ -337,9 +354,9 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
             app.state.served = new
             seconds = time.perf_counter() - start
             metrics.reloads.labels("success").inc()
-        log.info("model reloaded from %s: %s -> %s in %.2f s", target,
-                 previous.model_version if previous is not None else None, new.model_version, seconds)
-        return previous, new, seconds
+            freeze_heap()
+        log.info("model reloaded from %s: %s -> %s in %.2f s", target, previous, new.model_version, seconds)
+        return previous, new.model_version, seconds
 
     app.state.served_version = served_version
     app.state.swap_model = swap_model
@@ -468,21 +485,20 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
                           f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
                           f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
     def reload_model(body: ReloadRequest | None = None) -> dict:
-        previous = app.state.served  # a plain def: runs in the threadpool, never blocks the event loop
-        target = body.model_dir if body is not None and body.model_dir else (previous.path if previous else "")
+        # a plain def: runs in the threadpool, never blocks the event loop
+        target = body.model_dir if body is not None and body.model_dir else served_path()
         if not target:
             raise HTTPException(422, detail="no model_dir given and no model directory is being served")
         try:
-            previous, new, seconds = swap_model(target)
+            previous_version, version, seconds = swap_model(target)
         except ModelDirectoryError as exc:
             current = app.state.served
             kept = f"still serving model {current.model_version}" if current else "no model is loaded"
             raise HTTPException(422, detail=f"model not reloaded ({kept}): {exc}") from exc
         shared = announcement_file()
         if shared is not None:
-            announce(shared, str(target), new.model_version)
-        old_version = previous.model_version if previous is not None else None
-        return {"previous_model_version": old_version, "model_version": new.model_version, "model_dir": str(target),
+            announce(shared, str(target), version)
+        return {"previous_model_version": previous_version, "model_version": version, "model_dir": str(target),
                 "seconds": round(seconds, 3)}
 
     @app.get("/metrics", tags=["ops"], response_class=Response,
