@@ -192,3 +192,28 @@ def test_a_large_batch_gets_full_lists_without_repeats():
     codes, _ = fitted(0.5).rerank(candidates, scores, rng.random(5000), k=20)
     assert codes.shape == (5000, 20) and (codes >= 0).all()
     assert (np.sort(codes, axis=1)[:, 1:] != np.sort(codes, axis=1)[:, :-1]).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_small_batches_pick_exactly_what_the_vectorised_loop_picks(seed, monkeypatch):
+    """Rows of up to SMALL_BATCH are re-ranked per row in plain Python: the same lists, ties,
+    repeats, unusable slots and padding included."""
+    from recommender import rerank
+
+    rng = np.random.default_rng(seed)
+    n_users, n_candidates = rerank.SMALL_BATCH, 60
+    candidates = rng.integers(-1, N_ITEMS, (n_users, n_candidates))  # repeats and -1 padding
+    scores = np.round(rng.normal(size=candidates.shape), 1)  # many ties
+    scores[rng.random(scores.shape) < 0.05] = -np.inf
+    membership = rng.choice([0.0, 0.5, 1.0, 0.25], N_ITEMS)
+    propensity = rng.random(n_users)
+    propensity[0] = 0.0
+    for niche in (0.2, 0.6, 1.0):
+        for k in (1, 20, 80):
+            small = niche_rerank(candidates, scores, propensity, membership, niche, k)
+            monkeypatch.setattr(rerank, "SMALL_BATCH", 0)
+            vectorised = niche_rerank(candidates, scores, propensity, membership, niche, k)
+            monkeypatch.undo()
+            np.testing.assert_array_equal(small[0], vectorised[0])
+            np.testing.assert_array_equal(small[1], vectorised[1])
+            assert (small[0][:, :min(k, 20)] >= 0).any()
