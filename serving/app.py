@@ -7,7 +7,9 @@ vectors, every known buyer's model vector and default list: :mod:`serving.precom
 once at its start, so swapping a model in later is one assignment (``app.state.served =
 ServedModel.load(path)``) and in-flight requests finish on the model they started with.
 Recommendation requests the precomputed lists cannot answer are scored in batches with the
-requests that arrive with them (:mod:`serving.batching`).
+requests that arrive with them (:mod:`serving.batching`). The list routes (recommendations,
+similar items, popular) take their query as one pydantic model and answer with orjson
+(:mod:`serving.lean_routes`).
 
 Request handlers and their dependencies are ``async def``: their work is short CPU work (a row
 lookup, one product with the item vectors, a partial sort: well under a millisecond), which a
