@@ -2,7 +2,7 @@
 
     python bench/serve.py                          # demo marketplace, 100,000 buyers x 20,000 items
     python bench/serve.py --model DIR              # reuse a model directory (built there if missing)
-    python bench/serve.py --workers 1 2 --seconds 15 --concurrency 32 --generator auto
+    python bench/serve.py --workers 1 2 --seconds 15 --rounds 3 --concurrency 32 --generator auto
 
 Steps:
 
@@ -11,10 +11,12 @@ Steps:
   run can reuse it); the time taken is printed.
 * for each worker count: ``recommender serve --workers N`` on 127.0.0.1 and a free port, in its own
   process group (always stopped at the end, also on errors); ``/readyz`` must answer 200 and every
-  worker must have finished starting (bounded wait); a warm-up; then, one after the other and with
-  the same load generator, ``GET /healthz`` (the baseline: the framework's ceiling on this machine)
-  and ``GET /v1/users/{id}/recommendations?k=20`` for a fixed time each, ``--concurrency`` keep-alive
-  connections. The ids are drawn from the model's buyers, with a few unknown ids mixed in (the
+  worker must have finished starting (bounded wait); a warm-up; then, with the same load generator,
+  ``GET /healthz`` (the baseline: the framework's ceiling on this machine) and ``GET
+  /v1/users/{id}/recommendations?k=20`` for ``--seconds`` each, ``--concurrency`` keep-alive
+  connections, in ``--rounds`` interleaved slices (healthz, recommendations, filtered, healthz,
+  ...): the shared machine's speed drifts by tens of percent over a minute, and interleaving makes
+  every endpoint see the same drift. The ids are drawn from the model's buyers, with a few unknown ids mixed in (the
   cold-start path). Known buyers' default requests are answered from their precomputed lists
   (:mod:`serving.precomputed`), so the same requests are measured again with a filter
   (``recs_filtered``: ``max_price``), which computes everything per request: product, top-k,
@@ -39,6 +41,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -345,18 +348,32 @@ class LoadGenerator:
 
 # --- the benchmark --------------------------------------------------------------------------------
 
-def measure(server: Server, generator: LoadGenerator, endpoints: dict[str, list[str]], seconds: float) -> dict:
+def measure(server: Server, generator: LoadGenerator, endpoints: dict[str, list[str]], seconds: float,
+            rounds: int) -> dict:
+    """Each endpoint for ``seconds`` in all, in ``rounds`` interleaved slices (healthz, recommendations,
+    filtered, healthz, ...), so a drift in the shared machine's speed hits every endpoint alike. A row:
+    total requests over total time, the median of the slices' p50, the largest of their p99, errors
+    and server CPU seconds per process summed."""
     for name, paths in endpoints.items():  # warm-up: every worker, every code path
         generator.load(server.port, name, paths, WARMUP_SECONDS)
+    slices = {name: [] for name in endpoints}
+    for _ in range(rounds):
+        for name, paths in endpoints.items():
+            pids = server.pids()
+            before = cpu_seconds(pids)
+            row = generator.load(server.port, name, paths, seconds / rounds)
+            after = cpu_seconds(pids)
+            row["cpu"] = [after[pid] - before[pid] for pid in pids if pid in before and pid in after]
+            slices[name].append(row)
     results = {}
-    for name, paths in endpoints.items():
-        pids = server.pids()
-        before = cpu_seconds(pids)
-        row = generator.load(server.port, name, paths, seconds)
-        after = cpu_seconds(pids)
-        row["rate"] = row["requests"] / row["seconds"] if row["seconds"] else 0.0
-        row["cpu"] = [after[pid] - before[pid] for pid in pids if pid in before and pid in after]
-        results[name] = row
+    for name, rows in slices.items():
+        total_seconds = sum(row["seconds"] for row in rows)
+        results[name] = {"requests": sum(row["requests"] for row in rows), "seconds": total_seconds,
+                         "rate": sum(row["requests"] for row in rows) / total_seconds if total_seconds else 0.0,
+                         "p50_ms": statistics.median(row["p50_ms"] for row in rows),
+                         "p99_ms": max(row["p99_ms"] for row in rows),
+                         "errors": sum(row["errors"] for row in rows),
+                         "cpu": [sum(cpu) for cpu in zip(*(row["cpu"] for row in rows))]}
     return results
 
 
@@ -364,7 +381,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buyers", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=20_000)
-    parser.add_argument("--seconds", type=float, default=15.0, help="duration of each measurement (default 15)")
+    parser.add_argument("--seconds", type=float, default=15.0,
+                        help="time per endpoint and worker count, in all rounds (default 15)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved slices each endpoint's time is split into (default 3; whole seconds each)")
     parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--model", type=Path, help="model directory to reuse (built there when missing)")
@@ -375,6 +395,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.seconds <= 0 or args.seconds > 120 or args.concurrency < 1 or args.concurrency > 256:
         parser.error("keep runs bounded: --seconds in (0, 120], --concurrency in 1..256")
+    if args.rounds < 1 or args.seconds / args.rounds != int(args.seconds / args.rounds):
+        parser.error("--seconds must split into --rounds slices of whole seconds (wrk takes whole seconds)")
     kind = args.generator
     if kind == "auto":
         kind = "wrk" if shutil.which("wrk") else "python"
@@ -395,8 +417,9 @@ def main() -> None:
         generator = LoadGenerator(kind, work, args.concurrency, args.wrk_threads)
         print(f"model {sample['version']}: {sample['buyers']:,} buyers, {sample['items']:,} items; "
               f"requests for {len(sample['ids']):,} sampled buyers, {UNKNOWN_SHARE:.0%} unknown ids")
-        print(f"load generator: {generator.describe()}; {args.seconds:g} s per measurement after "
-              f"{WARMUP_SECONDS:g} s of warm-up; {os.cpu_count()} cores shared by server and client")
+        print(f"load generator: {generator.describe()}; {args.seconds:g} s per endpoint in {args.rounds} "
+              f"interleaved round(s), after {WARMUP_SECONDS:g} s of warm-up; {os.cpu_count()} cores shared by "
+              f"server and client")
         print(f"endpoints: GET /healthz (baseline), GET /v1/users/{{id}}/recommendations?k={K} (known buyers "
               f"answered from their precomputed default lists) and the same with {FILTER_QUERY!r} (a filter: "
               f"computed per request)\n")
@@ -407,7 +430,7 @@ def main() -> None:
                 status, body = get(server.port, endpoints["recommendations"][0])
                 if status != 200:
                     print(f"warning: a first recommendations request answered {status}: {body[:300]!r}")
-                results[workers] = measure(server, generator, endpoints, args.seconds)
+                results[workers] = measure(server, generator, endpoints, args.seconds, args.rounds)
             row = results[workers]
             print(f"  {workers} worker(s) done: " + ", ".join(f"{name} {row[name]['rate']:,.0f} req/s" for name in row),
                   flush=True)
