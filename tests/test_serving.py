@@ -335,3 +335,13 @@ def test_list_answers_follow_their_response_models(client, served, buyer):
         body = answer.json()
         assert model.model_validate(body).model_dump(mode="json") == body, path  # no field missing, none extra
         assert body["items"], path
+
+
+def test_the_served_model_is_kept_out_of_garbage_collection(client, served):
+    import gc
+
+    # the lifespan froze the heap with the model in it (serving.app.freeze_heap): frozen objects are
+    # in no generation the collector walks
+    assert gc.get_freeze_count() > 0
+    records = served.item_records
+    assert gc.is_tracked(records) and not any(tracked is records for tracked in gc.get_objects())
