@@ -367,9 +367,9 @@ def measure(server: Server, generator: LoadGenerator, endpoints: dict[str, list[
             slices[name].append(row)
     results = {}
     for name, rows in slices.items():
-        total_seconds = sum(row["seconds"] for row in rows)
-        results[name] = {"requests": sum(row["requests"] for row in rows), "seconds": total_seconds,
-                         "rate": sum(row["requests"] for row in rows) / total_seconds if total_seconds else 0.0,
+        requests, total_seconds = sum(row["requests"] for row in rows), sum(row["seconds"] for row in rows)
+        results[name] = {"requests": requests, "seconds": total_seconds,
+                         "rate": requests / total_seconds if total_seconds else 0.0,
                          "p50_ms": statistics.median(row["p50_ms"] for row in rows),
                          "p99_ms": max(row["p99_ms"] for row in rows),
                          "errors": sum(row["errors"] for row in rows),
