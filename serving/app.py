@@ -8,8 +8,10 @@ once at its start, so swapping a model in later is one assignment (``app.state.s
 ServedModel.load(path)``) and in-flight requests finish on the model they started with.
 Recommendation requests the precomputed lists cannot answer are scored in batches with the
 requests that arrive with them (:mod:`serving.batching`). The list routes (recommendations,
-similar items, popular) take their query as one pydantic model and answer with orjson
-(:mod:`serving.lean_routes`).
+similar items, popular) are lean routes (:class:`serving.routing.LeanRoute`): their path and
+query are validated by one pydantic model each, without FastAPI's per-request dependency solving,
+they come first in the route list, and they answer with orjson (:mod:`serving.lean_routes`), the
+items joined from JSON pieces encoded at load (:mod:`serving.item_json`).
 
 Request handlers and their dependencies are ``async def``: their work is short CPU work (a row
 lookup, one product with the item vectors, a partial sort: well under a millisecond), which a
@@ -61,7 +63,7 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -72,7 +74,7 @@ from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.batching import RecommendationBatcher
-from serving.explain import Explainer
+from serving.explain import Explainer, popular_id
 from serving.forecasts import (
     FORECASTS_DIR_ENV,
     MERCHANT_TOKENS_ENV,
@@ -80,18 +82,21 @@ from serving.forecasts import (
     load_forecast_state,
 )
 from serving.forecasts import router as forecasts_router
-from serving.lean_routes import json_response, query_parameters, validated_query
+from serving.item_json import ItemsJson
+from serving.lean_routes import json_response
 from serving.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsMiddleware
 from serving.precomputed import DefaultLists, valid_prefix
 from serving.reload_sync import announce, announcement_file, follow
-from serving.routing import StrictQueryRoute
+from serving.routing import StrictQueryRoute, hot_routes_first, lean_get
 from serving.schemas import (
     MAX_CANDIDATES,
     MAX_CITY_TIER,
     MAX_ID_LENGTH,
     MAX_K,
+    BuyerPath,
     ErrorResponse,
     HealthResponse,
+    ItemPath,
     ModelInfo,
     PopularQuery,
     PopularResponse,
@@ -104,6 +109,7 @@ from serving.schemas import (
     ReloadResponse,
     SimilarItemsQuery,
     SimilarItemsResponse,
+    ValidationErrorResponse,
 )
 
 log = logging.getLogger(__name__)
@@ -158,7 +164,7 @@ class ServedModel:
     explainer: Explainer
     first_component: str
     default_lists: DefaultLists | None  # known buyers' lists for requests with default parameters
-    item_records: list[dict]  # response fields of every item
+    items_json: ItemsJson  # the items of answers, as JSON
 
     @property
     def model_version(self) -> str:
@@ -199,7 +205,8 @@ class ServedModel:
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
                    first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine, explainer),
-                   item_records=_item_records(item_ids, titles, regions, merchants, categories, prices))
+                   items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
+                                        explainer.reason_texts, explainer.suffix))
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none); availability is applied
@@ -220,13 +227,6 @@ class ServedModel:
             mask = cheap if mask is None else mask & cheap
         return mask
 
-    def items(self, codes: np.ndarray, scores: np.ndarray, reasons: list[str]) -> list[dict]:
-        """Response items: each code's metadata (from :attr:`item_records`) with its score and reason."""
-        records = self.item_records
-        rounded = np.round(np.asarray(scores, dtype=np.float64), 6).tolist()
-        return [{**records[code], "score": score, "reason": reason}
-                for code, score, reason in zip(codes.tolist(), rounded, reasons)]
-
 
 # --- request helpers -------------------------------------------------------------------------------
 
@@ -246,11 +246,10 @@ def _filter_mask(served: ServedModel, category, region, max_price):
 
 
 Served = Annotated[ServedModel, Depends(get_served)]
-UserId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Buyer id (1..128 characters).")]
-ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Item id (1..128 characters).")]
 
 
 ERRORS = {404: {"model": ErrorResponse}, 503: {"model": ErrorResponse, "description": "No model loaded."}}
+REQUEST_ERRORS = {**ERRORS, 422: {"model": ValidationErrorResponse, "description": "Bad parameters or body."}}
 
 
 # --- admin authentication --------------------------------------------------------------------------
@@ -382,15 +381,15 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
     async def model_info(served: Served) -> dict:
         return served.manifest
 
-    @app.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse, tags=["recommend"],
-             responses=ERRORS, summary="Top-k items for a buyer", openapi_extra=query_parameters(RecommendationsQuery),
-             description="Known buyers get a personalised list; buyers unknown to the model get the city-tier-aware "
+    @lean_get(app.router, "/v1/users/{user_id}/recommendations", path_model=BuyerPath,
+              query_model=RecommendationsQuery, response_model=RecommendationsResponse, tags=["recommend"],
+              responses=REQUEST_ERRORS, summary="Top-k items for a buyer",
+              description="Known buyers get a personalised list; buyers unknown to the model get the city-tier-aware "
                          "cold-start ranking (`personalized: false`). Unavailable items are never returned; "
                          "`max_price` leaves out items without a price.")
-    async def recommendations(request: Request, user_id: UserId) -> Response:
+    async def recommendations(request: Request, path: BuyerPath, query: RecommendationsQuery) -> Response:
         served = await get_served(request)
-        query = validated_query(request, RecommendationsQuery)  # the page-view route: see serving.lean_routes
-        engine = served.engine
+        engine, user_id = served.engine, path.user_id
         mask = _filter_mask(served, query.category, query.region, query.max_price)
         code = engine.users.code_of(user_id)
         k, tier = query.k, query.city_tier
@@ -406,25 +405,22 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         if tier is None:
             tier = int(engine.user_tiers[code]) if code >= 0 else 0
         if code < 0:
-            reasons = served.explainer.popular(codes, tier or None)
-        elif reason_ids is not None:
-            reasons = served.explainer.texts(reason_ids, codes, tier or None)
-        else:
+            reason_ids = np.full(len(codes), popular_id(tier))
+        elif reason_ids is None:
             bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
-            reasons = served.explainer.personalized(codes, bought, tier or None)
+            reason_ids = served.explainer.reason_ids(codes, bought, tier)
         return json_response({"user_id": user_id, "personalized": code >= 0, "model_version": served.model_version,
                               "niche": niche, "city_tier": tier or None,
-                              "items": served.items(codes, scores, reasons)})
+                              "items": served.items_json.items(codes, scores, reason_ids)})
 
-    @app.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse, tags=["recommend"],
-             responses=ERRORS, summary="Available items similar to an item",
+    @lean_get(app.router, "/v1/items/{item_id}/similar", path_model=ItemPath, query_model=SimilarItemsQuery,
+              response_model=SimilarItemsResponse, tags=["recommend"], responses=REQUEST_ERRORS,
+              summary="Available items similar to an item",
              description="Items with purchases use the model's collaborative neighbours; items nobody has bought "
-                         "yet use the content model (text and attributes). 404 for an unknown item id.",
-             openapi_extra=query_parameters(SimilarItemsQuery))
-    async def similar(request: Request, item_id: ItemId) -> Response:
+                         "yet use the content model (text and attributes). 404 for an unknown item id.")
+    async def similar(request: Request, path: ItemPath, query: SimilarItemsQuery) -> Response:
         served = await get_served(request)
-        k = validated_query(request, SimilarItemsQuery).k
-        engine = served.engine
+        engine, item_id, k = served.engine, path.item_id, query.k
         code = engine.items.code_of(item_id)
         if code == UNKNOWN_CODE:
             raise HTTPException(404, detail=f"unknown item id {item_id!r}: not in the catalog of model "
@@ -432,11 +428,10 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         codes, scores, _ = valid_prefix(*(row[0] for row in engine.similar_items(np.array([code], dtype=np.int64), k)))
         has_content = CONTENT in dict(getattr(engine.model, "components", []))
         source = CONTENT if engine.item_sales[code] == 0 and has_content else served.first_component
-        reasons = served.explainer.similar(codes, code, source)
         return json_response({"item_id": item_id, "model_version": served.model_version,
-                              "items": served.items(codes, scores, reasons)})
+                              "items": served.items_json.items(codes, scores, served.explainer.similar(code, source))})
 
-    @app.post("/v1/rank", response_model=RankResponse, tags=["recommend"], responses=ERRORS,
+    @app.post("/v1/rank", response_model=RankResponse, tags=["recommend"], responses=REQUEST_ERRORS,
               summary="Order candidate items for a buyer",
               description=f"Re-orders 1..{MAX_CANDIDATES} item ids by the model's relevance for the buyer (no niche "
                           "re-ranking; items already bought are ranked too). Unknown ids are listed in "
@@ -462,21 +457,20 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         return {"user_id": body.user_id, "personalized": user >= 0, "model_version": served.model_version,
                 "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable}
 
-    @app.get("/v1/popular", response_model=PopularResponse, tags=["recommend"], responses=ERRORS,
-             summary="Recently popular items per city tier",
+    @lean_get(app.router, "/v1/popular", query_model=PopularQuery, response_model=PopularResponse,
+              tags=["recommend"], responses=REQUEST_ERRORS, summary="Recently popular items per city tier",
              description="Recent (time-decayed) popularity among buyers of a city tier, shrunk towards global "
-                         "popularity; global popularity when no tier is given. Available items only.",
-             openapi_extra=query_parameters(PopularQuery))
-    async def popular(request: Request) -> Response:
+                         "popularity; global popularity when no tier is given. Available items only.")
+    async def popular(request: Request, query: PopularQuery) -> Response:
         served = await get_served(request)
-        query = validated_query(request, PopularQuery)
         mask = _filter_mask(served, query.category, None, None)
         allowed = served.engine.available if mask is None else served.engine.available & mask
         row = np.where(allowed, served.popularity[query.city_tier or 0], -np.inf)
         codes, scores, _ = valid_prefix(*(row[0] for row in top_k(row[None, :], query.k)))
-        reasons = served.explainer.popular(codes, query.city_tier)
+        reasons = np.full(len(codes), popular_id(query.city_tier))
         return json_response({"city_tier": query.city_tier, "category": query.category,
-                              "model_version": served.model_version, "items": served.items(codes, scores, reasons)})
+                              "model_version": served.model_version,
+                              "items": served.items_json.items(codes, scores, reasons)})
 
     @app.post("/v1/admin/reload", response_model=ReloadResponse, tags=["admin"], responses=ADMIN_ERRORS,
               dependencies=[Depends(require_admin_key)],
@@ -510,6 +504,7 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(forecasts_router)
+    hot_routes_first(app.router)
     return app
 
 

@@ -11,13 +11,17 @@
 * Items from a priority region or in the long tail get "; from <region>", so niche goods say
   where they come from.
 
-Everything is precomputed at load time (unit vectors, titles, flags); a request costs one small
-``k x history`` product per vector set.
+Every reason is a *reason id* into :attr:`Explainer.reason_texts` (the texts naming a purchase, one
+per item and vector set, then the popularity texts of each city tier and the fixed texts) plus
+the item's suffix (:attr:`Explainer.suffix`), except the similar-items reason, one text per
+request. Everything is precomputed at load time (unit vectors, texts, suffixes); a request costs
+one small ``k x history`` product per vector set.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from recommender.contract import MAX_CITY_TIER
 from recommender.models.base import LinearRecommender
 from recommender.models.checks import unit_rows
 
@@ -25,10 +29,20 @@ CONTENT = "content"
 NON_COLLABORATIVE = ("content", "popularity")
 MIN_SIMILARITY = 0.2  # below this cosine a purchase is not named as the reason
 MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the product for bulk buyers)
-# reason ids with a fixed text: negative, so they index the end of Explainer.reason_texts
+# reason ids with a fixed text: negative, so they index the end of Explainer.reason_texts, after the
+# popularity texts of tiers 0 (unknown) .. MAX_CITY_TIER
 FIXED_REASONS = ("you bought this before", "matches your purchase history")
 BOUGHT_BEFORE, MATCHES_HISTORY = -2, -1
-NO_HISTORY = -3  # a buyer without purchases: the popularity reason of their tier
+
+
+def popular_text(tier: int) -> str:
+    """The popularity reason of city tier ``tier`` (0: unknown)."""
+    return f"popular with tier-{tier} buyers" if tier else "popular with buyers"
+
+
+def popular_id(tier: int | None) -> int:
+    """The reason id of :func:`popular_text` (``tier`` None or 0: unknown)."""
+    return (tier or 0) - (MAX_CITY_TIER + 1) - len(FIXED_REASONS)
 
 
 def _unit_rows(vectors) -> np.ndarray | None:
@@ -70,27 +84,22 @@ class Explainer:
                                                                  (content, "similar to {}")) if vectors is not None]
         self.sources = [vectors for vectors, _ in sources]
         named = [template.format(title) for _, template in sources for title in titles]
-        self.reason_texts = np.array(named + list(FIXED_REASONS), dtype=object)
+        popular = [popular_text(tier) for tier in range(MAX_CITY_TIER + 1)]
+        self.reason_texts = np.array(named + popular + list(FIXED_REASONS), dtype=object)
         flags = niche_flags(engine)
         self.suffix = np.array([f"; from {region}" if flag and region else ""
                                 for flag, region in zip(flags, regions)], dtype=object)
 
-    def _with_suffix(self, codes: np.ndarray, reasons: list[str]) -> list[str]:
-        return [reason + suffix for reason, suffix in zip(reasons, self.suffix[codes])]
-
-    def popular(self, codes: np.ndarray, tier: int | None) -> list[str]:
-        text = f"popular with tier-{tier} buyers" if tier else "popular with buyers"
-        return self._with_suffix(codes, [text] * len(codes))
-
-    def reason_ids(self, codes: np.ndarray, bought: np.ndarray) -> np.ndarray:
-        """Why each of ``codes`` suits a buyer who bought ``bought``, as ids into :meth:`texts`
-        (int32): the closest purchase by the collaborative vectors, else by the content vectors,
-        else ``MATCHES_HISTORY``; ``BOUGHT_BEFORE`` for repeat purchases; all ``NO_HISTORY`` when
-        ``bought`` is empty. A few array operations per list, whatever its length."""
+    def reason_ids(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> np.ndarray:
+        """Why each of ``codes`` suits a buyer of city tier ``tier`` who bought ``bought``, as ids into
+        :attr:`reason_texts` (int32): the closest purchase by the collaborative vectors, else by the
+        content vectors, else ``MATCHES_HISTORY``; ``BOUGHT_BEFORE`` for repeat purchases; the
+        popularity reason of the tier for all when ``bought`` is empty. A few array operations
+        per list, whatever its length."""
         codes = np.asarray(codes, dtype=np.int64)
         bought = np.asarray(bought, dtype=np.int64)[:MAX_HISTORY]
         if len(bought) == 0:
-            return np.full(len(codes), NO_HISTORY, dtype=np.int32)
+            return np.full(len(codes), popular_id(tier), dtype=np.int32)
         ids = np.full(len(codes), MATCHES_HISTORY, dtype=np.int32)
         explained = np.zeros(len(codes), dtype=bool)
         rows = np.arange(len(codes))
@@ -105,19 +114,9 @@ class Explainer:
         ids[(codes[:, None] == bought[None, :]).any(axis=1)] = BOUGHT_BEFORE
         return ids
 
-    def texts(self, ids: np.ndarray, codes: np.ndarray, tier: int | None) -> list[str]:
-        """The reasons of :meth:`reason_ids` ``ids`` for the items ``codes``."""
-        if len(ids) and ids[0] == NO_HISTORY:
-            return self.popular(codes, tier)
-        return (self.reason_texts[ids] + self.suffix[codes]).tolist()
-
-    def personalized(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> list[str]:
-        """Reasons for a known buyer's list ``codes`` given the codes they bought."""
-        return self.texts(self.reason_ids(codes, bought), codes, tier)
-
-    def similar(self, codes: np.ndarray, query: int, source: str) -> list[str]:
-        """Reasons for the neighbours ``codes`` of item ``query``; ``source`` names the model that
-        found them: "content", "popularity" (same category) or anything else (collaborative)."""
+    def similar(self, query: int, source: str) -> str:
+        """The reason (without suffix) for the neighbours of item ``query``; ``source`` names the model
+        that found them: "content", "popularity" (same category) or anything else (collaborative)."""
         template = {"content": "similar in content to {}",
                     "popularity": "popular in the same category as {}"}.get(source, "bought by the same buyers as {}")
-        return self._with_suffix(np.asarray(codes, dtype=np.int64), [template.format(self.titles[query])] * len(codes))
+        return template.format(self.titles[query])

@@ -1,16 +1,16 @@
-"""The hot routes' plumbing: one pydantic model validates the whole query, orjson writes the answer.
+"""The hot routes' plumbing: pydantic models validate the path and query, orjson writes the answer.
 
-FastAPI validates each declared query parameter on its own and runs its response through the
-response model again; on ``/v1/users/{user_id}/recommendations`` (seven query parameters, twenty
-items) that plumbing cost more CPU than the recommendation itself: about 60 us for the parameters
-and 30 us for the response, against 10 us for a pydantic model validating the query in one call
-and 3 us for orjson. Routes built this way
+FastAPI validates each declared parameter on its own, solves the route's dependencies and runs
+the answer through the response model again; on ``/v1/users/{user_id}/recommendations`` (seven
+query parameters, twenty items) that plumbing cost more CPU than the recommendation itself. The
+list routes (:class:`serving.routing.LeanRoute`) instead
 
-* declare the query as a pydantic model (:class:`serving.schemas.RecommendationsQuery`) and
-  publish its fields as query parameters (:func:`query_parameters`, passed as ``openapi_extra``),
-  so ``/openapi.json`` documents them like any other route;
-* validate it with :func:`validated_query`, whose errors are the same 422 as FastAPI's (location
-  ``["query", name]``);
+* declare their path and query as pydantic models (:class:`serving.schemas.BuyerPath`,
+  :class:`serving.schemas.RecommendationsQuery`, ...) and publish their fields as parameters
+  (:func:`openapi_parameters`, passed as ``openapi_extra``), so ``/openapi.json`` documents them
+  like any other route;
+* validate each with one call (:func:`validated`), whose errors are the same 422 as FastAPI's
+  (location ``["query", name]`` or ``["path", name]``);
 * keep ``response_model`` for the documentation and answer with :func:`json_response`; the tests
   validate these answers against the response models.
 
@@ -19,8 +19,10 @@ of rows, which FastAPI's response validation took tens of milliseconds to check.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import orjson
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -28,31 +30,38 @@ JSON_MEDIA_TYPE = "application/json"
 PARAMETER_KEYS = ("description", "deprecated")  # keys of the OpenAPI parameter; the rest (examples too) is its schema
 
 
-def query_parameters(model: type[BaseModel]) -> dict:
-    """``openapi_extra`` publishing the fields of ``model`` as optional query parameters."""
+def _parameters(model: type[BaseModel], location: str) -> list[dict]:
     schema = model.model_json_schema()
     required = set(schema.get("required", ()))
     parameters = []
     for name, field in schema["properties"].items():
-        parameter = {"name": name, "in": "query", "required": name in required}
+        parameter = {"name": name, "in": location, "required": name in required}
         parameter.update({key: field[key] for key in PARAMETER_KEYS if key in field})
         parameter["schema"] = {key: value for key, value in field.items() if key not in PARAMETER_KEYS}
         parameters.append(parameter)
-    return {"parameters": parameters}
+    return parameters
+
+
+def openapi_parameters(path: type[BaseModel] | None = None, query: type[BaseModel] | None = None) -> dict:
+    """``openapi_extra`` publishing the fields of ``path`` as path parameters and those of
+    ``query`` as query parameters (required when the field has no default)."""
+    return {"parameters": [parameter for model, location in ((path, "path"), (query, "query")) if model is not None
+                           for parameter in _parameters(model, location)]}
 
 
 def query_names(openapi_extra: dict | None) -> set[str]:
-    """The query parameter names :func:`query_parameters` published in ``openapi_extra``."""
+    """The query parameter names :func:`openapi_parameters` published in ``openapi_extra``."""
     return {p["name"] for p in (openapi_extra or {}).get("parameters", ()) if p.get("in") == "query"}
 
 
-def validated_query(request: Request, model: type[BaseModel]) -> BaseModel:
-    """The request's query string validated by ``model`` (a repeated parameter counts with its last
-    value, as in FastAPI); a ``RequestValidationError`` (422) naming each bad parameter otherwise."""
+def validated(values: Mapping[str, str], model: type[BaseModel], location: str) -> BaseModel:
+    """The request's ``location`` ("path" or "query") parameters ``values`` validated by ``model``
+    (a repeated query parameter counts with its last value, as in FastAPI); a
+    ``RequestValidationError`` (422) naming each bad parameter otherwise."""
     try:
-        return model.model_validate_strings(dict(request.query_params))
+        return model.model_validate_strings(dict(values))
     except ValidationError as exc:
-        raise RequestValidationError([{**error, "loc": ("query", *error["loc"])}
+        raise RequestValidationError([{**error, "loc": (location, *error["loc"])}
                                       for error in exc.errors(include_url=False)]) from None
 
 

@@ -84,7 +84,7 @@ class DefaultLists:
         for user in tqdm(range(n_users), desc="reasons", unit="buyer", mininterval=2, disable=n_users < 10_000):
             n = lengths[user]
             bought = purchased.indices[purchased.indptr[user]:purchased.indptr[user + 1]]
-            reason_ids[user, :n] = explainer.reason_ids(codes[user, :n], bought)
+            reason_ids[user, :n] = explainer.reason_ids(codes[user, :n], bought, int(engine.user_tiers[user]))
         tiers = np.arange(MAX_CITY_TIER + 1, dtype=np.int8)
         cold_codes, cold_scores = engine.recommend(np.full(len(tiers), UNKNOWN_CODE), depth, tiers=tiers)
         log.info("default lists of %d buyers (%d items each) computed in %.1f s", n_users, depth,

@@ -59,6 +59,19 @@ CategoryFilter = Annotated[str | None, Field(min_length=1, max_length=MAX_FILTER
 CityTierParameter = Annotated[int | None, Field(ge=MIN_CITY_TIER, le=MAX_CITY_TIER, examples=[2])]
 
 
+class BuyerPath(BaseModel):
+    """The path parameter of ``/v1/users/{user_id}/...``."""
+
+    user_id: Identifier = Field(description=f"Buyer id (1..{MAX_ID_LENGTH} characters); unknown buyers get the "
+                                            "cold-start ranking.", examples=["U-000042"])
+
+
+class ItemPath(BaseModel):
+    """The path parameter of ``/v1/items/{item_id}/...``."""
+
+    item_id: Identifier = Field(description=f"Item id (1..{MAX_ID_LENGTH} characters).", examples=["DZ-000001"])
+
+
 class RecommendationsQuery(BaseModel):
     """The query parameters of ``GET /v1/users/{user_id}/recommendations``."""
 
@@ -234,6 +247,28 @@ class ErrorResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown item id 'NOPE-1'"}]})
 
     detail: str = Field(description="What went wrong, in words.", examples=["unknown item id 'NOPE-1'"])
+
+
+class FieldError(BaseModel):
+    """One parameter or body field a request got wrong."""
+
+    loc: list[str | int] = Field(description="Where: \"path\", \"query\" or \"body\", then the field.",
+                                 examples=[["query", "k"]])
+    msg: str = Field(description="What is wrong with it.", examples=["Input should be less than or equal to 1000"])
+    type: str = Field(description="pydantic's error type.", examples=["less_than_equal"])
+
+
+class ValidationErrorResponse(BaseModel):
+    """A request the API cannot accept (422): the bad fields, or in words (an unknown query parameter
+    or filter value)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"detail": [{"loc": ["query", "k"], "msg": "Input should be less than or equal to 1000",
+                     "type": "less_than_equal"}], "message": "k: Input should be less than or equal to 1000"},
+        {"detail": "unknown query parameter(s): 'kk'; this endpoint accepts: k"}]})
+
+    detail: list[FieldError] | str = Field(description="The bad fields, or what went wrong in words.")
+    message: str | None = Field(None, description="The bad fields in one line (when `detail` lists them).")
 
 
 class ReloadRequest(BaseModel):

@@ -343,5 +343,5 @@ def test_the_served_model_is_kept_out_of_garbage_collection(client, served):
     # the lifespan froze the heap with the model in it (serving.app.freeze_heap): frozen objects are
     # in no generation the collector walks
     assert gc.get_freeze_count() > 0
-    records = served.item_records
-    assert gc.is_tracked(records) and not any(tracked is records for tracked in gc.get_objects())
+    explainer = served.explainer
+    assert gc.is_tracked(explainer) and not any(tracked is explainer for tracked in gc.get_objects())

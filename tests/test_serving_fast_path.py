@@ -44,7 +44,7 @@ def test_precomputed_reasons_are_the_explainers(engine, lists, explainer):
     for user in range(len(engine.users)):
         codes, _, reason_ids = lists.top(user, lists.depth)
         bought = engine.purchased[user].indices
-        np.testing.assert_array_equal(reason_ids, explainer.reason_ids(codes, bought))
+        np.testing.assert_array_equal(reason_ids, explainer.reason_ids(codes, bought, int(engine.user_tiers[user])))
 
 
 @pytest.mark.parametrize("tier", [None, 1, 3, 5])
