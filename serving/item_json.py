@@ -4,9 +4,9 @@ An answer item has eight fields, and building a dict per item and encoding it wa
 of a recommendation request's own CPU (about 25 us for 20 items). Six fields are fixed per item,
 and a reason is one of a known set of texts (:attr:`serving.explain.Explainer.reason_texts`)
 followed by the item's suffix, so :class:`ItemsJson` encodes those pieces with orjson once per
-model; a request encodes the scores (one orjson call) and joins the pieces in item order. The
-result is an ``orjson.Fragment`` (JSON that orjson embeds as it is) for the answer's ``items``:
-about 12 us for 20 items, the same bytes as encoding the dicts (tested).
+model; a request encodes the scores (one orjson call on the float32 array) and joins the pieces in
+item order. The result is an ``orjson.Fragment`` (JSON that orjson embeds as it is) for the
+answer's ``items``: about 10 us for 20 items, the same bytes as encoding the dicts (tested).
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 import orjson
 
-SCORE_DECIMALS = 6
 PIECES = 4  # per item: fields up to the score's name, score, reason, suffix and closing brace
 
 
@@ -38,15 +37,16 @@ class ItemsJson:
         self._tails = np.array([_text_body(suffix) + b'"},' for suffix in suffixes], dtype=object)
 
     def items(self, codes: np.ndarray, scores: np.ndarray, reasons: np.ndarray | str) -> orjson.Fragment:
-        """The items ``codes`` with ``scores`` (rounded to 6 decimals) and ``reasons``: reason ids
-        (one per item) or one text for every item; each reason is followed by its item's suffix."""
+        """The items ``codes`` with ``scores`` (as float32, in the fewest digits that read back as the
+        same float32) and ``reasons``: reason ids (one per item) or one text for every item; each
+        reason is followed by its item's suffix."""
         n = len(codes)
         if n == 0:
             return orjson.Fragment(b"[]")
         parts = np.empty(PIECES * n, dtype=object)
         parts[0::PIECES] = self._heads[codes]
-        rounded = np.round(np.asarray(scores, dtype=np.float64), SCORE_DECIMALS).tolist()
-        parts[1::PIECES] = orjson.dumps(rounded)[1:-1].split(b",")
+        scores = np.asarray(scores, dtype=np.float32)
+        parts[1::PIECES] = orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
         parts[2::PIECES] = (b',"reason":"' + _text_body(reasons)) if isinstance(reasons, str) else self._reasons[reasons]
         parts[3::PIECES] = self._tails[codes]
         return orjson.Fragment(b"[" + b"".join(parts.tolist())[:-1] + b"]")  # [:-1]: the last item's comma

@@ -13,6 +13,7 @@ from functools import partial
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.routing import APIRoute
+from starlette.routing import request_response
 from pydantic import BaseModel
 
 from serving.lean_routes import openapi_parameters, query_names, validated
@@ -80,6 +81,10 @@ class LeanRoute(StrictQueryRoute):
         super().__init__(path, _validating(endpoint, path_model, query_model),
                          openapi_extra={**(openapi_extra or {}), **openapi_parameters(path_model, query_model)},
                          **options)
+        # Starlette's request -> response adapter: FastAPI's adds the exit stacks of dependencies
+        # with ``yield`` and a per-route body limit, and a lean GET route has neither (the app's
+        # body limit still applies)
+        self.app = request_response(self.get_route_handler())
 
     def endpoint_handler(self):
         return self.endpoint

@@ -24,12 +24,13 @@ SUFFIXES = ["; from Yixing, Wuxi, Jiangsu", "", "; from Huili, Liangshan, Sichua
 
 def as_dicts(codes, scores, reasons):
     texts = [reasons] * len(codes) if isinstance(reasons, str) else [REASONS[i] for i in reasons]
-    rounded = np.round(np.asarray(scores, dtype=np.float64), 6).tolist()
-    return [{**RECORDS[c], "score": s, "reason": t + SUFFIXES[c]} for c, s, t in zip(codes, rounded, texts)]
+    shortest = [float(str(score)) for score in np.asarray(scores, dtype=np.float32)]  # float32's shortest decimal
+    return [{**RECORDS[c], "score": s, "reason": t + SUFFIXES[c]} for c, s, t in zip(codes, shortest, texts)]
 
 
 @pytest.mark.parametrize("codes, scores, reasons", [
     ([2, 0, 1], [7.0684851, 0.0000004, -1.5], [0, 1, -1]),
+    ([0, 1], np.array([3.4e38, 123456.78], dtype=np.float32), [2, 3]),
     ([1], np.array([1e-7], dtype=np.float32), [-2]),
     ([0, 0, 2, 1], [3.25, 2.0, 1e9, 0.1], 'bought by the same buyers as "x" \\ y'),
     ([], [], []),
