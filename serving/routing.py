@@ -13,8 +13,8 @@ from functools import partial
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.routing import APIRoute
-from starlette.routing import request_response
 from pydantic import BaseModel
+from starlette.routing import request_response
 
 from serving.lean_routes import openapi_parameters, query_names, validated
 
