@@ -16,14 +16,15 @@ from threadpoolctl import threadpool_limits
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import Recommender
-from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product
+from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
 from recommender.rerank import NicheReranker, check_niche
 
 CONTENT_COMPONENT = "content"
 TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
 CHUNK = 2_048  # buyers per call in recommend_many
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
-CACHES = ("_item_matrix", "_user_vectors")  # attributes rebuilt after loading, never saved
+CACHES = ("_item_matrix", "_item_rows", "_user_vectors")  # attributes rebuilt after loading, never saved
+NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
 
 
 class RecommendationEngine:
@@ -64,13 +65,23 @@ class RecommendationEngine:
             self._item_matrix = product_layout(self.model.item_vectors())
         return self._item_matrix
 
-    def precompute_user_vectors(self, max_bytes: int = USER_VECTOR_CACHE_BYTES, batch: int = 4_096) -> bool:
-        """Compute the linear model's vectors of every training buyer once, so that a request for a
-        known buyer (in its stored city tier) costs a row lookup instead of the model's
-        ``user_vectors``; for serving. Skipped (False) for non-linear models or when the vectors
-        would take more than ``max_bytes``."""
+    @property
+    def item_rows(self) -> np.ndarray:
+        """The linear model's item vectors in C order (float32), whose rows narrow filters gather
+        (computed once)."""
+        if "_item_rows" not in self.__dict__:
+            self._item_rows = np.ascontiguousarray(self.item_matrix)
+        return self._item_rows
+
+    def precompute_for_serving(self, max_bytes: int = USER_VECTOR_CACHE_BYTES, batch: int = 4_096) -> bool:
+        """Compute once what per-request scoring of a linear model reads: both layouts of the item
+        vectors (:attr:`item_matrix`, :attr:`item_rows`), and the vectors of every training buyer,
+        so that a request for a known buyer (in its stored city tier) costs a row lookup instead of
+        the model's ``user_vectors``. Returns whether the buyer vectors were computed: not for
+        non-linear models, nor when they would take more than ``max_bytes``."""
         if not getattr(self.model, "is_linear", False):
             return False
+        self.item_rows  # noqa: B018 (built now rather than by the first narrow-filter request)
         n_users = len(self.users)
         if n_users * self.item_matrix.shape[1] * 4 > max_bytes:
             return False
@@ -83,7 +94,7 @@ class RecommendationEngine:
 
     def user_vectors(self, users: np.ndarray, tiers: np.ndarray | None = None) -> np.ndarray:
         """The linear model's vectors of buyer codes ``users`` (tiers as in :meth:`batch`): the
-        precomputed rows (see :meth:`precompute_user_vectors`) when every buyer is a training
+        precomputed rows (see :meth:`precompute_for_serving`) when every buyer is a training
         buyer and no tier is overridden, else the model's ``user_vectors``."""
         cache = self.__dict__.get("_user_vectors")
         if cache is not None and tiers is None and (users >= 0).all():
@@ -154,6 +165,9 @@ class RecommendationEngine:
         allowed = self.available if mask is None else self.available & mask
         if getattr(self.model, "is_linear", False):
             seen = None if include_purchased else RowIndices(self.purchased, users)
+            kept = np.flatnonzero(allowed) if mask is not None else None
+            if kept is not None and len(kept) <= NARROW_FILTER_SHARE * self.n_items:
+                return top_k_of_subset(self.user_vectors(users, tiers), self.item_rows, depth, kept, seen)
             return top_k_of_product(self.user_vectors(users, tiers), self.item_matrix, depth, seen, allowed,
                                     threads=TOPK_THREADS)
         seen = None if include_purchased else rows_of(self.purchased, users)

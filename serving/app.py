@@ -179,7 +179,7 @@ class ServedModel:
     @classmethod
     def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "") -> ServedModel:
         """Precompute what requests need from a loaded engine."""
-        if not engine.precompute_user_vectors():
+        if not engine.precompute_for_serving():
             log.info("buyer vectors not precomputed (non-linear model or too many buyers): computed per request")
         catalog = engine.catalog
         n = engine.n_items

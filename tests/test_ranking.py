@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product
+from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])
@@ -44,3 +44,22 @@ def test_row_indices_pick_rows_and_give_unknown_rows_nothing():
     users = np.ones((3, 1))
     codes, _ = top_k_of_product(users, np.array([[3.0], [2.0], [1.0]]), 3, rows)
     np.testing.assert_array_equal(codes, [[0, 2, -1], [0, 1, 2], [1, -1, -1]])
+
+
+@pytest.mark.parametrize("share", [0.02, 0.2])
+def test_top_k_of_a_subset_equals_the_fused_top_k_with_that_mask(share):
+    rng = np.random.default_rng(5)
+    users, items = rng.standard_normal((40, 8)).astype(np.float32), rng.standard_normal((500, 8)).astype(np.float32)
+    seen = sp.random(40, 500, density=0.1, format="csr", random_state=6)
+    mask = rng.random(500) < share
+    kept = np.flatnonzero(mask)
+    codes, scores = top_k_of_subset(users, np.ascontiguousarray(items), 25, kept, RowIndices(seen))
+    expected_codes, expected_scores = top_k_of_product(users, product_layout(items), 25, seen, mask, threads=1)
+    np.testing.assert_array_equal(codes, expected_codes)  # padded with -1 / -inf alike where under 25 qualify
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5)
+
+
+def test_top_k_of_an_empty_subset_is_all_padding():
+    codes, scores = top_k_of_subset(np.ones((2, 3), dtype=np.float32), np.ones((4, 3), dtype=np.float32), 3,
+                                    np.empty(0, dtype=np.int64))
+    assert codes.shape == (2, 3) and (codes == -1).all() and np.isneginf(scores).all()

@@ -8,7 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recommender.artifacts import load_model_directory
+from recommender.engine import NARROW_FILTER_SHARE
 from recommender.features.encoders import UNKNOWN_CODE
+from recommender.ranking import RowIndices, top_k_of_product
 from serving import create_app
 from serving.app import ServedModel
 from serving.precomputed import DefaultLists, valid_prefix
@@ -69,11 +71,23 @@ def test_default_lists_stop_at_their_depth_and_their_memory_bound(engine, explai
 def test_precomputed_buyer_vectors_equal_the_models(engine):
     users = np.arange(min(50, len(engine.users)))
     computed = engine.user_vectors(users)
-    assert engine.precompute_user_vectors()
+    assert engine.precompute_for_serving()
     np.testing.assert_allclose(engine.user_vectors(users), computed, rtol=1e-5, atol=1e-6)
     tiers = np.full(len(users), 1, dtype=np.int8)  # an overridden tier is computed, not looked up
     np.testing.assert_allclose(engine.user_vectors(users, tiers),
                                engine.model.user_vectors(engine.batch(users, tiers)), rtol=1e-5, atol=1e-6)
+
+
+def test_narrow_filters_scored_over_their_items_alone_answer_as_the_full_product(engine):
+    users = np.arange(min(30, len(engine.users)))
+    mask = np.zeros(engine.n_items, dtype=bool)
+    mask[::10] = True  # a tenth of the catalog: engine.candidates scores only these (top_k_of_subset)
+    assert mask.mean() <= NARROW_FILTER_SHARE
+    codes, scores = engine.candidates(users, 40, mask=mask)
+    expected_codes, expected_scores = top_k_of_product(engine.user_vectors(users), engine.item_matrix, 40,
+                                                       RowIndices(engine.purchased, users), engine.available & mask)
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-6)
 
 
 def test_api_answers_the_same_with_and_without_the_fast_paths(small_model):
