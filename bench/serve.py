@@ -18,9 +18,11 @@ Steps:
   ...): the shared machine's speed drifts by tens of percent over a minute, and interleaving makes
   every endpoint see the same drift. The ids are drawn from the model's buyers, with a few unknown ids mixed in (the
   cold-start path). Known buyers' default requests are answered from their precomputed lists
-  (:mod:`serving.precomputed`), so the same requests are measured again with a filter
-  (``recs_filtered``: ``max_price``), which computes everything per request: product, top-k,
-  re-ranking.
+  (:mod:`serving.precomputed`), so the same requests are measured again with filters, which
+  compute everything per request (product, top-k, re-ranking): ``recs_filtered`` (``max_price``,
+  which keeps nearly every item: the product with all item vectors) and ``recs_category`` (each
+  request one of the catalog's categories, in turn: a storefront's category page, scored over that
+  category's items only).
 * the load generator: ``wrk`` when it is on PATH (a small Lua script cycles through the request
   paths and prints the latency percentiles), else a Python asyncio client on raw streams in a
   separate process. A Python client may itself be the bottleneck: /healthz is measured with the
@@ -66,6 +68,8 @@ RATIO_TARGET = 0.70
 P99_TARGET_MS = 25.0
 FILTERED = "recs_filtered"
 FILTER_QUERY = "&max_price=1000000"  # keeps (nearly) every priced item, but as a filter it takes the computed path
+CATEGORY = "recs_category"
+COMPUTED = (FILTERED, CATEGORY)
 P99_TARGET_WORKERS = 2
 
 BIN = Path(sys.executable).parent
@@ -121,8 +125,9 @@ def _sample_buyers(queue, model_dir, n, seed):
     engine, manifest = load_model_directory(model_dir)
     ids = [str(i) for i in engine.users.ids]
     rng = random.Random(seed)
+    categories = sorted({str(c) for c in engine.catalog["category"].dropna()}) if "category" in engine.catalog else []
     queue.put({"ids": rng.sample(ids, min(n, len(ids))), "buyers": len(ids), "items": engine.n_items,
-               "version": manifest["model_version"]})
+               "version": manifest["model_version"], "categories": categories})
 
 
 def build_model(model_dir: Path, work: Path, buyers: int, items: int) -> None:
@@ -136,13 +141,14 @@ def build_model(model_dir: Path, work: Path, buyers: int, items: int) -> None:
           f"recommender train {time.perf_counter() - start:.0f} s): {model_dir}")
 
 
-def request_paths(known: list[str], n: int, seed: int, query: str = "") -> list[str]:
+def request_paths(known: list[str], n: int, seed: int, queries: tuple[str, ...] = ("",)) -> list[str]:
     """Recommendation paths for ``n`` requests: known buyers, and UNKNOWN_SHARE unknown ones, shuffled;
-    ``query`` is appended to each."""
+    the ``queries`` are appended to them in turn."""
     rng = random.Random(seed)
     paths = []
     for j in range(n):
         user = f"bench-unknown-{j}" if rng.random() < UNKNOWN_SHARE else known[j % len(known)]
+        query = queries[j % len(queries)]
         paths.append(f"/v1/users/{urllib.parse.quote(user, safe='')}/recommendations?k={K}{query}")
     rng.shuffle(paths)
     return paths
@@ -413,7 +419,10 @@ def main() -> None:
         sample = run(_sample_buyers, str(model_dir), SAMPLE_BUYERS, 0)
         endpoints = {"healthz": ["/healthz"],
                      "recommendations": request_paths(sample["ids"], 4 * SAMPLE_BUYERS, 1),
-                     FILTERED: request_paths(sample["ids"], 4 * SAMPLE_BUYERS, 2, FILTER_QUERY)}
+                     FILTERED: request_paths(sample["ids"], 4 * SAMPLE_BUYERS, 2, (FILTER_QUERY,))}
+        if sample["categories"]:
+            queries = tuple(f"&category={urllib.parse.quote(c, safe='')}" for c in sample["categories"])
+            endpoints[CATEGORY] = request_paths(sample["ids"], 4 * SAMPLE_BUYERS, 3, queries)
         generator = LoadGenerator(kind, work, args.concurrency, args.wrk_threads)
         print(f"model {sample['version']}: {sample['buyers']:,} buyers, {sample['items']:,} items; "
               f"requests for {len(sample['ids']):,} sampled buyers, {UNKNOWN_SHARE:.0%} unknown ids")
@@ -421,8 +430,8 @@ def main() -> None:
               f"interleaved round(s), after {WARMUP_SECONDS:g} s of warm-up; {os.cpu_count()} cores shared by "
               f"server and client")
         print(f"endpoints: GET /healthz (baseline), GET /v1/users/{{id}}/recommendations?k={K} (known buyers "
-              f"answered from their precomputed default lists) and the same with {FILTER_QUERY!r} (a filter: "
-              f"computed per request)\n")
+              f"answered from their precomputed default lists), the same with {FILTER_QUERY!r} and with "
+              f"'&category=...' ({len(sample['categories'])} categories in turn): filters, computed per request\n")
 
         results: dict[int, dict] = {}
         for workers in args.workers:
@@ -446,13 +455,13 @@ def main() -> None:
 
         print()
         for workers, rows in results.items():
-            for name in ("recommendations", FILTERED):
+            for name in ("recommendations", *(name for name in COMPUTED if name in rows)):
                 ratio = rows[name]["rate"] / rows["healthz"]["rate"] if rows["healthz"]["rate"] else 0.0
                 verdict = "PASS" if ratio >= RATIO_TARGET else "MISS"
                 print(f"{workers} worker(s): {name} / healthz throughput x{ratio:.2f} "
                       f"(target >= {RATIO_TARGET:.2f}): {verdict}")
         if P99_TARGET_WORKERS in results:
-            for name in ("recommendations", FILTERED):
+            for name in ("recommendations", *(name for name in COMPUTED if name in results[P99_TARGET_WORKERS])):
                 p99 = results[P99_TARGET_WORKERS][name]["p99_ms"]
                 verdict = "PASS" if p99 < P99_TARGET_MS else "MISS"
                 print(f"{P99_TARGET_WORKERS} workers: {name} p99 {p99:.1f} ms (target < {P99_TARGET_MS:g} ms): {verdict}")
