@@ -2,8 +2,9 @@
 
 ``top_k`` uses ``argpartition`` (the k best in linear time, then only those sorted).
 ``top_k_of_subset`` scores only the items a narrow filter keeps (a category, a region): their
-vectors gathered from a C-ordered copy, one product, ``top_k``; three to twenty times faster than
-scoring every item when a filter keeps a few thousand of 20k items.
+vectors gathered from a C-ordered copy, one product, ``top_k``. On the 20k-item demo catalog that
+is 1.3x (3,255 items kept, one buyer) to 18x (247 items, batches of 8) faster than the fused top-k
+with the filter as a mask.
 ``top_k_of_product`` hands linear models to implicit's multithreaded C++ top-k, which multiplies
 blocks of 100 buyers with the item vectors and keeps the best as it goes, with exclusions applied
 inside, so the full buyers x items score matrix is never built. Two details make it fast:

@@ -15,6 +15,7 @@ from serving.schemas import (
     RecommendationsResponse,
     SimilarItemsQuery,
     SimilarItemsResponse,
+    ValidationErrorResponse,
 )
 
 
@@ -272,7 +273,9 @@ def test_bad_recommendation_queries_are_422(client, buyer, params, named):
 def test_malformed_requests_are_422_with_detail(client, method, path, kwargs):
     answer = getattr(client, method)(path, **kwargs)
     assert answer.status_code == 422, answer.text  # every one of these is a client error, never a 500
-    assert answer.json()["detail"]
+    body = answer.json()
+    assert body["detail"]
+    assert ValidationErrorResponse.model_validate(body).model_dump(mode="json", exclude_none=True) == body  # as documented
 
 
 def test_oversized_body_is_413(client):
