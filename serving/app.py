@@ -118,6 +118,7 @@ POPULARITY = "popularity"
 CONTENT = "content"
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
+UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
 
 
 def _text_array(column: pd.Series | None, n: int) -> np.ndarray:
@@ -452,8 +453,10 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
             scores = engine.score_items(user, known, body.city_tier)
             scores = np.where(np.isfinite(scores), scores, -np.inf)
             order = np.argsort(-scores, kind="stable")
-            items = [{"item_id": str(served.item_ids[c]), "score": round(float(s), 6) if np.isfinite(s) else -1e30}
-                     for c, s in zip(known[order].tolist(), scores[order].tolist())]
+            # float32's shortest decimal, as the list routes write scores; JSON has no -inf
+            shown = np.where(np.isfinite(scores), scores, UNSCORED).astype(np.float32).astype(str).astype(np.float64)
+            items = [{"item_id": str(served.item_ids[c]), "score": s}
+                     for c, s in zip(known[order].tolist(), shown[order].tolist())]
         return {"user_id": body.user_id, "personalized": user >= 0, "model_version": served.model_version,
                 "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable}
 
