@@ -237,11 +237,13 @@ def _merge_by_membership(cand, raw, valid, base, bonus, membership, width: int) 
     best = np.full((n_users, width), -np.inf)
     for row in range(n_users):
         queues: dict[float, list[int]] = {}
+        row_membership = membership[row].tolist()  # Python floats: numpy scalars cost ~100 ns per access
         for position in np.flatnonzero(valid[row]).tolist():
-            queues.setdefault(float(membership[row, position]), []).append(position)
+            queues.setdefault(row_membership[position], []).append(position)
         heads = {value: 0 for value in queues}
         row_base, row_bonus = base[row].tolist(), bonus[row].tolist()
         niche_picked = 0.0
+        picks = []
         for j in range(width):
             uncovered = 1.0 - niche_picked / j if j else 1.0
             pick, top = -1, -np.inf
@@ -254,8 +256,9 @@ def _merge_by_membership(cand, raw, valid, base, bonus, membership, width: int) 
             if pick < 0:
                 break
             heads[chosen] += 1
-            codes[row, j], best[row, j] = cand[row, pick], raw[row, pick]
+            picks.append(pick)
             niche_picked += chosen
+        codes[row, :len(picks)], best[row, :len(picks)] = cand[row, picks], raw[row, picks]
     return codes, best
 
 
