@@ -42,7 +42,10 @@ def popular_text(tier: int) -> str:
 
 def popular_id(tier: int | None) -> int:
     """The reason id of :func:`popular_text` (``tier`` None or 0: unknown)."""
-    return (tier or 0) - (MAX_CITY_TIER + 1) - len(FIXED_REASONS)
+    tier = tier or 0
+    if not 0 <= tier <= MAX_CITY_TIER:
+        raise ValueError(f"city tier {tier} outside 0..{MAX_CITY_TIER}")
+    return tier - (MAX_CITY_TIER + 1) - len(FIXED_REASONS)
 
 
 def _unit_rows(vectors) -> np.ndarray | None:

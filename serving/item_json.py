@@ -45,7 +45,7 @@ class ItemsJson:
             return orjson.Fragment(b"[]")
         parts = np.empty(PIECES * n, dtype=object)
         parts[0::PIECES] = self._heads[codes]
-        scores = np.asarray(scores, dtype=np.float32)
+        scores = np.ascontiguousarray(scores, dtype=np.float32)  # orjson encodes C-contiguous arrays only
         parts[1::PIECES] = orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
         parts[2::PIECES] = (b',"reason":"' + _text_body(reasons)) if isinstance(reasons, str) else self._reasons[reasons]
         parts[3::PIECES] = self._tails[codes]

@@ -74,13 +74,16 @@ class LeanRoute(StrictQueryRoute):
     the request's path and query parameters validated by ``path_model`` and ``query_model`` (each
     argument only when its model is given), and returns a ``Response``. The models are published
     as the route's parameters in the OpenAPI schema; ``response_model`` documents the answer but
-    does not check it."""
+    does not check it. Dependencies (the route's, its router's or the app's) would never run, so
+    they are refused."""
 
     def __init__(self, path: str, endpoint, *, path_model: type[BaseModel] | None = None,
                  query_model: type[BaseModel] | None = None, openapi_extra: dict | None = None, **options):
-        super().__init__(path, _validating(endpoint, path_model, query_model),
-                         openapi_extra={**(openapi_extra or {}), **openapi_parameters(path_model, query_model)},
-                         **options)
+        extra = dict(openapi_extra or {})
+        extra["parameters"] = extra.get("parameters", []) + openapi_parameters(path_model, query_model)["parameters"]
+        super().__init__(path, _validating(endpoint, path_model, query_model), openapi_extra=extra, **options)
+        if self.dependant.dependencies:
+            raise ValueError(f"lean route {path} cannot have dependencies: they would not run")
         # Starlette's request -> response adapter: FastAPI's adds the exit stacks of dependencies
         # with ``yield`` and a per-route body limit, and a lean GET route has neither (the app's
         # body limit still applies)
@@ -93,7 +96,7 @@ class LeanRoute(StrictQueryRoute):
 def lean_get(router: APIRouter, path: str, *, path_model: type[BaseModel] | None = None,
              query_model: type[BaseModel] | None = None, **options):
     """Decorator registering a :class:`LeanRoute` for ``GET path`` on ``router`` (``options`` as
-    in ``router.get``)."""
+    in ``router.get``, except ``dependencies``: refused)."""
     def register(endpoint):
         router.add_api_route(path, endpoint, methods=["GET"], **options,
                              route_class_override=partial(LeanRoute, path_model=path_model, query_model=query_model))
@@ -103,5 +106,6 @@ def lean_get(router: APIRouter, path: str, *, path_model: type[BaseModel] | None
 
 def hot_routes_first(router: APIRouter) -> None:
     """Move the :class:`LeanRoute` routes to the front of ``router``'s routes, keeping each group's
-    order (the API's paths do not overlap, so this changes only how soon a request finds its route)."""
+    order. The API's paths do not overlap, so every request finds the same route, sooner; the
+    OpenAPI page lists these routes first."""
     router.routes.sort(key=lambda route: not isinstance(route, LeanRoute))

@@ -10,10 +10,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from recommender.contract import MAX_CITY_TIER
+
 MAX_K = 1000  # longest list any endpoint returns
 MAX_CANDIDATES = 5000  # most item ids one /v1/rank request may carry
 MAX_ID_LENGTH = 128  # longest buyer or item id accepted
-MIN_CITY_TIER, MAX_CITY_TIER = 1, 5
+MIN_CITY_TIER = 1  # 0 means unknown in the data contract
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 

@@ -46,3 +46,16 @@ def test_popular_ids_index_the_popularity_texts():
     texts = ["named"] + [popular_text(tier) for tier in range(MAX_CITY_TIER + 1)] + list(FIXED_REASONS)
     assert [texts[popular_id(tier)] for tier in (None, 0, 1, 5)] == [
         "popular with buyers", "popular with buyers", "popular with tier-1 buyers", "popular with tier-5 buyers"]
+
+
+def test_scores_need_not_be_contiguous():
+    encoder = ItemsJson(RECORDS, REASONS, SUFFIXES)
+    scores = np.array([[3.0, 9.0], [2.0, 9.0], [1.0, 9.0]], dtype=np.float32)[:, 0]  # a strided column
+    answer = orjson.dumps({"items": encoder.items(np.array([0, 1, 2]), scores, np.array([0, 0, 0]))})
+    assert answer == orjson.dumps({"items": as_dicts([0, 1, 2], scores, [0, 0, 0])})
+
+
+@pytest.mark.parametrize("tier", [-1, MAX_CITY_TIER + 1])
+def test_popular_ids_of_tiers_out_of_range_are_refused(tier):
+    with pytest.raises(ValueError, match="city tier"):
+        popular_id(tier)
