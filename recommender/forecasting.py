@@ -58,8 +58,6 @@ from recommender.features.demand import (
     ForecastInputError,
     check_freq_and_level,
     demand_panel,
-    intermittency_bucket,
-    series_scale,
 )
 from recommender.loaders import Dataset
 from recommender.models.forecast import (
@@ -70,7 +68,7 @@ from recommender.models.forecast import (
     SeasonalNaiveForecaster,
     TSBForecaster,
 )
-from recommender.models.forecast.calibrated import band_offsets, scaled_errors, validation_origins, widen_scaled
+from recommender.models.forecast.calibrated import band_around, scaled_errors, validation_origins
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +173,7 @@ def _selected_band(panel: DemandPanel, origins: list[int], choices: list[np.ndar
     for k, (origin, choice) in enumerate(zip(origins, choices)):
         predicted = validation_p50[rows, choice, k]
         errors.append(scaled_errors(panel.values[:, :origin], actual[:, k], predicted, predicted, panel.freq))
-    return widen_scaled(np.stack([p50, p50, p50], axis=2), band_offsets(errors),
-                        intermittency_bucket(panel.values, panel.freq), series_scale(panel.values, panel.freq))
+    return band_around(p50, errors, panel.values, panel.freq)
 
 
 def forecast_panel(panel: DemandPanel, horizon: int, methods: dict | None = None,
@@ -232,8 +229,7 @@ def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -
         errors.append(scaled_errors(history[:, :origin], total(result.validation_actual[:, k]), predicted, predicted,
                                     panel.freq))
     median = total(result.quantiles[name][:, :, 1])
-    return labels, widen_scaled(np.stack([median, median, median], axis=2), band_offsets(errors),
-                                intermittency_bucket(history, panel.freq), series_scale(history, panel.freq))
+    return labels, band_around(median, errors, history, panel.freq)
 
 
 @dataclass

@@ -15,7 +15,8 @@ backtest the test window never shapes the bands.
 The validation forecasts stay on the fitted wrapper (``validation_p50_``, ``validation_actual_``):
 per-series model selection, the selected forecast's band and the bands of aggregated forecasts
 reuse them without fitting anything again (:func:`scaled_errors`, :func:`band_offsets` and
-:func:`widen_scaled` are the steps of the calibration they share).
+:func:`widen_scaled` are the steps of the calibration they share; :func:`band_around` the band of
+a point forecast).
 """
 from __future__ import annotations
 
@@ -128,6 +129,15 @@ def widen_scaled(quantiles: np.ndarray, offsets: np.ndarray, bucket: np.ndarray,
     (``buckets x steps x 2``) of each series' bucket, times its scale."""
     horizon = quantiles.shape[1]
     return widen(quantiles, offsets[bucket, :horizon] * scale[:, None, None])
+
+
+def band_around(p50: np.ndarray, errors: list[tuple[np.ndarray, np.ndarray]], history: np.ndarray,
+                freq: str) -> np.ndarray:
+    """P10/P50/P90 (``series x horizon x 3``): the point forecast ``p50`` widened by the offsets of
+    the :func:`scaled_errors` ``errors``, for the bucket and scale of each series at the end of
+    ``history`` (``series x periods``)."""
+    return widen_scaled(np.stack([p50, p50, p50], axis=2), band_offsets(errors), intermittency_bucket(history, freq),
+                        series_scale(history, freq))
 
 
 def widen(quantiles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
