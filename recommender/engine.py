@@ -165,9 +165,9 @@ class RecommendationEngine:
         allowed = self.available if mask is None else self.available & mask
         if getattr(self.model, "is_linear", False):
             seen = None if include_purchased else RowIndices(self.purchased, users)
-            kept = np.flatnonzero(allowed) if mask is not None else None
-            if kept is not None and len(kept) <= NARROW_FILTER_SHARE * self.n_items:
-                return top_k_of_subset(self.user_vectors(users, tiers), self.item_rows, depth, kept, seen)
+            if mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items:
+                return top_k_of_subset(self.user_vectors(users, tiers), self.item_rows, depth, np.flatnonzero(allowed),
+                                       seen)
             return top_k_of_product(self.user_vectors(users, tiers), self.item_matrix, depth, seen, allowed,
                                     threads=TOPK_THREADS)
         seen = None if include_purchased else rows_of(self.purchased, users)
