@@ -8,7 +8,13 @@ import pytest
 from recommender.features.content import ItemContentFeatures
 from recommender.features.context import buyer_tiers
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
-from recommender.features.interactions import InteractionWeighting, apply_weighting, confidence_matrix
+from recommender.features.interactions import (
+    InteractionWeighting,
+    apply_weighting,
+    confidence_matrix,
+    interaction_weights,
+    recency_matrix,
+)
 from recommender.features.training_data import UserBatch, build_training_data
 from recommender.loaders import load_dataset
 
@@ -45,13 +51,35 @@ def test_confidence_sums_quantities_and_decays_with_age():
     assert decayed.dtype == np.float32
 
 
-@pytest.mark.parametrize("scheme", ["raw", "log", "bm25", "tfidf"])
+@pytest.mark.parametrize("scheme", ["raw", "log", "bm25", "tfidf", "binary"])
 def test_weightings_keep_shape_and_pattern(scheme):
     frame = purchases_frame(["a", "a", "b", "c"], ["x", "y", "y", "y"], [0, 0, 0, 0], quantity=[5, 1, 1, 1])
     confidence = confidence_matrix(frame, (3, 2))
     weighted = apply_weighting(confidence, InteractionWeighting(scheme=scheme, half_life_days=None))
     assert weighted.shape == (3, 2) and weighted.dtype == np.float32
     assert (weighted.toarray() > 0).tolist() == (confidence.toarray() > 0).tolist()  # a purchase stays positive
+
+
+def test_binary_weighting_ignores_quantities_and_age():
+    frame = purchases_frame(["a", "a", "b"], ["x", "y", "y"], [0, 300, 0], quantity=[7, 1, 2])
+    confidence, weights = interaction_weights(frame, (2, 2), InteractionWeighting("binary", 30.0))
+    assert weights.toarray().tolist() == [[1.0, 1.0], [0.0, 1.0]]
+    assert confidence[0, 0] < 7  # the confidence still decays (the niche re-ranker reads it)
+
+
+def test_recency_weighting_decays_the_latest_purchase_and_ignores_quantity():
+    # pair (a, x) bought 100 and 0 days before the last purchase: its latest purchase counts, so 1
+    frame = purchases_frame(["a", "a", "a", "b"], ["x", "x", "y", "x"], [0, 100, 0, 100], quantity=[9, 1, 3, 1])
+    weights = recency_matrix(frame, (2, 2), half_life_days=100)
+    assert weights[0, 0] == pytest.approx(1.0)  # latest purchase of (a, x) is the last day
+    assert weights[0, 1] == pytest.approx(0.5)  # (a, y) last bought 100 days earlier, quantity 3 ignored
+    assert weights[1, 0] == pytest.approx(1.0)
+    assert weights.dtype == np.float32
+    _, via_config = interaction_weights(frame, (2, 2), InteractionWeighting("recency", 100.0))
+    assert (via_config != weights).nnz == 0
+    assert recency_matrix(frame, (2, 2)).toarray().tolist() == [[1.0, 1.0], [1.0, 0.0]]  # no half-life: binary
+    with pytest.raises(ValueError, match="purchase times"):
+        apply_weighting(confidence_matrix(frame, (2, 2)), InteractionWeighting("recency", 100.0))
 
 
 def test_log_weighting_damps_large_quantities():

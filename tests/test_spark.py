@@ -66,7 +66,8 @@ def small_input(spark, small_market):
     return spark_input(spark, *small_market)
 
 
-@pytest.mark.parametrize("weighting", [{}, {"scheme": "tfidf", "half_life_days": None}], ids=["bm25-decay", "tfidf"])
+@pytest.mark.parametrize("weighting", [{}, {"scheme": "tfidf", "half_life_days": None}, {"scheme": "recency"},
+                                       {"scheme": "binary"}], ids=["bm25-decay", "tfidf", "recency", "binary"])
 def test_spark_builds_the_same_interactions_as_the_local_pipeline(small_input, small_market, weighting):
     config = TrainConfig(weighting={**TrainConfig().weighting, **weighting})
     local = config.training_data(load_dataset(*small_market))

@@ -9,7 +9,11 @@ weighting scheme then reshapes it:
 * ``bm25`` / ``tfidf``: implicit's BM25 and TF-IDF weights, with buyers as terms, which damps
   buyers who buy everything and normalises items by their sales. Their idf,
   ``log(N) - log1p(df)``, turns negative for a buyer of more than about a third of all items;
-  weights are floored at ``MIN_WEIGHT`` so that a purchase never reads as a dislike.
+  weights are floored at ``MIN_WEIGHT`` so that a purchase never reads as a dislike;
+* ``binary``: 1 for every pair bought, whatever the quantity or age (EASE's classic input);
+* ``recency``: ``0.5 ** (age_days / half_life_days)`` of the pair's *latest* purchase, quantities
+  ignored: what a buyer bought lately counts most, however much of it (``binary`` without a
+  half-life). It needs the purchase times, so it is built by :func:`interaction_weights`.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
-WEIGHTINGS = ("raw", "log", "bm25", "tfidf")
+WEIGHTINGS = ("raw", "log", "bm25", "tfidf", "binary", "recency")
 SECONDS_PER_DAY = 86_400.0
 MIN_WEIGHT = 1e-3
 
@@ -65,9 +69,47 @@ def confidence_matrix(purchases: pd.DataFrame, shape: tuple[int, int], half_life
     return matrix
 
 
+def recency_matrix(purchases: pd.DataFrame, shape: tuple[int, int], half_life_days: float | None = None,
+                   reference_time: np.datetime64 | None = None) -> sp.csr_matrix:
+    """``0.5 ** (age_days / half_life_days)`` of each pair's latest purchase (1 without a half-life),
+    as float32 CSR of ``shape``; ``purchases`` as for :func:`confidence_matrix`."""
+    users = purchases.user_id.cat.codes.to_numpy().astype(np.int64)
+    items = purchases.item_id.cat.codes.to_numpy().astype(np.int64)
+    pairs = users * shape[1] + items
+    times = purchases.timestamp.to_numpy().astype("datetime64[s]")
+    order = np.lexsort((times, pairs))  # by pair, latest purchase last
+    last = order[np.r_[pairs[order][1:] != pairs[order][:-1], True]] if len(order) else order
+    values = np.ones(len(last))
+    if half_life_days is not None and len(last):
+        reference = times.max() if reference_time is None else np.datetime64(reference_time, "s")
+        age_days = (reference - times[last]).astype("float64") / SECONDS_PER_DAY
+        values = np.exp2(-np.maximum(age_days, 0.0) / half_life_days)
+    matrix = sp.csr_matrix((values.astype("float32"), (users[last], items[last])), shape=shape, dtype="float32")
+    np.maximum(matrix.data, MIN_WEIGHT, out=matrix.data)
+    return matrix
+
+
+def interaction_weights(purchases: pd.DataFrame, shape: tuple[int, int], weighting: InteractionWeighting,
+                        reference_time: np.datetime64 | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``(confidence, weights)`` of the purchases: :func:`confidence_matrix` with the weighting's
+    half-life, and the weights the models learn from (:func:`apply_weighting`, or
+    :func:`recency_matrix` for the ``recency`` scheme)."""
+    confidence = confidence_matrix(purchases, shape, weighting.half_life_days, reference_time)
+    if weighting.scheme == "recency":
+        return confidence, recency_matrix(purchases, shape, weighting.half_life_days, reference_time)
+    return confidence, apply_weighting(confidence, weighting)
+
+
 def apply_weighting(confidence: sp.csr_matrix, weighting: InteractionWeighting) -> sp.csr_matrix:
-    """Reshape confidences by the weighting scheme; the result is float32 CSR, buyers x items."""
-    if weighting.scheme == "raw":
+    """Reshape confidences by the weighting scheme; the result is float32 CSR, buyers x items.
+    (``recency`` needs the purchase times: see :func:`interaction_weights`.)"""
+    if weighting.scheme == "recency":
+        raise ValueError("the recency weighting is built from purchase times: use interaction_weights")
+    if weighting.scheme == "binary":
+        weighted = sp.csr_matrix(confidence, copy=True)
+        weighted.eliminate_zeros()
+        weighted.data[:] = 1.0
+    elif weighting.scheme == "raw":
         weighted = confidence.copy()
     elif weighting.scheme == "log":
         weighted = confidence.copy()

@@ -11,7 +11,7 @@ from recommender.contract import UNKNOWN_TIER
 from recommender.features.content import ItemContentFeatures, content_embedding
 from recommender.features.context import buyer_tiers
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
-from recommender.features.interactions import InteractionWeighting, apply_weighting, confidence_matrix
+from recommender.features.interactions import InteractionWeighting, interaction_weights
 from recommender.loaders import Dataset
 
 
@@ -81,8 +81,8 @@ def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None
     if reference_time is None:
         reference_time = purchases.timestamp.max().to_datetime64()
     shape = (len(users), len(items))
-    confidence = confidence_matrix(purchases, shape, weighting.half_life_days, reference_time)
-    return TrainingData(users=users, items=items, user_items=apply_weighting(confidence, weighting),
+    confidence, weights = interaction_weights(purchases, shape, weighting, reference_time)
+    return TrainingData(users=users, items=items, user_items=weights,
                         confidence=confidence, user_tiers=buyer_tiers(purchases, len(users)),
                         weighting=weighting, reference_time=np.datetime64(reference_time, "s"),
                         **item_inputs(catalog, content_features, content_dimensions, seed))

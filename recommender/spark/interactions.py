@@ -3,7 +3,8 @@ as :func:`~recommender.features.training_data.build_training_data`, from purchas
 
 Spark aggregates the lines to buyer x item confidences with the formulas of
 :mod:`recommender.features.interactions` as DataFrame expressions (time decay, then the
-``raw``/``log``/``bm25``/``tfidf`` weighting with implicit's formulas, floored at ``MIN_WEIGHT``)
+``raw``/``log``/``bm25``/``tfidf`` weighting with implicit's formulas, ``binary``, or the ``recency``
+of each pair's latest purchase; floored at ``MIN_WEIGHT``)
 and each buyer's most frequent known city tier. Buyer ids get Spark's integer ids from a
 ``StringIndexer`` in alphabetical order, which is also the order of the single-machine encoder,
 so codes (and :class:`~recommender.features.encoders.IdEncoder` round trips) agree; item codes are
@@ -45,7 +46,11 @@ def _weighted(pairs, weighting: InteractionWeighting, n_items: int):
     from pyspark.sql import functions as F
 
     confidence = F.col("confidence")
-    if weighting.scheme == "raw":
+    if weighting.scheme == "binary":
+        weight = F.lit(1.0)
+    elif weighting.scheme == "recency":
+        weight = F.col("recency")
+    elif weighting.scheme == "raw":
         weight = confidence
     elif weighting.scheme == "log":
         weight = F.log1p(confidence)
@@ -92,11 +97,13 @@ def spark_training_data(lines, catalog: pd.DataFrame, weighting: InteractionWeig
     indexer = StringIndexer(inputCol="user_id", outputCol="user_index", stringOrderType="alphabetAsc").fit(lines)
     users = IdEncoder(indexer.labels)
     lines = indexer.transform(lines).withColumn("user", F.col("user_index").cast("int"))
-    value = F.col("quantity")
+    decay = F.lit(1.0)
     if weighting.half_life_days is not None:
         age_days = F.greatest((F.lit(reference) - F.col("seconds")) / SECONDS_PER_DAY, F.lit(0.0))
-        value = value * F.pow(F.lit(2.0), -age_days / float(weighting.half_life_days))
-    pairs = lines.groupBy("user", "item").agg(F.sum(value.cast("float")).cast("float").alias("confidence"))
+        decay = F.pow(F.lit(2.0), -age_days / float(weighting.half_life_days))
+    pairs = lines.groupBy("user", "item").agg(
+        F.sum((F.col("quantity") * decay).cast("float")).cast("float").alias("confidence"),
+        F.max(decay.cast("float")).alias("recency"))
     ratings = _weighted(pairs, weighting, len(catalog)).persist(StorageLevel.MEMORY_AND_DISK)
 
     collected = ratings.toArrow().to_pandas()
