@@ -19,7 +19,6 @@ from recommender.models.base import Recommender
 from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
 from recommender.rerank import NicheReranker, check_niche
 
-CONTENT_COMPONENT = "content"
 TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
 CHUNK = 2_048  # buyers per call in recommend_many
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
@@ -79,7 +78,7 @@ class RecommendationEngine:
         so that a request for a known buyer (in its stored city tier) costs a row lookup instead of
         the model's ``user_vectors``. Returns whether the buyer vectors were computed: not for
         non-linear models, nor when they would take more than ``max_bytes``."""
-        if not getattr(self.model, "is_linear", False):
+        if not self.model.is_linear:
             return False
         self.item_rows  # noqa: B018 (built now rather than by the first narrow-filter request)
         n_users = len(self.users)
@@ -163,7 +162,7 @@ class RecommendationEngine:
         """The model's ``depth`` best items per buyer in relevance order, after exclusions."""
         users = np.asarray(users, dtype=np.int64)
         allowed = self.available if mask is None else self.available & mask
-        if getattr(self.model, "is_linear", False):
+        if self.model.is_linear:
             seen = None if include_purchased else RowIndices(self.purchased, users)
             if mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items:
                 return top_k_of_subset(self.user_vectors(users, tiers), self.item_rows, depth, np.flatnonzero(allowed),
@@ -203,7 +202,7 @@ class RecommendationEngine:
         item_codes = np.asarray(item_codes, dtype=np.int64).reshape(-1)
         tiers = None if tier is None else np.array([tier], dtype=np.int8)
         users = np.array([user_code], dtype=np.int64)
-        if getattr(self.model, "is_linear", False):
+        if self.model.is_linear:
             scores = self.user_vectors(users, tiers) @ self.model.item_vectors()[item_codes].T
             return np.asarray(scores, dtype=np.float32).reshape(-1)
         return np.asarray(self.model.score(self.batch(users, tiers))[0, item_codes], dtype=np.float32)
@@ -219,7 +218,7 @@ class RecommendationEngine:
         allowed = self.available if mask is None else self.available & mask
         fetch = min(self.n_items, max(4 * k, k + 50))
         codes, scores = self.model.similar_items(items, fetch)
-        content = self._component(CONTENT_COMPONENT)
+        content = self.model.component("content")
         cold = self.item_sales[items] == 0
         if content is not None and cold.any():
             cold_codes, cold_scores = content.similar_items(items[cold], fetch)
@@ -229,10 +228,6 @@ class RecommendationEngine:
         order, best = top_k(filtered, k)
         picked = np.where(order >= 0, np.take_along_axis(codes, np.maximum(order, 0), axis=1), UNKNOWN_CODE)
         return picked, best
-
-    def _component(self, name: str) -> Recommender | None:
-        components = dict(getattr(self.model, "components", []))
-        return components.get(name)
 
 
 def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:

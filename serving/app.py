@@ -74,7 +74,7 @@ from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.batching import RecommendationBatcher
-from serving.explain import Explainer, popular_id
+from recommender.explain import Explainer, popular_id
 from serving.forecasts import (
     FORECASTS_DIR_ENV,
     MERCHANT_TOKENS_ENV,
@@ -114,8 +114,6 @@ from serving.schemas import (
 
 log = logging.getLogger(__name__)
 
-POPULARITY = "popularity"
-CONTENT = "content"
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
 UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
@@ -163,7 +161,6 @@ class ServedModel:
     region_masks: dict[str, np.ndarray]
     popularity: np.ndarray  # (MAX_CITY_TIER + 1) x items; row 0 global
     explainer: Explainer
-    first_component: str
     default_lists: DefaultLists | None  # known buyers' lists for requests with default parameters
     items_json: ItemsJson  # the items of answers, as JSON
 
@@ -192,20 +189,18 @@ class ServedModel:
         # shortest decimal of the float32 price (91.9, not 91.9000015258789)
         prices = (catalog["price"].to_numpy(dtype=np.float32).astype(str).astype(np.float64) if "price" in catalog
                   else np.full(n, np.nan))
-        components = dict(getattr(engine.model, "components", []))
-        popular = components.get(POPULARITY)
+        popular = engine.model.component("popularity")
         rows = getattr(popular, "tier_popularity_", None)
         if rows is None or np.shape(rows) != (MAX_CITY_TIER + 1, n):
             sales = engine.item_sales.astype(np.float64)
             share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
-        names = [name for name, _ in getattr(engine.model, "components", [])]
         merchants = _text_array(catalog.get("merchant_id"), n)
         explainer = Explainer(engine, titles, regions)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
-                   first_component=names[0] if names else "", default_lists=DefaultLists.compute(engine, explainer),
+                   default_lists=DefaultLists.compute(engine, explainer),
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
                                         explainer.reason_texts, explainer.suffix))
 
@@ -427,10 +422,9 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
             raise HTTPException(404, detail=f"unknown item id {item_id!r}: not in the catalog of model "
                                             f"{served.model_version}")
         codes, scores, _ = valid_prefix(*(row[0] for row in engine.similar_items(np.array([code], dtype=np.int64), k)))
-        has_content = CONTENT in dict(getattr(engine.model, "components", []))
-        source = CONTENT if engine.item_sales[code] == 0 and has_content else served.first_component
+        reason = served.explainer.similar(code, cold=engine.item_sales[code] == 0)
         return json_response({"item_id": item_id, "model_version": served.model_version,
-                              "items": served.items_json.items(codes, scores, served.explainer.similar(code, source))})
+                              "items": served.items_json.items(codes, scores, reason)})
 
     @app.post("/v1/rank", response_model=RankResponse, tags=["recommend"], responses=REQUEST_ERRORS,
               summary="Order candidate items for a buyer",

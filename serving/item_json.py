@@ -2,7 +2,7 @@
 
 An answer item has eight fields, and building a dict per item and encoding it was the largest part
 of a recommendation request's own CPU (about 25 us for 20 items). Six fields are fixed per item,
-and a reason is one of a known set of texts (:attr:`serving.explain.Explainer.reason_texts`)
+and a reason is one of a known set of texts (:attr:`recommender.explain.Explainer.reason_texts`)
 followed by the item's suffix, so :class:`ItemsJson` encodes those pieces with orjson once per
 model; a request encodes the scores (one orjson call on the float32 array) and joins the pieces in
 item order. The result is an ``orjson.Fragment`` (JSON that orjson embeds as it is) for the

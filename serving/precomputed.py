@@ -8,7 +8,7 @@ cold-start list of each city tier (0: unknown), which every unknown buyer of tha
 exact, not a cache that can go stale: the niche re-ranker is greedy, position by position, so the first
 ``k`` items of the ``depth``-item list are the ``k``-item list (``tests/test_serving_fast_path.py``
 checks it against the engine). The reasons of the known buyers' items are precomputed too (as
-reason ids, :meth:`serving.explain.Explainer.reason_ids`): an item's reason depends only on the item
+reason ids, :meth:`recommender.explain.Explainer.reason_ids`): an item's reason depends only on the item
 and the buyer's purchases. Other requests are computed as before.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from recommender.contract import MAX_CITY_TIER
 from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
-from serving.explain import MATCHES_HISTORY, Explainer
+from recommender.explain import MATCHES_HISTORY, Explainer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ BYTES_PER_ENTRY = 12  # item code, score and reason id
 
 class Listed(NamedTuple):
     """A list to answer with: item codes (int64) and scores, best first, all valid; and the reason
-    ids of :meth:`serving.explain.Explainer.reason_ids` when they were precomputed (else None)."""
+    ids of :meth:`recommender.explain.Explainer.reason_ids` when they were precomputed (else None)."""
 
     codes: np.ndarray
     scores: np.ndarray

@@ -1,4 +1,4 @@
-"""Collaborative-filtering models (ALS, BPR, EASE, item k-NN) on data with planted structure.
+"""Collaborative-filtering models (ALS, BPR, EASE, RP3beta, item k-NN) on data with planted structure.
 
 Two groups of buyers buy from two disjoint groups of items; every model must learn that a
 buyer's best items, and an item's nearest items, come from its own group.
@@ -20,7 +20,9 @@ from recommender.models import als as als_module
 from recommender.models.als import ALSRecommender, als_fold_in, confidences
 from recommender.models.base import ModelLoadError
 from recommender.models.bpr import BPRRecommender
-from recommender.models.item_knn import EASERecommender, ItemKNNRecommender
+from recommender.models.ease import EASERecommender, ease_weights
+from recommender.models.item_knn import ItemKNNRecommender
+from recommender.models.rp3beta import RP3betaRecommender
 from recommender.ranking import exclude, top_k
 
 BUYERS_PER_GROUP = 40
@@ -35,9 +37,10 @@ MODELS = {
     "als": lambda: ALSRecommender(factors=FACTORS["als"]),
     # one thread: implicit's BPR SGD is lock-free across threads, so only then reproducible
     "bpr": lambda: BPRRecommender(factors=FACTORS["bpr"], iterations=300, regularization=0.05, num_threads=1),
-    "ease": lambda: EASERecommender(l2=10.0),
-    "knn-cosine": lambda: ItemKNNRecommender(k=20),
-    "knn-bm25": lambda: ItemKNNRecommender(k=20, similarity="bm25"),
+    "ease": lambda: EASERecommender(l2=10.0, neighbours=30),
+    "rp3beta": lambda: RP3betaRecommender(),
+    "knn-cosine": lambda: ItemKNNRecommender(neighbours=20),
+    "knn-bm25": lambda: ItemKNNRecommender(neighbours=20, similarity="bm25"),
 }
 NAMES = list(MODELS)
 
@@ -192,7 +195,7 @@ def test_load_refuses_damaged_files(fitted, name, tmp_path):
 def test_load_refuses_another_model_class(fitted, name, tmp_path):
     model = fitted[name]
     path = model.save(tmp_path / f"{name}.joblib")
-    others = {ALSRecommender, BPRRecommender, EASERecommender, ItemKNNRecommender} - {type(model)}
+    others = {ALSRecommender, BPRRecommender, EASERecommender, RP3betaRecommender, ItemKNNRecommender} - {type(model)}
     for other in others:
         with pytest.raises(ModelLoadError, match=f"holds a {type(model).__name__}, expected a {other.__name__}"):
             other.load(path)
@@ -353,7 +356,7 @@ def test_fit_keeps_blas_to_one_thread(data, monkeypatch):
         ALSRecommender(factors=4, iterations=2).fit(data)
         monkeypatch.setattr(implicit.utils, "_checked_blas_config", False)
         BPRRecommender(factors=4, iterations=2, num_threads=1).fit(data)
-        ItemKNNRecommender(k=5).fit(data)
+        ItemKNNRecommender(neighbours=5).fit(data)
 
 
 def test_bpr_fold_in_vectors(fitted, data):
@@ -366,34 +369,79 @@ def test_bpr_fold_in_vectors(fitted, data):
     assert not vectors[2].any()
 
 
-def test_ease_weights_match_the_closed_form(fitted, data):
-    model = fitted["ease"]
-    x = data.user_items.toarray().astype(np.float64)
-    inverse = np.linalg.inv(x.T @ x + 10.0 * np.eye(data.n_items))
+def closed_form_ease(x: np.ndarray, l2: float) -> np.ndarray:
+    inverse = np.linalg.inv(x.T @ x + l2 * np.eye(x.shape[1]))
     want = -inverse / np.diag(inverse)[None, :]
     np.fill_diagonal(want, 0.0)
-    assert model.weights_.dtype == np.float32 and model.weights_.shape == (data.n_items, data.n_items)
-    np.testing.assert_allclose(model.weights_, want, rtol=1e-3, atol=1e-6)
-    assert not np.diag(model.weights_).any()
+    return want
 
 
-def test_ease_refuses_large_catalogs(data):
-    with pytest.raises(ValueError, match=r"20 items, above max_items=10.*ItemKNNRecommender"):
-        EASERecommender(max_items=10).fit(data)
-    EASERecommender(max_items=data.n_items).fit(data)  # the limit itself is fine
+def test_ease_weights_match_the_closed_form(fitted, data):
+    want = closed_form_ease(data.user_items.toarray().astype(np.float64), 10.0)
+    weights = ease_weights(data.user_items, 10.0)
+    assert weights.dtype == np.float32 and weights.shape == (data.n_items, data.n_items)
+    np.testing.assert_allclose(weights, want, rtol=1e-3, atol=1e-6)
+    # the model keeps each item's positive weights (at most 30 here, so all of them), no diagonal
+    model = fitted["ease"]
+    np.testing.assert_allclose(model.weights_.toarray(), np.where(want > 0, want, 0.0), rtol=1e-3, atol=1e-6)
+    assert not model.weights_.diagonal().any()
 
 
-def test_item_knn_neighbourhoods(fitted, data):
-    for name in ("knn-cosine", "knn-bm25"):
-        similarity = fitted[name].similarity_
-        assert sp.isspmatrix_csr(similarity) or isinstance(similarity, sp.csr_array)
-        assert similarity.dtype == np.float32
-        assert not similarity.diagonal().any()
-        assert np.diff(similarity.indptr).max() <= 20
-    few = ItemKNNRecommender(k=2).fit(data)
-    assert np.diff(few.similarity_.indptr).max() <= 2
+def test_ease_on_large_catalogs_is_solved_on_the_most_bought_items(data):
+    model = EASERecommender(l2=10.0, max_items=8).fit(data)
+    solved = model.solved_items_
+    assert len(solved) == 8
+    assert model.item_buyers_[solved].min() >= np.delete(model.item_buyers_, solved).max()
+    weights = model.weights_.tocoo()
+    assert np.isin(weights.row, solved).all() and np.isin(weights.col, solved).all()
+    want = closed_form_ease(data.user_items[:, solved].toarray().astype(np.float64), 10.0)
+    np.testing.assert_allclose(model.weights_[solved][:, solved].toarray(), np.where(want > 0, want, 0.0),
+                               rtol=1e-3, atol=1e-6)
+    assert EASERecommender.fit_cost({"max_items": 8}, 10, 10**6, 100).bytes < \
+        EASERecommender.fit_cost({"max_items": 10**5}, 10, 10**6, 100).bytes
+
+
+@pytest.mark.parametrize("name", ["ease", "rp3beta", "knn-cosine", "knn-bm25"])
+def test_item_item_neighbourhoods_are_pruned_positive_and_without_the_item(fitted, data, name):
+    weights = fitted[name].weights_
+    assert sp.isspmatrix_csr(weights) or isinstance(weights, sp.csr_array)
+    assert weights.dtype == np.float32 and weights.shape == (data.n_items, data.n_items)
+    assert not weights.diagonal().any() and (weights.data > 0).all()
+    few = clone(fitted[name]).set_params(neighbours=2, beta=0.0).fit(data)
+    assert np.diff(few.weights_.indptr).max() <= 2
     codes, scores = few.similar_items(np.arange(data.n_items), 4)
     assert (codes[:, 2:] == -1).all() and np.isneginf(scores[:, 2:]).all()
+    # the two kept are the two largest of the full neighbourhood (pruning comes before beta)
+    full = clone(fitted[name]).set_params(beta=0.0).fit(data)
+    for item in range(data.n_items):
+        row = full.weights_[item].toarray().ravel()
+        np.testing.assert_allclose(np.sort(few.weights_[item].data)[::-1], np.sort(row[row > 0])[::-1][:2],
+                                   rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ease", "rp3beta"])
+def test_beta_divides_columns_by_popularity_and_with_beta_equals_a_refit(fitted, data, name):
+    plain = clone(fitted[name]).set_params(beta=0.0).fit(data)
+    debiased = clone(fitted[name]).set_params(beta=0.5).fit(data)
+    scale = np.maximum(plain.item_buyers_, 1) ** -0.5
+    np.testing.assert_allclose(debiased.weights_.toarray(), plain.weights_.toarray() * scale[None, :], rtol=1e-5)
+    np.testing.assert_allclose(plain.with_beta(0.5).weights_.toarray(), debiased.weights_.toarray(), rtol=1e-5)
+    np.testing.assert_allclose(debiased.with_beta(0.0).weights_.toarray(), plain.weights_.toarray(), rtol=1e-5)
+    assert plain.beta == 0.0  # with_beta leaves the original as it was
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_explaining_purchases_name_a_purchase_of_the_same_group(fitted, data, name):
+    groups = item_groups(data)
+    a_items, b_items = np.flatnonzero(groups == "A"), np.flatnonzero(groups == "B")
+    bought = np.concatenate([a_items[:2], b_items[:2]])
+    wanted = np.concatenate([a_items[2:5], b_items[2:5]])
+    found = fitted[name].explaining_purchases(wanted, bought)
+    assert found.dtype == np.int64 and found.shape == (len(wanted),)
+    named = found >= 0
+    assert named.mean() >= 0.5
+    assert (groups[bought[found[named]]] == groups[wanted[named]]).all()
+    assert (fitted[name].explaining_purchases(wanted, bought[:0]) == -1).all()
 
 
 @pytest.mark.parametrize("model, message", [
@@ -402,8 +450,11 @@ def test_item_knn_neighbourhoods(fitted, data):
     (ALSRecommender(confidence="spark"), "confidence must be one of"),
     (BPRRecommender(learning_rate=-1.0), "learning_rate must be"),
     (EASERecommender(l2=0.0), "l2 must be"),
+    (EASERecommender(neighbours=0), "neighbours must be a positive integer"),
+    (RP3betaRecommender(alpha=0.0), "alpha must be"),
+    (RP3betaRecommender(beta=-1.0), "beta must be"),
     (ItemKNNRecommender(similarity="jaccard"), "similarity must be one of"),
-    (ItemKNNRecommender(k=0), "k must be a positive integer"),
+    (ItemKNNRecommender(neighbours=0), "neighbours must be a positive integer"),
 ])
 def test_bad_parameters_are_refused_at_fit(data, model, message):
     with pytest.raises(ValueError, match=message):

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from recommender.contract import MAX_CITY_TIER
-from serving.explain import FIXED_REASONS, popular_id, popular_text
+from recommender.explain import FIXED_REASONS, popular_id, popular_text
 from serving.item_json import ItemsJson
 
 RECORDS = [

@@ -2,14 +2,17 @@
 from recommender.models.als import ALSRecommender
 from recommender.models.bpr import BPRRecommender
 from recommender.models.content import ContentRecommender
-from recommender.models.item_knn import EASERecommender, ItemKNNRecommender
+from recommender.models.ease import EASERecommender
+from recommender.models.item_knn import ItemKNNRecommender
 from recommender.models.popularity import PopularityRecommender
+from recommender.models.rp3beta import RP3betaRecommender
 
 MODEL_CLASSES = {
     "als": ALSRecommender,
     "bpr": BPRRecommender,
     "ease": EASERecommender,
     "item_knn": ItemKNNRecommender,
+    "rp3beta": RP3betaRecommender,
     "content": ContentRecommender,
     "popularity": PopularityRecommender,
 }

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.features.training_data import TrainingData, UserBatch
-from recommender.models.base import LinearRecommender
+from recommender.models.base import LinearRecommender, closest_by_cosine
 from recommender.models.checks import check_batch, check_items, check_non_negative_int, check_training_data, \
     similar_from_rows, unit_rows
 
@@ -101,6 +101,10 @@ class FactorModel(LinearRecommender):
         if len(fold):
             vectors[fold] = self._fold_in(history[fold])
         return vectors
+
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """The purchase whose factors are closest to each item's (cosine at least MIN_SIMILARITY)."""
+        return closest_by_cosine(self._item_embedding(), items, bought)
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items whose factors have the highest cosine with each item's, itself excluded."""

@@ -4,12 +4,27 @@ Parameters go to ``__init__``; ``fit`` learns from :class:`TrainingData` and set
 a trailing underscore; ``score`` rates every item for a batch of buyers (the fast path: one
 matrix product per batch); ``similar_items`` finds neighbours of items; ``save``/``load`` write
 and read one file atomically.
+
+What the engine, serving and evaluation need to know of a model is declared here, so a new family
+plugs in without touching them:
+
+* :attr:`Recommender.role`: ``"collaborative"`` (learns from who bought what), ``"content"``
+  (knows items by their text and attributes, so it can rank items nobody bought yet),
+  ``"popularity"`` (what buyers without history are shown) or ``"blend"`` (several of these);
+  :meth:`Recommender.component` finds the model playing a role inside a blend.
+* :attr:`Recommender.is_linear`: scores are dot products of buyer and item vectors
+  (:class:`LinearRecommender`), which serving multiplies and ranks in one fused step.
+* :meth:`Recommender.explaining_purchases`: which of a buyer's purchases makes the model offer an
+  item (the "bought by buyers who bought X" reasons).
+* :meth:`Recommender.fit_cost`: a rough time and memory of ``fit`` for a data size, so the model
+  search skips a family the data is too large for instead of running out of time or memory.
 """
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import ClassVar, NamedTuple
 
 import joblib
 import numpy as np
@@ -19,12 +34,26 @@ from recommender.atomic import atomic_file
 from recommender.features.training_data import TrainingData, UserBatch
 
 
+ROLES = ("collaborative", "content", "popularity", "blend")
+MIN_SIMILARITY = 0.2  # below this cosine a purchase does not explain an item (vector models)
+
+
 class ModelLoadError(ValueError):
     """A saved model file is missing, unreadable or not the model expected."""
 
 
+class FitCost(NamedTuple):
+    """A rough estimate of fitting a model: seconds on two cores, and peak bytes it adds."""
+
+    seconds: float
+    bytes: float
+
+
 class Recommender(BaseEstimator, ABC):
     """Base class: fit, score a batch of buyers, similar items, save and load."""
+
+    role: ClassVar[str] = "collaborative"
+    is_linear: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, data: TrainingData) -> "Recommender":
@@ -38,6 +67,23 @@ class Recommender(BaseEstimator, ABC):
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar items to each of ``items`` (codes, excluding the item itself)
         as ``(codes, scores)`` arrays of shape ``len(items) x k``, best first."""
+
+    def component(self, role: str) -> "Recommender | None":
+        """The model playing ``role`` (see :data:`ROLES`) here: this model if it has that role,
+        else None (a blend looks among its components)."""
+        return self if self.role == role else None
+
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """For each item code of ``items``, the position in ``bought`` (a buyer's purchased item
+        codes) of the purchase that most leads this model to the item, or -1 where none does
+        (int64). The base model names none."""
+        return np.full(len(items), -1, dtype=np.int64)
+
+    @classmethod
+    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+        """Rough seconds (two cores) and peak bytes of fitting with ``params`` on a buyers x items
+        matrix with ``n_pairs`` bought pairs; the base estimate is linear in the data."""
+        return FitCost(1e-6 * n_pairs, 16.0 * (n_pairs + n_users + n_items))
 
     def check_fitted(self) -> None:
         from sklearn.utils.validation import check_is_fitted
@@ -69,6 +115,10 @@ class Recommender(BaseEstimator, ABC):
 class LinearRecommender(Recommender):
     """A model whose scores are dot products of a buyer vector and an item vector.
 
+    A purchase explains an item when their item vectors are close (cosine at least
+    :data:`MIN_SIMILARITY`); a model whose vectors do not mean closeness (popularity) overrides
+    :meth:`explaining_purchases`.
+
     ``score(batch) == user_vectors(batch) @ item_vectors().T``. Linear models blend into one
     linear model (see :class:`~recommender.models.hybrid.HybridRecommender`) and are served by a
     fused product and top-k (:func:`recommender.ranking.top_k_of_product`) without ever
@@ -83,5 +133,32 @@ class LinearRecommender(Recommender):
     def item_vectors(self) -> np.ndarray:
         """Item vectors (float32, C-contiguous, items x dimensions)."""
 
+    is_linear: ClassVar[bool] = True
+
     def score(self, batch: UserBatch) -> np.ndarray:
         return (self.user_vectors(batch) @ self.item_vectors().T).astype(np.float32, copy=False)
+
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        return closest_by_cosine(self.item_vectors(), items, bought)
+
+
+def closest_by_cosine(vectors: np.ndarray, items: np.ndarray, bought: np.ndarray,
+                      threshold: float = MIN_SIMILARITY) -> np.ndarray:
+    """For each of ``items``, the position in ``bought`` of the purchase whose row of ``vectors`` is
+    closest by cosine, if at least ``threshold``; else -1. One small ``items x bought`` product."""
+    items, bought = np.asarray(items, dtype=np.int64), np.asarray(bought, dtype=np.int64)
+    out = np.full(len(items), -1, dtype=np.int64)
+    if len(items) == 0 or len(bought) == 0 or np.ndim(vectors) != 2 or np.shape(vectors)[1] == 0:
+        return out
+    left, right = _unit(vectors[items]), _unit(vectors[bought])
+    similarity = left @ right.T
+    best = similarity.argmax(axis=1)
+    close = similarity[np.arange(len(items)), best] >= threshold
+    out[close] = best[close]
+    return out
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)

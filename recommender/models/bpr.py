@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommender.models._factors import FactorModel
+from recommender.models.base import FitCost
 from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
 
 
@@ -77,6 +78,12 @@ class BPRRecommender(FactorModel):
         check_number(self.regularization, "regularization", who)
         check_positive_int(self.iterations, "iterations", who)
         check_non_negative_int(self.num_threads, "num_threads", who)
+
+    @classmethod
+    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+        """implicit's SGD: each epoch costs about pairs x factors (verified negatives add more)."""
+        factors, iterations = int(params.get("factors", 64)), int(params.get("iterations", 100))
+        return FitCost(iterations * n_pairs * factors * 4 / 1.5e9, 4.0 * (n_users + n_items) * factors * 3 + 24.0 * n_pairs)
 
     def _implicit_model(self):
         from implicit.cpu.bpr import BayesianPersonalizedRanking

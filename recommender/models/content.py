@@ -26,7 +26,7 @@ PROFILES = ("weighted_mean", "mean")
 
 
 class ContentRecommender(LinearRecommender):
-    """Recommend items whose content resembles what the buyer bought.
+    """Recommend items whose content resembles what the buyer bought (role ``"content"``).
 
     Parameters
     ----------
@@ -46,6 +46,8 @@ class ContentRecommender(LinearRecommender):
         content embedding)
     n_items_ : int
     """
+
+    role = "content"
 
     def __init__(self, profile: str = "weighted_mean", recency: float = 1.0):
         self.profile = profile

@@ -21,8 +21,10 @@ import numpy as np
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.metrics import ndcg_at_k
-from recommender.models.base import LinearRecommender, Recommender
+from recommender.models.base import Recommender
 from recommender.ranking import top_k
+
+NEIGHBOUR_ROLES = ("collaborative", "content", "popularity")  # who gives a blend's similar items, in order
 
 
 def history_buckets(batch: UserBatch, edges: tuple[int, ...]) -> np.ndarray:
@@ -45,6 +47,8 @@ class HybridRecommender(Recommender):
     ``weights`` is an array of shape ``(len(bucket_edges) + 1, len(components))``; ``None`` means
     equal weights until :func:`tune_blend_weights` sets them.
     """
+
+    role = "blend"
 
     def __init__(self, components: list[tuple[str, Recommender]], weights=None,
                  bucket_edges: tuple[int, ...] = (1, 3, 10)):
@@ -78,7 +82,22 @@ class HybridRecommender(Recommender):
     @property
     def is_linear(self) -> bool:
         """True when every component is linear, and so the blend is too."""
-        return all(isinstance(model, LinearRecommender) for _, model in self.components)
+        return all(model.is_linear for _, model in self.components)
+
+    def component(self, role: str) -> Recommender | None:
+        """The first component playing ``role`` (the blend itself for ``"blend"``)."""
+        if role == self.role:
+            return self
+        return next((found for _, model in self.components if (found := model.component(role)) is not None), None)
+
+    def _explainer(self) -> Recommender:
+        """The component whose neighbours and reasons speak for the blend: the first of the
+        collaborative, content and popularity roles the blend has."""
+        return next(model for role in NEIGHBOUR_ROLES if (model := self.component(role)) is not None)
+
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """The collaborative component's explanations (see :meth:`Recommender.explaining_purchases`)."""
+        return self._explainer().explaining_purchases(items, bought)
 
     def item_vectors(self) -> np.ndarray:
         """The components' item vectors side by side (linear blends only)."""
@@ -116,8 +135,8 @@ class HybridRecommender(Recommender):
         return total
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Similar items from the first component that can give them (collaborative first)."""
-        return self.components[0][1].similar_items(items, k)
+        """Similar items by the collaborative component (else content, else popularity)."""
+        return self._explainer().similar_items(items, k)
 
 
 @dataclass

@@ -65,6 +65,8 @@ class PopularityRecommender(LinearRecommender):
     n_items_ : int
     """
 
+    role = "popularity"
+
     def __init__(self, smoothing: float = 50.0, damping: str = "log"):
         self.smoothing = smoothing
         self.damping = damping
@@ -139,6 +141,10 @@ class PopularityRecommender(LinearRecommender):
     def item_vectors(self) -> np.ndarray:
         """Per-tier popularity of each item (float32, items x tiers); unknown tier -> global."""
         return self.item_tier_popularity_
+
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """None: popularity does not follow from a buyer's purchases."""
+        return np.full(len(items), -1, dtype=np.int64)
 
     def score(self, batch: UserBatch) -> np.ndarray:
         """The popularity row of each buyer's tier (float32, buyers x items); unknown tier -> global."""

@@ -1,0 +1,111 @@
+"""Short, honest reasons for why an item is shown.
+
+* Personalised lists: "bought by buyers who bought <title>", naming the buyer's purchase that
+  leads the collaborative model to the item (:meth:`~recommender.models.base.Recommender.explaining_purchases`:
+  the closest by item factors for factor models, the largest item-item weight for item-item
+  models); when none does (e.g. a never-bought item surfaced by the content model), "similar to
+  <title>" by the content model; "you bought this before" for repeat purchases.
+* Cold-start lists and popular lists: "popular with tier-N buyers" ("popular with buyers" when the
+  tier is unknown).
+* Similar items: "bought by the same buyers as <title>" or, for items nobody has bought yet
+  (served by the content model), "similar in content to <title>".
+* Items from a priority region or in the long tail get "; from <region>", so niche goods say
+  where they come from.
+
+Every reason is a *reason id* into :attr:`Explainer.reason_texts` (the texts naming a purchase, one
+per item and explaining model, then the popularity texts of each city tier and the fixed texts)
+plus the item's suffix (:attr:`Explainer.suffix`), except the similar-items reason, one text per
+request. Texts and suffixes are built once per model; a list costs one small ``k x history``
+lookup per explaining model. The HTTP API and ``recommender recommend --reasons`` both use it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.contract import MAX_CITY_TIER
+from recommender.models.hybrid import NEIGHBOUR_ROLES
+
+MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the work for bulk buyers)
+# reason ids with a fixed text: negative, so they index the end of Explainer.reason_texts, after the
+# popularity texts of tiers 0 (unknown) .. MAX_CITY_TIER
+FIXED_REASONS = ("you bought this before", "matches your purchase history")
+BOUGHT_BEFORE, MATCHES_HISTORY = -2, -1
+EXPLAINING_ROLES = {"collaborative": "bought by buyers who bought {}", "content": "similar to {}"}
+SIMILAR_TEMPLATES = {"content": "similar in content to {}", "popularity": "popular in the same category as {}",
+                     "collaborative": "bought by the same buyers as {}"}
+
+
+def popular_text(tier: int) -> str:
+    """The popularity reason of city tier ``tier`` (0: unknown)."""
+    return f"popular with tier-{tier} buyers" if tier else "popular with buyers"
+
+
+def popular_id(tier: int | None) -> int:
+    """The reason id of :func:`popular_text` (``tier`` None or 0: unknown)."""
+    tier = tier or 0
+    if not 0 <= tier <= MAX_CITY_TIER:
+        raise ValueError(f"city tier {tier} outside 0..{MAX_CITY_TIER}")
+    return tier - (MAX_CITY_TIER + 1) - len(FIXED_REASONS)
+
+
+def niche_flags(engine) -> np.ndarray:
+    """Items that should say where they come from: priority-region tag or long tail (the
+    re-ranker's item groups)."""
+    groups = engine.reranker.groups_
+    return np.asarray(groups.priority_region, dtype=bool) | np.asarray(groups.tail, dtype=bool)
+
+
+class Explainer:
+    """Reasons for lists of item codes of one engine (build once per loaded model)."""
+
+    def __init__(self, engine, titles: np.ndarray, regions: np.ndarray):
+        self.titles = titles
+        model = engine.model
+        self.n_items = len(titles)
+        # the models a purchase is named by, in order of preference, and their reason texts; reason id
+        # ``source * n_items + purchase`` names a purchase, the last ids are the fixed texts
+        sources = [(found, template) for role, template in EXPLAINING_ROLES.items()
+                   if (found := model.component(role)) is not None]
+        self.sources = [found for found, _ in sources]
+        named = [template.format(title) for _, template in sources for title in titles]
+        popular = [popular_text(tier) for tier in range(MAX_CITY_TIER + 1)]
+        self.reason_texts = np.array(named + popular + list(FIXED_REASONS), dtype=object)
+        flags = niche_flags(engine)
+        self.suffix = np.array([f"; from {region}" if flag and region else ""
+                                for flag, region in zip(flags, regions)], dtype=object)
+        self.has_content = model.component("content") is not None
+        self.neighbour_role = next((role for role in NEIGHBOUR_ROLES if model.component(role) is not None),
+                                   "collaborative")
+
+    def reason_ids(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> np.ndarray:
+        """Why each of ``codes`` suits a buyer of city tier ``tier`` who bought ``bought``, as ids into
+        :attr:`reason_texts` (int32): the purchase the collaborative model names, else the one the
+        content model names, else ``MATCHES_HISTORY``; ``BOUGHT_BEFORE`` for repeat purchases; the
+        popularity reason of the tier for all when ``bought`` is empty."""
+        codes = np.asarray(codes, dtype=np.int64)
+        bought = np.asarray(bought, dtype=np.int64)[:MAX_HISTORY]
+        if len(bought) == 0:
+            return np.full(len(codes), popular_id(tier), dtype=np.int32)
+        ids = np.full(len(codes), MATCHES_HISTORY, dtype=np.int32)
+        open_rows = np.arange(len(codes))
+        for source, model in enumerate(self.sources):
+            found = model.explaining_purchases(codes[open_rows], bought)
+            named = found >= 0
+            ids[open_rows[named]] = source * self.n_items + bought[found[named]]
+            open_rows = open_rows[~named]
+            if len(open_rows) == 0:  # the usual case after the collaborative model
+                break
+        ids[(codes[:, None] == bought[None, :]).any(axis=1)] = BOUGHT_BEFORE
+        return ids
+
+    def texts(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> list[str]:
+        """The full reasons (with the items' suffixes) of :meth:`reason_ids`, as strings."""
+        ids = self.reason_ids(codes, bought, tier)
+        return [str(self.reason_texts[i]) + self.suffix[code] for i, code in zip(ids.tolist(), codes.tolist())]
+
+    def similar(self, query: int, cold: bool) -> str:
+        """The reason (without suffix) for the neighbours of item ``query``: by content when the item
+        is ``cold`` (nobody bought it) and the model has content, else by the model whose
+        neighbours the engine gives."""
+        role = "content" if cold and self.has_content else self.neighbour_role
+        return SIMILAR_TEMPLATES[role].format(self.titles[query])
