@@ -255,6 +255,30 @@ def exposure(recommended, groups, position_weighted: bool = False) -> np.ndarray
                        minlength=n_groups).astype(np.float64)
 
 
+def least_exposed_share(recommended, groups, fraction: float = 0.2) -> float:
+    """Share of the recommended slots that go to the least-exposed ``fraction`` of the groups (at
+    least one group; groups that got no slot count, and are the least exposed): 0 when the bottom
+    fifth of merchants never appears, ``fraction`` when every group is shown alike."""
+    counts = np.sort(exposure(recommended, groups))
+    total = counts.sum()
+    if len(counts) == 0 or total <= 0:
+        return math.nan
+    return float(counts[:max(1, int(math.floor(fraction * len(counts))))].sum() / total)
+
+
+def long_tail_recall(recommended, relevant, popularity, k: int | None = None, head_share: float = HEAD_SHARE) -> float:
+    """Recall@k on the relevant items outside the short head only, over the buyers who have such
+    an item: how well lists find the long-tail goods buyers went on to buy."""
+    head = head_items(popularity, head_share)
+    tail_only = sp.csr_matrix(_relevant(relevant, np.shape(_recommended(recommended))[0]), dtype=np.float32)
+    tail_only = sp.csr_matrix(tail_only.multiply((~head)[None, :].astype(np.float32)))
+    tail_only.eliminate_zeros()
+    rows = np.flatnonzero(tail_only.getnnz(axis=1) > 0)
+    if len(rows) == 0:
+        return math.nan
+    return float(recall_at_k(_recommended(recommended, k)[rows], tail_only[rows]))
+
+
 def exposure_gini(recommended, groups, position_weighted: bool = False) -> float:
     """Gini coefficient of exposure across groups (regions, merchants, or items with
     ``groups=np.arange(n_items)``), counting groups that got no exposure. ``groups`` maps item code
@@ -270,8 +294,9 @@ def evaluate_rankings(recommended, relevant, popularity, groups: dict | None = N
 
     Keys: ``recall@k``, ``ndcg@k``, ``map@k`` (means over buyers with at least one relevant item),
     ``users`` (how many such buyers), ``coverage``, ``long_tail_share``, ``avg_popularity`` and
-    ``avg_popularity_norm`` (over every row of ``recommended``), and ``gini_<name>`` for each
-    ``groups`` entry (e.g. ``{"region": catalog.region, "merchant": catalog.merchant_id}``).
+    ``avg_popularity_norm`` (over every row of ``recommended``), ``long_tail_recall@k``
+    (:func:`long_tail_recall`), and ``gini_<name>`` and ``least_fifth_<name>`` (:func:`least_exposed_share`)
+    for each ``groups`` entry (e.g. ``{"region": catalog.region, "merchant": catalog.merchant_id}``).
     ``items`` restricts the coverage denominator (e.g. to available items).
     """
     rec = _recommended(recommended, k)
@@ -294,6 +319,8 @@ def evaluate_rankings(recommended, relevant, popularity, groups: dict | None = N
     result["long_tail_share"] = long_tail_share(rec, popularity, head_share)
     result["avg_popularity"] = average_popularity(rec, popularity)
     result["avg_popularity_norm"] = average_popularity(rec, popularity, normalize=True)
+    result[f"long_tail_recall@{k}"] = long_tail_recall(rec, relevant, popularity, head_share=head_share)
     for name, mapping in (groups or {}).items():
         result[f"gini_{name}"] = exposure_gini(rec, mapping)
+        result[f"least_fifth_{name}"] = least_exposed_share(rec, mapping)
     return result

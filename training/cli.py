@@ -48,7 +48,7 @@ def run_train(args: argparse.Namespace) -> int:
     from training.config import TrainConfig
     from training.train import manifest_fields, summary_table, train
 
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    config = _config(args)
     if args.engine == "spark":
         from training.spark_train import train_with_spark
 
@@ -63,7 +63,7 @@ def run_train(args: argparse.Namespace) -> int:
         result = train(dataset, config, show_progress=not args.quiet)
     manifest = save_model_directory(args.out, result.engine, manifest_fields(
         result, config, {"purchases": args.purchases, "catalog": args.catalog}))
-    print(summary_table(result, config))
+    print(summary_table(result, result.config))
     print(f"model {manifest['model_version']} written to {args.out}")
     return 0
 
@@ -86,10 +86,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.config import TrainConfig
     from training.evaluate import evaluate
     from training.report import write_report
+    from training.search import scoreboard_table
 
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    config = _config(args)
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
     evaluation = evaluate(dataset, config, test_days=args.test_days, k=args.k, show_progress=not args.quiet)
+    if evaluation.validation.get("search"):
+        print("model search on the validation split (inside the training days):")
+        print(scoreboard_table(evaluation.validation["search"]) + "\n")
     print(evaluation.table())
     if args.report:
         print(f"report written to {write_report(evaluation, args.report)}")
@@ -98,13 +102,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_tune(args: argparse.Namespace) -> int:
     from recommender.loaders import load_dataset
-    from training.config import TrainConfig
     from training.tune import tune
 
-    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    config = _config(args)
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
-    trials = args.trials if args.trials is not None else (None if args.minutes else 20)
-    result = tune(dataset, config, trials=trials, minutes=args.minutes, test_days=args.test_days, seed=args.seed,
+    result = tune(dataset, config, budget_minutes=args.budget, test_days=args.test_days,
                   show_progress=not args.quiet)
     result.best_config.save(args.out)
     print(result.table())
@@ -241,6 +243,22 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     _add_unknown_items(parser)
 
 
+def _config(args: argparse.Namespace):
+    """The training config of ``--config`` (default: search the model), with ``--budget`` applied."""
+    from training.config import TrainConfig
+
+    config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    budget = getattr(args, "budget", None)
+    if budget is not None:
+        config = TrainConfig.from_dict({**config.to_dict(), "budget_minutes": budget}, "--budget")
+    return config
+
+
+def _add_budget(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                        help=f"time for the model search, in minutes (default: {default})")
+
+
 def _location(text: str) -> Path | str:
     """A local path, or a URL (``hdfs://``, ``s3a://``, ...) kept as text, which Path would mangle."""
     return text if "://" in text else Path(text)
@@ -248,6 +266,7 @@ def _location(text: str) -> Path | str:
 
 def _add_train(parser: argparse.ArgumentParser) -> None:
     _add_inputs(parser)
+    _add_budget(parser, "scaled to the data: 30 s up to 1.2M purchase lines, then 25 s per million")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
     parser.add_argument("--engine", choices=("local", "spark"), default="local",
                         help="local: in memory on this machine (default); spark: purchases read, aggregated and "
@@ -280,14 +299,13 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     _add_test_days(parser)
     parser.add_argument("--k", type=int, default=10, help="list length for the metrics (default 10)")
     parser.add_argument("--report", type=Path, default=None, help="directory for an HTML report with plots")
+    _add_budget(parser, "as train")
 
 
 def _add_tune(parser: argparse.ArgumentParser) -> None:
     _add_inputs(parser)
     _add_test_days(parser)
-    parser.add_argument("--trials", type=int, default=None, help="number of trials (default 20 without --minutes)")
-    parser.add_argument("--minutes", type=float, default=None, help="time budget; no trial starts after it")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the search")
+    _add_budget(parser, "four times train's")
     parser.add_argument("--out", type=Path, required=True, help="where to write the best config (JSON)")
 
 
@@ -362,7 +380,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "train": ("train the hybrid recommender and write a model directory", _add_train, run_train),
     "recommend": ("write top-k recommendations for a file of buyers", _add_recommend, run_recommend),
     "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
-    "tune": ("random search of hyper-parameters on a validation split", _add_tune, run_tune),
+    "tune": ("the model search of train with a bigger budget, saved as a config", _add_tune, run_tune),
     "serve": ("serve a model directory over HTTP (FastAPI, uvicorn)", _add_serve, run_serve),
     "forecast": ("demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast, run_forecast),
     "forecast-backtest": ("rolling-origin backtest of the forecast against seasonal naive", _add_forecast_backtest,

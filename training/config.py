@@ -1,19 +1,25 @@
 """Training configuration: one JSON or TOML file, every field optional (defaults below).
 
+By default the collaborative model is chosen for the data by the model search
+(:mod:`training.search`), within ``budget_minutes`` (default: scaled to the data). A config that
+names the ``components`` (as ``recommender tune`` writes) trains exactly those, without a search.
 Example (JSON)::
 
-    {"weighting": {"scheme": "bm25", "half_life_days": 365},
-     "components": {"als": {"factors": 64, "regularization": 0.05}, "content": {}, "popularity": {}},
+    {"weighting": {"scheme": "recency", "half_life_days": 90},
+     "components": {"ease": {"l2": 250, "beta": 0.3}, "content": {}, "popularity": {}},
      "validation_days": 30, "niche": "auto"}
 
-``components`` names the hybrid's models and their parameters (see :data:`MODEL_CLASSES`);
-``niche`` is the default of the niche knob, or ``"auto"`` to pick it from the accuracy /
+``weighting`` is the interaction weighting (default: searched; with ``components`` given and no
+weighting, :class:`InteractionWeighting`'s defaults); ``components`` names the hybrid's models and
+their parameters (see :data:`MODEL_CLASSES`); ``families`` restricts the families the search
+tries; ``niche`` is the default of the niche knob, or ``"auto"`` to pick it from the accuracy /
 long-tail trade-off measured on the validation split (the largest knob whose NDCG@10 stays
 within ``niche_max_ndcg_loss`` of pure relevance).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
@@ -22,17 +28,17 @@ from pathlib import Path
 from recommender.features.interactions import InteractionWeighting
 
 
-def _default_components() -> dict:
-    return {"als": {"factors": 64, "regularization": 0.05, "iterations": 15},
-            "content": {}, "popularity": {}}
+SIDE_COMPONENTS = {"content": {}, "popularity": {}}  # blended with the chosen collaborative model
 
 
 @dataclass
 class TrainConfig:
     """Everything ``recommender train`` can be told."""
 
-    weighting: dict = field(default_factory=lambda: InteractionWeighting().to_dict())
-    components: dict = field(default_factory=_default_components)
+    weighting: dict | None = None
+    components: dict | None = None
+    budget_minutes: float | None = None
+    families: tuple | None = None
     content_dimensions: int = 64
     bucket_edges: tuple = (1, 3, 10)
     validation_days: int = 30
@@ -46,14 +52,29 @@ class TrainConfig:
     def __post_init__(self):
         from recommender.models import MODEL_CLASSES
 
+        from training.search import FAMILIES
+
         self.bucket_edges = tuple(int(edge) for edge in self.bucket_edges)
         self.niche_grid = tuple(float(x) for x in self.niche_grid)
-        InteractionWeighting(**self.weighting)  # raises on a bad scheme or half-life
-        if not self.components:
-            raise ValueError("config: 'components' must name at least one model")
-        for name in self.components:
-            if name not in MODEL_CLASSES:
-                raise ValueError(f"config: unknown component {name!r}; known: {', '.join(MODEL_CLASSES)}")
+        if self.weighting is not None:
+            if not isinstance(self.weighting, dict):
+                raise ValueError(f"config: 'weighting' must be an object of fields, got {self.weighting!r}")
+            self.weighting = InteractionWeighting(**self.weighting).to_dict()  # raises on a bad scheme or half-life
+        if self.components is not None:
+            if not isinstance(self.components, dict) or not self.components:
+                raise ValueError("config: 'components' must name at least one model")
+            for name in self.components:
+                if name not in MODEL_CLASSES:
+                    raise ValueError(f"config: unknown component {name!r}; known: {', '.join(MODEL_CLASSES)}")
+        if self.families is not None:
+            self.families = tuple(self.families)
+            unknown = [name for name in self.families if name not in FAMILIES]
+            if unknown or not self.families:
+                raise ValueError(f"config: 'families' must name families of {', '.join(FAMILIES)}, got {self.families!r}")
+        if self.budget_minutes is not None and not (
+                isinstance(self.budget_minutes, (int, float)) and not isinstance(self.budget_minutes, bool)
+                and math.isfinite(self.budget_minutes) and self.budget_minutes > 0):
+            raise ValueError(f"config: 'budget_minutes' must be a positive number, got {self.budget_minutes!r}")
         if self.niche != "auto" and not (isinstance(self.niche, (int, float)) and 0 <= self.niche <= 1):
             raise ValueError(f"config: 'niche' must be 'auto' or a number from 0 to 1, got {self.niche!r}")
         if not isinstance(self.content_dimensions, int) or self.content_dimensions < 1:
@@ -63,7 +84,26 @@ class TrainConfig:
 
     @property
     def interaction_weighting(self) -> InteractionWeighting:
-        return InteractionWeighting(**self.weighting)
+        return InteractionWeighting(**(self.weighting or {}))
+
+    @property
+    def searches(self) -> bool:
+        """Whether training chooses the collaborative model by the model search."""
+        return self.components is None
+
+    def with_model(self, family: str, params: dict, weighting: dict) -> "TrainConfig":
+        """This config naming its components: ``family`` with ``params`` blended with the content and
+        popularity models, on ``weighting`` (what the model search chose)."""
+        values = self.to_dict()
+        values["components"] = {family: dict(params), **SIDE_COMPONENTS}
+        values["weighting"] = dict(weighting)
+        return TrainConfig.from_dict(values, "chosen config")
+
+    def with_weighting(self, weighting: dict) -> "TrainConfig":
+        """This config with another interaction weighting."""
+        values = self.to_dict()
+        values["weighting"] = dict(weighting)
+        return TrainConfig.from_dict(values, "config")
 
     def training_data(self, dataset, weighting: InteractionWeighting | None = None):
         """The model inputs of ``dataset`` as this config builds them (``weighting`` overrides)."""

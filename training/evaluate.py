@@ -15,10 +15,13 @@ Rows (one per model, in this order)
   (factors=100, regularization=0.01, alpha=1.0, iterations=15; seeded) and its confidence
   convention (``alpha * quantity``, not our ``1 + alpha * weight``), fitted on the raw summed
   quantities (no time decay, no BM25): what one gets by pointing the library at the data.
+* ``EASE (l2 250, binary)``: textbook EASE (Steck 2019) on the binary buyer x item matrix, solved
+  exactly and kept dense (no pruning), up to :data:`EASE_MAX_ITEMS` items: the strong simple
+  baseline of the literature.
+* ``RP3beta (alpha 1, beta 0.5, binary)``: RP3beta with common parameters on the binary matrix.
 * ``<name> (hybrid component)``: each of the hybrid's other components alone, the very models
-  fitted inside the hybrid (same features, same parameters).
-* ``<name> (defaults)``: optional extra models (``extra_models``, default item_knn, ease, bpr) with
-  their default parameters on the hybrid's features; EASE only up to :data:`EASE_MAX_ITEMS` items.
+  fitted inside the hybrid (same features, same parameters): the collaborative model the search
+  chose, and the content model.
 * ``hybrid (niche 0)``: the trained hybrid in pure relevance order.
 * ``hybrid (default niche X)``: the model ``recommender recommend`` serves by default (the niche
   knob chosen on the validation split).
@@ -33,8 +36,12 @@ recommends to exactly these buyers, scored in batches of :data:`SCORING_BATCH`.
 
 Metrics (per row)
 -----------------
-``recall@k``, ``ndcg@k``, ``map@k``
-    Binary relevance, means over the evaluated buyers (:mod:`recommender.metrics`).
+``recall@k``, ``ndcg@k``, ``map@k``, ``recall@20``
+    Binary relevance, means over the evaluated buyers (:mod:`recommender.metrics`); lists are
+    scored at ``k`` and, for recall, at :data:`RECALL_DEPTH` too (the first ``k`` of a longer list
+    *are* the ``k``-item list, for every model and the niche re-ranker alike).
+``long_tail_recall@k``
+    Recall@k on the relevant items outside the most popular 20%: the long-tail goods found.
 ``coverage``
     Share of the available catalog recommended to at least one evaluated buyer.
 ``long_tail_share``
@@ -47,6 +54,9 @@ Metrics (per row)
     Gini coefficient of the recommended slots across the catalog's regions / merchants (groups
     that get no slot count, ``unknown`` is a group like any other); ``nan`` (shown ``n/a``) when
     the catalog has fewer than two distinct labels, e.g. a catalog without regions.
+``least_fifth_region``, ``least_fifth_merchant``
+    Share of the slots going to the least-exposed fifth of the regions / merchants (0.2 when all
+    are shown alike, 0 when the bottom fifth never appears); ``nan`` as for the Gini.
 ``cold_recall@k`` (cold-start accuracy)
     New items are the items bought in the test split that nobody bought in the training split
     (:func:`~recommender.splits.new_items`). Cold-start buyers are the evaluated buyers who bought
@@ -76,9 +86,13 @@ from tqdm import tqdm
 
 from recommender.engine import RecommendationEngine
 from recommender.features.interactions import InteractionWeighting
+from recommender.features.training_data import TrainingData, UserBatch
 from recommender.loaders import Dataset
 from recommender.metrics import evaluate_rankings, group_codes, recall_at_k
-from recommender.models import ALSRecommender, make_model
+from recommender.models import ALSRecommender, RP3betaRecommender, make_model
+from recommender.models.base import Recommender
+from recommender.models.checks import check_batch, check_training_data, similar_from_rows
+from recommender.models.ease import ease_weights
 from recommender.splits import new_items, relevance_matrix, temporal_split
 from training.config import TrainConfig
 from training.train import train
@@ -86,23 +100,46 @@ from training.train import train
 log = logging.getLogger(__name__)
 
 SCORING_BATCH = 1_000
-EASE_MAX_ITEMS = 20_000
-EXTRA_MODELS = ("item_knn", "ease", "bpr")
+EASE_MAX_ITEMS = 25_000  # the exact EASE baseline holds a dense items x items matrix (2.5 GB at 25,000)
+RECALL_DEPTH = 20
 POPULARITY_BUCKETS = 10
 GROUPS = ("region", "merchant_id")
 
 POPULARITY_ROW = "popularity"
 PLAIN_ALS_ROW = "implicit ALS (library defaults)"
+EASE_ROW = "EASE (l2 250, binary)"
+RP3BETA_ROW = "RP3beta (alpha 1, beta 0.5, binary)"
 HYBRID_ZERO_ROW = "hybrid (niche 0)"
 # implicit.cpu.als.AlternatingLeastSquares() defaults (implicit 0.7)
 IMPLICIT_ALS_DEFAULTS = {"factors": 100, "regularization": 0.01, "alpha": 1.0, "iterations": 15}
 
 # (key, header, format) of the table columns; {k} is filled in
-COLUMNS = (("recall@{k}", "Recall@{k}", "{:.4f}"), ("ndcg@{k}", "NDCG@{k}", "{:.4f}"),
-           ("map@{k}", "MAP@{k}", "{:.4f}"), ("coverage", "coverage", "{:.3f}"),
-           ("long_tail_share", "long tail", "{:.3f}"), ("avg_popularity", "avg pop", "{:.1f}"),
+COLUMNS = (("ndcg@{k}", "NDCG@{k}", "{:.4f}"), ("recall@{k}", "Recall@{k}", "{:.4f}"),
+           (f"recall@{RECALL_DEPTH}", f"Recall@{RECALL_DEPTH}", "{:.4f}"), ("map@{k}", "MAP@{k}", "{:.4f}"),
+           ("coverage", "coverage", "{:.3f}"), ("long_tail_share", "long tail", "{:.3f}"),
+           ("long_tail_recall@{k}", "tail Recall@{k}", "{:.4f}"), ("avg_popularity", "avg pop", "{:.1f}"),
            ("gini_region", "Gini region", "{:.3f}"), ("gini_merchant", "Gini merchant", "{:.3f}"),
-           ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
+           ("least_fifth_merchant", "least 5th merch.", "{:.3f}"), ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
+
+
+class ExactEASE(Recommender):
+    """The textbook EASE baseline: ``B`` solved exactly and kept dense, on the matrix it is given."""
+
+    def __init__(self, l2: float = 250.0):
+        self.l2 = l2
+
+    def fit(self, data: TrainingData) -> "ExactEASE":
+        user_items = check_training_data(data, "ExactEASE.fit")
+        self.weights_ = ease_weights(user_items, float(self.l2))
+        self.n_users_, self.n_items_ = user_items.shape
+        return self
+
+    def score(self, batch: UserBatch) -> np.ndarray:
+        _, history = check_batch(batch, self.n_users_, self.n_items_, "ExactEASE.score")
+        return np.asarray(history @ self.weights_, dtype=np.float32)
+
+    def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return similar_from_rows(lambda block: self.weights_[block], np.asarray(items), self.n_items_, k)
 
 
 def hybrid_default_row(niche: float) -> str:
@@ -259,15 +296,22 @@ class _Scorer:
         for start in range(0, len(self.buyers), SCORING_BATCH):
             yield self.buyers[start:start + SCORING_BATCH]
 
+    @property
+    def depth(self) -> int:
+        """Length of the lists scored: ``k``, or :data:`RECALL_DEPTH` for recall there."""
+        return max(self.k, RECALL_DEPTH)
+
     def row(self, name: str, recommended: np.ndarray, seconds: dict | None = None) -> RowResult:
+        """A row from lists of :attr:`depth` items (the first ``k`` are the ``k``-item lists)."""
         k = self.k
         metrics = evaluate_rankings(recommended, self.relevant, self.popularity, items=self.available, k=k,
                                     groups={group: mapping for group, (mapping, _) in self.groups.items()})
-        for group, (_, n_groups) in self.groups.items():
-            if n_groups < 2:
-                metrics[f"gini_{group}"] = math.nan
+        metrics[f"recall@{RECALL_DEPTH}"] = float(recall_at_k(recommended, self.relevant, RECALL_DEPTH))
+        recommended = recommended[:, :k]
         for group in ("region", "merchant"):
-            metrics.setdefault(f"gini_{group}", math.nan)
+            n_groups = self.groups[group][1] if group in self.groups else 0
+            if n_groups < 2:
+                metrics[f"gini_{group}"] = metrics[f"least_fifth_{group}"] = math.nan
         cold = recall_at_k(recommended[self.cold_rows], self.cold, k) if len(self.cold_rows) else math.nan
         metrics[f"cold_recall@{k}"] = float(cold)
         metrics["cold_users"] = float(len(self.cold_rows))
@@ -278,22 +322,19 @@ class _Scorer:
 
 
 def _recommend_all(engine: RecommendationEngine, scorer: _Scorer) -> np.ndarray:
-    """Top-k lists of one model in relevance order (niche 0), buyers in batches."""
-    return np.vstack([engine.recommend(users, scorer.k, niche=0.0)[0] for users in scorer.batches()])
+    """Lists of one model in relevance order (niche 0), :attr:`_Scorer.depth` items, buyers in batches."""
+    return np.vstack([engine.recommend(users, scorer.depth, niche=0.0)[0] for users in scorer.batches()])
 
 
 # --- the job ------------------------------------------------------------------------------------------
 
 def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: float = 30, k: int = 10,
-             show_progress: bool = True, extra_models: tuple[str, ...] = EXTRA_MODELS,
-             max_buyers: int | None = None) -> Evaluation:
+             show_progress: bool = True, max_buyers: int | None = None) -> Evaluation:
     """Train on all but the last ``test_days`` days, score every model on the test buyers.
 
-    ``config`` is the hybrid's training config (default :class:`TrainConfig`); ``k`` the list
-    length scored; ``extra_models`` optional extra rows (names from ``MODEL_CLASSES`` with default
-    parameters; names already in the hybrid are skipped); ``max_buyers`` caps the evaluated buyers
-    with a seeded sample (``config.seed``; default: all). See the module docstring for rows and
-    metrics.
+    ``config`` is the hybrid's training config (default :class:`TrainConfig`: the model search
+    chooses); ``k`` the list length scored; ``max_buyers`` caps the evaluated buyers with a seeded
+    sample (``config.seed``; default: all). See the module docstring for rows and metrics.
     """
     config = config or TrainConfig()
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -302,29 +343,23 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
     started = time.perf_counter()
     train_part, test = temporal_split(dataset, test_days)
     cutoff = dataset.purchases.timestamp.max() - pd.Timedelta(days=float(test_days))
-    components = list(config.components)
-    extras = [name for name in extra_models if name not in components and name not in ("popularity",)]
-    if "ease" in extras and len(dataset.catalog) > EASE_MAX_ITEMS:
-        log.info("EASE skipped: %d items > %d", len(dataset.catalog), EASE_MAX_ITEMS)
-        extras.remove("ease")
-    steps = 5 + len([name for name in components if name != "popularity"]) + len(extras)
     seconds: dict = {}
     rows: list[RowResult] = []
 
-    with threadpool_limits(1, "blas"), tqdm(total=steps, disable=not show_progress, unit="model") as progress:
+    with threadpool_limits(1, "blas"), tqdm(total=None, disable=not show_progress, unit="model") as progress:
         def step(description: str):
             progress.set_description(description)
 
-        step("hybrid: train (validation split, tuning, fit)")
+        step("hybrid: train (validation split, model search, tuning, fit)")
         clock = time.perf_counter()
         result = train(train_part, config, show_progress=False)
-        engine = result.engine
+        engine, chosen = result.engine, result.config
         seconds["hybrid_train"] = time.perf_counter() - clock
         progress.update()
 
         step("features and test buyers")
         clock = time.perf_counter()
-        data = config.training_data(train_part)
+        data = chosen.training_data(train_part)
         if len(data.users) != len(engine.users) or data.n_items != engine.n_items:
             raise RuntimeError("evaluation features do not match the trained engine's buyers and items")
         relevance = relevance_matrix(test, data.users, data.n_items, data.purchased)
@@ -340,9 +375,8 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         seconds["features"] = time.perf_counter() - clock
         progress.update()
 
-        fitted = dict(engine.model.components)
-
         def single(name: str, model, fit_seconds: float | None, features=data):
+            step(name)
             clock = time.perf_counter()
             recommended = _recommend_all(RecommendationEngine.build(model, features), scorer)
             timing = {"score": round(time.perf_counter() - clock, 2)}
@@ -351,40 +385,38 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
             rows.append(scorer.row(name, recommended, timing))
             progress.update()
 
-        step("popularity")
-        if "popularity" in fitted:
-            single(POPULARITY_ROW, fitted["popularity"], None)
-        else:
+        def fitted(model: Recommender, features: TrainingData) -> tuple[Recommender, float]:
             clock = time.perf_counter()
-            model = make_model("popularity", config.components.get("popularity", {})).fit(data)
-            single(POPULARITY_ROW, model, time.perf_counter() - clock)
+            return model.fit(features), time.perf_counter() - clock
 
-        step("implicit ALS (library defaults)")
-        clock = time.perf_counter()
-        raw = config.training_data(train_part, InteractionWeighting("raw", None))
-        als = ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed, map_cold_items=False,
-                             confidence="implicit").fit(raw)
-        single(PLAIN_ALS_ROW, als, time.perf_counter() - clock, features=raw)
+        popularity = engine.model.component("popularity")
+        if popularity is not None:
+            single(POPULARITY_ROW, popularity, None)
+        else:
+            single(POPULARITY_ROW, *fitted(make_model("popularity"), data))
+
+        raw = chosen.training_data(train_part, InteractionWeighting("raw", None))
+        single(PLAIN_ALS_ROW, *fitted(ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed,
+                                                     map_cold_items=False, confidence="implicit"), raw), features=raw)
         del raw
 
-        for name, model in engine.model.components:
-            if name == "popularity":
-                continue
-            step(f"{name} (hybrid component)")
-            single(f"{name} (hybrid component)", model, None)
+        binary = chosen.training_data(train_part, InteractionWeighting("binary", None))
+        if data.n_items <= EASE_MAX_ITEMS:
+            single(EASE_ROW, *fitted(ExactEASE(l2=250.0), binary), features=binary)
+        else:
+            log.info("%s skipped: %d items > %d (a dense items x items matrix)", EASE_ROW, data.n_items, EASE_MAX_ITEMS)
+        single(RP3BETA_ROW, *fitted(RP3betaRecommender(alpha=1.0, beta=0.5), binary), features=binary)
+        del binary
 
-        for name in extras:
-            step(f"{name} (defaults)")
-            clock = time.perf_counter()
-            model = make_model(name).fit(data)
-            single(f"{name} (defaults)", model, time.perf_counter() - clock)
-            del model
+        for name, model in engine.model.components:
+            if model.role != "popularity":
+                single(f"{name} (hybrid component)", model, None)
 
         step("hybrid: niche curve")
         default = float(engine.default_niche)
         knobs = sorted(set(float(x) for x in config.niche_grid) | {0.0, default})
         clock = time.perf_counter()
-        lists = engine.recommend_per_knob(scorer.buyers, scorer.k, knobs, SCORING_BATCH)
+        lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, knobs, SCORING_BATCH)
         timing = {"fit": round(seconds["hybrid_train"], 2), "score": round(time.perf_counter() - clock, 2)}
         curve = []
         for knob in knobs:
@@ -407,5 +439,5 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
     return Evaluation(k=k, test_days=float(test_days), cutoff=str(cutoff), counts=counts, rows=rows,
                       niche_curve=curve, default_niche=default, regions=scorer.regions,
                       test_region_share=scorer.test_regions, test_popularity_deciles=scorer.test_deciles,
-                      validation=result.validation, config=config.to_dict(),
+                      validation=result.validation, config=chosen.to_dict(),
                       seconds={key: round(value, 2) for key, value in seconds.items()})

@@ -1,13 +1,16 @@
-"""The training job: validation split, fit, tune the blend, pick the niche knob, refit, save.
+"""The training job: validation split, model search, tune the blend, pick the niche knob, refit, save.
 
 1. The last ``validation_days`` of the training data become a validation split (the test split of
    ``recommender evaluate`` is never seen here).
-2. The hybrid's components are fitted on the rest; their scores on the validation buyers tune
+2. Unless the config names its components, the model search (:mod:`training.search`) chooses the
+   collaborative model, its interaction weighting and parameters on that split, within the
+   config's time budget; the hybrid is that model, the content model and tier popularity.
+3. The hybrid's components are fitted on the rest; their scores on the validation buyers tune
    the blend weights per history bucket (:func:`~recommender.models.hybrid.tune_blend_weights`).
-3. With those weights, NDCG@k and long-tail share are measured for each niche knob in the grid;
+4. With those weights, NDCG@k and long-tail share are measured for each niche knob in the grid;
    ``niche="auto"`` takes the largest knob that keeps NDCG@k within ``niche_max_ndcg_loss`` of
    pure relevance.
-4. Everything is refitted on all the training data and wrapped in a
+5. Everything is refitted on all the training data and wrapped in a
    :class:`~recommender.engine.RecommendationEngine`.
 
 Where the data comes from is a :class:`TrainingInput`: a loaded :class:`Dataset` in memory
@@ -45,6 +48,7 @@ from recommender.models.hybrid import (
 from recommender.ranking import exclude
 from recommender.splits import relevance_matrix, validation_split
 from training.config import TrainConfig
+from training.search import default_budget_seconds, search_models
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,7 @@ class TrainResult:
     counts: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     backend: dict = field(default_factory=dict)
+    config: TrainConfig | None = None  # the config as trained: the components the search chose
 
 
 class TrainingInput(Protocol):
@@ -114,9 +119,13 @@ def as_input(data: Dataset | TrainingInput) -> TrainingInput:
 
 
 def make_hybrid(config: TrainConfig, weights=None,
-                make_component: Callable[[str, dict], Recommender] = make_model) -> HybridRecommender:
-    """The hybrid named by the config, unfitted; ``make_component(name, params)`` builds each part."""
-    components = [(name, make_component(name, params)) for name, params in config.components.items()]
+                make_component: Callable[[str, dict], Recommender] = make_model,
+                fitted: dict[str, Recommender] | None = None) -> HybridRecommender:
+    """The hybrid named by the config (which names its components); ``make_component(name, params)``
+    builds each part, except those given ``fitted`` (kept as they are by ``fit(data, refit=False)``)."""
+    fitted = fitted or {}
+    components = [(name, fitted[name] if name in fitted else make_component(name, params))
+                  for name, params in config.components.items()]
     return HybridRecommender(components, weights=weights, bucket_edges=config.bucket_edges)
 
 
@@ -134,18 +143,45 @@ def _in_batches(n: int):
         yield slice(start, min(n, start + SCORING_BATCH))
 
 
+def budget_seconds(config: TrainConfig, source: TrainingInput) -> float:
+    """The model search's time budget: the config's, else scaled to the purchase lines."""
+    if config.budget_minutes is not None:
+        return 60.0 * float(config.budget_minutes)
+    return default_budget_seconds(source.counts()["purchase_lines"])
+
+
 def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, progress: tqdm) -> dict:
-    """Steps 1-3: blend weights and niche knob from a validation split of ``dataset``."""
-    fit_part, validation = as_input(dataset).validation_split(config.validation_days)
-    progress.set_description("validation: features")
-    data = fit_part.training_data(config)
+    """Steps 1-4: the model, blend weights and niche knob from a validation split of ``dataset``.
+    Returns what the manifest records, with ``config`` the config naming the chosen components."""
+    source = as_input(dataset)
+    budget = budget_seconds(config, source) if config.searches else None
+    fit_part, validation = source.validation_split(config.validation_days)
+
+    def relevant_for(data: TrainingData) -> tuple[np.ndarray, object]:
+        buyers = _validation_buyers(data, validation, config.seed)
+        return buyers, relevance_matrix(validation, data.users, data.n_items, data.purchased)[buyers]
+
+    fitted, search = {}, None
+    if config.searches:
+        progress.set_description("validation: model search")
+        search = search_models(lambda weighting: fit_part.training_data(config.with_weighting(weighting)),
+                               fit_part.component, relevant_for, budget_seconds=budget, k=config.k,
+                               weighting=config.weighting, families=config.families,
+                               on_trial=lambda trial: progress.set_postfix_str(
+                                   f"{trial.family}: {trial.ndcg:.4f}" if trial.status == "ok" else trial.status))
+        progress.set_postfix_str("")
+        best = search.best
+        config = config.with_model(best.family, best.params, best.weighting)
+        data, fitted = search.data, {best.family: search.model}
+    else:
+        progress.set_description("validation: features")
+        data = fit_part.training_data(config)
     progress.update()
     progress.set_description("validation: fit components")
-    hybrid = make_hybrid(config, make_component=fit_part.component).fit(data)
+    hybrid = make_hybrid(config, make_component=fit_part.component, fitted=fitted).fit(data, refit=False)
     progress.update()
 
-    buyers = _validation_buyers(data, validation, config.seed)
-    relevant = relevance_matrix(validation, data.users, data.n_items, data.purchased)[buyers]
+    buyers, relevant = relevant_for(data)
     progress.set_description("validation: tune blend")
     available = data.catalog.available.to_numpy(dtype=bool)
     pools = []
@@ -169,7 +205,8 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
                       "long_tail_share": float(long_tail_share(recommended, engine.item_sales))})
     progress.update()
     niche = choose_niche(curve, config) if config.niche == "auto" else float(config.niche)
-    return {"buyers": int(len(buyers)), "blend_weights": weights.round(4).tolist(),
+    return {"config": config.to_dict(), "search": search.to_dict() if search is not None else None,
+            "buyers": int(len(buyers)), "blend_weights": weights.round(4).tolist(),
             "components": [name for name, _ in hybrid.components], "bucket_edges": list(config.bucket_edges),
             f"blend_ndcg@{config.k}": {str(key): round(value, 5) for key, value in quality.items()},
             "niche_curve": curve, "niche": niche}
@@ -195,6 +232,7 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
         seconds["validation"] = time.perf_counter() - start
 
         start = time.perf_counter()
+        config = TrainConfig.from_dict(validation["config"], "chosen config")
         progress.set_description("final: features")
         data = source.training_data(config)
         progress.update()
@@ -208,7 +246,7 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
               "items_bought": int((engine.item_sales > 0).sum()), "interactions": int(data.confidence.nnz),
               "dropped": source_counts["dropped"]}
     return TrainResult(engine, validation, counts, {key: round(value, 2) for key, value in seconds.items()},
-                       source.describe())
+                       source.describe(), config)
 
 
 def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, Path | None]) -> dict:
@@ -221,8 +259,18 @@ def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, 
     local = all(Path(path).is_file() for path in paths)
     return {"data": {"inputs": {name: str(path) for name, path in inputs.items() if path is not None},
                      "fingerprint": sha256_of(*paths) if local else None, "counts": result.counts},
-            "parameters": config.to_dict(), "default_niche": result.engine.default_niche,
+            "parameters": (result.config or config).to_dict(), "default_niche": result.engine.default_niche,
             "validation": result.validation, "timings_seconds": result.seconds, "training_engine": result.backend}
+
+
+def describe_trial(trial: dict) -> str:
+    """``family(params) on weighting`` of a scoreboard row."""
+    weighting = trial["weighting"]
+    scheme = weighting["scheme"] + (f", half-life {weighting['half_life_days']:g} days"
+                                    if weighting.get("half_life_days") else "")
+    params = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                       for key, value in sorted(trial["params"].items()))
+    return f"{trial['family']}({params}) on {scheme}"
 
 
 def summary_table(result: TrainResult, config: TrainConfig) -> str:
@@ -231,8 +279,13 @@ def summary_table(result: TrainResult, config: TrainConfig) -> str:
     key = f"ndcg@{config.k}"
     rows = [("buyers / items / purchase lines",
              f"{result.counts['buyers']:,} / {result.counts['items']:,} / {result.counts['purchase_lines']:,}"),
-            ("validation buyers", f"{v['buyers']:,}"),
-            (f"validation NDCG@{config.k} (blend)", f"{v[f'blend_{key}']['all']:.4f}")]
+            ("validation buyers", f"{v['buyers']:,}")]
+    if v.get("search"):
+        search, best = v["search"], v["search"]["best"]
+        ran = sum(trial["status"] == "ok" for trial in search["trials"])
+        rows.append(("model (search)", f"{describe_trial(best)}: NDCG@{config.k} {best['ndcg']:.4f}; "
+                                       f"{ran} of {len(search['trials'])} candidates in {search['seconds']:.0f} s"))
+    rows.append((f"validation NDCG@{config.k} (blend)", f"{v[f'blend_{key}']['all']:.4f}"))
     edges = [0, *config.bucket_edges]
     for bucket, weights in enumerate(v["blend_weights"]):
         label = f"{edges[bucket]}+" if bucket == len(edges) - 1 else f"{edges[bucket]}-{edges[bucket + 1] - 1}"

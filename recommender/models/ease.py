@@ -44,6 +44,8 @@ class EASERecommender(ItemItemRecommender):
     max_items : int, default 15,000
         Most-bought items EASE is solved on (a dense ``max_items``-square float32 solve: 0.9 GB
         and about 20 s at 15,000); the others get no EASE weights.
+    map_cold_items : bool, default True
+        Never-bought items take their content neighbours' weights (see :mod:`recommender.models.item_item`).
 
     Learned attributes
     ------------------
@@ -52,11 +54,13 @@ class EASERecommender(ItemItemRecommender):
         The item codes EASE was solved on.
     """
 
-    def __init__(self, l2: float = 250.0, beta: float = 0.0, neighbours: int = 200, max_items: int = 15_000):
+    def __init__(self, l2: float = 250.0, beta: float = 0.0, neighbours: int = 200, max_items: int = 15_000,
+                 map_cold_items: bool = True):
         self.l2 = l2
         self.beta = beta
         self.neighbours = neighbours
         self.max_items = max_items
+        self.map_cold_items = map_cold_items
 
     def _check_params(self, who: str) -> None:
         check_number(self.l2, "l2", who, strict=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.metrics import ndcg_at_k
@@ -65,12 +66,15 @@ class HybridRecommender(Recommender):
             raise ValueError("hybrid weights must be non-negative")
         return weights
 
-    def fit(self, data: TrainingData) -> "HybridRecommender":
+    def fit(self, data: TrainingData, refit: bool = True) -> "HybridRecommender":
+        """Fit every component on ``data`` (with ``refit=False``, components already fitted, on
+        this very data, are kept as they are)."""
         if not self.components:
             raise ValueError("HybridRecommender needs at least one component")
         self.weights_ = self._check_weights()
         for _, model in self.components:
-            model.fit(data)
+            if refit or not _is_fitted(model):
+                model.fit(data)
         self.n_items_ = data.n_items
         if self.is_linear:
             vectors = [model.item_vectors() for _, model in self.components]
@@ -137,6 +141,14 @@ class HybridRecommender(Recommender):
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Similar items by the collaborative component (else content, else popularity)."""
         return self._explainer().similar_items(items, k)
+
+
+def _is_fitted(model: Recommender) -> bool:
+    try:
+        model.check_fitted()
+    except NotFittedError:
+        return False
+    return True
 
 
 @dataclass

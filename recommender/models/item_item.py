@@ -11,6 +11,12 @@ divides every column ``j`` by ``max(buyers_j, 1) ** beta`` (``buyers_j``: traini
 * ``similar_items`` reads rows of ``weights_``;
 * a purchase ``b`` explains item ``j`` when it has the largest weight ``weights_[b, j] > 0``.
 
+Items nobody bought have no co-purchases; with ``map_cold_items`` (the default) each gets the
+weights of the bought items closest to it in content (the catalog's content embedding, at most
+:data:`COLD_NEIGHBOURS` of them with a positive cosine, weighted by it), towards it and from it,
+so a new listing is offered to the buyers of goods like it: the item-item counterpart of the
+factor models' content-to-factor mapping. For ``beta`` it counts as popular as those neighbours.
+
 The popularity exponent ``beta`` is what RP3beta (Paudel et al. 2017) adds to a random walk, and
 is worth as much to the other item-item models: it moves lists from the items every buyer already
 knows towards the long tail, and on real purchase data it often makes them more accurate too. It is
@@ -41,18 +47,24 @@ from recommender.models.checks import (
 )
 
 BLOCK_CELLS = 1 << 24  # dense similarity cells handled at once while pruning (64 MB of float32)
+COLD_NEIGHBOURS = 10  # bought items whose weights a never-bought item takes
 
 
 class ItemItemRecommender(Recommender):
     """Scores are ``history @ weights_``; subclasses implement :meth:`_item_similarity` and take the
-    parameters ``beta`` (popularity exponent, >= 0) and ``neighbours`` (weights kept per item).
+    parameters ``beta`` (popularity exponent, >= 0), ``neighbours`` (weights kept per item) and
+    ``map_cold_items`` (never-bought items take their content neighbours' weights).
 
     Learned attributes
     ------------------
     weights_ : scipy.sparse.csr_matrix, float32, items x items
-        Row ``i``: at most ``neighbours`` items ``j`` with weight ``> 0``, no diagonal.
+        Row ``i``: at most ``neighbours`` items ``j`` with weight ``> 0`` (plus the never-bought
+        items mapped from them), no diagonal.
     item_buyers_ : ndarray, int64 (n_items,)
-        Training buyers of each item (the popularity ``beta`` divides by).
+        Training buyers of each item.
+    scale_buyers_ : ndarray, float64 (n_items,)
+        The popularity ``beta`` divides by: the buyers, or for a mapped never-bought item its
+        content neighbours' (similarity-weighted mean).
     n_users_, n_items_ : int
     """
 
@@ -65,6 +77,8 @@ class ItemItemRecommender(Recommender):
         """Raise ValueError on a bad parameter (subclasses check their own, then call this)."""
         check_number(self.beta, "beta", who)
         check_positive_int(self.neighbours, "neighbours", who)
+        if not isinstance(self.map_cold_items, (bool, np.bool_)):
+            raise ValueError(f"{who}: map_cold_items must be True or False, got {self.map_cold_items!r}")
 
     def fit(self, data: TrainingData) -> "ItemItemRecommender":
         """Learn the item-item weights of ``data.user_items``, prune them and scale by popularity."""
@@ -74,11 +88,33 @@ class ItemItemRecommender(Recommender):
         self.n_users_, self.n_items_ = user_items.shape
         self.item_buyers_ = np.diff(user_items.tocsc().indptr).astype(np.int64)
         similarity = sp.csr_matrix(self._item_similarity(data, user_items), dtype=np.float32)
+        self.scale_buyers_ = self.item_buyers_.astype(np.float64)
+        if self.map_cold_items:
+            similarity = self._map_cold_items(similarity, getattr(data, "item_embedding", None))
         self.weights_ = _scale_columns(similarity, self._column_scale(float(self.beta)))
         return self
 
+    def _map_cold_items(self, weights: sp.csr_matrix, embedding: np.ndarray | None) -> sp.csr_matrix:
+        """``weights`` with every never-bought item given its content neighbours' rows and columns."""
+        cold, warm = np.flatnonzero(self.item_buyers_ == 0), np.flatnonzero(self.item_buyers_ > 0)
+        if embedding is None or len(cold) == 0 or len(warm) == 0 or np.shape(embedding)[0] != self.n_items_:
+            return weights
+        unit = np.asarray(embedding, dtype=np.float32)
+        norms = np.linalg.norm(unit, axis=1, keepdims=True)
+        unit = np.divide(unit, norms, out=np.zeros_like(unit), where=norms > 0)
+        blocks = ((cold[rows], unit[cold[rows]] @ unit[warm].T) for rows in row_blocks(len(cold), len(warm)))
+        mapping = prune_rows(blocks, self.n_items_, COLD_NEIGHBOURS, columns=warm)  # cold x warm similarities
+        totals = np.asarray(mapping.sum(axis=1)).ravel()
+        mapping = sp.csr_matrix(sp.diags(np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0))
+                                @ mapping, dtype=np.float32)  # rows: a cold item's neighbours, weights summing to 1
+        self.scale_buyers_ = np.where(self.item_buyers_ > 0, self.scale_buyers_, mapping @ self.scale_buyers_)
+        mapped = sp.csr_matrix(weights + mapping @ weights + weights @ mapping.T)  # neighbours' rows and columns
+        mapped = mapped - sp.diags(mapped.diagonal())
+        mapped.eliminate_zeros()
+        return sp.csr_matrix(mapped, dtype=np.float32)
+
     def _column_scale(self, beta: float) -> np.ndarray:
-        return np.power(np.maximum(self.item_buyers_, 1), -beta).astype(np.float32)
+        return np.power(np.maximum(self.scale_buyers_, 1.0), -beta).astype(np.float32)
 
     def with_beta(self, beta: float) -> "ItemItemRecommender":
         """A copy with popularity exponent ``beta``, without refitting (one column scaling)."""

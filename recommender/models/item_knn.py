@@ -37,6 +37,8 @@ class ItemKNNRecommender(ItemItemRecommender):
         BM25 parameters for ``similarity="bm25"`` (implicit's defaults).
     beta : float, default 0.0
         Popularity exponent (see :mod:`recommender.models.item_item`).
+    map_cold_items : bool, default True
+        Never-bought items take their content neighbours' weights (see :mod:`recommender.models.item_item`).
     num_threads : int, default 0
         implicit's threads; 0 uses every core.
 
@@ -44,12 +46,13 @@ class ItemKNNRecommender(ItemItemRecommender):
     """
 
     def __init__(self, neighbours: int = 100, similarity: str = "cosine", bm25_k1: float = 1.2, bm25_b: float = 0.75,
-                 beta: float = 0.0, num_threads: int = 0):
+                 beta: float = 0.0, map_cold_items: bool = True, num_threads: int = 0):
         self.neighbours = neighbours
         self.similarity = similarity
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
         self.beta = beta
+        self.map_cold_items = map_cold_items
         self.num_threads = num_threads
 
     def _check_params(self, who: str) -> None:

@@ -34,14 +34,17 @@ class RP3betaRecommender(ItemItemRecommender):
         Popularity exponent (see :mod:`recommender.models.item_item`).
     neighbours : int, default 200
         Largest weights kept per item.
+    map_cold_items : bool, default True
+        Never-bought items take their content neighbours' weights (see :mod:`recommender.models.item_item`).
 
     Learned attributes: see :class:`~recommender.models.item_item.ItemItemRecommender`.
     """
 
-    def __init__(self, alpha: float = 1.0, beta: float = 0.3, neighbours: int = 200):
+    def __init__(self, alpha: float = 1.0, beta: float = 0.3, neighbours: int = 200, map_cold_items: bool = True):
         self.alpha = alpha
         self.beta = beta
         self.neighbours = neighbours
+        self.map_cold_items = map_cold_items
 
     def _check_params(self, who: str) -> None:
         check_number(self.alpha, "alpha", who, strict=True)

@@ -1,0 +1,411 @@
+"""Model search: which collaborative model, interaction weighting and parameters suit this data.
+
+``recommender train`` runs it on the validation split it carves from the training data (the
+test days of ``recommender evaluate`` are never seen), and ``recommender tune`` is the same search
+with a bigger budget. Every candidate is fitted on the data before the validation days and judged
+by NDCG@k of its lists for the validation buyers (their purchases of items new to them, as
+``evaluate`` scores), with the long-tail share of those lists and the time it took.
+
+The plan is deterministic; the time budget only decides how far down it gets:
+
+1. **Families** (:data:`FAMILIES`): EASE, RP3beta, ALS, item k-NN and BPR with their default
+   parameters on the first weighting of :data:`WEIGHTINGS` (the recency of each buyer's latest
+   purchase of an item), cheapest estimate first.
+2. **Weightings**: the two best families on each other weighting (binary, log of decayed
+   quantities, BM25).
+3. **Refinement**: coordinate moves (:data:`MOVES`: a parameter or the half-life up or down) from
+   the best candidate of each of the two best families, in turn; a move that scores better
+   becomes the new point, until no move helps or the budget is spent.
+
+Item-item models are scored once per fit for every popularity exponent of :data:`BETAS` (the
+exponent is a column scaling, :meth:`~recommender.models.item_item.ItemItemRecommender.with_beta`),
+and keep the best. Before each fit the family's :meth:`~recommender.models.base.Recommender.fit_cost`
+(corrected by what the family's earlier fits took) is checked against the time left and against
+:data:`MEMORY_SHARE` of this machine's memory: what cannot fit is skipped with the reason logged
+and kept on the scoreboard. EASE, cubic in the items, is solved on as many of the most-bought
+items as the time left allows (its ``max_items``).
+
+The default budget grows with the data (:func:`default_budget_seconds`). The winner, the blend of
+it with the content and popularity models, and the niche knob are then settled by
+:func:`training.train.tune_on_validation`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.features.interactions import InteractionWeighting
+from recommender.features.training_data import TrainingData
+from recommender.metrics import long_tail_share, ndcg_at_k
+from recommender.models import MODEL_CLASSES
+from recommender.models.base import Recommender
+from recommender.models.ease import SECONDS_PER_CUBED_ITEM
+from recommender.models.item_item import ItemItemRecommender
+from recommender.ranking import exclude, top_k
+
+log = logging.getLogger(__name__)
+
+FAMILIES = {  # the collaborative families searched, with their starting parameters
+    "ease": {"l2": 250.0},
+    "rp3beta": {"alpha": 1.0, "neighbours": 200},
+    "als": {"factors": 64, "regularization": 0.05, "alpha": 1.0, "iterations": 15},
+    "item_knn": {"neighbours": 100, "similarity": "cosine"},
+    "bpr": {"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
+}
+WEIGHTINGS = (
+    {"scheme": "recency", "half_life_days": 90.0},
+    {"scheme": "binary", "half_life_days": None},
+    {"scheme": "log", "half_life_days": 365.0},
+    {"scheme": "bm25", "half_life_days": 365.0},
+)
+BETAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # popularity exponents tried on every item-item fit
+# coordinate moves of the refinement: (section, parameter, factors or values to try), per family
+MOVES = {
+    "ease": [("model", "l2", (0.4, 2.5))],
+    "rp3beta": [("model", "alpha", (0.7, 1.3)), ("model", "neighbours", (0.5, 2.0))],
+    "als": [("model", "factors", (2.0, 0.5)), ("model", "alpha", (4.0, 0.25)), ("model", "regularization", (10.0, 0.1))],
+    "item_knn": [("model", "neighbours", (0.5, 2.0)), ("set", "similarity", ("bm25",))],
+    "bpr": [("model", "factors", (2.0,)), ("model", "learning_rate", (0.4, 2.0))],
+}
+HALF_LIFE_MOVES = (0.5, 2.0)
+TOP_FAMILIES = 2  # families carried into the weighting and refinement rounds
+MIN_BUDGET_SECONDS = 30.0
+SECONDS_PER_LINE = 25e-6  # default budget per purchase line (2M lines: 50 s)
+MAX_BUDGET_SECONDS = 15 * 60.0
+MEMORY_SHARE = 0.6  # of this machine's memory, the most one fit may add
+EASE_TIME_SHARE = 0.5  # of the time left, the most an EASE solve may take
+EASE_MIN_ITEMS = 1_000  # below this many solved items, EASE is skipped instead
+SCORING_CELLS = 1 << 25  # dense buyers x items scores at once while judging (128 MB of float32)
+
+
+def default_budget_seconds(purchase_lines: int) -> float:
+    """The search's time budget for a data set of ``purchase_lines`` lines, when none is given."""
+    return float(min(MAX_BUDGET_SECONDS, max(MIN_BUDGET_SECONDS, SECONDS_PER_LINE * purchase_lines)))
+
+
+def machine_memory_bytes() -> float:
+    """Physical memory of this machine (bytes)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume a small machine
+        return 8e9
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the search: a model family, its parameters and the interaction weighting."""
+
+    family: str
+    params: tuple  # sorted (name, value) pairs, so candidates compare and hash
+    weighting: tuple
+
+    @classmethod
+    def of(cls, family: str, params: dict, weighting: dict) -> "Candidate":
+        return cls(family, tuple(sorted(params.items())), tuple(sorted(weighting.items())))
+
+    @property
+    def param_dict(self) -> dict:
+        return dict(self.params)
+
+    @property
+    def weighting_dict(self) -> dict:
+        return dict(self.weighting)
+
+    def describe(self) -> str:
+        weighting = self.weighting_dict
+        half_life = weighting.get("half_life_days")
+        scheme = weighting["scheme"] + (f" {half_life:g}d" if half_life else "")
+        return f"{self.family}({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in self.params)}) on {scheme}"
+
+
+@dataclass
+class Trial:
+    """A scoreboard row: a candidate and what it scored on the validation split (or why it did not
+    run: ``status`` is "ok", "skipped" or "failed")."""
+
+    family: str
+    params: dict
+    weighting: dict
+    status: str
+    ndcg: float | None = None
+    long_tail_share: float | None = None
+    seconds: float = 0.0
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchResult:
+    """The scoreboard, the winner (with its fitted model and the data it was fitted on) and the budget."""
+
+    trials: list[Trial]
+    best: Trial
+    model: Recommender
+    data: TrainingData
+    budget_seconds: float
+    seconds: float
+    k: int
+    buyers: int
+    stopped_by: str = "plan"
+
+    def to_dict(self) -> dict:
+        """What the manifest and the reports record."""
+        return {"metric": f"validation ndcg@{self.k}", "buyers": self.buyers,
+                "budget_seconds": round(self.budget_seconds, 1), "seconds": round(self.seconds, 1),
+                "stopped_by": self.stopped_by, "best": self.best.to_dict(),
+                "trials": [trial.to_dict() for trial in self.trials]}
+
+    def table(self) -> str:
+        """The scoreboard as text, best first; skipped and failed candidates last, with the reason."""
+        return scoreboard_table(self.to_dict())
+
+
+def scoreboard_table(search: dict) -> str:
+    """A search record (:meth:`SearchResult.to_dict`, e.g. from a manifest) as an aligned table."""
+    rows = sorted(search["trials"], key=lambda t: (t["status"] != "ok", -(t["ndcg"] or 0.0)))
+    best = search["best"]
+    header = ("", "model", "weighting", search["metric"].replace("validation ", ""), "long tail", "seconds")
+    lines = []
+    for trial in rows:
+        weighting = trial["weighting"]
+        scheme = weighting["scheme"] + (f" {weighting['half_life_days']:g}d" if weighting.get("half_life_days") else "")
+        params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(trial["params"].items()))
+        mark = "*" if trial == best else ""
+        score = f"{trial['ndcg']:.4f}" if trial["status"] == "ok" else trial["status"]
+        tail = f"{trial['long_tail_share']:.3f}" if trial["status"] == "ok" else trial["reason"]
+        lines.append((mark, f"{trial['family']}({params})", scheme, score, tail, f"{trial['seconds']:.1f}"))
+    widths = [max(len(str(row[c])) for row in [header, *lines]) for c in range(len(header))]
+    text = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *lines]]
+    text.append(f"{len(search['trials'])} candidates in {search['seconds']:.0f} s of a {search['budget_seconds']:.0f} s "
+                f"budget (stopped by the {search['stopped_by']}); * = chosen")
+    return "\n".join(text)
+
+
+class _Judge:
+    """Fits candidates on the data before the validation days and scores their validation lists."""
+
+    def __init__(self, data_for: Callable[[dict], TrainingData], make: Callable[[str, dict], Recommender],
+                 relevant_for: Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]], k: int):
+        self.data_for, self.make, self.relevant_for, self.k = data_for, make, relevant_for, k
+        self.cache: dict[tuple, tuple[TrainingData, np.ndarray, sp.csr_matrix]] = {}
+        self.buyers = 0  # validation buyers judged (the same for every weighting)
+
+    def inputs(self, weighting: tuple) -> tuple[TrainingData, np.ndarray, sp.csr_matrix]:
+        """Training data of a weighting, its validation buyers and their relevant items (built once)."""
+        if weighting not in self.cache:
+            self.cache.clear()  # one weighting's matrices at a time: the search visits them in runs
+            data = self.data_for(dict(weighting))
+            buyers, relevant = self.relevant_for(data)
+            self.cache[weighting] = (data, buyers, relevant)
+            self.buyers = len(buyers)
+        return self.cache[weighting]
+
+    def lists(self, model: Recommender, data: TrainingData, buyers: np.ndarray, scales: list[np.ndarray | None]
+              ) -> list[np.ndarray]:
+        """Top-k lists of the buyers (purchases and unavailable items excluded), one per column scale."""
+        available = data.catalog.available.to_numpy(dtype=bool)
+        out = [[] for _ in scales]
+        step = max(1, SCORING_CELLS // max(data.n_items, 1))
+        for start in range(0, len(buyers), step):
+            users = buyers[start:start + step]
+            scores = exclude(model.score(data.batch(users)), data.purchased[users], available)
+            for lists, scale in zip(out, scales):
+                lists.append(top_k(scores if scale is None else scores * scale, self.k)[0])
+        return [np.vstack(lists) for lists in out]
+
+    def judge(self, candidate: Candidate) -> tuple[Trial, Recommender, TrainingData]:
+        data, buyers, relevant = self.inputs(candidate.weighting)
+        start = time.perf_counter()
+        model = self.make(candidate.family, candidate.param_dict).fit(data)
+        item_sales = np.asarray(data.purchased.sum(axis=0)).ravel()
+        betas = BETAS if isinstance(model, ItemItemRecommender) else (None,)
+        base = float(model.beta) if isinstance(model, ItemItemRecommender) else 0.0
+        scales = [None if beta is None else (np.maximum(model.item_buyers_, 1) ** (base - beta)).astype(np.float32)
+                  for beta in betas]
+        results = []
+        for beta, recommended in zip(betas, self.lists(model, data, buyers, scales)):
+            results.append((float(ndcg_at_k(recommended, relevant, self.k)),
+                            float(long_tail_share(recommended, item_sales)), beta))
+        ndcg, tail, beta = max(results, key=lambda result: result[0])
+        params = candidate.param_dict
+        if beta is not None:
+            params["beta"] = beta
+            model = model.with_beta(beta)
+        trial = Trial(candidate.family, params, candidate.weighting_dict, "ok", ndcg, tail,
+                      round(time.perf_counter() - start, 2))
+        return trial, model, data
+
+
+def _moved(candidate: Candidate, section: str, name: str, change) -> Candidate | None:
+    """``candidate`` with one parameter or the half-life moved (None when the move does not apply)."""
+    params, weighting = candidate.param_dict, candidate.weighting_dict
+    if section == "half_life":
+        if weighting.get("half_life_days") is None:
+            return None
+        weighting["half_life_days"] = float(round(weighting["half_life_days"] * change))
+    elif section == "set":
+        if params.get(name) == change:
+            return None
+        params[name] = change
+    else:
+        value = params.get(name, MODEL_CLASSES[candidate.family]().get_params()[name])
+        moved = value * change
+        params[name] = max(1, int(round(moved))) if isinstance(value, int) else float(f"{moved:.3g}")
+    params.pop("beta", None)  # searched again with every fit
+    return Candidate.of(candidate.family, params, weighting)
+
+
+def _moves(candidate: Candidate) -> Iterator[Candidate]:
+    """The refinement moves from ``candidate``, in order."""
+    for section, name, changes in MOVES.get(candidate.family, []):
+        for change in changes:
+            if (moved := _moved(candidate, section, name, change)) is not None:
+                yield moved
+    for change in HALF_LIFE_MOVES:
+        if (moved := _moved(candidate, "half_life", "", change)) is not None:
+            yield moved
+
+
+def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str, dict], Recommender],
+                  relevant_for: Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]], *,
+                  budget_seconds: float, k: int = 10, weighting: dict | None = None,
+                  families: tuple[str, ...] | None = None, on_trial: Callable[[Trial], None] | None = None,
+                  memory_bytes: float | None = None) -> SearchResult:
+    """Run the search (see the module notes).
+
+    ``data_for(weighting)`` builds the training data of the fit part for a weighting (a dict of
+    :class:`InteractionWeighting` fields); ``make(family, params)`` an unfitted model;
+    ``relevant_for(data)`` the validation buyer codes and their relevant items (CSR, one row per
+    buyer). ``weighting`` fixes the weighting (no weighting round); ``families`` restricts the
+    families. At least one candidate always runs, whatever the budget.
+    """
+    families = tuple(families or FAMILIES)
+    unknown = [family for family in families if family not in FAMILIES]
+    if unknown:
+        raise ValueError(f"model search: unknown famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
+                         f"known: {', '.join(FAMILIES)}")
+    weightings = [InteractionWeighting(**weighting).to_dict()] if weighting else \
+        [InteractionWeighting(**w).to_dict() for w in WEIGHTINGS]
+    memory_limit = MEMORY_SHARE * (memory_bytes or machine_memory_bytes())
+    judge = _Judge(data_for, make, relevant_for, k)
+    start = time.perf_counter()
+    trials: list[Trial] = []
+    scored: dict[Candidate, float] = {}  # NDCG of every candidate that ran
+    seen: set[Candidate] = set()
+    slowdown: dict[str, float] = {}  # measured / estimated seconds, per family
+    best: list = []  # [trial, fitted model, its training data] of the best so far
+    stopped_by = "plan"
+
+    def left() -> float:
+        return budget_seconds - (time.perf_counter() - start)
+
+    def record(trial: Trial) -> Trial:
+        trials.append(trial)
+        level = logging.INFO if trial.status == "ok" else logging.WARNING
+        log.log(level, "model search: %s %s: %s", trial.family, trial.params,
+                f"NDCG@{k} {trial.ndcg:.4f}, long tail {trial.long_tail_share:.3f}, {trial.seconds:.1f} s"
+                if trial.status == "ok" else f"{trial.status} ({trial.reason})")
+        if on_trial is not None:
+            on_trial(trial)
+        return trial
+
+    def skip(candidate: Candidate, reason: str) -> Trial:
+        return record(Trial(candidate.family, candidate.param_dict, candidate.weighting_dict, "skipped",
+                            reason=reason))
+
+    def run(candidate: Candidate) -> float | None:
+        """Judge ``candidate`` unless seen or unaffordable; its NDCG, or None."""
+        nonlocal stopped_by
+        if candidate in seen:
+            return scored.get(candidate)
+        seen.add(candidate)
+        data = judge.inputs(candidate.weighting)[0]
+        if candidate.family == "ease":
+            affordable = _ease_within(candidate, data, left(), slowdown.get("ease", 1.0))
+            if affordable is None:
+                skip(candidate, f"not even the {EASE_MIN_ITEMS:,} most-bought items fit the time left")
+                return None
+            candidate = affordable
+        cost = MODEL_CLASSES[candidate.family].fit_cost(candidate.param_dict, data.n_users, data.n_items,
+                                                       data.user_items.nnz)
+        expected = cost.seconds * slowdown.get(candidate.family, 1.0)
+        if cost.bytes > memory_limit:
+            skip(candidate, f"needs about {cost.bytes / 1e9:.1f} GB, over {memory_limit / 1e9:.1f} GB")
+            return None
+        if best and expected > left():
+            stopped_by = "budget"
+            skip(candidate, f"about {expected:.0f} s, {max(left(), 0):.0f} s left")
+            return None
+        try:
+            trial, model, used = judge.judge(candidate)
+        except (ValueError, MemoryError, np.linalg.LinAlgError) as exc:
+            record(Trial(candidate.family, candidate.param_dict, candidate.weighting_dict, "failed",
+                         reason=f"{type(exc).__name__}: {exc}"))
+            return None
+        slowdown[candidate.family] = max(trial.seconds / max(cost.seconds, 1e-3), 0.1)
+        seen.add(candidate)
+        scored[candidate] = trial.ndcg
+        if not best or trial.ndcg > best[0].ndcg:
+            best[:] = [trial, model, used]
+        record(trial)
+        return trial.ndcg
+
+    def best_of(family: str) -> Candidate | None:
+        mine = [(ndcg, candidate) for candidate, ndcg in scored.items() if candidate.family == family]
+        return max(mine, key=lambda pair: pair[0])[1] if mine else None
+
+    # 1. every family at its defaults on the first weighting, cheapest first
+    first = judge.inputs(Candidate.of("als", {}, weightings[0]).weighting)[0]
+    shape = (first.n_users, first.n_items, first.user_items.nnz)
+    for family in sorted(families, key=lambda f: MODEL_CLASSES[f].fit_cost(FAMILIES[f], *shape).seconds):
+        run(Candidate.of(family, dict(FAMILIES[family]), weightings[0]))
+    ranked = sorted({candidate.family for candidate in scored}, key=lambda f: -scored[best_of(f)])[:TOP_FAMILIES]
+    # 2. the best families on the other weightings
+    for other in weightings[1:]:
+        for family in ranked:
+            run(Candidate.of(family, best_of(family).param_dict, other))
+    # 3. coordinate moves from each top family's best, in turn, while they help
+    points = {family: best_of(family) for family in ranked}
+    exhausted: set[str] = set()
+    while len(exhausted) < len(points) and left() > 0:
+        for family in [family for family in points if family not in exhausted]:
+            for moved in _moves(points[family]):
+                if left() <= 0:
+                    break
+                ndcg = run(moved)
+                if ndcg is not None and ndcg > scored[points[family]]:
+                    points[family] = moved
+                    break
+            else:
+                exhausted.add(family)
+    if left() <= 0:
+        stopped_by = "budget"
+    if not best:
+        raise ValueError("model search: no candidate could be fitted:\n"
+                         + "\n".join(f"{t.family}: {t.status} ({t.reason})" for t in trials))
+    trial, model, used = best
+    return SearchResult(trials, trial, model, used, budget_seconds, time.perf_counter() - start, k, judge.buyers,
+                        stopped_by)
+
+
+def _ease_within(candidate: Candidate, data: TrainingData, seconds_left: float, slowdown: float) -> Candidate | None:
+    """The EASE candidate solved on as many of the most-bought items as ``EASE_TIME_SHARE`` of the
+    time left allows (its ``max_items`` lowered to that, if the items bought are more), or None
+    when fewer than ``EASE_MIN_ITEMS`` would be."""
+    bought = int((np.diff(data.user_items.tocsc().indptr) > 0).sum())
+    params = candidate.param_dict
+    limit = int(params.get("max_items", MODEL_CLASSES["ease"]().max_items))
+    affordable = int((EASE_TIME_SHARE * max(seconds_left, 0.0) / (SECONDS_PER_CUBED_ITEM * slowdown)) ** (1 / 3))
+    if min(bought, limit, affordable) < min(EASE_MIN_ITEMS, bought):
+        return None
+    if affordable < min(bought, limit):
+        params["max_items"] = affordable
+    return Candidate.of("ease", params, candidate.weighting_dict)
