@@ -13,9 +13,11 @@ from recommender.loaders import load_dataset
 from training.config import TrainConfig
 from training.evaluate import (
     COLUMNS,
+    EASE_ROW,
     HYBRID_ZERO_ROW,
     PLAIN_ALS_ROW,
     POPULARITY_ROW,
+    RP3BETA_ROW,
     evaluate,
     hybrid_default_row,
 )
@@ -23,8 +25,9 @@ from training.report import REPORT_FILE, write_report
 
 TEST_DAYS = 30
 K = 10
-UNIT_METRICS = ("recall@{k}", "ndcg@{k}", "map@{k}", "coverage", "long_tail_share", "avg_popularity_norm",
-                "gini_region", "gini_merchant", "cold_recall@{k}")
+UNIT_METRICS = ("recall@{k}", "recall@20", "ndcg@{k}", "map@{k}", "coverage", "long_tail_share",
+                "long_tail_recall@{k}", "avg_popularity_norm", "gini_region", "gini_merchant", "least_fifth_region",
+                "least_fifth_merchant", "cold_recall@{k}")
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +54,15 @@ def run(market):
     return evaluation, seen
 
 
+def chosen_row(evaluation) -> str:
+    """The row of the collaborative model the search chose."""
+    return f"{next(iter(evaluation.config['components']))} (hybrid component)"
+
+
 def test_table_has_every_row_and_metric(run):
     evaluation, _ = run
-    expected = [POPULARITY_ROW, PLAIN_ALS_ROW, "als (hybrid component)", "content (hybrid component)",
-                HYBRID_ZERO_ROW, hybrid_default_row(evaluation.default_niche)]
+    expected = [POPULARITY_ROW, PLAIN_ALS_ROW, EASE_ROW, RP3BETA_ROW, chosen_row(evaluation),
+                "content (hybrid component)", HYBRID_ZERO_ROW, hybrid_default_row(evaluation.default_niche)]
     for name in expected:
         assert name in evaluation.names
     assert evaluation.names[-2:] == [HYBRID_ZERO_ROW, hybrid_default_row(evaluation.default_niche)]
@@ -96,11 +104,12 @@ def test_popularity_has_less_long_tail_than_the_niche_hybrid(run):
 def test_new_items_are_reached_through_content_only(run):
     evaluation, _ = run
     assert evaluation.counts["new_items"] > 0 and evaluation.counts["cold_start_buyers"] > 0
-    assert evaluation.metric(PLAIN_ALS_ROW, "cold_recall@{k}") == 0.0  # plain ALS: zero factors for new items
-    assert evaluation.metric(POPULARITY_ROW, "cold_recall@{k}") == 0.0
+    for baseline in (PLAIN_ALS_ROW, POPULARITY_ROW, EASE_ROW, RP3BETA_ROW):  # no content: new items unreachable
+        assert evaluation.metric(baseline, "cold_recall@{k}") == 0.0, baseline
     assert evaluation.metric("content (hybrid component)", "cold_recall@{k}") > 0.0
-    # our ALS maps new items' content to factors, so it and the hybrid reach them too
-    assert evaluation.metric("als (hybrid component)", "cold_recall@{k}") > 0.0
+    # every family maps new items from content (factors or item-item weights), so the chosen one and
+    # the hybrid reach them too
+    assert evaluation.metric(chosen_row(evaluation), "cold_recall@{k}") > 0.0
     assert evaluation.metric(hybrid_default_row(evaluation.default_niche), "cold_recall@{k}") > 0.0
 
 
@@ -121,6 +130,14 @@ def test_niche_curve_spans_the_knob_and_matches_the_rows(run):
     for knob, name in ((0.0, HYBRID_ZERO_ROW), (evaluation.default_niche, hybrid_default_row(evaluation.default_niche))):
         assert by_knob[knob][f"ndcg@{K}"] == evaluation.metric(name, "ndcg@{k}")
         assert by_knob[knob]["long_tail_share"] == evaluation.metric(name, "long_tail_share")
+
+
+def test_the_search_scoreboard_and_winner_are_kept(run):
+    evaluation, _ = run
+    search = evaluation.validation["search"]
+    assert search["best"] in search["trials"] and search["best"]["status"] == "ok"
+    assert search["best"]["ndcg"] == max(trial["ndcg"] for trial in search["trials"] if trial["status"] == "ok")
+    assert next(iter(evaluation.config["components"])) == search["best"]["family"]
 
 
 def test_to_dict_is_json(run):
@@ -149,6 +166,7 @@ def test_report_is_self_contained_html_with_plots(run, tmp_path):
         assert base64.b64decode(image.split("'", 1)[0])[:8] == b"\x89PNG\r\n\x1a\n"
     for name in evaluation.names:
         assert name in text
+    assert "Model search" in text and f"{evaluation.validation['search']['best']['ndcg']:.4f}" in text
     assert "http://" not in text and "https://" not in text, "no external resources"
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["popularity.png", "regions.png", "tradeoff.png"]
     assert not [p for p in out_dir.iterdir() if p.name != REPORT_FILE], "no temporary files left behind"

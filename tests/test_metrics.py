@@ -141,7 +141,8 @@ def test_evaluate_rankings_all_at_once():
     groups = {"region": np.array([0, 0, 1, 1, 2, 2, 3, 3])}
     result = evaluate_rankings(RECOMMENDED, RELEVANT, popularity, groups)
     assert set(result) == {"recall@3", "ndcg@3", "map@3", "users", "coverage", "long_tail_share",
-                           "avg_popularity", "avg_popularity_norm", "gini_region"}
+                           "avg_popularity", "avg_popularity_norm", "gini_region", "least_fifth_region",
+                           "long_tail_recall@3"}
     assert all(isinstance(value, float) for value in result.values())
     assert result["recall@3"] == pytest.approx(recall_at_k(RECOMMENDED, RELEVANT))
     assert result["ndcg@3"] == pytest.approx(ndcg_at_k(RECOMMENDED, RELEVANT))
@@ -150,6 +151,9 @@ def test_evaluate_rankings_all_at_once():
     assert result["coverage"] == pytest.approx(7 / 8)
     assert result["long_tail_share"] == pytest.approx(6 / 7)
     assert result["gini_region"] == pytest.approx(gini([2, 2, 2, 1]))
+    assert result["least_fifth_region"] == pytest.approx(1 / 7)  # 4 regions: the least shown one, 1 slot of 7
+    # relevant outside the head (item 0): buyer 0 item 2 (found), buyer 2 items 5 (found) and 7 (not)
+    assert result["long_tail_recall@3"] == pytest.approx((1 + 0.5) / 2)
     assert evaluate_rankings(RECOMMENDED, RELEVANT, popularity, k=1)["recall@1"] == pytest.approx(0.25)
 
 

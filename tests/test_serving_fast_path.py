@@ -22,6 +22,14 @@ def engine(small_model):
 
 
 @pytest.fixture(scope="module")
+def linear_engine(second_model):
+    """An engine whose hybrid is linear (ALS, content, popularity): buyer vectors and a fused product."""
+    engine = load_model_directory(second_model)[0]
+    assert engine.model.is_linear
+    return engine
+
+
+@pytest.fixture(scope="module")
 def explainer(small_model):
     return ServedModel.load(small_model).explainer
 
@@ -68,7 +76,8 @@ def test_default_lists_stop_at_their_depth_and_their_memory_bound(engine, explai
     assert DefaultLists.compute(engine, explainer, max_bytes=1) is None
 
 
-def test_precomputed_buyer_vectors_equal_the_models(engine):
+def test_precomputed_buyer_vectors_equal_the_models(linear_engine):
+    engine = linear_engine
     users = np.arange(min(50, len(engine.users)))
     computed = engine.user_vectors(users)
     assert engine.precompute_for_serving()
@@ -78,7 +87,8 @@ def test_precomputed_buyer_vectors_equal_the_models(engine):
                                engine.model.user_vectors(engine.batch(users, tiers)), rtol=1e-5, atol=1e-6)
 
 
-def test_narrow_filters_scored_over_their_items_alone_answer_as_the_full_product(engine):
+def test_narrow_filters_scored_over_their_items_alone_answer_as_the_full_product(linear_engine):
+    engine = linear_engine
     users = np.arange(min(30, len(engine.users)))
     mask = np.zeros(engine.n_items, dtype=bool)
     mask[::10] = True  # a tenth of the catalog: engine.candidates scores only these (top_k_of_subset)
@@ -90,8 +100,9 @@ def test_narrow_filters_scored_over_their_items_alone_answer_as_the_full_product
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-6)
 
 
-def test_api_answers_the_same_with_and_without_the_fast_paths(small_model):
-    app = create_app(small_model)
+@pytest.mark.parametrize("model", ["small_model", "second_model"])
+def test_api_answers_the_same_with_and_without_the_fast_paths(model, request):
+    app = create_app(request.getfixturevalue(model))
     with TestClient(app) as client:
         served = app.state.served
         assert served.default_lists is not None
@@ -100,7 +111,7 @@ def test_api_answers_the_same_with_and_without_the_fast_paths(small_model):
                    "k=7&city_tier=3"]
         fast = {(u, q): client.get(f"/v1/users/{u}/recommendations?{q}").json() for u in users for q in queries}
         app.state.served = dataclasses.replace(served, default_lists=None)
-        served.engine.__dict__.pop("_user_vectors")
+        served.engine.__dict__.pop("_user_vectors", None)
         for (user, query), answer in fast.items():
             slow = client.get(f"/v1/users/{user}/recommendations?{query}").json()
             scores = [[item.pop("score") for item in body["items"]] for body in (answer, slow)]

@@ -405,7 +405,8 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
             single(EASE_ROW, *fitted(ExactEASE(l2=250.0), binary), features=binary)
         else:
             log.info("%s skipped: %d items > %d (a dense items x items matrix)", EASE_ROW, data.n_items, EASE_MAX_ITEMS)
-        single(RP3BETA_ROW, *fitted(RP3betaRecommender(alpha=1.0, beta=0.5), binary), features=binary)
+        single(RP3BETA_ROW, *fitted(RP3betaRecommender(alpha=1.0, beta=0.5, map_cold_items=False), binary),
+               features=binary)
         del binary
 
         for name, model in engine.model.components:

@@ -4,6 +4,8 @@
 :class:`~training.evaluate.Evaluation`:
 
 * the metrics table (one row per model);
+* the model search's scoreboard on the validation split (every candidate's NDCG@k, long-tail
+  share and time, skipped ones with the reason), the chosen one first;
 * accuracy against the niche knob: the hybrid's NDCG@k on the test split for each knob, its
   long-tail share on a second axis, the default knob marked, popularity and plain ALS for
   reference;
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from recommender.atomic import atomic_file
+from training.train import describe_trial
 from training.evaluate import (
     COLUMNS,
     HYBRID_ZERO_ROW,
@@ -173,6 +176,29 @@ def _cell(value, fmt: str) -> str:
     return fmt.format(value)
 
 
+def _search_html(evaluation: Evaluation) -> str:
+    """The model search's scoreboard as an HTML table (empty when the config named its model)."""
+    search = evaluation.validation.get("search")
+    if not search:
+        return "<p>The config named its components: no model search.</p>"
+    rows = sorted(search["trials"], key=lambda t: (t["status"] != "ok", -(t["ndcg"] or 0.0)))
+    body = []
+    for trial in rows:
+        chosen = trial == search["best"]
+        name = html.escape(describe_trial(trial))
+        ok = trial["status"] == "ok"
+        cells = (f"<td>{trial['ndcg']:.4f}</td><td>{trial['long_tail_share']:.3f}</td>" if ok else
+                 f"<td>{html.escape(trial['status'])}</td><td class='name'>{html.escape(trial['reason'])}</td>")
+        body.append(f"<tr><th class='name'>{'<b>' + name + '</b>' if chosen else name}</th>{cells}"
+                    f"<td>{trial['seconds']:.1f}</td></tr>")
+    metric = html.escape(search["metric"])
+    return (f"<p>{len(search['trials'])} candidates in {search['seconds']:.0f} s of a {search['budget_seconds']:.0f} s "
+            f"budget, judged by {metric} on {search['buyers']:,} validation buyers (the last days of the training "
+            f"split; this test split was not seen). The chosen model is in bold.</p>"
+            f"<table><thead><tr><th>candidate</th><th>{metric}</th><th>long tail</th><th>seconds</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
 def _table_html(evaluation: Evaluation) -> str:
     k = evaluation.k
     head = "".join(f"<th>{html.escape(header.format(k=k))}</th>" for _, header, _ in COLUMNS)
@@ -225,14 +251,18 @@ def report_html(evaluation: Evaluation) -> str:
                f"{c['new_items']:,} items were first sold after the cutoff, bought by {c['cold_start_buyers']:,} "
                f"of the scored buyers. Default model: <b>{html.escape(default.name)}</b>.")
     definitions = (
-        f"<dl><dt>Recall@{k}, NDCG@{k}, MAP@{k}</dt><dd>Binary relevance: a buyer's test purchases of items "
-        f"not bought in training; means over scored buyers.</dd>"
+        f"<dl><dt>NDCG@{k}, Recall@{k}, Recall@20, MAP@{k}</dt><dd>Binary relevance: a buyer's test purchases "
+        f"of items not bought in training; means over scored buyers.</dd>"
+        f"<dt>tail Recall@{k}</dt><dd>Recall@{k} counting only the relevant items outside the 20% most popular: "
+        "the long-tail goods the lists found.</dd>"
         "<dt>coverage</dt><dd>Share of available catalog items recommended to at least one scored buyer.</dd>"
         "<dt>long tail</dt><dd>Share of recommended slots outside the 20% most popular items (by number of "
         "training buyers).</dd>"
         "<dt>avg pop</dt><dd>Mean number of training buyers of the recommended items.</dd>"
         "<dt>Gini region / merchant</dt><dd>Gini coefficient of recommended slots across the catalog's "
         "regions / merchants (0 = even; n/a when the catalog has a single label).</dd>"
+        "<dt>least 5th merch.</dt><dd>Share of recommended slots going to the least-exposed fifth of the "
+        "merchants (0.2 if all were shown alike; 0 if the bottom fifth never appears).</dd>"
         f"<dt>cold Recall@{k}</dt><dd>For scored buyers who bought items first sold after the cutoff: the "
         f"share of those new items found in their top-{k} list, averaged. Collaborative models cannot rank "
         "items without purchases.</dd></dl>")
@@ -241,6 +271,7 @@ def report_html(evaluation: Evaluation) -> str:
             f"<title>Recommender evaluation</title><style>{STYLE}</style></head><body>"
             f"<h1>Recommender evaluation</h1><p>{summary}</p>"
             f"<h2>Metrics</h2>{_table_html(evaluation)}{definitions}"
+            f"<h2>Model search</h2>{_search_html(evaluation)}"
             f"<h2>Plots</h2>{figures}"
             f"<p class='small'>Run time {seconds.get('total', float('nan')):.1f} s (hybrid training "
             f"{seconds.get('hybrid_train', float('nan')):.1f} s).</p></body></html>")

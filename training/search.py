@@ -82,6 +82,7 @@ MEMORY_SHARE = 0.6  # of this machine's memory, the most one fit may add
 EASE_TIME_SHARE = 0.5  # of the time left, the most an EASE solve may take
 EASE_MIN_ITEMS = 1_000  # below this many solved items, EASE is skipped instead
 SCORING_CELLS = 1 << 25  # dense buyers x items scores at once while judging (128 MB of float32)
+SECONDS_PER_SCORED_CELL = 1e-8  # scoring or ranking one buyer x item cell while judging
 
 
 def default_budget_seconds(purchase_lines: int) -> float:
@@ -263,13 +264,14 @@ def _moved(candidate: Candidate, section: str, name: str, change) -> Candidate |
     return Candidate.of(candidate.family, params, weighting)
 
 
-def _moves(candidate: Candidate) -> Iterator[Candidate]:
-    """The refinement moves from ``candidate``, in order."""
+def _moves(candidate: Candidate, weighting_fixed: bool) -> Iterator[Candidate]:
+    """The refinement moves from ``candidate``, in order (the half-life too, unless the weighting
+    is fixed)."""
     for section, name, changes in MOVES.get(candidate.family, []):
         for change in changes:
             if (moved := _moved(candidate, section, name, change)) is not None:
                 yield moved
-    for change in HALF_LIFE_MOVES:
+    for change in () if weighting_fixed else HALF_LIFE_MOVES:
         if (moved := _moved(candidate, "half_life", "", change)) is not None:
             yield moved
 
@@ -290,7 +292,8 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     families = tuple(families or FAMILIES)
     unknown = [family for family in families if family not in FAMILIES]
     if unknown:
-        raise ValueError(f"model search: unknown famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; "
+        raise ValueError(f"model search: unknown famil{'ies' if len(unknown) > 1 else 'y'} "
+                         f"{', '.join(map(repr, unknown))}; "
                          f"known: {', '.join(FAMILIES)}")
     weightings = [InteractionWeighting(**weighting).to_dict()] if weighting else \
         [InteractionWeighting(**w).to_dict() for w in WEIGHTINGS]
@@ -306,6 +309,15 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
 
     def left() -> float:
         return budget_seconds - (time.perf_counter() - start)
+
+    first, buyers, _ = judge.inputs(Candidate.of("als", {}, weightings[0]).weighting)
+    shape = (first.n_users, first.n_items, first.user_items.nnz)  # the same for every weighting
+    n_bought = int((np.diff(first.user_items.tocsc().indptr) > 0).sum())
+
+    def scoring_seconds(family: str) -> float:
+        """Judging lists: dense scores of every validation buyer, ranked once per popularity exponent."""
+        rankings = len(BETAS) if issubclass(MODEL_CLASSES[family], ItemItemRecommender) else 1
+        return SECONDS_PER_SCORED_CELL * len(buyers) * first.n_items * (1 + rankings)
 
     def record(trial: Trial) -> Trial:
         trials.append(trial)
@@ -327,16 +339,14 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         if candidate in seen:
             return scored.get(candidate)
         seen.add(candidate)
-        data = judge.inputs(candidate.weighting)[0]
         if candidate.family == "ease":
-            affordable = _ease_within(candidate, data, left(), slowdown.get("ease", 1.0))
+            affordable = _ease_within(candidate, n_bought, left(), slowdown.get("ease", 1.0))
             if affordable is None:
                 skip(candidate, f"not even the {EASE_MIN_ITEMS:,} most-bought items fit the time left")
                 return None
             candidate = affordable
-        cost = MODEL_CLASSES[candidate.family].fit_cost(candidate.param_dict, data.n_users, data.n_items,
-                                                       data.user_items.nnz)
-        expected = cost.seconds * slowdown.get(candidate.family, 1.0)
+        cost = MODEL_CLASSES[candidate.family].fit_cost(candidate.param_dict, *shape)
+        expected = (cost.seconds + scoring_seconds(candidate.family)) * slowdown.get(candidate.family, 1.0)
         if cost.bytes > memory_limit:
             skip(candidate, f"needs about {cost.bytes / 1e9:.1f} GB, over {memory_limit / 1e9:.1f} GB")
             return None
@@ -350,7 +360,8 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
             record(Trial(candidate.family, candidate.param_dict, candidate.weighting_dict, "failed",
                          reason=f"{type(exc).__name__}: {exc}"))
             return None
-        slowdown[candidate.family] = max(trial.seconds / max(cost.seconds, 1e-3), 0.1)
+        slowdown[candidate.family] = max(trial.seconds / max(cost.seconds + scoring_seconds(candidate.family), 1e-3),
+                                         0.1)
         seen.add(candidate)
         scored[candidate] = trial.ndcg
         if not best or trial.ndcg > best[0].ndcg:
@@ -363,8 +374,6 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         return max(mine, key=lambda pair: pair[0])[1] if mine else None
 
     # 1. every family at its defaults on the first weighting, cheapest first
-    first = judge.inputs(Candidate.of("als", {}, weightings[0]).weighting)[0]
-    shape = (first.n_users, first.n_items, first.user_items.nnz)
     for family in sorted(families, key=lambda f: MODEL_CLASSES[f].fit_cost(FAMILIES[f], *shape).seconds):
         run(Candidate.of(family, dict(FAMILIES[family]), weightings[0]))
     ranked = sorted({candidate.family for candidate in scored}, key=lambda f: -scored[best_of(f)])[:TOP_FAMILIES]
@@ -377,7 +386,7 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     exhausted: set[str] = set()
     while len(exhausted) < len(points) and left() > 0:
         for family in [family for family in points if family not in exhausted]:
-            for moved in _moves(points[family]):
+            for moved in _moves(points[family], weighting_fixed=weighting is not None):
                 if left() <= 0:
                     break
                 ndcg = run(moved)
@@ -396,11 +405,10 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
                         stopped_by)
 
 
-def _ease_within(candidate: Candidate, data: TrainingData, seconds_left: float, slowdown: float) -> Candidate | None:
+def _ease_within(candidate: Candidate, bought: int, seconds_left: float, slowdown: float) -> Candidate | None:
     """The EASE candidate solved on as many of the most-bought items as ``EASE_TIME_SHARE`` of the
     time left allows (its ``max_items`` lowered to that, if the items bought are more), or None
-    when fewer than ``EASE_MIN_ITEMS`` would be."""
-    bought = int((np.diff(data.user_items.tocsc().indptr) > 0).sum())
+    when fewer than ``EASE_MIN_ITEMS`` would be; ``bought`` is the number of items with buyers."""
     params = candidate.param_dict
     limit = int(params.get("max_items", MODEL_CLASSES["ease"]().max_items))
     affordable = int((EASE_TIME_SHARE * max(seconds_left, 0.0) / (SECONDS_PER_CUBED_ITEM * slowdown)) ** (1 / 3))

@@ -1,0 +1,130 @@
+"""`training.search`: the model search on a validation split, its plan, budget, skips and scoreboard."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.features.training_data import build_training_data
+from recommender.loaders import load_dataset
+from recommender.models import make_model
+from recommender.models.item_item import ItemItemRecommender
+from recommender.splits import relevance_matrix, validation_split
+from training.search import (
+    BETAS,
+    FAMILIES,
+    MAX_BUDGET_SECONDS,
+    MIN_BUDGET_SECONDS,
+    WEIGHTINGS,
+    default_budget_seconds,
+    scoreboard_table,
+    search_models,
+)
+
+
+@pytest.fixture(scope="module")
+def split(small_market):
+    fit_part, validation = validation_split(load_dataset(*small_market), 30)
+    return fit_part, validation
+
+
+def inputs(split):
+    fit_part, validation = split
+    built = []
+
+    def data_for(weighting):
+        from recommender.features.interactions import InteractionWeighting
+
+        data = build_training_data(fit_part, InteractionWeighting(**weighting), content_dimensions=8)
+        built.append(weighting)
+        return data
+
+    def relevant_for(data):
+        relevant = relevance_matrix(validation, data.users, data.n_items, data.purchased)
+        buyers = np.flatnonzero(relevant.getnnz(axis=1) > 0)
+        return buyers, relevant[buyers]
+
+    return data_for, relevant_for, built
+
+
+def test_plan_runs_every_family_then_weightings_then_moves_and_picks_the_best(split):
+    data_for, relevant_for, _ = inputs(split)
+    result = search_models(data_for, make_model, relevant_for, budget_seconds=600, k=10)
+    ran = [trial for trial in result.trials if trial.status == "ok"]
+    assert result.stopped_by == "plan"
+    # round 1: each family once, on the first weighting, before anything else
+    assert sorted(trial.family for trial in ran[:len(FAMILIES)]) == sorted(FAMILIES)
+    assert all(trial.weighting["scheme"] == WEIGHTINGS[0]["scheme"] for trial in ran[:len(FAMILIES)])
+    # round 2: the two best families on every other weighting
+    schemes = {trial.weighting["scheme"] for trial in ran}
+    assert schemes == {weighting["scheme"] for weighting in WEIGHTINGS}
+    # the winner is the best row, and its model is the one fitted with its parameters
+    assert result.best.ndcg == max(trial.ndcg for trial in ran)
+    assert isinstance(result.model, type(make_model(result.best.family)))
+    refit = make_model(result.best.family, result.best.params).fit(result.data)
+    batch = result.data.batch(np.arange(20))
+    np.testing.assert_allclose(refit.score(batch), result.model.score(batch), rtol=1e-4, atol=1e-6)
+    assert result.data.weighting.to_dict() == result.best.weighting
+    for trial in ran:
+        assert 0.0 <= trial.ndcg <= 1.0 and 0.0 <= trial.long_tail_share <= 1.0 and trial.seconds >= 0
+        if issubclass(type(make_model(trial.family)), ItemItemRecommender):
+            assert trial.params["beta"] in BETAS  # the exponent each item-item fit kept
+    table = result.table()
+    assert table.splitlines()[1].startswith("*") and f"{result.best.ndcg:.4f}" in table.splitlines()[1]
+    assert scoreboard_table(result.to_dict()) == table
+
+
+def test_a_tiny_budget_runs_the_cheapest_family_and_lists_the_rest_as_skipped(split):
+    data_for, relevant_for, _ = inputs(split)
+    result = search_models(data_for, make_model, relevant_for, budget_seconds=1e-6, k=10)
+    ran = [trial for trial in result.trials if trial.status == "ok"]
+    assert len(ran) == 1 and result.best is ran[0]
+    assert result.stopped_by == "budget"
+    skipped = [trial for trial in result.trials if trial.status == "skipped"]
+    assert {trial.family for trial in skipped} | {ran[0].family} == set(FAMILIES)
+    assert all("left" in trial.reason for trial in skipped)
+
+
+def test_families_that_need_more_memory_than_the_machine_are_skipped_with_the_reason(split, monkeypatch):
+    from recommender.models.base import FitCost
+    from recommender.models.ease import EASERecommender
+
+    monkeypatch.setattr(EASERecommender, "fit_cost", classmethod(lambda cls, *args: FitCost(0.1, 40e9)))
+    data_for, relevant_for, _ = inputs(split)
+    result = search_models(data_for, make_model, relevant_for, budget_seconds=600, k=10,
+                           families=("ease", "als"), memory_bytes=24 * 2**30)
+    by_family = {trial.family: trial for trial in result.trials}
+    assert by_family["ease"].status == "skipped" and "needs about 40.0 GB, over 15.5 GB" in by_family["ease"].reason
+    assert result.best.family == "als"
+
+
+def test_a_fixed_weighting_and_families_restrict_the_search(split):
+    data_for, relevant_for, built = inputs(split)
+    weighting = {"scheme": "log", "half_life_days": 200.0}
+    result = search_models(data_for, make_model, relevant_for, budget_seconds=600, k=10, weighting=weighting,
+                           families=("rp3beta", "item_knn"))
+    assert {trial.family for trial in result.trials} <= {"rp3beta", "item_knn"}
+    assert all(trial.weighting["scheme"] == "log" and trial.weighting["half_life_days"] == 200.0
+               for trial in result.trials)
+    assert all(w["scheme"] == "log" for w in built)
+    with pytest.raises(ValueError, match="unknown family 'svd'"):
+        search_models(data_for, make_model, relevant_for, budget_seconds=1, families=("svd",))
+
+
+def test_a_failing_candidate_is_recorded_and_the_search_goes_on(split):
+    data_for, relevant_for, _ = inputs(split)
+
+    def make(family, params):
+        if family == "rp3beta":
+            raise ValueError("broken on purpose")
+        return make_model(family, params)
+
+    result = search_models(data_for, make, relevant_for, budget_seconds=600, k=10, families=("rp3beta", "als"))
+    failed = [trial for trial in result.trials if trial.status == "failed"]
+    assert failed and all(trial.family == "rp3beta" and "broken on purpose" in trial.reason for trial in failed)
+    assert result.best.family == "als"
+
+
+def test_default_budget_grows_with_the_data_within_bounds():
+    assert default_budget_seconds(1_000) == MIN_BUDGET_SECONDS
+    assert default_budget_seconds(2_000_000) > default_budget_seconds(1_000_000) >= MIN_BUDGET_SECONDS
+    assert default_budget_seconds(10**12) == MAX_BUDGET_SECONDS
