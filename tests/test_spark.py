@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from recommender.artifacts import load_model_directory
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
+from recommender.features.interactions import InteractionWeighting
 from recommender.loaders import load_dataset
 from recommender.models.als import als_fold_in
 from recommender.models.spark_als import SparkALSRecommender
@@ -69,7 +70,7 @@ def small_input(spark, small_market):
 @pytest.mark.parametrize("weighting", [{}, {"scheme": "tfidf", "half_life_days": None}, {"scheme": "recency"},
                                        {"scheme": "binary"}], ids=["bm25-decay", "tfidf", "recency", "binary"])
 def test_spark_builds_the_same_interactions_as_the_local_pipeline(small_input, small_market, weighting):
-    config = TrainConfig(weighting={**TrainConfig().weighting, **weighting})
+    config = TrainConfig(weighting={**InteractionWeighting().to_dict(), **weighting})
     local = config.training_data(load_dataset(*small_market))
     built = small_input.training_data(config)
     assert_same_inputs(local, built)
@@ -209,3 +210,20 @@ def test_spark_options_need_the_spark_engine(contract_files, tmp_path, capsys):
     assert main(["train", "--spark-master", "local[2]", "--purchases", str(purchases), "--catalog", str(catalog),
                  "--out", str(tmp_path / "model"), "--quiet"]) == 2
     assert "need --engine spark" in capsys.readouterr().err
+
+
+def test_the_model_search_runs_on_spark_and_keeps_its_scoreboard(spark, small_market, tmp_path):
+    """train --engine spark with the default search (two families, a short budget): ALS candidates
+    fit on Spark, the others on the driver, and the manifest keeps the scoreboard."""
+    purchases, catalog = small_market
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"families": ["als", "rp3beta"], "budget_minutes": 0.5, "blend_trials": 10,
+                                  "components": None}))
+    out = tmp_path / "model"
+    assert main(["train", "--engine", "spark", "--spark-master", "local[2]", "--purchases", str(purchases),
+                 "--catalog", str(catalog), "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    search = manifest["validation"]["search"]
+    assert {trial["family"] for trial in search["trials"] if trial["status"] == "ok"} == {"als", "rp3beta"}
+    assert next(iter(manifest["parameters"]["components"])) == search["best"]["family"]
+    assert manifest["training_engine"]["engine"] == "spark"
