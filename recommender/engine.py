@@ -133,8 +133,13 @@ class RecommendationEngine:
         niche = self.default_niche if niche is None else check_niche(niche)
         depth = k if niche == 0.0 else max(k, self.reranker.candidates)
         candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
-                                             tiers=tiers)
+                                             tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth)
         return self.rerank(users, candidates, scores, k, niche)
+
+    @property
+    def niche_depth(self) -> int:
+        """Niche items added to the re-ranker's candidates (see :meth:`candidates`)."""
+        return self.reranker.niche_candidates
 
     def recommend_many(self, users: np.ndarray, k: int, *, threads: int = 2,
                        on_chunk: Callable[[int], None] | None = None, **options) -> tuple[np.ndarray, np.ndarray]:
@@ -158,19 +163,38 @@ class RecommendationEngine:
         return items, scores
 
     def candidates(self, users: np.ndarray, depth: int, *, include_purchased: bool = False,
-                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The model's ``depth`` best items per buyer in relevance order, after exclusions."""
+                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None, niche_depth: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The model's ``depth`` best items per buyer in relevance order, after exclusions; with
+        ``niche_depth``, followed by its ``niche_depth`` best niche items (long-tail or promoted,
+        the re-ranker's niche membership > 0), which may repeat items of the first part.
+
+        The niche re-ranker can only promote what it is offered: a model that ranks popular goods
+        first may have no niche item among its first hundred, so the knob would have nothing to
+        bring up; the niche part gives it the niche goods this buyer is likeliest to want."""
         users = np.asarray(users, dtype=np.int64)
         allowed = self.available if mask is None else self.available & mask
+        parts = [(allowed, depth)]
+        if niche_depth:
+            parts.append((allowed & (self.reranker.niche_items_ > 0), niche_depth))
         if self.model.is_linear:
             seen = None if include_purchased else RowIndices(self.purchased, users)
-            if mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items:
-                return top_k_of_subset(self.user_vectors(users, tiers), self.item_rows, depth, np.flatnonzero(allowed),
-                                       seen)
-            return top_k_of_product(self.user_vectors(users, tiers), self.item_matrix, depth, seen, allowed,
-                                    threads=TOPK_THREADS)
-        seen = None if include_purchased else rows_of(self.purchased, users)
-        return top_k(exclude(self.model.score(self.batch(users, tiers)), seen, allowed), depth)
+            vectors = self.user_vectors(users, tiers)
+
+            def best(kept: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+                if kept is not self.available and np.count_nonzero(kept) <= NARROW_FILTER_SHARE * self.n_items:
+                    return top_k_of_subset(vectors, self.item_rows, count, np.flatnonzero(kept), seen)
+                return top_k_of_product(vectors, self.item_matrix, count, seen, kept, threads=TOPK_THREADS)
+
+            found = [best(kept, count) for kept, count in parts]
+        else:
+            seen = None if include_purchased else rows_of(self.purchased, users)
+            scores = exclude(self.model.score(self.batch(users, tiers)), seen, allowed)
+            found = [top_k(scores if kept is allowed else np.where(kept, scores, -np.inf), count)
+                     for kept, count in parts]
+        if len(found) == 1:
+            return found[0]
+        return np.hstack([codes for codes, _ in found]), np.hstack([scores for _, scores in found])
 
     def rerank(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +209,7 @@ class RecommendationEngine:
         lists = {knob: [] for knob in knobs}
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
-            candidates, scores = self.candidates(chunk, max(self.reranker.candidates, k))
+            candidates, scores = self.candidates(chunk, max(self.reranker.candidates, k), niche_depth=self.niche_depth)
             for knob in knobs:
                 lists[knob].append(self.rerank(chunk, candidates, scores, k, knob)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}

@@ -299,7 +299,9 @@ def _pad(codes: np.ndarray, best: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 class NicheReranker:
     """Niche-aware re-ranking with one knob, ``niche`` in [0, 1] (0 = the model's order).
 
-    ``candidates`` is how many of a model's best items per buyer are re-ranked;
+    ``candidates`` is how many of a model's best items per buyer are re-ranked, and
+    ``niche_candidates`` how many of its best niche items join them (see
+    :meth:`recommender.engine.RecommendationEngine.candidates`);
     ``tail_share`` the share of the catalog, by popularity, that counts as the short head (the
     long tail is the rest); ``small_merchant_quantile`` the sales quantile under which a merchant is
     small. Typical use::
@@ -313,6 +315,7 @@ class NicheReranker:
 
     niche: float = 0.0
     candidates: int = 100
+    niche_candidates: int = 50
     tail_share: float = 0.2
     small_merchant_quantile: float = 0.5
 
@@ -320,6 +323,8 @@ class NicheReranker:
         self.niche = check_niche(self.niche)
         if not isinstance(self.candidates, numbers.Integral) or self.candidates < 1:
             raise ValueError(f"candidates must be a positive integer, got {self.candidates!r}")
+        if not isinstance(self.niche_candidates, numbers.Integral) or self.niche_candidates < 0:
+            raise ValueError(f"niche_candidates must be a non-negative integer, got {self.niche_candidates!r}")
         _check_share(self.tail_share, "tail_share")
         _check_share(self.small_merchant_quantile, "small_merchant_quantile")
 

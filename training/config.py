@@ -42,7 +42,7 @@ class TrainConfig:
     content_dimensions: int = 64
     bucket_edges: tuple = (1, 3, 10)
     validation_days: int = 30
-    blend_trials: int = 120
+    blend_trials: int = 60
     niche: float | str = "auto"
     niche_max_ndcg_loss: float = 0.05
     niche_grid: tuple = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -105,12 +105,13 @@ class TrainConfig:
         values["weighting"] = dict(weighting)
         return TrainConfig.from_dict(values, "config")
 
-    def training_data(self, dataset, weighting: InteractionWeighting | None = None):
-        """The model inputs of ``dataset`` as this config builds them (``weighting`` overrides)."""
+    def training_data(self, dataset, weighting: InteractionWeighting | None = None, item_side: dict | None = None):
+        """The model inputs of ``dataset`` as this config builds them (``weighting`` overrides;
+        ``item_side``: the item side of the same catalog, already built with this config)."""
         from recommender.features.training_data import build_training_data
 
         return build_training_data(dataset, weighting or self.interaction_weighting,
-                                   content_dimensions=self.content_dimensions, seed=self.seed)
+                                   content_dimensions=self.content_dimensions, seed=self.seed, item_side=item_side)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from recommender.artifacts import sha256_of
 from recommender.engine import RecommendationEngine
-from recommender.features.training_data import TrainingData
+from recommender.features.training_data import ITEM_SIDE, TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import make_model
@@ -91,16 +92,22 @@ class TrainingInput(Protocol):
 
 @dataclass
 class LocalInput:
-    """A data set loaded in memory (``recommender train --engine local``)."""
+    """A data set loaded in memory (``recommender train --engine local``). The item side of the
+    training data (content features and embedding) depends only on the catalog, which the
+    validation split shares: it is built once per content setting and reused (``items``)."""
 
     dataset: Dataset
+    items: dict = field(default_factory=dict, repr=False)
 
     def validation_split(self, days: float) -> tuple["LocalInput", Dataset]:
         fit_part, validation = validation_split(self.dataset, days)
-        return LocalInput(fit_part), validation
+        return LocalInput(fit_part, self.items), validation
 
     def training_data(self, config: TrainConfig) -> TrainingData:
-        return config.training_data(self.dataset)
+        key = (config.content_dimensions, config.seed)
+        data = config.training_data(self.dataset, item_side=self.items.get(key))
+        self.items.setdefault(key, {name: getattr(data, name) for name in ITEM_SIDE})
+        return data
 
     def component(self, name: str, params: dict) -> Recommender:
         return make_model(name, params)
@@ -184,11 +191,14 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     buyers, relevant = relevant_for(data)
     progress.set_description("validation: tune blend")
     available = data.catalog.available.to_numpy(dtype=bool)
-    pools = []
-    for rows in _in_batches(len(buyers)):  # one batch of dense scores at a time
+
+    def pool_of(rows: slice) -> CandidatePool:  # one batch of dense scores at a time
         batch, seen = data.batch(buyers[rows]), data.purchased[buyers[rows]]
-        pools.append(candidate_pool([exclude(scaled_scores(model, batch), seen, available)
-                                     for _, model in hybrid.components], BLEND_POOL))
+        return candidate_pool([exclude(scaled_scores(model, batch), seen, available)
+                               for _, model in hybrid.components], BLEND_POOL)
+
+    with ThreadPoolExecutor(max_workers=2) as threads:  # the rankings release the GIL
+        pools = list(threads.map(pool_of, _in_batches(len(buyers))))
     buckets = history_buckets(data.batch(buyers), config.bucket_edges)
     weights, quality = tune_blend_weights(CandidatePool.concat(pools), relevant, buckets,
                                           len(config.bucket_edges) + 1, k=config.k, trials=config.blend_trials,

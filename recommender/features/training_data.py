@@ -72,8 +72,9 @@ class TrainingData:
 def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None = None,
                         content_features: ItemContentFeatures | None = None,
                         reference_time: np.datetime64 | None = None, content_dimensions: int = 64,
-                        seed: int = 0) -> TrainingData:
-    """Build the interaction matrix, buyer tiers and item content features of a data set."""
+                        seed: int = 0, item_side: dict | None = None) -> TrainingData:
+    """Build the interaction matrix, buyer tiers and item content features of a data set.
+    ``item_side`` is the item side already built for this catalog (:func:`item_inputs`), to reuse."""
     weighting = weighting or InteractionWeighting()
     purchases, catalog = dataset.purchases, dataset.catalog
     users = IdEncoder(purchases.user_id.cat.categories)
@@ -85,7 +86,10 @@ def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None
     return TrainingData(users=users, items=items, user_items=weights,
                         confidence=confidence, user_tiers=buyer_tiers(purchases, len(users)),
                         weighting=weighting, reference_time=np.datetime64(reference_time, "s"),
-                        **item_inputs(catalog, content_features, content_dimensions, seed))
+                        **(item_side or item_inputs(catalog, content_features, content_dimensions, seed)))
+
+
+ITEM_SIDE = ("catalog", "item_content", "item_embedding", "content_features")  # what item_inputs builds
 
 
 def item_inputs(catalog: pd.DataFrame, content_features: ItemContentFeatures | None = None,
@@ -99,4 +103,4 @@ def item_inputs(catalog: pd.DataFrame, content_features: ItemContentFeatures | N
             "content_features": content_features}
 
 
-__all__ = ["TrainingData", "UserBatch", "build_training_data", "item_inputs", "UNKNOWN_TIER"]
+__all__ = ["ITEM_SIDE", "TrainingData", "UserBatch", "build_training_data", "item_inputs", "UNKNOWN_TIER"]

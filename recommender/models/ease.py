@@ -14,9 +14,12 @@ EASE and reach lists through the other models of a blend. ``B`` is then pruned t
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from recommender.features.training_data import TrainingData
 from recommender.models.base import FitCost
@@ -101,11 +104,12 @@ def ease_weights(user_items: sp.spmatrix, l2: float) -> np.ndarray:
         gram[:, columns] = (xt @ x[:, columns]).toarray()
     gram[np.diag_indices_from(gram)] += np.float32(l2)
     potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (gram,))
-    factor, info = potrf(gram, lower=False, overwrite_a=True, clean=False)
-    if info != 0:
-        raise ValueError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK potrf info={info}); "
-                         f"raise l2")
-    inverse, info = potri(factor, lower=False, overwrite_c=True)
+    with threadpool_limits(os.cpu_count() or 1, "blas"):  # the solve is BLAS-bound: every core (training holds 1)
+        factor, info = potrf(gram, lower=False, overwrite_a=True, clean=False)
+        if info != 0:
+            raise ValueError(f"EASE: the regularised Gram matrix is not positive definite (LAPACK potrf "
+                             f"info={info}); raise l2")
+        inverse, info = potri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise ValueError(f"EASE: inverting the regularised Gram matrix failed (LAPACK potri info={info}); raise l2")
     # potri fills only the upper triangle: mirror it into the lower, a block of rows at a time

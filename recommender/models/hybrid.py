@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
 from recommender.features.training_data import TrainingData, UserBatch
@@ -206,23 +207,25 @@ def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buc
     n_components = len(pool.scores)
     options = np.vstack([np.eye(n_components), np.full((1, n_components), 1.0 / n_components),
                          rng.dirichlet(np.ones(n_components), size=trials)])
-    candidates, gathered, invalid = pool.candidates, pool.scores, pool.invalid
+    judged = sp.csr_matrix(relevant).getnnz(axis=1) > 0  # buyers with something new to find
+    candidates, invalid, relevant = pool.candidates[judged], pool.invalid[judged], sp.csr_matrix(relevant)[judged]
+    gathered, buckets = [values[judged] for values in pool.scores], np.asarray(buckets)[judged]
 
-    def ndcg_of(weights: np.ndarray, rows: np.ndarray) -> float:
-        blended = sum(w * values[rows] for w, values in zip(weights, gathered))
-        blended[invalid[rows]] = -np.inf
+    def per_buyer_ndcg(weights: np.ndarray) -> np.ndarray:
+        blended = sum(w * values for w, values in zip(weights, gathered))
+        blended[invalid] = -np.inf
         positions, _ = top_k(blended, k)
-        recommended = np.where(positions >= 0, np.take_along_axis(candidates[rows], np.maximum(positions, 0), 1), -1)
-        return float(ndcg_at_k(recommended, relevant[rows], k))
+        recommended = np.where(positions >= 0, np.take_along_axis(candidates, np.maximum(positions, 0), 1), -1)
+        return ndcg_at_k(recommended, relevant, k, average=False)
 
-    everyone = np.arange(len(buckets))
-    overall = [ndcg_of(w, everyone) for w in options]
+    scored = np.vstack([per_buyer_ndcg(w) for w in options])  # options x buyers: one ranking per option
+    overall = scored.mean(axis=1)
     table = np.tile(options[int(np.argmax(overall))], (n_buckets, 1))
-    quality: dict = {"all": max(overall)}
+    quality: dict = {"all": float(overall.max())}
     for bucket in range(n_buckets):
         rows = np.flatnonzero(buckets == bucket)
         if len(rows) >= min_buyers:
-            results = [ndcg_of(w, rows) for w in options]
+            results = scored[:, rows].mean(axis=1)
             table[bucket] = options[int(np.argmax(results))]
-            quality[bucket] = max(results)
+            quality[bucket] = float(results.max())
     return table, quality

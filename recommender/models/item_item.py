@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,6 +48,7 @@ from recommender.models.checks import (
 )
 
 BLOCK_CELLS = 1 << 24  # dense similarity cells handled at once while pruning (64 MB of float32)
+PRUNING_THREADS = 2
 COLD_NEIGHBOURS = 10  # bought items whose weights a never-bought item takes
 
 
@@ -91,7 +93,7 @@ class ItemItemRecommender(Recommender):
         self.scale_buyers_ = self.item_buyers_.astype(np.float64)
         if self.map_cold_items:
             similarity = self._map_cold_items(similarity, getattr(data, "item_embedding", None))
-        self.weights_ = _scale_columns(similarity, self._column_scale(float(self.beta)))
+        self.weights_ = _scale_columns(similarity, self.column_scale(float(self.beta)))
         return self
 
     def _map_cold_items(self, weights: sp.csr_matrix, embedding: np.ndarray | None) -> sp.csr_matrix:
@@ -113,7 +115,8 @@ class ItemItemRecommender(Recommender):
         mapped.eliminate_zeros()
         return sp.csr_matrix(mapped, dtype=np.float32)
 
-    def _column_scale(self, beta: float) -> np.ndarray:
+    def column_scale(self, beta: float) -> np.ndarray:
+        """What popularity exponent ``beta`` multiplies each item's column by (float32)."""
         return np.power(np.maximum(self.scale_buyers_, 1.0), -beta).astype(np.float32)
 
     def with_beta(self, beta: float) -> "ItemItemRecommender":
@@ -122,7 +125,7 @@ class ItemItemRecommender(Recommender):
         beta = check_number(beta, "beta", f"{type(self).__name__}.with_beta")
         other = copy.copy(self)
         other.beta = beta
-        other.weights_ = _scale_columns(self.weights_, self._column_scale(beta) / self._column_scale(float(self.beta)))
+        other.weights_ = _scale_columns(self.weights_, self.column_scale(beta) / self.column_scale(float(self.beta)))
         return other
 
     def score(self, batch: UserBatch) -> np.ndarray:
@@ -174,8 +177,9 @@ def prune_rows(blocks: Iterable[tuple[np.ndarray, np.ndarray]], n_items: int, ne
     ``len(rows) x len(columns)`` block of their similarities, whose columns are the item codes
     ``columns`` (default: every item)."""
     columns = np.arange(n_items) if columns is None else np.asarray(columns, dtype=np.int64)
-    row_parts, column_parts, value_parts = [], [], []
-    for rows, values in blocks:
+
+    def pruned(block: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, values = block
         values = np.array(values, dtype=np.float32, copy=True)
         values[(rows[:, None] == columns[None, :]) | ~(values > 0)] = 0.0
         keep = min(neighbours, values.shape[1])
@@ -185,9 +189,18 @@ def prune_rows(blocks: Iterable[tuple[np.ndarray, np.ndarray]], n_items: int, ne
             top = np.broadcast_to(np.arange(values.shape[1]), values.shape)
         picked = np.take_along_axis(values, top, axis=1)
         positive = picked > 0
-        row_parts.append(np.broadcast_to(rows[:, None], top.shape)[positive])
-        column_parts.append(columns[top[positive]])
-        value_parts.append(picked[positive])
+        return np.broadcast_to(rows[:, None], top.shape)[positive], columns[top[positive]], picked[positive]
+
+    parts = []
+    with ThreadPoolExecutor(max_workers=PRUNING_THREADS) as threads:  # argpartition releases the GIL
+        pending = []
+        for block in blocks:  # at most PRUNING_THREADS dense blocks alive at a time
+            pending.append(threads.submit(pruned, block))
+            if len(pending) == PRUNING_THREADS:
+                parts.extend(future.result() for future in pending)
+                pending = []
+        parts.extend(future.result() for future in pending)
+    row_parts, column_parts, value_parts = zip(*parts) if parts else ((), (), ())
     if not row_parts:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     matrix = sp.csr_matrix((np.concatenate(value_parts), (np.concatenate(row_parts), np.concatenate(column_parts))),
