@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +23,7 @@ from recommender.rerank import NicheReranker, check_niche
 TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
 CHUNK = 2_048  # buyers per call in recommend_many
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
-CACHES = ("_item_matrix", "_item_rows", "_user_vectors")  # attributes rebuilt after loading, never saved
+CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split")  # rebuilt after loading, never saved
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
 
 
@@ -174,27 +175,64 @@ class RecommendationEngine:
         bring up; the niche part gives it the niche goods this buyer is likeliest to want."""
         users = np.asarray(users, dtype=np.int64)
         allowed = self.available if mask is None else self.available & mask
-        parts = [(allowed, depth)]
-        if niche_depth:
-            parts.append((allowed & (self.reranker.niche_items_ > 0), niche_depth))
-        if self.model.is_linear:
-            seen = None if include_purchased else RowIndices(self.purchased, users)
-            vectors = self.user_vectors(users, tiers)
-
-            def best(kept: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-                if kept is not self.available and np.count_nonzero(kept) <= NARROW_FILTER_SHARE * self.n_items:
-                    return top_k_of_subset(vectors, self.item_rows, count, np.flatnonzero(kept), seen)
-                return top_k_of_product(vectors, self.item_matrix, count, seen, kept, threads=TOPK_THREADS)
-
-            found = [best(kept, count) for kept, count in parts]
-        else:
+        niche = self.reranker.niche_items_ > 0
+        if not self.model.is_linear:
             seen = None if include_purchased else rows_of(self.purchased, users)
             scores = exclude(self.model.score(self.batch(users, tiers)), seen, allowed)
-            found = [top_k(scores if kept is allowed else np.where(kept, scores, -np.inf), count)
-                     for kept, count in parts]
-        if len(found) == 1:
-            return found[0]
-        return np.hstack([codes for codes, _ in found]), np.hstack([scores for _, scores in found])
+            found = [top_k(scores, depth)]
+            if niche_depth:
+                found.append(top_k(np.where(niche, scores, -np.inf), niche_depth))
+            return tuple(np.hstack(parts) for parts in zip(*found)) if niche_depth else found[0]
+        vectors = self.user_vectors(users, tiers)
+
+        def best(rows: np.ndarray | slice, kept: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+            seen = None if include_purchased else RowIndices(self.purchased, users[rows])
+            if kept is not self.available and np.count_nonzero(kept) <= NARROW_FILTER_SHARE * self.n_items:
+                return top_k_of_subset(vectors[rows], self.item_rows, count, np.flatnonzero(kept), seen)
+            return top_k_of_product(vectors[rows], self.item_matrix, count, seen, kept, threads=TOPK_THREADS)
+
+        if niche_depth and mask is None:
+            return self._split_candidates(vectors, users, depth, niche_depth, include_purchased)
+        codes, scores = best(slice(None), allowed, depth)
+        if not niche_depth:
+            return codes, scores
+        # a buyer whose list holds niche_depth niche items already holds their best niche items
+        niche_codes = np.full((len(users), niche_depth), -1, dtype=np.int64)
+        niche_scores = np.full((len(users), niche_depth), -np.inf, dtype=np.float32)
+        short = np.flatnonzero(((codes >= 0) & niche[np.maximum(codes, 0)]).sum(axis=1) < niche_depth)
+        if len(short):
+            niche_codes[short], niche_scores[short] = best(short, allowed & niche, niche_depth)
+        return np.hstack([codes, niche_codes]), np.hstack([scores, niche_scores])
+
+    @property
+    def niche_split(self) -> tuple["ItemGroup", "ItemGroup"]:
+        """The catalog's non-niche and niche items, each with its item vectors (product layout),
+        purchases (columns renumbered) and availability: one product over each is one product over
+        the catalog (computed once, for linear models)."""
+        if "_niche_split" not in self.__dict__:
+            niche = self.reranker.niche_items_ > 0
+            self._niche_split = tuple(
+                ItemGroup(codes, product_layout(self.item_rows[codes]), sp.csr_matrix(self.purchased[:, codes]),
+                          self.available[codes]) for codes in (np.flatnonzero(~niche), np.flatnonzero(niche)))
+        return self._niche_split
+
+    def _split_candidates(self, vectors: np.ndarray, users: np.ndarray, depth: int, niche_depth: int,
+                          include_purchased: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`candidates` with a niche part and no filter, at the cost of one product: the
+        ``depth`` best are the best of the non-niche items' ``depth`` best and the niche items'
+        ``max(depth, niche_depth)`` best, and the niche part is the first ``niche_depth`` of those."""
+        found = []
+        for group, count in zip(self.niche_split, (depth, max(depth, niche_depth))):
+            seen = None if include_purchased else RowIndices(group.purchased, users)
+            codes, scores = top_k_of_product(vectors, group.vectors, count, seen, group.available,
+                                             threads=TOPK_THREADS)
+            found.append((np.where(codes >= 0, group.codes[np.maximum(codes, 0)], -1), scores))
+        (head_codes, head_scores), (niche_codes, niche_scores) = found
+        both_codes, both_scores = np.hstack([head_codes, niche_codes]), np.hstack([head_scores, niche_scores])
+        positions, scores = top_k(both_scores, depth)
+        codes = np.where(positions >= 0, np.take_along_axis(both_codes, np.maximum(positions, 0), axis=1), -1)
+        return (np.hstack([codes, niche_codes[:, :niche_depth]]),
+                np.hstack([scores, niche_scores[:, :niche_depth]]).astype(np.float32))
 
     def rerank(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +290,16 @@ class RecommendationEngine:
         order, best = top_k(filtered, k)
         picked = np.where(order >= 0, np.take_along_axis(codes, np.maximum(order, 0), axis=1), UNKNOWN_CODE)
         return picked, best
+
+
+@dataclass(frozen=True)
+class ItemGroup:
+    """Some of the catalog's items (codes), their vectors, purchases and availability."""
+
+    codes: np.ndarray
+    vectors: np.ndarray
+    purchased: sp.csr_matrix
+    available: np.ndarray
 
 
 def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:

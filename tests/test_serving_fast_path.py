@@ -117,3 +117,19 @@ def test_api_answers_the_same_with_and_without_the_fast_paths(model, request):
             scores = [[item.pop("score") for item in body["items"]] for body in (answer, slow)]
             assert slow == answer, (user, query)  # same items, order, reasons and metadata
             np.testing.assert_allclose(*scores, rtol=1e-5)  # products in batches or alone differ in the last bits
+
+
+def test_niche_candidates_from_the_split_catalog_equal_two_full_products(linear_engine):
+    """With a niche part and no filter, the engine multiplies the non-niche and the niche items
+    apart (one product in all): the same candidates as the full product and the niche-masked one."""
+    engine = linear_engine
+    users = np.append(np.arange(min(40, len(engine.users))), UNKNOWN_CODE)
+    codes, scores = engine.candidates(users, 30, niche_depth=12)
+    vectors = engine.user_vectors(users)
+    seen = RowIndices(engine.purchased, users)
+    niche = engine.reranker.niche_items_ > 0
+    assert 0 < niche.sum() < engine.n_items
+    want_codes, want_scores = top_k_of_product(vectors, engine.item_matrix, 30, seen, engine.available)
+    niche_codes, niche_scores = top_k_of_product(vectors, engine.item_matrix, 12, seen, engine.available & niche)
+    np.testing.assert_allclose(scores, np.hstack([want_scores, niche_scores]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(codes, np.hstack([want_codes, niche_codes]))
