@@ -20,6 +20,8 @@ lookup per explaining model. The HTTP API and ``recommender recommend --reasons`
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from recommender.contract import MAX_CITY_TIER
@@ -33,6 +35,15 @@ BOUGHT_BEFORE, MATCHES_HISTORY = -2, -1
 EXPLAINING_ROLES = {"collaborative": "bought by buyers who bought {}", "content": "similar to {}"}
 SIMILAR_TEMPLATES = {"content": "similar in content to {}", "popularity": "popular in the same category as {}",
                      "collaborative": "bought by the same buyers as {}"}
+
+
+def catalog_text(catalog, column: str) -> np.ndarray:
+    """A catalog text column as an object array, None where missing or empty (all None without it)."""
+    if column not in catalog:
+        return np.full(len(catalog), None, dtype=object)
+    values = catalog[column].astype(object).to_numpy()
+    return np.array([None if (value is None or (isinstance(value, float) and math.isnan(value)) or str(value) == "")
+                     else str(value) for value in values], dtype=object)
 
 
 def popular_text(tier: int) -> str:
@@ -76,6 +87,13 @@ class Explainer:
         self.has_content = model.component("content") is not None
         self.neighbour_role = next((role for role in NEIGHBOUR_ROLES if model.component(role) is not None),
                                    "collaborative")
+
+    @classmethod
+    def of(cls, engine) -> "Explainer":
+        """The explainer of an engine, naming items by their catalog titles (their ids where untitled)."""
+        titles = catalog_text(engine.catalog, "title")
+        titles = np.where([title is None for title in titles], np.asarray(engine.items.ids, dtype=object), titles)
+        return cls(engine, titles.astype(object), catalog_text(engine.catalog, "region"))
 
     def reason_ids(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> np.ndarray:
         """Why each of ``codes`` suits a buyer of city tier ``tier`` who bought ``bought``, as ids into

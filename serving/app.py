@@ -74,7 +74,7 @@ from recommender.engine import RecommendationEngine
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.batching import RecommendationBatcher
-from recommender.explain import Explainer, popular_id
+from recommender.explain import Explainer, catalog_text, popular_id
 from serving.forecasts import (
     FORECASTS_DIR_ENV,
     MERCHANT_TOKENS_ENV,
@@ -117,15 +117,6 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
 UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
-
-
-def _text_array(column: pd.Series | None, n: int) -> np.ndarray:
-    """Catalog text column as an object array with None for missing / empty values."""
-    if column is None:
-        return np.full(n, None, dtype=object)
-    values = column.astype(object).to_numpy()
-    return np.array([None if (v is None or (isinstance(v, float) and math.isnan(v)) or str(v) == "") else str(v)
-                     for v in values], dtype=object)
 
 
 def _value_masks(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -182,10 +173,9 @@ class ServedModel:
         catalog = engine.catalog
         n = engine.n_items
         item_ids = np.asarray(engine.items.ids, dtype=object)
-        titles = _text_array(catalog.get("title"), n)
-        titles = np.where(pd.isna(titles), item_ids, titles).astype(object)
-        regions = _text_array(catalog.get("region"), n)
-        categories = _text_array(catalog.get("category"), n)
+        explainer = Explainer.of(engine)
+        titles, regions = explainer.titles, catalog_text(catalog, "region")
+        categories = catalog_text(catalog, "category")
         # shortest decimal of the float32 price (91.9, not 91.9000015258789)
         prices = (catalog["price"].to_numpy(dtype=np.float32).astype(str).astype(np.float64) if "price" in catalog
                   else np.full(n, np.nan))
@@ -195,8 +185,7 @@ class ServedModel:
             sales = engine.item_sales.astype(np.float64)
             share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
-        merchants = _text_array(catalog.get("merchant_id"), n)
-        explainer = Explainer(engine, titles, regions)
+        merchants = catalog_text(catalog, "merchant_id")
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,

@@ -151,3 +151,27 @@ def test_train_with_a_toml_config(small_market, tmp_path):
     assert manifest["default_niche"] == 0.3
     assert manifest["parameters"]["weighting"]["scheme"] == "log"
     assert list(manifest["parameters"]["components"]) == ["als", "popularity"]
+
+
+def test_recommend_with_reasons_writes_the_apis_reasons(small_model, small_market, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from serving import create_app
+
+    purchases, catalog = small_market
+    buyers = list(load_dataset(purchases, catalog).purchases.user_id.cat.categories[:15])
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": buyers + ["NEW-BUYER"]}).to_csv(users, index=False)
+    out = tmp_path / "recs.csv"
+    assert main(["recommend", "--model", str(small_model), "--users", str(users), "--k", "8", "--reasons",
+                 "--out", str(out), "--quiet"]) == 0
+    recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str, "reason": str})
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "reason"]
+    assert recs.reason.notna().all()
+    assert recs.reason.str.startswith("bought by buyers who bought").any()
+    with TestClient(create_app(small_model)) as client:
+        for user in buyers[:5] + ["NEW-BUYER"]:
+            answer = client.get(f"/v1/users/{user}/recommendations?k=8").json()
+            mine = recs[recs.user_id == user]
+            assert mine.item_id.tolist() == [item["item_id"] for item in answer["items"]]
+            assert mine.reason.tolist() == [item["reason"] for item in answer["items"]]

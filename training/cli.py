@@ -75,7 +75,8 @@ def run_recommend(args: argparse.Namespace) -> int:
 
     engine, manifest = load_model_directory(args.model, RecommendationEngine)
     counts = write_recommendations(engine, args.users, args.out, args.k, include_purchased=args.include_purchased,
-                                   niche=args.niche, threads=args.threads, show_progress=not args.quiet)
+                                   niche=args.niche, threads=args.threads, show_progress=not args.quiet,
+                                   reasons=args.reasons)
     print(f"model {manifest['model_version']}: {counts['buyers']:,} buyers ({counts['cold_start']:,} unknown, "
           f"given the cold-start ranking), {counts['rows']:,} rows written to {args.out}")
     return 0
@@ -287,6 +288,8 @@ def _add_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--niche", type=float, default=None,
                         help="niche knob from 0 (pure relevance) to 1 (default: the model's)")
     parser.add_argument("--threads", type=int, default=2, help="scoring threads (default 2)")
+    parser.add_argument("--reasons", action="store_true",
+                        help="add a reason column (\"bought by buyers who bought ...\"), as the API gives")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

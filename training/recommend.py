@@ -3,7 +3,8 @@
 Buyers are scored in chunks (one fused product and partial sort per chunk) on a small pool of
 threads, each limited to one BLAS thread so that the cores are not oversubscribed
 (:meth:`~recommender.engine.RecommendationEngine.recommend_many`). Buyers unknown to the model
-get the cold-start (tier popularity) ranking.
+get the cold-start (tier popularity) ranking. With ``reasons``, every row says why, as the API does
+(:class:`~recommender.explain.Explainer`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tqdm import tqdm
 from recommender import columns as col
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
+from recommender.explain import Explainer
 from recommender.tables import is_parquet, read_columns, read_header, write_table
 
 MAX_K = 1_000
@@ -46,25 +48,42 @@ def recommend_all(engine: RecommendationEngine, user_ids: np.ndarray, k: int, in
                                      include_purchased=include_purchased, niche=niche)
 
 
+def reasons_of(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray) -> list[str]:
+    """Why each filled slot of ``items`` (buyers x k codes, -1 padding) is there, row by row."""
+    explainer = Explainer.of(engine)
+    purchased = engine.purchased
+    texts = []
+    for code, row in zip(engine.users.encode(user_ids).tolist(), items):
+        row = row[row >= 0]
+        bought = purchased.indices[purchased.indptr[code]:purchased.indptr[code + 1]] if code >= 0 else row[:0]
+        tier = int(engine.user_tiers[code]) if code >= 0 else None
+        texts.extend(explainer.texts(row, bought, tier))
+    return texts
+
+
 def recommendations_table(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray,
-                          scores: np.ndarray) -> pa.Table:
-    """Long format ``user_id, rank, item_id, score``, best first, padding dropped."""
+                          scores: np.ndarray, reasons: bool = False) -> pa.Table:
+    """Long format ``user_id, rank, item_id, score`` (and ``reason``), best first, padding dropped."""
     filled = items >= 0
     rows, ranks = np.nonzero(filled)
-    return pa.table({
+    columns = {
         "user_id": pa.array(user_ids[rows].astype(str)),
         "rank": pa.array((ranks + 1).astype(np.int32)),
         "item_id": pa.array(engine.items.decode(items[filled]).astype(str)),
         "score": pa.array(scores[filled].astype(np.float32)),
-    })
+    }
+    if reasons:
+        columns["reason"] = pa.array(reasons_of(engine, user_ids, items), pa.string())
+    return pa.table(columns)
 
 
 def write_recommendations(engine: RecommendationEngine, users_path, out_path, k: int, include_purchased: bool = False,
-                          niche: float | None = None, threads: int = 2, show_progress: bool = True) -> dict:
+                          niche: float | None = None, threads: int = 2, show_progress: bool = True,
+                          reasons: bool = False) -> dict:
     """Score every buyer of ``users_path`` and write ``out_path`` atomically; returns counts."""
     user_ids = read_user_ids(users_path)
     items, scores = recommend_all(engine, user_ids, k, include_purchased, niche, threads, show_progress)
-    write_table(recommendations_table(engine, user_ids, items, scores), out_path)
+    write_table(recommendations_table(engine, user_ids, items, scores, reasons), out_path)
     known = engine.users.encode(user_ids) >= 0
     return {"buyers": len(user_ids), "known": int(known.sum()), "cold_start": int((~known).sum()),
             "rows": int((items >= 0).sum())}
