@@ -175,3 +175,15 @@ def test_recommend_with_reasons_writes_the_apis_reasons(small_model, small_marke
             mine = recs[recs.user_id == user]
             assert mine.item_id.tolist() == [item["item_id"] for item in answer["items"]]
             assert mine.reason.tolist() == [item["reason"] for item in answer["items"]]
+
+
+def test_recommend_writes_parquet_with_text_ids(small_model, tmp_path):
+    import pyarrow.parquet as pq
+
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": ["NEW-1", "NEW-2"]}).to_csv(users, index=False)
+    assert main(["recommend", "--model", str(small_model), "--users", str(users), "--k", "3",
+                 "--out", str(tmp_path / "recs.parquet"), "--quiet"]) == 0
+    recs = pq.read_table(tmp_path / "recs.parquet").to_pandas()
+    assert recs.user_id.astype(str).tolist() == ["NEW-1"] * 3 + ["NEW-2"] * 3
+    assert recs["rank"].tolist() == [1, 2, 3] * 2
