@@ -267,7 +267,7 @@ def _location(text: str) -> Path | str:
 
 def _add_train(parser: argparse.ArgumentParser) -> None:
     _add_inputs(parser)
-    _add_budget(parser, "scaled to the data: 30 s up to 2.5M purchase lines, then 12 s per million")
+    _add_budget(parser, "scaled to the data: 20 s up to 3.3M purchase lines, then 6 s per million")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
     parser.add_argument("--engine", choices=("local", "spark"), default="local",
                         help="local: in memory on this machine (default); spark: purchases read, aggregated and "

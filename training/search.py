@@ -8,14 +8,18 @@ by NDCG@k of its lists for the validation buyers (their purchases of items new t
 
 The plan is deterministic; the time budget only decides how far down it gets:
 
-1. **Families** (:data:`FAMILIES`): EASE, RP3beta, ALS, item k-NN and BPR with their default
-   parameters on the first weighting of :data:`WEIGHTINGS` (the recency of each buyer's latest
-   purchase of an item), cheapest estimate first.
-2. **Weightings**: the best family on each other weighting (BM25, binary, log of decayed
-   quantities), then the second best family on them.
-3. **Refinement**: coordinate moves (:data:`MOVES`: a parameter or the half-life up or down) from
+1. **Leading families**: ALS and EASE (the first of :data:`FAMILIES`, the strongest on the data
+   sets measured) with their default parameters on the first weighting of :data:`WEIGHTINGS` (the
+   recency of each buyer's latest purchase of an item).
+2. **Weightings**: the better of them on each other weighting (BM25, binary, log of decayed
+   quantities).
+3. **Other families**: RP3beta, item k-NN and BPR at their defaults, on the best weighting so far.
+4. **Second family**: the second best family on the other weightings.
+5. **Refinement**: coordinate moves (:data:`MOVES`: a parameter or the half-life up or down) from
    the best candidate of each of the two best families, in turn; a move that scores better
    becomes the new point, until no move helps or the budget is spent.
+
+A short budget thus spends itself on the strongest families and the weighting first.
 
 **The choice**: the most accurate candidate, unless others are within one standard error of its
 NDCG (paired over the same validation buyers, :func:`niche_friendliest_tie`): those the split
@@ -58,10 +62,10 @@ from recommender.ranking import exclude, top_k
 
 log = logging.getLogger(__name__)
 
-FAMILIES = {  # the collaborative families searched, with their starting parameters
+FAMILIES = {  # the collaborative families searched, in the order tried, with their starting parameters
+    "als": {"factors": 64, "regularization": 0.05, "alpha": 1.0, "iterations": 15},
     "ease": {"l2": 250.0},
     "rp3beta": {"alpha": 1.0, "neighbours": 200},
-    "als": {"factors": 64, "regularization": 0.05, "alpha": 1.0, "iterations": 15},
     "item_knn": {"neighbours": 100, "similarity": "cosine"},
     "bpr": {"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
 }
@@ -81,9 +85,10 @@ MOVES = {
     "bpr": [("model", "factors", (2.0,)), ("model", "learning_rate", (0.4, 2.0))],
 }
 HALF_LIFE_MOVES = (0.5, 2.0)
+LEADING_FAMILIES = 2  # the first families of FAMILIES, tried before the others
 TOP_FAMILIES = 2  # families carried into the weighting and refinement rounds
-MIN_BUDGET_SECONDS = 30.0
-SECONDS_PER_LINE = 12e-6  # default budget per purchase line past the minimum (10M lines: 2 minutes)
+MIN_BUDGET_SECONDS = 20.0
+SECONDS_PER_LINE = 6e-6  # default budget per purchase line past the minimum (10M lines: 1 minute)
 MAX_BUDGET_SECONDS = 10 * 60.0
 MEMORY_SHARE = 0.6  # of this machine's memory, the most one fit may add
 EASE_TIME_SHARE = 0.5  # of the time left, the most an EASE solve may take
@@ -377,9 +382,13 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         return record(Trial(candidate.family, candidate.param_dict, candidate.weighting_dict, "skipped",
                             reason=reason))
 
-    def run(candidate: Candidate) -> float | None:
-        """Judge ``candidate`` unless seen or unaffordable; its NDCG, or None."""
+    def run(candidate: Candidate, last_when_unaffordable: bool = True) -> float | None:
+        """Judge ``candidate`` unless seen or unaffordable; its NDCG, or None. An unaffordable one
+        is kept on the scoreboard with the reason and, when ``last_when_unaffordable``, ends the
+        search (so the rest of the plan is not listed candidate by candidate)."""
         nonlocal stopped_by
+        if stopped_by == "budget":
+            return None
         if candidate in seen:
             return scored.get(candidate)
         seen.add(candidate)
@@ -387,6 +396,7 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
             affordable = _ease_within(candidate, n_bought, left(), slowdown.get("ease", 1.0))
             if affordable is None:
                 skip(candidate, f"not even the {EASE_MIN_ITEMS:,} most-bought items fit the time left")
+                stopped_by = "budget" if last_when_unaffordable else stopped_by
                 return None
             candidate = affordable
         cost = MODEL_CLASSES[candidate.family].fit_cost(candidate.param_dict, *shape)
@@ -395,8 +405,8 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
             skip(candidate, f"needs about {cost.bytes / 1e9:.1f} GB, over {memory_limit / 1e9:.1f} GB")
             return None
         if best and expected > left():
-            stopped_by = "budget"
             skip(candidate, f"about {expected:.0f} s, {max(left(), 0):.0f} s left")
+            stopped_by = "budget" if last_when_unaffordable else stopped_by
             return None
         try:
             trial, model, used, per_buyer = judge.judge(candidate)
@@ -418,16 +428,30 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         mine = [(ndcg, candidate) for candidate, ndcg in scored.items() if candidate.family == family]
         return max(mine, key=lambda pair: pair[0])[1] if mine else None
 
-    # 1. every family at its defaults on the first weighting, cheapest first
-    for family in sorted(families, key=lambda f: MODEL_CLASSES[f].fit_cost(FAMILIES[f], *shape).seconds):
-        run(Candidate.of(family, dict(FAMILIES[family]), weightings[0]))
-    ranked = sorted({candidate.family for candidate in scored}, key=lambda f: -scored[best_of(f)])[:TOP_FAMILIES]
-    # 2. the best families on the other weightings, the best family first
-    for family in ranked:
+    def ranked() -> list[str]:
+        return sorted({candidate.family for candidate in scored}, key=lambda f: -scored[best_of(f)])
+
+    def best_weighting() -> dict:
+        return best_of(ranked()[0]).weighting_dict if scored else weightings[0]
+
+    ordered = [family for family in FAMILIES if family in families]
+    leading, others = ordered[:LEADING_FAMILIES], ordered[LEADING_FAMILIES:]
+    # 1. the leading families at their defaults on the first weighting
+    for family in leading:
+        run(Candidate.of(family, dict(FAMILIES[family]), weightings[0]), last_when_unaffordable=False)
+    # 2. the best of them on the other weightings
+    for family in ranked()[:1]:
         for other in weightings[1:]:
+            run(Candidate.of(family, best_of(family).param_dict, other), last_when_unaffordable=False)
+    # 3. the other families at their defaults, on the best weighting so far
+    for family in others:
+        run(Candidate.of(family, dict(FAMILIES[family]), best_weighting()), last_when_unaffordable=False)
+    # 4. the second best family on the other weightings
+    for family in ranked()[1:TOP_FAMILIES]:
+        for other in weightings:
             run(Candidate.of(family, best_of(family).param_dict, other))
-    # 3. coordinate moves from each top family's best, in turn, while they help
-    points = {family: best_of(family) for family in ranked}
+    # 5. coordinate moves from each top family's best, in turn, while they help
+    points = {family: best_of(family) for family in ranked()[:TOP_FAMILIES]}
     exhausted: set[str] = set()
     while len(exhausted) < len(points) and left() > 0:
         for family in [family for family in points if family not in exhausted]:

@@ -28,6 +28,7 @@ from recommender.models.item_item import ItemItemRecommender, prune_rows, row_bl
 
 _SYMMETRISE_BLOCK = 2048  # rows copied at a time when mirroring the inverse's upper triangle
 SECONDS_PER_CUBED_ITEM = 6e-12  # Cholesky inverse on two cores: 23,800 items took 70 s here
+SECONDS_PER_SQUARED_ITEM = 1.5e-8  # the Gram matrix, mirroring and pruning, per solved cell
 DENSE_COPIES = 3  # peak memory in items x items float32 arrays (Gram, LAPACK workspace, pruning)
 
 
@@ -80,7 +81,7 @@ class EASERecommender(ItemItemRecommender):
     @classmethod
     def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
         solved = min(n_items, int(params.get("max_items", 15_000)))
-        return FitCost(SECONDS_PER_CUBED_ITEM * solved ** 3 + 2e-8 * n_pairs * 50,
+        return FitCost(SECONDS_PER_CUBED_ITEM * solved ** 3 + SECONDS_PER_SQUARED_ITEM * solved ** 2 + 1e-6 * n_pairs,
                        DENSE_COPIES * 4.0 * solved ** 2 + 16.0 * n_pairs)
 
 
