@@ -191,8 +191,8 @@ class RecommendationEngine:
                 return top_k_of_subset(vectors[rows], self.item_rows, count, np.flatnonzero(kept), seen)
             return top_k_of_product(vectors[rows], self.item_matrix, count, seen, kept, threads=TOPK_THREADS)
 
-        if niche_depth and mask is None:
-            return self._split_candidates(vectors, users, depth, niche_depth, include_purchased)
+        if niche_depth and (mask is None or np.count_nonzero(allowed) > NARROW_FILTER_SHARE * self.n_items):
+            return self._split_candidates(vectors, users, depth, niche_depth, include_purchased, allowed)
         codes, scores = best(slice(None), allowed, depth)
         if not niche_depth:
             return codes, scores
@@ -206,25 +206,26 @@ class RecommendationEngine:
 
     @property
     def niche_split(self) -> tuple["ItemGroup", "ItemGroup"]:
-        """The catalog's non-niche and niche items, each with its item vectors (product layout),
-        purchases (columns renumbered) and availability: one product over each is one product over
-        the catalog (computed once, for linear models)."""
+        """The catalog's non-niche and niche items, each with its item vectors (product layout) and
+        purchases (columns renumbered): one product over each is one product over the catalog
+        (computed once, for linear models)."""
         if "_niche_split" not in self.__dict__:
             niche = self.reranker.niche_items_ > 0
             self._niche_split = tuple(
-                ItemGroup(codes, product_layout(self.item_rows[codes]), sp.csr_matrix(self.purchased[:, codes]),
-                          self.available[codes]) for codes in (np.flatnonzero(~niche), np.flatnonzero(niche)))
+                ItemGroup(codes, product_layout(self.item_rows[codes]), sp.csr_matrix(self.purchased[:, codes]))
+                for codes in (np.flatnonzero(~niche), np.flatnonzero(niche)))
         return self._niche_split
 
     def _split_candidates(self, vectors: np.ndarray, users: np.ndarray, depth: int, niche_depth: int,
-                          include_purchased: bool) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`candidates` with a niche part and no filter, at the cost of one product: the
-        ``depth`` best are the best of the non-niche items' ``depth`` best and the niche items'
-        ``max(depth, niche_depth)`` best, and the niche part is the first ``niche_depth`` of those."""
+                          include_purchased: bool, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`candidates` with a niche part among the ``allowed`` items (no narrow filter), at the
+        cost of one product: the ``depth`` best are the best of the non-niche items' ``depth`` best and
+        the niche items' ``max(depth, niche_depth)`` best, and the niche part is the first
+        ``niche_depth`` of those."""
         found = []
         for group, count in zip(self.niche_split, (depth, max(depth, niche_depth))):
             seen = None if include_purchased else RowIndices(group.purchased, users)
-            codes, scores = top_k_of_product(vectors, group.vectors, count, seen, group.available,
+            codes, scores = top_k_of_product(vectors, group.vectors, count, seen, allowed[group.codes],
                                              threads=TOPK_THREADS)
             found.append((np.where(codes >= 0, group.codes[np.maximum(codes, 0)], -1), scores))
         (head_codes, head_scores), (niche_codes, niche_scores) = found
@@ -294,12 +295,11 @@ class RecommendationEngine:
 
 @dataclass(frozen=True)
 class ItemGroup:
-    """Some of the catalog's items (codes), their vectors, purchases and availability."""
+    """Some of the catalog's items (codes), their vectors and purchases (columns renumbered)."""
 
     codes: np.ndarray
     vectors: np.ndarray
     purchased: sp.csr_matrix
-    available: np.ndarray
 
 
 def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:

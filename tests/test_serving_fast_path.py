@@ -133,3 +133,18 @@ def test_niche_candidates_from_the_split_catalog_equal_two_full_products(linear_
     niche_codes, niche_scores = top_k_of_product(vectors, engine.item_matrix, 12, seen, engine.available & niche)
     np.testing.assert_allclose(scores, np.hstack([want_scores, niche_scores]), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(codes, np.hstack([want_codes, niche_codes]))
+
+
+def test_niche_candidates_under_a_wide_filter_equal_two_filtered_products(linear_engine):
+    engine = linear_engine
+    users = np.arange(min(25, len(engine.users)))
+    mask = np.ones(engine.n_items, dtype=bool)
+    mask[::3] = False  # a wide filter (two thirds of the catalog), as max_price gives
+    codes, scores = engine.candidates(users, 20, mask=mask, niche_depth=8)
+    vectors, seen = engine.user_vectors(users), RowIndices(engine.purchased, users)
+    allowed = engine.available & mask
+    niche = engine.reranker.niche_items_ > 0
+    want = [top_k_of_product(vectors, engine.item_matrix, 20, seen, allowed),
+            top_k_of_product(vectors, engine.item_matrix, 8, seen, allowed & niche)]
+    np.testing.assert_array_equal(codes, np.hstack([want[0][0], want[1][0]]))
+    np.testing.assert_allclose(scores, np.hstack([want[0][1], want[1][1]]), rtol=1e-5, atol=1e-6)
