@@ -52,7 +52,6 @@ import asyncio
 import gc
 import hmac
 import logging
-import math
 import os
 import threading
 import time
@@ -71,10 +70,10 @@ from fastapi.security import APIKeyHeader
 
 from recommender.artifacts import ModelDirectoryError, load_model_directory
 from recommender.engine import RecommendationEngine
+from recommender.explain import Explainer, catalog_text, popular_id
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.batching import RecommendationBatcher
-from recommender.explain import Explainer, catalog_text, popular_id
 from serving.forecasts import (
     FORECASTS_DIR_ENV,
     MERCHANT_TOKENS_ENV,

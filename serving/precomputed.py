@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from recommender.contract import MAX_CITY_TIER
 from recommender.engine import RecommendationEngine
-from recommender.features.encoders import UNKNOWN_CODE
 from recommender.explain import MATCHES_HISTORY, Explainer
+from recommender.features.encoders import UNKNOWN_CODE
 
 log = logging.getLogger(__name__)
 

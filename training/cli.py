@@ -45,7 +45,6 @@ def run_import_uci(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     from recommender.artifacts import save_model_directory
     from recommender.loaders import load_dataset
-    from training.config import TrainConfig
     from training.train import manifest_fields, summary_table, train
 
     config = _config(args)
@@ -84,7 +83,6 @@ def run_recommend(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from recommender.loaders import load_dataset
-    from training.config import TrainConfig
     from training.evaluate import evaluate
     from training.report import write_report
     from training.search import scoreboard_table

@@ -22,11 +22,10 @@ import json
 import math
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from recommender.features.interactions import InteractionWeighting
-
 
 SIDE_COMPONENTS = {"content": {}, "popularity": {}}  # blended with the chosen collaborative model
 
@@ -51,7 +50,6 @@ class TrainConfig:
 
     def __post_init__(self):
         from recommender.models import MODEL_CLASSES
-
         from training.search import FAMILIES
 
         self.bucket_edges = tuple(int(edge) for edge in self.bucket_edges)
@@ -70,7 +68,8 @@ class TrainConfig:
             self.families = tuple(self.families)
             unknown = [name for name in self.families if name not in FAMILIES]
             if unknown or not self.families:
-                raise ValueError(f"config: 'families' must name families of {', '.join(FAMILIES)}, got {self.families!r}")
+                raise ValueError(f"config: 'families' must name families of {', '.join(FAMILIES)}, "
+                                 f"got {self.families!r}")
         if self.budget_minutes is not None and not (
                 isinstance(self.budget_minutes, (int, float)) and not isinstance(self.budget_minutes, bool)
                 and math.isfinite(self.budget_minutes) and self.budget_minutes > 0):

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 from recommender.atomic import atomic_file
-from training.train import describe_trial
 from training.evaluate import (
     COLUMNS,
     HYBRID_ZERO_ROW,
@@ -39,6 +38,7 @@ from training.evaluate import (
     POPULARITY_ROW,
     Evaluation,
 )
+from training.search import describe_trial
 
 REPORT_FILE = "report.html"
 TOP_REGIONS = 15

@@ -46,7 +46,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,7 +80,8 @@ BETAS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)  # popularity exponents tried on every it
 MOVES = {
     "ease": [("model", "l2", (0.4, 2.5))],
     "rp3beta": [("model", "alpha", (0.7, 1.3)), ("model", "neighbours", (0.5, 2.0))],
-    "als": [("model", "factors", (2.0, 0.5)), ("model", "alpha", (4.0, 0.25)), ("model", "regularization", (10.0, 0.1))],
+    "als": [("model", "factors", (2.0, 0.5)), ("model", "alpha", (4.0, 0.25)),
+            ("model", "regularization", (10.0, 0.1))],
     "item_knn": [("model", "neighbours", (0.5, 2.0)), ("set", "similarity", ("bm25",))],
     "bpr": [("model", "factors", (2.0,)), ("model", "learning_rate", (0.4, 2.0))],
 }
@@ -132,11 +133,24 @@ class Candidate:
     def weighting_dict(self) -> dict:
         return dict(self.weighting)
 
-    def describe(self) -> str:
-        weighting = self.weighting_dict
-        half_life = weighting.get("half_life_days")
-        scheme = weighting["scheme"] + (f" {half_life:g}d" if half_life else "")
-        return f"{self.family}({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in self.params)}) on {scheme}"
+
+
+def describe_model(trial: dict) -> str:
+    """``family(name=value, ...)`` of a scoreboard row."""
+    params = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                       for key, value in sorted(trial["params"].items()))
+    return f"{trial['family']}({params})"
+
+
+def describe_weighting(weighting: dict) -> str:
+    """``scheme`` and its half-life in days (``recency 90d``)."""
+    half_life = weighting.get("half_life_days")
+    return weighting["scheme"] + (f" {half_life:g}d" if half_life else "")
+
+
+def describe_trial(trial: dict) -> str:
+    """``family(params) on weighting`` of a scoreboard row."""
+    return f"{describe_model(trial)} on {describe_weighting(trial['weighting'])}"
 
 
 @dataclass
@@ -192,18 +206,16 @@ def scoreboard_table(search: dict) -> str:
     header = ("", "model", "weighting", search["metric"].replace("validation ", ""), "long tail", "seconds")
     lines = []
     for trial in rows:
-        weighting = trial["weighting"]
-        scheme = weighting["scheme"] + (f" {weighting['half_life_days']:g}d" if weighting.get("half_life_days") else "")
-        params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(trial["params"].items()))
         mark = "*" if trial == best else "+" if trial == search.get("most_accurate") else ""
         score = f"{trial['ndcg']:.4f}" if trial["status"] == "ok" else trial["status"]
         tail = f"{trial['long_tail_share']:.3f}" if trial["status"] == "ok" else trial["reason"]
-        lines.append((mark, f"{trial['family']}({params})", scheme, score, tail, f"{trial['seconds']:.1f}"))
+        lines.append((mark, describe_model(trial), describe_weighting(trial["weighting"]), score, tail,
+                      f"{trial['seconds']:.1f}"))
     widths = [max(len(str(row[c])) for row in [header, *lines]) for c in range(len(header))]
     text = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *lines]]
-    text.append(f"{len(search['trials'])} candidates in {search['seconds']:.0f} s of a {search['budget_seconds']:.0f} s "
-                f"budget (stopped by the {search['stopped_by']}); * = chosen (the most niche-friendly within one "
-                f"standard error of the most accurate, +)")
+    text.append(f"{len(search['trials'])} candidates in {search['seconds']:.0f} s of a "
+                f"{search['budget_seconds']:.0f} s budget (stopped by the {search['stopped_by']}); * = chosen (the "
+                f"most niche-friendly within one standard error of the most accurate, +)")
     return "\n".join(text)
 
 

@@ -49,7 +49,7 @@ from recommender.models.hybrid import (
 from recommender.ranking import exclude
 from recommender.splits import relevance_matrix, validation_split
 from training.config import TrainConfig
-from training.search import default_budget_seconds, search_models
+from training.search import default_budget_seconds, describe_trial, search_models
 
 log = logging.getLogger(__name__)
 
@@ -271,16 +271,6 @@ def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, 
                      "fingerprint": sha256_of(*paths) if local else None, "counts": result.counts},
             "parameters": (result.config or config).to_dict(), "default_niche": result.engine.default_niche,
             "validation": result.validation, "timings_seconds": result.seconds, "training_engine": result.backend}
-
-
-def describe_trial(trial: dict) -> str:
-    """``family(params) on weighting`` of a scoreboard row."""
-    weighting = trial["weighting"]
-    scheme = weighting["scheme"] + (f", half-life {weighting['half_life_days']:g} days"
-                                    if weighting.get("half_life_days") else "")
-    params = ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
-                       for key, value in sorted(trial["params"].items()))
-    return f"{trial['family']}({params}) on {scheme}"
 
 
 def summary_table(result: TrainResult, config: TrainConfig) -> str:

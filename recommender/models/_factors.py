@@ -18,8 +18,14 @@ from threadpoolctl import threadpool_limits
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender, closest_by_cosine
-from recommender.models.checks import check_batch, check_items, check_non_negative_int, check_training_data, \
-    similar_from_rows, unit_rows
+from recommender.models.checks import (
+    check_batch,
+    check_items,
+    check_non_negative_int,
+    check_training_data,
+    similar_from_rows,
+    unit_rows,
+)
 
 COLD_ITEM_RIDGE = 1.0  # ridge penalty of the content-to-factor mapping for never-bought items
 

@@ -33,7 +33,6 @@ from sklearn.base import BaseEstimator
 from recommender.atomic import atomic_file
 from recommender.features.training_data import TrainingData, UserBatch
 
-
 ROLES = ("collaborative", "content", "popularity", "blend")
 MIN_SIMILARITY = 0.2  # below this cosine a purchase does not explain an item (vector models)
 

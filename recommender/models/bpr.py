@@ -83,7 +83,8 @@ class BPRRecommender(FactorModel):
     def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
         """implicit's SGD: each epoch costs about pairs x factors (verified negatives add more)."""
         factors, iterations = int(params.get("factors", 64)), int(params.get("iterations", 100))
-        return FitCost(iterations * n_pairs * factors * 4 / 1.5e9, 4.0 * (n_users + n_items) * factors * 3 + 24.0 * n_pairs)
+        return FitCost(iterations * n_pairs * factors * 4 / 1.5e9,
+                       4.0 * (n_users + n_items) * factors * 3 + 24.0 * n_pairs)
 
     def _implicit_model(self):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
