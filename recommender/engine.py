@@ -179,30 +179,22 @@ class RecommendationEngine:
         if not self.model.is_linear:
             seen = None if include_purchased else rows_of(self.purchased, users)
             scores = exclude(self.model.score(self.batch(users, tiers)), seen, allowed)
-            found = [top_k(scores, depth)]
-            if niche_depth:
-                found.append(top_k(np.where(niche, scores, -np.inf), niche_depth))
+            found = [top_k(scores, depth)] + ([top_k(np.where(niche, scores, -np.inf), niche_depth)]
+                                              if niche_depth else [])
             return tuple(np.hstack(parts) for parts in zip(*found)) if niche_depth else found[0]
         vectors = self.user_vectors(users, tiers)
-
-        def best(rows: np.ndarray | slice, kept: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-            seen = None if include_purchased else RowIndices(self.purchased, users[rows])
-            if kept is not self.available and np.count_nonzero(kept) <= NARROW_FILTER_SHARE * self.n_items:
-                return top_k_of_subset(vectors[rows], self.item_rows, count, np.flatnonzero(kept), seen)
-            return top_k_of_product(vectors[rows], self.item_matrix, count, seen, kept, threads=TOPK_THREADS)
-
-        if niche_depth and (mask is None or np.count_nonzero(allowed) > NARROW_FILTER_SHARE * self.n_items):
+        narrow = mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items
+        if niche_depth and not narrow:
             return self._split_candidates(vectors, users, depth, niche_depth, include_purchased, allowed)
-        codes, scores = best(slice(None), allowed, depth)
-        if not niche_depth:
-            return codes, scores
-        # a buyer whose list holds niche_depth niche items already holds their best niche items
-        niche_codes = np.full((len(users), niche_depth), -1, dtype=np.int64)
-        niche_scores = np.full((len(users), niche_depth), -np.inf, dtype=np.float32)
-        short = np.flatnonzero(((codes >= 0) & niche[np.maximum(codes, 0)]).sum(axis=1) < niche_depth)
-        if len(short):
-            niche_codes[short], niche_scores[short] = best(short, allowed & niche, niche_depth)
-        return np.hstack([codes, niche_codes]), np.hstack([scores, niche_scores])
+        seen = None if include_purchased else RowIndices(self.purchased, users)
+
+        def best(kept: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+            if narrow:  # a category, a region: score only the items kept
+                return top_k_of_subset(vectors, self.item_rows, count, np.flatnonzero(kept), seen)
+            return top_k_of_product(vectors, self.item_matrix, count, seen, kept, threads=TOPK_THREADS)
+
+        found = [best(allowed, depth)] + ([best(allowed & niche, niche_depth)] if niche_depth else [])
+        return tuple(np.hstack(parts) for parts in zip(*found)) if niche_depth else found[0]
 
     @property
     def niche_split(self) -> tuple["ItemGroup", "ItemGroup"]:
