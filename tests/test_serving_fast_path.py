@@ -98,6 +98,12 @@ def test_narrow_filters_scored_over_their_items_alone_answer_as_the_full_product
                                                        RowIndices(engine.purchased, users), engine.available & mask)
     np.testing.assert_array_equal(codes, expected_codes)
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-6)
+    # with a niche part: the filter's best niche items follow, scored over the filter's niche items
+    with_niche, _ = engine.candidates(users, 40, mask=mask, niche_depth=5)
+    niche = engine.reranker.niche_items_ > 0
+    niche_codes, _ = top_k_of_product(engine.user_vectors(users), engine.item_matrix, 5,
+                                      RowIndices(engine.purchased, users), engine.available & mask & niche)
+    np.testing.assert_array_equal(with_niche, np.hstack([expected_codes, niche_codes]))
 
 
 @pytest.mark.parametrize("model", ["small_model", "second_model"])
