@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator
 
 from recommender.atomic import atomic_file
 from recommender.features.training_data import TrainingData, UserBatch
+from recommender.models.checks import unit_rows
 
 ROLES = ("collaborative", "content", "popularity", "blend")
 MIN_SIMILARITY = 0.2  # below this cosine a purchase does not explain an item (vector models)
@@ -149,15 +150,9 @@ def closest_by_cosine(vectors: np.ndarray, items: np.ndarray, bought: np.ndarray
     out = np.full(len(items), -1, dtype=np.int64)
     if len(items) == 0 or len(bought) == 0 or np.ndim(vectors) != 2 or np.shape(vectors)[1] == 0:
         return out
-    left, right = _unit(vectors[items]), _unit(vectors[bought])
-    similarity = left @ right.T
+    similarity = unit_rows(np.asarray(vectors[items], dtype=np.float32)) @ unit_rows(
+        np.asarray(vectors[bought], dtype=np.float32)).T
     best = similarity.argmax(axis=1)
     close = similarity[np.arange(len(items)), best] >= threshold
     out[close] = best[close]
     return out
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    rows = np.asarray(rows, dtype=np.float32)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)

@@ -45,6 +45,8 @@ from recommender.models.checks import (
     check_number,
     check_positive_int,
     check_training_data,
+    similar_from_rows,
+    unit_rows,
 )
 
 BLOCK_CELLS = 1 << 24  # dense similarity cells handled at once while pruning (64 MB of float32)
@@ -101,9 +103,7 @@ class ItemItemRecommender(Recommender):
         cold, warm = np.flatnonzero(self.item_buyers_ == 0), np.flatnonzero(self.item_buyers_ > 0)
         if embedding is None or len(cold) == 0 or len(warm) == 0 or np.shape(embedding)[0] != self.n_items_:
             return weights
-        unit = np.asarray(embedding, dtype=np.float32)
-        norms = np.linalg.norm(unit, axis=1, keepdims=True)
-        unit = np.divide(unit, norms, out=np.zeros_like(unit), where=norms > 0)
+        unit = unit_rows(np.asarray(embedding, dtype=np.float32))
         blocks = ((cold[rows], unit[cold[rows]] @ unit[warm].T) for rows in row_blocks(len(cold), len(warm)))
         mapping = prune_rows(blocks, self.n_items_, COLD_NEIGHBOURS, columns=warm)  # cold x warm similarities
         totals = np.asarray(mapping.sum(axis=1)).ravel()
@@ -140,16 +140,15 @@ class ItemItemRecommender(Recommender):
         self.check_fitted()
         who = f"{type(self).__name__}.similar_items"
         codes = check_items(items, self.n_items_, who)
-        k = min(check_non_negative_int(k, "k", who), max(self.n_items_ - 1, 0))
-        rows = self.weights_[codes]
-        out_codes = np.full((len(codes), k), -1, dtype=np.int64)
-        out_scores = np.full((len(codes), k), -np.inf, dtype=np.float32)
-        for row in range(len(codes)):
-            start, stop = rows.indptr[row], rows.indptr[row + 1]
-            order = np.argsort(-rows.data[start:stop], kind="stable")[:k]
-            out_codes[row, :len(order)] = rows.indices[start:stop][order]
-            out_scores[row, :len(order)] = rows.data[start:stop][order]
-        return out_codes, out_scores
+        k = check_non_negative_int(k, "k", who)
+
+        def rows(block: np.ndarray) -> np.ndarray:  # neighbours' weights, -inf where none
+            sub = self.weights_[block]
+            dense = np.full(sub.shape, -np.inf, dtype=np.float32)
+            dense[np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr)), sub.indices] = sub.data
+            return dense
+
+        return similar_from_rows(rows, codes, self.n_items_, k)
 
     def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
         """The purchase with the largest weight towards each item, where that weight is positive."""
