@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -219,36 +220,49 @@ def scoreboard_table(search: dict) -> str:
     return "\n".join(text)
 
 
+class _Inputs(NamedTuple):
+    """What judging on one weighting reads: the training data, the validation buyers, their relevant
+    items and their purchases (CSR, one row per buyer), and each item's training buyers."""
+
+    data: TrainingData
+    buyers: np.ndarray
+    relevant: sp.csr_matrix
+    bought: sp.csr_matrix
+    item_sales: np.ndarray
+
+
 class _Judge:
     """Fits candidates on the data before the validation days and scores their validation lists."""
 
     def __init__(self, data_for: Callable[[dict], TrainingData], make: Callable[[str, dict], Recommender],
                  relevant_for: Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]], k: int):
         self.data_for, self.make, self.relevant_for, self.k = data_for, make, relevant_for, k
-        self.cache: dict[tuple, tuple[TrainingData, np.ndarray, sp.csr_matrix]] = {}
+        self.cache: dict[tuple, _Inputs] = {}
         self.buyers = 0  # validation buyers judged (the same for every weighting)
 
-    def inputs(self, weighting: tuple) -> tuple[TrainingData, np.ndarray, sp.csr_matrix]:
-        """Training data of a weighting, its validation buyers and their relevant items (built once)."""
+    def inputs(self, weighting: tuple) -> _Inputs:
+        """The inputs of a weighting (built once)."""
         if weighting not in self.cache:
             self.cache.clear()  # one weighting's matrices at a time: the search visits them in runs
             data = self.data_for(dict(weighting))
             buyers, relevant = self.relevant_for(data)
-            self.cache[weighting] = (data, buyers, relevant)
+            purchased = data.purchased
+            self.cache[weighting] = _Inputs(data, buyers, relevant, purchased[buyers],
+                                            np.asarray(purchased.sum(axis=0)).ravel())
             self.buyers = len(buyers)
         return self.cache[weighting]
 
-    def lists(self, model: Recommender, data: TrainingData, buyers: np.ndarray, scales: list[np.ndarray] | None
-              ) -> list[np.ndarray]:
-        """Top-k lists of the buyers (purchases and unavailable items excluded): one list, or one per
-        column scale of ``scales`` (see :func:`ranked_by_scales`). Batches of buyers run on two
-        threads (the rankings release the GIL)."""
+    def lists(self, model: Recommender, inputs: _Inputs, scales: list[np.ndarray] | None) -> list[np.ndarray]:
+        """Top-k lists of the validation buyers (purchases and unavailable items excluded): one list,
+        or one per column scale of ``scales`` (see :func:`ranked_by_scales`). Batches of buyers run
+        on two threads (the rankings release the GIL)."""
+        data, buyers = inputs.data, inputs.buyers
         available = data.catalog.available.to_numpy(dtype=bool)
         step = max(1, SCORING_CELLS // max(data.n_items, 1))
 
         def batch(start: int) -> list[np.ndarray]:
-            users = buyers[start:start + step]
-            scores = exclude(model.score(data.batch(users)), data.purchased[users], available)
+            rows = slice(start, start + step)
+            scores = exclude(model.score(data.batch(buyers[rows])), inputs.bought[rows], available)
             return [top_k(scores, self.k)[0]] if scales is None else ranked_by_scales(scores, scales, self.k)
 
         with ThreadPoolExecutor(max_workers=JUDGING_THREADS) as pool:
@@ -258,19 +272,19 @@ class _Judge:
     def judge(self, candidate: Candidate) -> tuple[Trial, Recommender, TrainingData, np.ndarray]:
         """Fit and score a candidate: its scoreboard row (with the best popularity exponent for an
         item-item model), the fitted model, its training data, and its NDCG of each validation buyer."""
-        data, buyers, relevant = self.inputs(candidate.weighting)
+        inputs = self.inputs(candidate.weighting)
+        data = inputs.data
         start = time.perf_counter()
         model = self.make(candidate.family, candidate.param_dict).fit(data)
-        item_sales = np.asarray(data.purchased.sum(axis=0)).ravel()
         betas, scales = (None,), None
         if isinstance(model, ItemItemRecommender):  # scores / buyers ** beta, relative to the fitted beta
             betas = BETAS
             scales = [model.column_scale(beta) / model.column_scale(float(model.beta)) for beta in betas]
         results = []
-        for beta, recommended in zip(betas, self.lists(model, data, buyers, scales)):
-            per_buyer = ndcg_at_k(recommended, relevant, self.k, average=False)
-            results.append((float(np.nanmean(per_buyer)), float(long_tail_share(recommended, item_sales)), beta,
-                            per_buyer))
+        for beta, recommended in zip(betas, self.lists(model, inputs, scales)):
+            per_buyer = ndcg_at_k(recommended, inputs.relevant, self.k, average=False)
+            results.append((float(np.nanmean(per_buyer)), float(long_tail_share(recommended, inputs.item_sales)),
+                            beta, per_buyer))
         ndcg, tail, beta, per_buyer = max(results, key=lambda result: result[0])
         params = candidate.param_dict
         if beta is not None:
@@ -371,7 +385,7 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     def left() -> float:
         return budget_seconds - (time.perf_counter() - start)
 
-    first, buyers, _ = judge.inputs(Candidate.of("als", {}, weightings[0]).weighting)
+    first, buyers = judge.inputs(Candidate.of("als", {}, weightings[0]).weighting)[:2]
     shape = (first.n_users, first.n_items, first.user_items.nnz)  # the same for every weighting
     n_bought = int((np.diff(first.user_items.tocsc().indptr) > 0).sum())
 

@@ -192,8 +192,10 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     progress.set_description("validation: tune blend")
     available = data.catalog.available.to_numpy(dtype=bool)
 
+    bought = data.purchased[buyers]
+
     def pool_of(rows: slice) -> CandidatePool:  # one batch of dense scores at a time
-        batch, seen = data.batch(buyers[rows]), data.purchased[buyers[rows]]
+        batch, seen = data.batch(buyers[rows]), bought[rows]
         return candidate_pool([exclude(scaled_scores(model, batch), seen, available)
                                for _, model in hybrid.components], BLEND_POOL)
 
