@@ -249,7 +249,7 @@ def _config(args: argparse.Namespace):
     config = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     budget = getattr(args, "budget", None)
     if budget is not None:
-        config = TrainConfig.from_dict({**config.to_dict(), "budget_minutes": budget}, "--budget")
+        config = config.replaced("--budget", budget_minutes=budget)
     return config
 
 

@@ -90,19 +90,15 @@ class TrainConfig:
         """Whether training chooses the collaborative model by the model search."""
         return self.components is None
 
+    def replaced(self, source: str = "config", **changes) -> "TrainConfig":
+        """A copy with some fields changed, checked like a config file (``source`` names it in errors)."""
+        return TrainConfig.from_dict({**self.to_dict(), **changes}, source)
+
     def with_model(self, family: str, params: dict, weighting: dict) -> "TrainConfig":
         """This config naming its components: ``family`` with ``params`` blended with the content and
         popularity models, on ``weighting`` (what the model search chose)."""
-        values = self.to_dict()
-        values["components"] = {family: dict(params), **SIDE_COMPONENTS}
-        values["weighting"] = dict(weighting)
-        return TrainConfig.from_dict(values, "chosen config")
-
-    def with_weighting(self, weighting: dict) -> "TrainConfig":
-        """This config with another interaction weighting."""
-        values = self.to_dict()
-        values["weighting"] = dict(weighting)
-        return TrainConfig.from_dict(values, "config")
+        return self.replaced("chosen config", components={family: dict(params), **SIDE_COMPONENTS},
+                             weighting=dict(weighting))
 
     def training_data(self, dataset, weighting: InteractionWeighting | None = None, item_side: dict | None = None):
         """The model inputs of ``dataset`` as this config builds them (``weighting`` overrides;

@@ -355,6 +355,10 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         result = train(train_part, config, show_progress=False)
         engine, chosen = result.engine, result.config
         seconds["hybrid_train"] = time.perf_counter() - clock
+        # training, features, popularity, plain ALS, EASE (if the catalog allows), RP3beta, the
+        # components that are not popularity, the niche curve
+        progress.total = 6 + (engine.n_items <= EASE_MAX_ITEMS) + sum(
+            model.role != "popularity" for _, model in engine.model.components)
         progress.update()
 
         step("features and test buyers")
@@ -401,7 +405,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         del raw
 
         binary = chosen.training_data(train_part, InteractionWeighting("binary", None))
-        if data.n_items <= EASE_MAX_ITEMS:
+        if engine.n_items <= EASE_MAX_ITEMS:
             single(EASE_ROW, *fitted(ExactEASE(l2=250.0), binary), features=binary)
         else:
             log.info("%s skipped: %d items > %d (a dense items x items matrix)", EASE_ROW, data.n_items, EASE_MAX_ITEMS)

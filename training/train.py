@@ -171,7 +171,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     fitted, search = {}, None
     if config.searches:
         progress.set_description("validation: model search")
-        search = search_models(lambda weighting: fit_part.training_data(config.with_weighting(weighting)),
+        search = search_models(lambda weighting: fit_part.training_data(config.replaced(weighting=weighting)),
                                fit_part.component, relevant_for, budget_seconds=budget, k=config.k,
                                weighting=config.weighting, families=config.families,
                                on_trial=lambda trial: progress.set_postfix_str(
