@@ -36,6 +36,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._process import market_paths  # noqa: E402
+from recommender.columns import TEXT  # noqa: E402
 from recommender.contract import UNKNOWN_TIER  # noqa: E402
 from recommender.engine import RecommendationEngine  # noqa: E402
 from recommender.loaders import load_dataset  # noqa: E402
@@ -51,7 +52,7 @@ K = 10
 def write_parquet(purchases: pd.DataFrame, path: Path) -> Path:
     """Contract columns of loaded purchases as a Parquet file Spark reads."""
     tiers = purchases.city_tier.astype("Int8").where(purchases.city_tier != UNKNOWN_TIER)
-    pd.DataFrame({"user_id": purchases.user_id.astype(str), "item_id": purchases.item_id.astype(str),
+    pd.DataFrame({"user_id": purchases.user_id.astype(TEXT), "item_id": purchases.item_id.astype(TEXT),
                   "timestamp": purchases.timestamp, "quantity": purchases.quantity,
                   "city_tier": tiers}).to_parquet(path, index=False)
     return path

@@ -15,6 +15,8 @@ import pyarrow as pa
 from recommender.contract import FALSE_WORDS, MAX_CITY_TIER, TAG_SEPARATOR, TRUE_WORDS, BadRows
 
 EPOCH_SECONDS_MAX = 4_102_444_800  # 2100-01-01: larger numbers are not epoch seconds
+TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+"""pandas 3's default ``"str"`` dtype, spelled out so pandas 2.3 behaves the same (missing values stay NaN)."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,18 @@ class Where:
         raise BadRows(self.path, self.column, problem, first, value, len(positions), self.is_csv).error()
 
 
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def text_types(arrow_type: pa.DataType) -> pd.StringDtype | None:
+    """A ``types_mapper`` for Arrow's ``to_pandas``: text becomes :data:`TEXT`, other types keep the default."""
+    return TEXT if _is_text(arrow_type) else None
+
+
 def as_series(column: pa.ChunkedArray | pa.Array) -> pd.Series:
     """An Arrow column as a pandas Series (text stays Arrow-backed: no Python object per row)."""
-    return column.to_pandas()
+    return column.to_pandas(types_mapper=text_types)
 
 
 def strict_cast(column, target: pa.DataType):
@@ -51,15 +62,11 @@ def strict_cast(column, target: pa.DataType):
         return None
 
 
-def _is_text(column) -> bool:
-    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-
-
 def text(column, where: Where, required: bool = False, default: str = "") -> pd.Series:
     """Stripped text; empty values are an error when ``required``, else ``default``."""
     values = as_series(column)
     if not pd.api.types.is_string_dtype(values):
-        values = values.astype("str")
+        values = values.astype(TEXT)
     stripped = values.str.strip()
     empty = (stripped.isna() | stripped.eq("")).to_numpy()
     if required:
@@ -93,7 +100,7 @@ def timestamps(column, where: Where) -> np.ndarray:
         if values.dt.tz is not None:
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return values.to_numpy().astype("datetime64[s]")
-    if _is_text(column) and column.null_count == 0:
+    if _is_text(column.type) and column.null_count == 0:
         for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):  # ISO 8601, with or without a zone
             fast = strict_cast(column, target)
             if fast is not None:
@@ -115,7 +122,7 @@ def timestamps(column, where: Where) -> np.ndarray:
     result = np.empty(len(values), dtype="datetime64[s]")
     result[is_epoch] = epoch[is_epoch].astype("int64").astype("datetime64[s]")
     if not is_epoch.all():
-        text_values = values[~is_epoch].astype("str")
+        text_values = values[~is_epoch].astype(TEXT)
         parsed = pd.to_datetime(text_values, format="ISO8601", utc=True, errors="coerce")
         bad = np.zeros(len(values), dtype=bool)
         bad[~is_epoch] = parsed.isna().to_numpy()
@@ -133,7 +140,7 @@ def city_tiers(column, where: Where, unknown: int) -> np.ndarray:
                 (tiers[np.asarray(fast.is_valid())] != unknown).all():
             return tiers.astype("int8")
     values = as_series(column)
-    cleaned = values.astype("str").str.strip().str.lower().str.removeprefix("tier").str.strip()
+    cleaned = values.astype(TEXT).str.strip().str.lower().str.removeprefix("tier").str.strip()
     missing = (values.isna() | cleaned.eq("")).to_numpy()
     parsed = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     valid = np.isin(parsed, np.arange(1, MAX_CITY_TIER + 1))
@@ -147,7 +154,7 @@ def booleans(column, where: Where, default: bool) -> np.ndarray:
         values = as_series(column)
         return values.fillna(default).to_numpy(dtype=bool)
     values = as_series(column)
-    words = values.astype("str").str.strip().str.lower()
+    words = values.astype(TEXT).str.strip().str.lower()
     missing = (values.isna() | words.eq("")).to_numpy()
     is_true = words.isin(TRUE_WORDS).to_numpy()
     is_false = words.isin(FALSE_WORDS).to_numpy()

@@ -199,7 +199,7 @@ def _categories_with(catalog: pd.DataFrame, item_ids: pd.Series) -> pd.Index:
 
 def _default_catalog(item_ids) -> pd.DataFrame:
     """Catalog rows for bare ids: title = id, every other field at its contract default."""
-    ids = pd.Series(item_ids, dtype="str")
+    ids = pd.Series(item_ids, dtype=col.TEXT)
     n = len(ids)
     frame = pd.DataFrame({"item_id": ids, "title": ids, "description": ""})
     for name in CATALOG_LABELS:
@@ -214,7 +214,7 @@ def add_unknown_items(catalog: pd.DataFrame, item_categories: pd.Index) -> pd.Da
         return catalog
     combined = pd.concat([catalog, _default_catalog(extra)], ignore_index=True)
     for name in CATALOG_LABELS:
-        combined[name] = pd.Categorical(combined[name].astype("str"))
+        combined[name] = pd.Categorical(combined[name].astype(col.TEXT))
     return combined
 
 

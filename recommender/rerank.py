@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recommender.columns import TEXT
 from recommender.metrics import head_items
 
 PRIORITY_TAG = "priority_region"
@@ -99,7 +100,7 @@ def item_groups(popularity, catalog: pd.DataFrame, tail_share: float = 0.2,
     tail = ~head_items(pop, tail_share)
 
     if "tags" in catalog:
-        priority = catalog.tags.fillna("").astype("str").str.contains(
+        priority = catalog.tags.fillna("").astype(TEXT).str.contains(
             rf"(?:^|;)\s*{PRIORITY_TAG}\s*(?:;|$)", case=False, regex=True).to_numpy(dtype=bool)
     else:
         priority = np.zeros(len(catalog), dtype=bool)
@@ -108,7 +109,7 @@ def item_groups(popularity, catalog: pd.DataFrame, tail_share: float = 0.2,
     if "merchant_id" in catalog and len(catalog):
         merchants = pd.Categorical(catalog.merchant_id)
         codes = merchants.codes.astype(np.int64)
-        named = np.asarray(merchants.categories.astype("str") != UNKNOWN_MERCHANT)
+        named = np.asarray(merchants.categories.astype(TEXT) != UNKNOWN_MERCHANT)
         sales = np.bincount(codes[codes >= 0], weights=pop[codes >= 0], minlength=len(merchants.categories))
         if named.any():
             threshold = np.quantile(sales[named], small_merchant_quantile)

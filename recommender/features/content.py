@@ -25,11 +25,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, KBinsDiscretizer, OneHotEncoder, normalize
 
+from recommender.columns import TEXT
+
 LABEL_COLUMNS = ("category", "region", "merchant_id")
 
 
 def _item_text(catalog: pd.DataFrame) -> pd.Series:
-    parts = [catalog[name].astype("str") for name in ("title", "description", "category", "region")]
+    parts = [catalog[name].astype(TEXT) for name in ("title", "description", "category", "region")]
     return parts[0].str.cat(parts[1:], sep=" ").str.cat(catalog.tags.str.replace(";", " "), sep=" ")
 
 
@@ -53,10 +55,10 @@ class ItemContentFeatures(TransformerMixin, BaseEstimator):
         self.price_bands = price_bands
 
     def _columns(self, catalog: pd.DataFrame) -> pd.DataFrame:
-        frame = pd.DataFrame({"text": _item_text(catalog), "tags": catalog.tags.astype("str"),
+        frame = pd.DataFrame({"text": _item_text(catalog), "tags": catalog.tags.astype(TEXT),
                               "price": catalog.price.astype("float64")})
         for name in LABEL_COLUMNS:
-            frame[name] = catalog[name].astype("str")
+            frame[name] = catalog[name].astype(TEXT)
         return frame
 
     def fit(self, catalog: pd.DataFrame, y=None) -> "ItemContentFeatures":

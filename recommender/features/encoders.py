@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.atomic import atomic_file
+from recommender.columns import TEXT
 
 UNKNOWN_CODE = -1
 
@@ -18,7 +19,7 @@ class IdEncoder:
     """Maps ids to codes ``0..n-1`` in the order given; unknown ids encode to ``UNKNOWN_CODE``."""
 
     def __init__(self, ids: Sequence[str] | pd.Index):
-        index = pd.Index(pd.Series(ids, dtype="str"))
+        index = pd.Index(pd.Series(ids, dtype=TEXT))
         if index.has_duplicates:
             raise ValueError(f"IdEncoder: duplicate ids, e.g. {index[index.duplicated()][0]!r}")
         self.index_ = index
@@ -40,7 +41,7 @@ class IdEncoder:
 
     def encode(self, ids) -> np.ndarray:
         """Codes of ``ids`` (int64), ``UNKNOWN_CODE`` where an id is unknown."""
-        return self.index_.get_indexer(pd.Index(pd.Series(ids, dtype="str")))
+        return self.index_.get_indexer(pd.Index(pd.Series(ids, dtype=TEXT)))
 
     def decode(self, codes) -> np.ndarray:
         """Ids of ``codes``."""

@@ -206,7 +206,7 @@ def _read_lines(source: Path) -> pd.DataFrame:
 def _regex_replace(values: pd.Series, pattern: str, replacement: str) -> pd.Series:
     """``values.str.replace`` with a regex, run by Arrow (pandas runs some patterns in Python)."""
     replaced = pc.replace_substring_regex(pa.array(values, type=pa.string()), pattern, replacement)
-    return pd.Series(replaced.to_pandas(types_mapper=pd.ArrowDtype), index=values.index).astype("str")
+    return pd.Series(replaced.to_pandas(types_mapper=col.text_types), index=values.index)
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:

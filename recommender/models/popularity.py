@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recommender.columns import TEXT
 from recommender.contract import MAX_CITY_TIER, UNKNOWN_TIER
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
@@ -126,7 +127,7 @@ class PopularityRecommender(LinearRecommender):
         if category is None:
             self.item_category_ = np.zeros(n_items, dtype=np.int64)
         else:
-            codes, _ = pd.factorize(category.astype("str"), sort=True)
+            codes, _ = pd.factorize(category.astype(TEXT), sort=True)
             self.item_category_ = codes.astype(np.int64)
         self.n_items_ = int(n_items)
         return self

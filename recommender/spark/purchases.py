@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from recommender.contract import MAX_CITY_TIER, PURCHASE_REQUIRED, UNKNOWN_ITEM_POLICIES, UNKNOWN_TIER, ContractError
-from recommender.columns import EPOCH_SECONDS_MAX
+from recommender.columns import EPOCH_SECONDS_MAX, TEXT
 from recommender.loaders import RETURNS, UNKNOWN_ITEMS, Dataset, LoadReport, add_unknown_items
 from recommender.tables import is_parquet
 
@@ -128,12 +128,12 @@ def read_purchases(spark, path: str, catalog: pd.DataFrame, unknown_items: str =
     columns, broken = _parsed_columns(frame)
     parsed = frame.select("*", *(value.alias(f"_{name}") for name, value in columns.items()))
     if unknown_items == "add":
-        known = spark.createDataFrame(pa.table({"_item_id": catalog.item_id.astype(str).to_numpy()}))
+        known = spark.createDataFrame(pa.table({"_item_id": catalog.item_id.astype(TEXT).to_numpy()}))
         extra = (parsed.where(F.col("_quantity") > 0).select("_item_id").distinct()
                  .join(F.broadcast(known), "_item_id", "left_anti"))
-        extra_ids = pd.Index(sorted(extra.toArrow().column(0).to_pylist()), dtype="str")
+        extra_ids = pd.Index(sorted(extra.toArrow().column(0).to_pylist()), dtype=TEXT)
         catalog = add_unknown_items(catalog, pd.Index(catalog.item_id).append(extra_ids))
-    items = spark.createDataFrame(pa.table({"_item_id": catalog.item_id.astype(str).to_numpy(),
+    items = spark.createDataFrame(pa.table({"_item_id": catalog.item_id.astype(TEXT).to_numpy(),
                                             "item": np.arange(len(catalog), dtype=np.int32)}))
     parsed = parsed.join(F.broadcast(items), "_item_id", "left")
     returns = F.col("_quantity") <= 0
@@ -184,6 +184,6 @@ def validation_split(lines, days: float, catalog: pd.DataFrame) -> tuple[object,
     if pairs.empty:
         raise ValueError(f"validation_days={days!r} leaves the validation split empty: no purchase after the cutoff")
     purchases = pd.DataFrame({
-        "user_id": pd.Categorical(pairs.user_id.astype(str)),
+        "user_id": pd.Categorical(pairs.user_id.astype(TEXT)),
         "item_id": pd.Categorical.from_codes(pairs["item"].to_numpy(dtype=np.int64), categories=catalog.item_id)})
     return fit_part, Dataset(purchases, catalog, [])
