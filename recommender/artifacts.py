@@ -71,28 +71,36 @@ def save_model_directory(path: str | os.PathLike, engine, manifest: dict) -> dic
     return manifest
 
 
-def read_manifest(path: str | os.PathLike) -> dict:
-    """The manifest of a model directory, checked for format and required fields."""
+def read_directory_manifest(path: str | os.PathLike, kind: str, version: int, required: tuple[str, ...],
+                            error: type[Exception], remedy: str) -> dict:
+    """The ``manifest.json`` of a directory this project writes (a model, published forecasts),
+    checked for format and ``required`` fields; ``error`` (naming the file) when it is not one of
+    ``kind`` (``"model"``, ``"forecast"``), with ``remedy`` (what to run) on a format mismatch."""
     path = Path(path)
-    if not path.is_dir():
-        raise ModelDirectoryError(f"{path}: not a model directory (no such directory)")
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
-        raise ModelDirectoryError(f"{path}: not a model directory ({MANIFEST} is missing)")
+        what = "no such directory" if not path.is_dir() else f"{MANIFEST} is missing"
+        raise error(f"{path}: not a {kind} directory ({what}); {remedy}")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelDirectoryError(f"{manifest_path}: not valid JSON ({exc})") from exc
+        raise error(f"{manifest_path}: not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict):
-        raise ModelDirectoryError(f"{manifest_path}: expected a JSON object")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelDirectoryError(f"{manifest_path}: format_version {version!r} is not supported "
-                                  f"(this version reads {FORMAT_VERSION}); retrain the model")
-    for field in ("model_version", "files"):
+        raise error(f"{manifest_path}: expected a JSON object")
+    found = manifest.get("format_version")
+    if found != version:
+        raise error(f"{manifest_path}: format_version {found!r} is not supported (this version reads {version}); "
+                    f"{remedy}")
+    for field in required:
         if field not in manifest:
-            raise ModelDirectoryError(f"{manifest_path}: required field {field!r} is missing")
+            raise error(f"{manifest_path}: required field {field!r} is missing")
     return manifest
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    """The manifest of a model directory, checked for format and required fields."""
+    return read_directory_manifest(path, "model", FORMAT_VERSION, ("model_version", "files"), ModelDirectoryError,
+                                   "train the model again")
 
 
 def load_model_directory(path: str | os.PathLike, expected_type: type | None = None):

@@ -1,7 +1,7 @@
 """The merchant view of the demand forecasts: ``GET /v1/merchants/{merchant_id}/forecast``.
 
 Forecasts are never fitted per request: ``recommender forecast-publish`` writes them once
-(:mod:`recommender.forecast_artifacts`) and the server loads that directory at start
+(:mod:`recommender.forecasting.published`) and the server loads that directory at start
 (``create_app(..., forecasts_dir=)``, ``RECOMMENDER_FORECASTS_DIR``); a request slices the
 merchant's rows. Publishing again to the same directory is picked up within a few seconds, with
 no restart (:func:`follow_republished`). Merchants authenticate with ``Authorization: Bearer <token>``, tokens issued by
@@ -30,8 +30,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from recommender.forecast_artifacts import PublishedForecasts
-from recommender.forecasting import MAX_HORIZON
+from recommender.forecasting.published import PublishedForecasts
+from recommender.forecasting.selection import MAX_HORIZON
 from recommender.merchant_tokens import MerchantTokens
 from serving.lean_routes import json_response
 from serving.routing import StrictQueryRoute

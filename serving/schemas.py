@@ -298,8 +298,8 @@ class ReloadResponse(BaseModel):
     seconds: float = Field(description="Time taken to load, verify and prepare the model.", examples=[1.42])
 
 
-FORECAST_ROW_EXAMPLE = {"item_id": "DZ-000001", "period_start": "2026-11-02", "p10": 0.0, "p50": 1.35, "p90": 3.8,
-                        "model": "croston_sba"}
+FORECAST_ROW_EXAMPLE = {"item_id": "DZ-000001", "period_start": "2026-11-02", "p10": 0.0, "p50": 1.0, "p90": 3.8,
+                        "model": "global_gbm", "recent_level": 1.4, "recent_trend": 0.25, "rising": True}
 
 
 class ForecastRow(BaseModel):
@@ -314,11 +314,20 @@ class ForecastRow(BaseModel):
     period_start: date = Field(description="First day of the period (a Monday for weekly forecasts).",
                                examples=["2026-11-02"])
     p10: float = Field(description="10th percentile of the units ordered in the period.", examples=[0.0])
-    p50: float = Field(description="Point forecast: expected units (item P50s add up to the merchant's P50).",
-                       examples=[1.35])
+    p50: float = Field(description="Median units ordered in the period (for a merchant's total: the median of the "
+                                   "total, calibrated on validation windows).", examples=[1.0])
     p90: float = Field(description="90th percentile of the units ordered in the period.", examples=[3.8])
-    model: str = Field(description="Forecast method selected for the series, or `bottom-up (selected)` for totals.",
-                       examples=["croston_sba"])
+    model: str = Field(description="Forecast method selected for the series (e.g. `global_gbm`, `imapa`, `ma8`), or "
+                                   "`total of the selected forecasts` for the merchant's total.",
+                       examples=["global_gbm"])
+    recent_level: float = Field(description="Units per period sold over the last 13 weeks (28 days for daily "
+                                            "forecasts).",
+                                examples=[1.4])
+    recent_trend: float | None = Field(None, description="Change of those periods against as many before (0.25 = a "
+                                                         "quarter more); omitted when nothing sold in those before.",
+                                       examples=[0.25])
+    rising: bool = Field(description="Whether the recent trend is at least +10% (for `by=item,city_tier`: the city "
+                                     "tiers where the item's demand is rising).", examples=[True])
 
 
 class MerchantForecastResponse(BaseModel):

@@ -1,16 +1,12 @@
 """Forecast pipeline, coherence, command line, report and errors on a small generated market."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.forecasting import (
-    MerchantWithoutSalesError,
-    UnknownMerchantError,
-    forecast,
-    forecast_table,
-)
+from recommender.forecasting import MerchantWithoutSalesError, UnknownMerchantError, forecast
+from recommender.forecasting.methods import METHODS, SIMPLE
+from recommender.forecasting.views import EXPLAINED
 from recommender.loaders import load_dataset
 from training.cli import main
 
@@ -20,25 +16,36 @@ def dataset(forecast_market):
     return load_dataset(*forecast_market)
 
 
-def test_item_forecasts_add_up_to_merchant_and_category_totals(dataset):
+def test_item_rows_explain_themselves_and_totals_have_ordered_bands(dataset):
     result = forecast(dataset, horizon=6, by="item")
     items = result.series_table()
-    assert set(items.model) <= {"seasonal_naive", "moving_average", "croston_sba", "tsb", "global_gbm"}
+    assert set(items.model) <= set(METHODS)
     assert len(items) == 5 * 6 and (items.p10 <= items.p50).all() and (items.p50 <= items.p90).all()
+    fans = items[items.item_id == "FAN-1"].iloc[0]
+    history = result.panel.values[result.panel.series.item_id.eq("FAN-1").to_numpy()][0]
+    assert fans.recent_level == pytest.approx(history[-13:].mean())
+    assert fans.recent_trend == pytest.approx(history[-13:].sum() / history[-26:-13].sum() - 1)
+    assert fans.rising == (fans.recent_trend >= 0.10)
     for key in ("merchant_id", "category"):
         totals = result.totals_table(key)
-        summed = items.groupby([key, "period_start"]).p50.sum()
-        assert np.allclose(totals.set_index([key, "period_start"]).p50.loc[summed.index], summed)
-        assert (totals.p10 <= totals.p50).all() and (totals.p50 <= totals.p90).all()
+        assert len(totals) == items[key].nunique() * 6
+        assert (totals.p10 <= totals.p50).all() and (totals.p50 <= totals.p90).all() and (totals.p10 >= 0).all()
 
 
-def test_one_merchant_forecast_has_only_its_items(dataset):
-    table = forecast_table(dataset, horizon=4, by="item", merchant_id="M1")
-    assert set(table.item_id) == {"FAN-1", "FAN-2"} and set(table.merchant_id) == {"M1"}
+def test_a_merchants_view_and_a_shorter_horizon_are_slices_of_the_catalogs_forecast(dataset):
+    catalog = forecast(dataset, horizon=8, by="item").series_table()
+    mine = forecast(dataset, horizon=4, by="item", merchant_id="M1").series_table()
+    assert set(mine.item_id) == {"FAN-1", "FAN-2"} and set(mine.merchant_id) == {"M1"}
+    expected = catalog[catalog.merchant_id.eq("M1") & catalog.period_start.isin(mine.period_start)]
+    pd.testing.assert_frame_equal(mine.reset_index(drop=True), expected.reset_index(drop=True))
+    totals = forecast(dataset, horizon=8, by="merchant").table()
+    own_total = forecast(dataset, horizon=8, by="merchant", merchant_id="M1").table()
+    pd.testing.assert_frame_equal(own_total.reset_index(drop=True),
+                                  totals[totals.merchant_id == "M1"].reset_index(drop=True))
     with pytest.raises(UnknownMerchantError, match="unknown merchant 'M9'"):
-        forecast_table(dataset, horizon=4, merchant_id="M9")
+        forecast(dataset, horizon=4, merchant_id="M9")
     with pytest.raises(MerchantWithoutSalesError, match="'M3' has no sales"):
-        forecast_table(dataset, horizon=4, merchant_id="M3")
+        forecast(dataset, horizon=4, merchant_id="M3")
 
 
 def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
@@ -50,21 +57,23 @@ def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
         report = ["--report", str(tmp_path / "report")] if by == "item,city_tier" else []
         assert main(["forecast", *common, "--by", by, "--out", str(out), *report]) == 0
         table = pd.read_csv(out)
-        assert list(table.columns) == keys + ["period_start", "p10", "p50", "p90", "model"]
+        assert list(table.columns) == keys + ["period_start", "p10", "p50", "p90", *EXPLAINED]
         assert table.period_start.nunique() == 4 and pd.to_datetime(table.period_start).dt.day_of_week.eq(0).all()
     index = (tmp_path / "report" / "index.html").read_text()
     assert "merchant-M1.html" in index and "merchant-M2.html" in index
-    page = (tmp_path / "report" / "merchant-M2.html").read_text()
+    page = (tmp_path / "report" / "merchant-M1.html").read_text()
     assert "data:image/png;base64," in page and "tier 1" in page and "tier 2" in page
-    assert "rising" in page  # pomegranates start selling in August: tier demand is rising
+    assert "<b>rising</b>" in page  # the fans' season rises through spring, where the data ends
+    assert "FAN-1" in page and "recent trend" in page and any(f"<td>{name}</td>" in page for name in METHODS)
 
 
-def test_backtest_command_prints_metrics_against_seasonal_naive(forecast_market, capsys):
+def test_backtest_command_prints_every_baseline_and_the_best_simple_one(forecast_market, capsys):
     purchases, catalog = forecast_market
     assert main(["forecast-backtest", "--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4",
                  "--origins", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
-    for word in ("wape", "mase", "bias", "coverage_p10_p90", "seasonal_naive", "selected", "merchant total"):
+    for word in ("wape", "mase", "bias", "coverage_p10_p90", "vs_best_simple", "best simple (", "selected",
+                 "merchant total", "coverage per step", *SIMPLE):
         assert word in out
 
 

@@ -1,22 +1,23 @@
-"""Forecasting methods on generated series with known seasonality and intermittency, and the metrics."""
+"""Forecasting methods, selection and calibration on generated series with known shapes, and the metrics."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recommender import forecast_metrics as fm
-from recommender.features.calendar import calendar_features
-from recommender.features.demand import DemandPanel
-from recommender.features.demand_lags import lag_features
-from recommender.forecasting import SWITCH_MARGINS, _switch_margin, forecast_panel
-from recommender.models.forecast import (
-    CalibratedForecaster,
-    CrostonForecaster,
-    GlobalQuantileForecaster,
-    MovingAverageForecaster,
-    SeasonalNaiveForecaster,
-    TSBForecaster,
+from recommender.forecasting import metrics as fm
+from recommender.forecasting.calendar_features import calendar_features
+from recommender.forecasting.features import lag_features, rolling_quantiles
+from recommender.forecasting.global_model import GlobalMedianModel
+from recommender.forecasting.methods import GLOBAL, SIMPLE, simple_forecasts
+from recommender.forecasting.panel import DemandPanel
+from recommender.forecasting.selection import (
+    SELECTED,
+    SWITCH_MARGINS,
+    _select,
+    _switch_margin,
+    fit_horizon,
+    forecast_panel,
 )
 
 
@@ -34,63 +35,95 @@ def seasonal_values(n: int, periods: int, seed: int = 0) -> np.ndarray:
     return rng.poisson(level * (1 + 0.8 * np.sin(2 * np.pi * t / 52)))
 
 
-def test_seasonal_naive_repeats_last_season_and_beats_the_mean_on_seasonal_series():
-    values = seasonal_values(40, 156 + 12)
-    history, future = panel(values[:, :156]), values[:, 156:]
-    naive = SeasonalNaiveForecaster().fit(history).predict(12)[:, :, 1]
-    assert np.array_equal(naive, values[:, 156 - 52:156 - 40])
-    average = MovingAverageForecaster().fit(history).predict(12)[:, :, 1]
-    assert fm.wape(future, naive) < 0.7 * fm.wape(future, average)
-
-
-def test_seasonal_naive_falls_back_to_the_last_value_on_a_short_history():
-    values = seasonal_values(5, 30)
-    forecast = SeasonalNaiveForecaster().fit(panel(values)).predict(8)
-    assert np.array_equal(forecast[:, :, 1], np.repeat(values[:, -1:], 8, axis=1))
-
-
-def test_intermittent_methods_forecast_the_average_rate():
-    rng = np.random.default_rng(1)
-    values = (rng.random((300, 400)) < 0.25) * 4.0  # a sale of 4 units one week in four: 1 unit a week
-    fitted = panel(values)
-    sba = CrostonForecaster(alpha=0.1).fit(fitted).predict(1)[:, 0, 1]
-    tsb = TSBForecaster(alpha=0.1, beta=0.1).fit(fitted).predict(1)[:, 0, 1]
-    assert abs(sba.mean() - 1.0) < 0.1
-    assert abs(tsb.mean() - 1.0) < 0.1
-    classic = CrostonForecaster(alpha=0.1, variant="classic").fit(fitted).predict(1)[:, 0, 1]
-    assert classic.mean() > sba.mean()  # SBA removes Croston's upward bias
-
-
-def test_tsb_follows_an_item_that_stopped_selling_and_croston_does_not():
-    values = np.zeros((1, 120))
-    values[0, :60:3] = 3.0  # sold every third week, then nothing for 60 weeks
-    fitted = panel(values)
-    croston = CrostonForecaster().fit(fitted).predict(1)[0, 0, 1]
-    tsb = TSBForecaster().fit(fitted).predict(1)[0, 0, 1]
-    assert croston > 0.5 and tsb < 0.05
-
-
-def test_calibrated_band_covers_about_80_percent_of_new_periods():
-    rng = np.random.default_rng(2)
-    values = rng.poisson(rng.uniform(2, 30, size=(400, 1)), size=(400, 72)).astype(float)
-    model = CalibratedForecaster(MovingAverageForecaster(), horizon=12).fit(panel(values[:, :60]))
-    q = model.predict(12)
-    assert np.all(q[:, :, 0] <= q[:, :, 1]) and np.all(q[:, :, 1] <= q[:, :, 2])
-    assert 0.72 <= fm.coverage(values[:, 60:], q[:, :, 0], q[:, :, 2]) <= 0.88
-    assert model.validation_p50_.shape == (400, 2, 12)
+def test_simple_methods_are_statsforecasts_named_and_seasonal_naive_needs_a_season():
+    values = seasonal_values(40, 60 + 12)
+    forecasts = simple_forecasts(panel(values[:, :60]), 12)
+    assert set(forecasts) == set(SIMPLE)
+    assert np.array_equal(forecasts["seasonal_naive"], values[:, 60 - 52:60 - 40])
+    assert np.allclose(forecasts["ma4"], values[:, 56:60].mean(axis=1, keepdims=True))
+    assert np.array_equal(forecasts["naive"], np.repeat(values[:, 59:60], 12, axis=1))
+    assert fm.wape(values[:, 60:], forecasts["seasonal_naive"]) < 0.8 * fm.wape(values[:, 60:], forecasts["ma12"])
+    short = simple_forecasts(panel(values[:, :40]), 4)
+    assert "seasonal_naive" not in short and all(f.shape == (40, 4) and (f >= 0).all() for f in short.values())
 
 
 def test_global_model_learns_seasonality_across_series():
     values = seasonal_values(30, 120 + 8, seed=3)
-    model = GlobalQuantileForecaster(horizon=8, max_rows=8000, max_iter=40).fit(panel(values[:, :120]))
-    q = model.predict(8)
-    assert q.shape == (30, 8, 3)
-    assert np.all(np.diff(q, axis=2) >= 0) and np.all(q >= 0)
+    history = panel(values[:, :120])
+    model = GlobalMedianModel(horizon=8, max_rows=8000).fit(history)
+    forecast = model.predict(8)
+    assert forecast.shape == (30, 8) and (forecast >= 0).all()
     truth = values[:, 120:]
-    assert fm.wape(truth, q[:, :, 1]) < fm.wape(truth, MovingAverageForecaster().fit(panel(values[:, :120]))
-                                              .predict(8)[:, :, 1])
+    assert fm.wape(truth, forecast) < 0.8 * fm.wape(truth, simple_forecasts(history, 8)["ma8"])
     with pytest.raises(ValueError, match="horizon"):
         model.predict(9)
+    assert np.array_equal(GlobalMedianModel(horizon=8, max_rows=8000).fit(history).predict(8), forecast)  # seeded
+
+
+def test_global_median_ignores_one_off_bulk_orders_that_move_a_mean():
+    rng = np.random.default_rng(3)
+    values = rng.poisson(5.0, size=(60, 60)).astype(float)
+    values[rng.random(values.shape) < 0.04] = 200.0  # a wholesaler's order now and then: 40 times the usual week
+    history = panel(values)
+    median = GlobalMedianModel(horizon=6).fit(history).predict(6)
+    assert abs(median.mean() - 5.0) < 1.0
+    assert simple_forecasts(history, 6)["ma12"].mean() > 8.0  # the mean of the same weeks is pulled up
+
+
+def test_rolling_quantiles_are_the_quartiles_of_the_last_weeks_before_each_origin():
+    values = np.array([[1.0, 9.0, 2.0, 8.0, 3.0, 7.0]])
+    median = rolling_quantiles(values, 50, 4)
+    assert np.isnan(median[0, 0])
+    assert median[0, 6] == pytest.approx(np.median(values[0, 2:6]))
+    assert median[0, 2] == pytest.approx(np.median(values[0, :2]))  # fewer weeks than the window: what there is
+
+
+def test_selected_band_is_calibrated_at_every_step_and_widens_where_errors_grow():
+    rng = np.random.default_rng(4)
+    history, horizon, n = 60, 12, 150
+    steady = rng.poisson(rng.uniform(5, 30, size=(n, 1)), size=(n, history + horizon))
+    walk = rng.poisson(20 * np.exp(np.cumsum(rng.normal(0, 0.15, size=(n, history + horizon)), axis=1)))
+    values = np.vstack([steady, walk]).astype(float)
+    result = forecast_panel(panel(values[:, :history]))
+    assert result.horizon == fit_horizon(history, "W") == 26
+    assert set(result.quantiles) == set(result.point) and {SELECTED, GLOBAL} <= set(result.quantiles)
+    assert set(result.model) <= set(result.point) - {SELECTED}
+    q, future = result.quantiles[SELECTED][:, :horizon], values[:, history:]
+    assert np.all(q[:, :, 0] <= q[:, :, 1]) and np.all(q[:, :, 1] <= q[:, :, 2]) and np.all(q >= 0)
+    for steps in (slice(0, 4), slice(8, 12)):
+        assert 0.72 <= fm.coverage(future[:, steps], q[:, steps, 0], q[:, steps, 2]) <= 0.90
+    width = (q[n:, :, 2] - q[n:, :, 0]).mean(axis=0)
+    assert width[-1] > 1.2 * width[0]  # a random walk's errors grow with the step, and so does its band
+
+
+def test_fit_horizon_is_the_longest_the_history_can_calibrate():
+    assert fit_horizon(200, "W") == 26
+    assert fit_horizon(44, "W") == 24  # 24 + 12 + 8 weeks of history before the earliest validation window
+    assert fit_horizon(400, "D") == 182
+    with pytest.raises(ValueError, match="too short"):
+        fit_horizon(9, "W")
+
+
+def test_a_series_leaves_the_overall_best_method_only_when_judged_and_better_by_the_margin():
+    errors = np.array([[10.0, 8.0], [10.0, 9.5], [10.0, 5.0], [1.0, 9.0]])  # series x methods
+    judged = np.array([True, True, False, True])
+    choice, best = _select(errors, judged, margin=0.1)
+    assert best == 0 and choice.tolist() == [1, 0, 0, 0]  # 20% better switches, 5% does not, unjudged stays
+
+
+def test_switch_margin_keeps_per_series_choices_only_where_they_carry_over_between_windows():
+    rng = np.random.default_rng(6)
+    n, judged = 400, np.ones(400, bool)
+    noise = rng.uniform(0.8, 1.2, size=(n, 2, 2))  # series x methods x windows
+    # each series has a method that suits it, in both windows: choosing per series pays
+    suited = rng.integers(0, 2, size=n)
+    errors = 10.0 * noise
+    errors[np.arange(n), suited] *= 0.5
+    assert _switch_margin(errors, judged) < 0.5
+    # method 0 is better on average and per-series differences are noise: stay on method 0
+    errors = 10.0 * rng.uniform(0.5, 1.5, size=(n, 2, 2))
+    errors[:, 0] *= 0.9
+    assert _switch_margin(errors, judged) == max(SWITCH_MARGINS)
 
 
 def test_calendar_marks_the_festival_weeks():
@@ -111,65 +144,13 @@ def test_metrics_on_hand_computed_cases():
     assert fm.mase(actual, p50, history, season=52) == pytest.approx(1.0 / 2)
 
 
-def test_global_model_caps_one_off_bulk_orders_in_its_expected_demand():
-    rng = np.random.default_rng(3)
-    values = rng.poisson(5.0, size=(40, 60)).astype(float)
-    spikes = rng.random(values.shape) < 0.04  # a wholesaler's order now and then: 40 times the usual week
-    values[spikes] = 200.0
-    history, future = panel(values), np.full((40, 6), 5.0)
-    capped = GlobalQuantileForecaster(horizon=6, max_iter=40).fit(history).predict(6)
-    uncapped = GlobalQuantileForecaster(horizon=6, max_iter=40, max_order_multiple=None).fit(history).predict(6)
-    assert fm.wape(future, capped[:, :, 1]) < fm.wape(future, uncapped[:, :, 1])
-    assert abs(capped[:, :, 1].mean() - 5.0) < 2.5
-
-
-def test_selected_forecast_band_is_calibrated_at_every_horizon_step():
-    rng = np.random.default_rng(4)
-    history, horizon, n = 48, 12, 200
-    steady = rng.poisson(rng.uniform(5, 30, size=(n, 1)), size=(n, history + horizon))  # the average should win these
-    walk = rng.poisson(20 * np.exp(np.cumsum(rng.normal(0, 0.15, size=(n, history + horizon)), axis=1)))  # and naive these
-    values = np.vstack([steady, walk]).astype(float)
-    methods = {"seasonal_naive": SeasonalNaiveForecaster(), "moving_average": MovingAverageForecaster()}
-    result = forecast_panel(panel(values[:, :history]), horizon, methods)
-    averaged = result.model == "moving_average"
-    assert averaged[:n].mean() > averaged[n:].mean() + 0.3  # the selection tells the two kinds apart
-    q, future = result.quantiles["selected"], values[:, history:]
-    assert np.all(q[:, :, 0] <= q[:, :, 1]) and np.all(q[:, :, 1] <= q[:, :, 2])
-    for steps in (slice(0, 4), slice(8, 12)):
-        assert 0.72 <= fm.coverage(future[:, steps], q[:, steps, 0], q[:, steps, 2]) <= 0.88
-    width = (q[n:, :, 2] - q[n:, :, 0]).mean(axis=0)
-    assert width[-1] > 1.2 * width[0]  # a random walk's errors grow with the step, and so does its band
-
-
-def test_global_model_does_not_cap_the_regular_orders_of_intermittent_items():
-    rng = np.random.default_rng(5)
-    values = (rng.random((60, 60)) < 0.25) * 4.0  # 4 units one week in four: 1 unit a week expected
-    forecast = GlobalQuantileForecaster(horizon=4, max_iter=40).fit(panel(values)).predict(4)[:, :, 1]
-    assert abs(forecast.mean() - 1.0) < 0.15  # a cap at 3x the mean per period would give 0.75
-
-
-def test_switch_margin_keeps_per_series_choices_only_where_they_carry_over_between_windows():
-    rng = np.random.default_rng(6)
-    n, judged = 400, np.ones(400, bool)
-    noise = rng.uniform(0.8, 1.2, size=(n, 2, 2))  # series x methods x windows
-    # each series has a method that suits it, in both windows: choosing per series pays
-    suited = rng.integers(0, 2, size=n)
-    errors = 10.0 * noise
-    errors[np.arange(n), suited] *= 0.5
-    assert _switch_margin(errors, judged) < 0.5
-    # method 0 is better on average and per-series differences are noise: stay on method 0
-    errors = 10.0 * rng.uniform(0.5, 1.5, size=(n, 2, 2))
-    errors[:, 0] *= 0.9
-    assert _switch_margin(errors, judged) == max(SWITCH_MARGINS)
-
-
-def test_lag_features_measure_last_years_seasonal_swing():
+def test_lag_features_measure_last_years_seasonal_swing_and_the_markets_momentum():
     values = np.full((1, 100), 10.0)
     values[0, 50:55] = 30.0  # a five-week peak a year before week 102-106
+    values[0, 96:] = 20.0  # and a doubling in the last month
     starts = pd.date_range("2023-01-02", periods=100, freq="7D")
     features, scale = lag_features(values, starts, "W", np.array([0, 0]), np.array([100, 100]), np.array([5, 12]))
-    assert scale[0] == pytest.approx(10.0)
     peak, after = features.iloc[0], features.iloc[1]  # targets 104 (a year after the peak's middle) and 111
-    assert peak.year_window == pytest.approx(3.0) and peak.year_level == pytest.approx(1.0)
     assert peak.year_ratio == pytest.approx(3.0) and after.year_ratio == pytest.approx(1.0)
-    assert peak.sale_size == pytest.approx(1.0)  # sold every week: the typical order is the weekly mean
+    assert peak.market_momentum == pytest.approx(20.0 / ((9 * 10.0 + 4 * 20.0) / 13))  # last 4 weeks / last 13
+    assert peak.q50_4 * scale[0] == pytest.approx(20.0)

@@ -9,8 +9,9 @@ import pytest
 from conftest import PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
-from recommender.forecast_artifacts import ForecastDirectoryError, PublishedForecasts
 from recommender.forecasting import forecast
+from recommender.forecasting.published import ForecastDirectoryError, PublishedForecasts
+from recommender.forecasting.views import EXPLAINED
 from recommender.loaders import load_dataset
 from recommender.merchant_tokens import issue_token
 from serving.app import MODEL_DIR_ENV, create_app_from_environment
@@ -28,7 +29,7 @@ def test_publish_writes_every_level_and_the_merchants_history(published_forecast
                                            "first_sale_period": None, "last_sale_period": None}
     assert manifest["merchants"]["M1"]["items_sold"] == 2 and manifest["merchants"]["M1"]["units"] > 0
     items = pd.read_parquet(published_forecasts / "item.parquet")
-    assert list(items.columns) == ["merchant_id", "item_id", "period_start", "p10", "p50", "p90", "model"]
+    assert list(items.columns) == ["merchant_id", "item_id", "period_start", "p10", "p50", "p90", *EXPLAINED]
     assert set(items.merchant_id) == {"M1", "M2"} and len(items) == 5 * PUBLISHED_HORIZON
     assert sorted(p.name for p in published_forecasts.parent.iterdir()) == ["forecasts"]  # no temporary left
 
@@ -40,7 +41,7 @@ def test_publish_failure_leaves_the_previous_directory_untouched(published_forec
     (out / "manifest.json").write_text("previous")
     purchases, catalog = contract_files  # four months of sales: too short for 26 weeks
     assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
-                 "--quiet"]) == 2
+                 "--horizon", "26", "--quiet"]) == 2
     assert "too short for a 26-week horizon" in capsys.readouterr().err
     assert (out / "manifest.json").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["forecasts", purchases.name, catalog.name])

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CATALOG, PURCHASES, write
 from fastapi.testclient import TestClient
 
 from recommender.artifacts import load_model_directory
@@ -23,7 +24,6 @@ from recommender.models.als import als_fold_in
 from recommender.models.spark_als import SparkALSRecommender
 from recommender.spark import SparkUnavailable, require_spark, spark_session
 from serving import create_app
-from tests.conftest import CATALOG, PURCHASES, write
 from training.cli import main
 from training.config import TrainConfig
 from training.spark_train import spark_input
@@ -227,3 +227,18 @@ def test_the_model_search_runs_on_spark_and_keeps_its_scoreboard(spark, small_ma
     assert {trial["family"] for trial in search["trials"] if trial["status"] == "ok"} == {"als", "rp3beta"}
     assert next(iter(manifest["parameters"]["components"])) == search["best"]["family"]
     assert manifest["training_engine"]["engine"] == "spark"
+
+
+def test_forecast_on_spark_matches_the_local_engine(spark, forecast_market, tmp_path):
+    purchases, catalog = forecast_market
+    common = ["forecast", "--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "6", "--by",
+              "item,city_tier", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "local.csv")]) == 0
+    assert main([*common, "--engine", "spark", "--spark-master", "local[2]", "--out", str(tmp_path / "spark.csv")]) == 0
+    local, on_spark = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "spark.csv")
+    assert list(on_spark.columns) == list(local.columns) and len(on_spark) == len(local) == 10 * 6
+    assert (on_spark.model == local.model).all()
+    for column in ("p10", "p50", "p90"):  # statsforecast on Spark computes in float32: equal to 0.01 units
+        assert (on_spark[column] - local[column]).abs().max() <= 0.01 + 1e-9
+    with pytest.raises(SystemExit):
+        main([*common[:-1], "--engine", "mapreduce", "--out", str(tmp_path / "x.csv")])

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from recommender.contract import UNKNOWN_ITEM_POLICIES, ContractError
@@ -147,22 +148,44 @@ def _serve_forecasts(args: argparse.Namespace) -> None:
               f"<token>' 'http://{args.host}:{args.port}/v1/merchants/<merchant_id>/forecast?horizon=12&by=item'")
 
 
+@contextmanager
+def _forecast_engine(args: argparse.Namespace) -> Iterator:
+    """The SparkSession of ``--engine spark`` (statsforecast's methods run on it), or None."""
+    if args.engine != "spark":
+        if args.spark_master:
+            raise ValueError("--spark-master needs --engine spark")
+        yield None
+        return
+    from recommender.spark import DEFAULT_MASTER, spark_session
+
+    with spark_session(args.spark_master or DEFAULT_MASTER, app_name="recommender-forecast") as spark:
+        yield spark
+
+
 def run_forecast(args: argparse.Namespace) -> int:
-    from recommender.forecasting import forecast
+    from recommender.forecasting import forecast, view
     from recommender.loaders import load_dataset
     from training.forecast import write_forecast
 
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
-    result = forecast(dataset, args.horizon, args.freq, args.by, merchant_id=args.merchant,
-                      show_progress=not args.quiet)
+
+    with _forecast_engine(args) as spark:
+        def forecast_by(by: str):
+            return forecast(dataset, args.horizon, args.freq, by, merchant_id=args.merchant, spark=spark,
+                            show_progress=not args.quiet)
+
+        result = forecast_by(args.by)
+        if args.report:  # the report needs the item fit (by item and by merchant fit items) and the tier fit
+            tiered = args.by == "item,city_tier"
+            items = forecast_by("item") if tiered else view(result.result, "item", args.horizon, args.merchant)
+            tiers = result if tiered else forecast_by("item,city_tier")
     path = write_forecast(result, args.out)
-    print(f"{result.result.panel.n_series:,} series, {args.horizon} periods ahead: forecast written to {path}")
+    print(f"{result.panel.n_series:,} series fitted ({result.result.horizon} periods calibrated), {args.horizon} "
+          f"periods ahead: forecast written to {path}")
     if args.report:
         from training.forecast_report import write_forecast_report
 
-        tiers = result if args.by == "item,city_tier" else forecast(
-            dataset, args.horizon, args.freq, "item,city_tier", merchant_id=args.merchant, show_progress=not args.quiet)
-        print(f"report written to {write_forecast_report(tiers, args.report, show_progress=not args.quiet)}")
+        print(f"report written to {write_forecast_report(items, tiers, args.report, show_progress=not args.quiet)}")
     return 0
 
 
@@ -171,14 +194,16 @@ def run_forecast_backtest(args: argparse.Namespace) -> int:
     from recommender.loaders import load_dataset
 
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
-    result = backtest(dataset, args.horizon, args.freq, args.by, origins=args.origins, step=args.step,
-                      show_progress=not args.quiet)
+    with _forecast_engine(args) as spark:
+        result = backtest(dataset, args.horizon, args.freq, args.by, origins=args.origins, step=args.step,
+                          last_origin=args.last_origin, min_recent_sales=args.min_recent_sales, spark=spark,
+                          show_progress=not args.quiet)
     print(result.summary())
     return 0
 
 
 def run_forecast_publish(args: argparse.Namespace) -> int:
-    from recommender.forecast_artifacts import publish_forecasts
+    from recommender.forecasting.published import publish_forecasts
     from recommender.loaders import load_dataset
 
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
@@ -343,6 +368,11 @@ def _add_forecast_request(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freq", default="W", help="W (weekly, default) or D (daily)")
     parser.add_argument("--by", default="item", help="item (default), item,city_tier, or merchant (totals)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+                        help="local: every method on this machine (default); spark: statsforecast's methods fitted on "
+                             "Apache Spark, the same numbers (pip install .[spark], Java 17+)")
+    parser.add_argument("--spark-master", default=None,
+                        help="Spark master URL with --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
     _add_unknown_items(parser)
 
 
@@ -357,6 +387,11 @@ def _add_forecast_backtest(parser: argparse.ArgumentParser) -> None:
     _add_forecast_request(parser)
     parser.add_argument("--origins", type=int, default=3, help="forecast origins (default 3)")
     parser.add_argument("--step", type=int, default=None, help="periods between origins (default horizon // 3)")
+    parser.add_argument("--last-origin", default=None, metavar="DATE",
+                        help="the last origin, a period start such as 2011-10-10 (default: horizon periods before the "
+                             "end of the data)")
+    parser.add_argument("--min-recent-sales", type=int, default=0, metavar="N",
+                        help="score only series sold in at least N of the 20 periods before each origin (default 0)")
 
 
 def _add_forecast_publish(parser: argparse.ArgumentParser) -> None:
@@ -384,7 +419,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "tune": ("the model search of train with a bigger budget, saved as a config", _add_tune, run_tune),
     "serve": ("serve a model directory over HTTP (FastAPI, uvicorn)", _add_serve, run_serve),
     "forecast": ("demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast, run_forecast),
-    "forecast-backtest": ("rolling-origin backtest of the forecast against seasonal naive", _add_forecast_backtest,
+    "forecast-backtest": ("rolling-origin backtest of the forecast against every simple baseline",
+                          _add_forecast_backtest,
                           run_forecast_backtest),
     "forecast-publish": ("forecast every merchant once, for the serving API (forecast directory)",
                          _add_forecast_publish, run_forecast_publish),

@@ -1,4 +1,4 @@
-"""Apache Spark for training on data one machine cannot hold (``recommender train --engine spark``).
+"""Apache Spark for data one machine cannot hold (``recommender train --engine spark``, ``forecast --engine spark``).
 
 Spark is an optional extra (``pip install .[spark]``) and needs Java 17 or newer; nothing here
 imports ``pyspark`` at module level, so the rest of the package (and serving) never needs it.
@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,6 +86,8 @@ def spark_session(master: str = DEFAULT_MASTER, checkpoint_dir: str | None = Non
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.ui.showConsoleProgress", "false"))
+    if master.startswith("local"):  # Python workers run this interpreter (forecasts run statsforecast in them)
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
     spark = active or builder.getOrCreate()

@@ -1,13 +1,14 @@
 """Published forecasts: every merchant's forecast computed once offline, read by the serving API.
 
-``recommender forecast-publish`` calls :func:`publish_forecasts`, which forecasts the whole
-catalog at the longest horizon with :func:`recommender.forecasting.forecast` (items and tiers
-fitted once each; merchant totals are the item forecast's bottom-up totals, exactly as
-``recommender forecast --by merchant``) and writes a forecast directory atomically:
+``recommender forecast-publish`` calls :func:`publish_forecasts`, which fits the whole catalog
+once per level (:func:`~recommender.forecasting.selection.forecast_panel`, items and items x
+tiers; merchant totals are the item fit's totals, exactly as ``recommender forecast --by
+merchant``) and writes a forecast directory atomically:
 
 * ``item.parquet``, ``item_city_tier.parquet``, ``merchant.parquet``: the forecast tables of
-  :data:`LEVELS` (``merchant_id``, [``item_id``], [``city_tier``], ``period_start``, ``p10``,
-  ``p50``, ``p90``, ``model``; units rounded to 0.01);
+  :data:`FILES` (``merchant_id``, [``item_id``], [``city_tier``], ``period_start``, ``p10``,
+  ``p50``, ``p90`` and the explanations :data:`~recommender.forecasting.views.EXPLAINED`; units
+  rounded to 0.01);
 * ``manifest.json``: format version, creation time, the data files and their SHA-256, horizon,
   period length, period starts, row and series counts, the SHA-256 of every table, and a history
   summary of every catalog merchant (items, items sold, units, first and last period with sales),
@@ -15,8 +16,7 @@ fitted once each; merchant totals are the item forecast's bottom-up totals, exac
 
 :meth:`PublishedForecasts.load` verifies the directory (format, checksums) and indexes the rows
 by merchant, so :meth:`PublishedForecasts.rows` answers a request with a slice, no model fitting.
-A shorter horizon is the first periods of the published one (its methods were selected and its
-bands calibrated for the published horizon).
+A shorter horizon is the first periods of the published one, as for every view of a forecast.
 """
 from __future__ import annotations
 
@@ -33,18 +33,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recommender.artifacts import sha256_of
+from recommender.artifacts import MANIFEST, read_directory_manifest, sha256_of
 from recommender.atomic import atomic_directory, file_stamp
-from recommender.forecasting import MAX_HORIZON, forecast
+from recommender.columns import TEXT
+from recommender.forecasting.calibration import validation_origins
+from recommender.forecasting.panel import demand_panel
+from recommender.forecasting.selection import VALIDATION_WINDOWS, forecast_panel
+from recommender.forecasting.views import SERIES_KEYS, VALUES, check_request, rounded, view
 from recommender.loaders import Dataset
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-LEVELS = {"item": "item.parquet", "item,city_tier": "item_city_tier.parquet", "merchant": "merchant.parquet"}
-KEYS = {"item": ["item_id"], "item,city_tier": ["item_id", "city_tier"], "merchant": []}
-VALUES = ["period_start", "p10", "p50", "p90", "model"]
+FORMAT_VERSION = 2  # 2: rows carry the explanations (recent level, trend, rising)
+FILES = {"item": "item.parquet", "item,city_tier": "item_city_tier.parquet", "merchant": "merchant.parquet"}
 
 
 class ForecastDirectoryError(ValueError):
@@ -53,7 +54,7 @@ class ForecastDirectoryError(ValueError):
 
 def _merchant_history(dataset: Dataset, panel) -> dict[str, dict]:
     """Every catalog merchant's sales history in the forecast's periods (merchants without sales included)."""
-    catalog_items = dataset.catalog.merchant_id.astype("str").value_counts()
+    catalog_items = dataset.catalog.merchant_id.astype(TEXT).value_counts()
     sold = pd.DataFrame({"merchant_id": panel.series.merchant_id.to_numpy(), "units": panel.values.sum(axis=1)})
     active = panel.values > 0  # every series of a panel sold in at least one period
     sold["first"] = active.argmax(axis=1)
@@ -75,16 +76,21 @@ def _merchant_history(dataset: Dataset, panel) -> dict[str, dict]:
 
 def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | None = None, freq: str = "W",
                       sources: dict[str, str | os.PathLike] | None = None, show_progress: bool = False) -> dict:
-    """Forecast every merchant at every level of :data:`LEVELS` and write the forecast directory
+    """Forecast every merchant at every level of :data:`FILES` and write the forecast directory
     ``out`` atomically (nothing is written when the forecast fails); returns the manifest.
 
-    ``horizon`` defaults to the longest the library serves (:data:`~recommender.forecasting.MAX_HORIZON`);
-    ``sources`` (``{"purchases": path, "catalog": path}``) are fingerprinted in the manifest.
+    ``horizon`` defaults to the whole fitted horizon (:func:`~recommender.forecasting.selection.fit_horizon`:
+    26 weeks when the history can calibrate them); ``sources`` (``{"purchases": path, "catalog":
+    path}``) are fingerprinted in the manifest.
     """
-    horizon = MAX_HORIZON.get(freq, 0) if horizon is None else horizon
+    check_request(1 if horizon is None else horizon, freq, "item")
     start = time.perf_counter()
-    items = forecast(dataset, horizon, freq, "item", show_progress=show_progress)
-    tiers = forecast(dataset, horizon, freq, "item,city_tier", show_progress=show_progress)
+    panels = {level: demand_panel(dataset, freq, level) for level in ("item", "item,city_tier")}
+    if horizon is not None:  # a clear error before any fitting
+        validation_origins(panels["item"].n_periods, horizon, VALIDATION_WINDOWS, freq)
+    fitted = {level: forecast_panel(panel, show_progress=show_progress) for level, panel in panels.items()}
+    horizon = horizon or fitted["item"].horizon
+    items, tiers = (view(fitted[level], level, horizon) for level in ("item", "item,city_tier"))
     tables = {"item": items.series_table(), "item,city_tier": tiers.series_table(),
               "merchant": items.totals_table("merchant_id")}
     seconds = time.perf_counter() - start
@@ -95,15 +101,15 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
         "data": {**sources, "sha256": sha256_of(*sources.values()) if sources else None},
         "horizon": horizon,
         "freq": freq,
-        "period_starts": [str(day) for day in items.result.starts.date],
+        "period_starts": [str(day) for day in items.starts.date],
         "history_periods": items.result.panel.n_periods,
         "forecast_seconds": round(seconds, 1),
         "levels": {},
         "merchants": _merchant_history(dataset, items.result.panel),
     }
     with atomic_directory(out) as tmp:
-        for level, name in LEVELS.items():
-            table = tables[level][["merchant_id", *KEYS[level], *VALUES]].round({"p10": 2, "p50": 2, "p90": 2})
+        for level, name in FILES.items():
+            table = rounded(tables[level][["merchant_id", *SERIES_KEYS.get(level, []), *VALUES]])
             pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp / name)
             series = len(table) // horizon
             manifest["levels"][level] = {"file": name, "rows": len(table), "series": series,
@@ -144,13 +150,15 @@ class PublishedForecasts:
 
     def rows(self, merchant_id: str, by: str, horizon: int) -> list[dict] | None:
         """The merchant's forecast rows at level ``by`` for the first ``horizon`` periods
-        (``None`` when the merchant has no forecast: unknown, or no sales)."""
+        (``None`` when the merchant has no forecast: unknown, or no sales); a missing value (a
+        trend with no sales before) is left out of its row."""
         found = self.index[by].get(merchant_id)
         if found is None:
             return None
         n = found.n_series * horizon
         names = list(found.columns)
-        return [dict(zip(names, values)) for values in zip(*(column[:n].tolist() for column in found.columns.values()))]
+        return [{name: value for name, value in zip(names, values) if value == value}  # NaN (no trend): omitted
+                for values in zip(*(column[:n].tolist() for column in found.columns.values()))]
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PublishedForecasts:
@@ -158,19 +166,11 @@ class PublishedForecasts:
         path = Path(path)
         manifest_path = path / MANIFEST
         stamp = file_stamp(manifest_path) if manifest_path.is_file() else None
-        if stamp is None:
-            raise ForecastDirectoryError(f"{path}: not a forecast directory ({MANIFEST} is missing); "
-                                         f"write one with `recommender forecast-publish`")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ForecastDirectoryError(f"{manifest_path}: not valid JSON ({exc})") from exc
-        if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-            raise ForecastDirectoryError(f"{manifest_path}: not a forecast manifest of format {FORMAT_VERSION}; "
-                                         f"publish the forecasts again")
-        missing = [field for field in ("horizon", "freq", "levels", "merchants") if field not in manifest]
-        if missing or set(manifest["levels"]) != set(LEVELS):
-            raise ForecastDirectoryError(f"{manifest_path}: incomplete manifest (missing {missing or 'levels'})")
+        manifest = read_directory_manifest(path, "forecast", FORMAT_VERSION, ("horizon", "freq", "levels", "merchants"),
+                                           ForecastDirectoryError, "publish with `recommender forecast-publish`")
+        if set(manifest["levels"]) != set(FILES):
+            raise ForecastDirectoryError(f"{manifest_path}: levels {sorted(manifest['levels'])} are not "
+                                         f"{sorted(FILES)}; publish with `recommender forecast-publish`")
         index = {}
         for level, entry in manifest["levels"].items():
             file = path / entry["file"]
@@ -204,7 +204,7 @@ class PublishedForecasts:
 
 def _index_by_merchant(table: pd.DataFrame, level: str, horizon: int) -> dict[str, MerchantRows]:
     """Each merchant's rows, period-major, as column arrays (sliced and turned into response rows per request)."""
-    keys = KEYS[level]
+    keys = SERIES_KEYS.get(level, [])
     table = table.sort_values(["merchant_id", "period_start", *keys], kind="stable")
     labels, starts, counts = np.unique(table.merchant_id.to_numpy().astype(str), return_index=True,
                                        return_counts=True)

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from recommender.features.calendar import PERIOD_DAYS
+from recommender.columns import TEXT
+from recommender.forecasting.calendar_features import PERIOD_DAYS
 from recommender.loaders import Dataset
 
 LEVELS = ("item", "item,city_tier")
@@ -60,6 +61,15 @@ class DemandPanel:
         sold = values.sum(axis=1) > 0
         return replace(self, values=values[sold], starts=self.starts[:n_periods],
                        series=self.series[sold].reset_index(drop=True))
+
+    def truncated(self, n_periods: int) -> "DemandPanel":
+        """The first ``n_periods`` periods of every series (validation windows keep the rows aligned)."""
+        return replace(self, values=self.values[:, :n_periods], starts=self.starts[:n_periods])
+
+    def long_frame(self) -> pd.DataFrame:
+        """The panel as statsforecast's long table: ``unique_id`` (the series' row), ``ds``, ``y``."""
+        return pd.DataFrame({"unique_id": np.repeat(np.arange(self.n_series), self.n_periods),
+                             "ds": np.tile(self.starts.to_numpy(), self.n_series), "y": self.values.reshape(-1)})
 
     def subset(self, rows: np.ndarray) -> "DemandPanel":
         """The panel restricted to the series at ``rows`` (positions or a boolean mask)."""
@@ -111,8 +121,8 @@ def demand_panel(dataset: Dataset, freq: str = "W", by: str = "item") -> DemandP
     series = pd.DataFrame({"item_id": catalog.item_id.to_numpy()[codes]})
     if by == "item,city_tier":
         series["city_tier"] = (keys % 16).astype(np.int8)
-    series["merchant_id"] = catalog.merchant_id.astype("str").to_numpy()[codes]
-    series["category"] = catalog.category.astype("str").to_numpy()[codes]
+    series["merchant_id"] = catalog.merchant_id.astype(TEXT).to_numpy()[codes]
+    series["category"] = catalog.category.astype(TEXT).to_numpy()[codes]
     series["price"] = catalog.price.to_numpy()[codes]
     series["item_code"] = codes
     starts = pd.DatetimeIndex((start + np.arange(n_periods) * length).astype("datetime64[D]"))

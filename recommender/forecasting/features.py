@@ -4,10 +4,12 @@ A row is ``(series i, origin o, horizon h)``: the model sees the history ``value
 predicts period ``o + h - 1``. :func:`lag_features` computes, for many rows at once (cumulative
 sums, no loop per row):
 
-* ``scale``: the series' recent level (:func:`~recommender.features.demand.series_scale` at ``o``);
+* ``scale``: the series' recent level (:func:`~recommender.forecasting.panel.series_scale` at ``o``);
   demand features and the target are divided by it so that one model serves series of any size,
   and ``log_scale`` tells the model the size;
 * ``mean_<w>``: mean demand over the last ``w`` periods (1 = the last period), scaled;
+* ``q<p>_<w>``: the quartiles (``p`` = 25, 50, 75) of the last ``w`` periods' demand, scaled
+  (coreforecast's rolling quantiles): what a typical recent period sold, robust to one bulk order;
 * ``nonzero_share``: share of the recent periods with a sale; ``since_sale``: periods since the last
   sale; ``age``: periods since the first sale (both capped at two seasons);
 * ``sale_size``: mean units of the periods with a sale over the last ``2 x`` :data:`RECENT`
@@ -22,18 +24,26 @@ sums, no loop per row):
   origin to the time of the target (the series' own seasonal swing, smoothed; NaN without a year
   of history);
 * ``market_trend``: all series' total over the last :data:`RECENT` periods against the
-  :data:`~recommender.features.demand.SEASONS` before (momentum of the whole market);
-* ``horizon`` and the calendar of the target period (:func:`~recommender.features.calendar.calendar_features`).
+  :data:`~recommender.forecasting.panel.SEASONS` before (momentum of the whole market), and
+  ``market_momentum``: its last month (4 weeks; 28 days) against its last :data:`RECENT` periods
+  (a retailer-wide ramp shows here weeks before it shows in each slow-selling item);
+* ``horizon`` and the calendar of the target period
+  (:func:`~recommender.forecasting.calendar_features.calendar_features`).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from coreforecast.grouped_array import GroupedArray
+from coreforecast.lag_transforms import RollingQuantile
 
-from recommender.features.calendar import PERIOD_DAYS, calendar_features
-from recommender.features.demand import RECENT, SEASONS
+from recommender.forecasting.calendar_features import PERIOD_DAYS, calendar_features
+from recommender.forecasting.panel import RECENT, SEASONS
 
 WINDOWS = {"W": (1, 4, 13, 26, 52), "D": (1, 7, 28, 91, 364)}
+MONTH = {"W": 4, "D": 28}
+QUANTILE_WINDOWS = {"W": (4, 8, 13), "D": (7, 28, 91)}
+QUARTILES = (25, 50, 75)
 SEASONAL_LAGS = {"W": (52,), "D": (7, 364)}
 YEAR = {"W": 52, "D": 364}
 YEAR_REACH = {"W": 2, "D": 14}
@@ -42,6 +52,16 @@ YEAR_REACH = {"W": 2, "D": 14}
 def _window_mean(cumulative: np.ndarray, rows: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
     lengths = np.minimum(window, origins)
     return (cumulative[rows, origins] - cumulative[rows, origins - lengths]) / np.maximum(lengths, 1)
+
+
+def rolling_quantiles(values: np.ndarray, percent: int, window: int) -> np.ndarray:
+    """``out[i, o]``: the ``percent``-th percentile of series ``i``'s last ``window`` periods before
+    period ``o`` (``series x periods + 1``; NaN at ``o = 0``)."""
+    n, n_periods = values.shape
+    grouped = GroupedArray(np.ascontiguousarray(values, dtype=np.float64).reshape(-1),
+                           np.arange(n + 1, dtype=np.int32) * n_periods)
+    rolled = RollingQuantile(lag=0, p=percent / 100, window_size=window, min_samples=1).transform(grouped)
+    return np.concatenate([np.full((n, 1), np.nan), rolled.reshape(n, n_periods)], axis=1)
 
 
 def _last_year(cumulative: np.ndarray, rows: np.ndarray, origins: np.ndarray, horizons: np.ndarray,
@@ -77,6 +97,9 @@ def lag_features(values: np.ndarray, starts: pd.DatetimeIndex, freq: str, rows: 
     features = {"horizon": horizons, "log_scale": np.log(scale)}
     for window in WINDOWS[freq]:
         features[f"mean_{window}"] = _window_mean(cumulative, rows, origins, window) / scale
+    for window in QUANTILE_WINDOWS[freq]:
+        for percent in QUARTILES:
+            features[f"q{percent}_{window}"] = rolling_quantiles(values, percent, window)[rows, origins] / scale
     sold = values > 0
     sold_cumulative = np.concatenate([np.zeros((values.shape[0], 1)), np.cumsum(sold, axis=1)], axis=1)
     features["nonzero_share"] = _window_mean(sold_cumulative, rows, origins, recent)
@@ -104,6 +127,9 @@ def lag_features(values: np.ndarray, starts: pd.DatetimeIndex, freq: str, rows: 
     past = (total[before] - total[before - span]) / np.maximum(span, 1)
     market_now = (total[origins] - total[origins - ahead]) / np.maximum(ahead, 1)
     features["market_trend"] = np.where(past > 0, market_now / np.where(past > 0, past, 1), 1.0)
+    month = np.minimum(MONTH[freq], origins)
+    market_month = (total[origins] - total[origins - month]) / np.maximum(month, 1)
+    features["market_momentum"] = np.where(market_now > 0, market_month / np.where(market_now > 0, market_now, 1), 1.0)
     step = pd.Timedelta(days=PERIOD_DAYS[freq])
     last = max(int(targets.max()) + 1, n_periods)
     all_starts = pd.DatetimeIndex(list(starts) + [starts[-1] + step * (k + 1) for k in range(last - n_periods)])

@@ -1,0 +1,196 @@
+"""One forecast of a panel: every candidate fitted, one selected per series, bands calibrated.
+
+:func:`forecast_panel` is the whole fit; every view of a forecast (an item, a merchant, a city
+tier, a shorter horizon, the API, a report) slices its result, so the same item, week and origin
+always get the same numbers.
+
+1. **Horizon.** A panel is always fitted at :func:`fit_horizon`: the longest horizon served (26
+   weeks; 182 days) that its history can calibrate. A request for fewer periods takes the first
+   ones, so the horizon asked for never changes the forecast.
+2. **Candidates.** Every method of :mod:`recommender.forecasting.methods` forecasts from the
+   history before each of :data:`VALIDATION_WINDOWS` validation windows at the end of the history,
+   and from the whole history.
+3. **Selection per series**: each series takes the method with the smallest absolute error over
+   the validation windows, unless it beats the method best over all series by less than a switch
+   margin (noise on a few sales should not decide); series with fewer than
+   :data:`MIN_JUDGED_PERIODS` periods with sales before the first validation window take that
+   overall best method. The margin is chosen per panel among :data:`SWITCH_MARGINS` by
+   cross-fitting: select on one validation window, score on the other (:func:`_switch_margin`);
+   where per-series choices do not carry over from one window to the next, the largest margin
+   keeps every series on the overall best method.
+4. **Bands**: conformal per horizon step (:mod:`recommender.forecasting.calibration`). The selected
+   forecast's band is calibrated on the validation errors of the selection itself, each window
+   scored with the methods the other window selects (:func:`_selected_band`): the method a series
+   picks is the one that happened to err least there, so its own errors there understate its
+   errors to come. Every candidate also gets its own band, for backtests.
+5. **Totals** (merchant, category, item over tiers; :func:`aggregate`): the sum of the series'
+   P50s, moved and widened by the median and the 10th/90th percentiles of the errors the summed
+   validation forecasts made (a sum of medians is lower than the median of a sum).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from recommender.forecasting.calibration import MIN_TRAIN, band_around, scaled_errors, validation_origins
+from recommender.forecasting.methods import point_forecasts
+from recommender.forecasting.panel import DemandPanel, ForecastInputError
+
+log = logging.getLogger(__name__)
+
+MAX_HORIZON = {"W": 26, "D": 182}  # half a year
+SELECTED = "selected"
+SWITCH_MARGINS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+MIN_JUDGED_PERIODS = 2
+VALIDATION_WINDOWS = 2
+
+
+def fit_horizon(n_periods: int, freq: str) -> int:
+    """The horizon a panel of ``n_periods`` is fitted at: :data:`MAX_HORIZON`, or less when the
+    history cannot hold the validation windows such a horizon needs."""
+    longest = MAX_HORIZON[freq]
+    while longest > 1 and n_periods - longest - (VALIDATION_WINDOWS - 1) * math.ceil(longest / 2) < MIN_TRAIN[freq]:
+        longest -= 1
+    validation_origins(n_periods, longest, VALIDATION_WINDOWS, freq)  # a clear error when even 1 is too long
+    return longest
+
+
+@dataclass
+class PanelForecast:
+    """Every candidate's forecast of a panel, and the selected one.
+
+    ``point[name]`` is a method's forecast (``series x horizon``); ``quantiles[name]`` its P10,
+    P50, P90 (``series x horizon x 3``), for every method and :data:`SELECTED`;
+    ``validation[name]`` its forecast on the validation windows (``series x windows x horizon``),
+    ``validation_actual`` what was sold then; ``model`` the method chosen per series.
+    """
+
+    panel: DemandPanel
+    horizon: int
+    point: dict[str, np.ndarray]
+    quantiles: dict[str, np.ndarray]
+    validation: dict[str, np.ndarray]
+    validation_actual: np.ndarray
+    validation_origins: list[int]
+    model: np.ndarray
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def starts(self):
+        return self.panel.future_starts(self.horizon)
+
+
+def _select(errors: np.ndarray, judged: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
+    """Method index per series (``errors``: series x methods) and the overall best method's index:
+    a judged series leaves the overall best for its own best when that errs less by more than
+    ``margin`` times the overall best's error."""
+    best_overall = int(np.argmin(errors[judged].sum(axis=0))) if judged.any() else int(np.argmin(errors.sum(axis=0)))
+    own = np.argmin(errors, axis=1)
+    gain = errors[:, best_overall] - errors[np.arange(len(errors)), own]
+    switch = judged & (gain > margin * errors[:, best_overall])
+    return np.where(switch, own, best_overall), best_overall
+
+
+def _cross_fitted(window_errors: np.ndarray, judged: np.ndarray, margin: float) -> list[np.ndarray]:
+    """For each validation window, the method per series selected on the other windows
+    (``window_errors``: series x methods x windows)."""
+    windows = window_errors.shape[2]
+    return [_select(window_errors[:, :, [j for j in range(windows) if j != k] or [k]].sum(axis=2), judged, margin)[0]
+            for k in range(windows)]
+
+
+def _switch_margin(window_errors: np.ndarray, judged: np.ndarray) -> float:
+    """The margin of :data:`SWITCH_MARGINS` whose selection, made on the other validation windows,
+    errs least on each window in turn (1 keeps every series on the overall best method)."""
+    rows = np.arange(len(window_errors))
+    costs = [sum(window_errors[rows, choice, k].sum()
+                 for k, choice in enumerate(_cross_fitted(window_errors, judged, margin)))
+             for margin in SWITCH_MARGINS]
+    return SWITCH_MARGINS[int(np.argmin(costs))]
+
+
+def _window_errors(panel: DemandPanel, origins: list[int], validation: np.ndarray,
+                   actual: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`scaled_errors` of validation forecasts ``validation`` (``series x windows x horizon``)."""
+    return [scaled_errors(panel.values[:, :origin], actual[:, k], validation[:, k], panel.freq)
+            for k, origin in enumerate(origins)]
+
+
+def _selected_band(panel: DemandPanel, origins: list[int], choices: list[np.ndarray], candidates: np.ndarray,
+                   actual: np.ndarray, p50: np.ndarray) -> np.ndarray:
+    """The selected forecast ``p50`` with a band calibrated on the validation windows, each scored
+    with the methods the other windows select (``choices``); ``candidates`` is ``series x methods
+    x windows x horizon``."""
+    rows = np.arange(panel.n_series)
+    cross_fitted = np.stack([candidates[rows, choice, k] for k, choice in enumerate(choices)], axis=1)
+    return band_around(p50, _window_errors(panel, origins, cross_fitted, actual), panel.values, panel.freq)
+
+
+def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
+                   show_progress: bool = False) -> PanelForecast:
+    """Fit every candidate at :func:`fit_horizon`, select one per series and calibrate the bands;
+    see the module docstring. ``spark`` (a SparkSession) runs the simple methods on Spark."""
+    horizon = fit_horizon(panel.n_periods, panel.freq)
+    origins = validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, panel.freq)
+    fits = [*origins, panel.n_periods]
+    forecasts, seconds = [], {}
+    for cut in tqdm(fits, disable=not show_progress, unit="fit", desc="forecast"):
+        start = time.perf_counter()
+        forecasts.append(point_forecasts(panel.truncated(cut), horizon, n_jobs, spark))
+        seconds[f"fit before period {cut}"] = time.perf_counter() - start
+    *windows, point = forecasts
+    names = [name for name in point if all(name in window for window in windows)]
+    actual = np.stack([panel.values[:, origin:origin + horizon] for origin in origins], axis=1)
+    validation = {name: np.stack([window[name] for window in windows], axis=1) for name in names}
+    quantiles = {name: band_around(point[name], _window_errors(panel, origins, validation[name], actual),
+                                   panel.values, panel.freq) for name in names}
+    candidates = np.stack([validation[name] for name in names], axis=1)  # series x methods x windows x horizon
+    window_errors = np.abs(actual[:, None] - candidates).sum(axis=3)
+    judged = (panel.values[:, :min(origins)] > 0).sum(axis=1) >= MIN_JUDGED_PERIODS
+    margin = _switch_margin(window_errors, judged)
+    choice, best = _select(window_errors.sum(axis=2), judged, margin)
+    rows = np.arange(panel.n_series)
+    p50 = np.stack([point[name] for name in names], axis=1)[rows, choice]
+    quantiles[SELECTED] = _selected_band(panel, origins, _cross_fitted(window_errors, judged, margin), candidates,
+                                         actual, p50)
+    validation[SELECTED] = candidates[rows, choice]
+    log.info("selection (switch margin %.1f): %s; default (best over all series) %s", margin,
+             ", ".join(f"{name} {np.mean(choice == k):.0%}" for k, name in enumerate(names) if np.any(choice == k)),
+             names[best])
+    return PanelForecast(panel, horizon, {**{name: point[name] for name in names}, SELECTED: p50}, quantiles,
+                         validation, actual, origins, np.asarray(names, dtype=object)[choice], seconds)
+
+
+def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -> tuple[np.ndarray, np.ndarray]:
+    """Totals of method ``name``'s forecast over ``groups`` (one label per series).
+
+    Returns ``(labels, quantiles)``, quantiles ``groups x horizon x 3``: the sum of the members'
+    P50s, moved and widened by the quantiles of the errors the summed validation forecasts made
+    (:func:`~recommender.forecasting.calibration.band_around` with ``recentre``).
+    """
+    labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    panel = result.panel
+
+    def total(matrix: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(labels),) + matrix.shape[1:])
+        np.add.at(out, inverse, matrix)
+        return out
+
+    history = total(panel.values)
+    errors = [scaled_errors(history[:, :origin], total(result.validation_actual[:, k]),
+                            total(result.validation[name][:, k]), panel.freq)
+              for k, origin in enumerate(result.validation_origins)]
+    return labels, band_around(total(result.point[name]), errors, history, panel.freq, recentre=True)
+
+
+def check_horizon(horizon: int, freq: str) -> None:
+    """Raise :class:`ForecastInputError` for a horizon the library does not serve."""
+    limit = MAX_HORIZON[freq]
+    if not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= limit:
+        unit = "weeks" if freq == "W" else "days"
+        raise ForecastInputError(f"horizon must be 1..{limit} {unit} (26 weeks) for freq {freq}, got {horizon!r}")

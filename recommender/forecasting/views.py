@@ -1,0 +1,175 @@
+"""Views of one forecast: the tables every command, report and the API read, sliced from one fit.
+
+:func:`forecast` fits the whole catalog's panel once (:func:`~recommender.forecasting.selection.forecast_panel`)
+and returns a :class:`Forecast`; a merchant's view, a shorter horizon or a merchant total is a
+slice or a sum of that fit, never a fit of its own, so ``recommender forecast`` of the catalog, of
+one merchant, the published forecasts the API serves and the merchant report agree on every item
+and week.
+
+Series rows say why, for a merchant reading them (:data:`EXPLAINED`): ``model``, the method
+selected for the series; ``recent_level``, units per period over the last :data:`~recommender.forecasting.panel.RECENT`
+periods (13 weeks); ``recent_trend``, how those periods compare with the ones before them (+0.25 =
+a quarter more; empty when nothing sold then); ``rising``, whether that trend is at least
+:data:`RISING` (for item x city tier rows: the tiers where the item's demand is rising).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recommender.forecasting.calibration import validation_origins
+from recommender.forecasting.panel import LEVELS, RECENT, DemandPanel, ForecastInputError, demand_panel
+from recommender.forecasting.selection import (
+    MAX_HORIZON,
+    SELECTED,
+    VALIDATION_WINDOWS,
+    PanelForecast,
+    aggregate,
+    check_horizon,
+    forecast_panel,
+)
+from recommender.loaders import Dataset
+
+log = logging.getLogger(__name__)
+
+BY_CHOICES = LEVELS + ("merchant",)
+SERIES_KEYS = {"item": ["item_id"], "item,city_tier": ["item_id", "city_tier"]}
+KEYS = {**SERIES_KEYS, "merchant": ["merchant_id"]}  # the columns naming a row of each table
+QUANTILE_COLUMNS = ["p10", "p50", "p90"]
+EXPLAINED = ["model", "recent_level", "recent_trend", "rising"]
+VALUES = ["period_start", *QUANTILE_COLUMNS, *EXPLAINED]  # the columns every table has after its keys
+RISING = 0.10
+
+
+class UnknownMerchantError(ForecastInputError):
+    """The merchant id is not in the catalog."""
+
+
+class MerchantWithoutSalesError(ForecastInputError):
+    """The merchant is in the catalog but sold nothing in the data."""
+
+
+def check_request(horizon: int, freq: str, by: str) -> None:
+    """Raise :class:`ForecastInputError` for a horizon, period length or level the library does not serve."""
+    if by not in BY_CHOICES:
+        raise ForecastInputError(f"by must be one of {', '.join(BY_CHOICES)}, got {by!r}")
+    if freq not in MAX_HORIZON:
+        raise ForecastInputError(f"freq must be W (weekly) or D (daily), got {freq!r}")
+    check_horizon(horizon, freq)
+
+
+def recent_trend(history: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray]:
+    """Units per period over the last :data:`RECENT` periods of each row of ``history``, and their
+    change against the :data:`RECENT` periods before (NaN where nothing sold then)."""
+    window = RECENT[freq]
+    level = history[:, -window:].mean(axis=1)
+    before = history[:, -2 * window:-window].mean(axis=1) if history.shape[1] > window else np.zeros(len(history))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return level, np.where(before > 0, level / before - 1.0, np.nan)
+
+
+@dataclass
+class Forecast:
+    """A forecast request's view: ``horizon`` periods of the fitted ``result``, for every series
+    or one merchant's (``merchant_id``)."""
+
+    by: str
+    result: PanelForecast
+    horizon: int
+    merchant_id: str | None = None
+
+    @property
+    def panel(self) -> DemandPanel:
+        return self.result.panel
+
+    @property
+    def starts(self) -> pd.DatetimeIndex:
+        return self.result.starts[:self.horizon]
+
+    def _rows(self, merchants: np.ndarray) -> np.ndarray:
+        return np.ones(len(merchants), bool) if self.merchant_id is None else merchants == self.merchant_id
+
+    def _frame(self, keys: pd.DataFrame, quantiles: np.ndarray) -> pd.DataFrame:
+        """``keys`` repeated per period, with the period starts and the first ``horizon`` quantiles."""
+        h = self.horizon
+        table = keys.iloc[np.repeat(np.arange(len(keys)), h)].reset_index(drop=True)
+        table["period_start"] = np.tile(self.starts.date, len(keys))
+        for k, column in enumerate(QUANTILE_COLUMNS):
+            table[column] = quantiles[:, :h, k].reshape(-1)
+        return table
+
+    def series_table(self, name: str = SELECTED) -> pd.DataFrame:
+        """One row per series and period: the series' columns, period_start, p10, p50, p90 and
+        :data:`EXPLAINED` (for method ``name``'s forecast, the selected one by default)."""
+        panel, h = self.panel, self.horizon
+        rows = self._rows(panel.series.merchant_id.to_numpy())
+        keys = [c for c in ("item_id", "city_tier", "merchant_id", "category") if c in panel.series]
+        table = self._frame(panel.series.loc[rows, keys], self.result.quantiles[name][rows])
+        level, trend = recent_trend(panel.values[rows], panel.freq)
+        table["model"] = np.repeat(self.result.model[rows], h) if name == SELECTED else name
+        table["recent_level"] = np.repeat(level, h)
+        table["recent_trend"] = np.repeat(trend, h)
+        table["rising"] = table.recent_trend.ge(RISING)
+        return table
+
+    def totals_table(self, key: str = "merchant_id", name: str = SELECTED) -> pd.DataFrame:
+        """Totals per ``key`` (``merchant_id``, ``category``, ``item_id``) and period
+        (:func:`~recommender.forecasting.selection.aggregate`), with their recent level and trend."""
+        panel = self.panel
+        groups = panel.series[key].to_numpy()
+        labels, quantiles = aggregate(self.result, groups, name)
+        history = np.zeros((len(labels), panel.n_periods))
+        np.add.at(history, np.unique(groups, return_inverse=True)[1], panel.values)
+        mine = self._rows(labels) if key == "merchant_id" else np.ones(len(labels), bool)
+        table = self._frame(pd.DataFrame({key: labels[mine]}), quantiles[mine])
+        level, trend = recent_trend(history[mine], panel.freq)
+        table["model"] = f"total of the {name} forecasts"
+        table["recent_level"] = np.repeat(level, self.horizon)
+        table["recent_trend"] = np.repeat(trend, self.horizon)
+        table["rising"] = table.recent_trend.ge(RISING)
+        return table
+
+    def table(self) -> pd.DataFrame:
+        """The table the request asked for: series rows, or merchant totals for ``by="merchant"``."""
+        return self.totals_table("merchant_id") if self.by == "merchant" else self.series_table()
+
+
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """A forecast table as published: units and levels to 0.01, trends to 0.001."""
+    return table.round({"p10": 2, "p50": 2, "p90": 2, "recent_level": 2, "recent_trend": 3})
+
+
+def _check_merchant(dataset: Dataset, panel: DemandPanel, merchant_id: str) -> None:
+    if not dataset.catalog.merchant_id.astype(object).eq(merchant_id).any():
+        raise UnknownMerchantError(f"unknown merchant {merchant_id!r}: no catalog item has this merchant_id")
+    if not panel.series.merchant_id.eq(merchant_id).any():
+        raise MerchantWithoutSalesError(f"merchant {merchant_id!r} has no sales in the data (returns and "
+                                        f"cancellations excluded): nothing to forecast from")
+
+
+def view(result: PanelForecast, by: str, horizon: int, merchant_id: str | None = None) -> Forecast:
+    """The ``horizon``-period view of a fitted forecast (an error when the history could not
+    calibrate that many periods)."""
+    if horizon > result.horizon:
+        unit = "weeks" if result.panel.freq == "W" else "days"
+        raise ForecastInputError(f"horizon {horizon} is longer than this history can calibrate: at most "
+                                 f"{result.horizon} {unit} from {result.panel.n_periods} {unit} of history")
+    return Forecast(by, result, horizon, merchant_id)
+
+
+def forecast(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "item", merchant_id: str | None = None,
+             n_jobs: int | None = None, spark=None, show_progress: bool = False) -> Forecast:
+    """Forecast the next ``horizon`` periods of every series (or of one merchant's series); with a
+    SparkSession ``spark``, the simple methods run on Spark (the same numbers, see
+    :mod:`~recommender.forecasting.methods`)."""
+    check_request(horizon, freq, by)
+    panel = demand_panel(dataset, freq, "item" if by == "merchant" else by)
+    if merchant_id is not None:
+        _check_merchant(dataset, panel, merchant_id)
+    validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, freq)  # a clear error before any fitting
+    log.info("forecasting %d series (%s, freq %s) over %d periods of history", panel.n_series,
+             "item" if by == "merchant" else by, freq, panel.n_periods)
+    return view(forecast_panel(panel, n_jobs, spark, show_progress), by, horizon, merchant_id)
