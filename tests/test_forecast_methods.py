@@ -16,6 +16,7 @@ from recommender.forecasting.selection import (
     SWITCH_MARGINS,
     _select,
     _switch_margin,
+    aggregate,
     fit_horizon,
     forecast_panel,
 )
@@ -154,3 +155,13 @@ def test_lag_features_measure_last_years_seasonal_swing_and_the_markets_momentum
     assert peak.year_ratio == pytest.approx(3.0) and after.year_ratio == pytest.approx(1.0)
     assert peak.market_momentum == pytest.approx(20.0 / ((9 * 10.0 + 4 * 20.0) / 13))  # last 4 weeks / last 13
     assert peak.q50_4 * scale[0] == pytest.approx(20.0)
+
+
+def test_a_total_of_items_whose_median_is_zero_is_moved_to_what_the_total_sells():
+    rng = np.random.default_rng(7)
+    values = (rng.random((100, 60)) < 0.3).astype(float)  # a unit in 3 weeks of 10: every median is 0
+    result = forecast_panel(panel(values))
+    assert np.median(result.point[SELECTED]) < 0.2  # the items' own P50s
+    labels, totals = aggregate(result, np.zeros(100, int))
+    assert len(labels) == 1 and 24 <= totals[0, :, 1].mean() <= 36  # the merchant sells about 30 a week
+    assert (totals[0, :, 0] < totals[0, :, 1]).all() and (totals[0, :, 1] < totals[0, :, 2]).all()

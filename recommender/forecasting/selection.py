@@ -24,8 +24,9 @@ always get the same numbers.
    picks is the one that happened to err least there, so its own errors there understate its
    errors to come. Every candidate also gets its own band, for backtests.
 5. **Totals** (merchant, category, item over tiers; :func:`aggregate`): the sum of the series'
-   P50s, moved and widened by the median and the 10th/90th percentiles of the errors the summed
-   validation forecasts made (a sum of medians is lower than the median of a sum).
+   P50s, widened by the 10th/90th percentiles of the errors the summed validation forecasts made,
+   and moved by their median where that pays on the validation windows (a sum of medians is lower
+   than the median of a sum).
 """
 from __future__ import annotations
 
@@ -170,11 +171,13 @@ def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -
     """Totals of method ``name``'s forecast over ``groups`` (one label per series).
 
     Returns ``(labels, quantiles)``, quantiles ``groups x horizon x 3``: the sum of the members'
-    P50s, moved and widened by the quantiles of the errors the summed validation forecasts made
-    (:func:`~recommender.forecasting.calibration.band_around` with ``recentre``).
+    P50s, banded by the quantiles of the errors the summed validation forecasts made
+    (:func:`~recommender.forecasting.calibration.band_around`). A sum of medians is lower than the
+    median of a sum, so the P50 is also moved by the median of those errors, when that pays when
+    cross-fitted (each validation window moved by the other window's errors errs less than unmoved).
     """
     labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    panel = result.panel
+    panel, origins = result.panel, result.validation_origins
 
     def total(matrix: np.ndarray) -> np.ndarray:
         out = np.zeros((len(labels),) + matrix.shape[1:])
@@ -182,10 +185,14 @@ def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -
         return out
 
     history = total(panel.values)
-    errors = [scaled_errors(history[:, :origin], total(result.validation_actual[:, k]),
-                            total(result.validation[name][:, k]), panel.freq)
-              for k, origin in enumerate(result.validation_origins)]
-    return labels, band_around(total(result.point[name]), errors, history, panel.freq, recentre=True)
+    actual = total(result.validation_actual)
+    summed = total(result.validation[name])
+    errors = [scaled_errors(history[:, :origin], actual[:, k], summed[:, k], panel.freq)
+              for k, origin in enumerate(origins)]
+    moved = [band_around(summed[:, k], [e for j, e in enumerate(errors) if j != k], history[:, :origin], panel.freq,
+                         recentre=True)[..., 1] for k, origin in enumerate(origins)]
+    recentre = sum(np.abs(actual[:, k] - moved[k]).sum() for k in range(len(origins))) < np.abs(actual - summed).sum()
+    return labels, band_around(total(result.point[name]), errors, history, panel.freq, recentre=recentre)
 
 
 def check_horizon(horizon: int, freq: str) -> None:
