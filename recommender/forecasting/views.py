@@ -101,6 +101,16 @@ class Forecast:
             table[column] = quantiles[:, :h, k].reshape(-1)
         return table
 
+    def _explained(self, table: pd.DataFrame, model, history: np.ndarray) -> pd.DataFrame:
+        """``table`` with :data:`EXPLAINED`: ``model``, and the recent level and trend of each of its
+        series' ``history`` (one row per series, in the table's order)."""
+        level, trend = recent_trend(history, self.panel.freq)
+        table["model"] = model
+        table["recent_level"] = np.repeat(level, self.horizon)
+        table["recent_trend"] = np.repeat(trend, self.horizon)
+        table["rising"] = table.recent_trend.ge(RISING)
+        return table
+
     def series_table(self, name: str = SELECTED) -> pd.DataFrame:
         """One row per series and period: the series' columns, period_start, p10, p50, p90 and
         :data:`EXPLAINED` (for method ``name``'s forecast, the selected one by default)."""
@@ -108,12 +118,8 @@ class Forecast:
         rows = self._rows(panel.series.merchant_id.to_numpy())
         keys = [c for c in ("item_id", "city_tier", "merchant_id", "category") if c in panel.series]
         table = self._frame(panel.series.loc[rows, keys], self.result.quantiles[name][rows])
-        level, trend = recent_trend(panel.values[rows], panel.freq)
-        table["model"] = np.repeat(self.result.model[rows], h) if name == SELECTED else name
-        table["recent_level"] = np.repeat(level, h)
-        table["recent_trend"] = np.repeat(trend, h)
-        table["rising"] = table.recent_trend.ge(RISING)
-        return table
+        model = np.repeat(self.result.model[rows], h) if name == SELECTED else name
+        return self._explained(table, model, panel.values[rows])
 
     def totals_table(self, key: str = "merchant_id", name: str = SELECTED) -> pd.DataFrame:
         """Totals per ``key`` (``merchant_id``, ``category``, ``item_id``) and period
@@ -125,12 +131,7 @@ class Forecast:
         np.add.at(history, np.unique(groups, return_inverse=True)[1], panel.values)
         mine = self._rows(labels) if key == "merchant_id" else np.ones(len(labels), bool)
         table = self._frame(pd.DataFrame({key: labels[mine]}), quantiles[mine])
-        level, trend = recent_trend(history[mine], panel.freq)
-        table["model"] = f"total of the {name} forecasts"
-        table["recent_level"] = np.repeat(level, self.horizon)
-        table["recent_trend"] = np.repeat(trend, self.horizon)
-        table["rising"] = table.recent_trend.ge(RISING)
-        return table
+        return self._explained(table, f"total of the {name} forecasts", history[mine])
 
     def table(self) -> pd.DataFrame:
         """The table the request asked for: series rows, or merchant totals for ``by="merchant"``."""
