@@ -6,15 +6,24 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 PORT ?= 8000
 
-.PHONY: demo test install clean
+.PHONY: demo test install lock clean
 
-$(BIN)/recommender: pyproject.toml
+# Every package comes from the lock file (exact versions, resolved for every Python and platform);
+# the project itself is installed on top without resolving anything again.
+$(BIN)/recommender: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/recommender
+
+# After changing the dependencies in pyproject.toml: resolve them again into the lock file.
+lock: install
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --universal --python-version 3.11 \
+		-o requirements.lock
 
 DATA := --purchases $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv
 
