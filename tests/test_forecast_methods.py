@@ -162,6 +162,6 @@ def test_a_total_of_items_whose_median_is_zero_is_moved_to_what_the_total_sells(
     values = (rng.random((100, 60)) < 0.3).astype(float)  # a unit in 3 weeks of 10: every median is 0
     result = forecast_panel(panel(values))
     assert np.median(result.point[SELECTED]) < 0.2  # the items' own P50s
-    labels, totals = aggregate(result, np.zeros(100, int))
+    labels, totals, _ = aggregate(result, np.zeros(100, int))
     assert len(labels) == 1 and 24 <= totals[0, :, 1].mean() <= 36  # the merchant sells about 30 a week
     assert (totals[0, :, 0] < totals[0, :, 1]).all() and (totals[0, :, 1] < totals[0, :, 2]).all()

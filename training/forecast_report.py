@@ -53,10 +53,7 @@ def merchant_file(merchant_id: str) -> str:
 def _totals(forecast: Forecast, groups: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per group label: (history of units over all periods, forecast quantiles ``horizon x 3``), the
     totals of the view's fit (:func:`~recommender.forecasting.selection.aggregate`)."""
-    panel = forecast.panel
-    labels, quantiles = aggregate(forecast.result, groups)
-    history = np.zeros((len(labels), panel.n_periods))
-    np.add.at(history, np.unique(groups, return_inverse=True)[1], panel.values)
+    labels, quantiles, history = aggregate(forecast.result, groups)
     return {label: (history[k], quantiles[k, :forecast.horizon]) for k, label in enumerate(labels)}
 
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from recommender.forecasting import metrics as fm
 from recommender.forecasting.methods import SIMPLE
-from recommender.forecasting.panel import ForecastInputError, demand_panel
+from recommender.forecasting.panel import ForecastInputError, demand_panel, group_sums
 from recommender.forecasting.selection import SELECTED, aggregate, forecast_panel
 from recommender.forecasting.views import check_request
 from recommender.loaders import Dataset
@@ -65,12 +65,6 @@ class Backtest:
                 f"{self.unscored_share:.1%} of test units were sold by series not scored")
 
 
-def _totals(values: np.ndarray, inverse: np.ndarray, n_groups: int) -> np.ndarray:
-    out = np.zeros((n_groups,) + values.shape[1:])
-    np.add.at(out, inverse, values)
-    return out
-
-
 def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "item", origins: int = 3,
              step: int | None = None, last_origin: str | pd.Timestamp | None = None, min_recent_sales: int = 0,
              n_jobs: int | None = None, spark=None, show_progress: bool = False) -> Backtest:
@@ -97,25 +91,24 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     unscored = tested = 0.0
     for cut in tqdm(cuts, disable=not show_progress, unit="origin", desc="backtest"):
         history = panel.head(cut)
-        before = panel.values[:, :cut]
-        keep = before.sum(axis=1) > 0
-        actual_all = panel.values[keep, cut:cut + horizon]
+        window = panel.values[:, cut:cut + horizon]
+        actual_all = window[panel.values[:, :cut].sum(axis=1) > 0]  # the rows of history, in its order
         scored = (history.values[:, -ACTIVE_WINDOW:] > 0).sum(axis=1) >= min_recent_sales
-        unscored += panel.values[:, cut:cut + horizon].sum() - actual_all[scored].sum()
-        tested += panel.values[:, cut:cut + horizon].sum()
+        unscored += window.sum() - actual_all[scored].sum()
+        tested += window.sum()
         result = forecast_panel(history, n_jobs, spark)
         if result.horizon < horizon:
             raise ForecastInputError(f"the history before {panel.starts[cut].date()} can calibrate {result.horizon} "
                                      f"periods, fewer than the horizon {horizon}: use a later origin")
         merchants = history.series.merchant_id.to_numpy()
-        inverse = np.unique(merchants, return_inverse=True)[1]
-        n_merchants = inverse.max() + 1
+        labels, inverse = np.unique(merchants, return_inverse=True)
+        merchant_actual = group_sums(actual_all, inverse, len(labels))
         for name, quantiles in result.quantiles.items():
             q = quantiles[:, :horizon]
             scores.setdefault(("series", name), []).append((actual_all[scored], q[scored], history.values[scored]))
-            totals = aggregate(result, merchants, name)[1][:, :horizon]
+            totals = aggregate(result, merchants, name)
             scores.setdefault(("merchant total", name), []).append(
-                (_totals(actual_all, inverse, n_merchants), totals, _totals(history.values, inverse, n_merchants)))
+                (merchant_actual, totals.quantiles[:, :horizon], totals.history))
         q = result.quantiles[SELECTED][scored, :horizon]
         covered.append((actual_all[scored] >= q[:, :, 0]) & (actual_all[scored] <= q[:, :, 2]))
     metrics = pd.DataFrame([{"level": level, "model": name, **fm.summarise(parts, panel.season)}

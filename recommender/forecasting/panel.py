@@ -129,6 +129,13 @@ def demand_panel(dataset: Dataset, freq: str = "W", by: str = "item") -> DemandP
     return DemandPanel(values.astype(np.float64), starts, freq, series)
 
 
+def group_sums(values: np.ndarray, inverse: np.ndarray, n_groups: int) -> np.ndarray:
+    """The rows of ``values`` summed per group (``inverse``: each row's group, ``0..n_groups-1``)."""
+    out = np.zeros((n_groups,) + values.shape[1:])
+    np.add.at(out, inverse, values)
+    return out
+
+
 def recent_mean(values: np.ndarray, window: int) -> np.ndarray:
     """Mean demand over the last ``window`` periods of each series (fewer when the history is shorter)."""
     window = min(window, values.shape[1])

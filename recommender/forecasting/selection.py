@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
 from recommender.forecasting.calibration import MIN_TRAIN, band_around, scaled_errors, validation_origins
 from recommender.forecasting.methods import point_forecasts
-from recommender.forecasting.panel import DemandPanel, ForecastInputError
+from recommender.forecasting.panel import DemandPanel, ForecastInputError, group_sums
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,6 @@ class PanelForecast:
     validation_actual: np.ndarray
     validation_origins: list[int]
     model: np.ndarray
-    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def starts(self):
@@ -115,10 +114,11 @@ def _switch_margin(window_errors: np.ndarray, judged: np.ndarray) -> float:
     return SWITCH_MARGINS[int(np.argmin(costs))]
 
 
-def _window_errors(panel: DemandPanel, origins: list[int], validation: np.ndarray,
+def _window_errors(history: np.ndarray, freq: str, origins: list[int], validation: np.ndarray,
                    actual: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`scaled_errors` of validation forecasts ``validation`` (``series x windows x horizon``)."""
-    return [scaled_errors(panel.values[:, :origin], actual[:, k], validation[:, k], panel.freq)
+    """:func:`scaled_errors` of the validation forecasts ``validation`` against ``actual`` (both
+    ``series x windows x horizon``), each window's errors scaled by ``history`` before its origin."""
+    return [scaled_errors(history[:, :origin], actual[:, k], validation[:, k], freq)
             for k, origin in enumerate(origins)]
 
 
@@ -129,7 +129,8 @@ def _selected_band(panel: DemandPanel, origins: list[int], choices: list[np.ndar
     x windows x horizon``."""
     rows = np.arange(panel.n_series)
     cross_fitted = np.stack([candidates[rows, choice, k] for k, choice in enumerate(choices)], axis=1)
-    return band_around(p50, _window_errors(panel, origins, cross_fitted, actual), panel.values, panel.freq)
+    return band_around(p50, _window_errors(panel.values, panel.freq, origins, cross_fitted, actual), panel.values,
+                       panel.freq)
 
 
 def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
@@ -139,17 +140,13 @@ def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
     horizon = fit_horizon(panel.n_periods, panel.freq)
     origins = validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, panel.freq)
     fits = [*origins, panel.n_periods]
-    forecasts, seconds = [], {}
-    for cut in tqdm(fits, disable=not show_progress, unit="fit", desc="forecast"):
-        start = time.perf_counter()
-        forecasts.append(point_forecasts(panel.truncated(cut), horizon, n_jobs, spark))
-        seconds[f"fit before period {cut}"] = time.perf_counter() - start
-    *windows, point = forecasts
+    *windows, point = [point_forecasts(panel.truncated(cut), horizon, n_jobs, spark)
+                       for cut in tqdm(fits, disable=not show_progress, unit="fit", desc="forecast")]
     names = [name for name in point if all(name in window for window in windows)]
     actual = np.stack([panel.values[:, origin:origin + horizon] for origin in origins], axis=1)
     validation = {name: np.stack([window[name] for window in windows], axis=1) for name in names}
-    quantiles = {name: band_around(point[name], _window_errors(panel, origins, validation[name], actual),
-                                   panel.values, panel.freq) for name in names}
+    quantiles = {name: band_around(point[name], _window_errors(panel.values, panel.freq, origins, validation[name],
+                                                               actual), panel.values, panel.freq) for name in names}
     candidates = np.stack([validation[name] for name in names], axis=1)  # series x methods x windows x horizon
     window_errors = np.abs(actual[:, None] - candidates).sum(axis=3)
     judged = (panel.values[:, :min(origins)] > 0).sum(axis=1) >= MIN_JUDGED_PERIODS
@@ -164,35 +161,36 @@ def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
              ", ".join(f"{name} {np.mean(choice == k):.0%}" for k, name in enumerate(names) if np.any(choice == k)),
              names[best])
     return PanelForecast(panel, horizon, {**{name: point[name] for name in names}, SELECTED: p50}, quantiles,
-                         validation, actual, origins, np.asarray(names, dtype=object)[choice], seconds)
+                         validation, actual, origins, np.asarray(names, dtype=object)[choice])
 
 
-def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -> tuple[np.ndarray, np.ndarray]:
+class Totals(NamedTuple):
+    """Forecast totals per group: the group ``labels``, their P10/P50/P90 ``quantiles`` (``groups x
+    horizon x 3``) and the units they sold in every period of the panel (``history``)."""
+
+    labels: np.ndarray
+    quantiles: np.ndarray
+    history: np.ndarray
+
+
+def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -> Totals:
     """Totals of method ``name``'s forecast over ``groups`` (one label per series).
 
-    Returns ``(labels, quantiles)``, quantiles ``groups x horizon x 3``: the sum of the members'
-    P50s, banded by the quantiles of the errors the summed validation forecasts made
-    (:func:`~recommender.forecasting.calibration.band_around`). A sum of medians is lower than the
-    median of a sum, so the P50 is also moved by the median of those errors, when that pays when
-    cross-fitted (each validation window moved by the other window's errors errs less than unmoved).
+    The P50 is the sum of the members' P50s, banded by the quantiles of the errors the summed
+    validation forecasts made (:func:`~recommender.forecasting.calibration.band_around`). A sum of
+    medians is lower than the median of a sum, so the P50 is also moved by the median of those
+    errors, when that pays when cross-fitted (each validation window moved by the other window's
+    errors errs less than unmoved).
     """
     labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
     panel, origins = result.panel, result.validation_origins
-
-    def total(matrix: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(labels),) + matrix.shape[1:])
-        np.add.at(out, inverse, matrix)
-        return out
-
-    history = total(panel.values)
-    actual = total(result.validation_actual)
-    summed = total(result.validation[name])
-    errors = [scaled_errors(history[:, :origin], actual[:, k], summed[:, k], panel.freq)
-              for k, origin in enumerate(origins)]
+    history, actual, summed, point = (group_sums(matrix, inverse, len(labels)) for matrix in (
+        panel.values, result.validation_actual, result.validation[name], result.point[name]))
+    errors = _window_errors(history, panel.freq, origins, summed, actual)
     moved = [band_around(summed[:, k], [e for j, e in enumerate(errors) if j != k], history[:, :origin], panel.freq,
                          recentre=True)[..., 1] for k, origin in enumerate(origins)]
     recentre = sum(np.abs(actual[:, k] - moved[k]).sum() for k in range(len(origins))) < np.abs(actual - summed).sum()
-    return labels, band_around(total(result.point[name]), errors, history, panel.freq, recentre=recentre)
+    return Totals(labels, band_around(point, errors, history, panel.freq, recentre=recentre), history)
 
 
 def check_horizon(horizon: int, freq: str) -> None:

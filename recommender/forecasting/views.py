@@ -124,11 +124,7 @@ class Forecast:
     def totals_table(self, key: str = "merchant_id", name: str = SELECTED) -> pd.DataFrame:
         """Totals per ``key`` (``merchant_id``, ``category``, ``item_id``) and period
         (:func:`~recommender.forecasting.selection.aggregate`), with their recent level and trend."""
-        panel = self.panel
-        groups = panel.series[key].to_numpy()
-        labels, quantiles = aggregate(self.result, groups, name)
-        history = np.zeros((len(labels), panel.n_periods))
-        np.add.at(history, np.unique(groups, return_inverse=True)[1], panel.values)
+        labels, quantiles, history = aggregate(self.result, self.panel.series[key].to_numpy(), name)
         mine = self._rows(labels) if key == "merchant_id" else np.ones(len(labels), bool)
         table = self._frame(pd.DataFrame({key: labels[mine]}), quantiles[mine])
         return self._explained(table, f"total of the {name} forecasts", history[mine])
