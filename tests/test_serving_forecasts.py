@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -99,6 +100,11 @@ def test_api_every_cli_scope_and_the_report_give_the_same_forecast(client, token
     assert len(merged) == 6 and all((merged[c] == merged[f"{c}_cli"]).all() for c in columns)
     page = (tmp_path / "report" / "merchant-M2.html").read_text()
     assert f"<b class='total'>{totals.p50.sum():,.0f}</b>" in page  # the report's six-week total is the same
+    six_weeks = read["catalog"][read["catalog"].period_start.isin(totals.period_start)]
+    for item, p50 in six_weeks.groupby("item_id").p50.sum().items():
+        if item in page:  # the report's top items: the same six-week P50 as the catalog's rows (0.01 rounding apart)
+            shown = re.search(rf"<th class='name'>{item}</th><td>([0-9.,]+)</td>", page).group(1)
+            assert abs(float(shown.replace(",", "")) - p50) <= 0.06 + 1e-9, (item, shown, p50)
 
 
 def test_another_merchants_token_is_refused_whether_or_not_the_merchant_exists(client, tokens):

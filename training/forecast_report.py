@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from recommender.atomic import atomic_directory
 from recommender.columns import TEXT
-from recommender.forecasting import Forecast, aggregate
+from recommender.forecasting import SELECTED, Forecast, aggregate
 from recommender.forecasting.panel import RECENT
 from recommender.forecasting.views import RISING, recent_trend
 from training.report import STYLE, _png, _short
@@ -161,7 +161,8 @@ def write_forecast_report(items: Forecast, tiers: Forecast, out_dir: str | os.Pa
     panel = items.panel
     series = panel.series
     totals = _totals(items, series.merchant_id.to_numpy())
-    per_item = _totals(items, series.item_id.to_numpy())
+    per_item = {item: (panel.values[k], items.result.quantiles[SELECTED][k, :items.horizon])  # the items' own rows
+                for k, item in enumerate(series.item_id)}
     table = items.series_table()
     explained = table.drop_duplicates("item_id").set_index("item_id")
     tier_series = tiers.panel.series
