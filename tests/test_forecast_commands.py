@@ -78,6 +78,18 @@ def test_backtest_command_prints_every_baseline_and_the_best_simple_one(forecast
 
 
 @pytest.mark.parametrize("extra, message", [
+    (["--last-origin", "autumn"], "last origin 'autumn' is not a date"),
+    (["--last-origin", "2024-03-06"], "last origin 2024-03-06 is not a period start"),  # a Wednesday
+    (["--origins", "0"], "origins must be at least 1"),
+])
+def test_backtest_command_errors(forecast_market, capsys, extra, message):
+    purchases, catalog = forecast_market
+    assert main(["forecast-backtest", "--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4",
+                 "--quiet", *extra]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
     (["--by", "region"], "by must be one of"),
     (["--freq", "M"], "freq must be W"),
     (["--horizon", "27"], "horizon must be 1..26"),

@@ -80,7 +80,11 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     step = step or max(1, horizon // 3)
     last = panel.n_periods - horizon
     if last_origin is not None:
-        found = np.flatnonzero(panel.starts == pd.Timestamp(last_origin))
+        try:
+            wanted = pd.Timestamp(last_origin)
+        except ValueError:
+            raise ForecastInputError(f"last origin {last_origin!r} is not a date (YYYY-MM-DD)") from None
+        found = np.flatnonzero(panel.starts == wanted)
         if not len(found) or found[0] > last:
             raise ForecastInputError(f"last origin {last_origin} is not a period start with {horizon} periods of data "
                                      f"after it ({panel.starts[0].date()} to {panel.starts[last].date()})")
