@@ -45,7 +45,7 @@ class RecommendationEngine:
         self.available = catalog.available.to_numpy(dtype=bool)
 
     @classmethod
-    def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0, candidates: int = 100
+    def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0, candidates: int = 50
               ) -> "RecommendationEngine":
         """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob."""
         purchased = data.purchased
@@ -171,7 +171,7 @@ class RecommendationEngine:
         the re-ranker's niche membership > 0), which may repeat items of the first part.
 
         The niche re-ranker can only promote what it is offered: a model that ranks popular goods
-        first may have no niche item among its first hundred, so the knob would have nothing to
+        first may have no niche item among its first fifty, so the knob would have nothing to
         bring up; the niche part gives it the niche goods this buyer is likeliest to want."""
         users = np.asarray(users, dtype=np.int64)
         allowed = self.available if mask is None else self.available & mask

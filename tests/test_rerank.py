@@ -194,6 +194,49 @@ def test_a_large_batch_gets_full_lists_without_repeats():
     assert (np.sort(codes, axis=1)[:, 1:] != np.sort(codes, axis=1)[:, :-1]).all()
 
 
+def greedy_by_definition(candidates, scores, propensity, membership, niche, k):
+    """The re-ranker's definition, one row and one position at a time: the unpicked distinct usable
+    candidate maximising (1 - niche) * relevance + niche * p * m * (1 - share picked so far), ties
+    to the higher score, then to the earlier slot."""
+    lists = []
+    for row, raw, p in zip(candidates, scores, propensity):
+        usable = [i for i in range(len(row)) if row[i] >= 0 and np.isfinite(raw[i])]
+        usable.sort(key=lambda i: (-raw[i], i))
+        first = {}
+        for i in usable:
+            first.setdefault(row[i], i)
+        usable = [i for i in usable if first[row[i]] == i]
+        low, high = min(raw[usable], default=0.0), max(raw[usable], default=0.0)
+
+        def relevance(i):
+            return (raw[i] - low) / (high - low) if high > low else 1.0
+
+        picked, niche_sum = [], 0.0
+        for j in range(min(k, len(usable))):
+            uncovered = 1.0 - niche_sum / j if j else 1.0
+            best = max(usable, key=lambda i: ((1 - niche) * relevance(i) + niche * p * membership[row[i]] * uncovered,
+                                              -usable.index(i)))
+            usable.remove(best)
+            picked.append(row[best])
+            niche_sum += membership[row[best]]
+        lists.append(picked + [-1] * (k - len(picked)))
+    return np.array(lists)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_batches_pick_what_the_greedy_definition_picks(seed):
+    rng = np.random.default_rng(seed)
+    candidates = rng.integers(-1, N_ITEMS, (40, 30))  # repeats and -1 padding
+    scores = rng.normal(size=candidates.shape)
+    scores[rng.random(scores.shape) < 0.05] = -np.inf
+    membership = rng.choice([0.0, 0.5, 1.0, 0.25], N_ITEMS)
+    propensity = rng.random(len(candidates))
+    for niche in (0.3, 0.8):
+        codes, _ = niche_rerank(candidates, scores, propensity, membership, niche, 12)
+        np.testing.assert_array_equal(codes, greedy_by_definition(candidates, scores, propensity, membership,
+                                                                  niche, 12))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_small_batches_pick_exactly_what_the_vectorised_loop_picks(seed, monkeypatch):
     """Rows of up to SMALL_BATCH are re-ranked per row in plain Python: the same lists, ties,

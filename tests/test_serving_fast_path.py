@@ -39,8 +39,9 @@ def lists(engine, explainer):
     return DefaultLists.compute(engine, explainer)
 
 
-@pytest.mark.parametrize("k", [1, 7, 20, 100])
+@pytest.mark.parametrize("k", [1, 7, 20, "depth"])
 def test_default_lists_are_prefixes_of_the_engine_lists(engine, lists, k):
+    k = lists.depth if k == "depth" else k
     users = np.arange(len(engine.users))
     expected_codes, expected_scores = engine.recommend(users, k)
     for user in users:
@@ -60,7 +61,7 @@ def test_precomputed_reasons_are_the_explainers(engine, lists, explainer):
 @pytest.mark.parametrize("tier", [None, 1, 3, 5])
 def test_cold_start_lists_are_prefixes_of_the_engine_lists(engine, lists, tier):
     tiers = None if tier is None else np.array([tier], dtype=np.int8)
-    for k in (1, 20, 100):
+    for k in (1, 20, lists.depth):
         expected_codes, expected_scores = engine.recommend(np.array([UNKNOWN_CODE]), k, tiers=tiers)
         codes, scores, reason_ids = lists.top(UNKNOWN_CODE, k, tier)
         expected = valid_prefix(expected_codes[0], expected_scores[0])
