@@ -78,11 +78,18 @@ def read_directory_manifest(path: str | os.PathLike, kind: str, version: int, re
     ``kind`` (``"model"``, ``"forecast"``), with ``remedy`` (what to run) on a format mismatch."""
     path = Path(path)
     manifest_path = path / MANIFEST
-    if not manifest_path.is_file():
-        what = "no such directory" if not path.is_dir() else f"{MANIFEST} is missing"
-        raise error(f"{path}: not a {kind} directory ({what}); {remedy}")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not manifest_path.is_file():
+            what = "no such directory" if not path.is_dir() else f"{MANIFEST} is missing"
+            raise error(f"{path}: not a {kind} directory ({what}); {remedy}")
+        text = manifest_path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # e.g. a name too long, a NUL byte in the path, no permission
+        if isinstance(exc, error):
+            raise
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise error(f"{str(path)[:200]!r}: cannot be read as a {kind} directory ({reason})") from exc
+    try:
+        manifest = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{manifest_path}: not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict):

@@ -1,4 +1,5 @@
 """The HTTP API of the recommender (FastAPI): ``create_app(model_dir)`` builds the app."""
-from serving.app import ServedModel, create_app
+from serving.app import create_app
+from serving.served import ServedModel
 
 __all__ = ["ServedModel", "create_app"]

@@ -6,11 +6,12 @@ what it means and every body carries an example.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from recommender.contract import MAX_CITY_TIER
+from recommender.forecasting.selection import MAX_HORIZON
 
 MAX_K = 1000  # longest list any endpoint returns
 MAX_CANDIDATES = 5000  # most item ids one /v1/rank request may carry
@@ -72,6 +73,13 @@ class ItemPath(BaseModel):
     """The path parameter of ``/v1/items/{item_id}/...``."""
 
     item_id: Identifier = Field(description=f"Item id (1..{MAX_ID_LENGTH} characters).", examples=["DZ-000001"])
+
+
+class NoQuery(BaseModel):
+    """No query parameters: the ``/v1`` routes that take none refuse any (a misspelt parameter must
+    not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class RecommendationsQuery(BaseModel):
@@ -243,34 +251,29 @@ class ReadyResponse(BaseModel):
     model_version: str = Field(description="Version id of the served model.", examples=["20261123T204300Z-67ef63b5"])
 
 
-class ErrorResponse(BaseModel):
-    """An error (4xx/5xx other than request validation)."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "unknown item id 'NOPE-1'"}]})
-
-    detail: str = Field(description="What went wrong, in words.", examples=["unknown item id 'NOPE-1'"])
-
-
 class FieldError(BaseModel):
     """One parameter or body field a request got wrong."""
 
-    loc: list[str | int] = Field(description="Where: \"path\", \"query\" or \"body\", then the field.",
+    loc: list[str | int] = Field(description="Where: \"path\", \"query\", \"header\" or \"body\", then the field.",
                                  examples=[["query", "k"]])
     msg: str = Field(description="What is wrong with it.", examples=["Input should be less than or equal to 1000"])
-    type: str = Field(description="pydantic's error type.", examples=["less_than_equal"])
+    type: str = Field(description="The kind of error (pydantic's error type, e.g. `less_than_equal`, "
+                                  "`extra_forbidden` for an unknown query parameter).", examples=["less_than_equal"])
 
 
-class ValidationErrorResponse(BaseModel):
-    """A request the API cannot accept (422): the bad fields, or in words (an unknown query parameter
-    or filter value)."""
+class ErrorResponse(BaseModel):
+    """Every error answer (4xx and 5xx) has this shape."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"detail": [{"loc": ["query", "k"], "msg": "Input should be less than or equal to 1000",
-                     "type": "less_than_equal"}], "message": "k: Input should be less than or equal to 1000"},
-        {"detail": "unknown query parameter(s): 'kk'; this endpoint accepts: k"}]})
+        {"detail": "unknown item id 'NOPE-1'", "errors": []},
+        {"detail": "k: Input should be less than or equal to 1000",
+         "errors": [{"loc": ["query", "k"], "msg": "Input should be less than or equal to 1000",
+                     "type": "less_than_equal"}]}]})
 
-    detail: list[FieldError] | str = Field(description="The bad fields, or what went wrong in words.")
-    message: str | None = Field(None, description="The bad fields in one line (when `detail` lists them).")
+    detail: str = Field(description="What went wrong, in words (for a bad request, every bad field in one line).",
+                        examples=["unknown item id 'NOPE-1'"])
+    errors: list[FieldError] = Field(description="The bad fields of a request that failed validation (422); empty "
+                                                 "otherwise.")
 
 
 class ReloadRequest(BaseModel):
@@ -328,6 +331,18 @@ class ForecastRow(BaseModel):
                                        examples=[0.25])
     rising: bool = Field(description="Whether the recent trend is at least +10% (for `by=item,city_tier`: the city "
                                      "tiers where the item's demand is rising).", examples=[True])
+
+
+class ForecastQuery(BaseModel):
+    """The query parameters of ``GET /v1/merchants/{merchant_id}/forecast``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon: int | None = Field(None, ge=1, le=max(MAX_HORIZON.values()), examples=[12],
+                                description="Periods ahead, 1..the published horizon (26 weeks by default); "
+                                            "default: all published periods.")
+    by: Literal["item", "item,city_tier", "merchant"] = Field(
+        "item", description="Series level: item, item,city_tier, or merchant (the bottom-up total).")
 
 
 class MerchantForecastResponse(BaseModel):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from recommender.artifacts import load_model_directory
-from serving.app import ADMIN_KEY_ENV
+from serving.routes.admin import ADMIN_KEY_ENV
 from training.cli import main
 
 STARTUP_SECONDS = 60

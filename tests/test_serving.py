@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from serving import create_app
 from serving.schemas import (
+    ErrorResponse,
     MAX_CANDIDATES,
     MAX_K,
     PopularQuery,
@@ -15,7 +16,6 @@ from serving.schemas import (
     RecommendationsResponse,
     SimilarItemsQuery,
     SimilarItemsResponse,
-    ValidationErrorResponse,
 )
 
 
@@ -258,6 +258,7 @@ def test_bad_recommendation_queries_are_422(client, buyer, params, named):
     ("get", "/v1/popular", {"params": {"category": "spaceships"}}),
     ("get", "/v1/popular", {"params": {"tier": 1}}),
     ("get", "/v1/model", {"params": {"verbose": 1}}),
+    ("post", "/v1/rank", {"params": {"k": 3}, "json": {"user_id": "u", "item_ids": ["AX-1"]}}),
     ("post", "/v1/rank", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
     ("post", "/v1/rank", {"json": {"user_id": "u", "item_ids": "AX-1"}}),
     ("post", "/v1/rank", {"json": {"user_id": 5, "item_ids": ["AX-1"]}}),
@@ -270,18 +271,41 @@ def test_bad_recommendation_queries_are_422(client, buyer, params, named):
     ("post", "/v1/rank", {"json": {"user_id": "u", "item_ids": ["AX-1"], "surprise": 1}}),
     ("post", "/v1/rank", {"json": [1, 2, 3]}),
 ])
-def test_malformed_requests_are_422_with_detail(client, method, path, kwargs):
+def test_malformed_requests_are_422_naming_the_fields(client, method, path, kwargs):
     answer = getattr(client, method)(path, **kwargs)
     assert answer.status_code == 422, answer.text  # every one of these is a client error, never a 500
     body = answer.json()
-    assert body["detail"]
-    assert ValidationErrorResponse.model_validate(body).model_dump(mode="json", exclude_none=True) == body  # as documented
+    assert ErrorResponse.model_validate(body).model_dump(mode="json") == body  # the one documented shape
+    assert body["detail"] and body["errors"] and all(error["loc"][0] in ("path", "query", "body")
+                                                     for error in body["errors"])
 
 
-def test_oversized_body_is_413(client):
-    answer = client.post("/v1/rank", content=b'{"user_id": "u", "item_ids": ["' + b"x" * (2 << 20) + b'"]}',
+def test_an_unknown_query_parameter_is_named(client, buyer):
+    errors = client.get(f"/v1/users/{buyer}/recommendations", params={"colour": "red"}).json()["errors"]
+    assert errors == [{"loc": ["query", "colour"], "msg": "unknown query parameter", "type": "extra_forbidden"}]
+
+
+def chunks(body: bytes, size: int = 65536):
+    """``body`` sent without a Content-Length (chunked)."""
+    for start in range(0, len(body), size):
+        yield body[start:start + size]
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_oversized_bodies_are_413_in_the_error_shape(client, declared):
+    body = b'{"user_id": "u", "item_ids": ["' + b"x" * (2 << 20) + b'"]}'
+    answer = client.post("/v1/rank", content=body if declared else chunks(body),
                          headers={"content-type": "application/json"})
-    assert answer.status_code == 413
+    assert answer.status_code == 413 and answer.headers["content-type"] == "application/json"
+    assert ErrorResponse.model_validate(answer.json()).errors == [] and "too large" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("method, path, status", [("get", "/v1/nothing-here", 404), ("delete", "/v1/rank", 405),
+                                                  ("get", "/v1/items/NO-SUCH-ITEM/similar", 404)])
+def test_framework_errors_have_the_error_shape_too(client, method, path, status):
+    answer = getattr(client, method)(path)
+    assert answer.status_code == status
+    assert ErrorResponse.model_validate(answer.json()).model_dump(mode="json") == answer.json()
 
 
 def test_unexpected_errors_are_json_500(small_model, monkeypatch):

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving import create_app
-from serving.app import ADMIN_KEY_ENV
+from serving.routes.admin import ADMIN_KEY_ENV
 
 KEY = "s3cret-admin-key"
 RECS = "/v1/users/{user_id}/recommendations"
@@ -132,6 +132,9 @@ def test_broken_directory_keeps_the_old_model(client, admin_key, small_model, tm
 
 def test_reload_rejects_a_bad_body(client, admin_key):
     assert reload(client, {"model_dir": ""}).status_code == 422
+    for unreadable in ("0" * 4000, "model\x00dir"):  # a name too long for the file system, a NUL byte
+        answer = reload(client, {"model_dir": unreadable})
+        assert answer.status_code == 422 and answer.json()["errors"][0]["loc"] == ["body", "model_dir"]
     assert reload(client, {"model": "x"}).status_code == 422
     assert client.post("/v1/admin/reload", params={"x": 1}, headers={"X-API-Key": KEY}).status_code == 422
 
@@ -149,7 +152,7 @@ def test_reload_brings_a_bare_app_up(admin_key, small_model, versions):
 
 def test_reloads_are_serialized(client, admin_key, small_model, second_model, versions, monkeypatch):
     """Simultaneous reloads run one at a time (the lock) and each one succeeds."""
-    from serving.app import ServedModel
+    from serving.served import ServedModel
 
     original = ServedModel.load.__func__
     active, most = [0], [0]

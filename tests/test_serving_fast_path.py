@@ -12,7 +12,7 @@ from recommender.engine import NARROW_FILTER_SHARE
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import RowIndices, top_k_of_product
 from serving import create_app
-from serving.app import ServedModel
+from serving.served import ServedModel
 from serving.precomputed import DefaultLists, valid_prefix
 
 

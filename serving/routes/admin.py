@@ -1,0 +1,74 @@
+"""The admin API: ``POST /v1/admin/reload`` loads a model directory and serves it.
+
+The route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each
+request) and clients send it in the ``X-API-Key`` header; a missing or wrong key is a 401, and
+while the variable is unset (or empty) the route answers 403 ("admin API disabled").
+"""
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.security import APIKeyHeader
+
+from recommender.artifacts import ModelDirectoryError
+from serving.reload_sync import announce, announcement_file
+from serving.responses import documented_errors, invalid, json_response
+from serving.schemas import NoQuery, ReloadRequest, ReloadResponse
+
+ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
+ADMIN_KEY_HEADER = "X-API-Key"
+
+_admin_key_header = APIKeyHeader(name=ADMIN_KEY_HEADER, auto_error=False,
+                                 description=f"The admin key (the server's {ADMIN_KEY_ENV}).")
+
+
+async def require_admin_key(key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
+    """403 while ``RECOMMENDER_ADMIN_KEY`` is unset or empty on the server; 401 when the
+    ``X-API-Key`` header is missing or does not match it (compared in constant time)."""
+    expected = os.environ.get(ADMIN_KEY_ENV, "")
+    if not expected:
+        raise HTTPException(403, detail=f"admin API disabled: set {ADMIN_KEY_ENV}")
+    if not key:
+        raise HTTPException(401, detail=f"missing API key: send the admin key in the {ADMIN_KEY_HEADER} header",
+                            headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
+    if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")):
+        raise HTTPException(401, detail=f"invalid API key in the {ADMIN_KEY_HEADER} header",
+                            headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
+
+
+router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
+
+ADMIN_ERRORS = documented_errors(
+    400, 401, 403, 413, 422,
+    e401=f"Missing or wrong {ADMIN_KEY_HEADER}.", e403=f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
+    e422="Bad body, or a model directory that cannot be served (nothing changed; `detail` says why).")
+
+
+@router.post("/v1/admin/reload", response_model=ReloadResponse, responses=ADMIN_ERRORS,
+             summary="Load a model directory and serve it (admin key required)",
+             description=f"Loads, verifies and prepares `model_dir` (default: the directory being served), one "
+                         f"reload at a time, then swaps it in: requests in flight finish on the old model. With "
+                         f"several worker processes the others follow within about a second plus their load time. "
+                         f"A bad directory is a 422 naming the problem and the old model keeps serving. Needs the "
+                         f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
+                         f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
+def reload_model(request: Request, _: Annotated[NoQuery, Query()], body: ReloadRequest | None = None) -> Response:
+    # a plain def: runs in the threadpool, never blocks the event loop
+    swapper = request.app.state.swapper
+    target = body.model_dir if body is not None and body.model_dir else swapper.path
+    if not target:
+        raise invalid("body", "model_dir", "no model_dir given and no model directory is being served")
+    try:
+        previous_version, version, seconds = swapper.swap(target)
+    except ModelDirectoryError as exc:
+        current = swapper.version
+        kept = f"still serving model {current}" if current else "no model is loaded"
+        raise invalid("body", "model_dir", f"model not reloaded ({kept}): {exc}") from exc
+    shared = announcement_file()
+    if shared is not None:
+        announce(shared, str(target), version)
+    return json_response({"previous_model_version": previous_version, "model_version": version,
+                          "model_dir": str(target), "seconds": round(seconds, 3)})

@@ -1,0 +1,103 @@
+"""The merchant view of the demand forecasts: ``GET /v1/merchants/{merchant_id}/forecast``
+(what it serves: :mod:`serving.forecasts`).
+
+Statuses, in the order they are checked:
+
+* 422: unknown query parameters, ``horizon`` outside 1..26 (weeks) or 182 (days), ``by`` not
+  item | item,city_tier | merchant, a merchant id over 128 characters.
+* 503: no forecasts published, or no merchant token file configured.
+* 401 (with ``WWW-Authenticate: Bearer``): no bearer token, or a token of no merchant.
+* 403: a valid token of another merchant; checked before the merchant id is looked up, so it
+  says nothing about whether that merchant exists.
+* 422: ``horizon`` above the published horizon.
+* 404: the merchant's own token, but no forecast: the merchant has no sales in the data (the
+  message says so, with its catalog item count) or is not in the published catalog.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from recommender.forecasting.published import PublishedForecasts
+from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
+from serving.responses import documented_errors, invalid, json_response
+from serving.schemas import MAX_ID_LENGTH, ForecastQuery, MerchantForecastResponse
+
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+router = APIRouter(tags=["forecast"])
+_bearer = HTTPBearer(auto_error=False, description="The merchant's own token, from `recommender merchant-token`.")
+
+
+async def get_forecasts(request: Request) -> PublishedForecasts:
+    """The published forecasts, or 503."""
+    forecasts = request.app.state.forecasts
+    if forecasts is None:
+        raise HTTPException(503, detail="forecasts not published: run `recommender forecast-publish` and start the "
+                                        f"server with --forecasts DIR (or {FORECASTS_DIR_ENV})")
+    return forecasts
+
+
+async def authenticated_merchant(request: Request, credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The merchant whose bearer token the request carries: 503 without a token file, 401 without
+    a token or with a token of no merchant."""
+    tokens = request.app.state.merchant_tokens
+    if tokens is None:
+        raise HTTPException(503, detail="merchant tokens not configured: start the server with --merchant-tokens "
+                                        f"FILE (or {MERCHANT_TOKENS_ENV})")
+    if credentials is None:
+        raise HTTPException(401, detail="missing merchant token: send 'Authorization: Bearer <token>'",
+                            headers=BEARER)
+    tokens = request.app.state.merchant_tokens = tokens.refreshed()
+    merchant = tokens.merchant_of(credentials.credentials)
+    if merchant is None:
+        raise HTTPException(401, detail="invalid merchant token", headers={"WWW-Authenticate":
+                                                                           'Bearer error="invalid_token"'})
+    return merchant
+
+
+Forecasts = Annotated[PublishedForecasts, Depends(get_forecasts)]
+Merchant = Annotated[str, Depends(authenticated_merchant)]
+MerchantId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Merchant id (catalog "
+                                                                                      "merchant_id).")]
+
+ERRORS = documented_errors(
+    401, 403, 404, 422, 503,
+    e401="No bearer token, or a token of no merchant.", e403="The token is another merchant's.",
+    e404="The merchant has no sales to forecast from (or is not in the published catalog).",
+    e503="Forecasts not published or merchant tokens not configured.")
+
+
+@router.get("/v1/merchants/{merchant_id}/forecast", response_model=MerchantForecastResponse,
+            response_model_exclude_none=True, responses=ERRORS,
+            summary="A merchant's demand forecast (the merchant's own token required)",
+            description="Units city buyers are expected to order per period, with a P10-P90 band, per item, item "
+                        "and city tier, or the merchant's total, for the first `horizon` periods of the forecasts "
+                        "published by `recommender forecast-publish` (default: all of them). Readable only with "
+                        "the merchant's own token (`Authorization: Bearer <token>`): 401 without a valid token, "
+                        "403 with another merchant's (whether or not the merchant asked about exists), 404 when "
+                        "the merchant has no sales to forecast from, 503 when no forecasts are published.")
+async def merchant_forecast(forecasts: Forecasts, merchant: Merchant, merchant_id: MerchantId,
+                            query: Annotated[ForecastQuery, Query()]) -> Response:
+    if merchant != merchant_id:
+        raise HTTPException(403, detail="a merchant can only read its own forecast")
+    horizon = forecasts.horizon if query.horizon is None else query.horizon
+    if horizon > forecasts.horizon:
+        raise invalid("query", "horizon", f"horizon {horizon} is above the published horizon: at most "
+                                          f"{forecasts.horizon} periods ({forecasts.freq})")
+    rows = forecasts.rows(merchant_id, query.by, horizon)
+    if rows is None:
+        history = forecasts.history(merchant_id)
+        if history is None:
+            raise HTTPException(404, detail=f"merchant {merchant_id!r} is not in the catalog the forecasts were "
+                                            f"published from ({forecasts.manifest['created_at']})")
+        raise HTTPException(404, detail=f"merchant {merchant_id!r} has no sales history to forecast from: its "
+                                        f"{history['catalog_items']} catalog item(s) sold nothing in the data "
+                                        f"(returns and cancellations excluded)")
+    answer = {"merchant_id": merchant_id, "freq": forecasts.freq, "horizon": horizon, "by": query.by,
+              "generated_at": forecasts.manifest["created_at"], "data_sha256": forecasts.manifest["data"]["sha256"],
+              "rows": rows}
+    return json_response({name: value for name, value in answer.items() if value is not None})

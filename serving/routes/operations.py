@@ -1,0 +1,41 @@
+"""Operations: liveness, readiness, the served model's manifest and Prometheus metrics.
+
+``GET /metrics`` is not authenticated (restrict it at the network level if needed); see
+:mod:`serving.metrics` for what it counts.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from serving.metrics import CONTENT_TYPE_LATEST
+from serving.responses import documented_errors, json_response
+from serving.schemas import HealthResponse, ModelInfo, NoQuery, ReadyResponse
+from serving.served import Served
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", response_model=HealthResponse, summary="Liveness: the process answers")
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", response_model=ReadyResponse, responses=documented_errors(503),
+            summary="Readiness: 200 when a model is loaded, 503 otherwise")
+async def readyz(served: Served) -> Response:
+    return json_response({"status": "ready", "model_version": served.model_version})
+
+
+@router.get("/v1/model", response_model=ModelInfo, responses=documented_errors(422, 503), tags=["model"],
+            summary="The manifest of the model being served")
+async def model_info(served: Served, _: Annotated[NoQuery, Query()]) -> Response:
+    return json_response(served.manifest)
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
+            summary="Prometheus metrics: requests, latencies, served model version")
+async def prometheus_metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,97 @@
+"""Recommendations for a buyer: ``GET /v1/users/{user_id}/recommendations`` and ``POST /v1/rank``.
+
+Known buyers' requests with default parameters are answered from their precomputed lists
+(:mod:`serving.precomputed`); the others are scored in batches with the requests that arrive with
+them (:mod:`serving.batching`). Handlers are ``async def``: their work is short CPU work (a row
+lookup, one product with the item vectors, a partial sort: well under a millisecond), which a
+threadpool would only slow down; the server scales with processes.
+"""
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from recommender.explain import popular_id
+from serving.precomputed import valid_prefix
+from serving.responses import documented_errors, json_response
+from serving.schemas import (
+    MAX_CANDIDATES,
+    MAX_ID_LENGTH,
+    NoQuery,
+    RankRequest,
+    RankResponse,
+    RecommendationsQuery,
+    RecommendationsResponse,
+)
+from serving.served import Served
+
+UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
+
+router = APIRouter(tags=["recommend"])
+
+BuyerId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["U-000042"],
+                              description=f"Buyer id (1..{MAX_ID_LENGTH} characters); unknown buyers get the "
+                                          "cold-start ranking.")]
+
+
+@router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
+            responses=documented_errors(422, 503), summary="Top-k items for a buyer",
+            description="Known buyers get a personalised list; buyers unknown to the model get the city-tier-aware "
+                        "cold-start ranking (`personalized: false`). Unavailable items are never returned; "
+                        "`max_price` leaves out items without a price; an unknown `category` or `region` is a 422 "
+                        "listing the known values.")
+async def recommendations(request: Request, served: Served, user_id: BuyerId,
+                          query: Annotated[RecommendationsQuery, Query()]) -> Response:
+    engine = served.engine
+    mask = served.filter_mask(query.category, query.region, query.max_price)
+    code = engine.users.code_of(user_id)
+    k, tier = query.k, query.city_tier
+    niche = engine.default_niche if query.niche is None else query.niche
+    defaults = mask is None and query.exclude_purchased and niche == engine.default_niche
+    listed = served.default_lists.top(code, k, tier) if defaults and served.default_lists is not None else None
+    if listed is None:
+        key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price)
+        listed = valid_prefix(*await request.app.state.batcher.recommend(
+            engine, key, code, tier, k=k, niche=niche, mask=mask, include_purchased=not query.exclude_purchased))
+    codes, scores, reason_ids = listed
+    if tier is None:
+        tier = int(engine.user_tiers[code]) if code >= 0 else 0
+    if code < 0:
+        reason_ids = np.full(len(codes), popular_id(tier))
+    elif reason_ids is None:
+        bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
+        reason_ids = served.explainer.reason_ids(codes, bought, tier)
+    return json_response({"user_id": user_id, "personalized": code >= 0, "model_version": served.model_version,
+                          "niche": niche, "city_tier": tier or None,
+                          "items": served.items_json.items(codes, scores, reason_ids)})
+
+
+@router.post("/v1/rank", response_model=RankResponse, responses=documented_errors(400, 413, 422, 503),
+             summary="Order candidate items for a buyer",
+             description=f"Re-orders 1..{MAX_CANDIDATES} item ids by the model's relevance for the buyer (no niche "
+                         "re-ranking; items already bought are ranked too). Unknown ids are listed in "
+                         "`unknown_item_ids` and unavailable ones in `unavailable_item_ids`; neither is ranked. "
+                         "Duplicate ids are ranked once.")
+async def rank(served: Served, body: RankRequest, _: Annotated[NoQuery, Query()]) -> Response:
+    engine = served.engine
+    ids = list(dict.fromkeys(body.item_ids))
+    codes = np.asarray(engine.items.encode(ids), dtype=np.int64)
+    unknown = [item for item, c in zip(ids, codes.tolist()) if c < 0]
+    known = codes[codes >= 0]
+    available = engine.available[known]
+    unavailable = [str(served.item_ids[c]) for c in known[~available].tolist()]
+    known = known[available]
+    user = engine.users.code_of(body.user_id)
+    items: list[dict] = []
+    if len(known):
+        scores = engine.score_items(user, known, body.city_tier)
+        scores = np.where(np.isfinite(scores), scores, -np.inf)
+        order = np.argsort(-scores, kind="stable")
+        # float32's shortest decimal, as the list routes write scores; JSON has no -inf
+        shown = np.where(np.isfinite(scores), scores, UNSCORED).astype(np.float32).astype(str).astype(np.float64)
+        items = [{"item_id": str(served.item_ids[c]), "score": s}
+                 for c, s in zip(known[order].tolist(), shown[order].tolist())]
+    return json_response({"user_id": body.user_id, "personalized": user >= 0, "model_version": served.model_version,
+                          "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable})

@@ -1,0 +1,185 @@
+"""The model a server answers with: loaded once, precomputed for requests, swapped whole.
+
+:class:`ServedModel` is a loaded engine plus everything requests need precomputed (filter masks
+per category and region, the price array, titles, popularity rows, reason vectors, every known
+buyer's model vector and default list: :mod:`serving.precomputed`). The app keeps it as
+``app.state.served``; every request reads that reference once at its start (:func:`get_served`), so
+swapping a model in (:class:`ModelSwapper`) is one assignment and in-flight requests finish on the
+model they started with.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, HTTPException, Request
+
+from recommender.artifacts import load_model_directory
+from recommender.engine import RecommendationEngine
+from recommender.explain import Explainer, catalog_text
+from serving.item_json import ItemsJson
+from serving.precomputed import DefaultLists
+from serving.responses import invalid
+from serving.schemas import MAX_CITY_TIER
+
+log = logging.getLogger(__name__)
+
+SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
+
+
+def _value_masks(values: np.ndarray) -> dict[str, np.ndarray]:
+    """One boolean item mask per distinct value."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    return {str(value): codes == i for i, value in enumerate(uniques)}
+
+
+def _item_records(item_ids, titles, regions, merchants, categories, prices) -> list[dict]:
+    """Every item's metadata as response fields (plain Python values), built once per model."""
+    prices = [None if np.isnan(price) else price for price in prices.tolist()]
+    return [{"item_id": str(item), "title": str(title), "region": region, "merchant_id": merchant,
+             "category": category, "price": price}
+            for item, title, region, merchant, category, price in zip(
+                item_ids.tolist(), titles.tolist(), regions.tolist(), merchants.tolist(), categories.tolist(), prices)]
+
+
+@dataclass
+class ServedModel:
+    """A loaded engine, its manifest, and everything requests need precomputed."""
+
+    engine: RecommendationEngine
+    manifest: dict
+    path: str
+    item_ids: np.ndarray
+    titles: np.ndarray
+    prices: np.ndarray  # float64, nan where unknown
+    category_masks: dict[str, np.ndarray]
+    region_masks: dict[str, np.ndarray]
+    popularity: np.ndarray  # (MAX_CITY_TIER + 1) x items; row 0 global
+    explainer: Explainer
+    default_lists: DefaultLists | None  # known buyers' lists for requests with default parameters
+    items_json: ItemsJson  # the items of answers, as JSON
+
+    @property
+    def model_version(self) -> str:
+        return str(self.manifest.get("model_version", "unknown"))
+
+    @classmethod
+    def load(cls, path) -> ServedModel:
+        """Load and verify a model directory (raises ``ModelDirectoryError``) and precompute."""
+        engine, manifest = load_model_directory(path, RecommendationEngine)
+        return cls.from_engine(engine, manifest, str(path))
+
+    @classmethod
+    def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "") -> ServedModel:
+        """Precompute what requests need from a loaded engine."""
+        if not engine.precompute_for_serving():
+            log.info("buyer vectors not precomputed (non-linear model or too many buyers): computed per request")
+        catalog = engine.catalog
+        n = engine.n_items
+        item_ids = np.asarray(engine.items.ids, dtype=object)
+        explainer = Explainer.of(engine)
+        titles, regions = explainer.titles, catalog_text(catalog, "region")
+        categories = catalog_text(catalog, "category")
+        # shortest decimal of the float32 price (91.9, not 91.9000015258789)
+        prices = (catalog["price"].to_numpy(dtype=np.float32).astype(str).astype(np.float64) if "price" in catalog
+                  else np.full(n, np.nan))
+        popular = engine.model.component("popularity")
+        rows = getattr(popular, "tier_popularity_", None)
+        if rows is None or np.shape(rows) != (MAX_CITY_TIER + 1, n):
+            sales = engine.item_sales.astype(np.float64)
+            share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
+            rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
+        merchants = catalog_text(catalog, "merchant_id")
+        return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
+                   category_masks=_value_masks(categories), region_masks=_value_masks(regions),
+                   popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
+                   default_lists=DefaultLists.compute(engine, explainer),
+                   items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
+                                        explainer.reason_texts, explainer.suffix))
+
+    def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
+        """Boolean item mask of the filters (None when there are none; availability is applied by
+        the engine); an unknown category or region is a 422 listing the known values (a typo
+        should not look like "no results")."""
+        mask = None
+        for name, value, masks in (("category", category, self.category_masks), ("region", region, self.region_masks)):
+            if value is None:
+                continue
+            if value not in masks:
+                known = sorted(masks)
+                shown = ", ".join(repr(v) for v in known[:SHOWN_CHOICES])
+                more = f" (and {len(known) - SHOWN_CHOICES} more)" if len(known) > SHOWN_CHOICES else ""
+                raise invalid("query", name, f"unknown {name} {value!r}; known values: {shown}{more}")
+            mask = masks[value] if mask is None else mask & masks[value]
+        if max_price is not None:
+            with np.errstate(invalid="ignore"):
+                cheap = self.prices <= max_price  # unknown (nan) prices are left out
+            mask = cheap if mask is None else mask & cheap
+        return mask
+
+
+async def get_served(request: Request) -> ServedModel:
+    """The model being served (read once per request), or 503."""
+    served = request.app.state.served
+    if served is None:
+        raise HTTPException(503, detail="no model is loaded; the service is not ready")
+    return served
+
+
+Served = Annotated[ServedModel, Depends(get_served)]
+
+
+def freeze_heap() -> None:
+    """Keep the garbage collector off the served model: collect, then move every object alive now
+    (the model's records, strings and arrays: over 100k objects) to the permanent generation
+    (``gc.freeze``), so the collections that requests' short-lived objects trigger no longer walk
+    them (about 14 us per recommendation request). Unfrozen first, so a model replaced since the
+    last call is collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+class ModelSwapper:
+    """Loads model directories and swaps them into ``state.served``, one at a time (counted in
+    ``state.metrics``)."""
+
+    def __init__(self, state):
+        self.state = state
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str | None:
+        served = self.state.served
+        return None if served is None else served.model_version
+
+    @property
+    def path(self) -> str:
+        served = self.state.served
+        return "" if served is None else served.path
+
+    def swap(self, target: str) -> tuple[str | None, str, float]:
+        """Load, verify and prepare ``target``, then serve it (one assignment: requests in flight
+        finish on the old model). Raises ``ModelDirectoryError`` (the old model keeps serving).
+        Returns the previous and new model versions and the seconds taken."""
+        with self._lock:
+            previous = self.version
+            start = time.perf_counter()
+            try:
+                new = ServedModel.load(target)
+            except Exception as exc:
+                self.state.metrics.reloads.labels("failure").inc()
+                log.warning("model reload from %s refused: %s", target, exc)
+                raise
+            self.state.served = new
+            seconds = time.perf_counter() - start
+            self.state.metrics.reloads.labels("success").inc()
+            freeze_heap()
+        log.info("model reloaded from %s: %s -> %s in %.2f s", target, previous, new.model_version, seconds)
+        return previous, new.model_version, seconds
