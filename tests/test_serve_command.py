@@ -3,42 +3,15 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
+from live_server import free_port, start_server
 
 from recommender.artifacts import load_model_directory
 from serving.routes.admin import ADMIN_KEY_ENV
 from training.cli import main
-
-STARTUP_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(model_dir, port: int, workers: int) -> subprocess.Popen:
-    """`recommender serve` in a subprocess, returned once /readyz answers 200 (bounded wait)."""
-    server = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir),
-                               "--port", str(port), "--workers", str(workers)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"server did not become ready: {server.communicate()[0]}")
-        time.sleep(0.2)
 
 
 def child_pids(pid: int) -> list[int]:
