@@ -23,7 +23,9 @@ Caps and policies (also in the OpenAPI descriptions):
 Operations: ``POST /v1/admin/reload`` (:mod:`serving.routes.admin`) swaps in another model
 directory: requests in flight finish on the old model and none fails; with several worker
 processes, the other workers follow within about half a second plus their load time
-(:mod:`serving.reload_sync`). ``GET /metrics`` exposes Prometheus metrics (:mod:`serving.metrics`).
+(:mod:`serving.reload_sync`). One watcher picks up that model, republished forecasts and
+re-issued merchant tokens (:mod:`serving.watcher`). ``GET /metrics`` exposes Prometheus metrics
+(:mod:`serving.metrics`).
 BLAS is limited to one thread per process (set in the lifespan): the server scales with processes
 (``recommender serve --workers N``).
 """
@@ -39,13 +41,17 @@ from fastapi import FastAPI
 
 from serving.batching import RecommendationBatcher
 from serving.body_limit import BodyLimitMiddleware
-from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, follow_republished, load_forecast_state
+from serving.forecasts import (
+    FORECASTS_DIR_ENV,
+    MERCHANT_TOKENS_ENV,
+    load_forecast_state,
+)
 from serving.metrics import Metrics, MetricsMiddleware
-from serving.reload_sync import announcement_file, follow
 from serving.responses import install_error_handlers
 from serving.routes import ROUTERS
 from serving.schemas import MAX_CANDIDATES, MAX_ID_LENGTH, MAX_K
 from serving.served import ModelSwapper, ServedModel, freeze_heap
+from serving.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +65,11 @@ async def lifespan(app: FastAPI):
 
     limiter = threadpool_limits(1, "blas")  # process-wide: requests parallelise across processes
     freeze_heap()
-    shared = announcement_file()
-    followers = []
-    if shared is not None:  # one of several workers: follow the reloads of the others
-        swapper = app.state.swapper
-        followers.append(asyncio.create_task(follow(shared, lambda: swapper.version, swapper.swap)))
-    if app.state.forecasts is not None:
-        followers.append(asyncio.create_task(follow_republished(app.state)))
+    watcher = asyncio.create_task(Watcher(app.state).run())
     try:
         yield
     finally:
-        for follower in followers:
-            follower.cancel()
+        watcher.cancel()
         limiter.restore_original_limits()
 
 

@@ -4,23 +4,18 @@ Forecasts are never fitted per request: ``recommender forecast-publish`` writes 
 (:mod:`recommender.forecasting.published`) and the server loads that directory at start
 (``create_app(..., forecasts_dir=)``, ``RECOMMENDER_FORECASTS_DIR``); a request slices the
 merchant's rows (:mod:`serving.routes.merchants`). Publishing again to the same directory is picked
-up within a few seconds, with no restart (:func:`follow_republished`). Merchants authenticate with
+up within a second, with no restart (:mod:`serving.watcher`). Merchants authenticate with
 ``Authorization: Bearer <token>``, tokens issued by ``recommender merchant-token`` into a file of
 SHA-256 hashes (``merchant_tokens=``, ``RECOMMENDER_MERCHANT_TOKENS``; re-read when it changes).
 """
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 
 from recommender.forecasting.published import PublishedForecasts
 from recommender.merchant_tokens import MerchantTokens
 
-log = logging.getLogger(__name__)
-
 FORECASTS_DIR_ENV = "RECOMMENDER_FORECASTS_DIR"
-REPUBLISH_POLL_SECONDS = 2.0
 MERCHANT_TOKENS_ENV = "RECOMMENDER_MERCHANT_TOKENS"
 
 
@@ -32,17 +27,3 @@ def load_forecast_state(forecasts_dir: str | os.PathLike | None,
     forecasts = PublishedForecasts.load(forecasts_dir) if forecasts_dir else None
     tokens = MerchantTokens.load(merchant_tokens) if merchant_tokens else None
     return forecasts, tokens
-
-
-async def follow_republished(state) -> None:
-    """Poll forever (every :data:`REPUBLISH_POLL_SECONDS`): when ``recommender forecast-publish``
-    republishes the directory ``state.forecasts`` came from, load it in a thread and serve it
-    (:meth:`PublishedForecasts.refreshed`). Every worker process follows on its own."""
-    while True:
-        await asyncio.sleep(REPUBLISH_POLL_SECONDS)
-        try:
-            state.forecasts = await asyncio.to_thread(state.forecasts.refreshed)
-        except Exception:  # an unexpected error must not stop the worker from serving the forecasts it has
-            log.exception("checking %s for republished forecasts failed", state.forecasts.path)
-
-

@@ -12,7 +12,7 @@ from conftest import PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
 from recommender.merchant_tokens import issue_token
-from serving import forecasts as forecast_route
+from serving import watcher
 from serving.app import create_app
 from serving.schemas import MerchantForecastResponse
 from training.cli import main
@@ -151,14 +151,24 @@ def test_route_is_503_until_forecasts_and_tokens_are_configured(published_foreca
     assert answer.status_code == 503 and "merchant tokens not configured" in answer.json()["detail"]
 
 
-def test_reissued_token_replaces_the_old_one_without_a_restart(published_forecasts, tmp_path):
+def wait_for(condition) -> bool:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.05)
+    return condition()
+
+
+def test_reissued_token_replaces_the_old_one_without_a_restart(published_forecasts, tmp_path, monkeypatch):
+    monkeypatch.setattr(watcher, "POLL_SECONDS", 0.05)
     path = tmp_path / "tokens.json"
     old = issue_token(path, "M1")
-    client = TestClient(create_app(None, published_forecasts, path))
-    assert get(client, "M1", old).status_code == 200
-    new = issue_token(path, "M1")
-    assert get(client, "M1", old).status_code == 401
-    assert get(client, "M1", new).status_code == 200
+    with TestClient(create_app(None, published_forecasts, path)) as client:  # the lifespan runs the watcher
+        assert get(client, "M1", old).status_code == 200
+        new = issue_token(path, "M1")
+        assert wait_for(lambda: get(client, "M1", new).status_code == 200)
+        assert get(client, "M1", old).status_code == 401
+        path.unlink()  # every token revoked
+        assert wait_for(lambda: get(client, "M1", new).status_code == 401)
 
 
 def test_openapi_documents_the_route_and_its_statuses(client):
@@ -169,7 +179,7 @@ def test_openapi_documents_the_route_and_its_statuses(client):
 
 def test_republished_forecasts_are_served_without_a_restart(forecast_market, published_forecasts, tokens, tmp_path,
                                                               monkeypatch, caplog):
-    monkeypatch.setattr(forecast_route, "REPUBLISH_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(watcher, "POLL_SECONDS", 0.05)
     served_dir = tmp_path / "forecasts"
     shutil.copytree(published_forecasts, served_dir)
     purchases, catalog = forecast_market
@@ -177,13 +187,7 @@ def test_republished_forecasts_are_served_without_a_restart(forecast_market, pub
     def served_horizon(client) -> int:
         return get(client, "M1", tokens[1]["M1"]).json()["horizon"]
 
-    def wait_for(condition) -> bool:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not condition():
-            time.sleep(0.05)
-        return condition()
-
-    with TestClient(create_app(None, served_dir, tokens[0])) as client:  # the lifespan runs the follower
+    with TestClient(create_app(None, served_dir, tokens[0])) as client:  # the lifespan runs the watcher
         assert served_horizon(client) == PUBLISHED_HORIZON
         assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog),
                      "--out", str(served_dir), "--horizon", "4", "--quiet"]) == 0

@@ -11,7 +11,13 @@ from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from serving.precomputed import valid_prefix
 from serving.responses import documented_errors, json_response
-from serving.schemas import MAX_ID_LENGTH, PopularQuery, PopularResponse, SimilarItemsQuery, SimilarItemsResponse
+from serving.schemas import (
+    MAX_ID_LENGTH,
+    PopularQuery,
+    PopularResponse,
+    SimilarItemsQuery,
+    SimilarItemsResponse,
+)
 from serving.served import Served
 
 router = APIRouter(tags=["recommend"])

@@ -51,7 +51,6 @@ async def authenticated_merchant(request: Request, credentials: Annotated[
     if credentials is None:
         raise HTTPException(401, detail="missing merchant token: send 'Authorization: Bearer <token>'",
                             headers=BEARER)
-    tokens = request.app.state.merchant_tokens = tokens.refreshed()
     merchant = tokens.merchant_of(credentials.credentials)
     if merchant is None:
         raise HTTPException(401, detail="invalid merchant token", headers={"WWW-Authenticate":

@@ -1,0 +1,59 @@
+"""One watcher for everything a running server picks up from disk without a restart.
+
+Every :data:`POLL_SECONDS`, in one hop to a worker thread (file checks never block the event
+loop), :meth:`Watcher.check` looks at
+
+* the model another worker of the same server reloaded (:mod:`serving.reload_sync`), loaded and
+  swapped in when its version is not the one served;
+* the published forecasts (``recommender forecast-publish`` again into the served directory);
+* the merchant token file (a re-issued or revoked token).
+
+Each check is a ``stat`` of one file, and a file is read only when it changed. A source that fails
+to load is logged and the one served is kept; the watcher goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from serving.reload_sync import Announcements, announcement_file
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+
+
+class Watcher:
+    """Keeps ``state`` (``served`` through ``state.swapper``, ``forecasts``, ``merchant_tokens``)
+    up to date with the files it came from."""
+
+    def __init__(self, state):
+        self.state = state
+        shared = announcement_file()
+        self.announcements = Announcements(shared) if shared is not None else None
+
+    def check(self) -> None:
+        """Pick up whatever changed since the last check (reads files: call it off the event loop)."""
+        state = self.state
+        steps = [("model announcement", self._follow_model)] if self.announcements is not None else []
+        if state.forecasts is not None:
+            steps.append(("published forecasts", lambda: setattr(state, "forecasts", state.forecasts.refreshed())))
+        if state.merchant_tokens is not None:
+            steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens",
+                                                               state.merchant_tokens.refreshed())))
+        for name, step in steps:
+            try:
+                step()
+            except Exception as exc:  # one bad source must not stop the others, nor the server
+                log.warning("could not pick up the %s: %s", name, exc)
+
+    def _follow_model(self) -> None:
+        wanted = self.announcements.new()
+        if wanted is not None and wanted["model_version"] != self.state.swapper.version:
+            self.state.swapper.swap(wanted["model_dir"])
+
+    async def run(self, poll_seconds: float | None = None) -> None:
+        """Check forever, every ``poll_seconds`` (default :data:`POLL_SECONDS`)."""
+        while True:
+            await asyncio.sleep(POLL_SECONDS if poll_seconds is None else poll_seconds)
+            await asyncio.to_thread(self.check)
