@@ -49,6 +49,7 @@ from serving.forecasts import (
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.responses import install_error_handlers
 from serving.routes import ROUTERS
+from serving.routes.admin import AdminRateLimit
 from serving.schemas import MAX_CANDIDATES, MAX_ID_LENGTH, MAX_K
 from serving.served import ModelSwapper, ServedModel, freeze_heap
 from serving.watcher import Watcher
@@ -92,6 +93,7 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
     swapper = app.state.swapper = ModelSwapper(app.state)
     app.state.metrics = Metrics(lambda: swapper.version)
     app.state.batcher = RecommendationBatcher()
+    app.state.admin_rate_limit = AdminRateLimit.from_environment()
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)

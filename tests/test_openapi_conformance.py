@@ -18,7 +18,7 @@ import pytest
 from live_server import free_port, start_server
 
 from recommender.merchant_tokens import issue_token
-from serving.routes.admin import ADMIN_KEY_ENV
+from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
@@ -37,7 +37,8 @@ def live_server(small_model, published_forecasts, tmp_path_factory):
     token = issue_token(tokens, "M1")
     port = free_port()
     server = start_server(small_model, port, 1, "--forecasts", str(published_forecasts),
-                          "--merchant-tokens", str(tokens), env={ADMIN_KEY_ENV: ADMIN_KEY})
+                          "--merchant-tokens", str(tokens),
+                          env={ADMIN_KEY_ENV: ADMIN_KEY, ADMIN_RATE_ENV: "100000/minute"})  # the reload route itself
     try:
         yield f"http://127.0.0.1:{port}", token
     finally:

@@ -1,4 +1,4 @@
-"""The admin API (POST /v1/admin/reload) and /metrics of serving/app.py."""
+"""The admin API (POST /v1/admin/reload, serving/routes/admin.py) and /metrics."""
 from __future__ import annotations
 
 import shutil
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving import create_app
-from serving.routes.admin import ADMIN_KEY_ENV
+from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
 
 KEY = "s3cret-admin-key"
 RECS = "/v1/users/{user_id}/recommendations"
@@ -42,6 +42,39 @@ def reload(client, body=None, key=KEY):
 
 
 # --- authentication --------------------------------------------------------------------------------
+
+def test_admin_requests_are_rate_limited_per_key_and_guesses_per_client(small_model, admin_key, monkeypatch):
+    monkeypatch.setenv(ADMIN_RATE_ENV, "3/minute")
+    with TestClient(create_app(small_model)) as client:
+        for _ in range(3):
+            assert reload(client, {"model_dir": ""}).status_code == 422  # counted, though refused
+        limited = reload(client, {"model_dir": ""})
+        assert limited.status_code == 429 and "at most 3 per 1 minute" in limited.json()["detail"]
+        assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        for _ in range(3):
+            assert reload(client, key="guess").status_code == 401
+        assert reload(client, key="another guess").status_code == 429  # guesses count per client, any key
+        assert reload(client, key=None).status_code == 429
+
+
+def test_a_bad_admin_rate_is_refused_at_start(small_model, monkeypatch):
+    monkeypatch.setenv(ADMIN_RATE_ENV, "often")
+    with pytest.raises(ValueError, match=ADMIN_RATE_ENV):
+        create_app(small_model)
+
+
+def test_keys_and_tokens_are_never_logged(small_model, published_forecasts, admin_key, tmp_path, caplog):
+    from recommender.merchant_tokens import issue_token
+
+    token = issue_token(tmp_path / "tokens.json", "M1")
+    caplog.set_level("DEBUG")
+    with TestClient(create_app(small_model, published_forecasts, tmp_path / "tokens.json")) as client:
+        reload(client, {"model_dir": str(tmp_path / "missing")})
+        reload(client, key=KEY + "-wrong")
+        client.get("/v1/merchants/M1/forecast", headers={"Authorization": f"Bearer {token}"})
+        client.get("/v1/merchants/M2/forecast", headers={"Authorization": f"Bearer {token}x"})
+    assert caplog.records  # the requests were logged about, just not with the secrets
+    assert KEY not in caplog.text and token not in caplog.text
 
 def test_reload_without_key_is_401(client, admin_key, versions):
     answer = reload(client, key=None)

@@ -3,38 +3,81 @@
 The route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each
 request) and clients send it in the ``X-API-Key`` header; a missing or wrong key is a 401, and
 while the variable is unset (or empty) the route answers 403 ("admin API disabled").
+
+Admin requests are rate-limited (:class:`AdminRateLimit`, a moving window from the ``limits``
+library): per key for requests with the right key, per client address for requests without it
+(so guessing keys is slow too); over the limit the answer is a 429 with ``Retry-After``. The
+limit is ``RECOMMENDER_ADMIN_RATE`` (default 60/minute), counted per worker process. Keys are
+never logged or stored, only their SHA-256 as the counter's name.
 """
 from __future__ import annotations
 
 import hmac
+import math
 import os
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import APIKeyHeader
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from recommender.artifacts import ModelDirectoryError
+from recommender.merchant_tokens import token_hash
 from serving.reload_sync import announce, announcement_file
 from serving.responses import documented_errors, invalid, json_response
 from serving.schemas import NoQuery, ReloadRequest, ReloadResponse
 
 ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
 ADMIN_KEY_HEADER = "X-API-Key"
+ADMIN_RATE_ENV = "RECOMMENDER_ADMIN_RATE"
+DEFAULT_ADMIN_RATE = "60/minute"
+
+
+class AdminRateLimit:
+    """At most ``rate`` (e.g. ``"60/minute"``, the ``limits`` library's notation) admin requests
+    per identity in any moving window."""
+
+    def __init__(self, rate: str):
+        try:
+            self.rate = parse(rate)
+        except ValueError as exc:
+            raise ValueError(f"{ADMIN_RATE_ENV}: not a rate such as '60/minute': {rate!r}") from exc
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    @classmethod
+    def from_environment(cls) -> AdminRateLimit:
+        return cls(os.environ.get(ADMIN_RATE_ENV) or DEFAULT_ADMIN_RATE)
+
+    def hit(self, identity: str) -> None:
+        """Count one request of ``identity``; a 429 with ``Retry-After`` when it is over the limit."""
+        if not self.limiter.hit(self.rate, "admin", identity):
+            reset = self.limiter.get_window_stats(self.rate, "admin", identity).reset_time
+            retry_after = max(1, math.ceil(reset - time.time()))
+            raise HTTPException(429, detail=f"too many admin requests: at most {self.rate}; retry in {retry_after} s",
+                                headers={"Retry-After": str(retry_after)})
 
 _admin_key_header = APIKeyHeader(name=ADMIN_KEY_HEADER, auto_error=False,
                                  description=f"The admin key (the server's {ADMIN_KEY_ENV}).")
 
 
-async def require_admin_key(key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
-    """403 while ``RECOMMENDER_ADMIN_KEY`` is unset or empty on the server; 401 when the
-    ``X-API-Key`` header is missing or does not match it (compared in constant time)."""
+async def require_admin_key(request: Request, key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
+    """403 while ``RECOMMENDER_ADMIN_KEY`` is unset or empty on the server; 429 over the rate
+    limit; 401 when the ``X-API-Key`` header is missing or does not match it (compared in
+    constant time)."""
     expected = os.environ.get(ADMIN_KEY_ENV, "")
     if not expected:
         raise HTTPException(403, detail=f"admin API disabled: set {ADMIN_KEY_ENV}")
+    valid = bool(key) and hmac.compare_digest(key.encode("utf-8", "surrogateescape"),
+                                              expected.encode("utf-8", "surrogateescape"))
+    client = request.client.host if request.client else "unknown"
+    request.app.state.admin_rate_limit.hit(f"key:{token_hash(key)}" if valid else f"client:{client}")
     if not key:
         raise HTTPException(401, detail=f"missing API key: send the admin key in the {ADMIN_KEY_HEADER} header",
                             headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
-    if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")):
+    if not valid:
         raise HTTPException(401, detail=f"invalid API key in the {ADMIN_KEY_HEADER} header",
                             headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
 
@@ -42,7 +85,7 @@ async def require_admin_key(key: Annotated[str | None, Depends(_admin_key_header
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
 
 ADMIN_ERRORS = documented_errors(
-    400, 401, 403, 413, 422,
+    400, 401, 403, 413, 422, 429,
     e401=f"Missing or wrong {ADMIN_KEY_HEADER}.", e403=f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
     e422="Bad body, or a model directory that cannot be served (nothing changed; `detail` says why).")
 
