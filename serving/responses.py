@@ -53,12 +53,11 @@ def invalid(location: str, name: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": (location, name), "msg": message, "type": "value_error"}])
 
 
-def documented_errors(*statuses: int, **descriptions: str) -> dict:
+def documented_errors(*statuses: int, descriptions: dict[int, str] | None = None) -> dict:
     """A route's ``responses``: each of ``statuses`` answered with the error shape, described by
-    :data:`ERROR_DESCRIPTIONS` or by ``descriptions`` (keyword ``e404="..."`` for status 404)."""
-    return {status: {"model": ErrorResponse,
-                     "description": descriptions.get(f"e{status}", ERROR_DESCRIPTIONS[status])}
-            for status in statuses}
+    ``descriptions`` where given, else by :data:`ERROR_DESCRIPTIONS`."""
+    descriptions = {**ERROR_DESCRIPTIONS, **(descriptions or {})}
+    return {status: {"model": ErrorResponse, "description": descriptions[status]} for status in statuses}
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict]:

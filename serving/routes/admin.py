@@ -84,10 +84,9 @@ async def require_admin_key(request: Request, key: Annotated[str | None, Depends
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
 
-ADMIN_ERRORS = documented_errors(
-    400, 401, 403, 413, 422, 429,
-    e401=f"Missing or wrong {ADMIN_KEY_HEADER}.", e403=f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
-    e422="Bad body, or a model directory that cannot be served (nothing changed; `detail` says why).")
+ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
+    401: f"Missing or wrong {ADMIN_KEY_HEADER}.", 403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
+    422: "Bad body, or a model directory that cannot be served (nothing changed; `detail` says why)."})
 
 
 @router.post("/v1/admin/reload", response_model=ReloadResponse, responses=ADMIN_ERRORS,

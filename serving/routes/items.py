@@ -27,7 +27,8 @@ ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["
 
 
 @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
-            responses=documented_errors(404, 422, 503, e404="The item id is not in the served model's catalog."),
+            responses=documented_errors(404, 422, 503, descriptions={
+                404: "The item id is not in the served model's catalog."}),
             summary="Available items similar to an item",
             description="Items with purchases use the model's collaborative neighbours; items nobody has bought yet "
                         "use the content model (text and attributes). 404 for an unknown item id.")

@@ -63,11 +63,10 @@ Merchant = Annotated[str, Depends(authenticated_merchant)]
 MerchantId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Merchant id (catalog "
                                                                                       "merchant_id).")]
 
-ERRORS = documented_errors(
-    401, 403, 404, 422, 503,
-    e401="No bearer token, or a token of no merchant.", e403="The token is another merchant's.",
-    e404="The merchant has no sales to forecast from (or is not in the published catalog).",
-    e503="Forecasts not published or merchant tokens not configured.")
+ERRORS = documented_errors(401, 403, 404, 422, 503, descriptions={
+    401: "No bearer token, or a token of no merchant.", 403: "The token is another merchant's.",
+    404: "The merchant has no sales to forecast from (or is not in the published catalog).",
+    503: "Forecasts not published or merchant tokens not configured."})
 
 
 @router.get("/v1/merchants/{merchant_id}/forecast", response_model=MerchantForecastResponse,
