@@ -12,9 +12,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recommender.contract import FALSE_WORDS, MAX_CITY_TIER, TAG_SEPARATOR, TRUE_WORDS, BadRows
+from recommender.contract import (
+    FALSE_WORDS,
+    MAX_CITY_TIER,
+    TAG_SEPARATOR,
+    TRUE_WORDS,
+    BadRows,
+)
+from recommender.tables import csv_line
 
 EPOCH_SECONDS_MAX = 4_102_444_800  # 2100-01-01: larger numbers are not epoch seconds
+ZONED_TIME = r"\d[T ]\d\d(?::?\d\d)*(?:[.,]\d+)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)\s*$"
+"""A date and time with a zone (``Z``, ``+08:00``, ``-0330``, ``+08``) at its end."""
 TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 """pandas 3's default ``"str"`` dtype, spelled out so pandas 2.3 behaves the same (missing values stay NaN)."""
 
@@ -34,7 +43,8 @@ class Where:
         positions = np.flatnonzero(bad)
         first = int(positions[0])
         value = values.iloc[first] if show_value else None
-        raise BadRows(self.path, self.column, problem, first, value, len(positions), self.is_csv).error()
+        line = csv_line(self.path, first, len(bad)) if self.is_csv else None
+        raise BadRows(self.path, self.column, problem, first, value, len(positions), line).error()
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:
@@ -122,13 +132,20 @@ def timestamps(column, where: Where) -> np.ndarray:
     result = np.empty(len(values), dtype="datetime64[s]")
     result[is_epoch] = epoch[is_epoch].astype("int64").astype("datetime64[s]")
     if not is_epoch.all():
-        text_values = values[~is_epoch].astype(TEXT)
-        parsed = pd.to_datetime(text_values, format="ISO8601", utc=True, errors="coerce")
+        parsed = _iso_times(values[~is_epoch].astype(TEXT))
         bad = np.zeros(len(values), dtype=bool)
         bad[~is_epoch] = parsed.isna().to_numpy()
         where.check(bad, values, "cannot be read as an ISO 8601 time or epoch seconds")
         result[~is_epoch] = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
     return result
+
+
+def _iso_times(values: pd.Series) -> pd.Series:
+    """ISO 8601 text as UTC times (NaT where unreadable). Times with a zone and without are parsed apart:
+    pandas (2.3) gives a time without a zone the zone of a time before it that had one."""
+    zoned = values.str.contains(ZONED_TIME, regex=True)
+    return pd.concat([pd.to_datetime(values[group], format="ISO8601", utc=True, errors="coerce")
+                      for group in (zoned, ~zoned)]).reindex(values.index)
 
 
 def city_tiers(column, where: Where, unknown: int) -> np.ndarray:

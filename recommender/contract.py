@@ -59,11 +59,14 @@ class BadRows:
     first_row: int  # 0-based position among data rows
     value: object
     count: int
-    is_csv: bool
+    line: int | None  # the row's line in a CSV file, when known
 
     def error(self) -> ContractError:
-        row = self.first_row + 1
-        where = f"row {row} (line {row + 1})" if self.is_csv else f"row {row}"
-        shown = "" if self.value is None else f" (value {self.value!r})"
+        where = f"row {self.first_row + 1}" + (f" (line {self.line})" if self.line else "")
+        shown = "" if self.value is None else f" (value {_shortened(repr(self.value))})"
         others = f"; {self.count} rows in all have this problem" if self.count > 1 else ""
         return ContractError(f"{self.path}: {where}, column '{self.column}': {self.problem}{shown}{others}")
+
+
+def _shortened(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -85,6 +85,9 @@ def _read(path: Path, required: tuple[str, ...], optional: tuple[str, ...], mult
         raise ContractError(f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
                             f"{', '.join(repr(m) for m in missing)} (found: {', '.join(header) or 'no columns'})")
     present = [name for name in required + optional if name in header]
+    repeated = [name for name in present if header.count(name) > 1]
+    if repeated:
+        raise ContractError(f"{path}: the header repeats {', '.join(repr(name) for name in repeated)}")
     table = read_columns(path, present, multiline=multiline)
     if table.num_rows == 0:
         raise ContractError(f"{path}: has a header but no rows")
