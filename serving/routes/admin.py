@@ -18,7 +18,7 @@ import os
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import APIKeyHeader
 from limits import parse
 from limits.storage import MemoryStorage
@@ -26,6 +26,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from recommender.artifacts import ModelDirectoryError
 from recommender.merchant_tokens import token_hash
+from serving.query import QueryModel
 from serving.reload_sync import announce, announcement_file
 from serving.responses import documented_errors, invalid, json_response
 from serving.schemas import NoQuery, ReloadRequest, ReloadResponse
@@ -83,13 +84,14 @@ async def require_admin_key(request: Request, key: Annotated[str | None, Depends
 
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
+NO_QUERY = QueryModel(NoQuery)
 
 ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
     401: f"Missing or wrong {ADMIN_KEY_HEADER}.", 403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
     422: "Bad body, or a model directory that cannot be served (nothing changed; `detail` says why)."})
 
 
-@router.post("/v1/admin/reload", response_model=ReloadResponse, responses=ADMIN_ERRORS,
+@router.post("/v1/admin/reload", response_model=ReloadResponse, openapi_extra=NO_QUERY.openapi, responses=ADMIN_ERRORS,
              summary="Load a model directory and serve it (admin key required)",
              description=f"Loads, verifies and prepares `model_dir` (default: the directory being served), one "
                          f"reload at a time, then swaps it in: requests in flight finish on the old model. With "
@@ -97,7 +99,7 @@ ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
                          f"A bad directory is a 422 naming the problem and the old model keeps serving. Needs the "
                          f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
                          f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
-def reload_model(request: Request, _: Annotated[NoQuery, Query()], body: ReloadRequest | None = None) -> Response:
+def reload_model(request: Request, _: Annotated[NoQuery, Depends(NO_QUERY)], body: ReloadRequest | None = None) -> Response:
     # a plain def: runs in the threadpool, never blocks the event loop
     swapper = request.app.state.swapper
     target = body.model_dir if body is not None and body.model_dir else swapper.path

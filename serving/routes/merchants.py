@@ -17,17 +17,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from recommender.forecasting.published import PublishedForecasts
 from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
+from serving.query import QueryModel
 from serving.responses import documented_errors, invalid, json_response
 from serving.schemas import MAX_ID_LENGTH, ForecastQuery, MerchantForecastResponse
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
 router = APIRouter(tags=["forecast"])
+FORECAST_QUERY = QueryModel(ForecastQuery)
 _bearer = HTTPBearer(auto_error=False, description="The merchant's own token, from `recommender merchant-token`.")
 
 
@@ -70,7 +72,7 @@ ERRORS = documented_errors(401, 403, 404, 422, 503, descriptions={
 
 
 @router.get("/v1/merchants/{merchant_id}/forecast", response_model=MerchantForecastResponse,
-            response_model_exclude_none=True, responses=ERRORS,
+            response_model_exclude_none=True, openapi_extra=FORECAST_QUERY.openapi, responses=ERRORS,
             summary="A merchant's demand forecast (the merchant's own token required)",
             description="Units city buyers are expected to order per period, with a P10-P90 band, per item, item "
                         "and city tier, or the merchant's total, for the first `horizon` periods of the forecasts "
@@ -79,7 +81,7 @@ ERRORS = documented_errors(401, 403, 404, 422, 503, descriptions={
                         "403 with another merchant's (whether or not the merchant asked about exists), 404 when "
                         "the merchant has no sales to forecast from, 503 when no forecasts are published.")
 async def merchant_forecast(forecasts: Forecasts, merchant: Merchant, merchant_id: MerchantId,
-                            query: Annotated[ForecastQuery, Query()]) -> Response:
+                            query: Annotated[ForecastQuery, Depends(FORECAST_QUERY)]) -> Response:
     if merchant != merchant_id:
         raise HTTPException(403, detail="a merchant can only read its own forecast")
     horizon = forecasts.horizon if query.horizon is None else query.horizon

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from serving.metrics import CONTENT_TYPE_LATEST
+from serving.query import QueryModel
 from serving.responses import documented_errors, json_response
 from serving.schemas import HealthResponse, ModelInfo, NoQuery, ReadyResponse
 from serving.served import Served
 
 router = APIRouter(tags=["ops"])
+NO_QUERY = QueryModel(NoQuery)
 
 
 @router.get("/healthz", response_model=HealthResponse, summary="Liveness: the process answers")
@@ -28,9 +30,10 @@ async def readyz(served: Served) -> Response:
     return json_response({"status": "ready", "model_version": served.model_version})
 
 
-@router.get("/v1/model", response_model=ModelInfo, responses=documented_errors(422, 503), tags=["model"],
+@router.get("/v1/model", response_model=ModelInfo, openapi_extra=NO_QUERY.openapi, tags=["model"],
+            responses=documented_errors(422, 503),
             summary="The manifest of the model being served")
-async def model_info(served: Served, _: Annotated[NoQuery, Query()]) -> Response:
+async def model_info(served: Served, _: Annotated[NoQuery, Depends(NO_QUERY)]) -> Response:
     return json_response(served.manifest)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from recommender.explain import popular_id
 from serving.precomputed import valid_prefix
+from serving.query import QueryModel
 from serving.responses import documented_errors, json_response
 from serving.schemas import (
     MAX_CANDIDATES,
@@ -30,6 +31,7 @@ from serving.served import Served
 UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
 
 router = APIRouter(tags=["recommend"])
+RECOMMENDATIONS_QUERY, NO_QUERY = QueryModel(RecommendationsQuery), QueryModel(NoQuery)
 
 BuyerId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["U-000042"],
                               description=f"Buyer id (1..{MAX_ID_LENGTH} characters); unknown buyers get the "
@@ -37,13 +39,14 @@ BuyerId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=[
 
 
 @router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
-            responses=documented_errors(422, 503), summary="Top-k items for a buyer",
+            openapi_extra=RECOMMENDATIONS_QUERY.openapi, responses=documented_errors(422, 503),
+            summary="Top-k items for a buyer",
             description="Known buyers get a personalised list; buyers unknown to the model get the city-tier-aware "
                         "cold-start ranking (`personalized: false`). Unavailable items are never returned; "
                         "`max_price` leaves out items without a price; an unknown `category` or `region` is a 422 "
                         "listing the known values.")
 async def recommendations(request: Request, served: Served, user_id: BuyerId,
-                          query: Annotated[RecommendationsQuery, Query()]) -> Response:
+                          query: Annotated[RecommendationsQuery, Depends(RECOMMENDATIONS_QUERY)]) -> Response:
     engine = served.engine
     mask = served.filter_mask(query.category, query.region, query.max_price)
     code = engine.users.code_of(user_id)
@@ -68,13 +71,14 @@ async def recommendations(request: Request, served: Served, user_id: BuyerId,
                           "items": served.items_json.items(codes, scores, reason_ids)})
 
 
-@router.post("/v1/rank", response_model=RankResponse, responses=documented_errors(400, 413, 422, 503),
+@router.post("/v1/rank", response_model=RankResponse, openapi_extra=NO_QUERY.openapi,
+             responses=documented_errors(400, 413, 422, 503),
              summary="Order candidate items for a buyer",
              description=f"Re-orders 1..{MAX_CANDIDATES} item ids by the model's relevance for the buyer (no niche "
                          "re-ranking; items already bought are ranked too). Unknown ids are listed in "
                          "`unknown_item_ids` and unavailable ones in `unavailable_item_ids`; neither is ranked. "
                          "Duplicate ids are ranked once.")
-async def rank(served: Served, body: RankRequest, _: Annotated[NoQuery, Query()]) -> Response:
+async def rank(served: Served, body: RankRequest, _: Annotated[NoQuery, Depends(NO_QUERY)]) -> Response:
     engine = served.engine
     ids = list(dict.fromkeys(body.item_ids))
     codes = np.asarray(engine.items.encode(ids), dtype=np.int64)
