@@ -55,6 +55,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._http import exchange  # noqa: E402
 from bench._process import run  # noqa: E402
 
 HOST = "127.0.0.1"  # never anything else
@@ -293,17 +294,8 @@ def _python_client(queue, port, paths, concurrency, seconds):
                 path = paths[i % len(paths)]
                 i += 1
                 start = time.perf_counter()
-                writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\n" + host_header)
-                status = int((await reader.readline()).split()[1])
-                length, close = 0, False
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"connection" and value.strip().lower() == b"close":
-                        close = True
-                await reader.readexactly(length)
+                request = b"GET " + path.encode() + b" HTTP/1.1\r\n" + host_header
+                status, close = await exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - start)
                 if not 200 <= status < 400:
                     errors += 1
