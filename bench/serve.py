@@ -174,8 +174,10 @@ def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
 class Server:
     """``recommender serve`` in its own process group; a context manager that always stops it."""
 
-    def __init__(self, model_dir: Path, workers: int, log_path: Path):
+    def __init__(self, model_dir: Path, workers: int, log_path: Path, options: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None):
         self.model_dir, self.workers, self.log_path = model_dir, workers, log_path
+        self.options, self.env = options, env or {}  # more `serve` options, more environment variables
         self.port = free_port()
         self.process: subprocess.Popen | None = None
 
@@ -183,8 +185,8 @@ class Server:
         self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [RECOMMENDER, "serve", "--model", str(self.model_dir), "--host", HOST, "--port", str(self.port),
-             "--workers", str(self.workers)],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+             "--workers", str(self.workers), *self.options],
+            env={**os.environ, **self.env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             self._wait_ready()
         except BaseException:

@@ -1,0 +1,156 @@
+"""`recommender serve` stopped by SIGTERM under load: every request it accepted is answered."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from live_server import free_port
+
+from recommender.artifacts import load_model_directory
+
+HOST = "127.0.0.1"
+CLIENTS = 16  # threads, each with its own keep-alive connection, sending requests back to back
+LOAD_SECONDS_BEFORE_STOP = 1.0
+STARTUP_SECONDS = 60
+STOP_SECONDS = 20  # the server must have exited this long after SIGTERM
+RANK_CANDIDATES = 2000  # a heavier request: validation and scoring of 2,000 ids
+
+
+def start_server(model_dir, port: int, workers: int, log_path) -> subprocess.Popen:
+    """`recommender serve` in its own process group, logging to ``log_path``; returned once /readyz
+    answers 200 and every worker has started (bounded wait; ``live_server.start_server`` waits for
+    the first worker only)."""
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir), "--host",
+                                   HOST, "--port", str(port), "--workers", str(workers)],
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        started = log_path.read_text(errors="replace").count("Application startup complete")
+        try:
+            if started == workers and httpx.get(f"http://{HOST}:{port}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            stop_group(server)
+            pytest.fail(f"server did not become ready: {log_path.read_text(errors='replace')}")
+        time.sleep(0.2)
+
+
+def stop_group(server: subprocess.Popen) -> None:
+    """Kill what is left of the server's process group (nothing, when it stopped by itself)."""
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait(timeout=10)
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether an httpx error is a refused TCP connection (nobody listening any more)."""
+    while exc is not None:
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class Load:
+    """CLIENTS threads sending recommendation requests (a filter: computed per request) and /v1/rank
+    requests, each recording (start, end, outcome): "ok" for a complete 200 answer, "refused" for
+    a refused connection (allowed once the server is stopping), anything else is a failure."""
+
+    def __init__(self, port: int, buyers: list[str], items: list[str]):
+        self.base, self.buyers, self.items = f"http://{HOST}:{port}", buyers, items
+        self.records: list[tuple[float, float, str]] = []
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.client, args=(i,), daemon=True) for i in range(CLIENTS)]
+
+    def client(self, index: int) -> None:
+        with httpx.Client(base_url=self.base, timeout=10) as client:
+            sent = 0
+            while not self.stopping.is_set():
+                buyer = self.buyers[(index * 31 + sent) % len(self.buyers)]
+                start = time.monotonic()
+                try:
+                    if sent % 2:
+                        answer = client.post("/v1/rank", json={"user_id": buyer, "item_ids": self.candidates(sent)})
+                        complete = answer.status_code == 200 and self.ranks_every_item(answer.json())
+                    else:
+                        answer = client.get(f"/v1/users/{buyer}/recommendations",
+                                            params={"k": 100, "max_price": 1e6, "niche": 0.3})
+                        complete = answer.status_code == 200 and answer.json()["user_id"] == buyer
+                    outcome = "ok" if complete else f"status {answer.status_code}: {answer.text[:200]}"
+                except httpx.TransportError as exc:
+                    outcome = "refused" if refused(exc) else repr(exc)
+                except json.JSONDecodeError as exc:
+                    outcome = f"incomplete body: {exc}"
+                self.records.append((start, time.monotonic(), outcome))
+                sent += 1
+                if outcome == "refused":
+                    time.sleep(0.01)
+
+    def ranks_every_item(self, body: dict) -> bool:
+        """Whether a /v1/rank answer accounts for every catalog item (ranked or unavailable)."""
+        return len(body["items"]) + len(body["unavailable_item_ids"]) == len(self.items)
+
+    def candidates(self, sent: int) -> list[str]:
+        """The catalog's ids, repeated up to RANK_CANDIDATES ids (duplicates are ranked once)."""
+        return [self.items[(sent + j) % len(self.items)] for j in range(RANK_CANDIDATES)]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+        assert not any(thread.is_alive() for thread in self.threads), "load threads did not stop"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_under_load_answers_every_accepted_request(small_model, workers, tmp_path):
+    engine, _ = load_model_directory(small_model)
+    buyers, items = [str(b) for b in engine.users.ids[:200]], [str(i) for i in engine.items.ids]
+    port = free_port()
+    server = start_server(small_model, port, workers, tmp_path / "server.log")
+    try:
+        with Load(port, buyers, items) as load:
+            time.sleep(LOAD_SECONDS_BEFORE_STOP)
+            signalled = time.monotonic()
+            server.send_signal(signal.SIGTERM)  # the supervisor (or the only worker), as a process manager does
+            status = server.wait(timeout=STOP_SECONDS)
+            stopped = time.monotonic()
+            time.sleep(0.2)  # the clients see the port closed
+    finally:
+        stop_group(server)
+
+    records = load.records
+    failures = [(round(start - signalled, 3), outcome) for start, _, outcome in records
+                if outcome != "ok" and not (outcome == "refused" and start > signalled)]
+    assert failures == [], f"{len(failures)} accepted requests failed (seconds after SIGTERM, outcome): {failures[:10]}"
+    assert status == 0, (tmp_path / "server.log").read_text(errors="replace")
+    in_flight = sum(start < signalled < end and outcome == "ok" for start, end, outcome in records)
+    assert in_flight >= CLIENTS // 2, f"only {in_flight} requests were in flight at SIGTERM"
+    assert sum(start < signalled and outcome == "ok" for start, _, outcome in records) >= CLIENTS
+    assert any(start > stopped and outcome == "refused" for start, _, outcome in records)  # the port was closed
+
+    # the port is free again: the new server's start checks it with a plain bind, so one worker shows it
+    restarted = start_server(small_model, port, 1, tmp_path / "restarted.log")
+    try:
+        answer = httpx.get(f"http://{HOST}:{port}/v1/users/{buyers[0]}/recommendations", params={"k": 5}, timeout=10)
+        assert answer.status_code == 200 and len(answer.json()["items"]) == 5
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=STOP_SECONDS) == 0
+        stop_group(restarted)
