@@ -432,10 +432,11 @@ class Events(threading.Thread):
     is set during a round; a round that outlasts the interval makes the next one wait for the next
     slot (the slots skipped are counted)."""
 
-    def __init__(self, server: Server, models: list[Path], published: Path, tokens: dict[str, str],
-                 start: float, interval: float, end: float):
+    def __init__(self, server: Server, admin_key: str, models: list[Path], published: Path, served: Path,
+                 tokens: dict[str, str], start: float, interval: float, end: float):
         super().__init__(daemon=True)
-        self.server, self.models, self.published, self.tokens = server, models, published, tokens
+        self.server, self.admin_key, self.models, self.tokens = server, admin_key, models, tokens
+        self.published, self.served = published, served
         self.start_time, self.interval, self.end = start, interval, end
         self.stopping, self.busy = threading.Event(), threading.Event()
         self.failures: list[str] = []
@@ -464,7 +465,7 @@ class Events(threading.Thread):
         model_dir = self.models[k % 2]
         start = time.monotonic()
         status, body = post_json(self.server.port, "/v1/admin/reload", {"model_dir": str(model_dir)},
-                                 {"X-API-Key": self.server.env[ADMIN_KEY_ENV]}, timeout=FOLLOW_TIMEOUT)
+                                 {"X-API-Key": self.admin_key}, timeout=FOLLOW_TIMEOUT)
         if status != 200:
             raise ValueError(f"status {status}: {body}")
         answered = time.monotonic() - start
@@ -477,7 +478,7 @@ class Events(threading.Thread):
     def republish(self, k: int) -> None:
         merchant, token = next(iter(self.tokens.items()))
         start = time.monotonic()
-        created = republish(self.published, self.server.forecasts)
+        created = republish(self.published, self.served)
         path = f"/v1/merchants/{merchant}/forecast?horizon=1&by=merchant"
         everywhere = seen_in_a_row(lambda: get_json(self.server.port, path, {"Authorization": f"Bearer {token}"})
                                    ["generated_at"], created)
@@ -549,8 +550,9 @@ def soak(args, inputs: dict[str, Path], work: Path) -> bool:
     ids["horizon"] = json.loads((inputs["forecasts"] / MANIFEST).read_text(encoding="utf-8"))["horizon"]
     print(f"model A {ids['version']}: {len(ids['buyers']):,} sampled buyers, {len(ids['items']):,} items; "
           f"forecast requests for merchants {', '.join(tokens)}")
+    admin_key = secrets.token_urlsafe(16)
     with soak_server(inputs["model_a"], args.workers, work / "server.log", served_forecasts,
-                    work / "merchant_tokens.json", secrets.token_urlsafe(16)) as server:
+                     work / "merchant_tokens.json", admin_key) as server:
         pids = server.pids()
         requests = request_mix(server.port, ids, tokens, 50_000, args.seed)
         status, body = get(server.port, "/v1/model")
@@ -567,8 +569,8 @@ def soak(args, inputs: dict[str, Path], work: Path) -> bool:
         events = None
         try:
             _, start = queue.get(timeout=60)
-            events = Events(server, [inputs["model_a"], inputs["model_b"]], inputs["forecasts"], tokens, start,
-                            args.reload_every, start + args.minutes * MINUTE)
+            events = Events(server, admin_key, [inputs["model_a"], inputs["model_b"]], inputs["forecasts"],
+                            served_forecasts, tokens, start, args.reload_every, start + args.minutes * MINUTE)
             events.start()
             samples = {pid: [] for pid in pids}
             rss_rows: dict[int, list] = {}
