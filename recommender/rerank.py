@@ -27,13 +27,11 @@ ever moves lists towards niche goods, and by how much is personal: a buyer who n
 goods (``p = 0``) keeps the relevance order, one who mostly does sees niche goods climb. At
 ``niche = 0`` the order is the relevance order, exactly. Ties go to the more relevant candidate.
 
-``niche`` is the one knob, in [0, 1]. Candidates of equal membership get equal bonuses, so the greedy
-takes each membership class in relevance order, and each position only compares the head of every
-class. Batches are vectorised over buyers (:func:`_greedy_by_membership`: the loop runs over the
-``k`` positions, each step one value per class and buyer). Batches of at most :data:`SMALL_BATCH`
-rows (served requests) run the same greedy per row in plain Python instead, with exactly the same
-picks (tested, as is the vectorised loop against the definition): numpy's fixed cost per call made
-a one-row batch cost several hundred microseconds.
+``niche`` is the one knob, in [0, 1]. Batches are vectorised: the greedy loop runs over the ``k``
+positions, never over buyers. Batches of at most :data:`SMALL_BATCH` rows (served requests) run
+the same greedy per row in plain Python instead, with exactly the same picks (tested, as is the
+vectorised loop against the definition): numpy's fixed cost per call made a one-row batch cost
+several hundred microseconds.
 """
 from __future__ import annotations
 
@@ -211,50 +209,31 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
     if n_users <= SMALL_BATCH:
         codes, best = _merge_by_membership(cand, raw, valid, base, bonus, membership, width)
         return _pad(codes, best, k)
-    codes, best = _greedy_by_membership(cand, raw, valid, base, bonus, membership, width)
-    return _pad(codes, best, k)
-
-
-def _greedy_by_membership(cand, raw, valid, base, bonus, membership, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The greedy loop of :func:`niche_rerank`, vectorised over rows: each step compares the head of
-    every membership class (ties to the more relevant), one value per class and row instead of one
-    per candidate."""
-    n_users = cand.shape[0]
-    values = np.unique(membership[valid])
-    # class indices (small integers: numpy sorts them by radix); unusable slots get a class never taken
-    classes = np.where(valid, np.searchsorted(values, membership), len(values)).astype(np.int16)
-    queue = np.argsort(classes, axis=1, kind="stable")  # positions grouped by class, each in relevance order
-    counts = np.stack([(classes == c).sum(axis=1) for c in range(len(values))], axis=1)
-    row_starts = np.arange(n_users)[:, None] * cand.shape[1]  # flat positions: one fancy index per gather
-    starts = row_starts + np.cumsum(counts, axis=1) - counts
-    queue, base, bonus = (queue + row_starts).ravel(), base.ravel(), bonus.ravel()
-    cand, raw = cand.ravel(), raw.ravel()
-    taken = np.zeros_like(counts)
+    available = valid.copy()
     rows = np.arange(n_users)
     codes = np.full((n_users, width), -1, dtype=np.int64)
     best = np.full((n_users, width), -np.inf)
     niche_picked = np.zeros(n_users)
     for j in range(width):
         uncovered = 1.0 - niche_picked[:, None] / j if j else 1.0
-        left = taken < counts
-        heads = queue[np.where(left, starts + taken, 0)]
-        objective = np.where(left, base[heads] + bonus[heads] * uncovered, -np.inf)
-        top = objective.max(axis=1, keepdims=True)
-        # among the classes reaching the top, the head earliest in relevance order
-        chosen = np.where(left & (objective == top), heads, len(queue)).argmin(axis=1)
-        ok = left[rows, chosen]
-        pick = heads[rows, chosen]
-        codes[:, j] = np.where(ok, cand[pick], -1)
-        best[:, j] = np.where(ok, raw[pick], -np.inf)
-        niche_picked += np.where(ok, values[chosen], 0.0)
-        taken[rows, chosen] += ok
-    return codes, best
+        objective = np.where(available, base + bonus * uncovered, -np.inf)
+        pick = objective.argmax(axis=1)
+        ok = available[rows, pick]
+        codes[:, j] = np.where(ok, cand[rows, pick], -1)
+        best[:, j] = np.where(ok, raw[rows, pick], -np.inf)
+        niche_picked += np.where(ok, membership[rows, pick], 0.0)
+        available[rows, pick] = False
+    return _pad(codes, best, k)
 
 
 def _merge_by_membership(cand, raw, valid, base, bonus, membership, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_greedy_by_membership` for a few rows, in plain Python: exactly its picks. Numpy pays a
-    fixed cost per call, about 1 us, which the vectorised loop pays some 200 times per batch (k
-    steps of array operations): a 1-row batch costs several hundred microseconds there, tens here."""
+    """The greedy loop of :func:`niche_rerank` for a few rows, in plain Python: exactly its picks.
+
+    Candidates of equal membership get equal bonuses, so the greedy takes each membership class
+    in relevance order, and each step only compares the head of every class (ties to the more
+    relevant, as ``argmax`` over the relevance-ordered row does). Numpy pays a fixed cost per call,
+    about 1 us, which the vectorised loop pays some 200 times per batch (k steps of array
+    operations): a 1-row batch costs several hundred microseconds there, tens here."""
     n_users = cand.shape[0]
     codes = np.full((n_users, width), -1, dtype=np.int64)
     best = np.full((n_users, width), -np.inf)
