@@ -79,17 +79,16 @@ def read_directory_manifest(path: str | os.PathLike, kind: str, version: int, re
     path = Path(path)
     manifest_path = path / MANIFEST
     try:
-        if not manifest_path.is_file():
-            what = "no such directory" if not path.is_dir() else f"{MANIFEST} is missing"
-            raise error(f"{path}: not a {kind} directory ({what}); {remedy}")
-        text = manifest_path.read_text(encoding="utf-8")
+        found = manifest_path.is_file()
+        missing = None if found else "no such directory" if not path.is_dir() else f"{MANIFEST} is missing"
+        raw = manifest_path.read_bytes() if found else b""
     except (OSError, ValueError) as exc:  # e.g. a name too long, a NUL byte in the path, no permission
-        if isinstance(exc, error):
-            raise
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise error(f"{str(path)[:200]!r}: cannot be read as a {kind} directory ({reason})") from exc
+    if missing:
+        raise error(f"{path}: not a {kind} directory ({missing}); {remedy}")
     try:
-        manifest = json.loads(text)
+        manifest = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise error(f"{manifest_path}: not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict):

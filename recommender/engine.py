@@ -45,8 +45,8 @@ class RecommendationEngine:
         self.available = catalog.available.to_numpy(dtype=bool)
 
     @classmethod
-    def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0, candidates: int = 50
-              ) -> "RecommendationEngine":
+    def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0,
+              candidates: int = NicheReranker.candidates) -> "RecommendationEngine":
         """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob."""
         purchased = data.purchased
         item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)

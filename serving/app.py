@@ -33,7 +33,6 @@ BLAS is limited to one thread per process (set in the lifespan): the server scal
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
@@ -54,8 +53,6 @@ from serving.routes.admin import AdminRateLimit
 from serving.schemas import MAX_CANDIDATES, MAX_ID_LENGTH, MAX_K
 from serving.served import ModelSwapper, ServedModel, freeze_heap
 from serving.watcher import Watcher
-
-log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 MODEL_DIR_ENV = "RECOMMENDER_MODEL_DIR"

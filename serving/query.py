@@ -16,6 +16,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from serving.schemas import NoQuery
+
 PARAMETER_KEYS = ("description", "deprecated")  # keys of the OpenAPI parameter; the rest (examples too) is its schema
 
 
@@ -33,8 +35,7 @@ class QueryModel:
             parameter.update({key: field[key] for key in PARAMETER_KEYS if key in field})
             parameter["schema"] = {key: value for key, value in field.items() if key not in PARAMETER_KEYS}
             parameters.append(parameter)
-        self.openapi = {"parameters": parameters}
-        """The route's ``openapi_extra``: the model's fields as query parameters."""
+        self.openapi = {"parameters": parameters}  # the route's openapi_extra: the model's fields as query parameters
 
     async def __call__(self, request: Request) -> BaseModel:
         try:
@@ -42,3 +43,6 @@ class QueryModel:
         except ValidationError as exc:
             raise RequestValidationError([{**error, "loc": ("query", *error["loc"])}
                                           for error in exc.errors(include_url=False)]) from None
+
+
+NO_QUERY = QueryModel(NoQuery)  # the /v1 routes without query parameters: any is refused

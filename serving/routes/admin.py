@@ -26,7 +26,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from recommender.artifacts import ModelDirectoryError
 from recommender.merchant_tokens import token_hash
-from serving.query import QueryModel
+from serving.query import NO_QUERY
 from serving.reload_sync import announce, announcement_file
 from serving.responses import documented_errors, invalid, json_response
 from serving.schemas import NoQuery, ReloadRequest, ReloadResponse
@@ -84,7 +84,6 @@ async def require_admin_key(request: Request, key: Annotated[str | None, Depends
 
 
 router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
-NO_QUERY = QueryModel(NoQuery)
 
 ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
     401: f"Missing or wrong {ADMIN_KEY_HEADER}.", 403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
@@ -99,7 +98,8 @@ ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
                          f"A bad directory is a 422 naming the problem and the old model keeps serving. Needs the "
                          f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
                          f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
-def reload_model(request: Request, _: Annotated[NoQuery, Depends(NO_QUERY)], body: ReloadRequest | None = None) -> Response:
+def reload_model(request: Request, _: Annotated[NoQuery, Depends(NO_QUERY)],
+                 body: ReloadRequest | None = None) -> Response:
     # a plain def: runs in the threadpool, never blocks the event loop
     swapper = request.app.state.swapper
     target = body.model_dir if body is not None and body.model_dir else swapper.path

@@ -34,7 +34,8 @@ ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["
             summary="Available items similar to an item",
             description="Items with purchases use the model's collaborative neighbours; items nobody has bought yet "
                         "use the content model (text and attributes). 404 for an unknown item id.")
-async def similar(served: Served, item_id: ItemId, query: Annotated[SimilarItemsQuery, Depends(SIMILAR_QUERY)]) -> Response:
+async def similar(served: Served, item_id: ItemId,
+                  query: Annotated[SimilarItemsQuery, Depends(SIMILAR_QUERY)]) -> Response:
     engine = served.engine
     code = engine.items.code_of(item_id)
     if code == UNKNOWN_CODE:

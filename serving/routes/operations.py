@@ -10,13 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from serving.metrics import CONTENT_TYPE_LATEST
-from serving.query import QueryModel
+from serving.query import NO_QUERY
 from serving.responses import documented_errors, json_response
 from serving.schemas import HealthResponse, ModelInfo, NoQuery, ReadyResponse
 from serving.served import Served
 
 router = APIRouter(tags=["ops"])
-NO_QUERY = QueryModel(NoQuery)
 
 
 @router.get("/healthz", response_model=HealthResponse, summary="Liveness: the process answers")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from recommender.explain import popular_id
 from serving.precomputed import valid_prefix
-from serving.query import QueryModel
+from serving.query import NO_QUERY, QueryModel
 from serving.responses import documented_errors, json_response
 from serving.schemas import (
     MAX_CANDIDATES,
@@ -31,7 +31,7 @@ from serving.served import Served
 UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
 
 router = APIRouter(tags=["recommend"])
-RECOMMENDATIONS_QUERY, NO_QUERY = QueryModel(RecommendationsQuery), QueryModel(NoQuery)
+RECOMMENDATIONS_QUERY = QueryModel(RecommendationsQuery)
 
 BuyerId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["U-000042"],
                               description=f"Buyer id (1..{MAX_ID_LENGTH} characters); unknown buyers get the "
