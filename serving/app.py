@@ -85,7 +85,11 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
                               f"{MAX_K}, ids <= {MAX_ID_LENGTH} characters, /v1/rank <= {MAX_CANDIDATES} ids, "
                               f"bodies <= {MAX_BODY_BYTES} bytes. Every error answer has the shape "
                               "`{\"detail\": \"...\", \"errors\": [...]}`.",
-                  version="1", lifespan=lifespan)
+                  version="1", lifespan=lifespan,
+                  # the API's own Prometheus metrics (serving.metrics) measure it; FastAPI's OpenTelemetry
+                  # hooks would need an SDK this project does not install, and cost 4 us per request to look
+                  # for one
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
     app.state.forecasts, app.state.merchant_tokens = load_forecast_state(forecasts_dir, merchant_tokens)
     swapper = app.state.swapper = ModelSwapper(app.state)

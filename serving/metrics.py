@@ -72,11 +72,16 @@ class Metrics:
         self.reloads = Counter("recommender_model_reloads", "Model reloads through the admin API, by outcome "
                                "(success, failure).", ["outcome"], registry=self.registry)
         self.registry.register(_ModelCollector(served_version))
+        self._series: dict[tuple[str, str, int], tuple] = {}  # labelled children, looked up once per label set
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in KNOWN_METHODS else OTHER_METHOD
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[method, route, status] = (self.requests.labels(method, route, str(status)),
+                                                             self.latency.labels(method, route))
+        series[0].inc()
+        series[1].observe(seconds)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (content type :data:`CONTENT_TYPE_LATEST`)."""

@@ -75,17 +75,23 @@ class ItemPath(BaseModel):
     item_id: Identifier = Field(description=f"Item id (1..{MAX_ID_LENGTH} characters).", examples=["DZ-000001"])
 
 
+class MerchantPath(BaseModel):
+    """The path parameter of ``/v1/merchants/{merchant_id}/...``."""
+
+    merchant_id: Identifier = Field(description="Merchant id (catalog merchant_id).", examples=["M-DZ-02"])
+
+
 class NoQuery(BaseModel):
     """No query parameters: the ``/v1`` routes that take none refuse any (a misspelt parameter must
     not be silently ignored)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RecommendationsQuery(BaseModel):
     """The query parameters of ``GET /v1/users/{user_id}/recommendations``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     k: ListLength = 20
     category: CategoryFilter = None
@@ -105,7 +111,7 @@ class RecommendationsQuery(BaseModel):
 class SimilarItemsQuery(BaseModel):
     """The query parameters of ``GET /v1/items/{item_id}/similar``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     k: ListLength = 10
 
@@ -113,7 +119,7 @@ class SimilarItemsQuery(BaseModel):
 class PopularQuery(BaseModel):
     """The query parameters of ``GET /v1/popular``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     city_tier: CityTierParameter = Field(None, description="City tier 1..5; omit for global popularity.")
     category: CategoryFilter = None
@@ -336,7 +342,7 @@ class ForecastRow(BaseModel):
 class ForecastQuery(BaseModel):
     """The query parameters of ``GET /v1/merchants/{merchant_id}/forecast``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     horizon: int | None = Field(None, ge=1, le=max(MAX_HORIZON.values()), examples=[12],
                                 description="Periods ahead, 1..the published horizon (26 weeks by default); "

@@ -3,7 +3,7 @@
 :class:`ServedModel` is a loaded engine plus everything requests need precomputed (filter masks
 per category and region, the price array, titles, popularity rows, reason vectors, every known
 buyer's model vector and default list: :mod:`serving.precomputed`). The app keeps it as
-``app.state.served``; every request reads that reference once at its start (:func:`get_served`), so
+``app.state.served``; every request reads that reference once at its start (:func:`served_model`), so
 swapping a model in (:class:`ModelSwapper`) is one assignment and in-flight requests finish on the
 model they started with.
 """
@@ -14,11 +14,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 
 from recommender.artifacts import load_model_directory
 from recommender.engine import RecommendationEngine
@@ -124,15 +123,13 @@ class ServedModel:
         return mask
 
 
-async def get_served(request: Request) -> ServedModel:
-    """The model being served (read once per request), or 503."""
+def served_model(request: Request) -> ServedModel:
+    """The model being served (read once per request, at its start), or 503."""
     served = request.app.state.served
     if served is None:
         raise HTTPException(503, detail="no model is loaded; the service is not ready")
     return served
 
-
-Served = Annotated[ServedModel, Depends(get_served)]
 
 
 def freeze_heap() -> None:

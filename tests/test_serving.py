@@ -285,6 +285,20 @@ def test_an_unknown_query_parameter_is_named(client, buyer):
     assert errors == [{"loc": ["query", "colour"], "msg": "unknown query parameter", "type": "extra_forbidden"}]
 
 
+def test_path_and_query_errors_are_named_together_and_every_time(client):
+    long_id = "u" * 200
+    for _ in range(2):  # a query string seen before is answered from the validated ones: its errors are not
+        answer = client.get(f"/v1/users/{long_id}/recommendations", params={"k": "0"})
+        assert answer.status_code == 422
+        assert [error["loc"] for error in answer.json()["errors"]] == [["path", "user_id"], ["query", "k"]]
+
+
+def test_a_repeated_query_string_answers_as_the_first_time(client, buyer):
+    first, again = (client.get(f"/v1/users/{buyer}/recommendations", params={"k": 3, "niche": 0}).json()
+                    for _ in range(2))
+    assert first == again and len(first["items"]) == 3 and first["niche"] == 0
+
+
 def chunks(body: bytes, size: int = 65536):
     """``body`` sent without a Content-Length (chunked)."""
     for start in range(0, len(body), size):

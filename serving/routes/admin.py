@@ -26,10 +26,10 @@ from limits.strategies import MovingWindowRateLimiter
 
 from recommender.artifacts import ModelDirectoryError
 from recommender.merchant_tokens import token_hash
-from serving.query import NO_QUERY
+from serving.parameters import NO_PARAMETERS
 from serving.reload_sync import announce, announcement_file
 from serving.responses import documented_errors, invalid, json_response
-from serving.schemas import NoQuery, ReloadRequest, ReloadResponse
+from serving.schemas import ReloadRequest, ReloadResponse
 
 ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
 ADMIN_KEY_HEADER = "X-API-Key"
@@ -90,7 +90,7 @@ ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
     422: "Bad body, or a model directory that cannot be served (nothing changed; `detail` says why)."})
 
 
-@router.post("/v1/admin/reload", response_model=ReloadResponse, openapi_extra=NO_QUERY.openapi, responses=ADMIN_ERRORS,
+@router.post("/v1/admin/reload", response_model=ReloadResponse, openapi_extra=NO_PARAMETERS.openapi, responses=ADMIN_ERRORS,
              summary="Load a model directory and serve it (admin key required)",
              description=f"Loads, verifies and prepares `model_dir` (default: the directory being served), one "
                          f"reload at a time, then swaps it in: requests in flight finish on the old model. With "
@@ -98,9 +98,9 @@ ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
                          f"A bad directory is a 422 naming the problem and the old model keeps serving. Needs the "
                          f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
                          f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
-def reload_model(request: Request, _: Annotated[NoQuery, Depends(NO_QUERY)],
-                 body: ReloadRequest | None = None) -> Response:
+def reload_model(request: Request, body: ReloadRequest | None = None) -> Response:
     # a plain def: runs in the threadpool, never blocks the event loop
+    NO_PARAMETERS.parse(request)
     swapper = request.app.state.swapper
     target = body.model_dir if body is not None and body.model_dir else swapper.path
     if not target:

@@ -1,41 +1,38 @@
 """Lists about items rather than a buyer: ``GET /v1/items/{item_id}/similar`` and ``GET /v1/popular``."""
 from __future__ import annotations
 
-from typing import Annotated
-
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from recommender.explain import popular_id
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
+from serving.parameters import Parameters
 from serving.precomputed import valid_prefix
-from serving.query import QueryModel
 from serving.responses import documented_errors, json_response
 from serving.schemas import (
-    MAX_ID_LENGTH,
+    ItemPath,
     PopularQuery,
     PopularResponse,
     SimilarItemsQuery,
     SimilarItemsResponse,
 )
-from serving.served import Served
+from serving.served import served_model
 
 router = APIRouter(tags=["recommend"])
-SIMILAR_QUERY, POPULAR_QUERY = QueryModel(SimilarItemsQuery), QueryModel(PopularQuery)
-
-ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["DZ-000001"],
-                             description=f"Item id (1..{MAX_ID_LENGTH} characters).")]
+SIMILAR_PARAMETERS, POPULAR_PARAMETERS = Parameters(SimilarItemsQuery, path=ItemPath), Parameters(PopularQuery)
 
 
-@router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse, openapi_extra=SIMILAR_QUERY.openapi,
+@router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse, openapi_extra=SIMILAR_PARAMETERS.openapi,
             responses=documented_errors(404, 422, 503, descriptions={
                 404: "The item id is not in the served model's catalog."}),
             summary="Available items similar to an item",
             description="Items with purchases use the model's collaborative neighbours; items nobody has bought yet "
                         "use the content model (text and attributes). 404 for an unknown item id.")
-async def similar(served: Served, item_id: ItemId,
-                  query: Annotated[SimilarItemsQuery, Depends(SIMILAR_QUERY)]) -> Response:
+async def similar(request: Request) -> Response:
+    served = served_model(request)
+    path, query = SIMILAR_PARAMETERS.parse(request)
+    item_id = path.item_id
     engine = served.engine
     code = engine.items.code_of(item_id)
     if code == UNKNOWN_CODE:
@@ -48,12 +45,14 @@ async def similar(served: Served, item_id: ItemId,
                           "items": served.items_json.items(codes, scores, reason)})
 
 
-@router.get("/v1/popular", response_model=PopularResponse, openapi_extra=POPULAR_QUERY.openapi,
+@router.get("/v1/popular", response_model=PopularResponse, openapi_extra=POPULAR_PARAMETERS.openapi,
             responses=documented_errors(422, 503),
             summary="Recently popular items per city tier",
             description="Recent (time-decayed) popularity among buyers of a city tier, shrunk towards global "
                         "popularity; global popularity when no tier is given. Available items only.")
-async def popular(served: Served, query: Annotated[PopularQuery, Depends(POPULAR_QUERY)]) -> Response:
+async def popular(request: Request) -> Response:
+    served = served_model(request)
+    _, query = POPULAR_PARAMETERS.parse(request)
     mask = served.filter_mask(query.category, None, None)
     allowed = served.engine.available if mask is None else served.engine.available & mask
     row = np.where(allowed, served.popularity[query.city_tier or 0], -np.inf)

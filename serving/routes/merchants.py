@@ -3,10 +3,11 @@
 
 Statuses, in the order they are checked:
 
-* 422: unknown query parameters, ``horizon`` outside 1..26 (weeks) or 182 (days), ``by`` not
-  item | item,city_tier | merchant, a merchant id over 128 characters.
 * 503: no forecasts published, or no merchant token file configured.
 * 401 (with ``WWW-Authenticate: Bearer``): no bearer token, or a token of no merchant.
+* 422: unknown query parameters, ``horizon`` outside 1..26 (weeks) or 182 (days), ``by`` not
+  item | item,city_tier | merchant, a merchant id over 128 characters (so an unauthenticated
+  request learns nothing about the parameters either).
 * 403: a valid token of another merchant; checked before the merchant id is looked up, so it
   says nothing about whether that merchant exists.
 * 422: ``horizon`` above the published horizon.
@@ -17,19 +18,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from recommender.forecasting.published import PublishedForecasts
 from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
-from serving.query import QueryModel
+from serving.parameters import Parameters
 from serving.responses import documented_errors, invalid, json_response
-from serving.schemas import MAX_ID_LENGTH, ForecastQuery, MerchantForecastResponse
+from serving.schemas import ForecastQuery, MerchantForecastResponse, MerchantPath
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
 router = APIRouter(tags=["forecast"])
-FORECAST_QUERY = QueryModel(ForecastQuery)
+FORECAST_PARAMETERS = Parameters(ForecastQuery, path=MerchantPath)
 _bearer = HTTPBearer(auto_error=False, description="The merchant's own token, from `recommender merchant-token`.")
 
 
@@ -62,8 +63,6 @@ async def authenticated_merchant(request: Request, credentials: Annotated[
 
 Forecasts = Annotated[PublishedForecasts, Depends(get_forecasts)]
 Merchant = Annotated[str, Depends(authenticated_merchant)]
-MerchantId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, description="Merchant id (catalog "
-                                                                                      "merchant_id).")]
 
 ERRORS = documented_errors(401, 403, 404, 422, 503, descriptions={
     401: "No bearer token, or a token of no merchant.", 403: "The token is another merchant's.",
@@ -72,7 +71,7 @@ ERRORS = documented_errors(401, 403, 404, 422, 503, descriptions={
 
 
 @router.get("/v1/merchants/{merchant_id}/forecast", response_model=MerchantForecastResponse,
-            response_model_exclude_none=True, openapi_extra=FORECAST_QUERY.openapi, responses=ERRORS,
+            response_model_exclude_none=True, openapi_extra=FORECAST_PARAMETERS.openapi, responses=ERRORS,
             summary="A merchant's demand forecast (the merchant's own token required)",
             description="Units city buyers are expected to order per period, with a P10-P90 band, per item, item "
                         "and city tier, or the merchant's total, for the first `horizon` periods of the forecasts "
@@ -80,8 +79,9 @@ ERRORS = documented_errors(401, 403, 404, 422, 503, descriptions={
                         "the merchant's own token (`Authorization: Bearer <token>`): 401 without a valid token, "
                         "403 with another merchant's (whether or not the merchant asked about exists), 404 when "
                         "the merchant has no sales to forecast from, 503 when no forecasts are published.")
-async def merchant_forecast(forecasts: Forecasts, merchant: Merchant, merchant_id: MerchantId,
-                            query: Annotated[ForecastQuery, Depends(FORECAST_QUERY)]) -> Response:
+async def merchant_forecast(request: Request, forecasts: Forecasts, merchant: Merchant) -> Response:
+    path, query = FORECAST_PARAMETERS.parse(request)
+    merchant_id = path.merchant_id
     if merchant != merchant_id:
         raise HTTPException(403, detail="a merchant can only read its own forecast")
     horizon = forecasts.horizon if query.horizon is None else query.horizon

@@ -5,15 +5,13 @@
 """
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from serving.metrics import CONTENT_TYPE_LATEST
-from serving.query import NO_QUERY
+from serving.parameters import NO_PARAMETERS
 from serving.responses import documented_errors, json_response
-from serving.schemas import HealthResponse, ModelInfo, NoQuery, ReadyResponse
-from serving.served import Served
+from serving.schemas import HealthResponse, ModelInfo, ReadyResponse
+from serving.served import served_model
 
 router = APIRouter(tags=["ops"])
 
@@ -25,14 +23,16 @@ async def healthz() -> Response:
 
 @router.get("/readyz", response_model=ReadyResponse, responses=documented_errors(503),
             summary="Readiness: 200 when a model is loaded, 503 otherwise")
-async def readyz(served: Served) -> Response:
-    return json_response({"status": "ready", "model_version": served.model_version})
+async def readyz(request: Request) -> Response:
+    return json_response({"status": "ready", "model_version": served_model(request).model_version})
 
 
-@router.get("/v1/model", response_model=ModelInfo, openapi_extra=NO_QUERY.openapi, tags=["model"],
+@router.get("/v1/model", response_model=ModelInfo, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],
             responses=documented_errors(422, 503),
             summary="The manifest of the model being served")
-async def model_info(served: Served, _: Annotated[NoQuery, Depends(NO_QUERY)]) -> Response:
+async def model_info(request: Request) -> Response:
+    served = served_model(request)
+    NO_PARAMETERS.parse(request)
     return json_response(served.manifest)
 
 

@@ -8,45 +8,40 @@ threadpool would only slow down; the server scales with processes.
 """
 from __future__ import annotations
 
-from typing import Annotated
-
 import numpy as np
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from recommender.explain import popular_id
+from serving.parameters import NO_PARAMETERS, Parameters
 from serving.precomputed import valid_prefix
-from serving.query import NO_QUERY, QueryModel
 from serving.responses import documented_errors, json_response
 from serving.schemas import (
     MAX_CANDIDATES,
-    MAX_ID_LENGTH,
-    NoQuery,
+    BuyerPath,
     RankRequest,
     RankResponse,
     RecommendationsQuery,
     RecommendationsResponse,
 )
-from serving.served import Served
+from serving.served import served_model
 
 UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
 
 router = APIRouter(tags=["recommend"])
-RECOMMENDATIONS_QUERY = QueryModel(RecommendationsQuery)
-
-BuyerId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, examples=["U-000042"],
-                              description=f"Buyer id (1..{MAX_ID_LENGTH} characters); unknown buyers get the "
-                                          "cold-start ranking.")]
+RECOMMENDATIONS_PARAMETERS = Parameters(RecommendationsQuery, path=BuyerPath)
 
 
 @router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
-            openapi_extra=RECOMMENDATIONS_QUERY.openapi, responses=documented_errors(422, 503),
+            openapi_extra=RECOMMENDATIONS_PARAMETERS.openapi, responses=documented_errors(422, 503),
             summary="Top-k items for a buyer",
             description="Known buyers get a personalised list; buyers unknown to the model get the city-tier-aware "
                         "cold-start ranking (`personalized: false`). Unavailable items are never returned; "
                         "`max_price` leaves out items without a price; an unknown `category` or `region` is a 422 "
                         "listing the known values.")
-async def recommendations(request: Request, served: Served, user_id: BuyerId,
-                          query: Annotated[RecommendationsQuery, Depends(RECOMMENDATIONS_QUERY)]) -> Response:
+async def recommendations(request: Request) -> Response:
+    served = served_model(request)
+    path, query = RECOMMENDATIONS_PARAMETERS.parse(request)
+    user_id = path.user_id
     engine = served.engine
     mask = served.filter_mask(query.category, query.region, query.max_price)
     code = engine.users.code_of(user_id)
@@ -71,14 +66,16 @@ async def recommendations(request: Request, served: Served, user_id: BuyerId,
                           "items": served.items_json.items(codes, scores, reason_ids)})
 
 
-@router.post("/v1/rank", response_model=RankResponse, openapi_extra=NO_QUERY.openapi,
+@router.post("/v1/rank", response_model=RankResponse, openapi_extra=NO_PARAMETERS.openapi,
              responses=documented_errors(400, 413, 422, 503),
              summary="Order candidate items for a buyer",
              description=f"Re-orders 1..{MAX_CANDIDATES} item ids by the model's relevance for the buyer (no niche "
                          "re-ranking; items already bought are ranked too). Unknown ids are listed in "
                          "`unknown_item_ids` and unavailable ones in `unavailable_item_ids`; neither is ranked. "
                          "Duplicate ids are ranked once.")
-async def rank(served: Served, body: RankRequest, _: Annotated[NoQuery, Depends(NO_QUERY)]) -> Response:
+async def rank(request: Request, body: RankRequest) -> Response:
+    served = served_model(request)
+    NO_PARAMETERS.parse(request)
     engine = served.engine
     ids = list(dict.fromkeys(body.item_ids))
     codes = np.asarray(engine.items.encode(ids), dtype=np.int64)
