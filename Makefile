@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 PORT ?= 8000
+# the demo server's storefront key for POST /v1/events
+INGEST_KEY ?= demo-ingest-key
 
 .PHONY: demo test install lock clean
 
@@ -41,9 +43,13 @@ demo: install
 	@merchant=$$($(BIN)/python -c "import json; m = json.load(open('$(DEMO_DIR)/forecasts/manifest.json'))['merchants']; print(next(k for k, v in m.items() if v['items_sold']))"); \
 	token=$$($(BIN)/recommender merchant-token --tokens $(DEMO_DIR)/merchant_tokens.json --merchant $$merchant | tail -1); \
 	echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(PORT)/v1/merchants/$$merchant/forecast?horizon=12&by=item'"
-	$(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) --forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
+	@user=$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"'); item=$$(sed -n 2p $(DEMO_DIR)/catalog.csv | cut -d, -f1 | tr -d '"'); \
+	echo "  curl -H 'X-API-Key: $(INGEST_KEY)' -H 'Content-Type: application/json' -d '{\"events\": [{\"event_id\": \"demo-1\", \"user_id\": \"'$$user'\", \"item_id\": \"'$$item'\", \"type\": \"purchase\"}]}' http://127.0.0.1:$(PORT)/v1/events"
+	RECOMMENDER_INGEST_KEYS=$(INGEST_KEY) $(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) \
+		--forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
 
 test: install
+	scripts/system-packages.sh
 	$(BIN)/python -m pytest
 
 clean:

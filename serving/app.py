@@ -21,6 +21,9 @@ Caps and policies (also in the OpenAPI descriptions):
 * /v1/rank lists unknown ids in ``unknown_item_ids`` and unavailable ones in
   ``unavailable_item_ids``; neither is ranked.
 
+Events: ``POST /v1/events`` (:mod:`serving.routes.events`) stores storefronts' buyer events in the
+event store (``RECOMMENDER_STORE``), authenticated by ingest keys (``RECOMMENDER_INGEST_KEYS``).
+
 Operations: ``POST /v1/admin/reload`` (:mod:`serving.routes.admin`) swaps in another model
 directory: requests in flight finish on the old model and none fails; with several worker
 processes, the other workers follow within about half a second plus their load time
@@ -39,6 +42,7 @@ from pathlib import Path as FilePath
 
 from fastapi import FastAPI
 
+from recommender.store import EventStore
 from serving.batching import RecommendationBatcher
 from serving.body_limit import BodyLimitMiddleware
 from serving.forecasts import (
@@ -56,6 +60,7 @@ from serving.watcher import Watcher
 
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 MODEL_DIR_ENV = "RECOMMENDER_MODEL_DIR"
+STORE_ENV = "RECOMMENDER_STORE"
 
 
 @asynccontextmanager
@@ -70,15 +75,19 @@ async def lifespan(app: FastAPI):
     finally:
         watcher.cancel()
         limiter.restore_original_limits()
+        if app.state.store is not None:
+            app.state.store.close()
 
 
 def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath | None = None,
-               merchant_tokens: str | FilePath | None = None) -> FastAPI:
+               merchant_tokens: str | FilePath | None = None, store_url: str | None = None) -> FastAPI:
     """The API serving the model directory ``model_dir`` (verified and loaded now, so a bad
     directory fails at start with a ``ModelDirectoryError``); ``None`` starts without a model
     (``/readyz`` answers 503 until one is assigned to ``app.state.served``). ``forecasts_dir``
     (from ``recommender forecast-publish``) and ``merchant_tokens`` (a token file) serve the
-    merchant forecast route (:mod:`serving.routes.merchants`), which answers 503 without them."""
+    merchant forecast route (:mod:`serving.routes.merchants`), which answers 503 without them.
+    ``store_url`` is the event store ``POST /v1/events`` writes to (:mod:`recommender.store`;
+    opened now, and migrated to the newest schema), 503 without one."""
     app = FastAPI(title="Rural goods recommender",
                   description="Recommends rural Chinese farm produce and handicrafts to city buyers; niche "
                               "regional goods are surfaced on purpose (the `niche` knob). Caps: k <= "
@@ -92,6 +101,7 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
     app.state.forecasts, app.state.merchant_tokens = load_forecast_state(forecasts_dir, merchant_tokens)
+    app.state.store = EventStore.open(store_url) if store_url else None
     swapper = app.state.swapper = ModelSwapper(app.state)
     app.state.metrics = Metrics(lambda: swapper.version)
     app.state.batcher = RecommendationBatcher()
@@ -107,9 +117,9 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
 def create_app_from_environment() -> FastAPI:
     """App factory for uvicorn worker processes: the model directory comes from ``RECOMMENDER_MODEL_DIR``,
     the published forecasts and merchant tokens (optional) from ``RECOMMENDER_FORECASTS_DIR`` and
-    ``RECOMMENDER_MERCHANT_TOKENS``."""
+    ``RECOMMENDER_MERCHANT_TOKENS``, the event store (optional) from ``RECOMMENDER_STORE``."""
     model_dir = os.environ.get(MODEL_DIR_ENV)
     if not model_dir:
         raise RuntimeError(f"{MODEL_DIR_ENV} is not set: start the server with `recommender serve --model DIR`")
     return create_app(model_dir, os.environ.get(FORECASTS_DIR_ENV) or None,
-                      os.environ.get(MERCHANT_TOKENS_ENV) or None)
+                      os.environ.get(MERCHANT_TOKENS_ENV) or None, os.environ.get(STORE_ENV) or None)

@@ -55,7 +55,8 @@ class Parameters:
     def __init__(self, query: type[BaseModel] = NoQuery, path: type[BaseModel] | None = None):
         self.query_model, self.path_model = query, path
         path_parameters = [] if path is None else _openapi_parameters(path, "path")
-        self.openapi = {"parameters": path_parameters + _openapi_parameters(query, "query")}  # the route's openapi_extra
+        # the route's openapi_extra
+        self.openapi = {"parameters": path_parameters + _openapi_parameters(query, "query")}
         # a query string validated once answers its repeats (the models are frozen; errors are not cached)
         self._query_of = lru_cache(maxsize=QUERY_CACHE_SIZE)(self._validate_query_string)
 

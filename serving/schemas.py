@@ -5,10 +5,10 @@ what it means and every body carries an example.
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from recommender.contract import MAX_CITY_TIER
 from recommender.forecasting.selection import MAX_HORIZON
@@ -371,3 +371,62 @@ class MerchantForecastResponse(BaseModel):
                                                       "(omitted when unknown).", examples=["9c1d..."])
     rows: list[ForecastRow] = Field(description="One row per series and period, ordered by period, then item "
                                                 "and tier.")
+
+
+MAX_EVENTS = 1000  # most events one POST /v1/events may carry
+MAX_QUANTITY = 1_000_000
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+CLOCK_SKEW = timedelta(days=1)  # how far in the future a sender's clock may be
+EVENT_EXAMPLE = {"event_id": "order-88123-line-1", "user_id": "U-000042", "item_id": "DZ-000001", "type": "purchase",
+                 "timestamp": "2026-11-30T09:15:00+08:00", "quantity": 1, "city_tier": 1}
+
+
+class EventIn(BaseModel):
+    """One buyer event sent by a storefront."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
+    event_id: Identifier = Field(description="The sender's unique id of the event: an event sent again with the same "
+                                             "id is not stored twice.", examples=["order-88123-line-1"])
+    user_id: Identifier = Field(description="Buyer id.", examples=["U-000042"])
+    item_id: Identifier = Field(description="Catalog item id.", examples=["DZ-000001"])
+    type: Literal["purchase", "view", "cart", "return"] = Field(
+        description="`purchase`, `view`, `cart`, or `return` (cancels a purchase of the item).", examples=["purchase"])
+    timestamp: datetime | None = Field(None, description="When it happened: ISO 8601 (without an offset: UTC) or Unix "
+                                                         "seconds; default the time the server receives it. From "
+                                                         "2000 to one day ahead of the server's clock.",
+                                       examples=["2026-11-30T09:15:00+08:00"])
+    quantity: float = Field(1.0, gt=0, le=MAX_QUANTITY, description="Units (positive; for a return, the units "
+                                                                     "returned).", examples=[1])
+    city_tier: CityTierParameter = Field(None, description="The buyer's city tier 1..5, when the sender knows it.")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _plausible_time(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        if not EARLIEST_EVENT <= value <= datetime.now(timezone.utc) + CLOCK_SKEW:
+            raise ValueError(f"timestamp {value.isoformat()} is not between {EARLIEST_EVENT.date()} and one day "
+                             "from now")
+        return value
+
+
+class EventsRequest(BaseModel):
+    """A batch of buyer events: stored whole or (when any event is bad) not at all."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [EVENT_EXAMPLE]}]})
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS,
+                                  description=f"1..{MAX_EVENTS} events; a 422 names each bad one by its index.")
+
+
+class EventsResponse(BaseModel):
+    """What the store did with a batch (durably: on disk before this answer is sent)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"stored": 1, "duplicate_event_ids": []}]})
+
+    stored: int = Field(description="Events newly stored.", examples=[1])
+    duplicate_event_ids: list[str] = Field(description="Ids of the batch's events stored before (by an earlier "
+                                                       "request, or earlier in this batch), not stored again.",
+                                           examples=[[]])

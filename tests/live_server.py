@@ -19,13 +19,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(model_dir, port: int, workers: int = 1, *options: str, env: dict | None = None) -> subprocess.Popen:
+def start_server(model_dir, port: int, workers: int = 1, *options: str, env: dict | None = None,
+                 own_group: bool = False) -> subprocess.Popen:
     """`recommender serve` (with ``options``, environment ``env`` added) in a subprocess, returned
-    once /readyz answers 200 (bounded wait)."""
+    once /readyz answers 200 (bounded wait). With ``own_group`` the server and its workers are a
+    process group of their own (``os.killpg(server.pid, ...)`` reaches all of them)."""
     server = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir),
                                "--port", str(port), "--workers", str(workers), *options],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, **(env or {})})
+                              env={**os.environ, **(env or {})}, start_new_session=own_group)
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         try:

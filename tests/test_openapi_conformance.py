@@ -2,10 +2,10 @@
 
 Every phase (examples, coverage, fuzzing, stateful), a fixed seed, and the four checks of the
 contract: no 5xx, every answer's body matches its documented schema, every status is documented
-for its route, every content type is the documented one. The run sends the admin key and merchant
-M1's bearer token, and asks for M1's forecast, so the authenticated routes are exercised past
-their 401s and 403s, down to their answers (the coverage phase also sends requests without
-credentials).
+for its route, every content type is the documented one. The run sends the admin key (which is
+also the server's ingest key here: schemathesis sends one ``X-API-Key``) and merchant M1's bearer
+token, and asks for M1's forecast, so the authenticated routes are exercised past their 401s and
+403s, down to their answers (the coverage phase also sends requests without credentials).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from live_server import free_port, start_server
 
 from recommender.merchant_tokens import issue_token
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
+from serving.routes.events import INGEST_KEYS_ENV
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
@@ -32,13 +33,14 @@ ADMIN_KEY = "conformance-admin-key"
 
 @pytest.fixture(scope="module")
 def live_server(small_model, published_forecasts, tmp_path_factory):
-    """A 1-worker server with a model, published forecasts and a token of merchant M1."""
-    tokens = tmp_path_factory.mktemp("conformance") / "tokens.json"
-    token = issue_token(tokens, "M1")
+    """A 1-worker server with a model, published forecasts, a token of merchant M1 and an event store."""
+    work = tmp_path_factory.mktemp("conformance")
+    token = issue_token(work / "tokens.json", "M1")
     port = free_port()
     server = start_server(small_model, port, 1, "--forecasts", str(published_forecasts),
-                          "--merchant-tokens", str(tokens),
-                          env={ADMIN_KEY_ENV: ADMIN_KEY, ADMIN_RATE_ENV: "100000/minute"})  # the reload route itself
+                          "--merchant-tokens", str(work / "tokens.json"), "--store", f"sqlite:///{work / 'events.db'}",
+                          env={ADMIN_KEY_ENV: ADMIN_KEY, INGEST_KEYS_ENV: ADMIN_KEY,
+                               ADMIN_RATE_ENV: "100000/minute"})  # the reload route itself
     try:
         yield f"http://127.0.0.1:{port}", token
     finally:

@@ -124,11 +124,31 @@ def run_serve(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.model)  # a clear error now rather than in every worker
     os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
     _serve_forecasts(args)
+    store = _serve_store(args)
     base = f"http://{args.host}:{args.port}"
     print(f"serving model {manifest['model_version']} on {base} with {args.workers} worker process(es) "
           f"(API docs: {base}/docs)")
     print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
+    print(f"events go to {store}: curl -H 'X-API-Key: <ingest key>' -H 'Content-Type: application/json' -d "
+          f"'{{\"events\": [{{\"event_id\": \"e-1\", \"user_id\": \"<user_id>\", \"item_id\": "
+          f"\"<item_id>\", \"type\": \"purchase\"}}]}}' {base}/v1/events")
     return serve(args.host, args.port, args.workers, access_log=args.access_log)
+
+
+def _serve_store(args: argparse.Namespace) -> str:
+    """Open the event store once (migrating it to the newest schema, before any worker starts) and
+    pass its URL to the workers; the store shown without its password."""
+    import os
+
+    from recommender.store import EventStore
+    from serving.app import STORE_ENV
+
+    url = args.store or os.environ.get(STORE_ENV) or f"sqlite:///{args.model.resolve().parent / 'events.sqlite3'}"
+    store = EventStore.open(url)
+    shown = store.display_url
+    store.close()
+    os.environ[STORE_ENV] = url
+    return shown
 
 
 def _serve_forecasts(args: argparse.Namespace) -> None:
@@ -354,6 +374,9 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
                         help="forecast directory written by forecast-publish (serves the merchant forecast route)")
     parser.add_argument("--merchant-tokens", type=Path, default=None,
                         help="merchant token file written by merchant-token (authenticates that route)")
+    parser.add_argument("--store", default=None,
+                        help="event store for POST /v1/events: sqlite:///PATH or postgresql://USER@HOST/DB (default: "
+                             "RECOMMENDER_STORE, else events.sqlite3 next to the model directory)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
     parser.add_argument("--workers", type=_int_in(1, 64), default=1,

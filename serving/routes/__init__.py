@@ -1,7 +1,7 @@
 """The API's routes, one router per concern; :data:`ROUTERS` in the order the app includes them
 (Starlette tries routes in order: the per-page-view routes first)."""
-from serving.routes import admin, items, merchants, operations, recommendations
+from serving.routes import admin, events, items, merchants, operations, recommendations
 
-ROUTERS = (recommendations.router, items.router, merchants.router, admin.router, operations.router)
+ROUTERS = (recommendations.router, items.router, events.router, merchants.router, admin.router, operations.router)
 
 __all__ = ["ROUTERS"]

@@ -60,7 +60,7 @@ class AdminRateLimit:
             raise HTTPException(429, detail=f"too many admin requests: at most {self.rate}; retry in {retry_after} s",
                                 headers={"Retry-After": str(retry_after)})
 
-_admin_key_header = APIKeyHeader(name=ADMIN_KEY_HEADER, auto_error=False,
+_admin_key_header = APIKeyHeader(name=ADMIN_KEY_HEADER, scheme_name="AdminKey", auto_error=False,
                                  description=f"The admin key (the server's {ADMIN_KEY_ENV}).")
 
 
@@ -90,7 +90,8 @@ ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
     422: "Bad body, or a model directory that cannot be served (nothing changed; `detail` says why)."})
 
 
-@router.post("/v1/admin/reload", response_model=ReloadResponse, openapi_extra=NO_PARAMETERS.openapi, responses=ADMIN_ERRORS,
+@router.post("/v1/admin/reload", response_model=ReloadResponse, openapi_extra=NO_PARAMETERS.openapi,
+             responses=ADMIN_ERRORS,
              summary="Load a model directory and serve it (admin key required)",
              description=f"Loads, verifies and prepares `model_dir` (default: the directory being served), one "
                          f"reload at a time, then swaps it in: requests in flight finish on the old model. With "

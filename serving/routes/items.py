@@ -20,7 +20,8 @@ from serving.schemas import (
 from serving.served import served_model
 
 router = APIRouter(tags=["recommend"])
-SIMILAR_PARAMETERS, POPULAR_PARAMETERS = Parameters(SimilarItemsQuery, path=ItemPath), Parameters(PopularQuery)
+SIMILAR_PARAMETERS = Parameters(SimilarItemsQuery, path=ItemPath)
+POPULAR_PARAMETERS = Parameters(PopularQuery)
 
 
 @router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse, openapi_extra=SIMILAR_PARAMETERS.openapi,

@@ -1,0 +1,234 @@
+"""The event store: buyer events and API-managed items in SQLite (the embedded default) or PostgreSQL.
+
+One schema for both (:mod:`recommender.store.schema`), created and upgraded by versioned Alembic
+migrations (:mod:`recommender.store.migrations`; :meth:`EventStore.open` runs them). URLs:
+
+* ``sqlite:///PATH`` (a file, created when missing; WAL mode, ``synchronous=FULL``: a batch is on
+  disk when :meth:`EventStore.add` returns, and survives the process being killed or the machine
+  losing power; writers from several processes queue on SQLite's lock, up to ``BUSY_TIMEOUT_MS``);
+* ``postgresql://USER@HOST:PORT/DB`` (psycopg 3; ``postgresql+psycopg://`` is the same).
+
+:meth:`EventStore.add` stores a batch in one transaction, all of it or (on any error) none of it,
+and skips events whose ``event_id`` is already stored (a retried batch is not counted twice).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+from recommender.store.schema import EVENT_TYPES, events
+
+BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another process's write to finish
+DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}  # the URL schemes taken, and their drivers
+MIGRATIONS = "recommender.store:migrations"
+
+
+class StoreError(ValueError):
+    """The store cannot be opened or used as asked (bad URL, unreachable, not migrated)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One buyer event. ``timestamp_us``: when it happened, microseconds since the epoch (UTC)."""
+
+    event_id: str
+    user_id: str
+    item_id: str
+    type: str
+    timestamp_us: int
+    quantity: float = 1.0
+    city_tier: int | None = None
+
+    def __post_init__(self):
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"event {self.event_id!r}: type {self.type!r} is not one of {', '.join(EVENT_TYPES)}")
+
+
+@dataclass(frozen=True)
+class StoredEvent(Event):
+    """An event as stored: its position in arrival order (``seq``) and arrival time."""
+
+    seq: int = 0
+    received_us: int = 0
+
+
+@dataclass(frozen=True)
+class Added:
+    """What :meth:`EventStore.add` did with a batch: events newly stored, and the ids of those
+    already stored before (skipped)."""
+
+    stored: int
+    duplicate_ids: tuple[str, ...]
+
+
+def now_us() -> int:
+    """The current time in microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+def engine_url(url: str) -> str:
+    """``url`` with the driver this project uses for its scheme, or a ``StoreError``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"not a store URL: {url!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)") from exc
+    backend = parsed.get_backend_name()
+    if backend not in DRIVERS:
+        raise StoreError(f"store URL {parsed.render_as_string(hide_password=True)!r}: unsupported database "
+                         f"{backend!r} (use sqlite:///PATH or postgresql://USER@HOST/DB)")
+    if backend == "sqlite" and not parsed.database:
+        raise StoreError("store URL: sqlite needs a file path, e.g. sqlite:///var/recommender/events.sqlite3")
+    return parsed.set(drivername=DRIVERS[backend]).render_as_string(hide_password=False)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # transactions begin where _begin says, not where pysqlite guesses
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        # a writer takes the write lock at BEGIN: two processes never deadlock upgrading a read lock
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("writes")
+                                   else "BEGIN")
+
+    return engine
+
+
+class EventStore:
+    """Buyer events and items in the database at ``url`` (see the module's documentation)."""
+
+    def __init__(self, url: str):
+        self.url = engine_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        if self.dialect == "sqlite":
+            Path(make_url(self.url).database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = _sqlite_engine(self.url)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True)
+        self._insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(events)
+
+    @classmethod
+    def open(cls, url: str, migrate: bool = True) -> EventStore:
+        """The store at ``url``, upgraded to the newest schema (``migrate``), or checked to be at
+        it (``migrate=False``: a process that must not change the schema, e.g. a server worker)."""
+        store = cls(url)
+        try:
+            if migrate:
+                store.migrate()
+            current, newest = store.schema_version(), cls.newest_schema_version()
+        except StoreError:
+            store.close()
+            raise
+        except Exception as exc:  # the driver's connection errors name the host and the reason
+            store.close()
+            raise StoreError(f"cannot open the store {store.display_url}: {exc}") from exc
+        if current != newest:
+            store.close()
+            raise StoreError(f"the store {store.display_url} is at schema version {current}, not {newest}: "
+                             "run `recommender store-migrate --store URL` (or start the server, which migrates)")
+        return store
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def _alembic_config(self, connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        config.attributes["connection"] = connection
+        return config
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest migration (nothing to do when it is there)."""
+        with self.engine.connect().execution_options(writes=True) as connection:
+            command.upgrade(self._alembic_config(connection), "head")
+            connection.commit()
+
+    def schema_version(self) -> str | None:
+        """The migration the database is at (None: an empty database)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    @staticmethod
+    def newest_schema_version() -> str:
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        return ScriptDirectory.from_config(config).get_current_head()
+
+    def add(self, batch: Sequence[Event]) -> Added:
+        """Store ``batch`` in one transaction (all or nothing) and return what was new; events whose
+        ``event_id`` is stored already, or repeated earlier in the batch, are skipped."""
+        if not batch:
+            return Added(0, ())
+        received = now_us()
+        rows = [{"event_id": e.event_id, "user_id": e.user_id, "item_id": e.item_id, "type": e.type,
+                 "timestamp_us": e.timestamp_us, "quantity": float(e.quantity), "city_tier": e.city_tier,
+                 "received_us": received} for e in batch]
+        statement = self._insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(events.c.event_id)
+        with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+            stored = set(connection.execute(statement, rows).scalars())
+        seen: set[str] = set()
+        duplicates = []
+        for e in batch:
+            if e.event_id not in stored or e.event_id in seen:
+                duplicates.append(e.event_id)
+            seen.add(e.event_id)
+        return Added(len(stored), tuple(duplicates))
+
+    def _stored(self, statement) -> list[StoredEvent]:
+        with self.engine.connect() as connection:
+            return [StoredEvent(**row) for row in connection.execute(statement).mappings()]
+
+    def history(self, user_id: str) -> list[StoredEvent]:
+        """The buyer's events in arrival order."""
+        return self._stored(select(events).where(events.c.user_id == user_id).order_by(events.c.seq))
+
+    def events_after(self, seq: int, limit: int = 10_000) -> list[StoredEvent]:
+        """Up to ``limit`` events after position ``seq`` (0: from the first), in arrival order."""
+        return self._stored(select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit))
+
+    def count(self) -> int:
+        """How many events are stored."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(events)).scalar_one()
+
+    def purchases(self, types: Iterable[str] = ("purchase", "return")) -> pd.DataFrame:
+        """The stored events of ``types`` as purchase lines of the data contract (``user_id``,
+        ``item_id``, ``timestamp`` (UTC), ``quantity``, ``city_tier``, ``order_id`` = the event id),
+        in arrival order; a return is a line of negative quantity, which the loaders' policy
+        excludes like any return."""
+        query = (select(events.c.event_id, events.c.user_id, events.c.item_id, events.c.type,
+                        events.c.timestamp_us, events.c.quantity, events.c.city_tier)
+                 .where(events.c.type.in_(list(types))).order_by(events.c.seq))
+        with self.engine.connect() as connection:
+            frame = pd.read_sql_query(query, connection)
+        sign = frame.pop("type").map({"return": -1.0}).fillna(1.0)
+        return pd.DataFrame({
+            "user_id": frame["user_id"], "item_id": frame["item_id"],
+            "timestamp": pd.to_datetime(frame["timestamp_us"], unit="us", utc=True),
+            "quantity": frame["quantity"] * sign, "order_id": frame["event_id"],
+            "city_tier": frame["city_tier"].astype("Int8"),
+        })
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,98 @@
+"""Buyer events from storefronts: ``POST /v1/events`` stores a batch in the event store
+(:mod:`recommender.store`), durably before it answers.
+
+Storefronts authenticate with ``X-API-Key``: one of the keys in ``RECOMMENDER_INGEST_KEYS``
+(comma-separated, read at each request so keys can be rotated; compared by SHA-256, and never
+logged). The admin key is not an ingest key. While no key is configured the route answers 403
+("ingestion disabled"); a missing or wrong key is a 401.
+
+A batch is all or nothing: a 422 names every bad event by its index and field and nothing of the
+batch is stored. Events whose ``event_id`` is stored already are skipped and listed in the answer,
+so a storefront retries a batch whose answer it did not get without counting anything twice.
+A store that cannot take the batch (a database down, SQLite locked past its wait) is a 503 with
+``Retry-After``: the batch was not stored.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import APIKeyHeader
+from sqlalchemy.exc import DBAPIError
+
+from recommender.merchant_tokens import token_hash
+from recommender.store import Event, EventStore
+from serving.parameters import NO_PARAMETERS
+from serving.responses import documented_errors, json_response
+from serving.schemas import MAX_EVENTS, EventsRequest, EventsResponse
+
+INGEST_KEYS_ENV = "RECOMMENDER_INGEST_KEYS"
+RETRY_SECONDS = 1
+
+_storefront_key = APIKeyHeader(name="X-API-Key", scheme_name="StorefrontKey", auto_error=False,
+                               description=f"A storefront's ingest key (one of the server's {INGEST_KEYS_ENV}).")
+
+
+@lru_cache(maxsize=4)
+def _key_hashes(configured: str) -> frozenset[str]:
+    return frozenset(token_hash(key.strip()) for key in configured.split(",") if key.strip())
+
+
+async def require_ingest_key(key: Annotated[str | None, Depends(_storefront_key)]) -> None:
+    """403 while ``RECOMMENDER_INGEST_KEYS`` is unset or empty; 401 when ``X-API-Key`` is missing
+    or none of them."""
+    hashes = _key_hashes(os.environ.get(INGEST_KEYS_ENV, ""))
+    if not hashes:
+        raise HTTPException(403, detail=f"event ingestion disabled: set {INGEST_KEYS_ENV} on the server")
+    if not key:
+        raise HTTPException(401, detail="missing ingest key: send a storefront key in the X-API-Key header",
+                            headers={"WWW-Authenticate": "X-API-Key"})
+    if token_hash(key) not in hashes:
+        raise HTTPException(401, detail="invalid ingest key in the X-API-Key header",
+                            headers={"WWW-Authenticate": "X-API-Key"})
+
+
+def event_store(request: Request) -> EventStore:
+    """The server's event store, or 503."""
+    store = request.app.state.store
+    if store is None:
+        raise HTTPException(503, detail="no event store: start the server with --store URL (or RECOMMENDER_STORE)")
+    return store
+
+
+def _microseconds(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+router = APIRouter(tags=["events"], dependencies=[Depends(require_ingest_key)])
+
+
+@router.post("/v1/events", response_model=EventsResponse, openapi_extra=NO_PARAMETERS.openapi,
+             responses=documented_errors(400, 401, 403, 413, 422, 503, descriptions={
+                 401: "Missing or wrong `X-API-Key` (an ingest key).",
+                 403: f"Ingestion disabled ({INGEST_KEYS_ENV} is not set).",
+                 422: "A bad event: `errors` names each by `[\"body\", \"events\", index, field]`; nothing of the "
+                      "batch was stored.",
+                 503: "No event store, or the store could not take the batch now (retry after `Retry-After`)."}),
+             summary="Store a batch of buyer events (a storefront key required)",
+             description=f"1..{MAX_EVENTS} events (purchases, views, carts, returns), stored in one transaction "
+                         "before the answer: all of them or, if any is bad, none. An event whose `event_id` is "
+                         "stored already is skipped and listed in `duplicate_event_ids`, so a batch can be sent "
+                         "again safely.")
+def post_events(request: Request, body: EventsRequest) -> Response:
+    # a plain def: the store's write (and its fsync) runs in the threadpool, never on the event loop
+    NO_PARAMETERS.parse(request)
+    store = event_store(request)
+    received = datetime.now(timezone.utc)
+    batch = [Event(e.event_id, e.user_id, e.item_id, e.type, _microseconds(e.timestamp or received), e.quantity,
+                   e.city_tier) for e in body.events]
+    try:
+        added = store.add(batch)
+    except DBAPIError as exc:
+        raise HTTPException(503, detail=f"the event store could not take the batch ({type(exc.orig).__name__}); "
+                                        "nothing was stored: retry", headers={"Retry-After": str(RETRY_SECONDS)}
+                            ) from exc
+    return json_response({"stored": added.stored, "duplicate_event_ids": list(added.duplicate_ids)})

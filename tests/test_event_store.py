@@ -1,0 +1,130 @@
+"""The event store on SQLite and on a real PostgreSQL: migrations, idempotent all-or-nothing
+batches, histories, the purchases it hands to training."""
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+
+import pandas as pd
+import pytest
+from sqlalchemy import inspect, text
+
+from recommender.store import Event, EventStore, StoreError
+from tests.postgres_server import postgres_server  # noqa: F401 (a fixture)
+
+T0 = 1_780_000_000_000_000  # 2026-05-28, microseconds
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    return request.getfixturevalue("postgres_server").new_database(f"events_{next(_databases)}")
+
+
+@pytest.fixture
+def store(store_url):
+    opened = EventStore.open(store_url)
+    yield opened
+    opened.close()
+
+
+def purchase(event_id: str, user: str = "u1", item: str = "FH-1", **fields) -> Event:
+    return Event(event_id, user, item, fields.pop("type", "purchase"), fields.pop("timestamp_us", T0), **fields)
+
+
+def test_open_creates_the_schema_with_its_indexes(store):
+    assert store.schema_version() == EventStore.newest_schema_version()
+    inspector = inspect(store.engine)
+    assert {"events", "items", "alembic_version"} <= set(inspector.get_table_names())
+    indexes = {index["name"]: index for index in inspector.get_indexes("events")}
+    assert indexes["events_event_id"]["unique"] and indexes["events_event_id"]["column_names"] == ["event_id"]
+    assert indexes["events_user_seq"]["column_names"] == ["user_id", "seq"]
+
+
+def test_a_retried_batch_stores_nothing_twice(store):
+    batch = [purchase("e1"), purchase("e2", item="JDZ-2", quantity=2, city_tier=1), purchase("e1")]
+    first = store.add(batch)
+    assert first.stored == 2 and first.duplicate_ids == ("e1",)  # repeated inside the batch
+    again = store.add(batch + [purchase("e3", user="u2")])
+    assert again.stored == 1 and again.duplicate_ids == ("e1", "e2", "e1")
+    assert store.count() == 3
+    assert [(e.event_id, e.item_id, e.quantity, e.city_tier) for e in store.history("u1")] == [
+        ("e1", "FH-1", 1.0, None), ("e2", "JDZ-2", 2.0, 1)]
+
+
+def test_a_batch_breaking_a_constraint_stores_nothing(store):
+    store.add([purchase("kept")])
+    with pytest.raises(Exception):  # the database's own error: city tier 9 breaks a CHECK constraint
+        store.add([purchase("new-1"), purchase("new-2", city_tier=9)])
+    assert [e.event_id for e in store.events_after(0)] == ["kept"]
+
+
+def test_events_after_a_position_come_in_arrival_order(store):
+    store.add([purchase(f"e{i}", user=f"u{i % 3}") for i in range(10)])
+    first = store.events_after(0, limit=4)
+    rest = store.events_after(first[-1].seq)
+    assert [e.event_id for e in first + rest] == [f"e{i}" for i in range(10)]
+    assert all(a.seq < b.seq for a, b in zip(first + rest, (first + rest)[1:]))
+
+
+def test_purchases_are_contract_lines_with_returns_negative(store):
+    store.add([purchase("p1", quantity=3, city_tier=2), purchase("v1", type="view"),
+               purchase("r1", type="return", timestamp_us=T0 + 86_400_000_000)])
+    lines = store.purchases()
+    assert lines["order_id"].tolist() == ["p1", "r1"] and lines["quantity"].tolist() == [3.0, -1.0]
+    assert lines["timestamp"].tolist() == [pd.Timestamp("2026-05-28 20:26:40", tz="UTC"),
+                                           pd.Timestamp("2026-05-29 20:26:40", tz="UTC")]
+    assert lines["city_tier"].tolist() == [2, pd.NA]
+
+
+def test_an_unknown_event_type_is_refused():
+    with pytest.raises(ValueError, match="type 'click' is not one of purchase, view, cart, return"):
+        purchase("e1", type="click")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("mysql://h/db", "unsupported database 'mysql'"),
+    ("sqlite://", "sqlite needs a file path"),
+    ("not a url", "not a store URL"),
+])
+def test_bad_urls_are_named(url, message):
+    with pytest.raises(StoreError, match=message):
+        EventStore.open(url)
+
+
+def test_an_unreachable_postgresql_is_a_store_error_without_the_password():
+    with pytest.raises(StoreError, match="cannot open the store") as raised:
+        EventStore.open("postgresql://user:secret@127.0.0.1:1/db")
+    assert "secret" not in str(raised.value)
+
+
+def test_a_store_behind_the_code_is_refused_without_migrating(store_url):
+    store = EventStore(store_url)
+    with store.engine.connect() as connection:  # a database that was never migrated
+        connection.execute(text("SELECT 1"))
+    with pytest.raises(StoreError, match="schema version None, not 0001"):
+        EventStore.open(store_url, migrate=False)
+    store.close()
+
+
+def _add_from_another_process(url: str, start: int) -> None:
+    store = EventStore.open(url, migrate=False)
+    for i in range(start, start + 50):
+        store.add([purchase(f"e{i}"), purchase(f"e{i + 1}")])  # overlapping batches of both processes
+    store.close()
+
+
+def test_writers_in_several_processes_store_each_event_once(store_url):
+    EventStore.open(store_url).close()
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_add_from_another_process, args=(store_url, start)) for start in (0, 25)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+        assert writer.exitcode == 0
+    store = EventStore.open(store_url, migrate=False)
+    assert store.count() == 76 and len({e.event_id for e in store.events_after(0)}) == 76
+    store.close()

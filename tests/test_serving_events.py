@@ -1,0 +1,113 @@
+"""POST /v1/events: storefront keys, idempotent all-or-nothing batches, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from serving.routes.events import INGEST_KEYS_ENV
+from serving.schemas import ErrorResponse
+from tests.postgres_server import postgres_server  # noqa: F401 (a fixture)
+
+KEY = "storefront-key-1"
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    return request.getfixturevalue("postgres_server").new_database(f"api_{next(_databases)}")
+
+
+@pytest.fixture
+def client(store_url, monkeypatch):
+    monkeypatch.setenv(INGEST_KEYS_ENV, f"other-key, {KEY}")
+    with TestClient(create_app(None, store_url=store_url)) as test_client:  # ingestion needs no model
+        yield test_client
+
+
+def stored(client) -> list:
+    return client.app.state.store.events_after(0)
+
+
+def post(client, events, key=KEY, **kwargs):
+    return client.post("/v1/events", json={"events": events}, headers={"X-API-Key": key} if key else {}, **kwargs)
+
+
+def event(event_id, **fields):
+    return {"event_id": event_id, "user_id": "u1", "item_id": "FH-1", "type": "purchase", **fields}
+
+
+def test_a_batch_is_stored_and_a_retry_counts_nothing_twice(client):
+    batch = [event("e1", timestamp="2026-11-30T09:15:00+08:00", quantity=2, city_tier=1),
+             event("e2", type="view", timestamp="2026-11-30T01:00:00"),
+             event("e3", type="cart", timestamp=1_790_000_000)]
+    first = post(client, batch)
+    assert first.status_code == 200 and first.json() == {"stored": 3, "duplicate_event_ids": []}
+    again = post(client, batch + [event("e4")])
+    assert again.json() == {"stored": 1, "duplicate_event_ids": ["e1", "e2", "e3"]}
+    rows = {e.event_id: e for e in stored(client)}
+    assert len(rows) == 4 and rows["e1"].quantity == 2 and rows["e1"].city_tier == 1
+    assert rows["e1"].timestamp_us == int(datetime(2026, 11, 30, 1, 15, tzinfo=timezone.utc).timestamp() * 1e6)
+    assert rows["e2"].timestamp_us == rows["e1"].timestamp_us - 15 * 60 * 1_000_000  # no offset: UTC
+    assert rows["e3"].timestamp_us == 1_790_000_000 * 1_000_000
+    assert abs(rows["e4"].timestamp_us - rows["e4"].received_us) < 5_000_000  # no timestamp: when received
+
+
+def test_a_bad_event_is_named_by_index_and_nothing_of_the_batch_is_stored(client):
+    answer = post(client, [event("ok-1"), event("bad-1", type="click"), event("ok-2"),
+                           event("bad-2", quantity=0, city_tier=9, colour="red")])
+    assert answer.status_code == 422
+    body = ErrorResponse.model_validate(answer.json())
+    assert sorted(tuple(error.loc) for error in body.errors) == [
+        ("body", "events", 1, "type"), ("body", "events", 3, "city_tier"), ("body", "events", 3, "colour"),
+        ("body", "events", 3, "quantity")]
+    assert stored(client) == []
+
+
+@pytest.mark.parametrize("payload, location", [
+    ({"events": []}, ["body", "events"]),
+    ({"events": [event(f"e{i}") for i in range(1001)]}, ["body", "events"]),
+    ({"events": [event("e1", timestamp="1999-12-31T23:59:59Z")]}, ["body", "events", 0, "timestamp"]),
+    ({"events": [event("e1", timestamp="2999-01-01T00:00:00Z")]}, ["body", "events", 0, "timestamp"]),
+    ({"events": [event("e" * 129)]}, ["body", "events", 0, "event_id"]),
+    ({"events": [{"event_id": "e1"}]}, ["body", "events", 0, "user_id"]),
+])
+def test_malformed_batches_are_422(client, payload, location):
+    answer = client.post("/v1/events", json=payload, headers={"X-API-Key": KEY})
+    assert answer.status_code == 422 and location in [error["loc"] for error in answer.json()["errors"]]
+    assert stored(client) == []
+
+
+@pytest.mark.parametrize("key, status", [(None, 401), ("wrong", 401), ("admin-key", 401)])
+def test_a_storefront_key_is_required(client, monkeypatch, key, status):
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", "admin-key")
+    answer = post(client, [event("e1")], key=key)
+    assert answer.status_code == status and answer.headers["WWW-Authenticate"] == "X-API-Key"
+    assert stored(client) == []
+
+
+def test_ingestion_is_disabled_without_keys(client, monkeypatch):
+    monkeypatch.delenv(INGEST_KEYS_ENV)
+    answer = post(client, [event("e1")])
+    assert answer.status_code == 403 and INGEST_KEYS_ENV in answer.json()["detail"]
+
+
+def test_without_a_store_the_route_is_503(monkeypatch):
+    monkeypatch.setenv(INGEST_KEYS_ENV, KEY)
+    with TestClient(create_app(None)) as client:
+        answer = post(client, [event("e1")])
+    assert answer.status_code == 503 and "--store" in answer.json()["detail"]
+
+
+def test_a_store_that_cannot_write_is_503_and_stores_nothing(client):
+    with client.app.state.store.engine.connect() as connection:  # the table gone: every write fails
+        connection.exec_driver_sql("ALTER TABLE events RENAME TO events_away")
+        connection.commit()
+    answer = post(client, [event("e1")])
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    assert "nothing was stored" in answer.json()["detail"]
