@@ -123,18 +123,26 @@ class RecommendationEngine:
             stored = np.where(tiers > 0, tiers, stored).astype(np.int8)
         return UserBatch(users, rows_of(self.history, users), stored)
 
+    def live_batch(self, users: np.ndarray, tiers: np.ndarray | None, histories: Histories) -> UserBatch:
+        """A batch of buyers scored from ``histories`` instead of their stored rows (the model sees
+        them as new buyers and folds their histories in), in their stored or given tiers."""
+        return UserBatch(np.full(len(users), UNKNOWN_CODE), histories.weights, self.batch(users, tiers).tiers)
+
     def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
-                  mask: np.ndarray | None = None, tiers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  mask: np.ndarray | None = None, tiers: np.ndarray | None = None,
+                  histories: Histories | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify).
 
         Unavailable items and items outside ``mask`` are never returned; items a buyer already
         bought are left out unless ``include_purchased``. ``niche`` (default: the model's) moves
-        the ranking towards long-tail, priority-region and small-merchant items.
+        the ranking towards long-tail, priority-region and small-merchant items. ``histories``
+        replace the buyers' stored histories (see :class:`Histories`).
         """
         niche = self.default_niche if niche is None else check_niche(niche)
         depth = k if niche == 0.0 else max(k, self.reranker.candidates)
         candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
-                                             tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth)
+                                             tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth,
+                                             histories=histories)
         return self.rerank(users, candidates, scores, k, niche)
 
     @property
@@ -164,8 +172,8 @@ class RecommendationEngine:
         return items, scores
 
     def candidates(self, users: np.ndarray, depth: int, *, include_purchased: bool = False,
-                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None, niche_depth: int = 0
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None, niche_depth: int = 0,
+                   histories: Histories | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The model's ``depth`` best items per buyer in relevance order, after exclusions; with
         ``niche_depth``, followed by its ``niche_depth`` best niche items (long-tail or promoted,
         the re-ranker's niche membership > 0), which may repeat items of the first part.
@@ -177,16 +185,20 @@ class RecommendationEngine:
         allowed = self.available if mask is None else self.available & mask
         niche = self.reranker.niche_items_ > 0
         if not self.model.is_linear:
-            seen = None if include_purchased else rows_of(self.purchased, users)
-            scores = exclude(self.model.score(self.batch(users, tiers)), seen, allowed)
+            seen = None if include_purchased else (
+                rows_of(self.purchased, users) if histories is None else histories.purchased)
+            batch = self.batch(users, tiers) if histories is None else self.live_batch(users, tiers, histories)
+            scores = exclude(self.model.score(batch), seen, allowed)
             found = [top_k(scores, depth)] + ([top_k(np.where(niche, scores, -np.inf), niche_depth)]
                                               if niche_depth else [])
             return tuple(np.hstack(parts) for parts in zip(*found)) if niche_depth else found[0]
-        vectors = self.user_vectors(users, tiers)
+        vectors = (self.user_vectors(users, tiers) if histories is None
+                   else self.model.user_vectors(self.live_batch(users, tiers, histories)))
         narrow = mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items
         if niche_depth and not narrow:
-            return self._split_candidates(vectors, users, depth, niche_depth, include_purchased, allowed)
-        seen = None if include_purchased else RowIndices(self.purchased, users)
+            return self._split_candidates(vectors, users, depth, niche_depth, include_purchased, allowed, histories)
+        seen = None if include_purchased else (
+            RowIndices(self.purchased, users) if histories is None else RowIndices(histories.purchased))
 
         def best(kept: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
             if narrow:  # a category, a region: score only the items kept
@@ -209,14 +221,16 @@ class RecommendationEngine:
         return self._niche_split
 
     def _split_candidates(self, vectors: np.ndarray, users: np.ndarray, depth: int, niche_depth: int,
-                          include_purchased: bool, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                          include_purchased: bool, allowed: np.ndarray, histories: Histories | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`candidates` with a niche part among the ``allowed`` items (no narrow filter), at the
         cost of one product: the ``depth`` best are the best of the non-niche items' ``depth`` best and
         the niche items' ``max(depth, niche_depth)`` best, and the niche part is the first
         ``niche_depth`` of those."""
         found = []
         for group, count in zip(self.niche_split, (depth, max(depth, niche_depth))):
-            seen = None if include_purchased else RowIndices(group.purchased, users)
+            seen = None if include_purchased else (RowIndices(group.purchased, users) if histories is None
+                                                   else RowIndices(histories.purchased[:, group.codes]))
             codes, scores = top_k_of_product(vectors, group.vectors, count, seen, allowed[group.codes],
                                              threads=TOPK_THREADS)
             found.append((np.where(codes >= 0, group.codes[np.maximum(codes, 0)], -1), scores))
@@ -291,6 +305,17 @@ class ItemGroup:
 
     codes: np.ndarray
     vectors: np.ndarray
+    purchased: sp.csr_matrix
+
+
+@dataclass(frozen=True)
+class Histories:
+    """Histories that replace the stored ones of a batch of buyers (one row each, catalog-wide
+    columns): ``weights`` as the model learns them (weighted confidences), ``purchased`` the items
+    to leave out. Buyers whose purchases arrived after training are scored from these: the model
+    folds them in as it does for buyers it has not seen."""
+
+    weights: sp.csr_matrix
     purchased: sp.csr_matrix
 
 

@@ -26,7 +26,7 @@ event store (``RECOMMENDER_STORE``), authenticated by ingest keys (``RECOMMENDER
 
 Operations: ``POST /v1/admin/reload`` (:mod:`serving.routes.admin`) swaps in another model
 directory: requests in flight finish on the old model and none fails; with several worker
-processes, the other workers follow within about half a second plus their load time
+processes, the other workers follow within about a quarter of a second plus their load time
 (:mod:`serving.reload_sync`). One watcher picks up that model, republished forecasts and
 re-issued merchant tokens (:mod:`serving.watcher`). ``GET /metrics`` exposes Prometheus metrics
 (:mod:`serving.metrics`).

@@ -6,7 +6,7 @@
 version into it (atomically, :func:`announce`), and every worker's watcher
 (:mod:`serving.watcher`) reads it when its modification time changes (:class:`Announcements`)
 and, when it announces a version other than the one it serves, loads that directory and swaps it
-in the same way. So all workers serve the new model within about half a second plus the load
+in the same way. So all workers serve the new model within about a quarter of a second plus the load
 time; a worker that fails to load it keeps its model and logs why.
 """
 from __future__ import annotations

@@ -23,6 +23,7 @@ from recommender.artifacts import load_model_directory
 from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, catalog_text
 from serving.item_json import ItemsJson
+from serving.live import LiveBuyers
 from serving.precomputed import DefaultLists
 from serving.responses import invalid
 from serving.schemas import MAX_CITY_TIER
@@ -61,8 +62,9 @@ class ServedModel:
     region_masks: dict[str, np.ndarray]
     popularity: np.ndarray  # (MAX_CITY_TIER + 1) x items; row 0 global
     explainer: Explainer
-    default_lists: DefaultLists | None  # known buyers' lists for requests with default parameters
+    default_lists: DefaultLists | None  # known buyers' lists for default requests (None: over the memory bound)
     items_json: ItemsJson  # the items of answers, as JSON
+    live: LiveBuyers  # buyers whose purchases arrived after training (from the event store)
 
     @property
     def model_version(self) -> str:
@@ -95,12 +97,13 @@ class ServedModel:
             share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
         merchants = catalog_text(catalog, "merchant_id")
+        default_lists = DefaultLists.compute(engine, explainer)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
-                   popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
-                   default_lists=DefaultLists.compute(engine, explainer),
+                   popularity=np.asarray(rows, dtype=np.float32), explainer=explainer, default_lists=default_lists,
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
-                                        explainer.reason_texts, explainer.suffix))
+                                        explainer.reason_texts, explainer.suffix),
+                   live=LiveBuyers(engine, explainer, engine.reranker.candidates, manifest.get("created_at")))
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none; availability is applied by

@@ -6,9 +6,12 @@ loop), :meth:`Watcher.check` looks at
 * the model another worker of the same server reloaded (:mod:`serving.reload_sync`), loaded and
   swapped in when its version is not the one served;
 * the published forecasts (``recommender forecast-publish`` again into the served directory);
-* the merchant token file (a re-issued or revoked token).
+* the merchant token file (a re-issued or revoked token);
+* the event store: purchases and returns stored since the last check, by any worker, change those
+  buyers' rankings (:mod:`serving.live`).
 
-Each check is a ``stat`` of one file, and a file is read only when it changed. A source that fails
+Each file check is a ``stat``, and a file is read only when it changed; the store check is one
+indexed query. A source that fails
 to load is logged and the one served is kept; the watcher goes on.
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ from serving.reload_sync import Announcements, announcement_file
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 
 
 class Watcher:
@@ -38,6 +41,9 @@ class Watcher:
         steps = [("model announcement", self._follow_model)] if self.announcements is not None else []
         if state.forecasts is not None:
             steps.append(("published forecasts", lambda: setattr(state, "forecasts", state.forecasts.refreshed())))
+        if state.store is not None and state.served is not None:
+            served = state.served  # read once: a swap meanwhile follows on the next check
+            steps.append(("event store", lambda: served.live.follow(state.store)))
         if state.merchant_tokens is not None:
             steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens",
                                                                state.merchant_tokens.refreshed())))

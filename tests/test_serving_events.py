@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -111,3 +112,63 @@ def test_a_store_that_cannot_write_is_503_and_stores_nothing(client):
     answer = post(client, [event("e1")])
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
     assert "nothing was stored" in answer.json()["detail"]
+
+
+def wait_for(condition, seconds: float = 5.0):
+    """Poll ``condition()`` until it returns something true (bounded); that value, or None."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
+
+
+@pytest.fixture
+def model_client(small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv(INGEST_KEYS_ENV, KEY)
+    with TestClient(create_app(small_model, store_url=f"sqlite:///{tmp_path / 'events.sqlite3'}")) as test_client:
+        yield test_client
+
+
+def listed(client, user, **params) -> dict:
+    return client.get(f"/v1/users/{user}/recommendations", params={"k": 10, **params}).json()
+
+
+def item_ids(answer: dict) -> list[str]:
+    return [item["item_id"] for item in answer["items"]]
+
+
+def test_a_purchase_leaves_the_buyers_lists_and_a_return_brings_it_back(model_client):
+    served = model_client.app.state.served
+    buyer = str(served.engine.users.ids[0])
+    first = item_ids(listed(model_client, buyer))[0]
+    assert post(model_client, [event("p1", user_id=buyer, item_id=first)]).status_code == 200
+    assert wait_for(lambda: first not in item_ids(listed(model_client, buyer)))
+    for params in ({"niche": 0}, {"k": 200}, {"city_tier": 1}, {"exclude_purchased": "false", "niche": 0}):
+        shown = item_ids(listed(model_client, buyer, **params))  # computed per request from the new history
+        assert (first in shown) == (params.get("exclude_purchased") == "false"), params
+    assert post(model_client, [event("r1", user_id=buyer, item_id=first, type="return")]).status_code == 200
+    assert wait_for(lambda: first in item_ids(listed(model_client, buyer, k=50)))
+
+
+def test_a_buyer_never_seen_is_personalised_from_the_first_purchase(model_client):
+    served = model_client.app.state.served
+    item = str(served.item_ids[int(served.engine.item_sales.argmax())])
+    assert listed(model_client, "first-time-buyer")["personalized"] is False
+    post(model_client, [event("n1", user_id="first-time-buyer", item_id=item, city_tier=2)])
+    answer = wait_for(lambda: (lambda a: a if a["personalized"] else None)(listed(model_client, "first-time-buyer")))
+    assert answer is not None and item not in item_ids(answer) and answer["city_tier"] == 2
+    assert any(item_title in entry["reason"] for entry in answer["items"]
+               for item_title in [str(served.titles[served.engine.items.code_of(item)])])
+
+
+def test_views_and_unknown_items_change_no_ranking(model_client):
+    served = model_client.app.state.served
+    buyer = str(served.engine.users.ids[1])
+    before = item_ids(listed(model_client, buyer))
+    post(model_client, [event("v1", user_id=buyer, item_id=before[0], type="view"),
+                        event("c1", user_id=buyer, item_id="NOT-IN-CATALOG")])
+    assert wait_for(lambda: served.live.seq == 2)
+    assert item_ids(listed(model_client, buyer)) == before and served.live.get(buyer) is None

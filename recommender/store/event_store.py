@@ -207,6 +207,11 @@ class EventStore:
         """Up to ``limit`` events after position ``seq`` (0: from the first), in arrival order."""
         return self._stored(select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit))
 
+    def last_seq(self) -> int:
+        """The position of the newest event (0 when there is none)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.max(events.c.seq))).scalar_one() or 0
+
     def count(self) -> int:
         """How many events are stored."""
         with self.engine.connect() as connection:

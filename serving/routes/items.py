@@ -24,8 +24,8 @@ SIMILAR_PARAMETERS = Parameters(SimilarItemsQuery, path=ItemPath)
 POPULAR_PARAMETERS = Parameters(PopularQuery)
 
 
-@router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse, openapi_extra=SIMILAR_PARAMETERS.openapi,
-            responses=documented_errors(404, 422, 503, descriptions={
+@router.get("/v1/items/{item_id}/similar", response_model=SimilarItemsResponse,
+            openapi_extra=SIMILAR_PARAMETERS.openapi, responses=documented_errors(404, 422, 503, descriptions={
                 404: "The item id is not in the served model's catalog."}),
             summary="Available items similar to an item",
             description="Items with purchases use the model's collaborative neighbours; items nobody has bought yet "

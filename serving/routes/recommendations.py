@@ -12,8 +12,9 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from recommender.explain import popular_id
+from serving.live import LiveBuyer
 from serving.parameters import NO_PARAMETERS, Parameters
-from serving.precomputed import valid_prefix
+from serving.precomputed import Listed, valid_prefix
 from serving.responses import documented_errors, json_response
 from serving.schemas import (
     MAX_CANDIDATES,
@@ -23,7 +24,7 @@ from serving.schemas import (
     RecommendationsQuery,
     RecommendationsResponse,
 )
-from serving.served import served_model
+from serving.served import ServedModel, served_model
 
 UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
 
@@ -44,10 +45,14 @@ async def recommendations(request: Request) -> Response:
     user_id = path.user_id
     engine = served.engine
     mask = served.filter_mask(query.category, query.region, query.max_price)
-    code = engine.users.code_of(user_id)
     k, tier = query.k, query.city_tier
     niche = engine.default_niche if query.niche is None else query.niche
     defaults = mask is None and query.exclude_purchased and niche == engine.default_niche
+    live = served.live.get(user_id)
+    if live is not None:  # purchases since training: the buyer's history as the event store has it
+        codes, scores, reason_ids = live_list(served, live, k, tier, niche, mask, query.exclude_purchased, defaults)
+        return _answer(served, user_id, True, niche, tier or live.tier, codes, scores, reason_ids)
+    code = engine.users.code_of(user_id)
     listed = served.default_lists.top(code, k, tier) if defaults and served.default_lists is not None else None
     if listed is None:
         key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price)
@@ -61,7 +66,26 @@ async def recommendations(request: Request) -> Response:
     elif reason_ids is None:
         bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
         reason_ids = served.explainer.reason_ids(codes, bought, tier)
-    return json_response({"user_id": user_id, "personalized": code >= 0, "model_version": served.model_version,
+    return _answer(served, user_id, code >= 0, niche, tier, codes, scores, reason_ids)
+
+
+def live_list(served: ServedModel, live: LiveBuyer, k: int, tier: int | None, niche: float, mask: np.ndarray | None,
+              exclude_purchased: bool, defaults: bool) -> Listed:
+    """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
+    default list when the request asks for it, else scored now (one buyer: no batching)."""
+    if defaults and tier is None and k <= served.live.depth:
+        return Listed(*(part[:k] for part in live.listed))
+    engine = served.engine
+    codes, scores = engine.recommend(np.array([live.code]), k, niche=niche, mask=mask, tiers=live.tiers(tier),
+                                     include_purchased=not exclude_purchased,
+                                     histories=live.histories(engine.n_items))
+    listed = valid_prefix(codes[0], scores[0])
+    return Listed(*listed[:2], served.explainer.reason_ids(listed.codes, live.bought, tier or live.tier or None))
+
+
+def _answer(served: ServedModel, user_id: str, personalized: bool, niche: float, tier: int, codes: np.ndarray,
+            scores: np.ndarray, reason_ids: np.ndarray) -> Response:
+    return json_response({"user_id": user_id, "personalized": personalized, "model_version": served.model_version,
                           "niche": niche, "city_tier": tier or None,
                           "items": served.items_json.items(codes, scores, reason_ids)})
 
