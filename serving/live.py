@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 REPLAY_LIMIT = 200_000  # newest events replayed when a model starts serving
 FOLLOW_BATCH = 10_000  # events read from the store per query
+REBUILD_BATCH = 1_024  # buyers scored per engine call
 CHANGING_TYPES = ("purchase", "return")
 
 
@@ -114,36 +115,50 @@ class LiveBuyers:
         for event in events:
             if event.type in CHANGING_TYPES and self.engine.items.code_of(event.item_id) != UNKNOWN_CODE:
                 changed.setdefault(event.user_id, []).append(event)
-        for user_id, their_events in changed.items():
-            self.buyers[user_id] = self._rebuilt(user_id, their_events)
+        users = list(changed)
+        for start in range(0, len(users), REBUILD_BATCH):
+            self._rebuild({user_id: changed[user_id] for user_id in users[start:start + REBUILD_BATCH]})
         if changed:
             log.info("rankings of %d buyer(s) updated from %d new event(s)", len(changed), len(events))
         return len(changed)
 
-    def _rebuilt(self, user_id: str, events: list[StoredEvent]) -> LiveBuyer:
-        engine = self.engine
+    def _history(self, user_id: str) -> tuple[int, int, dict[int, float]]:
+        """The buyer's code, tier and history as they are now (live, else as trained)."""
         current = self.buyers.get(user_id)
         if current is not None:
-            code, tier, weights = current.code, current.tier, dict(current.weights)
-        else:
-            code = engine.users.code_of(user_id)
-            tier = int(engine.user_tiers[code]) if code != UNKNOWN_CODE else 0
-            weights = {}
-            if code != UNKNOWN_CODE:
-                row = slice(engine.history.indptr[code], engine.history.indptr[code + 1])
-                weights = dict(zip(engine.history.indices[row].tolist(), engine.history.data[row].tolist()))
-        for event in events:
-            item = engine.items.code_of(event.item_id)
-            if event.type == "return":
-                weights.pop(item, None)  # a return cancels the buyer's purchases of the item
-            else:
-                weights[item] = max(weights.get(item, 0.0), float(self.item_weight[item]))
-            tier = event.city_tier or tier
-        codes, scores = engine.recommend(np.array([code]), self.depth, tiers=request_tiers(tier),
-                                         histories=history_rows(weights, engine.n_items))
-        listed = valid_prefix(codes[0], scores[0])
-        reasons = self.explainer.reason_ids(listed.codes, np.fromiter(weights, dtype=np.int64), tier or None)
-        return LiveBuyer(code, tier, weights, Listed(listed.codes, listed.scores, reasons))
+            return current.code, current.tier, dict(current.weights)
+        engine = self.engine
+        code = engine.users.code_of(user_id)
+        if code == UNKNOWN_CODE:
+            return code, 0, {}
+        row = slice(engine.history.indptr[code], engine.history.indptr[code + 1])
+        return code, int(engine.user_tiers[code]), dict(zip(engine.history.indices[row].tolist(),
+                                                            engine.history.data[row].tolist()))
+
+    def _rebuild(self, changed: dict[str, list[StoredEvent]]) -> None:
+        """Apply each buyer's events to their history and score all of them in one engine call."""
+        engine = self.engine
+        rebuilt = []
+        for user_id, events in changed.items():
+            code, tier, weights = self._history(user_id)
+            for event in events:
+                item = engine.items.code_of(event.item_id)
+                if event.type == "return":
+                    weights.pop(item, None)  # a return cancels the buyer's purchases of the item
+                else:
+                    weights[item] = max(weights.get(item, 0.0), float(self.item_weight[item]))
+                tier = event.city_tier or tier
+            rebuilt.append((user_id, code, tier, weights))
+        rows = [history_rows(weights, engine.n_items) for _, _, _, weights in rebuilt]
+        histories = Histories(sp.vstack([row.weights for row in rows], format="csr"),
+                              sp.vstack([row.purchased for row in rows], format="csr"))
+        codes, scores = engine.recommend(np.array([code for _, code, _, _ in rebuilt]), self.depth,
+                                         tiers=np.array([tier for _, _, tier, _ in rebuilt], dtype=np.int8),
+                                         histories=histories)
+        for (user_id, code, tier, weights), row_codes, row_scores in zip(rebuilt, codes, scores):
+            listed = valid_prefix(row_codes, row_scores)
+            reasons = self.explainer.reason_ids(listed.codes, np.fromiter(weights, dtype=np.int64), tier or None)
+            self.buyers[user_id] = LiveBuyer(code, tier, weights, Listed(listed.codes, listed.scores, reasons))
 
 
 def _microseconds(created_at: str | None) -> int:

@@ -38,12 +38,17 @@ def fresh_get(base: str, path: str) -> dict:
 
 
 def seconds_until_every_worker_shows(base: str, path: str, changed) -> float:
-    """Seconds until ``CONFIRMATIONS`` answers in a row satisfy ``changed``, bounded."""
-    start, streak = time.monotonic(), 0
+    """Seconds from now until the first of ``CONFIRMATIONS`` answers in a row that satisfy
+    ``changed`` was asked for (bounded wait)."""
+    start, streak_start, streak = time.monotonic(), 0.0, 0
     while time.monotonic() - start < 10:
-        streak = streak + 1 if changed(fresh_get(base, path)) else 0
+        asked = time.monotonic()
+        if changed(fresh_get(base, path)):
+            streak_start, streak = (streak_start, streak + 1) if streak else (asked, 1)
+        else:
+            streak = 0
         if streak == CONFIRMATIONS:
-            return time.monotonic() - start
+            return streak_start - start
     return float("inf")
 
 

@@ -1,0 +1,223 @@
+"""Benchmark: POST /v1/events against raw INSERTs into the same store, in the same run, on SQLite
+and PostgreSQL; the time from an acknowledged purchase to changed recommendations; memory after
+many events.
+
+    python bench/events.py                           # a small demo model, built in a temporary directory
+    python bench/events.py --model DIR --seconds 10 --memory-events 1000000
+
+For each store (SQLite in a temporary directory; PostgreSQL: a throwaway server started from
+Debian's binaries, as the tests do, or ``--postgres URL``):
+
+* raw INSERTs: the driver's own ``executemany`` of the same rows into the same table, one
+  transaction per batch, with the store's durability (SQLite WAL, ``synchronous=FULL``), for
+  batches of 1 and of 100: the ceiling of that database on this machine;
+* the API: a 2-worker ``recommender serve --store URL``, ``--connections`` keep-alive connections
+  posting batches of 1 and of 100 for ``--seconds`` each: events/s, p50 and p99 per request;
+* reaction: for ``--buyers`` known buyers, one after another, a purchase of the buyer's first
+  recommendation, then new-connection requests until the item has left the list on
+  ``CONFIRMATIONS`` answers in a row: seconds from the acknowledgement (p50, p99);
+* memory: ``--memory-events`` purchases of random known buyers and items (batches of 1,000), then
+  each worker's RSS once it has followed them all, against its RSS before.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg  # noqa: E402
+
+from bench._http import exchange  # noqa: E402
+from bench.serve import HOST, Server, build_model, get  # noqa: E402
+from bench.soak import rss_mb  # noqa: E402
+from recommender.store import EventStore  # noqa: E402
+from serving.routes.events import INGEST_KEYS_ENV  # noqa: E402
+from tests.postgres_server import PostgresServer  # noqa: E402
+
+KEY = "bench-events-key"
+BATCH_SIZES = (1, 100)
+CONFIRMATIONS = 6
+COLUMNS = ("event_id", "user_id", "item_id", "type", "timestamp_us", "quantity", "city_tier", "received_us")
+_ids = itertools.count()
+
+
+def event_rows(n: int, users: list[str], items: list[str], rng: random.Random) -> list[dict]:
+    now = time.time_ns() // 1000
+    return [{"event_id": f"bench-{next(_ids)}", "user_id": rng.choice(users), "item_id": rng.choice(items),
+             "type": "purchase"} | ({"timestamp_us": now, "quantity": 1.0, "city_tier": None, "received_us": now})
+            for _ in range(n)]
+
+
+def raw_inserts(url: str, batch: int, seconds: float, users, items) -> float:
+    """Events/s of the driver's executemany, one transaction per batch, for ``seconds``."""
+    rng = random.Random(0)
+    placeholders = ", ".join("?" if url.startswith("sqlite") else "%s" for _ in COLUMNS)
+    sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({placeholders})"
+    if url.startswith("sqlite"):
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        begin, commit = (lambda: connection.execute("BEGIN IMMEDIATE")), (lambda: connection.execute("COMMIT"))
+        cursor = connection.cursor()
+    else:
+        connection = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+        begin, commit = (lambda: None), connection.commit
+        cursor = connection.cursor()
+    stored, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        rows = [tuple(row[c] for c in COLUMNS) for row in event_rows(batch, users, items, rng)]
+        begin()
+        cursor.executemany(sql, rows)
+        commit()
+        stored += batch
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return stored / elapsed
+
+
+async def post_load(port: int, batch: int, seconds: float, connections: int, users, items) -> dict:
+    """``connections`` keep-alive connections posting batches for ``seconds``."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def connection(seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed)
+        reader, writer = await asyncio.open_connection(HOST, port)
+        while time.perf_counter() < deadline:
+            events = [{k: v for k, v in row.items() if k in ("event_id", "user_id", "item_id", "type")}
+                      for row in event_rows(batch, users, items, rng)]
+            body = json.dumps({"events": events}).encode()
+            request = (f"POST /v1/events HTTP/1.1\r\nHost: {HOST}\r\nX-API-Key: {KEY}\r\nContent-Type: "
+                       f"application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            sent = time.perf_counter()
+            status, _ = await exchange(reader, writer, request)
+            latencies.append(time.perf_counter() - sent)
+            errors += status != 200
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(connection(seed) for seed in range(connections)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"events_per_s": len(latencies) * batch / elapsed, "p50_ms": 1e3 * latencies[len(latencies) // 2],
+            "p99_ms": 1e3 * latencies[int(len(latencies) * 0.99)], "errors": errors}
+
+
+def post(port: int, events: list[dict]) -> None:
+    request = urllib.request.Request(f"http://{HOST}:{port}/v1/events", data=json.dumps({"events": events}).encode(),
+                                     headers={"X-API-Key": KEY, "Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+
+
+def first_items(port: int, buyer: str) -> list[str]:
+    status, body = get(port, f"/v1/users/{buyer}/recommendations?k=10")
+    return [item["item_id"] for item in json.loads(body)["items"]] if status == 200 else []
+
+
+def reaction_seconds(port: int, buyers: list[str]) -> list[float]:
+    """Per buyer: seconds from an acknowledged purchase of the first recommendation until it has left
+    the list on CONFIRMATIONS new-connection answers in a row (the first of them asked)."""
+    found = []
+    for buyer in buyers:
+        item = first_items(port, buyer)[0]
+        post(port, [{"event_id": f"react-{next(_ids)}", "user_id": buyer, "item_id": item, "type": "purchase"}])
+        acknowledged, streak, streak_start = time.perf_counter(), 0, 0.0
+        while streak < CONFIRMATIONS and time.perf_counter() - acknowledged < 30:
+            asked = time.perf_counter()
+            if item not in first_items(port, buyer):
+                streak, streak_start = (streak + 1, streak_start) if streak else (1, asked)
+            else:
+                streak = 0
+        found.append(streak_start - acknowledged if streak == CONFIRMATIONS else float("inf"))
+    return found
+
+
+def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, args, users, items) -> list[str]:
+    rows = []
+    EventStore.open(url).close()
+    for batch in BATCH_SIZES:
+        rate = raw_inserts(url, batch, args.seconds, users, items)
+        rows.append(f"{name:<11} {'raw INSERT':<16} {batch:>5} {rate:>12,.0f} {'':>9} {'':>9}")
+    api_url = make_url()
+    with Server(model_dir, 2, work / f"{name}.log", ("--store", api_url), {INGEST_KEYS_ENV: KEY}) as server:
+        for batch in BATCH_SIZES:
+            result = asyncio.run(post_load(server.port, batch, args.seconds, args.connections, users, items))
+            rows.append(f"{name:<11} {'POST /v1/events':<16} {batch:>5} {result['events_per_s']:>12,.0f} "
+                        f"{result['p50_ms']:>9.1f} {result['p99_ms']:>9.1f}" + (f"  errors {result['errors']}"
+                                                                               if result["errors"] else ""))
+        reactions = sorted(reaction_seconds(server.port, random.Random(1).sample(users, args.buyers)))
+        rows.append(f"{name:<11} reaction: purchase acknowledged -> item gone on every worker: p50 "
+                    f"{statistics.median(reactions):.2f} s, p99 {reactions[int(len(reactions) * 0.99)]:.2f} s "
+                    f"({len(reactions)} buyers)")
+        if args.memory_events:
+            before = {pid: rss_mb(pid) for pid in server.pids()}
+            rng = random.Random(2)
+            start = time.perf_counter()
+            for _ in range(args.memory_events // 1000):
+                post(server.port, [{k: v for k, v in row.items() if k in ("event_id", "user_id", "item_id", "type")}
+                                   for row in event_rows(1000, users, items, rng)])
+            ingested = time.perf_counter() - start
+            time.sleep(5)  # the followers catch up (one indexed query per quarter second each)
+            after = {pid: rss_mb(pid) for pid in server.pids()}
+            rows.append(f"{name:<11} memory: {args.memory_events:,} purchases posted in {ingested:.0f} s; RSS per "
+                        "worker " + ", ".join(f"{before[pid]:.0f} -> {after[pid]:.0f} MB" for pid in after))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model directory to reuse (built there when missing)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per measurement (default 8)")
+    parser.add_argument("--connections", type=int, default=8, help="client connections (default 8)")
+    parser.add_argument("--buyers", type=int, default=20, help="buyers of the reaction measurement (default 20)")
+    parser.add_argument("--memory-events", type=int, default=100_000,
+                        help="purchases posted before the memory reading (default 100,000; 0 skips it)")
+    parser.add_argument("--postgres", help="PostgreSQL URL of an empty database (default: a throwaway server)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    postgres = None
+    try:
+        model_dir = args.model or work / "model"
+        if not (model_dir / "manifest.json").exists():
+            build_model(model_dir, work, buyers=20_000, items=2_000)
+        from recommender.artifacts import load_model_directory
+
+        engine, _ = load_model_directory(model_dir)
+        users, items = [str(u) for u in engine.users.ids], [str(i) for i in engine.items.ids]
+        del engine
+        stores = {"sqlite": (f"sqlite:///{work / 'raw.sqlite3'}", lambda: f"sqlite:///{work / 'api.sqlite3'}")}
+        if args.postgres:
+            stores["postgresql"] = (args.postgres, lambda: args.postgres)
+        else:
+            postgres = PostgresServer(Path(tempfile.mkdtemp(prefix="bench-postgres-"))).start()
+            stores["postgresql"] = (postgres.new_database("raw"), lambda: postgres.new_database("api"))
+        print(f"model {model_dir}: {len(users):,} buyers, {len(items):,} items; {args.seconds:g} s per measurement, "
+              f"{args.connections} connections, 2 server workers; client, server and database on the same machine")
+        print(f"{'store':<11} {'path':<16} {'batch':>5} {'events/s':>12} {'p50 ms':>9} {'p99 ms':>9}")
+        for name, (raw_url, api_url) in stores.items():
+            for row in measure_store(name, raw_url, api_url, model_dir, work, args, users, items):
+                print(row, flush=True)
+    finally:
+        if postgres is not None:
+            postgres.stop()
+            shutil.rmtree(postgres.root, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
