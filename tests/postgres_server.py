@@ -9,6 +9,7 @@ runs as the ``postgres`` user the Debian package creates.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -76,3 +77,14 @@ def postgres_server():
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """An empty event store: a SQLite file, then a new database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    return request.getfixturevalue("postgres_server").new_database(f"test_{next(_databases)}")

@@ -2,7 +2,6 @@
 batches, histories, the purchases it hands to training."""
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 
 import pandas as pd
@@ -10,17 +9,9 @@ import pytest
 from sqlalchemy import inspect, text
 
 from recommender.store import Event, EventStore, StoreError
-from tests.postgres_server import postgres_server  # noqa: F401 (a fixture)
+from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 T0 = 1_780_000_000_000_000  # 2026-05-28, microseconds
-_databases = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
-    return request.getfixturevalue("postgres_server").new_database(f"events_{next(_databases)}")
 
 
 @pytest.fixture

@@ -3,24 +3,21 @@ middle of a stream of event batches; after a restart every acknowledged event is
 and re-sending every batch stores each event exactly once."""
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import threading
 import time
 
 import httpx
-import pytest
 
 from recommender.store import EventStore
 from serving.routes.events import INGEST_KEYS_ENV
 from tests.live_server import free_port, start_server
-from tests.postgres_server import postgres_server  # noqa: F401 (a fixture)
+from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 KEY = "durability-key"
 BATCH = 20
 ACKNOWLEDGED_BEFORE_KILL = 40  # batches
-_databases = itertools.count()
 
 
 def batch(number: int) -> list[dict]:
@@ -43,13 +40,6 @@ def send(base: str, batches: list[int], attempted: list[int], acknowledged: list
                 continue  # the server is gone: this batch was not acknowledged
             if answer.status_code == 200:
                 acknowledged.append(number)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
-    return request.getfixturevalue("postgres_server").new_database(f"kill_{next(_databases)}")
 
 
 def test_sigkill_loses_no_acknowledged_event_and_counts_none_twice(small_model, store_url):

@@ -1,7 +1,6 @@
 """POST /v1/events: storefront keys, idempotent all-or-nothing batches, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import itertools
 import time
 from datetime import datetime, timezone
 
@@ -11,17 +10,9 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.routes.events import INGEST_KEYS_ENV
 from serving.schemas import ErrorResponse
-from tests.postgres_server import postgres_server  # noqa: F401 (a fixture)
+from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 KEY = "storefront-key-1"
-_databases = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
-    return request.getfixturevalue("postgres_server").new_database(f"api_{next(_databases)}")
 
 
 @pytest.fixture
