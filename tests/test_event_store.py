@@ -100,10 +100,31 @@ def test_a_store_behind_the_code_is_refused_without_migrating(store_url):
     store.close()
 
 
-def _add_from_another_process(url: str, start: int) -> None:
+def _add_from_another_process(url: str, start: int, batches: int = 50) -> None:
     store = EventStore.open(url, migrate=False)
-    for i in range(start, start + 50):
+    for i in range(start, start + batches):
         store.add([purchase(f"e{i}"), purchase(f"e{i + 1}")])  # overlapping batches of both processes
+    store.close()
+
+
+def test_a_follower_reading_during_concurrent_writes_misses_no_event(store_url):
+    """Events become visible in position order: a reader that goes on from the last position it saw
+    (as every server worker does) never skips an event committed later with an earlier position."""
+    store = EventStore.open(store_url)
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_add_from_another_process, args=(store_url, start, 300))
+               for start in (0, 1_000, 2_000)]
+    for writer in writers:
+        writer.start()
+    followed, position = [], 0
+    while any(writer.is_alive() for writer in writers) or position < store.last_seq():
+        for event in store.events_after(position):
+            followed.append(event.event_id)
+            position = event.seq
+    for writer in writers:
+        writer.join(timeout=120)
+        assert writer.exitcode == 0
+    assert sorted(followed) == sorted(event.event_id for event in store.events_after(0, limit=10_000))
     store.close()
 
 

@@ -10,6 +10,9 @@ migrations (:mod:`recommender.store.migrations`; :meth:`EventStore.open` runs th
 
 :meth:`EventStore.add` stores a batch in one transaction, all of it or (on any error) none of it,
 and skips events whose ``event_id`` is already stored (a retried batch is not counted twice).
+Writers commit one at a time (SQLite's write lock, a PostgreSQL advisory lock), so events become
+visible in the order of their positions (``seq``): :meth:`EventStore.events_after` from the last
+position seen misses nothing.
 """
 from __future__ import annotations
 
@@ -23,13 +26,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from recommender.store.schema import EVENT_TYPES, events
 
+WRITE_LOCK_KEY = 0x7265636F  # PostgreSQL advisory lock of the event writers ("reco")
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another process's write to finish
 DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}  # the URL schemes taken, and their drivers
 MIGRATIONS = "recommender.store:migrations"
@@ -186,6 +190,11 @@ class EventStore:
                  "received_us": received} for e in batch]
         statement = self._insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(events.c.event_id)
         with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+            if self.dialect == "postgresql":
+                # writers take positions and commit one at a time, so events become visible in position
+                # order and a follower going on from the last position it saw skips none (SQLite's
+                # BEGIN IMMEDIATE does the same)
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
             stored = set(connection.execute(statement, rows).scalars())
         seen: set[str] = set()
         duplicates = []
