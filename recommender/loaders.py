@@ -164,11 +164,29 @@ def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
     With a catalog, purchases of items it lacks are dropped (``unknown_items="drop"``) or kept
     for items that the caller adds to the catalog (``"add"``: see :func:`load_dataset`).
     """
+    return _with_policies(_purchase_columns(Path(path)), str(path), catalog, unknown_items)
+
+
+def _store_purchase_columns(store) -> pd.DataFrame:
+    """The store's purchase lines (:meth:`~recommender.store.EventStore.purchases`) typed as
+    :func:`_purchase_columns` types a file's."""
+    lines = store.purchases()
+    n = len(lines)
+    return pd.DataFrame({
+        "user_id": lines["user_id"].astype(col.TEXT), "item_id": lines["item_id"].astype(col.TEXT),
+        "timestamp": lines["timestamp"].dt.tz_localize(None).to_numpy().astype("datetime64[s]"),
+        "quantity": lines["quantity"].to_numpy(dtype="float32"), "order_id": lines["order_id"].astype(col.TEXT),
+        "price": np.full(n, np.nan, dtype="float32"), "city": pd.Categorical(np.full(n, UNKNOWN_LABEL)),
+        "city_tier": lines["city_tier"].fillna(UNKNOWN_TIER).to_numpy(dtype="int8"),
+    })
+
+
+def _with_policies(frame: pd.DataFrame, source: str, catalog: pd.DataFrame | None,
+                   unknown_items: str) -> tuple[pd.DataFrame, LoadReport]:
+    """Purchase lines after the return and unknown-item policies, and the report of what they dropped."""
     if unknown_items not in UNKNOWN_ITEM_POLICIES:
         raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {unknown_items!r}")
-    path = Path(path)
-    frame = _purchase_columns(path)
-    report = LoadReport(str(path), len(frame))
+    report = LoadReport(source, len(frame))
 
     keep = frame.quantity.to_numpy() > 0
     report.dropped[RETURNS] = int((~keep).sum())
@@ -183,7 +201,7 @@ def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
                                 f"to it ({int(unknown_kept.sum()):,} purchase lines)")
     frame = frame[keep].reset_index(drop=True)
     if frame.empty:
-        raise ContractError(f"{path}: no usable purchases remain after the policies: "
+        raise ContractError(f"{source}: no usable purchases remain after the policies: "
                             + "; ".join(f"{n:,} {reason}" for reason, n in report.dropped.items() if n))
     frame["user_id"] = pd.Categorical(frame.user_id)
     if catalog is not None:
@@ -227,12 +245,31 @@ def load_dataset(purchases_path: str | os.PathLike, catalog_path: str | os.PathL
 
     Without a catalog, a minimal one is made from the purchased item ids (titles = ids).
     """
+    return _dataset(lambda catalog: load_purchases(purchases_path, catalog, unknown_items), catalog_path)
+
+
+def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = None,
+                       unknown_items: str = "drop") -> Dataset:
+    """:func:`load_dataset` with the purchases of the event store at ``store_url`` (purchases net
+    of returns: see :meth:`~recommender.store.EventStore.purchases`)."""
+    from recommender.store import EventStore  # SQLAlchemy and Alembic: only for commands that read a store
+
+    store = EventStore.open(store_url, migrate=False)
+    try:
+        frame = _store_purchase_columns(store)
+    finally:
+        store.close()
+    return _dataset(lambda catalog: _with_policies(frame, store.display_url, catalog, unknown_items), catalog_path)
+
+
+def _dataset(purchases_of, catalog_path: str | os.PathLike | None) -> Dataset:
+    """The dataset of ``purchases_of(catalog)`` (purchases and their report) and the catalog file."""
     reports = []
     catalog = None
     if catalog_path is not None:
         catalog, catalog_report = load_catalog(catalog_path)
         reports.append(catalog_report)
-    purchases, purchase_report = load_purchases(purchases_path, catalog, unknown_items)
+    purchases, purchase_report = purchases_of(catalog)
     reports.insert(0, purchase_report)
     if catalog is None:
         catalog = _default_catalog(purchases.item_id.cat.categories)

@@ -11,8 +11,10 @@ personalised from the first purchase. Views and carts are stored but do not chan
 
 A new purchase weighs what a purchase of that item typically weighs in the training data (the
 mean of the item's nonzero weights; 1 for items nobody bought), whatever the weighting scheme.
-On start and after every model swap, the events received since the model was created are
-replayed (at most :data:`REPLAY_LIMIT` of the newest).
+On start and after every model swap, the events the model was not trained on are replayed (at
+most :data:`REPLAY_LIMIT` of the newest): those after the position its training read, for a
+model trained from this store (``train --from-store``), else those received since the model was
+created.
 """
 from __future__ import annotations
 
@@ -74,9 +76,10 @@ def request_tiers(tier: int) -> np.ndarray | None:
 class LiveBuyers:
     """The buyers of one served model whose purchases arrived after it was trained."""
 
-    def __init__(self, engine: RecommendationEngine, explainer: Explainer, depth: int, created_at: str | None):
+    def __init__(self, engine: RecommendationEngine, explainer: Explainer, depth: int, manifest: dict):
         self.engine, self.explainer, self.depth = engine, explainer, depth
-        self.created_us = _microseconds(created_at)
+        self.created_us = _microseconds(manifest.get("created_at"))
+        self.trained_on = manifest.get("data", {}).get("store")  # {"url", "last_seq"} of train --from-store
         history = engine.history.tocsc()
         counts = np.diff(history.indptr)
         sums = np.asarray(history.sum(axis=0)).ravel()
@@ -92,8 +95,12 @@ class LiveBuyers:
         since the model was created); returns how many buyers changed."""
         if self.seq is None:
             newest = store.last_seq()
-            self.seq = max(0, newest - REPLAY_LIMIT)
-            events = [e for e in self._read(store, newest) if e.received_us >= self.created_us]
+            if self.trained_on is not None and self.trained_on["url"] == store.display_url:
+                self.seq = max(self.trained_on["last_seq"], newest - REPLAY_LIMIT)  # what training did not read
+                events = self._read(store, newest)
+            else:
+                self.seq = max(0, newest - REPLAY_LIMIT)
+                events = [e for e in self._read(store, newest) if e.received_us >= self.created_us]
         else:
             events = self._read(store, None)
         return self.apply(events)

@@ -103,7 +103,7 @@ class ServedModel:
                    popularity=np.asarray(rows, dtype=np.float32), explainer=explainer, default_lists=default_lists,
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
                                         explainer.reason_texts, explainer.suffix),
-                   live=LiveBuyers(engine, explainer, engine.reranker.candidates, manifest.get("created_at")))
+                   live=LiveBuyers(engine, explainer, engine.reranker.candidates, manifest))
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none; availability is applied by

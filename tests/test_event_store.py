@@ -70,6 +70,14 @@ def test_purchases_are_contract_lines_with_returns_negative(store):
     assert lines["city_tier"].tolist() == [2, pd.NA]
 
 
+def test_returns_cancel_the_purchases_they_return(store):
+    store.add([purchase("p1", item="FH-1"), purchase("r1", item="FH-1", type="return"),
+               purchase("p2", item="JDZ-2", quantity=2), purchase("r2", item="JDZ-2", type="return"),
+               purchase("p3", item="FH-1", user="u2")])
+    lines = store.purchases()
+    assert lines["order_id"].tolist() == ["p2", "r2", "p3"]  # u1's FH-1 returned whole; one of two JDZ-2 kept
+
+
 def test_an_unknown_event_type_is_refused():
     with pytest.raises(ValueError, match="type 'click' is not one of purchase, view, cart, return"):
         purchase("e1", type="click")

@@ -43,12 +43,37 @@ def run_import_uci(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_data(args: argparse.Namespace):
+    """The dataset of ``--purchases`` or ``--from-store``, with ``--catalog``."""
+    from recommender.loaders import load_dataset, load_store_dataset
+
+    if args.from_store:
+        return load_store_dataset(args.from_store, args.catalog, unknown_items=args.unknown_items)
+    return load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+
+
+def _store_position(url: str | None) -> dict | None:
+    """The store's URL (without its password) and newest event position, taken before the training
+    reads it (a server replays the events after it; one read twice is harmless)."""
+    if not url:
+        return None
+    from recommender.store import EventStore
+
+    store = EventStore.open(url, migrate=False)
+    try:
+        return {"url": store.display_url, "last_seq": store.last_seq()}
+    finally:
+        store.close()
+
+
 def run_train(args: argparse.Namespace) -> int:
     from recommender.artifacts import save_model_directory
-    from recommender.loaders import load_dataset
     from training.train import manifest_fields, summary_table, train
 
     config = _config(args)
+    if args.engine == "spark" and args.from_store:
+        raise ValueError("--from-store trains on one machine: leave out --engine spark")
+    store = _store_position(args.from_store)
     if args.engine == "spark":
         from training.spark_train import train_with_spark
 
@@ -58,11 +83,11 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         if args.spark_master or args.spark_checkpoint_dir:
             raise ValueError("--spark-master and --spark-checkpoint-dir need --engine spark")
-        dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+        dataset = _training_data(args)
         log.info("loaded %s", dataset.summary().replace("\n", "; "))
         result = train(dataset, config, show_progress=not args.quiet)
     manifest = save_model_directory(args.out, result.engine, manifest_fields(
-        result, config, {"purchases": args.purchases, "catalog": args.catalog}))
+        result, config, {"purchases": args.purchases, "catalog": args.catalog}, store=store))
     print(summary_table(result, result.config))
     print(f"model {manifest['model_version']} written to {args.out}")
     return 0
@@ -83,13 +108,12 @@ def run_recommend(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from recommender.loaders import load_dataset
     from training.evaluate import evaluate
     from training.report import write_report
     from training.search import scoreboard_table
 
     config = _config(args)
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    dataset = _training_data(args)
     evaluation = evaluate(dataset, config, test_days=args.test_days, k=args.k, show_progress=not args.quiet)
     if evaluation.validation.get("search"):
         print("model search on the validation split (inside the training days):")
@@ -101,11 +125,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_tune(args: argparse.Namespace) -> int:
-    from recommender.loaders import load_dataset
     from training.tune import tune
 
     config = _config(args)
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    dataset = _training_data(args)
     result = tune(dataset, config, budget_minutes=args.budget, test_days=args.test_days,
                   show_progress=not args.quiet)
     result.best_config.save(args.out)
@@ -279,8 +302,12 @@ def _add_import_uci(parser: argparse.ArgumentParser) -> None:
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
     """Arguments every training-side command takes: the data, a config, progress, policies."""
-    parser.add_argument("--purchases", type=_location, required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--purchases", type=_location,
                         help="purchases file (CSV, CSV.gz or Parquet; with train --engine spark, anything Spark reads)")
+    source.add_argument("--from-store", metavar="URL", default=None,
+                        help="the purchases of an event store (sqlite:///PATH or postgresql://USER@HOST/DB), net of "
+                             "returns, instead of a file")
     parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
     parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML), e.g. from tune")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

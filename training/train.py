@@ -261,16 +261,22 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
                        source.describe(), config)
 
 
-def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, Path | None]) -> dict:
+def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, Path | None],
+                    store: dict | None = None) -> dict:
     """What ``manifest.json`` records about a training run (besides version, time and files).
 
     The data fingerprint is the SHA-256 of the input files when they are all local files (not
-    for directories or remote locations Spark reads, where it is None).
+    for directories or remote locations Spark reads, nor for an event store, where it is None).
+    With a ``store`` (``{"url": <without its password>, "last_seq": <the newest event when the
+    training read the store>}``), ``data.store`` records it: a server replays the events after it.
     """
     paths = [path for path in inputs.values() if path is not None]
-    local = all(Path(path).is_file() for path in paths)
-    return {"data": {"inputs": {name: str(path) for name, path in inputs.items() if path is not None},
-                     "fingerprint": sha256_of(*paths) if local else None, "counts": result.counts},
+    local = all(Path(path).is_file() for path in paths) and store is None
+    data = {"inputs": {name: str(path) for name, path in inputs.items() if path is not None},
+            "fingerprint": sha256_of(*paths) if local else None, "counts": result.counts}
+    if store is not None:
+        data["store"] = store
+    return {"data": data,
             "parameters": (result.config or config).to_dict(), "default_niche": result.engine.default_niche,
             "validation": result.validation, "timings_seconds": result.seconds, "training_engine": result.backend}
 

@@ -17,7 +17,7 @@ position seen misses nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,17 +226,20 @@ class EventStore:
         with self.engine.connect() as connection:
             return connection.execute(select(func.count()).select_from(events)).scalar_one()
 
-    def purchases(self, types: Iterable[str] = ("purchase", "return")) -> pd.DataFrame:
-        """The stored events of ``types`` as purchase lines of the data contract (``user_id``,
+    def purchases(self) -> pd.DataFrame:
+        """The stored purchases and returns as purchase lines of the data contract (``user_id``,
         ``item_id``, ``timestamp`` (UTC), ``quantity``, ``city_tier``, ``order_id`` = the event id),
-        in arrival order; a return is a line of negative quantity, which the loaders' policy
-        excludes like any return."""
+        in arrival order. Returns cancel purchases: a buyer's purchases and returns of an item are
+        left out when the buyer returned at least as many units of it; otherwise a return is a
+        line of negative quantity, which the loaders' policy excludes like any return."""
         query = (select(events.c.event_id, events.c.user_id, events.c.item_id, events.c.type,
                         events.c.timestamp_us, events.c.quantity, events.c.city_tier)
-                 .where(events.c.type.in_(list(types))).order_by(events.c.seq))
+                 .where(events.c.type.in_(["purchase", "return"])).order_by(events.c.seq))
         with self.engine.connect() as connection:
             frame = pd.read_sql_query(query, connection)
         sign = frame.pop("type").map({"return": -1.0}).fillna(1.0)
+        net = (frame["quantity"] * sign).groupby([frame["user_id"], frame["item_id"]]).transform("sum")
+        frame, sign = frame[net > 0], sign[net > 0]
         return pd.DataFrame({
             "user_id": frame["user_id"], "item_id": frame["item_id"],
             "timestamp": pd.to_datetime(frame["timestamp_us"], unit="us", utc=True),

@@ -1,0 +1,63 @@
+"""`recommender train --from-store`: the event store's purchases, net of returns, train the same
+model a file of the same purchases does, and the manifest records where the training stopped
+reading so that a server replays only what came after."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from recommender.artifacts import load_model_directory
+from recommender.loaders import load_dataset
+from recommender.store import Event, EventStore
+from serving.served import ServedModel
+from tests.conftest import SECOND_CONFIG
+from training.cli import main
+
+
+def test_training_from_the_store_matches_training_from_the_file(small_market, tmp_path):
+    purchases, catalog = small_market
+    lines = load_dataset(purchases, catalog).purchases
+    store_url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    store = EventStore.open(store_url)
+    times = lines.timestamp.to_numpy().astype("datetime64[us]").astype(np.int64)
+    store.add([Event(f"line-{i}", str(user), str(item), "purchase", int(time), float(quantity), int(tier) or None)
+               for i, (user, item, time, quantity, tier) in enumerate(zip(
+                   lines.user_id, lines.item_id, times, lines.quantity, lines.city_tier))])
+    returned = lines.iloc[0]
+    store.add([Event("return-1", str(returned.user_id), str(returned.item_id), "return", int(times[0]) + 1,
+                     float(lines[(lines.user_id == returned.user_id) & (lines.item_id == returned.item_id)]
+                           .quantity.sum()))])
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(SECOND_CONFIG), encoding="utf-8")
+    runs = {}
+    for name, source in (("file", ["--purchases", str(purchases)]), ("store", ["--from-store", store_url])):
+        out = tmp_path / name
+        assert main(["train", *source, "--catalog", str(catalog), "--config", str(config), "--out", str(out),
+                     "--quiet"]) == 0
+        runs[name] = load_model_directory(out)
+    (file_engine, file_manifest), (store_engine, store_manifest) = runs["file"], runs["store"]
+    counts_file, counts_store = file_manifest["data"]["counts"], store_manifest["data"]["counts"]
+    assert counts_store["purchase_lines"] == counts_file["purchase_lines"] - int(
+        ((lines.user_id == returned.user_id) & (lines.item_id == returned.item_id)).sum())  # the return cancels
+    assert store_manifest["data"]["store"] == {"url": store.display_url, "last_seq": store.last_seq()}
+    assert store_manifest["data"]["fingerprint"] is None
+    buyer = store_engine.users.code_of(str(returned.user_id))
+    item = store_engine.items.code_of(str(returned.item_id))
+    assert store_engine.purchased[buyer, item] == 0 and file_engine.purchased[
+        file_engine.users.code_of(str(returned.user_id)), file_engine.items.code_of(str(returned.item_id))] > 0
+
+    served = ServedModel.load(tmp_path / "store")  # served with the store it was trained from
+    assert served.live.follow(store) == 0  # nothing the training did not read
+    store.add([Event("after-training", str(returned.user_id), str(returned.item_id), "purchase", int(times[0]))])
+    assert served.live.follow(store) == 1 and served.live.get(str(returned.user_id)) is not None
+    store.close()
+
+
+def test_train_needs_purchases_or_a_store(small_market, capsys):
+    _, catalog = small_market
+    try:
+        main(["train", "--catalog", str(catalog), "--out", "x"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    assert "one of the arguments --purchases --from-store is required" in capsys.readouterr().err
