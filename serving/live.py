@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from recommender.engine import Histories, RecommendationEngine
 from recommender.explain import Explainer
 from recommender.features.encoders import UNKNOWN_CODE
-from recommender.store import EventStore, StoredEvent
+from recommender.store import EventStore, Item, StoredEvent
 from serving.precomputed import Listed, valid_prefix
 
 log = logging.getLogger(__name__)
@@ -170,3 +170,34 @@ class LiveBuyers:
 
 def _microseconds(created_at: str | None) -> int:
     return 0 if not created_at else int(datetime.fromisoformat(created_at).timestamp() * 1_000_000)
+
+
+class LiveItems:
+    """Items of one served model whose availability changed through ``PUT /v1/items`` (followed
+    from the event store): an item made unavailable leaves every route at once, an item made
+    available again can be recommended again (the precomputed default lists gain it at the next
+    training). Items the model does not know are stored and ranked after the next training."""
+
+    def __init__(self, engine: RecommendationEngine):
+        self.engine = engine
+        self.hidden = False  # whether an item was made unavailable since the model was loaded
+        self.since_us: int | None = None  # the update time followed so far; None until the first follow
+
+    def follow(self, store: EventStore) -> int:
+        """Apply the items written since the last call (on the first: every item in the store);
+        returns how many of the model's items changed availability."""
+        written = store.items_since(self.since_us or 0)
+        if written:
+            self.since_us = written[-1].updated_us  # items at this very time are read again next time: harmless
+        elif self.since_us is None:
+            self.since_us = 0
+        return sum(self.apply(item) for item in written)
+
+    def apply(self, item: Item) -> bool:
+        code = self.engine.items.code_of(item.item_id)
+        if code == UNKNOWN_CODE or bool(self.engine.available[code]) == item.available:
+            return False
+        self.engine.available[code] = item.available
+        self.hidden |= not item.available
+        log.info("item %s is %s", item.item_id, "available" if item.available else "unavailable")
+        return True

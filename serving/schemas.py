@@ -430,3 +430,36 @@ class EventsResponse(BaseModel):
     duplicate_event_ids: list[str] = Field(description="Ids of the batch's events stored before (by an earlier "
                                                        "request, or earlier in this batch), not stored again.",
                                            examples=[[]])
+
+
+class ItemIn(BaseModel):
+    """An item's catalog fields, written through ``PUT /v1/items/{item_id}`` (admin API)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "title": "Conghua Nuomici Lychee, 2.5 kg", "category": "fruit", "region": "Conghua, Guangdong",
+        "merchant_id": "M-CH-05", "price": 98.0, "tags": ["seasonal", "priority_region"], "available": True}]})
+
+    title: str = Field(min_length=1, max_length=500, description="Catalog title.")
+    description: str | None = Field(None, max_length=10_000, description="Longer text (the content model reads it).")
+    category: str | None = Field(None, min_length=1, max_length=MAX_FILTER_LENGTH, description="Catalog category.")
+    region: str | None = Field(None, min_length=1, max_length=MAX_FILTER_LENGTH, description="Where it comes from.")
+    merchant_id: Identifier | None = Field(None, description="Seller id.")
+    price: float | None = Field(None, ge=0, le=10_000_000, description="List price in CNY.")
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^;]+$")]] = Field(
+        default_factory=list, max_length=50, description="Labels, e.g. `handmade`, `priority_region`.")
+    available: bool = Field(True, description="`false` hides the item from every route at once.")
+
+
+class ItemWritten(BaseModel):
+    """What ``PUT /v1/items/{item_id}`` stored and what it changes now."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "item_id": "CH-000123", "available": True, "in_model": True,
+        "updated_at": "2026-11-30T06:10:00.123456+00:00"}]})
+
+    item_id: str = Field(description="The item's id.")
+    available: bool = Field(description="Whether the item may be shown.")
+    in_model: bool = Field(description="Whether the served model knows the item: its availability applies on every "
+                                       "worker within a second; an item the model does not know is stored and "
+                                       "ranked after the next training.")
+    updated_at: datetime = Field(description="When the store took the write.")

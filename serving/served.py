@@ -23,7 +23,7 @@ from recommender.artifacts import load_model_directory
 from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, catalog_text
 from serving.item_json import ItemsJson
-from serving.live import LiveBuyers
+from serving.live import LiveBuyers, LiveItems
 from serving.precomputed import DefaultLists
 from serving.responses import invalid
 from serving.schemas import MAX_CITY_TIER
@@ -65,6 +65,7 @@ class ServedModel:
     default_lists: DefaultLists | None  # known buyers' lists for default requests (None: over the memory bound)
     items_json: ItemsJson  # the items of answers, as JSON
     live: LiveBuyers  # buyers whose purchases arrived after training (from the event store)
+    live_items: LiveItems  # items whose availability changed through the API (from the event store)
 
     @property
     def model_version(self) -> str:
@@ -103,7 +104,8 @@ class ServedModel:
                    popularity=np.asarray(rows, dtype=np.float32), explainer=explainer, default_lists=default_lists,
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
                                         explainer.reason_texts, explainer.suffix),
-                   live=LiveBuyers(engine, explainer, engine.reranker.candidates, manifest))
+                   live=LiveBuyers(engine, explainer, engine.reranker.candidates, manifest),
+                   live_items=LiveItems(engine))
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none; availability is applied by

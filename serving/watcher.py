@@ -7,8 +7,9 @@ loop), :meth:`Watcher.check` looks at
   swapped in when its version is not the one served;
 * the published forecasts (``recommender forecast-publish`` again into the served directory);
 * the merchant token file (a re-issued or revoked token);
-* the event store: purchases and returns stored since the last check, by any worker, change those
-  buyers' rankings (:mod:`serving.live`).
+* the event store: items written through ``PUT /v1/items`` change their availability, and
+  purchases and returns stored since the last check, by any worker, change those buyers'
+  rankings (:mod:`serving.live`).
 
 Each file check is a ``stat``, and a file is read only when it changed; the store check is one
 indexed query. A source that fails
@@ -43,7 +44,8 @@ class Watcher:
             steps.append(("published forecasts", lambda: setattr(state, "forecasts", state.forecasts.refreshed())))
         if state.store is not None and state.served is not None:
             served = state.served  # read once: a swap meanwhile follows on the next check
-            steps.append(("event store", lambda: served.live.follow(state.store)))
+            steps.append(("items of the event store", lambda: served.live_items.follow(state.store)))
+            steps.append(("events of the event store", lambda: served.live.follow(state.store)))
         if state.merchant_tokens is not None:
             steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens",
                                                                state.merchant_tokens.refreshed())))

@@ -6,6 +6,7 @@ import multiprocessing
 
 import pandas as pd
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 
 from recommender.store import Event, EventStore, StoreError
@@ -32,6 +33,20 @@ def test_open_creates_the_schema_with_its_indexes(store):
     indexes = {index["name"]: index for index in inspector.get_indexes("events")}
     assert indexes["events_event_id"]["unique"] and indexes["events_event_id"]["column_names"] == ["event_id"]
     assert indexes["events_user_seq"]["column_names"] == ["user_id", "seq"]
+
+
+def test_open_upgrades_a_store_of_an_older_schema(store_url):
+    store = EventStore(store_url)
+    with store.engine.connect() as connection:
+        command.upgrade(store._alembic_config(connection), "0001")  # as an earlier release left it
+        connection.commit()
+    assert store.schema_version() == "0001"
+    assert "items_updated" not in {index["name"] for index in inspect(store.engine).get_indexes("items")}
+    store.close()
+    upgraded = EventStore.open(store_url)
+    assert upgraded.schema_version() == EventStore.newest_schema_version() == "0002"
+    assert "items_updated" in {index["name"] for index in inspect(upgraded.engine).get_indexes("items")}
+    upgraded.close()
 
 
 def test_a_retried_batch_stores_nothing_twice(store):
@@ -103,7 +118,7 @@ def test_a_store_behind_the_code_is_refused_without_migrating(store_url):
     store = EventStore(store_url)
     with store.engine.connect() as connection:  # a database that was never migrated
         connection.execute(text("SELECT 1"))
-    with pytest.raises(StoreError, match="schema version None, not 0001"):
+    with pytest.raises(StoreError, match=f"schema version None, not {EventStore.newest_schema_version()}"):
         EventStore.open(store_url, migrate=False)
     store.close()
 

@@ -163,3 +163,57 @@ def test_views_and_unknown_items_change_no_ranking(model_client):
                         event("c1", user_id=buyer, item_id="NOT-IN-CATALOG")])
     assert wait_for(lambda: served.live.seq == 2)
     assert item_ids(listed(model_client, buyer)) == before and served.live.get(buyer) is None
+
+
+ADMIN = "items-admin-key"
+
+
+def put_item(client, item_id: str, **fields):
+    return client.put(f"/v1/items/{item_id}", json={"title": "An item", **fields}, headers={"X-API-Key": ADMIN})
+
+
+def test_an_item_made_unavailable_leaves_every_route_and_comes_back(model_client, monkeypatch):
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+    served = model_client.app.state.served
+    buyer = str(served.engine.users.ids[2])
+    hidden = item_ids(listed(model_client, buyer))[0]
+    neighbour = item_ids(model_client.get(f"/v1/items/{hidden}/similar", params={"k": 5}).json())[0]
+    answer = put_item(model_client, hidden, available=False, tags=["seasonal"], price=12.5)
+    assert answer.status_code == 200 and answer.json()["in_model"] is True and answer.json()["available"] is False
+
+    def gone() -> bool:
+        lists = [item_ids(listed(model_client, buyer)), item_ids(listed(model_client, buyer, niche=0)),
+                 item_ids(listed(model_client, "someone-new")),
+                 item_ids(model_client.get("/v1/popular", params={"k": 100}).json()),
+                 item_ids(model_client.get(f"/v1/items/{neighbour}/similar", params={"k": 50}).json())]
+        return all(hidden not in shown for shown in lists)
+
+    assert wait_for(gone)
+    ranked = model_client.post("/v1/rank", json={"user_id": buyer, "item_ids": [hidden]}).json()
+    assert ranked["unavailable_item_ids"] == [hidden]
+    put_item(model_client, hidden, available=True)
+    assert wait_for(lambda: hidden in item_ids(listed(model_client, buyer, niche=0, k=50)))
+
+
+def test_an_item_unknown_to_the_model_is_stored_for_the_next_training(model_client, monkeypatch):
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+    answer = put_item(model_client, "LYCHEE-NEW-1", category="fruit", region="Conghua, Guangdong")
+    assert answer.status_code == 200 and answer.json()["in_model"] is False
+    [item] = model_client.app.state.store.items_since(0)
+    assert (item.item_id, item.category, item.available) == ("LYCHEE-NEW-1", "fruit", True)
+
+
+@pytest.mark.parametrize("fields, location", [
+    ({"title": ""}, ["body", "title"]), ({"title": "x", "price": -1}, ["body", "price"]),
+    ({"title": "x", "tags": ["a;b"]}, ["body", "tags", 0]), ({"title": "x", "colour": "red"}, ["body", "colour"]),
+])
+def test_bad_items_are_422(model_client, monkeypatch, fields, location):
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+    answer = model_client.put("/v1/items/X-1", json=fields, headers={"X-API-Key": ADMIN})
+    assert answer.status_code == 422 and location in [error["loc"] for error in answer.json()["errors"]]
+    assert model_client.app.state.store.items_since(0) == []
+
+
+def test_items_need_the_admin_key(model_client, monkeypatch):
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+    assert model_client.put("/v1/items/X-1", json={"title": "x"}, headers={"X-API-Key": KEY}).status_code == 401

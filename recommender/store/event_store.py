@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-from recommender.store.schema import EVENT_TYPES, events
+from recommender.store.schema import EVENT_TYPES, events, items
 
 WRITE_LOCK_KEY = 0x7265636F  # PostgreSQL advisory lock of the event writers ("reco")
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another process's write to finish
@@ -66,6 +66,23 @@ class StoredEvent(Event):
 
     seq: int = 0
     received_us: int = 0
+
+
+@dataclass(frozen=True)
+class Item:
+    """A catalog item as the API manages it (the data contract's catalog fields); ``updated_us``:
+    when it was last written."""
+
+    item_id: str
+    title: str
+    description: str | None = None
+    category: str | None = None
+    region: str | None = None
+    merchant_id: str | None = None
+    price: float | None = None
+    tags: str | None = None  # semicolon-separated, as in catalog files
+    available: bool = True
+    updated_us: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,6 +220,26 @@ class EventStore:
                 duplicates.append(e.event_id)
             seen.add(e.event_id)
         return Added(len(stored), tuple(duplicates))
+
+    def put_item(self, item: Item) -> Item:
+        """Add or replace the item (one at a time across writers, as events are); the item as
+        stored, with its update time."""
+        insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(items)
+        with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+            # timed under the lock: update times follow commit order, which followers rely on
+            stored = Item(**{**item.__dict__, "updated_us": now_us()})
+            values = dict(stored.__dict__)
+            connection.execute(insert.on_conflict_do_update(index_elements=["item_id"], set_={
+                name: value for name, value in values.items() if name != "item_id"}), values)
+        return stored
+
+    def items_since(self, updated_us: int) -> list[Item]:
+        """Items written at or after ``updated_us``, oldest first."""
+        query = select(items).where(items.c.updated_us >= updated_us).order_by(items.c.updated_us, items.c.item_id)
+        with self.engine.connect() as connection:
+            return [Item(**row) for row in connection.execute(query).mappings()]
 
     def _stored(self, statement) -> list[StoredEvent]:
         with self.engine.connect() as connection:

@@ -8,7 +8,8 @@
   fields.
 
 Indexes: ``events.event_id`` (unique: idempotent ingestion), ``(user_id, seq)`` (a buyer's
-history in order); ``seq`` is the primary key (events after a position, for followers).
+history in order); ``seq`` is the primary key (events after a position, for followers);
+``items.updated_us`` (items changed since a time, for followers).
 """
 from __future__ import annotations
 
@@ -65,4 +66,5 @@ items = Table(
     Column("tags", Text),
     Column("available", Boolean, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
+    Index("items_updated", "updated_us"),
 )

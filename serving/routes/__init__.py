@@ -2,6 +2,7 @@
 (Starlette tries routes in order: the per-page-view routes first)."""
 from serving.routes import admin, events, items, merchants, operations, recommendations
 
-ROUTERS = (recommendations.router, items.router, events.router, merchants.router, admin.router, operations.router)
+ROUTERS = (recommendations.router, items.router, events.router, merchants.router, admin.router, items.admin_router,
+           operations.router)
 
 __all__ = ["ROUTERS"]

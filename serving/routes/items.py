@@ -1,17 +1,26 @@
-"""Lists about items rather than a buyer: ``GET /v1/items/{item_id}/similar`` and ``GET /v1/popular``."""
+"""Items: ``GET /v1/items/{item_id}/similar``, ``GET /v1/popular``, and ``PUT /v1/items/{item_id}``
+(admin key), which writes an item to the event store: its availability applies on every worker
+within a second (:class:`serving.live.LiveItems`)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from recommender.explain import popular_id
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
+from recommender.store import Item
 from serving.parameters import Parameters
 from serving.precomputed import valid_prefix
 from serving.responses import documented_errors, json_response
+from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
+from serving.routes.events import event_store
 from serving.schemas import (
+    ItemIn,
     ItemPath,
+    ItemWritten,
     PopularQuery,
     PopularResponse,
     SimilarItemsQuery,
@@ -62,3 +71,28 @@ async def popular(request: Request) -> Response:
     return json_response({"city_tier": query.city_tier, "category": query.category,
                           "model_version": served.model_version,
                           "items": served.items_json.items(codes, scores, reasons)})
+
+
+ITEM_PARAMETERS = Parameters(path=ItemPath)
+admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
+
+
+@admin_router.put("/v1/items/{item_id}", response_model=ItemWritten, openapi_extra=ITEM_PARAMETERS.openapi,
+                  responses=documented_errors(400, 401, 403, 413, 422, 429, 503, descriptions={
+                      401: f"Missing or wrong {ADMIN_KEY_HEADER}.",
+                      403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).", 503: "No event store."}),
+            summary="Add or change an item (admin key required)",
+            description="Stores the item's catalog fields in the event store. `\"available\": false` hides an item "
+                        "the served model knows from every route, on every worker, within a second; `true` shows "
+                        "it again. An item the model does not know yet is stored and ranked after the next "
+                        "training (`recommender train --from-store`).")
+def put_item(request: Request, body: ItemIn) -> Response:
+    # a plain def: the store's write runs in the threadpool
+    path, _ = ITEM_PARAMETERS.parse(request)
+    store = event_store(request)
+    stored = store.put_item(Item(path.item_id, body.title, body.description, body.category, body.region,
+                                 body.merchant_id, body.price, ";".join(body.tags) or None, body.available))
+    served = request.app.state.served
+    in_model = served is not None and served.engine.items.code_of(path.item_id) >= 0
+    return json_response({"item_id": path.item_id, "available": stored.available, "in_model": in_model,
+                          "updated_at": datetime.fromtimestamp(stored.updated_us / 1e6, timezone.utc).isoformat()})
