@@ -251,24 +251,50 @@ def load_dataset(purchases_path: str | os.PathLike, catalog_path: str | os.PathL
 def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = None,
                        unknown_items: str = "drop") -> Dataset:
     """:func:`load_dataset` with the purchases of the event store at ``store_url`` (purchases net
-    of returns: see :meth:`~recommender.store.EventStore.purchases`)."""
+    of returns: see :meth:`~recommender.store.EventStore.purchases`), and the catalog file updated
+    with the items written to the store through the API (new ones added, changed ones replaced)."""
     from recommender.store import EventStore  # SQLAlchemy and Alembic: only for commands that read a store
 
     store = EventStore.open(store_url, migrate=False)
     try:
-        frame = _store_purchase_columns(store)
+        frame, written = _store_purchase_columns(store), store.items_since(0)
     finally:
         store.close()
-    return _dataset(lambda catalog: _with_policies(frame, store.display_url, catalog, unknown_items), catalog_path)
+    return _dataset(lambda catalog: _with_policies(frame, store.display_url, catalog, unknown_items), catalog_path,
+                    written)
 
 
-def _dataset(purchases_of, catalog_path: str | os.PathLike | None) -> Dataset:
-    """The dataset of ``purchases_of(catalog)`` (purchases and their report) and the catalog file."""
+def _with_written_items(catalog: pd.DataFrame | None, written: list) -> pd.DataFrame:
+    """``catalog`` with the items written through the API (:class:`~recommender.store.Item`) in
+    place of its rows of the same ids, and after them; labels and tags as :func:`load_catalog`
+    reads them."""
+    rows = pd.DataFrame({
+        "item_id": pd.Series([item.item_id for item in written], dtype=col.TEXT),
+        "title": pd.Series([item.title for item in written], dtype=col.TEXT),
+        "description": pd.Series([item.description or "" for item in written], dtype=col.TEXT),
+        **{name: [getattr(item, name) or UNKNOWN_LABEL for item in written] for name in CATALOG_LABELS},
+        "price": np.array([np.nan if item.price is None else item.price for item in written], dtype="float32"),
+        "tags": pd.Series([(item.tags or "").lower() for item in written], dtype=col.TEXT),
+        "available": np.array([item.available for item in written], dtype=bool),
+    })
+    if catalog is not None:
+        kept = catalog[~catalog.item_id.isin(rows.item_id)].astype({name: object for name in CATALOG_LABELS})
+        rows = pd.concat([kept, rows], ignore_index=True)
+    for name in CATALOG_LABELS:
+        rows[name] = pd.Categorical(rows[name])
+    return rows
+
+
+def _dataset(purchases_of, catalog_path: str | os.PathLike | None, written: list | None = None) -> Dataset:
+    """The dataset of ``purchases_of(catalog)`` (purchases and their report) and the catalog file,
+    with the items ``written`` through the API."""
     reports = []
     catalog = None
     if catalog_path is not None:
         catalog, catalog_report = load_catalog(catalog_path)
         reports.append(catalog_report)
+    if written:
+        catalog = _with_written_items(catalog, written)
     purchases, purchase_report = purchases_of(catalog)
     reports.insert(0, purchase_report)
     if catalog is None:

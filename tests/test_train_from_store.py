@@ -9,7 +9,7 @@ import numpy as np
 
 from recommender.artifacts import load_model_directory
 from recommender.loaders import load_dataset
-from recommender.store import Event, EventStore
+from recommender.store import Event, EventStore, Item
 from serving.served import ServedModel
 from tests.conftest import SECOND_CONFIG
 from training.cli import main
@@ -47,6 +47,7 @@ def test_training_from_the_store_matches_training_from_the_file(small_market, tm
     assert store_engine.purchased[buyer, item] == 0 and file_engine.purchased[
         file_engine.users.code_of(str(returned.user_id)), file_engine.items.code_of(str(returned.item_id))] > 0
 
+    assert "LYCHEE-NEW-1" not in set(store_engine.items.ids)  # written after this training
     served = ServedModel.load(tmp_path / "store")  # served with the store it was trained from
     assert served.live.follow(store) == 0  # nothing the training did not read
     store.add([Event("after-training", str(returned.user_id), str(returned.item_id), "purchase", int(times[0]))])
@@ -61,3 +62,29 @@ def test_train_needs_purchases_or_a_store(small_market, capsys):
     except SystemExit as exit_:
         assert exit_.code == 2
     assert "one of the arguments --purchases --from-store is required" in capsys.readouterr().err
+
+
+def test_items_written_through_the_api_enter_the_next_training(small_market, tmp_path):
+    purchases, catalog = small_market
+    lines = load_dataset(purchases, catalog).purchases.head(2_000)
+    store_url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    store = EventStore.open(store_url)
+    times = lines.timestamp.to_numpy().astype("datetime64[us]").astype(np.int64)
+    store.add([Event(f"line-{i}", str(user), str(item), "purchase", int(time))
+               for i, (user, item, time) in enumerate(zip(lines.user_id, lines.item_id, times))])
+    changed = str(lines.item_id.iloc[0])
+    store.put_item(Item(changed, "Renamed through the API", category="fruit", available=False))
+    store.put_item(Item("LYCHEE-NEW-1", "Conghua Nuomici Lychee", description="Fresh lychee from Conghua",
+                        category="fruit", region="Conghua, Guangdong", tags="Seasonal;priority_region"))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(SECOND_CONFIG), encoding="utf-8")
+    assert main(["train", "--from-store", store_url, "--catalog", str(catalog), "--config", str(config),
+                 "--out", str(tmp_path / "model"), "--quiet"]) == 0
+    engine, _ = load_model_directory(tmp_path / "model")
+    new, old = engine.items.code_of("LYCHEE-NEW-1"), engine.items.code_of(changed)
+    assert new >= 0 and engine.catalog.title.iloc[new] == "Conghua Nuomici Lychee"
+    assert engine.catalog.tags.iloc[new] == "seasonal;priority_region" and bool(engine.available[new])
+    assert engine.catalog.title.iloc[old] == "Renamed through the API" and not engine.available[old]
+    similar, _ = engine.similar_items(np.array([new]), 5)  # nobody bought it: the content model knows it
+    assert (similar[0] >= 0).all()
+    store.close()
