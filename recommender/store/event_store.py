@@ -16,8 +16,11 @@ position seen misses nothing.
 """
 from __future__ import annotations
 
+import fcntl
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from recommender.store.schema import EVENT_TYPES, events, items
@@ -140,9 +143,13 @@ class EventStore:
     def __init__(self, url: str):
         self.url = engine_url(url)
         self.dialect = make_url(self.url).get_backend_name()
+        self._turn_file = None
+        self._thread_turn = threading.Lock()
         if self.dialect == "sqlite":
-            Path(make_url(self.url).database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            database = Path(make_url(self.url).database).expanduser()
+            database.parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(self.url)
+            self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")  # noqa: SIM115 (closed in close)
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         self._insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(events)
@@ -196,6 +203,32 @@ class EventStore:
         config.set_main_option("script_location", MIGRATIONS)
         return ScriptDirectory.from_config(config).get_current_head()
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction, one writer at a time across threads and processes: writers take
+        positions and commit in turn, so events become visible in position order and a follower
+        going on from the last position it saw skips none. PostgreSQL: an advisory lock. SQLite:
+        its write lock (BEGIN IMMEDIATE), entered in turn through a lock file (a waiting process
+        sleeps in the kernel until its turn instead of polling SQLite's busy handler, whose
+        back-off put 140-870 ms on the p99 of two workers' writes)."""
+        with self._turn():
+            with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+                if self.dialect == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+                yield connection
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        if self._turn_file is None:
+            yield
+            return
+        with self._thread_turn:  # flock is shared by the threads of a process: they queue here first
+            fcntl.flock(self._turn_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._turn_file, fcntl.LOCK_UN)
+
     def add(self, batch: Sequence[Event]) -> Added:
         """Store ``batch`` in one transaction (all or nothing) and return what was new; events whose
         ``event_id`` is stored already, or repeated earlier in the batch, are skipped."""
@@ -206,12 +239,7 @@ class EventStore:
                  "timestamp_us": e.timestamp_us, "quantity": float(e.quantity), "city_tier": e.city_tier,
                  "received_us": received} for e in batch]
         statement = self._insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(events.c.event_id)
-        with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
-            if self.dialect == "postgresql":
-                # writers take positions and commit one at a time, so events become visible in position
-                # order and a follower going on from the last position it saw skips none (SQLite's
-                # BEGIN IMMEDIATE does the same)
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+        with self._writing() as connection:
             stored = set(connection.execute(statement, rows).scalars())
         seen: set[str] = set()
         duplicates = []
@@ -225,9 +253,7 @@ class EventStore:
         """Add or replace the item (one at a time across writers, as events are); the item as
         stored, with its update time."""
         insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(items)
-        with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
-            if self.dialect == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
+        with self._writing() as connection:
             # timed under the lock: update times follow commit order, which followers rely on
             stored = Item(**{**item.__dict__, "updated_us": now_us()})
             values = dict(stored.__dict__)
@@ -286,3 +312,5 @@ class EventStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._turn_file is not None:
+            self._turn_file.close()
