@@ -42,7 +42,7 @@ from pathlib import Path as FilePath
 
 from fastapi import FastAPI
 
-from recommender.store import EventStore
+from recommender.store import EventStore, GroupCommit
 from serving.batching import RecommendationBatcher
 from serving.body_limit import BodyLimitMiddleware
 from serving.forecasts import (
@@ -76,6 +76,7 @@ async def lifespan(app: FastAPI):
         watcher.cancel()
         limiter.restore_original_limits()
         if app.state.store is not None:
+            app.state.event_writer.close()
             app.state.store.close()
 
 
@@ -102,6 +103,7 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
     app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
     app.state.forecasts, app.state.merchant_tokens = load_forecast_state(forecasts_dir, merchant_tokens)
     app.state.store = EventStore.open(store_url) if store_url else None
+    app.state.event_writer = GroupCommit(app.state.store) if store_url else None
     swapper = app.state.swapper = ModelSwapper(app.state)
     app.state.metrics = Metrics(lambda: swapper.version)
     app.state.batcher = RecommendationBatcher()

@@ -3,13 +3,14 @@ batches, histories, the purchases it hands to training."""
 from __future__ import annotations
 
 import multiprocessing
+import threading
 
 import pandas as pd
 import pytest
 from alembic import command
 from sqlalchemy import inspect, text
 
-from recommender.store import Event, EventStore, StoreError
+from recommender.store import Added, Event, EventStore, GroupCommit, StoreError
 from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 T0 = 1_780_000_000_000_000  # 2026-05-28, microseconds
@@ -163,3 +164,31 @@ def test_writers_in_several_processes_store_each_event_once(store_url):
     store = EventStore.open(store_url, migrate=False)
     assert store.count() == 76 and len({e.event_id for e in store.events_after(0)}) == 76
     store.close()
+
+
+def test_group_commit_answers_each_batch_and_fails_a_bad_one_alone(store):
+    writer = GroupCommit(store)
+    batches = [[purchase(f"g{i}"), purchase(f"g{i + 1}")] for i in range(0, 40, 2)]
+    batches.append([purchase("g0"), purchase("bad", city_tier=9)])  # a duplicate, and a broken constraint
+    outcomes: dict[int, object] = {}
+
+    def send(i: int) -> None:
+        try:
+            outcomes[i] = writer.add(batches[i])
+        except Exception as exc:  # noqa: BLE001 (the outcome under test)
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(batches))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    writer.close()
+    assert all(outcomes[i] == Added(2, ()) for i in range(20))
+    assert isinstance(outcomes[20], Exception)  # only the broken batch failed, and stored nothing
+    assert sorted(e.event_id for e in store.events_after(0)) == sorted(f"g{i}" for i in range(40))
+
+
+def test_batches_committed_together_count_a_repeated_event_once(store):
+    added = store.add_batches([[purchase("x1"), purchase("x2")], [purchase("x2"), purchase("x3")], []])
+    assert added == [Added(2, ()), Added(1, ("x2",)), Added(0, ())]

@@ -1,4 +1,13 @@
 """The event store (SQLite or PostgreSQL): buyer events sent to the API, and items managed through it."""
-from recommender.store.event_store import Added, Event, EventStore, Item, StoredEvent, StoreError, now_us
+from recommender.store.event_store import (
+    Added,
+    Event,
+    EventStore,
+    Item,
+    StoredEvent,
+    StoreError,
+    now_us,
+)
+from recommender.store.group_commit import GroupCommit
 
-__all__ = ["Added", "Event", "EventStore", "Item", "StoreError", "StoredEvent", "now_us"]
+__all__ = ["Added", "Event", "EventStore", "GroupCommit", "Item", "StoreError", "StoredEvent", "now_us"]

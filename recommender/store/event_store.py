@@ -232,22 +232,33 @@ class EventStore:
     def add(self, batch: Sequence[Event]) -> Added:
         """Store ``batch`` in one transaction (all or nothing) and return what was new; events whose
         ``event_id`` is stored already, or repeated earlier in the batch, are skipped."""
-        if not batch:
-            return Added(0, ())
+        return self.add_batches([batch])[0]
+
+    def add_batches(self, batches: Sequence[Sequence[Event]]) -> list[Added]:
+        """Store several batches in one transaction (one commit: see :class:`GroupCommit`), all of
+        them or none; what each added, as :meth:`add` says, an event repeated in an earlier batch
+        counting as stored before."""
         received = now_us()
         rows = [{"event_id": e.event_id, "user_id": e.user_id, "item_id": e.item_id, "type": e.type,
                  "timestamp_us": e.timestamp_us, "quantity": float(e.quantity), "city_tier": e.city_tier,
-                 "received_us": received} for e in batch]
-        statement = self._insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(events.c.event_id)
-        with self._writing() as connection:
-            stored = set(connection.execute(statement, rows).scalars())
+                 "received_us": received} for batch in batches for e in batch]
+        stored: set[str] = set()
+        if rows:
+            statement = self._insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(events.c.event_id)
+            with self._writing() as connection:
+                stored = set(connection.execute(statement, rows).scalars())
         seen: set[str] = set()
-        duplicates = []
-        for e in batch:
-            if e.event_id not in stored or e.event_id in seen:
-                duplicates.append(e.event_id)
-            seen.add(e.event_id)
-        return Added(len(stored), tuple(duplicates))
+        added = []
+        for batch in batches:
+            new, duplicates = 0, []
+            for e in batch:
+                if e.event_id in stored and e.event_id not in seen:
+                    new += 1
+                else:
+                    duplicates.append(e.event_id)
+                seen.add(e.event_id)
+            added.append(Added(new, tuple(duplicates)))
+        return added
 
     def put_item(self, item: Item) -> Item:
         """Add or replace the item (one at a time across writers, as events are); the item as

@@ -7,8 +7,10 @@ logged). The admin key is not an ingest key. While no key is configured the rout
 ("ingestion disabled"); a missing or wrong key is a 401.
 
 A batch is all or nothing: a 422 names every bad event by its index and field and nothing of the
-batch is stored. Events whose ``event_id`` is stored already are skipped and listed in the answer,
-so a storefront retries a batch whose answer it did not get without counting anything twice.
+batch is stored. Batches that requests send at the same time are committed together
+(:class:`recommender.store.GroupCommit`): one commit, each request answered once it is durable.
+Events whose ``event_id`` is stored already are skipped and listed in the answer, so a storefront
+retries a batch whose answer it did not get without counting anything twice.
 A store that cannot take the batch (a database down, SQLite locked past its wait) is a 503 with
 ``Retry-After``: the batch was not stored.
 """
@@ -85,12 +87,12 @@ router = APIRouter(tags=["events"], dependencies=[Depends(require_ingest_key)])
 def post_events(request: Request, body: EventsRequest) -> Response:
     # a plain def: the store's write (and its fsync) runs in the threadpool, never on the event loop
     NO_PARAMETERS.parse(request)
-    store = event_store(request)
+    event_store(request)  # 503 without a store
     received = datetime.now(timezone.utc)
     batch = [Event(e.event_id, e.user_id, e.item_id, e.type, _microseconds(e.timestamp or received), e.quantity,
                    e.city_tier) for e in body.events]
     try:
-        added = store.add(batch)
+        added = request.app.state.event_writer.add(batch)  # committed with the batches other requests send now
     except DBAPIError as exc:
         raise HTTPException(503, detail=f"the event store could not take the batch ({type(exc.orig).__name__}); "
                                         "nothing was stored: retry", headers={"Retry-After": str(RETRY_SECONDS)}
