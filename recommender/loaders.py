@@ -253,7 +253,8 @@ def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = 
     """:func:`load_dataset` with the purchases of the event store at ``store_url`` (purchases net
     of returns: see :meth:`~recommender.store.EventStore.purchases`), and the catalog file updated
     with the items written to the store through the API (new ones added, changed ones replaced)."""
-    from recommender.store import EventStore  # SQLAlchemy and Alembic: only for commands that read a store
+    # imported here: SQLAlchemy and Alembic only for the commands that read a store
+    from recommender.store import EventStore
 
     store = EventStore.open(store_url, migrate=False)
     try:

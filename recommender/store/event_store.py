@@ -149,7 +149,8 @@ class EventStore:
             database = Path(make_url(self.url).database).expanduser()
             database.parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(self.url)
-            self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")  # noqa: SIM115 (closed in close)
+            # writers take turns through this file's lock (closed in close)
+            self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")  # noqa: SIM115
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         self._insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(events)
@@ -172,7 +173,7 @@ class EventStore:
         if current != newest:
             store.close()
             raise StoreError(f"the store {store.display_url} is at schema version {current}, not {newest}: "
-                             "run `recommender store-migrate --store URL` (or start the server, which migrates)")
+                             "`recommender serve --store URL` migrates it")
         return store
 
     @property
@@ -199,6 +200,7 @@ class EventStore:
 
     @staticmethod
     def newest_schema_version() -> str:
+        """The newest migration this code has."""
         config = Config()
         config.set_main_option("script_location", MIGRATIONS)
         return ScriptDirectory.from_config(config).get_current_head()
@@ -235,7 +237,7 @@ class EventStore:
         return self.add_batches([batch])[0]
 
     def add_batches(self, batches: Sequence[Sequence[Event]]) -> list[Added]:
-        """Store several batches in one transaction (one commit: see :class:`GroupCommit`), all of
+        """Store several batches in one transaction (one commit: see :class:`recommender.store.GroupCommit`), all of
         them or none; what each added, as :meth:`add` says, an event repeated in an earlier batch
         counting as stored before."""
         received = now_us()
