@@ -463,3 +463,22 @@ class ItemWritten(BaseModel):
                                        "worker within a second; an item the model does not know is stored and "
                                        "ranked after the next training.")
     updated_at: datetime = Field(description="When the store took the write.")
+
+
+class RegisteredModel(BaseModel):
+    """A model of the registry that ``recommender retrain`` keeps."""
+
+    model_version: str = Field(description="The model's version (a rejected candidate's name when it was not kept).")
+    model_dir: str = Field(description="Where the model directory is (empty for a rejected candidate).")
+    status: Literal["promoted", "rejected", "failed"] = Field(description="What became of it.")
+    reason: str = Field(description="Why, with both models' NDCG@10 on the most recent days.")
+    candidate_ndcg: float | None = Field(description="Its NDCG@10 on the held-out recent days.")
+    serving_ndcg: float | None = Field(description="The serving model's, on the same days (null: none served).")
+    serving_version: str | None = Field(description="The model it was compared with.")
+    created_at: datetime = Field(description="When it was registered.")
+
+
+class ModelsResponse(BaseModel):
+    """The model registry, newest first."""
+
+    models: list[RegisteredModel]

@@ -137,6 +137,57 @@ def run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_retrain(args: argparse.Namespace) -> int:
+    import time
+
+    from training.retrain import retrain_once
+
+    config = _config(args)
+    while True:
+        try:
+            record = retrain_once(args.store, args.catalog, args.models_dir, server=args.server,
+                                  recent_days=args.recent_days, margin=args.margin, config=config,
+                                  show_progress=not args.quiet)
+            print(f"{record.status}: {record.model_version} {record.model_dir} ({record.reason})")
+        except (ContractError, ValueError, OSError, RuntimeError) as exc:
+            if args.every is None:
+                raise
+            log.warning("retraining failed, serving untouched; next round in %.0f s: %s", args.every, exc)
+        if args.every is None:
+            return 0
+        time.sleep(args.every)
+
+
+def _duration(text: str) -> float:
+    """Seconds of ``30s``, ``15m``, ``1h`` or a plain number of seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration such as 30s, 15m or 1h: {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"the interval must be positive, got {text!r}")
+    return seconds
+
+
+def _add_retrain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, metavar="URL", help="event store to train from")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (the store's items are added)")
+    parser.add_argument("--models-dir", type=Path, required=True, help="directory the new model directories go in")
+    parser.add_argument("--server", default=None, metavar="URL",
+                        help="server whose admin reload serves a promoted model, e.g. http://127.0.0.1:8000 "
+                             "(admin key from RECOMMENDER_ADMIN_KEY); without it, models are only registered")
+    parser.add_argument("--every", type=_duration, default=None, metavar="INTERVAL",
+                        help="retrain every INTERVAL (30m, 1h, ...) until stopped; default: once")
+    parser.add_argument("--recent-days", type=float, default=7.0,
+                        help="days held out to compare the candidate with the serving model (default 7)")
+    parser.add_argument("--margin", type=float, default=0.0,
+                        help="NDCG@10 the candidate must gain over the serving model to be promoted (default 0)")
+    parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_budget(parser, "as train's")
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -468,6 +519,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
     "tune": ("the model search of train with a bigger budget, saved as a config", _add_tune, run_tune),
     "serve": ("serve a model directory over HTTP (FastAPI, uvicorn)", _add_serve, run_serve),
+    "retrain": ("train from the event store, compare with the serving model on recent days, promote if not worse",
+                _add_retrain, run_retrain),
     "forecast": ("demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast, run_forecast),
     "forecast-backtest": ("rolling-origin backtest of the forecast against every simple baseline",
                           _add_forecast_backtest,

@@ -4,10 +4,11 @@ from recommender.store.event_store import (
     Event,
     EventStore,
     Item,
+    ModelRecord,
     StoredEvent,
     StoreError,
     now_us,
 )
 from recommender.store.group_commit import GroupCommit
 
-__all__ = ["Added", "Event", "EventStore", "GroupCommit", "Item", "StoreError", "StoredEvent", "now_us"]
+__all__ = ["Added", "Event", "EventStore", "GroupCommit", "Item", "ModelRecord", "StoreError", "StoredEvent", "now_us"]

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-from recommender.store.schema import EVENT_TYPES, events, items
+from recommender.store.schema import EVENT_TYPES, events, items, models
 
 WRITE_LOCK_KEY = 0x7265636F  # PostgreSQL advisory lock of the event writers ("reco")
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another process's write to finish
@@ -86,6 +86,21 @@ class Item:
     tags: str | None = None  # semicolon-separated, as in catalog files
     available: bool = True
     updated_us: int = 0
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A model in the registry: where it is, how it compared with the serving model on the most
+    recent days (NDCG@10), and whether it was ``promoted``, ``rejected`` or ``failed`` (why)."""
+
+    model_version: str
+    model_dir: str
+    status: str
+    reason: str
+    candidate_ndcg: float | None = None
+    serving_ndcg: float | None = None
+    serving_version: str | None = None
+    created_us: int = 0
 
 
 @dataclass(frozen=True)
@@ -279,6 +294,23 @@ class EventStore:
         query = select(items).where(items.c.updated_us >= updated_us).order_by(items.c.updated_us, items.c.item_id)
         with self.engine.connect() as connection:
             return [Item(**row) for row in connection.execute(query).mappings()]
+
+    def record_model(self, record: ModelRecord) -> ModelRecord:
+        """Add ``record`` to the model registry (timed now)."""
+        stored = ModelRecord(**{**record.__dict__, "created_us": now_us()})
+        with self._writing() as connection:
+            connection.execute(models.insert(), dict(stored.__dict__))
+        return stored
+
+    def models(self) -> list[ModelRecord]:
+        """The registry, newest first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(models).order_by(models.c.created_us.desc())).mappings()
+            return [ModelRecord(**row) for row in rows]
+
+    def serving_model(self) -> ModelRecord | None:
+        """The model promoted last, if any."""
+        return next((record for record in self.models() if record.status == "promoted"), None)
 
     def _stored(self, statement) -> list[StoredEvent]:
         with self.engine.connect() as connection:

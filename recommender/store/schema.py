@@ -6,6 +6,8 @@
   (the sender's, or the arrival time), ``received_us`` when the store took it.
 * ``items``: catalog items added or changed through the API, with the data contract's catalog
   fields.
+* ``models``: the model registry of ``recommender retrain``: every model it trained, its NDCG@10
+  on the most recent days next to the serving model's, and whether it was promoted.
 
 Indexes: ``events.event_id`` (unique: idempotent ingestion), ``(user_id, seq)`` (a buyer's
 history in order); ``seq`` is the primary key (events after a position, for followers);
@@ -67,4 +69,20 @@ items = Table(
     Column("available", Boolean, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
     Index("items_updated", "updated_us"),
+)
+
+MODEL_STATUSES = ("promoted", "rejected", "failed")
+
+models = Table(
+    "models", metadata,
+    Column("model_version", String(64), primary_key=True),
+    Column("model_dir", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("candidate_ndcg", Float),
+    Column("serving_ndcg", Float),
+    Column("serving_version", String(64)),
+    Column("reason", Text, nullable=False),
+    CheckConstraint("status IN ('promoted', 'rejected', 'failed')", name="models_status"),
+    Index("models_created", "created_us"),
 )

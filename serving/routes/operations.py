@@ -5,12 +5,15 @@
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from fastapi import APIRouter, Request, Response
 
 from serving.metrics import CONTENT_TYPE_LATEST
 from serving.parameters import NO_PARAMETERS
 from serving.responses import documented_errors, json_response
-from serving.schemas import HealthResponse, ModelInfo, ReadyResponse
+from serving.routes.events import event_store
+from serving.schemas import HealthResponse, ModelInfo, ModelsResponse, ReadyResponse
 from serving.served import served_model
 
 router = APIRouter(tags=["ops"])
@@ -34,6 +37,19 @@ async def model_info(request: Request) -> Response:
     served = served_model(request)
     NO_PARAMETERS.parse(request)
     return json_response(served.manifest)
+
+
+@router.get("/v1/models", response_model=ModelsResponse, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],
+            responses=documented_errors(422, 503, descriptions={503: "No event store."}),
+            summary="The model registry: every model `recommender retrain` trained, newest first")
+def registered_models(request: Request) -> Response:
+    # a plain def: the store's read runs in the threadpool
+    NO_PARAMETERS.parse(request)
+    records = event_store(request).models()
+    return json_response({"models": [
+        {**{name: value for name, value in record.__dict__.items() if name != "created_us"},
+         "created_at": datetime.fromtimestamp(record.created_us / 1e6, timezone.utc).isoformat()}
+        for record in records]})
 
 
 @router.get("/metrics", response_class=Response,
