@@ -17,7 +17,7 @@ Debian's binaries, as the tests do, or ``--postgres URL``):
   recommendation, then new-connection requests until the item has left the list on
   ``CONFIRMATIONS`` answers in a row: seconds from the acknowledgement (p50, p99);
 * memory: ``--memory-events`` purchases of random known buyers and items (batches of 1,000), then
-  each worker's RSS once it has followed them all, against its RSS before.
+  each worker's RSS once it has followed them all (no CPU used for 5 s), against its RSS before.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg  # noqa: E402
 
 from bench._http import exchange  # noqa: E402
-from bench.serve import HOST, Server, build_model, get  # noqa: E402
+from bench.serve import HOST, Server, build_model, cpu_seconds, get  # noqa: E402
 from bench.soak import rss_mb  # noqa: E402
 from recommender.store import EventStore  # noqa: E402
 from serving.routes.events import INGEST_KEYS_ENV  # noqa: E402
@@ -147,6 +147,18 @@ def reaction_seconds(port: int, buyers: list[str]) -> list[float]:
     return found
 
 
+def settled_rss(pids: list[int], steady_seconds: int = 5, limit_seconds: int = 300) -> dict[int, float]:
+    """Each process's RSS (MB) once no process has used CPU for ``steady_seconds`` in a row (the
+    followers are done), or after ``limit_seconds``."""
+    deadline, steady, last = time.monotonic() + limit_seconds, 0, cpu_seconds(pids)
+    while steady < steady_seconds and time.monotonic() < deadline:
+        time.sleep(1)
+        now = cpu_seconds(pids)
+        steady = steady + 1 if all(now[pid] - last.get(pid, 0) < 0.05 for pid in now) else 0
+        last = now
+    return {pid: rss_mb(pid) for pid in pids}
+
+
 def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, args, users, items) -> list[str]:
     rows = []
     EventStore.open(url).close()
@@ -172,8 +184,7 @@ def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, ar
                 post(server.port, [{k: v for k, v in row.items() if k in ("event_id", "user_id", "item_id", "type")}
                                    for row in event_rows(1000, users, items, rng)])
             ingested = time.perf_counter() - start
-            time.sleep(5)  # the followers catch up (one indexed query per quarter second each)
-            after = {pid: rss_mb(pid) for pid in server.pids()}
+            after = settled_rss(server.pids())  # once the followers have folded the purchases in
             rows.append(f"{name:<11} memory: {args.memory_events:,} purchases posted in {ingested:.0f} s; RSS per "
                         "worker " + ", ".join(f"{before[pid]:.0f} -> {after[pid]:.0f} MB" for pid in after))
     return rows
@@ -188,6 +199,8 @@ def main() -> None:
     parser.add_argument("--memory-events", type=int, default=100_000,
                         help="purchases posted before the memory reading (default 100,000; 0 skips it)")
     parser.add_argument("--postgres", help="PostgreSQL URL of an empty database (default: a throwaway server)")
+    parser.add_argument("--stores", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"],
+                        help="stores measured (default both)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-events-"))
     postgres = None
@@ -200,10 +213,12 @@ def main() -> None:
         engine, _ = load_model_directory(model_dir)
         users, items = [str(u) for u in engine.users.ids], [str(i) for i in engine.items.ids]
         del engine
-        stores = {"sqlite": (f"sqlite:///{work / 'raw.sqlite3'}", lambda: f"sqlite:///{work / 'api.sqlite3'}")}
-        if args.postgres:
+        stores = {}  # name: (the raw INSERTs' database, a function giving the API's)
+        if "sqlite" in args.stores:
+            stores["sqlite"] = (f"sqlite:///{work / 'raw.sqlite3'}", lambda: f"sqlite:///{work / 'api.sqlite3'}")
+        if "postgresql" in args.stores and args.postgres:
             stores["postgresql"] = (args.postgres, lambda: args.postgres)
-        else:
+        elif "postgresql" in args.stores:
             postgres = PostgresServer(Path(tempfile.mkdtemp(prefix="bench-postgres-"))).start()
             stores["postgresql"] = (postgres.new_database("raw"), lambda: postgres.new_database("api"))
         print(f"model {model_dir}: {len(users):,} buyers, {len(items):,} items; {args.seconds:g} s per measurement, "

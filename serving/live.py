@@ -45,15 +45,16 @@ class LiveBuyer:
 
     code: int  # training buyer code, or UNKNOWN_CODE
     tier: int  # 0: unknown
-    weights: dict[int, float]  # item code -> weight, the history the model folds in
+    bought: np.ndarray  # item codes (int32) of the history the model folds in...
+    weights: np.ndarray  # ...and their weights (float32): 8 bytes an item, not a dict's hundred
     listed: Listed  # the default list (the re-ranker's depth), with reason ids
 
-    @property
-    def bought(self) -> np.ndarray:
-        return np.fromiter(self.weights, dtype=np.int64, count=len(self.weights))
+    def history(self) -> dict[int, float]:
+        """The history as item code -> weight."""
+        return dict(zip(self.bought.tolist(), self.weights.tolist()))
 
     def histories(self, n_items: int) -> Histories:
-        return history_rows(self.weights, n_items)
+        return history_rows(self.history(), n_items)
 
     def tiers(self, tier: int | None = None) -> np.ndarray | None:
         """The engine's ``tiers`` for a request in ``tier`` (None: the buyer's own)."""
@@ -133,7 +134,7 @@ class LiveBuyers:
         """The buyer's code, tier and history as they are now (live, else as trained)."""
         current = self.buyers.get(user_id)
         if current is not None:
-            return current.code, current.tier, dict(current.weights)
+            return current.code, current.tier, current.history()
         engine = self.engine
         code = engine.users.code_of(user_id)
         if code == UNKNOWN_CODE:
@@ -164,8 +165,11 @@ class LiveBuyers:
                                          histories=histories)
         for (user_id, code, tier, weights), row_codes, row_scores in zip(rebuilt, codes, scores):
             listed = valid_prefix(row_codes, row_scores)
-            reasons = self.explainer.reason_ids(listed.codes, np.fromiter(weights, dtype=np.int64), tier or None)
-            self.buyers[user_id] = LiveBuyer(code, tier, weights, Listed(listed.codes, listed.scores, reasons))
+            bought = np.fromiter(weights, dtype=np.int32, count=len(weights))
+            reasons = self.explainer.reason_ids(listed.codes, bought, tier or None)
+            self.buyers[user_id] = LiveBuyer(code, tier, bought, np.fromiter(weights.values(), dtype=np.float32,
+                                                                             count=len(weights)),
+                                             Listed(listed.codes, listed.scores, reasons))
 
 
 def _microseconds(created_at: str | None) -> int:
