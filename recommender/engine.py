@@ -259,22 +259,27 @@ class RecommendationEngine:
                 lists[knob].append(self.rerank(chunk, candidates, scores, k, knob)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}
 
-    def score_items(self, user_code: int, item_codes: np.ndarray, tier: int | None = None) -> np.ndarray:
+    def score_items(self, user_code: int, item_codes: np.ndarray, tier: int | None = None,
+                    histories: Histories | None = None) -> np.ndarray:
         """The model's scores (float32) of ``item_codes`` for one buyer, in the order given.
 
         ``user_code`` is a training buyer code or ``UNKNOWN_CODE`` (scored from ``tier`` alone,
         like the cold-start ranking); ``tier`` (> 0) overrides the stored city tier. No
         filtering, exclusion or niche re-ranking: the raw relevance the model would rank by.
         Linear models score only the given items (one small product), others score the whole
-        catalog once for the buyer and pick the given columns.
+        catalog once for the buyer and pick the given columns. ``histories`` (one row) replaces the
+        buyer's stored history (see :class:`Histories`).
         """
         item_codes = np.asarray(item_codes, dtype=np.int64).reshape(-1)
         tiers = None if tier is None else np.array([tier], dtype=np.int8)
         users = np.array([user_code], dtype=np.int64)
+        batch = None if histories is None else self.live_batch(users, tiers, histories)
         if self.model.is_linear:
-            scores = self.user_vectors(users, tiers) @ self.model.item_vectors()[item_codes].T
+            vectors = self.user_vectors(users, tiers) if batch is None else self.model.user_vectors(batch)
+            scores = vectors @ self.model.item_vectors()[item_codes].T
             return np.asarray(scores, dtype=np.float32).reshape(-1)
-        return np.asarray(self.model.score(self.batch(users, tiers))[0, item_codes], dtype=np.float32)
+        batch = self.batch(users, tiers) if batch is None else batch
+        return np.asarray(self.model.score(batch)[0, item_codes], dtype=np.float32)
 
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:

@@ -217,3 +217,19 @@ def test_bad_items_are_422(model_client, monkeypatch, fields, location):
 def test_items_need_the_admin_key(model_client, monkeypatch):
     monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
     assert model_client.put("/v1/items/X-1", json={"title": "x"}, headers={"X-API-Key": KEY}).status_code == 401
+
+
+def test_rank_scores_a_buyer_from_the_new_history(model_client):
+    served = model_client.app.state.served
+    item = str(served.item_ids[int(served.engine.item_sales.argmax())])
+    candidates = [str(i) for i in served.item_ids[:50]]
+
+    def ranked():
+        return model_client.post("/v1/rank", json={"user_id": "ranked-new-buyer", "item_ids": candidates}).json()
+
+    cold = ranked()
+    assert cold["personalized"] is False
+    post(model_client, [event("rk1", user_id="ranked-new-buyer", item_id=item)])
+    warm = wait_for(lambda: (lambda answer: answer if answer["personalized"] else None)(ranked()))
+    assert warm is not None and [entry["score"] for entry in warm["items"]] != [
+        entry["score"] for entry in cold["items"]]

@@ -111,15 +111,19 @@ async def rank(request: Request, body: RankRequest) -> Response:
     available = engine.available[known]
     unavailable = [str(served.item_ids[c]) for c in known[~available].tolist()]
     known = known[available]
-    user = engine.users.code_of(body.user_id)
+    live = served.live.get(body.user_id)  # purchases since training: scored from the store's history
+    user, tier, histories = engine.users.code_of(body.user_id), body.city_tier, None
+    if live is not None:
+        user, tier, histories = live.code, tier or live.tier or None, live.histories(engine.n_items)
     items: list[dict] = []
     if len(known):
-        scores = engine.score_items(user, known, body.city_tier)
+        scores = engine.score_items(user, known, tier, histories)
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores, kind="stable")
         # float32's shortest decimal, as the list routes write scores; JSON has no -inf
         shown = np.where(np.isfinite(scores), scores, UNSCORED).astype(np.float32).astype(str).astype(np.float64)
         items = [{"item_id": str(served.item_ids[c]), "score": s}
                  for c, s in zip(known[order].tolist(), shown[order].tolist())]
-    return json_response({"user_id": body.user_id, "personalized": user >= 0, "model_version": served.model_version,
+    return json_response({"user_id": body.user_id, "personalized": user >= 0 or live is not None,
+                          "model_version": served.model_version,
                           "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable})
