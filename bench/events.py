@@ -50,6 +50,7 @@ KEY = "bench-events-key"
 BATCH_SIZES = (1, 100)
 CONFIRMATIONS = 6
 COLUMNS = ("event_id", "user_id", "item_id", "type", "timestamp_us", "quantity", "city_tier", "received_us")
+API_FIELDS = COLUMNS[:4]
 _ids = itertools.count()
 
 
@@ -58,6 +59,11 @@ def event_rows(n: int, users: list[str], items: list[str], rng: random.Random) -
     return [{"event_id": f"bench-{next(_ids)}", "user_id": rng.choice(users), "item_id": rng.choice(items),
              "type": "purchase"} | ({"timestamp_us": now, "quantity": 1.0, "city_tier": None, "received_us": now})
             for _ in range(n)]
+
+
+def api_events(n: int, users: list[str], items: list[str], rng: random.Random) -> list[dict]:
+    """``n`` purchases as a storefront sends them (the fields the API takes)."""
+    return [{name: row[name] for name in API_FIELDS} for row in event_rows(n, users, items, rng)]
 
 
 def raw_inserts(url: str, batch: int, seconds: float, users, items) -> float:
@@ -98,9 +104,7 @@ async def post_load(port: int, batch: int, seconds: float, connections: int, use
         rng = random.Random(seed)
         reader, writer = await asyncio.open_connection(HOST, port)
         while time.perf_counter() < deadline:
-            events = [{k: v for k, v in row.items() if k in ("event_id", "user_id", "item_id", "type")}
-                      for row in event_rows(batch, users, items, rng)]
-            body = json.dumps({"events": events}).encode()
+            body = json.dumps({"events": api_events(batch, users, items, rng)}).encode()
             request = (f"POST /v1/events HTTP/1.1\r\nHost: {HOST}\r\nX-API-Key: {KEY}\r\nContent-Type: "
                        f"application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
             sent = time.perf_counter()
@@ -181,8 +185,7 @@ def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, ar
             rng = random.Random(2)
             start = time.perf_counter()
             for _ in range(args.memory_events // 1000):
-                post(server.port, [{k: v for k, v in row.items() if k in ("event_id", "user_id", "item_id", "type")}
-                                   for row in event_rows(1000, users, items, rng)])
+                post(server.port, api_events(1000, users, items, rng))
             ingested = time.perf_counter() - start
             after = settled_rss(server.pids())  # once the followers have folded the purchases in
             rows.append(f"{name:<11} memory: {args.memory_events:,} purchases posted in {ingested:.0f} s; RSS per "

@@ -116,17 +116,23 @@ class RecommendationEngine:
         unknown buyers.
         """
         users = np.asarray(users, dtype=np.int64)
+        return UserBatch(users, rows_of(self.history, users), self._tiers(users, tiers))
+
+    def live_batch(self, users: np.ndarray, tiers: np.ndarray | None, histories: Histories) -> UserBatch:
+        """A batch of buyers scored from ``histories`` instead of their stored rows (the model sees
+        them as new buyers and folds their histories in), in their stored or given tiers."""
+        users = np.asarray(users, dtype=np.int64)
+        return UserBatch(np.full(len(users), UNKNOWN_CODE), histories.weights, self._tiers(users, tiers))
+
+    def _tiers(self, users: np.ndarray, tiers: np.ndarray | None) -> np.ndarray:
+        """The stored city tiers of buyer codes ``users`` (0 for unknown ones), overridden by
+        ``tiers`` where given (> 0)."""
         known = users >= 0
         stored = np.where(known, self.user_tiers[np.where(known, users, 0)], 0).astype(np.int8)
         if tiers is not None:
             tiers = np.asarray(tiers, dtype=np.int8)
             stored = np.where(tiers > 0, tiers, stored).astype(np.int8)
-        return UserBatch(users, rows_of(self.history, users), stored)
-
-    def live_batch(self, users: np.ndarray, tiers: np.ndarray | None, histories: Histories) -> UserBatch:
-        """A batch of buyers scored from ``histories`` instead of their stored rows (the model sees
-        them as new buyers and folds their histories in), in their stored or given tiers."""
-        return UserBatch(np.full(len(users), UNKNOWN_CODE), histories.weights, self.batch(users, tiers).tiers)
+        return stored
 
     def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None,

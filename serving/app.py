@@ -3,10 +3,10 @@
 ``create_app(model_dir)`` loads and verifies the model directory once into a
 :class:`~serving.served.ServedModel` (``app.state.served``), and includes one router per concern
 (:mod:`serving.routes`): recommendations, items, merchants, admin, operations. Routes use
-FastAPI's public API only: query parameters as one pydantic model per route, validated in one call
-by a dependency and published as the route's parameters (:mod:`serving.query`; unknown parameters
-refused by the model), answers as responses carrying JSON encoded once (:mod:`serving.responses`),
-and one error shape for every error.
+FastAPI's public API only: path and query parameters as one pydantic model each per route,
+validated in one call inside the route and published as the route's parameters
+(:mod:`serving.parameters`; unknown query parameters refused by the model), answers as responses
+carrying JSON encoded once (:mod:`serving.responses`), and one error shape for every error.
 
 Caps and policies (also in the OpenAPI descriptions):
 

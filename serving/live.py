@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from recommender.engine import Histories, RecommendationEngine
 from recommender.explain import Explainer
 from recommender.features.encoders import UNKNOWN_CODE
-from recommender.store import EventStore, Item, StoredEvent
+from recommender.store import EventStore, Item, StoredEvent, to_us
 from serving.precomputed import Listed, valid_prefix
 
 log = logging.getLogger(__name__)
@@ -50,24 +50,28 @@ class LiveBuyer:
     listed: Listed  # the default list (the re-ranker's depth), with reason ids
 
     def history(self) -> dict[int, float]:
-        """The history as item code -> weight."""
+        """The history as item code -> weight (to change it)."""
         return dict(zip(self.bought.tolist(), self.weights.tolist()))
 
     def histories(self, n_items: int) -> Histories:
-        return history_rows(self.history(), n_items)
+        return history_rows(self.bought, self.weights, n_items)
 
     def tiers(self, tier: int | None = None) -> np.ndarray | None:
         """The engine's ``tiers`` for a request in ``tier`` (None: the buyer's own)."""
         return request_tiers(tier or self.tier)
 
 
-def history_rows(weights: dict[int, float], n_items: int) -> Histories:
-    """A history (item code -> weight) as a one-row :class:`~recommender.engine.Histories`."""
-    items = np.fromiter(weights, dtype=np.int64, count=len(weights))
+def history_rows(items: np.ndarray, weights: np.ndarray, n_items: int) -> Histories:
+    """A history (item codes and their weights) as a one-row :class:`~recommender.engine.Histories`."""
     rows = np.zeros(len(items), dtype=np.int64)
-    values = np.fromiter(weights.values(), dtype=np.float32, count=len(items))
-    return Histories(sp.csr_matrix((values, (rows, items)), shape=(1, n_items)),
+    return Histories(sp.csr_matrix((weights, (rows, items)), shape=(1, n_items)),
                      sp.csr_matrix((np.ones(len(items), dtype=np.float32), (rows, items)), shape=(1, n_items)))
+
+
+def as_arrays(history: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A history (item code -> weight) as item codes (int32) and weights (float32)."""
+    return (np.fromiter(history, dtype=np.int32, count=len(history)),
+            np.fromiter(history.values(), dtype=np.float32, count=len(history)))
 
 
 def request_tiers(tier: int) -> np.ndarray | None:
@@ -79,7 +83,8 @@ class LiveBuyers:
 
     def __init__(self, engine: RecommendationEngine, explainer: Explainer, depth: int, manifest: dict):
         self.engine, self.explainer, self.depth = engine, explainer, depth
-        self.created_us = _microseconds(manifest.get("created_at"))
+        created_at = manifest.get("created_at")
+        self.created_us = to_us(datetime.fromisoformat(created_at)) if created_at else 0
         self.trained_on = manifest.get("data", {}).get("store")  # {"url", "last_seq"} of train --from-store
         history = engine.history.tocsc()
         counts = np.diff(history.indptr)
@@ -156,24 +161,17 @@ class LiveBuyers:
                 else:
                     weights[item] = max(weights.get(item, 0.0), float(self.item_weight[item]))
                 tier = event.city_tier or tier
-            rebuilt.append((user_id, code, tier, weights))
-        rows = [history_rows(weights, engine.n_items) for _, _, _, weights in rebuilt]
+            rebuilt.append((user_id, code, tier, *as_arrays(weights)))
+        rows = [history_rows(bought, weights, engine.n_items) for *_, bought, weights in rebuilt]
         histories = Histories(sp.vstack([row.weights for row in rows], format="csr"),
                               sp.vstack([row.purchased for row in rows], format="csr"))
-        codes, scores = engine.recommend(np.array([code for _, code, _, _ in rebuilt]), self.depth,
-                                         tiers=np.array([tier for _, _, tier, _ in rebuilt], dtype=np.int8),
+        codes, scores = engine.recommend(np.array([code for _, code, *_ in rebuilt]), self.depth,
+                                         tiers=np.array([tier for _, _, tier, *_ in rebuilt], dtype=np.int8),
                                          histories=histories)
-        for (user_id, code, tier, weights), row_codes, row_scores in zip(rebuilt, codes, scores):
+        for (user_id, code, tier, bought, weights), row_codes, row_scores in zip(rebuilt, codes, scores):
             listed = valid_prefix(row_codes, row_scores)
-            bought = np.fromiter(weights, dtype=np.int32, count=len(weights))
             reasons = self.explainer.reason_ids(listed.codes, bought, tier or None)
-            self.buyers[user_id] = LiveBuyer(code, tier, bought, np.fromiter(weights.values(), dtype=np.float32,
-                                                                             count=len(weights)),
-                                             Listed(listed.codes, listed.scores, reasons))
-
-
-def _microseconds(created_at: str | None) -> int:
-    return 0 if not created_at else int(datetime.fromisoformat(created_at).timestamp() * 1_000_000)
+            self.buyers[user_id] = LiveBuyer(code, tier, bought, weights, Listed(listed.codes, listed.scores, reasons))
 
 
 class LiveItems:
@@ -185,17 +183,20 @@ class LiveItems:
     def __init__(self, engine: RecommendationEngine):
         self.engine = engine
         self.hidden = False  # whether an item was made unavailable since the model was loaded
-        self.since_us: int | None = None  # the update time followed so far; None until the first follow
+        self.since_us = 0  # the update time followed so far (0: every item in the store is still to read)
 
     def follow(self, store: EventStore) -> int:
         """Apply the items written since the last call (on the first: every item in the store);
         returns how many of the model's items changed availability."""
-        written = store.items_since(self.since_us or 0)
+        written = store.items_since(self.since_us)
         if written:
             self.since_us = written[-1].updated_us  # items at this very time are read again next time: harmless
-        elif self.since_us is None:
-            self.since_us = 0
         return sum(self.apply(item) for item in written)
+
+    def shows(self, codes: np.ndarray) -> bool:
+        """Whether every item of a list computed before the last availability change may still be
+        shown (a row lookup only once an item was hidden)."""
+        return not self.hidden or bool(self.engine.available[codes].all())
 
     def apply(self, item: Item) -> bool:
         code = self.engine.items.code_of(item.item_id)

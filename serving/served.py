@@ -98,10 +98,10 @@ class ServedModel:
             share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
         merchants = catalog_text(catalog, "merchant_id")
-        default_lists = DefaultLists.compute(engine, explainer)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
-                   popularity=np.asarray(rows, dtype=np.float32), explainer=explainer, default_lists=default_lists,
+                   popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
+                   default_lists=DefaultLists.compute(engine, explainer),
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
                                         explainer.reason_texts, explainer.suffix),
                    live=LiveBuyers(engine, explainer, engine.reranker.candidates, manifest),

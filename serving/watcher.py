@@ -12,8 +12,8 @@ loop), :meth:`Watcher.check` looks at
   rankings (:mod:`serving.live`).
 
 Each file check is a ``stat``, and a file is read only when it changed; the store check is one
-indexed query. A source that fails
-to load is logged and the one served is kept; the watcher goes on.
+indexed query. A source that fails to load is logged and the one served is kept; the watcher goes
+on.
 """
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def _store_position(url: str | None) -> dict | None:
 
     store = EventStore.open(url, migrate=False)
     try:
-        return {"url": store.display_url, "last_seq": store.last_seq()}
+        return store.position()
     finally:
         store.close()
 

@@ -65,8 +65,8 @@ def recent_ndcg(engine: RecommendationEngine, history: Dataset, recent: Dataset,
         matrix.data[:] = 1.0
         return matrix
 
-    bought_before = pairs(history.purchases)
-    relevant = pairs(recent.purchases) - pairs(recent.purchases).multiply(bought_before)
+    bought = pairs(recent.purchases)
+    relevant = bought - bought.multiply(pairs(history.purchases))  # first purchases only
     relevant.eliminate_zeros()
     codes, _ = engine.recommend_many(engine.users.encode(buyers.to_numpy()), k)
     recommended_ids = np.where(codes >= 0, np.asarray(engine.items.ids, dtype=object)[np.maximum(codes, 0)], None)
@@ -101,7 +101,7 @@ def retrain_once(store_url: str, catalog: Path, models_dir: Path, server: str | 
 
 def _round(store: EventStore, catalog: Path, models_dir: Path, server: str | None, recent_days: float,
            margin: float, config: TrainConfig, show_progress: bool) -> ModelRecord:
-    position = {"url": store.display_url, "last_seq": store.last_seq()}
+    position = store.position()
     dataset = load_store_dataset(store.url, catalog)
     position["until"] = str(dataset.purchases.timestamp.max())
     serving = store.serving_model()

@@ -7,8 +7,11 @@ from recommender.store.event_store import (
     ModelRecord,
     StoredEvent,
     StoreError,
+    from_us,
     now_us,
+    to_us,
 )
 from recommender.store.group_commit import GroupCommit
 
-__all__ = ["Added", "Event", "EventStore", "GroupCommit", "Item", "ModelRecord", "StoreError", "StoredEvent", "now_us"]
+__all__ = ["Added", "Event", "EventStore", "GroupCommit", "Item", "ModelRecord", "StoreError", "StoredEvent",
+           "from_us", "now_us", "to_us"]

@@ -5,7 +5,7 @@ migrations (:mod:`recommender.store.migrations`; :meth:`EventStore.open` runs th
 
 * ``sqlite:///PATH`` (a file, created when missing; WAL mode, ``synchronous=FULL``: a batch is on
   disk when :meth:`EventStore.add` returns, and survives the process being killed or the machine
-  losing power; writers from several processes queue on SQLite's lock, up to ``BUSY_TIMEOUT_MS``);
+  losing power; writers from several threads and processes take turns through a lock file);
 * ``postgresql://USER@HOST:PORT/DB`` (psycopg 3; ``postgresql+psycopg://`` is the same).
 
 :meth:`EventStore.add` stores a batch in one transaction, all of it or (on any error) none of it,
@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -117,6 +118,16 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
+def to_us(moment: datetime) -> int:
+    """``moment`` (timezone-aware) in microseconds since the epoch, as the store keeps times."""
+    return int(moment.timestamp() * 1_000_000)
+
+
+def from_us(microseconds: int) -> datetime:
+    """A time the store keeps (microseconds since the epoch) as a UTC datetime."""
+    return datetime.fromtimestamp(microseconds / 1_000_000, timezone.utc)
+
+
 def engine_url(url: str) -> str:
     """``url`` with the driver this project uses for its scheme, or a ``StoreError``."""
     try:
@@ -168,7 +179,7 @@ class EventStore:
             self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")  # noqa: SIM115
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
-        self._insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(events)
+        self._insert_into = sqlite.insert if self.dialect == "sqlite" else postgresql.insert  # with ON CONFLICT
 
     @classmethod
     def open(cls, url: str, migrate: bool = True) -> EventStore:
@@ -261,7 +272,8 @@ class EventStore:
                  "received_us": received} for batch in batches for e in batch]
         stored: set[str] = set()
         if rows:
-            statement = self._insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(events.c.event_id)
+            statement = (self._insert_into(events).on_conflict_do_nothing(index_elements=["event_id"])
+                         .returning(events.c.event_id))
             with self._writing() as connection:
                 stored = set(connection.execute(statement, rows).scalars())
         seen: set[str] = set()
@@ -280,7 +292,7 @@ class EventStore:
     def put_item(self, item: Item) -> Item:
         """Add or replace the item (one at a time across writers, as events are); the item as
         stored, with its update time."""
-        insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(items)
+        insert = self._insert_into(items)
         with self._writing() as connection:
             # timed under the lock: update times follow commit order, which followers rely on
             stored = Item(**{**item.__dict__, "updated_us": now_us()})
@@ -323,6 +335,11 @@ class EventStore:
     def events_after(self, seq: int, limit: int = 10_000) -> list[StoredEvent]:
         """Up to ``limit`` events after position ``seq`` (0: from the first), in arrival order."""
         return self._stored(select(events).where(events.c.seq > seq).order_by(events.c.seq).limit(limit))
+
+    def position(self) -> dict:
+        """Where the store is now: its URL (without a password) and the position of its newest
+        event, as a model's manifest records what its training read (``data.store``)."""
+        return {"url": self.display_url, "last_seq": self.last_seq()}
 
     def last_seq(self) -> int:
         """The position of the newest event (0 when there is none)."""

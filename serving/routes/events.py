@@ -26,7 +26,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import DBAPIError
 
 from recommender.merchant_tokens import token_hash
-from recommender.store import Event, EventStore
+from recommender.store import Event, EventStore, to_us
 from serving.parameters import NO_PARAMETERS
 from serving.responses import documented_errors, json_response
 from serving.schemas import MAX_EVENTS, EventsRequest, EventsResponse
@@ -65,10 +65,6 @@ def event_store(request: Request) -> EventStore:
     return store
 
 
-def _microseconds(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
-
-
 router = APIRouter(tags=["events"], dependencies=[Depends(require_ingest_key)])
 
 
@@ -89,8 +85,8 @@ def post_events(request: Request, body: EventsRequest) -> Response:
     NO_PARAMETERS.parse(request)
     event_store(request)  # 503 without a store
     received = datetime.now(timezone.utc)
-    batch = [Event(e.event_id, e.user_id, e.item_id, e.type, _microseconds(e.timestamp or received), e.quantity,
-                   e.city_tier) for e in body.events]
+    batch = [Event(e.event_id, e.user_id, e.item_id, e.type, to_us(e.timestamp or received), e.quantity, e.city_tier)
+             for e in body.events]
     try:
         added = request.app.state.event_writer.add(batch)  # committed with the batches other requests send now
     except DBAPIError as exc:

@@ -3,15 +3,13 @@
 within a second (:class:`serving.live.LiveItems`)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from recommender.explain import popular_id
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
-from recommender.store import Item
+from recommender.store import Item, from_us
 from serving.parameters import Parameters
 from serving.precomputed import valid_prefix
 from serving.responses import documented_errors, json_response
@@ -95,4 +93,4 @@ def put_item(request: Request, body: ItemIn) -> Response:
     served = request.app.state.served
     in_model = served is not None and served.engine.items.code_of(path.item_id) >= 0
     return json_response({"item_id": path.item_id, "available": stored.available, "in_model": in_model,
-                          "updated_at": datetime.fromtimestamp(stored.updated_us / 1e6, timezone.utc).isoformat()})
+                          "updated_at": from_us(stored.updated_us).isoformat()})

@@ -5,10 +5,9 @@
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from fastapi import APIRouter, Request, Response
 
+from recommender.store import from_us
 from serving.metrics import CONTENT_TYPE_LATEST
 from serving.parameters import NO_PARAMETERS
 from serving.responses import documented_errors, json_response
@@ -48,7 +47,7 @@ def registered_models(request: Request) -> Response:
     records = event_store(request).models()
     return json_response({"models": [
         {**{name: value for name, value in record.__dict__.items() if name != "created_us"},
-         "created_at": datetime.fromtimestamp(record.created_us / 1e6, timezone.utc).isoformat()}
+         "created_at": from_us(record.created_us).isoformat()}
         for record in records]})
 
 

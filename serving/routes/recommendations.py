@@ -54,7 +54,7 @@ async def recommendations(request: Request) -> Response:
         return _answer(served, user_id, True, niche, tier or live.tier, codes, scores, reason_ids)
     code = engine.users.code_of(user_id)
     listed = served.default_lists.top(code, k, tier) if defaults and served.default_lists is not None else None
-    if listed is not None and served.live_items.hidden and not engine.available[listed.codes].all():
+    if listed is not None and not served.live_items.shows(listed.codes):
         listed = None  # an item of the precomputed list was made unavailable since: compute the list
     if listed is None:
         key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price)
@@ -75,8 +75,7 @@ def live_list(served: ServedModel, live: LiveBuyer, k: int, tier: int | None, ni
               exclude_purchased: bool, defaults: bool) -> Listed:
     """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
     default list when the request asks for it, else scored now (one buyer: no batching)."""
-    if defaults and tier is None and k <= served.live.depth and (
-            not served.live_items.hidden or served.engine.available[live.listed.codes[:k]].all()):
+    if defaults and tier is None and k <= served.live.depth and served.live_items.shows(live.listed.codes[:k]):
         return Listed(*(part[:k] for part in live.listed))
     engine = served.engine
     codes, scores = engine.recommend(np.array([live.code]), k, niche=niche, mask=mask, tiers=live.tiers(tier),
