@@ -16,6 +16,11 @@ Debian's binaries, as the tests do, or ``--postgres URL``):
 * reaction: for ``--buyers`` known buyers, one after another, a purchase of the buyer's first
   recommendation, then new-connection requests until the item has left the list on
   ``CONFIRMATIONS`` answers in a row: seconds from the acknowledgement (p50, p99);
+* new items: ``--new-items`` items the model does not know (copies of catalog items' fields under
+  new ids), one after another, through ``PUT /v1/items``, then new-connection requests until the
+  item's similar items answer (it is ranked) on ``CONFIRMATIONS`` answers in a row, and until it
+  is in the (precomputed) default list of one of the original's buyers: seconds from the
+  acknowledgement (p50, max);
 * memory: ``--memory-events`` purchases of random known buyers and items (batches of 1,000), then
   each worker's RSS once it has followed them all (no CPU used for 5 s), against its RSS before.
 """
@@ -43,6 +48,7 @@ from bench._http import exchange  # noqa: E402
 from bench.serve import HOST, Server, build_model, cpu_seconds, get  # noqa: E402
 from bench.soak import rss_mb  # noqa: E402
 from recommender.store import EventStore  # noqa: E402
+from serving.routes.admin import ADMIN_KEY_ENV  # noqa: E402
 from serving.routes.events import INGEST_KEYS_ENV  # noqa: E402
 from tests.postgres_server import PostgresServer  # noqa: E402
 
@@ -135,20 +141,62 @@ def first_items(port: int, buyer: str) -> list[str]:
 
 def reaction_seconds(port: int, buyers: list[str]) -> list[float]:
     """Per buyer: seconds from an acknowledged purchase of the first recommendation until it has left
-    the list on CONFIRMATIONS new-connection answers in a row (the first of them asked)."""
+    the list (see :func:`seconds_until`)."""
     found = []
     for buyer in buyers:
         item = first_items(port, buyer)[0]
         post(port, [{"event_id": f"react-{next(_ids)}", "user_id": buyer, "item_id": item, "type": "purchase"}])
-        acknowledged, streak, streak_start = time.perf_counter(), 0, 0.0
-        while streak < CONFIRMATIONS and time.perf_counter() - acknowledged < 30:
-            asked = time.perf_counter()
-            if item not in first_items(port, buyer):
-                streak, streak_start = (streak + 1, streak_start) if streak else (1, asked)
-            else:
-                streak = 0
-        found.append(streak_start - acknowledged if streak == CONFIRMATIONS else float("inf"))
+        found.append(seconds_until(time.perf_counter(), lambda: item not in first_items(port, buyer), 30))
     return found
+
+
+def put_item(port: int, item_id: str, fields: dict) -> None:
+    request = urllib.request.Request(f"http://{HOST}:{port}/v1/items/{item_id}", data=json.dumps(fields).encode(),
+                                     headers={"X-API-Key": KEY, "Content-Type": "application/json"}, method="PUT")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+
+
+def seconds_until(acknowledged: float, shown, limit: float) -> float:
+    """Seconds from ``acknowledged`` until ``shown()`` held on CONFIRMATIONS calls in a row (from
+    the first of them; new connections, so both workers answer), or inf after ``limit`` seconds."""
+    streak, streak_start = 0, 0.0
+    while streak < CONFIRMATIONS and time.perf_counter() - acknowledged < limit:
+        asked = time.perf_counter()
+        if shown():
+            streak, streak_start = (streak + 1, streak_start) if streak else (1, asked)
+        else:
+            streak = 0
+            time.sleep(0.01)
+    return streak_start - acknowledged if streak == CONFIRMATIONS else float("inf")
+
+
+def new_item_seconds(port: int, copies: list[tuple[dict, list[str]]]) -> list[tuple[float, float]]:
+    """Per copied catalog row (its fields and buyers of the original): seconds from an acknowledged
+    PUT of the row under a new id until the item's similar items answer (it is ranked), and until
+    it is in the default list (10 items, precomputed) of one of the original's buyers."""
+    found = []
+    for fields, buyers in copies:
+        item_id = f"NEW-{next(_ids)}"
+        put_item(port, item_id, fields)
+        acknowledged = time.perf_counter()
+        ranked = seconds_until(acknowledged, lambda: get(port, f"/v1/items/{item_id}/similar?k=10")[0] == 200, 120)
+        listed = seconds_until(acknowledged, lambda: any(item_id in first_items(port, buyer) for buyer in buyers), 300)
+        found.append((ranked, listed))
+    return found
+
+
+def item_copies(engine, count: int, buyers: int = 20) -> list[tuple[dict, list[str]]]:
+    """``count`` of the most bought items: their catalog fields as ``PUT /v1/items`` bodies, and
+    ``buyers`` of their buyers (for whom a copy is likeliest to enter the list)."""
+    copies = []
+    for code in engine.item_sales.argsort()[::-1][:count]:
+        row = engine.catalog.iloc[code]
+        fields = {"title": str(row.title), "description": str(row.description), "category": str(row.category),
+                  "region": str(row.region), "merchant_id": str(row.merchant_id), "price": float(row.price),
+                  "tags": [tag for tag in str(row.tags).split(";") if tag]}
+        copies.append((fields, [str(user) for user in engine.users.decode(engine.purchased[:, code].nonzero()[0][:buyers])]))
+    return copies
 
 
 def settled_rss(pids: list[int], steady_seconds: int = 5, limit_seconds: int = 300) -> dict[int, float]:
@@ -163,14 +211,16 @@ def settled_rss(pids: list[int], steady_seconds: int = 5, limit_seconds: int = 3
     return {pid: rss_mb(pid) for pid in pids}
 
 
-def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, args, users, items) -> list[str]:
+def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, args, users, items,
+                  new_items: list[tuple[dict, list[str]]]) -> list[str]:
     rows = []
     EventStore.open(url).close()
     for batch in BATCH_SIZES:
         rate = raw_inserts(url, batch, args.seconds, users, items)
         rows.append(f"{name:<11} {'raw INSERT':<16} {batch:>5} {rate:>12,.0f} {'':>9} {'':>9}")
     api_url = make_url()
-    with Server(model_dir, 2, work / f"{name}.log", ("--store", api_url), {INGEST_KEYS_ENV: KEY}) as server:
+    with Server(model_dir, 2, work / f"{name}.log", ("--store", api_url),
+                {INGEST_KEYS_ENV: KEY, ADMIN_KEY_ENV: KEY}) as server:
         for batch in BATCH_SIZES:
             result = asyncio.run(post_load(server.port, batch, args.seconds, args.connections, users, items))
             rows.append(f"{name:<11} {'POST /v1/events':<16} {batch:>5} {result['events_per_s']:>12,.0f} "
@@ -180,6 +230,11 @@ def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, ar
         rows.append(f"{name:<11} reaction: purchase acknowledged -> item gone on every worker: p50 "
                     f"{statistics.median(reactions):.2f} s, p99 {reactions[int(len(reactions) * 0.99)]:.2f} s "
                     f"({len(reactions)} buyers)")
+        if new_items:
+            ranked, lists = (sorted(times) for times in zip(*new_item_seconds(server.port, new_items)))
+            rows.append(f"{name:<11} new item: PUT acknowledged -> ranked on every worker: p50 {statistics.median(ranked):.2f} "
+                        f"s, max {ranked[-1]:.2f} s; -> in a buyer's precomputed list: p50 "
+                        f"{statistics.median(lists):.2f} s, max {lists[-1]:.2f} s ({len(ranked)} items)")
         if args.memory_events:
             before = {pid: rss_mb(pid) for pid in server.pids()}
             rng = random.Random(2)
@@ -199,6 +254,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="per measurement (default 8)")
     parser.add_argument("--connections", type=int, default=8, help="client connections (default 8)")
     parser.add_argument("--buyers", type=int, default=20, help="buyers of the reaction measurement (default 20)")
+    parser.add_argument("--new-items", type=int, default=5, help="items of the new-item measurement (default 5)")
     parser.add_argument("--memory-events", type=int, default=100_000,
                         help="purchases posted before the memory reading (default 100,000; 0 skips it)")
     parser.add_argument("--postgres", help="PostgreSQL URL of an empty database (default: a throwaway server)")
@@ -215,6 +271,7 @@ def main() -> None:
 
         engine, _ = load_model_directory(model_dir)
         users, items = [str(u) for u in engine.users.ids], [str(i) for i in engine.items.ids]
+        new_items = item_copies(engine, args.new_items)
         del engine
         stores = {}  # name: (the raw INSERTs' database, a function giving the API's)
         if "sqlite" in args.stores:
@@ -228,7 +285,7 @@ def main() -> None:
               f"{args.connections} connections, 2 server workers; client, server and database on the same machine")
         print(f"{'store':<11} {'path':<16} {'batch':>5} {'events/s':>12} {'p50 ms':>9} {'p99 ms':>9}")
         for name, (raw_url, api_url) in stores.items():
-            for row in measure_store(name, raw_url, api_url, model_dir, work, args, users, items):
+            for row in measure_store(name, raw_url, api_url, model_dir, work, args, users, items, new_items):
                 print(row, flush=True)
     finally:
         if postgres is not None:

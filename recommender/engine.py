@@ -11,11 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from recommender.features.content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
+from recommender.loaders import appended_catalog
 from recommender.models.base import Recommender
 from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
 from recommender.rerank import NicheReranker, check_niche
@@ -32,7 +35,7 @@ class RecommendationEngine:
 
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
-                 item_sales: np.ndarray):
+                 item_sales: np.ndarray, content: CatalogContent | None = None):
         self.model = model
         self.users = users
         self.items = items
@@ -42,6 +45,7 @@ class RecommendationEngine:
         self.catalog = catalog
         self.reranker = reranker
         self.item_sales = item_sales
+        self.content = content  # embeds items listed after training (None: engines saved before it was kept)
         self.available = catalog.available.to_numpy(dtype=bool)
 
     @classmethod
@@ -52,10 +56,44 @@ class RecommendationEngine:
         item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)
         reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
         return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
-                   data.catalog, reranker, item_sales)
+                   data.catalog, reranker, item_sales, data.content)
 
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"content": None, **state})
+
+    def with_items(self, rows: pd.DataFrame) -> "RecommendationEngine":
+        """A copy that also ranks the catalog rows ``rows``: items listed after training, appended
+        after the engine's items (available as ``rows`` say; the others as they are now). Nobody has
+        bought them, so every model scores them by their content
+        (:meth:`~recommender.models.base.Recommender.with_items`), the way it scores the catalog's
+        never-bought items. Raises ValueError for an item the engine knows or an engine without its
+        content embedding (saved before it was kept: retrain), and NotImplementedError for a model
+        family that cannot add items."""
+        if self.content is None:
+            raise ValueError("this model does not keep its content embedding (trained by an older version): "
+                             "retrain it to rank new items without retraining")
+        known = self.items.encode(rows.item_id) >= 0
+        if known.any():
+            raise ValueError(f"with_items: item {rows.item_id[known].iloc[0]!r} is already in the catalog")
+        catalog = appended_catalog(self.catalog, rows)
+        content = self.content.extended(rows)
+        n_items = len(catalog)
+        item_sales = np.concatenate([self.item_sales, np.zeros(len(rows), dtype=self.item_sales.dtype)])
+
+        def widened(matrix: sp.csr_matrix) -> sp.csr_matrix:  # the same rows, more (empty) columns
+            return sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], n_items))
+
+        engine = RecommendationEngine(self.model.with_items(catalog, content.vectors), self.users,
+                                      IdEncoder(catalog.item_id), widened(self.history), widened(self.purchased),
+                                      self.user_tiers, catalog, self.reranker.with_items(item_sales, catalog),
+                                      item_sales, content)
+        engine.available[:self.n_items] = self.available  # availability changed since loading carries over
+        if "_user_vectors" in self.__dict__:  # buyer vectors do not depend on the items: still exact
+            engine._user_vectors = self._user_vectors
+        return engine
 
     @property
     def item_matrix(self) -> np.ndarray:
@@ -82,6 +120,8 @@ class RecommendationEngine:
         if not self.model.is_linear:
             return False
         self.item_rows  # noqa: B018 (built now rather than by the first narrow-filter request)
+        if "_user_vectors" in self.__dict__:  # computed already (or carried over by with_items)
+            return True
         n_users = len(self.users)
         if n_users * self.item_matrix.shape[1] * 4 > max_bytes:
             return False

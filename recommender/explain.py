@@ -72,13 +72,13 @@ class Explainer:
     def __init__(self, engine, titles: np.ndarray, regions: np.ndarray):
         self.titles = titles
         model = engine.model
-        self.n_items = len(titles)
         # the models a purchase is named by, in order of preference, and their reason texts; reason id
-        # ``source * n_items + purchase`` names a purchase, the last ids are the fixed texts
+        # ``purchase * len(sources) + source`` names a purchase (so the ids of an engine's items
+        # stay valid for the engine with items added after them), the last ids are the fixed texts
         sources = [(found, template) for role, template in EXPLAINING_ROLES.items()
                    if (found := model.component(role)) is not None]
         self.sources = [found for found, _ in sources]
-        named = [template.format(title) for _, template in sources for title in titles]
+        named = [template.format(title) for title in titles for _, template in sources]
         popular = [popular_text(tier) for tier in range(MAX_CITY_TIER + 1)]
         self.reason_texts = np.array(named + popular + list(FIXED_REASONS), dtype=object)
         flags = niche_flags(engine)
@@ -109,7 +109,7 @@ class Explainer:
         for source, model in enumerate(self.sources):
             found = model.explaining_purchases(codes[open_rows], bought)
             named = found >= 0
-            ids[open_rows[named]] = source * self.n_items + bought[found[named]]
+            ids[open_rows[named]] = bought[found[named]] * len(self.sources) + source
             open_rows = open_rows[~named]
             if len(open_rows) == 0:  # the usual case after the collaborative model
                 break

@@ -8,7 +8,7 @@ purchases' ``item_id`` categories are the catalog's item ids in catalog order, s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +60,7 @@ class Dataset:
     purchases: pd.DataFrame
     catalog: pd.DataFrame
     reports: list[LoadReport]
+    signals: pd.DataFrame | None = None  # views and carts (user_id, item_id, type, timestamp): event stores only
 
     def summary(self) -> str:
         """Rows, buyers, items, date range, and what each policy dropped and why."""
@@ -251,39 +252,53 @@ def load_dataset(purchases_path: str | os.PathLike, catalog_path: str | os.PathL
 def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = None,
                        unknown_items: str = "drop") -> Dataset:
     """:func:`load_dataset` with the purchases of the event store at ``store_url`` (purchases net
-    of returns: see :meth:`~recommender.store.EventStore.purchases`), and the catalog file updated
-    with the items written to the store through the API (new ones added, changed ones replaced)."""
+    of returns: see :meth:`~recommender.store.EventStore.purchases`), its views and carts
+    (``signals``), and the catalog file updated with the items written to the store through the
+    API (new ones added, changed ones replaced)."""
     # imported here: SQLAlchemy and Alembic only for the commands that read a store
     from recommender.store import EventStore
 
     store = EventStore.open(store_url, migrate=False)
     try:
-        frame, written = _store_purchase_columns(store), store.items_since(0)
+        frame, written, signals = _store_purchase_columns(store), store.items_since(0), store.signals()
     finally:
         store.close()
-    return _dataset(lambda catalog: _with_policies(frame, store.display_url, catalog, unknown_items), catalog_path,
-                    written)
+    dataset = _dataset(lambda catalog: _with_policies(frame, store.display_url, catalog, unknown_items),
+                       catalog_path, written)
+    signals["timestamp"] = signals["timestamp"].dt.tz_localize(None).astype("datetime64[s]")
+    return replace(dataset, signals=signals)
 
 
 def _with_written_items(catalog: pd.DataFrame | None, written: list) -> pd.DataFrame:
     """``catalog`` with the items written through the API (:class:`~recommender.store.Item`) in
-    place of its rows of the same ids, and after them; labels and tags as :func:`load_catalog`
-    reads them."""
-    rows = pd.DataFrame({
+    place of its rows of the same ids, and after them."""
+    rows = written_items_catalog(written)
+    return rows if catalog is None else appended_catalog(catalog[~catalog.item_id.isin(rows.item_id)], rows)
+
+
+def written_items_catalog(written: list) -> pd.DataFrame:
+    """Catalog rows of items written through the API (:class:`~recommender.store.Item`), labels and
+    tags as :func:`load_catalog` reads them."""
+    return pd.DataFrame({
         "item_id": pd.Series([item.item_id for item in written], dtype=col.TEXT),
         "title": pd.Series([item.title for item in written], dtype=col.TEXT),
         "description": pd.Series([item.description or "" for item in written], dtype=col.TEXT),
-        **{name: [getattr(item, name) or UNKNOWN_LABEL for item in written] for name in CATALOG_LABELS},
+        **{name: pd.Categorical([getattr(item, name) or UNKNOWN_LABEL for item in written])
+           for name in CATALOG_LABELS},
         "price": np.array([np.nan if item.price is None else item.price for item in written], dtype="float32"),
         "tags": pd.Series([(item.tags or "").lower() for item in written], dtype=col.TEXT),
         "available": np.array([item.available for item in written], dtype=bool),
     })
-    if catalog is not None:
-        kept = catalog[~catalog.item_id.isin(rows.item_id)].astype({name: object for name in CATALOG_LABELS})
-        rows = pd.concat([kept, rows], ignore_index=True)
+
+
+def appended_catalog(catalog: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` after ``catalog`` (a fresh index), the label columns categorical over both."""
+    joined = pd.concat([frame.astype({name: object for name in CATALOG_LABELS if name in frame})
+                        for frame in (catalog, rows)], ignore_index=True)
     for name in CATALOG_LABELS:
-        rows[name] = pd.Categorical(rows[name])
-    return rows
+        if name in joined:
+            joined[name] = pd.Categorical(joined[name])
+    return joined
 
 
 def _dataset(purchases_of, catalog_path: str | os.PathLike | None, written: list | None = None) -> Dataset:

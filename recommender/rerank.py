@@ -35,6 +35,7 @@ several hundred microseconds.
 """
 from __future__ import annotations
 
+import copy
 import numbers
 from dataclasses import dataclass
 
@@ -359,6 +360,16 @@ class NicheReranker:
         self.population_propensity_ = population
         self.propensity_ = np.where(known, propensity, population)
         return self
+
+    def with_items(self, popularity, catalog: pd.DataFrame) -> "NicheReranker":
+        """A copy whose item flags cover ``catalog`` (the fitted items first, then items added
+        since, with ``popularity``: training purchases, 0 for the added ones); the buyers'
+        propensities are kept."""
+        self._check_fitted()
+        other = copy.copy(self)
+        other.groups_ = item_groups(popularity, catalog, self.tail_share, self.small_merchant_quantile)
+        other.niche_items_ = other.groups_.niche
+        return other
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "niche_items_"):

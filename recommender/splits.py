@@ -96,7 +96,9 @@ def _cut(dataset: Dataset, days, name: str, held_name: str, cutoff,
         held_report.notes.append(f"{n_unseen:,} lines by {len(new):,} buyers not seen in training "
                                  f"(codes from {len(users):,} on)")
     reports = list(dataset.reports)
-    return (Dataset(train, dataset.catalog, reports + [train_report]),
+    signals = dataset.signals  # views and carts: the training side's only, so nothing after the cutoff leaks
+    train_signals = None if signals is None else signals[(signals.timestamp <= cutoff).to_numpy()]
+    return (Dataset(train, dataset.catalog, reports + [train_report], train_signals),
             Dataset(held, dataset.catalog, reports + [held_report]), cutoff)
 
 

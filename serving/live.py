@@ -7,7 +7,8 @@ models solve the buyer's vector from it, item-item models read it as it is:
 :class:`recommender.engine.Histories`), and recomputes the buyer's default list. Requests for that
 buyer are then answered from it, so a bought item leaves the buyer's recommendations, from every
 worker, within about a second of its acknowledgement, and a buyer the model has never seen is
-personalised from the first purchase. Views and carts are stored but do not change rankings.
+personalised from the first purchase. Views and carts change no live ranking (training weighs them:
+``event_weights``).
 
 A new purchase weighs what a purchase of that item typically weighs in the training data (the
 mean of the item's nonzero weights; 1 for items nobody bought), whatever the weighting scheme.
@@ -96,6 +97,11 @@ class LiveBuyers:
     def get(self, user_id: str) -> LiveBuyer | None:
         return self.buyers.get(user_id)
 
+    def carry_over(self, other: LiveBuyers) -> None:
+        """Take the buyers and store position of ``other``, the live buyers of the model this one's
+        extends with added items (their lists lack those items until they change again)."""
+        self.buyers, self.seq = dict(other.buyers), other.seq
+
     def follow(self, store: EventStore) -> int:
         """Apply the events stored since the last call (on the first, the newest events received
         since the model was created); returns how many buyers changed."""
@@ -175,15 +181,19 @@ class LiveBuyers:
 
 
 class LiveItems:
-    """Items of one served model whose availability changed through ``PUT /v1/items`` (followed
-    from the event store): an item made unavailable leaves every route at once, an item made
-    available again can be recommended again (the precomputed default lists gain it at the next
-    training). Items the model does not know are stored and ranked after the next training."""
+    """Items written through ``PUT /v1/items`` (followed from the event store) for one served model:
+    an item made unavailable leaves every route at once, an item made available again can be
+    recommended again (the precomputed default lists gain it at the next training), and available
+    items the model does not know wait in :attr:`new` until the server adds them to the model
+    (:meth:`serving.served.ModelSwapper.add_items`)."""
 
-    def __init__(self, engine: RecommendationEngine):
+    def __init__(self, engine: RecommendationEngine, kept: LiveItems | None = None):
+        """``kept``: the live items of the model ``engine`` extends with added items, whose position
+        in the store and hidden state carry over."""
         self.engine = engine
-        self.hidden = False  # whether an item was made unavailable since the model was loaded
-        self.since_us = 0  # the update time followed so far (0: every item in the store is still to read)
+        self.hidden = kept is not None and kept.hidden  # whether an item was made unavailable since loading
+        self.since_us = 0 if kept is None else kept.since_us  # update time followed (0: every item still to read)
+        self.new: dict[str, Item] = {}  # available items the model does not know, by id, latest version
 
     def follow(self, store: EventStore) -> int:
         """Apply the items written since the last call (on the first: every item in the store);
@@ -200,7 +210,13 @@ class LiveItems:
 
     def apply(self, item: Item) -> bool:
         code = self.engine.items.code_of(item.item_id)
-        if code == UNKNOWN_CODE or bool(self.engine.available[code]) == item.available:
+        if code == UNKNOWN_CODE:
+            if item.available:
+                self.new[item.item_id] = item
+            else:
+                self.new.pop(item.item_id, None)
+            return False
+        if bool(self.engine.available[code]) == item.available:
             return False
         self.engine.available[code] = item.available
         self.hidden |= not item.available

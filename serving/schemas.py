@@ -460,8 +460,8 @@ class ItemWritten(BaseModel):
     item_id: str = Field(description="The item's id.")
     available: bool = Field(description="Whether the item may be shown.")
     in_model: bool = Field(description="Whether the served model knows the item: its availability applies on every "
-                                       "worker within a second; an item the model does not know is stored and "
-                                       "ranked after the next training.")
+                                       "worker within a second; an item the model does not know is added to it, "
+                                       "ranked by its content, within a few seconds.")
     updated_at: datetime = Field(description="When the store took the write.")
 
 

@@ -22,6 +22,8 @@ from fastapi import HTTPException, Request
 from recommender.artifacts import load_model_directory
 from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, catalog_text
+from recommender.loaders import written_items_catalog
+from recommender.store import EventStore, Item
 from serving.item_json import ItemsJson
 from serving.live import LiveBuyers, LiveItems
 from serving.precomputed import DefaultLists
@@ -78,9 +80,12 @@ class ServedModel:
         return cls.from_engine(engine, manifest, str(path))
 
     @classmethod
-    def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "") -> ServedModel:
-        """Precompute what requests need from a loaded engine."""
-        if not engine.precompute_for_serving():
+    def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "",
+                    kept: ServedModel | None = None) -> ServedModel:
+        """Precompute what requests need from a loaded engine. ``kept``: the served model ``engine``
+        extends with items added since (:meth:`RecommendationEngine.with_items`), whose buyers'
+        lists are kept as they are (they lack the added items) instead of computed now."""
+        if not engine.precompute_for_serving() and kept is None:  # (buyer vectors carry over to an extension)
             log.info("buyer vectors not precomputed (non-linear model or too many buyers): computed per request")
         catalog = engine.catalog
         n = engine.n_items
@@ -98,14 +103,36 @@ class ServedModel:
             share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
             rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
         merchants = catalog_text(catalog, "merchant_id")
+        live = LiveBuyers(engine, explainer, engine.reranker.candidates, manifest)
+        if kept is not None:
+            live.carry_over(kept.live)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
-                   default_lists=DefaultLists.compute(engine, explainer),
+                   default_lists=kept.default_lists if kept is not None else DefaultLists.compute(engine, explainer),
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
                                         explainer.reason_texts, explainer.suffix),
-                   live=LiveBuyers(engine, explainer, engine.reranker.candidates, manifest),
-                   live_items=LiveItems(engine))
+                   live=live, live_items=LiveItems(engine, kept.live_items if kept is not None else None))
+
+    def with_items(self, items: list[Item]) -> ServedModel:
+        """This model extended with ``items`` it does not know, ranked by their content
+        (:meth:`~recommender.engine.RecommendationEngine.with_items`) by every request computed
+        from now on; the buyers' precomputed lists are this model's (:meth:`with_lists` computes
+        them again). The manifest counts the items added since the model was trained
+        (``added_items``)."""
+        engine = self.engine.with_items(written_items_catalog(items))
+        manifest = {**self.manifest, "added_items": self.manifest.get("added_items", 0) + len(items)}
+        return ServedModel.from_engine(engine, manifest, self.path, kept=self)
+
+    def with_lists(self, store: EventStore | None) -> ServedModel:
+        """This model with every buyer's list computed again (the added items among them), caught
+        up with the event store."""
+        full = ServedModel.from_engine(self.engine, self.manifest, self.path)
+        full.live_items.hidden = True  # the engine is shared: items hidden since loading are not in the catalog
+        if store is not None:
+            full.live_items.follow(store)
+            full.live.follow(store)
+        return full
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none; availability is applied by
@@ -185,3 +212,38 @@ class ModelSwapper:
             freeze_heap()
         log.info("model reloaded from %s: %s -> %s in %.2f s", target, previous, new.model_version, seconds)
         return previous, new.model_version, seconds
+
+    def add_items(self, served: ServedModel) -> None:
+        """Serve ``served`` extended with the new items its event store follower found
+        (:attr:`serving.live.LiveItems.new`) at once, then, from a background thread, with every
+        buyer's list computed again (:meth:`ServedModel.with_lists`); either step is skipped when
+        another model was swapped in meanwhile (it follows the store itself). A model that cannot
+        add items keeps serving, and its new items are ranked after the next training (logged)."""
+        with self._lock:
+            items = list(served.live_items.new.values())
+            if self.state.served is not served or not items:
+                return
+            served.live_items.new.clear()
+            start = time.perf_counter()
+            try:
+                extended = served.with_items(items)
+            except (ValueError, NotImplementedError) as exc:
+                log.warning("%d new item(s) are ranked after the next training: %s", len(items), exc)
+                return
+            self.state.served = extended
+        log.info("%d new item(s) ranked by content from now on (%s, ...) in %.2f s; buyers' lists follow",
+                 len(items), items[0].item_id, time.perf_counter() - start)
+        threading.Thread(target=self._serve_lists, args=(extended, start), name="new-item-lists", daemon=True).start()
+
+    def _serve_lists(self, extended: ServedModel, start: float) -> None:
+        try:
+            full = extended.with_lists(self.state.store)
+        except Exception as exc:  # a background thread: log, the extended model keeps serving
+            log.warning("buyers' lists with the new items not computed (%s); they are served without them", exc)
+            return
+        with self._lock:
+            if self.state.served is not extended:
+                return
+            self.state.served = full
+            freeze_heap()
+        log.info("buyers' lists with the new items served, %.2f s after they were found", time.perf_counter() - start)

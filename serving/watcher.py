@@ -7,9 +7,10 @@ loop), :meth:`Watcher.check` looks at
   swapped in when its version is not the one served;
 * the published forecasts (``recommender forecast-publish`` again into the served directory);
 * the merchant token file (a re-issued or revoked token);
-* the event store: items written through ``PUT /v1/items`` change their availability, and
-  purchases and returns stored since the last check, by any worker, change those buyers'
-  rankings (:mod:`serving.live`).
+* the event store: items written through ``PUT /v1/items`` change their availability, purchases
+  and returns stored since the last check, by any worker, change those buyers' rankings
+  (:mod:`serving.live`), and items the model does not know are added to it, ranked by their
+  content (:meth:`serving.served.ModelSwapper.add_items`).
 
 Each file check is a ``stat``, and a file is read only when it changed; the store check is one
 indexed query. A source that fails to load is logged and the one served is kept; the watcher goes
@@ -46,6 +47,7 @@ class Watcher:
             served = state.served  # read once: a swap meanwhile follows on the next check
             steps.append(("items of the event store", lambda: served.live_items.follow(state.store)))
             steps.append(("events of the event store", lambda: served.live.follow(state.store)))
+            steps.append(("new items of the event store", lambda: state.swapper.add_items(served)))
         if state.merchant_tokens is not None:
             steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens",
                                                                state.merchant_tokens.refreshed())))

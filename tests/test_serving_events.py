@@ -195,12 +195,57 @@ def test_an_item_made_unavailable_leaves_every_route_and_comes_back(model_client
     assert wait_for(lambda: hidden in item_ids(listed(model_client, buyer, niche=0, k=50)))
 
 
-def test_an_item_unknown_to_the_model_is_stored_for_the_next_training(model_client, monkeypatch):
+def copy_of(served, code: int, **changes) -> dict:
+    """The catalog fields of item ``code`` as a PUT /v1/items body."""
+    row = served.engine.catalog.iloc[code]
+    return {"title": str(row.title), "description": str(row.description), "category": str(row.category),
+            "region": str(row.region), "merchant_id": str(row.merchant_id), "price": float(row.price),
+            "tags": [tag for tag in str(row.tags).split(";") if tag], **changes}
+
+
+def test_a_new_item_is_ranked_by_its_content_at_once(model_client, monkeypatch):
     monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
-    answer = put_item(model_client, "LYCHEE-NEW-1", category="fruit", region="Conghua, Guangdong")
+    served = model_client.app.state.served
+    original = int(served.engine.item_sales.argmax())
+    buyers = [str(user) for user in served.engine.users.ids[served.engine.purchased[:, original].nonzero()[0]]]
+    bought = item_ids(listed(model_client, buyers[1]))[0]  # a purchase since training, to survive the additions
+    post(model_client, [event("before-new-item", user_id=buyers[1], item_id=bought)])
+    assert wait_for(lambda: bought not in item_ids(listed(model_client, buyers[1])))
+    answer = model_client.put("/v1/items/LYCHEE-NEW-1", json=copy_of(served, original, title="Conghua lychee"),
+                              headers={"X-API-Key": ADMIN})
     assert answer.status_code == 200 and answer.json()["in_model"] is False
+    similar = wait_for(lambda: (lambda a: a if a.status_code == 200 else None)(
+        model_client.get("/v1/items/LYCHEE-NEW-1/similar", params={"k": 5})))
+    assert bought not in item_ids(listed(model_client, buyers[1]))
+    assert similar is not None and str(served.item_ids[original]) in item_ids(similar.json())
+    assert "similar in content to" in similar.json()["items"][0]["reason"]
+    ranked = model_client.post("/v1/rank", json={"user_id": buyers[0], "item_ids": ["LYCHEE-NEW-1"]}).json()
+    assert item_ids(ranked) == ["LYCHEE-NEW-1"] and ranked["unknown_item_ids"] == []
+    # the original's buyers (it is left out of their lists) are offered the copy, a never-bought item:
+    # at once in lists computed per request, in their precomputed lists once those are computed again
+    shown = [item_ids(listed(model_client, buyer, k=20, niche=0.1)) for buyer in buyers[:30]]
+    assert sum("LYCHEE-NEW-1" in items for items in shown) >= len(shown) // 3
+    assert wait_for(lambda: sum("LYCHEE-NEW-1" in item_ids(listed(model_client, buyer, k=20))
+                                for buyer in buyers[:30]) >= len(shown) // 3)
+    assert model_client.app.state.served.manifest["added_items"] == 1
+    assert bought not in item_ids(listed(model_client, buyers[1]))
+    again = put_item(model_client, "LYCHEE-NEW-1", available=False)
+    assert again.json()["in_model"] is True
+    assert wait_for(lambda: model_client.get("/v1/items/LYCHEE-NEW-1/similar").status_code == 200 and all(
+        "LYCHEE-NEW-1" not in item_ids(listed(model_client, buyer, k=20)) for buyer in buyers[:30]))
+
+
+def test_a_model_that_cannot_add_items_keeps_serving(model_client, monkeypatch, caplog):
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+    served = model_client.app.state.served
+    served.engine.content = None  # as a model directory saved before the content embedding was kept
+    with caplog.at_level("WARNING", logger="serving.served"):
+        assert put_item(model_client, "LYCHEE-NEW-2", category="fruit").status_code == 200
+        assert wait_for(lambda: "ranked after the next training" in caplog.text)
+    assert model_client.app.state.served is served
+    assert model_client.get("/v1/items/LYCHEE-NEW-2/similar").status_code == 404
     [item] = model_client.app.state.store.items_since(0)
-    assert (item.item_id, item.category, item.available) == ("LYCHEE-NEW-1", "fruit", True)
+    assert (item.item_id, item.category, item.available) == ("LYCHEE-NEW-2", "fruit", True)
 
 
 @pytest.mark.parametrize("fields, location", [

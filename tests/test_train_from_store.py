@@ -6,9 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
+import pytest
 
 from recommender.artifacts import load_model_directory
-from recommender.loaders import load_dataset
+from recommender.features.interactions import InteractionWeighting
+from recommender.features.training_data import build_training_data
+from recommender.loaders import load_dataset, load_store_dataset
+from recommender.splits import temporal_split
 from recommender.store import Event, EventStore, Item
 from serving.served import ServedModel
 from tests.conftest import SECOND_CONFIG
@@ -88,3 +93,31 @@ def test_items_written_through_the_api_enter_the_next_training(small_market, tmp
     similar, _ = engine.similar_items(np.array([new]), 5)  # nobody bought it: the content model knows it
     assert (similar[0] >= 0).all()
     store.close()
+
+
+def test_views_and_carts_weigh_in_training_as_the_config_says(tmp_path):
+    (tmp_path / "catalog.csv").write_text("item_id,title\nA,tea a\nB,tea b\nC,bowl c\n", encoding="utf-8")
+    store_url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    store = EventStore.open(store_url)
+    day = 86_400_000_000
+    store.add([Event("p1", "u1", "A", "purchase", 10 * day), Event("p2", "u1", "B", "purchase", 10 * day),
+               Event("p3", "u2", "A", "purchase", 10 * day, quantity=2), Event("p4", "u2", "C", "purchase", 20 * day),
+               Event("v1", "u1", "C", "view", 19 * day), Event("v2", "u2", "A", "view", 19 * day),
+               Event("c1", "u2", "B", "cart", 19 * day), Event("v3", "viewer-only", "A", "view", 19 * day),
+               Event("v4", "u1", "NOT-LISTED", "view", 19 * day), Event("late", "u1", "B", "view", 30 * day)])
+    store.close()
+    dataset = load_store_dataset(store_url, tmp_path / "catalog.csv")
+    assert len(dataset.signals) == 6
+    weighting = InteractionWeighting("raw", None)
+    plain = build_training_data(dataset, weighting)
+    weighed = build_training_data(dataset, weighting, event_weights={"view": 0.5, "cart": 0.25})
+    u1, u2 = plain.users.code_of("u1"), plain.users.code_of("u2")
+    a, b, c = (plain.items.code_of(item) for item in "ABC")
+    typical_c = 1.0  # u2's one purchase of C
+    assert weighed.user_items[u1, c] == pytest.approx(0.5 * typical_c)  # viewed, not bought
+    assert weighed.user_items[u2, b] == pytest.approx(0.25 * 1.0)  # carted; B's purchases weigh 1
+    assert weighed.user_items[u2, a] == plain.user_items[u2, a] == 2  # bought: its purchase weight stays
+    assert (weighed.purchased != plain.purchased).nnz == 0  # a view is never a purchase
+    assert len(weighed.users) == len(plain.users) == 2  # buyers without purchases are left out
+    train, _ = temporal_split(dataset, cutoff="1970-01-20T12:00")
+    assert len(train.signals) == 5 and train.signals.timestamp.max() <= pd.Timestamp("1970-01-20T12:00")  # no leak

@@ -14,7 +14,10 @@ weighting, :class:`InteractionWeighting`'s defaults); ``components`` names the h
 their parameters (see :data:`MODEL_CLASSES`); ``families`` restricts the families the search
 tries; ``niche`` is the default of the niche knob, or ``"auto"`` to pick it from the accuracy /
 long-tail trade-off measured on the validation split (the largest knob whose NDCG@10 stays
-within ``niche_max_ndcg_loss`` of pure relevance).
+within ``niche_max_ndcg_loss`` of pure relevance). ``event_weights`` (``{"view": 0.1, "cart":
+0.3}``; default 0, purchases only) weigh the views and carts of an event store (``train
+--from-store``) into the models' input, relative to a purchase
+(:func:`recommender.features.interactions.with_signals`).
 """
 from __future__ import annotations
 
@@ -22,10 +25,10 @@ import json
 import math
 import os
 import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from recommender.features.interactions import InteractionWeighting
+from recommender.features.interactions import InteractionWeighting, check_event_weights
 
 SIDE_COMPONENTS = {"content": {}, "popularity": {}}  # blended with the chosen collaborative model
 
@@ -35,6 +38,7 @@ class TrainConfig:
     """Everything ``recommender train`` can be told."""
 
     weighting: dict | None = None
+    event_weights: dict = field(default_factory=dict)
     components: dict | None = None
     budget_minutes: float | None = None
     families: tuple | None = None
@@ -58,6 +62,7 @@ class TrainConfig:
             if not isinstance(self.weighting, dict):
                 raise ValueError(f"config: 'weighting' must be an object of fields, got {self.weighting!r}")
             self.weighting = InteractionWeighting(**self.weighting).to_dict()  # raises on a bad scheme or half-life
+        self.event_weights = check_event_weights(self.event_weights)
         if self.components is not None:
             if not isinstance(self.components, dict) or not self.components:
                 raise ValueError("config: 'components' must name at least one model")
@@ -106,7 +111,8 @@ class TrainConfig:
         from recommender.features.training_data import build_training_data
 
         return build_training_data(dataset, weighting or self.interaction_weighting,
-                                   content_dimensions=self.content_dimensions, seed=self.seed, item_side=item_side)
+                                   content_dimensions=self.content_dimensions, seed=self.seed, item_side=item_side,
+                                   event_weights=self.event_weights)
 
     def to_dict(self) -> dict:
         return asdict(self)

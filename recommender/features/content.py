@@ -5,7 +5,7 @@ merchant, binary tags and a quantile price band. Each block has a weight; rows a
 so a dot product is a cosine similarity. ``transform`` works on items never seen by ``fit``,
 which is what ranks a new item that nobody has bought yet.
 
-:func:`content_embedding` compresses the sparse rows into dense unit vectors with a truncated SVD
+:class:`ContentEmbedding` compresses the sparse rows into dense unit vectors with a truncated SVD
 (latent semantic analysis): similar words and attributes share directions, and models can use
 them cheaply (the content model scores with them; the factor models map them to factors for
 items nobody has bought yet).
@@ -13,6 +13,7 @@ items nobody has bought yet).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -98,13 +99,41 @@ class ItemContentFeatures(TransformerMixin, BaseEstimator):
         return normalize(features, norm="l2", copy=False)
 
 
-def content_embedding(item_content: sp.csr_matrix, dimensions: int = 64, random_state: int = 0) -> np.ndarray:
-    """Dense unit-length item vectors (float32, items x at most ``dimensions``) from content rows."""
-    if dimensions < 1:
-        raise ValueError(f"content dimensions must be a positive integer, got {dimensions!r}")
-    dimensions = min(dimensions, item_content.shape[0] - 1, item_content.shape[1] - 1)
-    if dimensions >= 1:
-        vectors = TruncatedSVD(n_components=dimensions, random_state=random_state).fit_transform(item_content)
-    else:  # a catalog too small to compress: the content rows themselves
-        vectors = item_content.toarray()
-    return np.ascontiguousarray(normalize(vectors), dtype=np.float32)
+class ContentEmbedding(TransformerMixin, BaseEstimator):
+    """Sparse content rows (:class:`ItemContentFeatures`) to dense unit vectors (float32, at most
+    ``dimensions``) by a truncated SVD, latent semantic analysis; a catalog too small to compress
+    keeps its rows as they are. ``transform`` embeds rows never seen by ``fit`` (new listings)
+    exactly as it embeds the ones it was fitted on.
+    """
+
+    def __init__(self, dimensions: int = 64, random_state: int = 0):
+        self.dimensions = dimensions
+        self.random_state = random_state
+
+    def fit(self, item_content: sp.spmatrix, y=None) -> "ContentEmbedding":
+        if isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int) or self.dimensions < 1:
+            raise ValueError(f"content dimensions must be a positive integer, got {self.dimensions!r}")
+        dimensions = min(self.dimensions, item_content.shape[0] - 1, item_content.shape[1] - 1)
+        self.svd_ = (TruncatedSVD(n_components=dimensions, random_state=self.random_state).fit(item_content)
+                     if dimensions >= 1 else None)
+        self.n_features_in_ = item_content.shape[1]
+        return self
+
+    def transform(self, item_content: sp.spmatrix) -> np.ndarray:
+        vectors = item_content.toarray() if self.svd_ is None else self.svd_.transform(item_content)
+        return np.ascontiguousarray(normalize(vectors), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class CatalogContent:
+    """What embeds catalog items (fitted features and embedding) and the vectors of the items so
+    far, in item code order: what ranks an item listed after training by its content."""
+
+    features: ItemContentFeatures
+    embedding: ContentEmbedding
+    vectors: np.ndarray
+
+    def extended(self, catalog: pd.DataFrame) -> "CatalogContent":
+        """This content with the vectors of the catalog rows ``catalog`` appended."""
+        added = self.embedding.transform(self.features.transform(catalog))
+        return CatalogContent(self.features, self.embedding, np.vstack([self.vectors, added]))

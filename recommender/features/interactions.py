@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 WEIGHTINGS = ("raw", "log", "bm25", "tfidf", "binary", "recency")
+SIGNALS = ("view", "cart")  # events weighed by ``event_weights`` (see :func:`with_signals`)
 SECONDS_PER_DAY = 86_400.0
 MIN_WEIGHT = 1e-3
 
@@ -122,3 +123,50 @@ def apply_weighting(confidence: sp.csr_matrix, weighting: InteractionWeighting) 
     weighted.sum_duplicates()
     np.maximum(weighted.data, MIN_WEIGHT, out=weighted.data)
     return weighted
+
+
+def check_event_weights(event_weights) -> dict[str, float]:
+    """``event_weights`` as ``{type: weight}`` for every type of :data:`SIGNALS` (missing: 0);
+    refuses other types and weights outside [0, 1]."""
+    if not isinstance(event_weights, dict):
+        raise ValueError(f"event_weights must be an object of weights per event type, got {event_weights!r}")
+    unknown = sorted(set(event_weights) - set(SIGNALS))
+    if unknown:
+        raise ValueError(f"event_weights: unknown event type {unknown[0]!r}; weighed types: {', '.join(SIGNALS)}")
+    for name, weight in event_weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+            raise ValueError(f"event_weights: {name!r} must be a number in [0, 1], got {weight!r}")
+    return {name: float(event_weights.get(name, 0.0)) for name in SIGNALS}
+
+
+def with_signals(weights: sp.csr_matrix, signals: pd.DataFrame, users: pd.Index, items: pd.Index,
+                 event_weights: dict[str, float], half_life_days: float | None = None,
+                 reference_time: np.datetime64 | None = None) -> sp.csr_matrix:
+    """The purchase ``weights`` (buyers x items, as the weighting made them) with the buyers' views
+    and carts: a pair viewed or carted but not bought weighs, for the largest over its types, the
+    type's ``event_weights`` times ``0.5 ** (age_days / half_life_days)`` of its latest event of
+    that type, times what a purchase of the item typically weighs (the mean of its nonzero
+    weights; of all weights for an item nobody bought). So a weight of 0.2 makes a fresh view a
+    fifth of a purchase whatever the weighting scheme. Bought pairs keep their weight; events of
+    buyers without purchases (``users``) or of items outside the catalog (``items``) are left out."""
+    user_codes = users.get_indexer(signals.user_id.astype(str))
+    item_codes = items.get_indexer(signals.item_id.astype(str))
+    known = (user_codes >= 0) & (item_codes >= 0)
+    shape = weights.shape
+    signal = sp.csr_matrix(shape, dtype=np.float32)
+    for name, weight in event_weights.items():
+        rows = known & (signals.type == name).to_numpy()
+        if weight <= 0 or not rows.any():
+            continue
+        events = pd.DataFrame({"user_id": pd.Categorical.from_codes(user_codes[rows], categories=users),
+                               "item_id": pd.Categorical.from_codes(item_codes[rows], categories=items),
+                               "timestamp": signals.timestamp.to_numpy()[rows]})
+        signal = signal.maximum(recency_matrix(events, shape, half_life_days, reference_time) * np.float32(weight))
+    bought = sp.csr_matrix(weights, dtype=bool)
+    signal = sp.csr_matrix(signal - signal.multiply(bought), dtype=np.float32)
+    signal.eliminate_zeros()
+    counts = np.diff(weights.tocsc().indptr)
+    sums = np.asarray(weights.sum(axis=0)).ravel()
+    overall = float(weights.data.mean()) if weights.nnz else 1.0
+    typical = np.where(counts > 0, sums / np.maximum(counts, 1), overall).astype(np.float32)
+    return sp.csr_matrix(weights + signal @ sp.diags(typical), dtype=np.float32)

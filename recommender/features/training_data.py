@@ -8,10 +8,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommender.contract import UNKNOWN_TIER
-from recommender.features.content import ItemContentFeatures, content_embedding
+from recommender.features.content import CatalogContent, ContentEmbedding, ItemContentFeatures
 from recommender.features.context import buyer_tiers
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
-from recommender.features.interactions import InteractionWeighting, interaction_weights
+from recommender.features.interactions import InteractionWeighting, interaction_weights, with_signals
 from recommender.loaders import Dataset
 
 
@@ -47,6 +47,7 @@ class TrainingData:
     item_content: sp.csr_matrix  # L2-normalised content rows, item code order
     item_embedding: np.ndarray  # dense unit content vectors (SVD of item_content), item code order
     content_features: ItemContentFeatures
+    content_embedding: ContentEmbedding  # fitted: item_content -> item_embedding
     weighting: InteractionWeighting
     reference_time: np.datetime64
 
@@ -57,6 +58,11 @@ class TrainingData:
     @property
     def n_items(self) -> int:
         return self.user_items.shape[1]
+
+    @property
+    def content(self) -> CatalogContent:
+        """What embeds the catalog's items, new ones included."""
+        return CatalogContent(self.content_features, self.content_embedding, self.item_embedding)
 
     @property
     def purchased(self) -> sp.csr_matrix:
@@ -72,9 +78,12 @@ class TrainingData:
 def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None = None,
                         content_features: ItemContentFeatures | None = None,
                         reference_time: np.datetime64 | None = None, content_dimensions: int = 64,
-                        seed: int = 0, item_side: dict | None = None) -> TrainingData:
+                        seed: int = 0, item_side: dict | None = None,
+                        event_weights: dict[str, float] | None = None) -> TrainingData:
     """Build the interaction matrix, buyer tiers and item content features of a data set.
-    ``item_side`` is the item side already built for this catalog (:func:`item_inputs`), to reuse."""
+    ``item_side`` is the item side already built for this catalog (:func:`item_inputs`), to reuse;
+    ``event_weights`` weigh the data set's views and carts into the models' input
+    (:func:`~recommender.features.interactions.with_signals`; None or zeros: purchases only)."""
     weighting = weighting or InteractionWeighting()
     purchases, catalog = dataset.purchases, dataset.catalog
     users = IdEncoder(purchases.user_id.cat.categories)
@@ -83,13 +92,16 @@ def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None
         reference_time = purchases.timestamp.max().to_datetime64()
     shape = (len(users), len(items))
     confidence, weights = interaction_weights(purchases, shape, weighting, reference_time)
+    if dataset.signals is not None and event_weights and any(event_weights.values()):
+        weights = with_signals(weights, dataset.signals, users.index_, items.index_, event_weights,
+                               weighting.half_life_days, reference_time)
     return TrainingData(users=users, items=items, user_items=weights,
                         confidence=confidence, user_tiers=buyer_tiers(purchases, len(users)),
                         weighting=weighting, reference_time=np.datetime64(reference_time, "s"),
                         **(item_side or item_inputs(catalog, content_features, content_dimensions, seed)))
 
 
-ITEM_SIDE = ("catalog", "item_content", "item_embedding", "content_features")  # what item_inputs builds
+ITEM_SIDE = ("catalog", "item_content", "item_embedding", "content_features", "content_embedding")  # what item_inputs builds
 
 
 def item_inputs(catalog: pd.DataFrame, content_features: ItemContentFeatures | None = None,
@@ -98,9 +110,10 @@ def item_inputs(catalog: pd.DataFrame, content_features: ItemContentFeatures | N
     as keyword arguments; shared by the in-memory and the Spark builders."""
     content_features = content_features or ItemContentFeatures()
     item_content = content_features.fit(catalog).transform(catalog)
+    embedding = ContentEmbedding(content_dimensions, seed).fit(item_content)
     return {"catalog": catalog.reset_index(drop=True), "item_content": item_content,
-            "item_embedding": content_embedding(item_content, content_dimensions, seed),
-            "content_features": content_features}
+            "item_embedding": embedding.transform(item_content), "content_features": content_features,
+            "content_embedding": embedding}
 
 
 __all__ = ["ITEM_SIDE", "TrainingData", "UserBatch", "build_training_data", "item_inputs", "UNKNOWN_TIER"]

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import copy
 from abc import abstractmethod
 
 import numpy as np
@@ -19,6 +20,7 @@ from recommender.features.encoders import UNKNOWN_CODE
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender, closest_by_cosine
 from recommender.models.checks import (
+    check_added_items,
     check_batch,
     check_items,
     check_non_negative_int,
@@ -39,15 +41,19 @@ class FactorModel(LinearRecommender):
     histories); they may override :meth:`_item_embedding` (the item vectors compared by
     ``similar_items``), :meth:`_after_fit` (extra learned attributes) and :meth:`_learn_factors`
     (how the factors are learned: implicit by default, Spark for
-    :class:`~recommender.models.spark_als.SparkALSRecommender`).
+    :class:`~recommender.models.spark_als.SparkALSRecommender`). :meth:`_after_fit` runs again when
+    items are added (:meth:`with_items`), so it must derive its attributes from the factors alone.
 
     Learned attributes
     ------------------
     user_factors_ : ndarray, float32, buyers x factors
     item_factors_ : ndarray, float32, items x factors
-        Items nobody bought get factors mapped from their content (:func:`factors_from_content`).
+        Items nobody bought get factors mapped from their content (``content_mapping_``).
         Scores are ``user_factors_ @ item_factors_.T`` (for BPR the last column holds the item
         biases, with a constant 1 in the buyer factors).
+    content_mapping_ : sklearn Ridge or None
+        Content vectors to factors, fitted on the bought items (:func:`content_to_factors`); None
+        without ``map_cold_items``.
     n_users_, n_items_ : int
     """
 
@@ -62,8 +68,8 @@ class FactorModel(LinearRecommender):
     def _check_params(self) -> None:
         """Raise ValueError on a bad parameter (called by fit)."""
 
-    def _after_fit(self, user_items: sp.csr_matrix) -> None:
-        """Hook for extra learned attributes, called at the end of fit."""
+    def _after_fit(self) -> None:
+        """Hook for extra learned attributes derived from the factors (end of fit, and with_items)."""
 
     def _item_embedding(self) -> np.ndarray:
         """The item vectors whose cosine is ``similar_items``' score."""
@@ -80,11 +86,29 @@ class FactorModel(LinearRecommender):
         user_factors, item_factors = self._learn_factors(data, user_items)
         self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
         item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
-        embedding = getattr(data, "item_embedding", None) if self.map_cold_items else None
-        self.item_factors_ = factors_from_content(item_factors, user_items, embedding)
+        embedding = getattr(data, "item_embedding", None)
+        bought = np.diff(user_items.tocsc().indptr) > 0
+        self.content_mapping_ = content_to_factors(item_factors, bought, embedding) if self.map_cold_items else None
+        if self.content_mapping_ is not None and not bought.all():
+            item_factors[~bought] = self.content_mapping_.predict(embedding[~bought])
+        self.item_factors_ = item_factors
         self.n_users_, self.n_items_ = user_items.shape
-        self._after_fit(user_items)
+        self._after_fit()
         return self
+
+    def with_items(self, catalog, embedding: np.ndarray) -> "FactorModel":
+        """A copy that also ranks the added items, with factors mapped from their content (zeros
+        without ``map_cold_items``)."""
+        self.check_fitted()
+        added = check_added_items(catalog, embedding, self.n_items_, f"{type(self).__name__}.with_items")
+        mapping = getattr(self, "content_mapping_", None)
+        factors = (mapping.predict(added).astype(np.float32) if mapping is not None and len(added)
+                   else np.zeros((len(added), self.item_factors_.shape[1]), dtype=np.float32))
+        other = copy.copy(self)
+        other.item_factors_ = np.ascontiguousarray(np.vstack([self.item_factors_, factors]), dtype=np.float32)
+        other.n_items_ = len(other.item_factors_)
+        other._after_fit()
+        return other
 
     def _learn_factors(self, data: TrainingData, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Buyer and item factors learned from ``user_items``: implicit's model, by default."""
@@ -122,21 +146,15 @@ class FactorModel(LinearRecommender):
         return similar_from_rows(lambda block: unit[block] @ unit.T, codes, self.n_items_, k)
 
 
-def factors_from_content(item_factors: np.ndarray, user_items: sp.csr_matrix, embedding: np.ndarray | None,
-                         alpha: float = COLD_ITEM_RIDGE) -> np.ndarray:
-    """Item factors where items nobody bought get factors predicted from their content.
-
-    A ridge regression from content vectors to factors is fitted on the items that were bought
-    and applied to the others (attribute-to-factor mapping, Gantner et al. 2010), so a new item
-    is scored like the bought items it resembles instead of not at all.
-    """
-    cold = np.diff(user_items.tocsc().indptr) == 0
-    if embedding is None or not cold.any() or (~cold).sum() < 2:
-        return item_factors
-    mapping = Ridge(alpha=alpha).fit(embedding[~cold], item_factors[~cold])
-    mapped = item_factors.copy()
-    mapped[cold] = mapping.predict(embedding[cold])
-    return mapped
+def content_to_factors(item_factors: np.ndarray, bought: np.ndarray, embedding: np.ndarray | None,
+                       alpha: float = COLD_ITEM_RIDGE) -> Ridge | None:
+    """A ridge regression from content vectors to item factors, fitted on the ``bought`` items
+    (attribute-to-factor mapping, Gantner et al. 2010): it gives an item nobody bought the factors
+    of the bought items it resembles, so it is scored like them instead of not at all. None
+    without an embedding or with fewer than two bought items."""
+    if embedding is None or np.count_nonzero(bought) < 2:
+        return None
+    return Ridge(alpha=alpha).fit(embedding[bought], item_factors[bought])
 
 
 def _to_numpy(factors) -> np.ndarray:

@@ -133,7 +133,7 @@ class ALSRecommender(FactorModel):
     def _learn_factors(self, data, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         return super()._learn_factors(data, confidences(user_items, float(self.alpha), self.confidence))
 
-    def _after_fit(self, user_items: sp.csr_matrix) -> None:
+    def _after_fit(self) -> None:
         items = self.item_factors_.astype(np.float64)
         self.gram_ = items.T @ items
 

@@ -16,6 +16,8 @@ plugs in without touching them:
   (:class:`LinearRecommender`), which serving multiplies and ranks in one fused step.
 * :meth:`Recommender.explaining_purchases`: which of a buyer's purchases makes the model offer an
   item (the "bought by buyers who bought X" reasons).
+* :meth:`Recommender.with_items`: a copy that also ranks items listed after fitting, nobody has
+  bought them, by their content (what ``PUT /v1/items`` needs to rank a new listing at once).
 * :meth:`Recommender.fit_cost`: a rough time and memory of ``fit`` for a data size, so the model
   search skips a family the data is too large for instead of running out of time or memory.
 """
@@ -28,6 +30,7 @@ from typing import ClassVar, NamedTuple
 
 import joblib
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 
 from recommender.atomic import atomic_file
@@ -78,6 +81,13 @@ class Recommender(BaseEstimator, ABC):
         codes) of the purchase that most leads this model to the item, or -1 where none does
         (int64). The base model names none."""
         return np.full(len(items), -1, dtype=np.int64)
+
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> "Recommender":
+        """A copy that also ranks the items appended after the fitted ones, which nobody has bought:
+        ``catalog`` and ``embedding`` (content vectors, ``TrainingData.item_embedding``'s kind) cover
+        every item, the fitted ones first. A family that cannot raises NotImplementedError (its
+        new items are ranked after the next training)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot rank items added after fitting; retrain it")
 
     @classmethod
     def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:

@@ -95,7 +95,7 @@ class BPRRecommender(FactorModel):
                                            verify_negative_samples=bool(self.verify_negative_samples),
                                            random_state=self.random_state)
 
-    def _after_fit(self, user_items: sp.csr_matrix) -> None:
+    def _after_fit(self) -> None:
         self.item_mean_ = self.item_factors_[:, :-1].mean(axis=0).astype(np.float32)
         self.user_norm_ = float(np.median(np.linalg.norm(self.user_factors_[:, :-1], axis=1)))
 

@@ -57,6 +57,16 @@ def check_training_data(data: TrainingData, who: str) -> sp.csr_matrix:
     return matrix
 
 
+def check_added_items(catalog, embedding, n_items: int, who: str) -> np.ndarray:
+    """The content vectors (float32) of the items a ``with_items`` call adds, after the ``n_items``
+    fitted ones; refuses a catalog and embedding that do not cover every item."""
+    embedding = np.asarray(embedding, dtype=np.float32)
+    if embedding.ndim != 2 or len(embedding) < n_items or len(catalog) != len(embedding):
+        raise ValueError(f"{who}: catalog ({len(catalog)} rows) and embedding (shape {embedding.shape}) must "
+                         f"cover the {n_items} fitted items and the added ones")
+    return np.ascontiguousarray(embedding[n_items:])
+
+
 def check_items(items, n_items: int, who: str) -> np.ndarray:
     """Item codes as a 1-d int64 array, every code in ``0..n_items-1``."""
     codes = np.asarray(items)

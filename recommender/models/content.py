@@ -15,12 +15,21 @@ product like the factor models.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
-from recommender.models.checks import check_batch, check_items, check_non_negative_int, check_number, \
-    similar_from_rows, unit_rows
+from recommender.models.checks import (
+    check_added_items,
+    check_batch,
+    check_items,
+    check_non_negative_int,
+    check_number,
+    similar_from_rows,
+    unit_rows,
+)
 
 PROFILES = ("weighted_mean", "mean")
 
@@ -80,6 +89,15 @@ class ContentRecommender(LinearRecommender):
         elif self.recency != 1:
             weights.data = np.power(weights.data, np.float32(self.recency), dtype=np.float32)
         return unit_rows(np.asarray(weights @ self.item_vectors_, dtype=np.float32))
+
+    def with_items(self, catalog, embedding: np.ndarray) -> "ContentRecommender":
+        """A copy that also ranks the added items, by their content vectors."""
+        self.check_fitted()
+        added = check_added_items(catalog, embedding, self.n_items_, "ContentRecommender.with_items")
+        other = copy.copy(self)
+        other.item_vectors_ = np.vstack([self.item_vectors_, added])
+        other.n_items_ = len(other.item_vectors_)
+        return other
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items with the most similar content (cosine) to each of ``items``, the item

@@ -15,6 +15,7 @@ vectors with concatenated item vectors, and serving never builds the full score 
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,18 @@ class HybridRecommender(Recommender):
             self.covariances_ = [np.atleast_2d(np.cov(v, rowvar=False, bias=True)).astype(np.float32)
                                  for v in vectors]
         return self
+
+    def with_items(self, catalog, embedding: np.ndarray) -> "HybridRecommender":
+        """A copy whose every component also ranks the added items (blend weights and score spreads
+        as fitted)."""
+        self.check_fitted()
+        other = copy.copy(self)
+        other.components = [(name, model.with_items(catalog, embedding)) for name, model in self.components]
+        other.n_items_ = len(embedding)
+        if self.is_linear:
+            other.item_vectors_ = np.ascontiguousarray(
+                np.hstack([model.item_vectors() for _, model in other.components]), dtype=np.float32)
+        return other
 
     @property
     def is_linear(self) -> bool:

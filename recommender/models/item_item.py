@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import Recommender
 from recommender.models.checks import (
+    check_added_items,
     check_batch,
     check_items,
     check_non_negative_int,
@@ -98,9 +99,12 @@ class ItemItemRecommender(Recommender):
         self.weights_ = _scale_columns(similarity, self.column_scale(float(self.beta)))
         return self
 
-    def _map_cold_items(self, weights: sp.csr_matrix, embedding: np.ndarray | None) -> sp.csr_matrix:
-        """``weights`` with every never-bought item given its content neighbours' rows and columns."""
-        cold, warm = np.flatnonzero(self.item_buyers_ == 0), np.flatnonzero(self.item_buyers_ > 0)
+    def _map_cold_items(self, weights: sp.csr_matrix, embedding: np.ndarray | None,
+                        cold: np.ndarray | None = None) -> sp.csr_matrix:
+        """``weights`` with every never-bought item of ``cold`` (default: all of them) given its
+        content neighbours' rows and columns; their ``scale_buyers_`` become the neighbours'."""
+        warm = np.flatnonzero(self.item_buyers_ > 0)
+        cold = np.flatnonzero(self.item_buyers_ == 0) if cold is None else cold
         if embedding is None or len(cold) == 0 or len(warm) == 0 or np.shape(embedding)[0] != self.n_items_:
             return weights
         unit = unit_rows(np.asarray(embedding, dtype=np.float32))
@@ -109,11 +113,30 @@ class ItemItemRecommender(Recommender):
         totals = np.asarray(mapping.sum(axis=1)).ravel()
         mapping = sp.csr_matrix(sp.diags(np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0))
                                 @ mapping, dtype=np.float32)  # rows: a cold item's neighbours, weights summing to 1
-        self.scale_buyers_ = np.where(self.item_buyers_ > 0, self.scale_buyers_, mapping @ self.scale_buyers_)
+        self.scale_buyers_ = self.scale_buyers_.copy()
+        self.scale_buyers_[cold] = (mapping @ self.scale_buyers_)[cold]
         mapped = sp.csr_matrix(weights + mapping @ weights + weights @ mapping.T)  # neighbours' rows and columns
         mapped = mapped - sp.diags(mapped.diagonal())
         mapped.eliminate_zeros()
         return sp.csr_matrix(mapped, dtype=np.float32)
+
+    def with_items(self, catalog, embedding: np.ndarray) -> "ItemItemRecommender":
+        """A copy that also ranks the added items: with ``map_cold_items``, each takes the weights of
+        the bought items closest to it in content, as never-bought items do in ``fit``; else none."""
+        self.check_fitted()
+        n_added = len(check_added_items(catalog, embedding, self.n_items_, f"{type(self).__name__}.with_items"))
+        other = copy.copy(self)
+        n_items = other.n_items_ = self.n_items_ + n_added
+        other.item_buyers_ = np.concatenate([self.item_buyers_, np.zeros(n_added, dtype=np.int64)])
+        other.scale_buyers_ = np.concatenate([self.scale_buyers_, np.zeros(n_added)])
+        beta = float(self.beta)
+        unscaled = _scale_columns(self.weights_, 1.0 / self.column_scale(beta))  # as fit had them before scaling
+        unscaled = sp.csr_matrix((unscaled.data, unscaled.indices, np.r_[unscaled.indptr, [unscaled.nnz] * n_added]),
+                                 shape=(n_items, n_items))
+        if self.map_cold_items:
+            unscaled = other._map_cold_items(unscaled, embedding, cold=np.arange(self.n_items_, n_items))
+        other.weights_ = _scale_columns(unscaled, other.column_scale(beta))
+        return other
 
     def column_scale(self, beta: float) -> np.ndarray:
         """What popularity exponent ``beta`` multiplies each item's column by (float32)."""

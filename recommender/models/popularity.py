@@ -23,6 +23,8 @@ shares); the history is ignored.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -31,7 +33,7 @@ from recommender.columns import TEXT
 from recommender.contract import MAX_CITY_TIER, UNKNOWN_TIER
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
-from recommender.models.checks import check_batch, check_items, check_non_negative_int
+from recommender.models.checks import check_added_items, check_batch, check_items, check_non_negative_int
 from recommender.ranking import top_k
 
 DAMPINGS = ("none", "log")
@@ -123,14 +125,22 @@ class PopularityRecommender(LinearRecommender):
         self.item_tier_popularity_ = np.ascontiguousarray(self.tier_popularity_.T)
         self.tier_buyers_ = buyers
         self.tier_weight_ = weight
-        category = data.catalog["category"] if "category" in data.catalog else None
-        if category is None:
-            self.item_category_ = np.zeros(n_items, dtype=np.int64)
-        else:
-            codes, _ = pd.factorize(category.astype(TEXT), sort=True)
-            self.item_category_ = codes.astype(np.int64)
+        self.item_category_ = _categories(data.catalog)
         self.n_items_ = int(n_items)
         return self
+
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> "PopularityRecommender":
+        """A copy that also ranks the added items: nobody bought them, so their popularity is 0."""
+        self.check_fitted()
+        n_added = len(check_added_items(catalog, embedding, self.n_items_, "PopularityRecommender.with_items"))
+        other = copy.copy(self)
+        other.popularity_ = np.concatenate([self.popularity_, np.zeros(n_added, dtype=np.float32)])
+        other.tier_popularity_ = np.hstack([self.tier_popularity_,
+                                            np.zeros((len(self.tier_popularity_), n_added), dtype=np.float32)])
+        other.item_tier_popularity_ = np.ascontiguousarray(other.tier_popularity_.T)
+        other.item_category_ = _categories(catalog)
+        other.n_items_ = self.n_items_ + n_added
+        return other
 
     def user_vectors(self, batch: UserBatch) -> np.ndarray:
         """One-hot city tiers (float32, buyers x tiers): a buyer's scores are its tier's row."""
@@ -163,3 +173,11 @@ class PopularityRecommender(LinearRecommender):
         scores = np.where(same, self.popularity_[None, :], np.float32(-np.inf)).astype(np.float32)
         scores[np.arange(len(codes)), codes] = -np.inf
         return top_k(scores, k)
+
+
+def _categories(catalog: pd.DataFrame) -> np.ndarray:
+    """Each catalog row's category code (int64; all 0 without a category column)."""
+    if "category" not in catalog:
+        return np.zeros(len(catalog), dtype=np.int64)
+    codes, _ = pd.factorize(catalog["category"].astype(TEXT), sort=True)
+    return codes.astype(np.int64)

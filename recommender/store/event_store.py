@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-from recommender.store.schema import EVENT_TYPES, events, items, models
+from recommender.store.schema import EVENT_TYPES, SIGNAL_TYPES, events, items, models
 
 WRITE_LOCK_KEY = 0x7265636F  # PostgreSQL advisory lock of the event writers ("reco")
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another process's write to finish
@@ -371,6 +371,16 @@ class EventStore:
             "quantity": frame["quantity"] * sign, "order_id": frame["event_id"],
             "city_tier": frame["city_tier"].astype("Int8"),
         })
+
+    def signals(self) -> pd.DataFrame:
+        """The stored views and carts (``user_id``, ``item_id``, ``type``, ``timestamp`` (UTC)), in
+        arrival order: what training weighs as the config says (``event_weights``)."""
+        query = (select(events.c.user_id, events.c.item_id, events.c.type, events.c.timestamp_us)
+                 .where(events.c.type.in_(SIGNAL_TYPES)).order_by(events.c.seq))
+        with self.engine.connect() as connection:
+            frame = pd.read_sql_query(query, connection)
+        frame["timestamp"] = pd.to_datetime(frame.pop("timestamp_us"), unit="us", utc=True)
+        return frame
 
     def close(self) -> None:
         self.engine.dispose()

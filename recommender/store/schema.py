@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 EVENT_TYPES = ("purchase", "view", "cart", "return")
+SIGNAL_TYPES = ("view", "cart")  # stored, weighted in training by the config (event_weights)
 MAX_ID_LENGTH = 128
 MAX_TYPE_LENGTH = 8
 

@@ -1,6 +1,7 @@
 """Items: ``GET /v1/items/{item_id}/similar``, ``GET /v1/popular``, and ``PUT /v1/items/{item_id}``
 (admin key), which writes an item to the event store: its availability applies on every worker
-within a second (:class:`serving.live.LiveItems`)."""
+within a second (:class:`serving.live.LiveItems`), and an item the model does not know is added to
+it, ranked by its content (:meth:`serving.served.ModelSwapper.add_items`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -81,9 +82,12 @@ admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key
                       403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).", 503: "No event store."}),
             summary="Add or change an item (admin key required)",
             description="Stores the item's catalog fields in the event store. `\"available\": false` hides an item "
-                        "the served model knows from every route, on every worker, within a second; `true` shows "
-                        "it again. An item the model does not know yet is stored and ranked after the next "
-                        "training (`recommender train --from-store`).")
+                        "from every route, on every worker, within a second; `true` shows it again. An item the "
+                        "model does not know is added to it on every worker within a few seconds (`in_model` "
+                        "turns true): nobody has bought it, so it is ranked by its content (text, category, "
+                        "region, merchant, tags, price) like the catalog's never-bought items, in recommendations, "
+                        "/v1/rank and similar items; the next training (`recommender train --from-store`) learns "
+                        "from its purchases.")
 def put_item(request: Request, body: ItemIn) -> Response:
     # a plain def: the store's write runs in the threadpool
     path, _ = ITEM_PARAMETERS.parse(request)
