@@ -129,3 +129,27 @@ def versions(small_model, second_model) -> tuple[str, str]:
     first, second = (json.loads((d / "manifest.json").read_text())["model_version"] for d in (small_model, second_model))
     assert first != second
     return first, second
+
+
+@pytest.fixture(scope="session")
+def teas_and_bowls(tmp_path_factory):
+    """Training data of tea buyers and bowl buyers; the last catalog item, a new tea, nobody bought."""
+    import numpy as np
+
+    from recommender.features.training_data import build_training_data
+    from recommender.loaders import load_dataset
+
+    folder = tmp_path_factory.mktemp("teas_and_bowls")
+    rng = np.random.default_rng(3)
+    lines = ["user_id,item_id,timestamp,city_tier"]
+    for group, items in (("t", [f"TEA-{i}" for i in range(6)]), ("c", [f"BOWL-{i}" for i in range(6)])):
+        for buyer in range(30):
+            for item in rng.choice(items, 3, replace=False):
+                lines.append(f"{group}{buyer},{item},2025-06-{int(rng.integers(1, 28)):02d},{1 + buyer % 3}")
+    catalog = ["item_id,title,category,region"] \
+        + [f"TEA-{i},Anxi oolong tea {i},tea,Anxi" for i in range(6)] \
+        + [f"BOWL-{i},Jingdezhen celadon bowl {i},ceramics,Jingdezhen" for i in range(6)] \
+        + ["TEA-NEW,Anxi oolong tea new harvest,tea,Anxi"]
+    (folder / "p.csv").write_text("\n".join(lines) + "\n")
+    (folder / "c.csv").write_text("\n".join(catalog) + "\n")
+    return build_training_data(load_dataset(folder / "p.csv", folder / "c.csv"), content_dimensions=4)

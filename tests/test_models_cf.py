@@ -478,19 +478,9 @@ def test_bad_inputs_are_refused(fitted, data, name):
 
 
 @pytest.mark.parametrize("name", ["ease", "rp3beta", "knn-cosine"])
-def test_never_bought_items_take_their_content_neighbours_weights(tmp_path, name):
+def test_never_bought_items_take_their_content_neighbours_weights(teas_and_bowls, name):
     """A new tea nobody bought yet reaches the tea buyers, through the teas its content resembles."""
-    rng = np.random.default_rng(3)
-    lines = ["user_id,item_id,timestamp"]
-    for group, items in (("t", [f"TEA-{i}" for i in range(6)]), ("c", [f"BOWL-{i}" for i in range(6)])):
-        for buyer in range(30):
-            for item in rng.choice(items, 3, replace=False):
-                lines.append(f"{group}{buyer},{item},2025-06-{int(rng.integers(1, 28)):02d}")
-    catalog = ["item_id,title,category"] + [f"TEA-{i},Anxi oolong tea {i},tea" for i in range(6)] \
-        + [f"BOWL-{i},Jingdezhen celadon bowl {i},ceramics" for i in range(6)] + ["TEA-NEW,Anxi oolong tea new,tea"]
-    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
-    (tmp_path / "c.csv").write_text("\n".join(catalog) + "\n")
-    data = build_training_data(load_dataset(tmp_path / "p.csv", tmp_path / "c.csv"), content_dimensions=4)
+    data = teas_and_bowls
     new = int(data.items.code_of("TEA-NEW"))
     model = clone(MODELS[name]()).set_params(beta=0.0).fit(data)
     assert model.item_buyers_[new] == 0 and model.weights_[:, new].nnz > 0

@@ -9,8 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.engine import RecommendationEngine
-from recommender.features.training_data import TrainingData, build_training_data
-from recommender.loaders import load_dataset
+from recommender.features.training_data import TrainingData
 from recommender.models.als import ALSRecommender
 from recommender.models.bpr import BPRRecommender
 from recommender.models.content import ContentRecommender
@@ -24,25 +23,6 @@ ITEM_ITEM = {"ease": lambda: EASERecommender(l2=10.0), "rp3beta": lambda: RP3bet
              "knn-cosine": lambda: ItemKNNRecommender(similarity="cosine")}
 FACTOR = {"als": lambda: ALSRecommender(factors=8, iterations=10, random_state=0),
           "bpr": lambda: BPRRecommender(factors=8, iterations=200, num_threads=1, random_state=0)}
-
-
-@pytest.fixture(scope="module")
-def teas_and_bowls(tmp_path_factory) -> TrainingData:
-    """Tea buyers and bowl buyers; the last catalog item, a new tea, nobody bought."""
-    folder = tmp_path_factory.mktemp("new_items")
-    rng = np.random.default_rng(3)
-    lines = ["user_id,item_id,timestamp,city_tier"]
-    for group, items in (("t", [f"TEA-{i}" for i in range(6)]), ("c", [f"BOWL-{i}" for i in range(6)])):
-        for buyer in range(30):
-            for item in rng.choice(items, 3, replace=False):
-                lines.append(f"{group}{buyer},{item},2025-06-{int(rng.integers(1, 28)):02d},{1 + buyer % 3}")
-    catalog = ["item_id,title,category,region"] \
-        + [f"TEA-{i},Anxi oolong tea {i},tea,Anxi" for i in range(6)] \
-        + [f"BOWL-{i},Jingdezhen celadon bowl {i},ceramics,Jingdezhen" for i in range(6)] \
-        + ["TEA-NEW,Anxi oolong tea new harvest,tea,Anxi"]
-    (folder / "p.csv").write_text("\n".join(lines) + "\n")
-    (folder / "c.csv").write_text("\n".join(catalog) + "\n")
-    return build_training_data(load_dataset(folder / "p.csv", folder / "c.csv"), content_dimensions=4)
 
 
 def without_last_item(data: TrainingData) -> TrainingData:
