@@ -16,10 +16,11 @@ Debian's binaries, as the tests do, or ``--postgres URL``):
 * reaction: for ``--buyers`` known buyers, one after another, a purchase of the buyer's first
   recommendation, then new-connection requests until the item has left the list on
   ``CONFIRMATIONS`` answers in a row: seconds from the acknowledgement (p50, p99);
-* new items: ``--new-items`` items the model does not know (copies of catalog items' fields under
-  new ids), one after another, through ``PUT /v1/items``, then new-connection requests until the
-  item's similar items answer (it is ranked) on ``CONFIRMATIONS`` answers in a row, and until it
-  is in the (precomputed) default list of one of the original's buyers: seconds from the
+* new items, first (while no buyer's history has changed): ``--new-items`` items the model does
+  not know (copies of catalog items' fields under new ids), one after another, through
+  ``PUT /v1/items``, then new-connection requests until the item's similar items answer (it is
+  ranked) on ``CONFIRMATIONS`` answers in a row, and until it is in the (precomputed) default
+  list of one of the buyers whose list gains it (found in-process beforehand): seconds from the
   acknowledgement (p50, max);
 * memory: ``--memory-events`` purchases of random known buyers and items (batches of 1,000), then
   each worker's RSS once it has followed them all (no CPU used for 5 s), against its RSS before.
@@ -38,10 +39,12 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 
 from bench._http import exchange  # noqa: E402
@@ -172,9 +175,9 @@ def seconds_until(acknowledged: float, shown, limit: float) -> float:
 
 
 def new_item_seconds(port: int, copies: list[tuple[dict, list[str]]]) -> list[tuple[float, float]]:
-    """Per copied catalog row (its fields and buyers of the original): seconds from an acknowledged
+    """Per copied catalog row (its fields and buyers whose list gains it): seconds from an acknowledged
     PUT of the row under a new id until the item's similar items answer (it is ranked), and until
-    it is in the default list (10 items, precomputed) of one of the original's buyers."""
+    it is in the default list (10 items, precomputed) of one of the buyers whose list gains it."""
     found = []
     for fields, buyers in copies:
         item_id = f"NEW-{next(_ids)}"
@@ -186,16 +189,29 @@ def new_item_seconds(port: int, copies: list[tuple[dict, list[str]]]) -> list[tu
     return found
 
 
-def item_copies(engine, count: int, buyers: int = 20) -> list[tuple[dict, list[str]]]:
-    """``count`` of the most bought items: their catalog fields as ``PUT /v1/items`` bodies, and
-    ``buyers`` of their buyers (for whom a copy is likeliest to enter the list)."""
-    copies = []
-    for code in engine.item_sales.argsort()[::-1][:count]:
+def item_copies(engine, count: int, buyers: int = 20, sample: int = 5_000) -> list[tuple[dict, list[str]]]:
+    """``count`` catalog items as ``PUT /v1/items`` bodies (their fields, to list under new ids),
+    each with up to ``buyers`` buyers whose default list of 10 gains the copy (found in-process with
+    :meth:`~recommender.engine.RecommendationEngine.with_items` among ``sample`` buyers): the most
+    bought items that have such buyers."""
+    from recommender.loaders import written_items_catalog
+    from recommender.store import Item
+
+    copies, users = [], np.arange(min(sample, len(engine.users)))
+    for code in engine.item_sales.argsort()[::-1]:
         row = engine.catalog.iloc[code]
+        tags = [tag for tag in str(row.tags).split(";") if tag]
         fields = {"title": str(row.title), "description": str(row.description), "category": str(row.category),
                   "region": str(row.region), "merchant_id": str(row.merchant_id), "price": float(row.price),
-                  "tags": [tag for tag in str(row.tags).split(";") if tag]}
-        copies.append((fields, [str(user) for user in engine.users.decode(engine.purchased[:, code].nonzero()[0][:buyers])]))
+                  "tags": tags}
+        extended = engine.with_items(written_items_catalog([Item("COPY", available=True, **{
+            **fields, "tags": ";".join(tags)})]))
+        codes, _ = extended.recommend(users, 10)
+        shown = users[(codes == extended.items.code_of("COPY")).any(axis=1)][:buyers]
+        if len(shown):
+            copies.append((fields, [str(user) for user in engine.users.decode(shown)]))
+        if len(copies) == count:
+            return copies
     return copies
 
 
@@ -212,29 +228,29 @@ def settled_rss(pids: list[int], steady_seconds: int = 5, limit_seconds: int = 3
 
 
 def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, args, users, items,
-                  new_items: list[tuple[dict, list[str]]]) -> list[str]:
-    rows = []
+                  new_items: list[tuple[dict, list[str]]]) -> Iterator[str]:
+    """The rows of one store's measurements, each as soon as it is measured."""
     EventStore.open(url).close()
     for batch in BATCH_SIZES:
         rate = raw_inserts(url, batch, args.seconds, users, items)
-        rows.append(f"{name:<11} {'raw INSERT':<16} {batch:>5} {rate:>12,.0f} {'':>9} {'':>9}")
+        yield (f"{name:<11} {'raw INSERT':<16} {batch:>5} {rate:>12,.0f} {'':>9} {'':>9}")
     api_url = make_url()
     with Server(model_dir, 2, work / f"{name}.log", ("--store", api_url),
                 {INGEST_KEYS_ENV: KEY, ADMIN_KEY_ENV: KEY}) as server:
+        if new_items:  # first: the buyers whose lists gain a copy were found on the histories as trained
+            ranked, lists = (sorted(times) for times in zip(*new_item_seconds(server.port, new_items)))
+            yield (f"{name:<11} new item: PUT acknowledged -> ranked on every worker: p50 "
+                   f"{statistics.median(ranked):.2f} s, max {ranked[-1]:.2f} s; -> in a buyer's precomputed "
+                   f"list: p50 {statistics.median(lists):.2f} s, max {lists[-1]:.2f} s ({len(ranked)} items)")
         for batch in BATCH_SIZES:
             result = asyncio.run(post_load(server.port, batch, args.seconds, args.connections, users, items))
-            rows.append(f"{name:<11} {'POST /v1/events':<16} {batch:>5} {result['events_per_s']:>12,.0f} "
-                        f"{result['p50_ms']:>9.1f} {result['p99_ms']:>9.1f}" + (f"  errors {result['errors']}"
-                                                                               if result["errors"] else ""))
+            yield (f"{name:<11} {'POST /v1/events':<16} {batch:>5} {result['events_per_s']:>12,.0f} "
+                   f"{result['p50_ms']:>9.1f} {result['p99_ms']:>9.1f}" + (f"  errors {result['errors']}"
+                   if result["errors"] else ""))
         reactions = sorted(reaction_seconds(server.port, random.Random(1).sample(users, args.buyers)))
-        rows.append(f"{name:<11} reaction: purchase acknowledged -> item gone on every worker: p50 "
-                    f"{statistics.median(reactions):.2f} s, p99 {reactions[int(len(reactions) * 0.99)]:.2f} s "
-                    f"({len(reactions)} buyers)")
-        if new_items:
-            ranked, lists = (sorted(times) for times in zip(*new_item_seconds(server.port, new_items)))
-            rows.append(f"{name:<11} new item: PUT acknowledged -> ranked on every worker: p50 {statistics.median(ranked):.2f} "
-                        f"s, max {ranked[-1]:.2f} s; -> in a buyer's precomputed list: p50 "
-                        f"{statistics.median(lists):.2f} s, max {lists[-1]:.2f} s ({len(ranked)} items)")
+        yield (f"{name:<11} reaction: purchase acknowledged -> item gone on every worker: p50 "
+               f"{statistics.median(reactions):.2f} s, p99 {reactions[int(len(reactions) * 0.99)]:.2f} s "
+               f"({len(reactions)} buyers)")
         if args.memory_events:
             before = {pid: rss_mb(pid) for pid in server.pids()}
             rng = random.Random(2)
@@ -243,9 +259,8 @@ def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, ar
                 post(server.port, api_events(1000, users, items, rng))
             ingested = time.perf_counter() - start
             after = settled_rss(server.pids())  # once the followers have folded the purchases in
-            rows.append(f"{name:<11} memory: {args.memory_events:,} purchases posted in {ingested:.0f} s; RSS per "
-                        "worker " + ", ".join(f"{before[pid]:.0f} -> {after[pid]:.0f} MB" for pid in after))
-    return rows
+            yield (f"{name:<11} memory: {args.memory_events:,} purchases posted in {ingested:.0f} s; RSS per "
+                   "worker " + ", ".join(f"{before[pid]:.0f} -> {after[pid]:.0f} MB" for pid in after))
 
 
 def main() -> None:
