@@ -305,9 +305,10 @@ class RecommendationEngine:
                 lists[knob].append(self.rerank(chunk, candidates, scores, k, knob)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}
 
-    def score_items(self, user_code: int, item_codes: np.ndarray, tier: int | None = None,
+    def score_items(self, user_code: int, item_codes: np.ndarray | None, tier: int | None = None,
                     histories: Histories | None = None) -> np.ndarray:
-        """The model's scores (float32) of ``item_codes`` for one buyer, in the order given.
+        """The model's scores (float32) of ``item_codes`` (None: every item) for one buyer, in the
+        order given.
 
         ``user_code`` is a training buyer code or ``UNKNOWN_CODE`` (scored from ``tier`` alone,
         like the cold-start ranking); ``tier`` (> 0) overrides the stored city tier. No
@@ -316,16 +317,18 @@ class RecommendationEngine:
         catalog once for the buyer and pick the given columns. ``histories`` (one row) replaces the
         buyer's stored history (see :class:`Histories`).
         """
-        item_codes = np.asarray(item_codes, dtype=np.int64).reshape(-1)
+        every = item_codes is None
+        item_codes = None if every else np.asarray(item_codes, dtype=np.int64).reshape(-1)
         tiers = None if tier is None else np.array([tier], dtype=np.int8)
         users = np.array([user_code], dtype=np.int64)
         batch = None if histories is None else self.live_batch(users, tiers, histories)
         if self.model.is_linear:
             vectors = self.user_vectors(users, tiers) if batch is None else self.model.user_vectors(batch)
-            scores = vectors @ self.model.item_vectors()[item_codes].T
-            return np.asarray(scores, dtype=np.float32).reshape(-1)
+            item_vectors = self.item_rows if every else self.model.item_vectors()[item_codes]
+            return np.asarray(vectors @ item_vectors.T, dtype=np.float32).reshape(-1)
         batch = self.batch(users, tiers) if batch is None else batch
-        return np.asarray(self.model.score(batch)[0, item_codes], dtype=np.float32)
+        scores = self.model.score(batch)[0]
+        return np.asarray(scores if every else scores[item_codes], dtype=np.float32)
 
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:

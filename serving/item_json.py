@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 PIECES = 4  # per item: fields up to the score's name, score, reason, suffix and closing brace
+ORGANIC = b'"campaign":null},'  # the last field of an item not shown for a campaign
 
 
 def _text_body(text: str) -> bytes:
@@ -31,15 +32,17 @@ class ItemsJson:
     suffix."""
 
     def __init__(self, records: Sequence[dict], reason_texts: Sequence[str], suffixes: Sequence[str]):
-        # b'{"item_id":"A-1",...,"price":9.9,"score":' ... b',"reason":"<text>' ... b'<suffix>"},'
+        # b'{"item_id":"A-1",...,"price":9.9,"score":' ... b',"reason":"<text>' ... b'<suffix>","campaign":null},'
         self._heads = np.array([orjson.dumps(record)[:-1] + b',"score":' for record in records], dtype=object)
         self._reasons = np.array([b',"reason":"' + _text_body(text) for text in reason_texts], dtype=object)
-        self._tails = np.array([_text_body(suffix) + b'"},' for suffix in suffixes], dtype=object)
+        self._tails = np.array([_text_body(suffix) + b'",' + ORGANIC for suffix in suffixes], dtype=object)
 
-    def items(self, codes: np.ndarray, scores: np.ndarray, reasons: np.ndarray | str) -> orjson.Fragment:
+    def items(self, codes: np.ndarray, scores: np.ndarray, reasons: np.ndarray | str,
+              campaigns: dict[int, str] | None = None) -> orjson.Fragment:
         """The items ``codes`` with ``scores`` (as float32, in the fewest digits that read back as the
         same float32) and ``reasons``: reason ids (one per item) or one text for every item; each
-        reason is followed by its item's suffix."""
+        reason is followed by its item's suffix. ``campaigns``: the campaign id of the items
+        shown for one, by position in the list."""
         n = len(codes)
         if n == 0:
             return orjson.Fragment(b"[]")
@@ -49,4 +52,7 @@ class ItemsJson:
         parts[1::PIECES] = orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
         parts[2::PIECES] = (b',"reason":"' + _text_body(reasons)) if isinstance(reasons, str) else self._reasons[reasons]
         parts[3::PIECES] = self._tails[codes]
+        for position, campaign_id in (campaigns or {}).items():  # '"campaign":null},' -> '"campaign":"ID"},'
+            tail = parts[PIECES * position + 3]
+            parts[PIECES * position + 3] = tail[:-len(ORGANIC)] + b'"campaign":' + orjson.dumps(campaign_id) + b"},"
         return orjson.Fragment(b"[" + b"".join(parts.tolist())[:-1] + b"]")  # [:-1]: the last item's comma

@@ -29,6 +29,7 @@ ITEM_EXAMPLE = {
     "category": "embroidery_textiles",
     "price": 398.0,
     "reason": "bought by buyers who bought Miao Silver Embroidered Scarf; from Danzhai County, Qiandongnan, Guizhou",
+    "campaign": None,
 }
 
 
@@ -50,6 +51,9 @@ class RecommendedItem(BaseModel):
                                 examples=[398.0])
     reason: str = Field(description="Short human-readable reason for showing this item.",
                         examples=[ITEM_EXAMPLE["reason"]])
+    campaign: str | None = Field(None, description="The campaign (`campaign_id`) the item is shown for, so a "
+                                                   "storefront can label it; null for organic items.",
+                                 examples=["new-craft-2026"])
 
 
 MAX_FILTER_LENGTH = 200  # longest category or region filter value
@@ -482,3 +486,75 @@ class ModelsResponse(BaseModel):
     """The model registry, newest first."""
 
     models: list[RegisteredModel]
+
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FILTER_LENGTH)]
+CAMPAIGN_TIMES = (datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
+
+
+class CampaignSelect(BaseModel):
+    """Campaign items chosen by attributes: every field given must match one of its values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[Label] = Field(default_factory=list, max_length=50, description="Whole tags, e.g. `handmade`.")
+    regions: list[Label] = Field(default_factory=list, max_length=200, description="Catalog regions.")
+    merchants: list[Identifier] = Field(default_factory=list, max_length=1000, description="Merchant ids.")
+    categories: list[Label] = Field(default_factory=list, max_length=200, description="Catalog categories.")
+
+
+class CampaignIn(BaseModel):
+    """A campaign: items promised ``impressions`` between ``start`` and ``end``, paced evenly over
+    the expected traffic and shown only to buyers they fit."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "campaign_id": "new-craft-2026", "name": "New Craftsmanship: palm weaving and combs",
+        "select": {"tags": ["handmade"], "regions": ["Fenghuang County, Hunan"]},
+        "start": "2026-08-01T00:00:00+08:00", "end": "2026-10-31T23:59:59+08:00", "impressions": 2000000,
+        "per_buyer_cap": 3, "max_in_top10": 1}]})
+
+    campaign_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                             description="Unique id: 1-64 letters, digits, `.`, `_`, `-`.")
+    name: str = Field(min_length=1, max_length=200, description="What operators call it.")
+    items: list[Identifier] | None = Field(None, min_length=1, max_length=10_000,
+                                           description="The campaign's item ids (or `select`).")
+    select: CampaignSelect | None = Field(None, description="The campaign's items by attributes (or `items`).")
+    start: datetime = Field(description="ISO 8601; without an offset, UTC.")
+    end: datetime = Field(description="ISO 8601, after `start`.")
+    impressions: int = Field(gt=0, le=10**12, description="The impression budget.")
+    per_buyer_cap: int = Field(3, ge=1, le=1000, description="Impressions per buyer at most.")
+    max_in_top10: int = Field(1, ge=1, le=10, description="Campaign items in a list's first 10 at most.")
+    gate_share: float = Field(0.1, gt=0, le=1, description="The relevance gate: a campaign item may be shown to a "
+                                                            "buyer who ranks it within this share of the catalog "
+                                                            "(or bought goods of its category or region).")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_utc_and_plausible(cls, value: datetime) -> datetime:
+        value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        if not CAMPAIGN_TIMES[0] <= value <= CAMPAIGN_TIMES[1]:
+            raise ValueError(f"must be between {CAMPAIGN_TIMES[0].date()} and {CAMPAIGN_TIMES[1].date()}")
+        return value.astimezone(timezone.utc)
+
+
+class CampaignOut(BaseModel):
+    """A campaign and how its delivery goes."""
+
+    campaign: dict = Field(description="The definition, as posted (times in UTC).")
+    status: Literal["scheduled", "running", "exhausted", "ended", "stopped"] = Field(
+        description="`exhausted`: the budget is delivered before the end.")
+    items: int = Field(description="Campaign items the served model knows.")
+    delivered: int = Field(description="Impressions delivered so far, by every worker.")
+    planned: float = Field(description="Impressions the plan has delivered by now.")
+    pacing_error: float = Field(description="(planned - delivered) / budget: positive when behind the plan.")
+    multiplier: float | None = Field(description="This worker's pacing multiplier (0: no lift, 1: to the top); "
+                                                 "null when it does not run the campaign.")
+    buyers_reached: int = Field(description="Distinct buyers shown a campaign item.")
+    per_merchant: dict[str, int] = Field(description="Impressions per merchant.")
+    per_region: dict[str, int] = Field(description="Impressions per region.")
+
+
+class CampaignsResponse(BaseModel):
+    """Every campaign, oldest first."""
+
+    campaigns: list[CampaignOut]

@@ -24,6 +24,7 @@ from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, catalog_text
 from recommender.loaders import written_items_catalog
 from recommender.store import EventStore, Item
+from serving.campaigns import LiveCampaigns
 from serving.item_json import ItemsJson
 from serving.live import LiveBuyers, LiveItems
 from serving.precomputed import DefaultLists
@@ -68,6 +69,7 @@ class ServedModel:
     items_json: ItemsJson  # the items of answers, as JSON
     live: LiveBuyers  # buyers whose purchases arrived after training (from the event store)
     live_items: LiveItems  # items whose availability changed through the API (from the event store)
+    campaigns: LiveCampaigns  # the store's running campaigns, placed in buyers' lists
 
     @property
     def model_version(self) -> str:
@@ -112,7 +114,8 @@ class ServedModel:
                    default_lists=kept.default_lists if kept is not None else DefaultLists.compute(engine, explainer),
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
                                         explainer.reason_texts, explainer.suffix),
-                   live=live, live_items=LiveItems(engine, kept.live_items if kept is not None else None))
+                   live=live, live_items=LiveItems(engine, kept.live_items if kept is not None else None),
+                   campaigns=LiveCampaigns(engine, explainer))
 
     def with_items(self, items: list[Item]) -> ServedModel:
         """This model extended with ``items`` it does not know, ranked by their content

@@ -10,7 +10,8 @@ loop), :meth:`Watcher.check` looks at
 * the event store: items written through ``PUT /v1/items`` change their availability, purchases
   and returns stored since the last check, by any worker, change those buyers' rankings
   (:mod:`serving.live`), and items the model does not know are added to it, ranked by their
-  content (:meth:`serving.served.ModelSwapper.add_items`).
+  content (:meth:`serving.served.ModelSwapper.add_items`), and campaigns' deliveries update their
+  pacing (:mod:`serving.campaigns`).
 
 Each file check is a ``stat``, and a file is read only when it changed; the store check is one
 indexed query. A source that fails to load is logged and the one served is kept; the watcher goes
@@ -48,6 +49,7 @@ class Watcher:
             steps.append(("items of the event store", lambda: served.live_items.follow(state.store)))
             steps.append(("events of the event store", lambda: served.live.follow(state.store)))
             steps.append(("new items of the event store", lambda: state.swapper.add_items(served)))
+            steps.append(("campaigns of the event store", lambda: served.campaigns.follow(state.store)))
         if state.merchant_tokens is not None:
             steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens",
                                                                state.merchant_tokens.refreshed())))

@@ -90,7 +90,8 @@ def test_known_buyer_gets_personalized_list(client, served, buyer):
     assert served.engine.available[item_codes(served, ids)].all()
     for item in items:
         assert item["reason"] and item["title"]
-        assert set(item) == {"item_id", "score", "title", "region", "merchant_id", "category", "price", "reason"}
+        assert set(item) == {"item_id", "score", "title", "region", "merchant_id", "category", "price", "reason",
+                             "campaign"}
     titles_bought = {str(served.titles[c]) for c in item_codes(served, bought_ids(served, buyer))}
     named = [item["reason"] for item in items if item["reason"].startswith(("bought by buyers who bought ",
                                                                                "similar to "))]

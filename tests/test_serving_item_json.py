@@ -22,24 +22,26 @@ REASONS = ["bought by buyers who bought A-1", 'similar to "B-2"', "popular with 
 SUFFIXES = ["; from Yixing, Wuxi, Jiangsu", "", "; from Huili, Liangshan, Sichuan"]
 
 
-def as_dicts(codes, scores, reasons):
+def as_dicts(codes, scores, reasons, campaigns=None):
     texts = [reasons] * len(codes) if isinstance(reasons, str) else [REASONS[i] for i in reasons]
     shortest = [float(str(score)) for score in np.asarray(scores, dtype=np.float32)]  # float32's shortest decimal
-    return [{**RECORDS[c], "score": s, "reason": t + SUFFIXES[c]} for c, s, t in zip(codes, shortest, texts)]
+    return [{**RECORDS[c], "score": s, "reason": t + SUFFIXES[c], "campaign": (campaigns or {}).get(position)}
+            for position, (c, s, t) in enumerate(zip(codes, shortest, texts))]
 
 
-@pytest.mark.parametrize("codes, scores, reasons", [
-    ([2, 0, 1], [7.0684851, 0.0000004, -1.5], [0, 1, -1]),
-    ([0, 1], np.array([3.4e38, 123456.78], dtype=np.float32), [2, 3]),
-    ([1], np.array([1e-7], dtype=np.float32), [-2]),
-    ([0, 0, 2, 1], [3.25, 2.0, 1e9, 0.1], 'bought by the same buyers as "x" \\ y'),
-    ([], [], []),
+@pytest.mark.parametrize("codes, scores, reasons, campaigns", [
+    ([2, 0, 1], [7.0684851, 0.0000004, -1.5], [0, 1, -1], {}),
+    ([0, 1], np.array([3.4e38, 123456.78], dtype=np.float32), [2, 3], {1: 'craft "2026"'}),
+    ([1], np.array([1e-7], dtype=np.float32), [-2], {0: "c"}),
+    ([0, 0, 2, 1], [3.25, 2.0, 1e9, 0.1], 'bought by the same buyers as "x" \\ y', {0: "a", 3: "b"}),
+    ([], [], [], {}),
 ])
-def test_items_are_the_bytes_of_encoding_the_dicts(codes, scores, reasons):
+def test_items_are_the_bytes_of_encoding_the_dicts(codes, scores, reasons, campaigns):
     encoder = ItemsJson(RECORDS, REASONS, SUFFIXES)
     ids = reasons if isinstance(reasons, str) else np.asarray(reasons, dtype=np.int32)
-    answer = orjson.dumps({"items": encoder.items(np.asarray(codes, dtype=np.int64), np.asarray(scores), ids)})
-    assert answer == orjson.dumps({"items": as_dicts(codes, scores, reasons)})
+    answer = orjson.dumps({"items": encoder.items(np.asarray(codes, dtype=np.int64), np.asarray(scores), ids,
+                                                  campaigns)})
+    assert answer == orjson.dumps({"items": as_dicts(codes, scores, reasons, campaigns)})
 
 
 def test_popular_ids_index_the_popularity_texts():

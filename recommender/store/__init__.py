@@ -1,6 +1,7 @@
 """The event store (SQLite or PostgreSQL): buyer events sent to the API, and items managed through it."""
 from recommender.store.event_store import (
     Added,
+    CampaignRecord,
     Event,
     EventStore,
     Item,
@@ -13,5 +14,5 @@ from recommender.store.event_store import (
 )
 from recommender.store.group_commit import GroupCommit
 
-__all__ = ["Added", "Event", "EventStore", "GroupCommit", "Item", "ModelRecord", "StoreError", "StoredEvent",
+__all__ = ["Added", "CampaignRecord", "Event", "EventStore", "GroupCommit", "Item", "ModelRecord", "StoreError", "StoredEvent",
            "from_us", "now_us", "to_us"]

@@ -17,6 +17,7 @@ position seen misses nothing.
 from __future__ import annotations
 
 import fcntl
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,12 +31,21 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 
-from recommender.store.schema import EVENT_TYPES, SIGNAL_TYPES, events, items, models
+from recommender.store.schema import (
+    EVENT_TYPES,
+    SIGNAL_TYPES,
+    campaign_buyers,
+    campaign_items,
+    campaigns,
+    events,
+    items,
+    models,
+)
 
 WRITE_LOCK_KEY = 0x7265636F  # PostgreSQL advisory lock of the event writers ("reco")
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another process's write to finish
@@ -102,6 +112,18 @@ class ModelRecord:
     serving_ndcg: float | None = None
     serving_version: str | None = None
     created_us: int = 0
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """A stored campaign: its definition (the API's JSON), the impressions delivered so far, and
+    when it was created and stopped (None while it runs)."""
+
+    campaign_id: str
+    definition: dict
+    delivered: int
+    created_us: int
+    stopped_us: int | None
 
 
 @dataclass(frozen=True)
@@ -381,6 +403,76 @@ class EventStore:
             frame = pd.read_sql_query(query, connection)
         frame["timestamp"] = pd.to_datetime(frame.pop("timestamp_us"), unit="us", utc=True)
         return frame
+
+    def add_campaign(self, definition: dict, start_us: int, end_us: int) -> CampaignRecord:
+        """Store a new campaign (``definition``: its JSON, with ``campaign_id`` and ``impressions``);
+        raises ValueError when the id is in use."""
+        row = {"campaign_id": definition["campaign_id"], "definition": json.dumps(definition),
+               "start_us": start_us, "end_us": end_us, "impressions": int(definition["impressions"]),
+               "delivered": 0, "created_us": now_us(), "stopped_us": None}
+        try:
+            with self._writing() as connection:
+                connection.execute(campaigns.insert(), row)
+        except IntegrityError as exc:
+            raise ValueError(f"campaign_id: {row['campaign_id']!r} is already in use") from exc
+        return CampaignRecord(row["campaign_id"], definition, 0, row["created_us"], None)
+
+    def campaigns(self) -> list[CampaignRecord]:
+        """Every campaign, stopped ones too, oldest first."""
+        query = select(campaigns).order_by(campaigns.c.created_us, campaigns.c.campaign_id)
+        with self.engine.connect() as connection:
+            return [CampaignRecord(row.campaign_id, json.loads(row.definition), row.delivered, row.created_us,
+                                   row.stopped_us) for row in connection.execute(query)]
+
+    def stop_campaign(self, campaign_id: str) -> bool:
+        """Stop a running campaign now; False when there is no such campaign or it was stopped."""
+        statement = (update(campaigns).where(campaigns.c.campaign_id == campaign_id, campaigns.c.stopped_us.is_(None))
+                     .values(stopped_us=now_us()))
+        with self._writing() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def reserve_impressions(self, campaign_id: str, user_id: str, item_ids: Sequence[str], cap: int) -> int:
+        """Count impressions of ``item_ids`` (in order) for buyer ``user_id``, in one transaction and
+        as far as the campaign's budget and the buyer's ``cap`` allow; how many were granted (the
+        first ones), 0 for a stopped or unknown campaign. Every worker counts here, so neither the
+        budget nor the cap is ever exceeded."""
+        with self._writing() as connection:
+            campaign = connection.execute(select(campaigns.c.impressions, campaigns.c.delivered, campaigns.c.stopped_us)
+                                          .where(campaigns.c.campaign_id == campaign_id)).first()
+            if campaign is None or campaign.stopped_us is not None:
+                return 0
+            shown = connection.execute(select(campaign_buyers.c.shown).where(
+                campaign_buyers.c.campaign_id == campaign_id, campaign_buyers.c.user_id == user_id)).scalar()
+            granted = max(0, min(len(item_ids), campaign.impressions - campaign.delivered, cap - (shown or 0)))
+            if granted == 0:
+                return 0
+            connection.execute(update(campaigns).where(campaigns.c.campaign_id == campaign_id)
+                               .values(delivered=campaigns.c.delivered + granted))
+            self._increment(connection, campaign_buyers, "user_id", [(campaign_id, user_id, granted)])
+            self._increment(connection, campaign_items, "item_id",
+                            [(campaign_id, item_id, 1) for item_id in item_ids[:granted]])
+        return granted
+
+    def _increment(self, connection: Connection, table, key: str, rows: list[tuple[str, str, int]]) -> None:
+        insert = self._insert_into(table)
+        connection.execute(insert.on_conflict_do_update(index_elements=["campaign_id", key],
+                                                        set_={"shown": table.c.shown + insert.excluded.shown}),
+                           [{"campaign_id": campaign_id, key: name, "shown": count} for campaign_id, name, count in rows])
+
+    def campaign_delivery(self, campaign_id: str) -> tuple[int, dict[str, int]]:
+        """A campaign's distinct buyers reached and impressions per item id."""
+        with self.engine.connect() as connection:
+            buyers = connection.execute(select(func.count()).select_from(campaign_buyers)
+                                        .where(campaign_buyers.c.campaign_id == campaign_id)).scalar_one()
+            per_item = dict(connection.execute(select(campaign_items.c.item_id, campaign_items.c.shown)
+                                               .where(campaign_items.c.campaign_id == campaign_id)).all())
+        return buyers, per_item
+
+    def buyer_impressions(self, campaign_id: str) -> dict[str, int]:
+        """A campaign's impressions per buyer."""
+        with self.engine.connect() as connection:
+            return dict(connection.execute(select(campaign_buyers.c.user_id, campaign_buyers.c.shown)
+                                           .where(campaign_buyers.c.campaign_id == campaign_id)).all())
 
     def close(self) -> None:
         self.engine.dispose()

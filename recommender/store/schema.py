@@ -8,6 +8,9 @@
   fields.
 * ``models``: the model registry of ``recommender retrain``: every model it trained, its NDCG@10
   on the most recent days next to the serving model's, and whether it was promoted.
+* ``campaigns``: exposure campaigns (:mod:`recommender.campaigns`), their definition as JSON and
+  the impressions delivered; ``campaign_buyers`` and ``campaign_items``: impressions per buyer
+  (the frequency cap) and per item (delivery per merchant and region).
 
 Indexes: ``events.event_id`` (unique: idempotent ingestion), ``(user_id, seq)`` (a buyer's
 history in order); ``seq`` is the primary key (events after a position, for followers);
@@ -86,4 +89,30 @@ models = Table(
     Column("reason", Text, nullable=False),
     CheckConstraint("status IN ('promoted', 'rejected', 'failed')", name="models_status"),
     Index("models_created", "created_us"),
+)
+
+campaigns = Table(
+    "campaigns", metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("definition", Text, nullable=False),  # the campaign's JSON (Campaign.to_dict)
+    Column("start_us", BigInteger, nullable=False),
+    Column("end_us", BigInteger, nullable=False),
+    Column("impressions", BigInteger, nullable=False),
+    Column("delivered", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("stopped_us", BigInteger),
+)
+
+campaign_buyers = Table(
+    "campaign_buyers", metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("user_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("shown", Integer, nullable=False),
+)
+
+campaign_items = Table(
+    "campaign_items", metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("item_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("shown", BigInteger, nullable=False),
 )

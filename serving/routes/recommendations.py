@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
+from recommender.engine import Histories
 from recommender.explain import popular_id
 from serving.live import LiveBuyer
 from serving.parameters import NO_PARAMETERS, Parameters
@@ -50,8 +51,11 @@ async def recommendations(request: Request) -> Response:
     defaults = mask is None and query.exclude_purchased and niche == engine.default_niche
     live = served.live.get(user_id)
     if live is not None:  # purchases since training: the buyer's history as the event store has it
-        codes, scores, reason_ids = live_list(served, live, k, tier, niche, mask, query.exclude_purchased, defaults)
-        return _answer(served, user_id, True, niche, tier or live.tier, codes, scores, reason_ids)
+        listed = live_list(served, live, k, tier, niche, mask, query.exclude_purchased, defaults)
+        tier = tier or live.tier
+        listed, campaigns = await _with_campaigns(request, served, user_id, live.code, tier, live.bought, listed,
+                                                  live.histories(engine.n_items))
+        return _answer(served, user_id, True, niche, tier, *listed, campaigns)
     code = engine.users.code_of(user_id)
     listed = served.default_lists.top(code, k, tier) if defaults and served.default_lists is not None else None
     if listed is not None and not served.live_items.shows(listed.codes):
@@ -64,11 +68,24 @@ async def recommendations(request: Request) -> Response:
     if tier is None:
         tier = int(engine.user_tiers[code]) if code >= 0 else 0
     if code < 0:
-        reason_ids = np.full(len(codes), popular_id(tier))
-    elif reason_ids is None:
-        bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
+        return _answer(served, user_id, False, niche, tier, codes, scores, np.full(len(codes), popular_id(tier)))
+    bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
+    if reason_ids is None:
         reason_ids = served.explainer.reason_ids(codes, bought, tier)
-    return _answer(served, user_id, code >= 0, niche, tier, codes, scores, reason_ids)
+    listed, campaigns = await _with_campaigns(request, served, user_id, code, tier, bought,
+                                              Listed(codes, scores, reason_ids))
+    return _answer(served, user_id, True, niche, tier, *listed, campaigns)
+
+
+async def _with_campaigns(request: Request, served: ServedModel, user_id: str, code: int, tier: int,
+                          bought: np.ndarray, listed: Listed, histories: Histories | None = None
+                          ) -> tuple[Listed, dict[int, str]]:
+    """A personalised list with the open campaigns' items placed (:mod:`serving.campaigns`), and
+    the campaign of each item shown for one, by position; as it is without a running campaign."""
+    store = request.app.state.store
+    if store is None or not served.campaigns.running:
+        return listed, {}
+    return await served.campaigns.place(store, user_id, code, tier or None, bought, listed, histories)
 
 
 def live_list(served: ServedModel, live: LiveBuyer, k: int, tier: int | None, niche: float, mask: np.ndarray | None,
@@ -86,10 +103,10 @@ def live_list(served: ServedModel, live: LiveBuyer, k: int, tier: int | None, ni
 
 
 def _answer(served: ServedModel, user_id: str, personalized: bool, niche: float, tier: int, codes: np.ndarray,
-            scores: np.ndarray, reason_ids: np.ndarray) -> Response:
+            scores: np.ndarray, reason_ids: np.ndarray, campaigns: dict[int, str] | None = None) -> Response:
     return json_response({"user_id": user_id, "personalized": personalized, "model_version": served.model_version,
                           "niche": niche, "city_tier": tier or None,
-                          "items": served.items_json.items(codes, scores, reason_ids)})
+                          "items": served.items_json.items(codes, scores, reason_ids, campaigns)})
 
 
 @router.post("/v1/rank", response_model=RankResponse, openapi_extra=NO_PARAMETERS.openapi,

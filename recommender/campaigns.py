@@ -1,0 +1,225 @@
+"""Campaigns: a promised exposure for shortlisted goods, delivered evenly, and only where it fits.
+
+A :class:`Campaign` names its items (explicit ids, or a :class:`Selection` of the catalog by tags,
+regions, merchants and categories), a time window, an impression budget, a per-buyer frequency
+cap and a slot policy (at most ``max_in_top10`` campaign items in a top 10). An impression is one
+campaign item, marked as such, in one answered list.
+
+Delivery is paced as ad servers pace budgets:
+
+* the **plan** (:class:`TrafficCurve`) spreads the budget over the window in proportion to the
+  traffic expected in each hour of the week (flat without history), so a campaign is not burnt in
+  its first hour and catches up in busy hours rather than at night;
+* a **multiplier** per campaign (:class:`PacingController`), a proportional-integral controller
+  on the planned minus the delivered impressions (as shares of the budget), with anti-windup
+  (the integral stops growing while the multiplier is pinned at a bound), sets how far a campaign
+  item may be lifted in a buyer's list: 0 lifts nothing, 1 lifts it to the top;
+* a **relevance gate** (:func:`passes_gate`) decides where a campaign item may appear at all: it
+  already ranks within the buyer's own top ``gate_share`` of the catalog, or the buyer has bought
+  goods of its category or region. A buyer no campaign item passes for sees none.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+from recommender.columns import TEXT
+
+HOURS_PER_WEEK = 168
+MAX_CAMPAIGN_ITEMS = 10_000
+CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Catalog items chosen by attributes: every listed field must match (any of its values); an
+    empty field matches everything. Tags match whole tags, case-insensitively."""
+
+    tags: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    merchants: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not (self.tags or self.regions or self.merchants or self.categories):
+            raise ValueError("select: name at least one of tags, regions, merchants, categories")
+
+    def mask(self, catalog: pd.DataFrame) -> np.ndarray:
+        """Which catalog rows are selected."""
+        chosen = np.ones(len(catalog), dtype=bool)
+        for column, values in (("region", self.regions), ("merchant_id", self.merchants),
+                               ("category", self.categories)):
+            if values:
+                chosen &= catalog[column].astype(TEXT).isin(values).to_numpy() if column in catalog else False
+        if self.tags:
+            wanted = {tag.lower() for tag in self.tags}
+            tags = catalog["tags"].fillna("").astype(TEXT) if "tags" in catalog else pd.Series([""] * len(catalog))
+            chosen &= np.array([bool(wanted & {t.strip().lower() for t in value.split(";")}) for value in tags],
+                               dtype=bool)
+        return chosen
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign as an operator defines it (times are aware datetimes, UTC)."""
+
+    campaign_id: str
+    name: str
+    start: datetime
+    end: datetime
+    impressions: int
+    per_buyer_cap: int = 3
+    max_in_top10: int = 1
+    items: tuple[str, ...] = ()
+    select: Selection | None = None
+    gate_share: float = 0.1
+
+    def __post_init__(self):
+        if not CAMPAIGN_ID.match(self.campaign_id):
+            raise ValueError("campaign_id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        if bool(self.items) == (self.select is not None):
+            raise ValueError("items: give either items (ids) or select (attributes), not both or neither")
+        if len(self.items) > MAX_CAMPAIGN_ITEMS:
+            raise ValueError(f"items: at most {MAX_CAMPAIGN_ITEMS} ids")
+        if self.end <= self.start:
+            raise ValueError("end: must be after start")
+        if self.impressions < 1:
+            raise ValueError("impressions: must be a positive number")
+        if self.per_buyer_cap < 1:
+            raise ValueError("per_buyer_cap: must be at least 1")
+        if not 1 <= self.max_in_top10 <= 10:
+            raise ValueError("max_in_top10: must be 1..10")
+        if not 0.0 < self.gate_share <= 1.0:
+            raise ValueError("gate_share: must be in (0, 1]")
+
+    def item_mask(self, catalog: pd.DataFrame, strict: bool = True) -> np.ndarray:
+        """The campaign's catalog rows; ``strict`` raises ValueError naming ids the catalog does not
+        have (else they are left out)."""
+        if self.select is not None:
+            return self.select.mask(catalog)
+        ids = catalog["item_id"].astype(TEXT)
+        unknown = sorted(set(self.items) - set(ids))
+        if unknown and strict:
+            raise ValueError(f"items: unknown item id(s) {', '.join(map(repr, unknown[:10]))}")
+        return ids.isin(self.items).to_numpy()
+
+    def to_dict(self) -> dict:
+        """The campaign as the API's JSON (ISO 8601 times)."""
+        body = {"campaign_id": self.campaign_id, "name": self.name, "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "impressions": self.impressions, "per_buyer_cap": self.per_buyer_cap,
+                "max_in_top10": self.max_in_top10, "gate_share": self.gate_share}
+        if self.items:
+            body["items"] = list(self.items)
+        else:
+            body["select"] = {name: list(getattr(self.select, name))
+                              for name in ("tags", "regions", "merchants", "categories") if getattr(self.select, name)}
+        return body
+
+    @classmethod
+    def from_dict(cls, body: dict) -> Campaign:
+        """The campaign of :meth:`to_dict`'s JSON."""
+        select = body.get("select")
+        return cls(campaign_id=body["campaign_id"], name=body["name"], start=_utc(body["start"]),
+                   end=_utc(body["end"]), impressions=int(body["impressions"]),
+                   per_buyer_cap=int(body["per_buyer_cap"]), max_in_top10=int(body["max_in_top10"]),
+                   items=tuple(body.get("items") or ()),
+                   select=Selection(**{name: tuple(values) for name, values in select.items()}) if select else None,
+                   gate_share=float(body.get("gate_share", 0.1)))
+
+
+def _utc(value: str | datetime) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class TrafficCurve:
+    """Expected traffic per hour of the week (Monday 00:00 UTC first), any scale; flat by default."""
+
+    hourly: np.ndarray = field(default_factory=lambda: np.ones(HOURS_PER_WEEK))
+
+    def __post_init__(self):
+        hourly = np.asarray(self.hourly, dtype=np.float64)
+        if hourly.shape != (HOURS_PER_WEEK,) or (hourly < 0).any() or hourly.sum() <= 0:
+            raise ValueError(f"a traffic curve is {HOURS_PER_WEEK} non-negative hourly weights, not all 0")
+
+    @classmethod
+    def from_times(cls, times: pd.Series, min_events: int = 1_000) -> TrafficCurve:
+        """The average hour-of-week profile of past request or purchase ``times`` (UTC); flat with
+        fewer than ``min_events`` of them. Every hour keeps a floor of a tenth of the mean, so a
+        quiet hour is planned little rather than nothing."""
+        times = pd.to_datetime(pd.Series(times), utc=True)
+        if len(times) < min_events:
+            return cls()
+        hours = (times.dt.dayofweek * 24 + times.dt.hour).to_numpy()
+        counts = np.bincount(hours, minlength=HOURS_PER_WEEK).astype(np.float64)
+        return cls(np.maximum(counts, 0.1 * counts.mean()))
+
+    def _cumulative(self, moment: datetime) -> float:
+        """Traffic from the epoch's Monday (1970-01-05) to ``moment``, in hour-weights."""
+        hours = (moment - datetime(1970, 1, 5, tzinfo=timezone.utc)) / timedelta(hours=1)
+        weeks, within = divmod(hours, HOURS_PER_WEEK)
+        whole, part = int(within), within - int(within)
+        week = self.hourly.sum()
+        return weeks * week + self.hourly[:whole].sum() + part * self.hourly[whole % HOURS_PER_WEEK]
+
+    def share(self, start: datetime, end: datetime, moment: datetime) -> float:
+        """The share of the traffic of ``start``..``end`` expected before ``moment`` (0..1)."""
+        moment = min(max(moment, start), end)
+        total = self._cumulative(end) - self._cumulative(start)
+        return float((self._cumulative(moment) - self._cumulative(start)) / total)
+
+
+@dataclass
+class PacingController:
+    """A campaign's multiplier in [0, ``ceiling``], from planned and delivered impressions.
+
+    ``update`` takes the error ``(planned - delivered) / budget`` (positive: behind plan) and sets
+    ``multiplier = clip(base + kp * error + ki * integral)``, where ``integral`` sums
+    ``error * seconds``. Anti-windup: while the multiplier is pinned at a bound, the integral
+    does not grow further past it, so the controller recovers at once when the error changes
+    sign instead of first unwinding what it piled up."""
+
+    kp: float = 8.0
+    ki: float = 0.2
+    base: float = 0.3
+    ceiling: float = 1.0
+    integral: float = 0.0
+    multiplier: float = 0.3
+
+    def update(self, error: float, seconds: float) -> float:
+        """The multiplier after ``seconds`` with ``error`` (planned minus delivered, as a share of
+        the budget)."""
+        candidate = self.integral + error * seconds
+        raw = self.base + self.kp * error + self.ki * candidate
+        saturated_high, saturated_low = raw > self.ceiling, raw < 0.0
+        if not ((saturated_high and error > 0) or (saturated_low and error < 0)):
+            self.integral = candidate  # integrate only while that does not push further into a bound
+        self.multiplier = float(np.clip(self.base + self.kp * error + self.ki * self.integral, 0.0, self.ceiling))
+        return self.multiplier
+
+
+def passes_gate(scores: np.ndarray, candidates: np.ndarray, gate_share: float, profile_match: np.ndarray
+                ) -> np.ndarray:
+    """Which ``candidates`` (item codes) may be shown to a buyer whose scores of the whole catalog
+    are ``scores``: those within the buyer's top ``gate_share`` of the catalog, and those of a
+    category or region the buyer has bought (``profile_match``, one flag per candidate)."""
+    n = len(scores)
+    keep = max(1, int(np.ceil(gate_share * n)))
+    threshold = np.partition(scores, n - keep)[n - keep]
+    return (scores[candidates] >= threshold) | np.asarray(profile_match, dtype=bool)
+
+
+def lifted_position(list_scores: np.ndarray, score: float, multiplier: float) -> int:
+    """Where a campaign item of relevance ``score`` enters a list with ``list_scores`` (best first)
+    once lifted by ``multiplier`` times the list's score spread (its best minus its last score):
+    the index it takes, or ``len(list_scores)`` when even lifted it ranks below the whole list."""
+    if len(list_scores) == 0:
+        return 0
+    spread = float(list_scores[0] - list_scores[-1])
+    lifted = score + multiplier * max(spread, 1e-6)
+    return int(np.searchsorted(-np.asarray(list_scores, dtype=np.float64), -lifted, side="left"))

@@ -1,0 +1,156 @@
+"""Campaigns (admin key): ``POST /v1/admin/campaigns``, ``GET /v1/admin/campaigns``,
+``GET /v1/admin/campaigns/{campaign_id}`` and ``DELETE`` of one, which stops it.
+
+A campaign is stored in the event store, so every worker places it (:mod:`serving.campaigns`,
+within a quarter of a second) and counts its impressions there, and a restart loses nothing. Its
+items are checked against the served model's catalog when it is posted: unknown or unavailable
+ids, a selection that matches no available item, an end before the start, a budget that is not a
+positive number or an id already in use are a 422 naming the field.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from recommender.campaigns import Campaign, Selection, TrafficCurve
+from recommender.store import CampaignRecord, EventStore, to_us
+from serving.parameters import NO_PARAMETERS, Parameters
+from serving.responses import documented_errors, invalid, json_response
+from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
+from serving.routes.events import event_store
+from serving.schemas import CampaignIn, CampaignOut, CampaignsResponse, Identifier
+from serving.served import ServedModel, served_model
+
+router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_admin_key)])
+ADMIN_ERRORS = {401: f"Missing or wrong {ADMIN_KEY_HEADER}.", 403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
+                503: "No event store, or no model loaded."}
+
+
+class CampaignPath(BaseModel):
+    """The path parameter of ``/v1/admin/campaigns/{campaign_id}``."""
+
+    campaign_id: Identifier = Field(description="The campaign's id.")
+
+
+CAMPAIGN_PARAMETERS = Parameters(path=CampaignPath)
+
+
+def checked_campaign(body: CampaignIn, served: ServedModel) -> Campaign:
+    """The posted campaign, checked against the served model's catalog (422 naming the field)."""
+    if body.end <= body.start:
+        raise invalid("body", "end", "end must be after start")
+    select = body.select
+    has_select = select is not None and any(getattr(select, name) for name in select.model_fields)
+    if (body.items is None) == (not has_select):
+        raise invalid("body", "items", "give either items (ids) or select (tags, regions, merchants, categories)")
+    campaign = Campaign(campaign_id=body.campaign_id, name=body.name, start=body.start, end=body.end,
+                        impressions=body.impressions, per_buyer_cap=body.per_buyer_cap,
+                        max_in_top10=body.max_in_top10, items=tuple(dict.fromkeys(body.items or ())),
+                        select=Selection(**{name: tuple(getattr(select, name)) for name in select.model_fields})
+                        if has_select else None, gate_share=body.gate_share)
+    engine = served.engine
+    try:
+        member = campaign.item_mask(engine.catalog)
+    except ValueError as exc:
+        raise invalid("body", "items", str(exc)) from exc
+    if campaign.items:
+        unavailable = [item for item in campaign.items if not engine.available[engine.items.code_of(item)]]
+        if unavailable:
+            raise invalid("body", "items", f"unavailable item id(s) {', '.join(map(repr, unavailable[:10]))}")
+    elif not (member & engine.available).any():
+        raise invalid("body", "select", "the selection matches no available item of the catalog")
+    return campaign
+
+
+def campaign_report(record: CampaignRecord, served: ServedModel, store: EventStore) -> dict:
+    """A campaign's definition and delivery (the :class:`~serving.schemas.CampaignOut` fields)."""
+    campaign = Campaign.from_dict(record.definition)
+    now = datetime.now(timezone.utc)
+    running = served.campaigns.running.get(campaign.campaign_id)
+    curve = running.curve if running is not None else TrafficCurve()
+    planned = campaign.impressions * curve.share(campaign.start, campaign.end, now)
+    if record.stopped_us is not None:
+        status = "stopped"
+    elif now < campaign.start:
+        status = "scheduled"
+    elif record.delivered >= campaign.impressions:
+        status = "exhausted"
+    elif now >= campaign.end:
+        status = "ended"
+    else:
+        status = "running"
+    buyers, per_item = store.campaign_delivery(campaign.campaign_id)
+    engine = served.engine
+    groups: dict[str, dict[str, int]] = {"merchant_id": {}, "region": {}}
+    for item_id, shown in per_item.items():
+        code = engine.items.code_of(item_id)
+        for column, totals in groups.items():
+            value = str(engine.catalog[column].iloc[code]) if code >= 0 and column in engine.catalog else "unknown"
+            totals[value] = totals.get(value, 0) + int(shown)
+    return {"campaign": campaign.to_dict(), "status": status,
+            "items": int(np.count_nonzero(campaign.item_mask(engine.catalog, strict=False))),
+            "delivered": record.delivered, "planned": round(planned, 1),
+            "pacing_error": round((planned - record.delivered) / campaign.impressions, 6),
+            "multiplier": None if running is None else round(running.controller.multiplier, 6),
+            "buyers_reached": buyers, "per_merchant": groups["merchant_id"], "per_region": groups["region"]}
+
+
+def _record(store: EventStore, campaign_id: str) -> CampaignRecord:
+    found = next((record for record in store.campaigns() if record.campaign_id == campaign_id), None)
+    if found is None:
+        raise HTTPException(404, detail=f"unknown campaign {campaign_id!r}")
+    return found
+
+
+@router.post("/v1/admin/campaigns", status_code=201, response_model=CampaignOut, openapi_extra=NO_PARAMETERS.openapi,
+             responses=documented_errors(400, 401, 403, 413, 422, 429, 503, descriptions=ADMIN_ERRORS),
+             summary="Start a campaign (admin key required)",
+             description="Promises the campaign's items `impressions` between `start` and `end`: every worker "
+                         "places them in buyers' lists, paced over the expected traffic and only for buyers "
+                         "they fit, marked `\"campaign\": id`. 422 for unknown or unavailable items, a "
+                         "selection matching no available item, an end before the start, a non-positive "
+                         "budget or an id in use.")
+def create_campaign(request: Request, body: CampaignIn) -> Response:
+    # a plain def: the store's write runs in the threadpool
+    NO_PARAMETERS.parse(request)
+    store, served = event_store(request), served_model(request)
+    campaign = checked_campaign(body, served)
+    try:
+        record = store.add_campaign(campaign.to_dict(), to_us(campaign.start), to_us(campaign.end))
+    except ValueError as exc:
+        raise invalid("body", "campaign_id", str(exc)) from exc
+    return json_response(campaign_report(record, served, store), status_code=201)
+
+
+@router.get("/v1/admin/campaigns", response_model=CampaignsResponse, openapi_extra=NO_PARAMETERS.openapi,
+            responses=documented_errors(401, 403, 422, 503, descriptions=ADMIN_ERRORS),
+            summary="Every campaign and its delivery (admin key required)")
+def list_campaigns(request: Request) -> Response:
+    NO_PARAMETERS.parse(request)
+    store, served = event_store(request), served_model(request)
+    return json_response({"campaigns": [campaign_report(record, served, store) for record in store.campaigns()]})
+
+
+@router.get("/v1/admin/campaigns/{campaign_id}", response_model=CampaignOut, openapi_extra=CAMPAIGN_PARAMETERS.openapi,
+            responses=documented_errors(401, 403, 404, 422, 503, descriptions={
+                **ADMIN_ERRORS, 404: "No campaign has this id."}),
+            summary="A campaign's delivery: planned, delivered, pacing error, multiplier, reach (admin key required)")
+def get_campaign(request: Request) -> Response:
+    path, _ = CAMPAIGN_PARAMETERS.parse(request)
+    store, served = event_store(request), served_model(request)
+    return json_response(campaign_report(_record(store, path.campaign_id), served, store))
+
+
+@router.delete("/v1/admin/campaigns/{campaign_id}", response_model=CampaignOut,
+               openapi_extra=CAMPAIGN_PARAMETERS.openapi,
+               responses=documented_errors(401, 403, 404, 422, 503, descriptions={
+                   **ADMIN_ERRORS, 404: "No campaign has this id."}),
+               summary="Stop a campaign now, on every worker (admin key required)")
+def stop_campaign(request: Request) -> Response:
+    path, _ = CAMPAIGN_PARAMETERS.parse(request)
+    store, served = event_store(request), served_model(request)
+    store.stop_campaign(path.campaign_id)
+    return json_response(campaign_report(_record(store, path.campaign_id), served, store))

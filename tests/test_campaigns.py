@@ -1,0 +1,190 @@
+"""Campaigns: definitions, the traffic plan, the pacing controller, the store's impression counts,
+and the admin API (422s naming the field, marks in lists, the gate, stopping)."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from recommender.campaigns import Campaign, PacingController, Selection, TrafficCurve, lifted_position, passes_gate
+from recommender.store import EventStore
+from serving.app import create_app
+from serving.routes.admin import ADMIN_KEY_ENV
+from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
+
+ADMIN = "campaign-key"
+T0 = datetime(2026, 8, 3, tzinfo=timezone.utc)  # a Monday
+
+
+def test_a_campaign_names_its_bad_field():
+    good = {"campaign_id": "c", "name": "n", "start": T0, "end": T0 + timedelta(days=1), "impressions": 10,
+            "items": ("A",)}
+    Campaign(**good)
+    for changes, field in (({"end": T0}, "end"), ({"impressions": 0}, "impressions"), ({"campaign_id": "a b"},
+                           "campaign_id"), ({"select": Selection(tags=("x",))}, "items"),
+                           ({"max_in_top10": 11}, "max_in_top10")):
+        with pytest.raises(ValueError, match=field):
+            Campaign(**{**good, **changes})
+
+
+def test_a_selection_matches_every_given_field():
+    catalog = pd.DataFrame({"item_id": ["A", "B", "C"], "tags": ["handmade;gift", "Handmade", "fresh"],
+                            "region": ["Fenghuang", "Langqiao", "Fenghuang"], "category": ["weaving"] * 3,
+                            "merchant_id": ["M1", "M2", "M3"]})
+    assert Selection(tags=("handmade",)).mask(catalog).tolist() == [True, True, False]
+    assert Selection(tags=("handmade",), regions=("Fenghuang",)).mask(catalog).tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="unknown item"):
+        Campaign("c", "n", T0, T0 + timedelta(days=1), 10, items=("A", "Z")).item_mask(catalog)
+
+
+def test_the_plan_follows_the_traffic_curve():
+    flat = TrafficCurve()
+    assert flat.share(T0, T0 + timedelta(hours=10), T0 + timedelta(hours=5)) == pytest.approx(0.5)
+    evenings = np.ones(168)
+    evenings[18:22] = 10.0  # Monday 18:00-22:00 is busy
+    curve = TrafficCurve(evenings)
+    day = (T0, T0 + timedelta(days=1))
+    assert curve.share(*day, T0 + timedelta(hours=18)) == pytest.approx(18 / 60)
+    assert curve.share(*day, T0 + timedelta(hours=22)) == pytest.approx(58 / 60)
+    times = pd.Series(pd.date_range(T0, periods=5_000, freq="37min"))
+    assert TrafficCurve.from_times(times).hourly.shape == (168,)
+    assert (TrafficCurve.from_times(times[:10]).hourly == 1).all()  # too few: flat
+
+
+def test_the_controller_lifts_when_behind_drops_when_ahead_and_does_not_wind_up():
+    controller = PacingController()
+    assert controller.update(0.2, 1.0) == 1.0  # far behind: the ceiling
+    pinned = controller.integral
+    for _ in range(1_000):
+        controller.update(0.2, 1.0)
+    assert controller.integral == pinned  # pinned at the ceiling: the integral stops growing
+    assert controller.update(-0.05, 1.0) < 1.0  # ahead: it drops at once instead of unwinding for minutes
+    assert PacingController().update(-0.5, 1.0) == 0.0
+
+
+def test_a_lifted_item_enters_where_its_lifted_score_ranks():
+    scores = np.array([5.0, 4.0, 3.0, 1.0])
+    assert lifted_position(scores, 0.5, 0.0) == 4  # no lift: below the list
+    assert lifted_position(scores, 0.5, 1.0) == 1  # lifted by the spread (4): between 5 and 4
+    assert passes_gate(np.arange(100.0), np.array([99, 50, 3]), 0.1, np.array([False, False, True])).tolist() == [
+        True, False, True]
+
+
+def test_the_store_grants_impressions_within_budget_and_cap(store_url):  # noqa: F811
+    store = EventStore.open(store_url)
+    try:
+        store.add_campaign({"campaign_id": "c", "impressions": 5}, 0, 1)
+        with pytest.raises(ValueError, match="already in use"):
+            store.add_campaign({"campaign_id": "c", "impressions": 5}, 0, 1)
+        grants = [store.reserve_impressions("c", user, items, 2) for user, items in
+                  (("u1", ["A", "B", "C"]), ("u1", ["A"]), ("u2", ["A", "B"]), ("u3", ["C", "D"]))]
+        assert grants == [2, 0, 2, 1]  # u1 capped at 2; the budget of 5 ends at u3's first
+        assert store.buyer_impressions("c") == {"u1": 2, "u2": 2, "u3": 1}
+        assert store.campaign_delivery("c") == (3, {"A": 2, "B": 2, "C": 1})
+        assert store.stop_campaign("c") and not store.stop_campaign("c")
+        assert store.reserve_impressions("c", "u4", ["A"], 2) == 0
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def client(small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv(ADMIN_KEY_ENV, ADMIN)
+    with TestClient(create_app(small_model, store_url=f"sqlite:///{tmp_path / 'events.sqlite3'}")) as test_client:
+        yield test_client
+
+
+def campaign(**changes) -> dict:
+    now = datetime.now(timezone.utc)
+    return {"campaign_id": "craft", "name": "Craft", "select": {"tags": ["handmade"]},
+            "start": (now - timedelta(seconds=1)).isoformat(), "end": (now + timedelta(minutes=10)).isoformat(),
+            "impressions": 1_000, "per_buyer_cap": 2, "max_in_top10": 2, **changes}
+
+
+def post(client, body):
+    return client.post("/v1/admin/campaigns", json=body, headers={"X-API-Key": ADMIN})
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"end": "2020-01-01T00:00:00Z"}, "end"), ({"impressions": 0}, "impressions"), ({"impressions": "many"},
+                                                                                   "impressions"),
+    ({"select": None, "items": ["NOT-AN-ITEM"]}, "items"), ({"select": {"tags": ["no-such-tag"]}}, "select"),
+    ({"select": None}, "items"), ({"start": "0001-01-01T00:00:00+05:00"}, "start"),
+])
+def test_a_bad_campaign_is_422_naming_the_field(client, changes, field):
+    answer = post(client, campaign(**changes))
+    assert answer.status_code == 422 and ["body", field] in [error["loc"][:2] for error in answer.json()["errors"]]
+    assert client.get("/v1/admin/campaigns", headers={"X-API-Key": ADMIN}).json() == {"campaigns": []}
+
+
+def test_an_id_in_use_and_an_unavailable_item_are_422(client):
+    served = client.app.state.served
+    hidden = str(served.item_ids[0])
+    served.engine.available[0] = False
+    assert post(client, campaign(select=None, items=[hidden], campaign_id="x")).json()["errors"][0]["loc"] == [
+        "body", "items"]
+    assert post(client, campaign()).status_code == 201
+    assert post(client, campaign()).json()["errors"][0]["loc"] == ["body", "campaign_id"]
+
+
+def test_campaign_items_are_marked_within_the_cap_and_the_campaign_can_be_stopped(client):
+    assert post(client, campaign()).status_code == 201
+    served = client.app.state.served
+    time.sleep(0.6)  # the watcher picks the campaign up
+    buyers = [str(user) for user in served.engine.users.ids[:60]]
+    marked = {}
+    for _ in range(3):  # the cap of 2 holds over repeated visits
+        for buyer in buyers:
+            items = client.get(f"/v1/users/{buyer}/recommendations", params={"k": 10}).json()["items"]
+            marked[buyer] = marked.get(buyer, 0) + sum(item.get("campaign") == "craft" for item in items)
+            assert sum(item.get("campaign") == "craft" for item in items) <= 2
+    assert 0 < max(marked.values()) <= 2
+    report = client.get("/v1/admin/campaigns/craft", headers={"X-API-Key": ADMIN}).json()
+    assert report["delivered"] == sum(marked.values()) and report["buyers_reached"] == sum(
+        count > 0 for count in marked.values())
+    assert sum(report["per_merchant"].values()) == report["delivered"] == sum(report["per_region"].values())
+    assert client.delete("/v1/admin/campaigns/craft", headers={"X-API-Key": ADMIN}).json()["status"] == "stopped"
+    time.sleep(0.6)
+    assert not any(item.get("campaign") for buyer in buyers for item in client.get(
+        f"/v1/users/{buyer}/recommendations", params={"k": 10}).json()["items"])
+    assert client.get("/v1/admin/campaigns/nope", headers={"X-API-Key": ADMIN}).status_code == 404
+
+
+def test_a_buyer_the_gate_excludes_sees_no_campaign_item(client):
+    served = client.app.state.served
+    engine = served.engine
+    categories = engine.catalog["category"].astype(str).to_numpy()
+    regions = engine.catalog["region"].astype(str).to_numpy()
+    purchased = engine.purchased.tocsr()
+
+    def bought(user: int) -> np.ndarray:
+        return purchased.indices[purchased.indptr[user]:purchased.indptr[user + 1]]
+
+    # a category some buyers never bought from (nor from its items' regions): the gate keeps them out
+    category = pd.Series(categories).value_counts().index[-1]
+    items = np.flatnonzero(categories == category)
+    outsiders = [user for user in range(len(engine.users)) if not np.isin(categories[bought(user)], category).any()
+                 and not np.isin(regions[bought(user)], regions[items]).any()][:30]
+    insiders = [user for user in range(len(engine.users)) if np.isin(categories[bought(user)], category).any()][:30]
+    assert outsiders and insiders
+    assert post(client, campaign(select=None, items=[str(served.item_ids[i]) for i in items], gate_share=0.01,
+                                 per_buyer_cap=5)).status_code == 201
+    time.sleep(0.6)
+
+    def campaign_items_shown(users) -> int:
+        return sum(item.get("campaign") == "craft" for user in users for item in client.get(
+            f"/v1/users/{engine.users.ids[user]}/recommendations", params={"k": 10}).json()["items"])
+
+    assert campaign_items_shown(outsiders) == 0
+    assert campaign_items_shown(insiders) > 0  # the same campaign reaches buyers of its category
+    assert not any(item.get("campaign") for item in client.get(
+        "/v1/users/someone-new/recommendations").json()["items"])  # no history: nothing to match
+
+
+def test_campaign_routes_need_the_admin_key(client):
+    assert client.get("/v1/admin/campaigns").status_code == 401
+    assert client.post("/v1/admin/campaigns", json=campaign(), headers={"X-API-Key": "wrong"}).status_code == 401
