@@ -223,3 +223,102 @@ def lifted_position(list_scores: np.ndarray, score: float, multiplier: float) ->
     spread = float(list_scores[0] - list_scores[-1])
     lifted = score + multiplier * max(spread, 1e-6)
     return int(np.searchsorted(-np.asarray(list_scores, dtype=np.float64), -lifted, side="left"))
+
+
+AHEAD_SLACK = 0.01  # how far (share of the budget) delivery may run ahead of the plan
+TOP = 10  # the slot policy counts campaign items in a list's first TOP positions
+
+
+@dataclass
+class PacedCampaign:
+    """A campaign being delivered: its item codes in a model, its plan and its pacing state."""
+
+    campaign: Campaign
+    codes: np.ndarray  # the model's codes of the campaign's items
+    curve: TrafficCurve
+    controller: PacingController = field(default_factory=PacingController)
+    delivered: int = 0
+    updated: datetime | None = None
+    capped: set = field(default_factory=set)  # buyers who reached the cap (or met an exhausted budget)
+
+    def planned(self, now: datetime) -> float:
+        """Impressions the plan has delivered by ``now``."""
+        campaign = self.campaign
+        return campaign.impressions * self.curve.share(campaign.start, campaign.end, now)
+
+    def follow(self, delivered: int, now: datetime) -> None:
+        """Take the impressions delivered so far (by every server worker) and update the multiplier."""
+        self.delivered = delivered
+        seconds = 0.0 if self.updated is None else (now - self.updated).total_seconds()
+        self.controller.update((self.planned(now) - delivered) / self.campaign.impressions, seconds)
+        self.updated = now
+
+    def open(self, now: datetime) -> bool:
+        """Whether to place the campaign now: in its window, with budget left, and not ahead of its
+        plan by more than AHEAD_SLACK of the budget, so delivery never runs ahead of the traffic."""
+        campaign = self.campaign
+        return (campaign.start <= now < campaign.end and self.delivered < min(
+            campaign.impressions, self.planned(now) + AHEAD_SLACK * campaign.impressions))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A campaign's items in one list: ``organic`` positions (within the first TOP) of gated campaign
+    items already there, in list order, and ``lifted``, the (position, item code) of one more
+    lifted in, if any."""
+
+    organic: list[int]
+    lifted: tuple[int, int] | None
+
+    @property
+    def codes_count(self) -> int:
+        return len(self.organic) + (self.lifted is not None)
+
+
+class Placer:
+    """Decides where campaign items go in buyers' lists of one catalog (counting is the caller's)."""
+
+    def __init__(self, catalog: pd.DataFrame, available: np.ndarray):
+        self.available = available  # the model's availability, shared (items hidden later are honoured)
+        self.item_category = catalog_codes(catalog, "category")
+        self.item_region = catalog_codes(catalog, "region")
+
+    def gated(self, codes: np.ndarray, gate_share: float, scores: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """Of the campaign items ``codes``, those a buyer with catalog ``scores`` who bought
+        ``bought`` may be shown: available, not bought, and through the relevance gate."""
+        candidates = codes[self.available[codes]]
+        candidates = candidates[~np.isin(candidates, bought)]
+        if len(candidates) == 0:
+            return candidates
+        profile = (_shared(self.item_category, candidates, bought) | _shared(self.item_region, candidates, bought))
+        return candidates[passes_gate(scores, candidates, gate_share, profile)]
+
+    def place(self, paced: PacedCampaign, scores: np.ndarray, bought: np.ndarray, listed: np.ndarray,
+              taken: np.ndarray) -> Placement:
+        """The campaign's items in the list ``listed`` (item codes, best first) for a buyer with catalog
+        ``scores`` who bought ``bought``; ``taken`` flags positions another campaign marked."""
+        campaign = paced.campaign
+        gated = self.gated(paced.codes, campaign.gate_share, scores, bought)
+        head = listed[:TOP]
+        organic = [int(p) for p in np.flatnonzero(np.isin(head, gated) & ~taken[:TOP])][:campaign.max_in_top10]
+        candidates = gated[~np.isin(gated, listed)]
+        if len(organic) >= campaign.max_in_top10 or len(candidates) == 0 or len(head) == 0:
+            return Placement(organic, None)
+        best = int(candidates[np.argmax(scores[candidates])])
+        position = lifted_position(np.sort(scores[head])[::-1], float(scores[best]), paced.controller.multiplier)
+        return Placement(organic, (position, best) if position < len(head) else None)
+
+
+def _shared(values: np.ndarray, candidates: np.ndarray, bought: np.ndarray) -> np.ndarray:
+    """Whether each candidate's value (a category or region code; -1: unknown) is one of the bought items'."""
+    known = values[bought]
+    return (values[candidates] >= 0) & np.isin(values[candidates], known[known >= 0])
+
+
+def catalog_codes(catalog: pd.DataFrame, column: str) -> np.ndarray:
+    """A catalog column's value codes per item (-1 where missing or unknown, never matching)."""
+    if column not in catalog:
+        return np.full(len(catalog), -1, dtype=np.int64)
+    codes, uniques = pd.factorize(catalog[column].astype(object), use_na_sentinel=True)
+    unknown = np.isin(np.asarray(uniques, dtype=object), ["", "unknown"])
+    return np.where((codes >= 0) & ~unknown[np.maximum(codes, 0)], codes, -1).astype(np.int64)

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from recommender.artifacts import load_model_directory
-from recommender.campaigns import Campaign
+from recommender.campaigns import Campaign, Placer
 from recommender.store import EventStore
-from serving.campaigns import LiveCampaigns
 from serving.routes.admin import ADMIN_KEY_ENV
 from tests.live_server import free_port, start_server
 from training.cli import main
@@ -110,7 +109,7 @@ def test_a_campaign_is_delivered_in_full_evenly_within_caps_and_only_past_the_ga
     assert max(per_buyer.values()) <= CAP and max(Counter(buyer for buyer, _ in shown).values()) <= CAP
     campaign = Campaign.from_dict(record.definition)
     campaign_items = np.flatnonzero(campaign.item_mask(engine.catalog))
-    gate = LiveCampaigns(engine, explainer=None)
+    gate = Placer(engine.catalog, engine.available)
     for buyer, item in set(shown):
         code = engine.users.code_of(buyer)
         bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]

@@ -101,6 +101,12 @@ def test_popularity_has_less_long_tail_than_the_niche_hybrid(run):
             < evaluation.metric(hybrid_default_row(evaluation.default_niche), "long_tail_share"))
 
 
+def test_the_niche_hybrid_exposes_priority_regions_more_than_popularity(run):
+    evaluation, _ = run
+    niche = evaluation.metric(hybrid_default_row(evaluation.default_niche), "priority_exposure")
+    assert 0 < evaluation.metric(POPULARITY_ROW, "priority_exposure") < niche
+
+
 def test_new_items_are_reached_through_content_only(run):
     evaluation, _ = run
     assert evaluation.counts["new_items"] > 0 and evaluation.counts["cold_start_buyers"] > 0

@@ -57,6 +57,11 @@ Metrics (per row)
 ``least_fifth_region``, ``least_fifth_merchant``
     Share of the slots going to the least-exposed fifth of the regions / merchants (0.2 when all
     are shown alike, 0 when the bottom fifth never appears); ``nan`` as for the Gini.
+``priority_exposure``
+    The priority-region items' (tagged ``priority_region``: goods of the counties the platform
+    promotes) share of the recommended slots, divided by their share of the test purchases: 1 when
+    they are shown as much as they are bought, below 1 when lists under-expose them; ``nan``
+    when the test split holds no purchase of them.
 ``cold_recall@k`` (cold-start accuracy)
     New items are the items bought in the test split that nobody bought in the training split
     (:func:`~recommender.splits.new_items`). Cold-start buyers are the evaluated buyers who bought
@@ -93,6 +98,7 @@ from recommender.models import ALSRecommender, RP3betaRecommender, make_model
 from recommender.models.base import Recommender
 from recommender.models.checks import check_batch, check_training_data, similar_from_rows
 from recommender.models.ease import ease_weights
+from recommender.rerank import item_groups
 from recommender.splits import new_items, relevance_matrix, temporal_split
 from training.config import TrainConfig
 from training.train import train
@@ -119,7 +125,8 @@ COLUMNS = (("ndcg@{k}", "NDCG@{k}", "{:.4f}"), ("recall@{k}", "Recall@{k}", "{:.
            ("coverage", "coverage", "{:.3f}"), ("long_tail_share", "long tail", "{:.3f}"),
            ("long_tail_recall@{k}", "tail Recall@{k}", "{:.4f}"), ("avg_popularity", "avg pop", "{:.1f}"),
            ("gini_region", "Gini region", "{:.3f}"), ("gini_merchant", "Gini merchant", "{:.3f}"),
-           ("least_fifth_merchant", "least 5th merch.", "{:.3f}"), ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
+           ("least_fifth_merchant", "least 5th merch.", "{:.3f}"), ("priority_exposure", "priority exp./buys", "{:.2f}"),
+           ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
 
 
 class ExactEASE(Recommender):
@@ -274,6 +281,8 @@ class _Scorer:
         _, bought_items = relevant.nonzero()
         self.test_deciles = self._shares(self.decile[bought_items], POPULARITY_BUCKETS)
         self.test_regions = self._shares(self.region_codes[bought_items], len(self.regions))
+        self.priority = item_groups(self.popularity, catalog).priority_region
+        self.priority_bought = float(self.priority[bought_items].mean()) if len(bought_items) else math.nan
 
     @staticmethod
     def _regions(catalog: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -316,6 +325,8 @@ class _Scorer:
         metrics[f"cold_recall@{k}"] = float(cold)
         metrics["cold_users"] = float(len(self.cold_rows))
         filled = recommended[recommended >= 0]
+        shown = float(self.priority[filled].mean()) if len(filled) else math.nan
+        metrics["priority_exposure"] = shown / self.priority_bought if self.priority_bought > 0 else math.nan
         return RowResult(name, {key: float(value) for key, value in metrics.items()},
                          self._shares(self.decile[filled], POPULARITY_BUCKETS),
                          self._shares(self.region_codes[filled], len(self.regions)), dict(seconds or {}))

@@ -263,6 +263,8 @@ def report_html(evaluation: Evaluation) -> str:
         "regions / merchants (0 = even; n/a when the catalog has a single label).</dd>"
         "<dt>least 5th merch.</dt><dd>Share of recommended slots going to the least-exposed fifth of the "
         "merchants (0.2 if all were shown alike; 0 if the bottom fifth never appears).</dd>"
+        "<dt>priority exp./buys</dt><dd>The priority-region items' share of the recommended slots over their "
+        "share of the test purchases (1: shown as much as bought; below 1: under-exposed).</dd>"
         f"<dt>cold Recall@{k}</dt><dd>For scored buyers who bought items first sold after the cutoff: the "
         f"share of those new items found in their top-{k} list, averaged. Collaborative models cannot rank "
         "items without purchases.</dd></dl>")
