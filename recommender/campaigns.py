@@ -121,11 +121,15 @@ class Campaign:
 
     @classmethod
     def from_dict(cls, body: dict) -> Campaign:
-        """The campaign of :meth:`to_dict`'s JSON."""
+        """The campaign of :meth:`to_dict`'s JSON (a campaign file's; raises ValueError naming a bad
+        or missing field)."""
+        missing = [name for name in ("campaign_id", "name", "start", "end", "impressions") if name not in body]
+        if missing:
+            raise ValueError(f"{missing[0]}: missing")
         select = body.get("select")
         return cls(campaign_id=body["campaign_id"], name=body["name"], start=_utc(body["start"]),
                    end=_utc(body["end"]), impressions=int(body["impressions"]),
-                   per_buyer_cap=int(body["per_buyer_cap"]), max_in_top10=int(body["max_in_top10"]),
+                   per_buyer_cap=int(body.get("per_buyer_cap", 3)), max_in_top10=int(body.get("max_in_top10", 1)),
                    items=tuple(body.get("items") or ()),
                    select=Selection(**{name: tuple(values) for name, values in select.items()}) if select else None,
                    gate_share=float(body.get("gate_share", 0.1)))

@@ -506,6 +506,44 @@ def _add_forecast_publish(parser: argparse.ArgumentParser) -> None:
     _add_unknown_items(parser)
 
 
+def _add_simulate_campaign(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--campaign", type=Path, required=True,
+                        help="campaign JSON, as POST /v1/admin/campaigns takes it (its window is laid over the visits)")
+    parser.add_argument("--traffic", type=Path, required=True, help="purchases file whose orders are the visits")
+    parser.add_argument("--catalog", type=Path, default=None, help="catalog file (for the traffic file's items)")
+    parser.add_argument("--days", type=float, default=None,
+                        help="replay the traffic's last N days (default: as many as the campaign's window)")
+    parser.add_argument("--out", type=Path, default=None, help="HTML report to write (the delivery plot)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_unknown_items(parser)
+
+
+def run_simulate_campaign(args: argparse.Namespace) -> int:
+    import json
+
+    from recommender.artifacts import load_model_directory
+    from recommender.campaigns import Campaign
+    from recommender.engine import RecommendationEngine
+    from recommender.loaders import load_dataset
+    from training.simulate_campaign import simulate_campaign, write_simulation_report
+
+    try:
+        campaign = Campaign.from_dict(json.loads(args.campaign.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{args.campaign}: not a campaign object ({exc})") from exc
+    except ValueError as exc:
+        raise ValueError(f"{args.campaign}: {exc}") from exc
+    engine, _ = load_model_directory(args.model, RecommendationEngine)
+    dataset = load_dataset(args.traffic, args.catalog, unknown_items=args.unknown_items)
+    days = args.days if args.days is not None else (campaign.end - campaign.start).total_seconds() / 86_400
+    simulation = simulate_campaign(engine, campaign, dataset, days, show_progress=not args.quiet)
+    print(simulation.table())
+    if args.out:
+        print(f"report written to {write_simulation_report(simulation, args.out)}")
+    return 0
+
+
 def _add_merchant_token(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokens", type=Path, required=True, help="token file (JSON of hashes; created if missing)")
     parser.add_argument("--merchant", required=True, help="merchant id (catalog merchant_id)")
@@ -529,6 +567,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                          _add_forecast_publish, run_forecast_publish),
     "merchant-token": ("issue a merchant's API token (printed once; its hash stored)", _add_merchant_token,
                        run_merchant_token),
+    "simulate-campaign": ("replay past visits with a campaign: delivery against the plan, accuracy cost, reach",
+                          _add_simulate_campaign, run_simulate_campaign),
     "import-uci": ("turn the UCI Online Retail data set into contract files", _add_import_uci, run_import_uci),
 }
 
