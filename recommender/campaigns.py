@@ -298,14 +298,15 @@ class Placer:
         return candidates[passes_gate(scores, candidates, gate_share, profile)]
 
     def place(self, paced: PacedCampaign, scores: np.ndarray, bought: np.ndarray, listed: np.ndarray,
-              taken: np.ndarray) -> Placement:
+              taken: np.ndarray, pool: np.ndarray | None = None) -> Placement:
         """The campaign's items in the list ``listed`` (item codes, best first) for a buyer with catalog
-        ``scores`` who bought ``bought``; ``taken`` flags positions another campaign marked."""
+        ``scores`` who bought ``bought``; ``taken`` flags positions another campaign marked. The lifted
+        item is one of ``pool`` (default: any campaign item not listed)."""
         campaign = paced.campaign
         gated = self.gated(paced.codes, campaign.gate_share, scores, bought)
         head = listed[:TOP]
         organic = [int(p) for p in np.flatnonzero(np.isin(head, gated) & ~taken[:TOP])][:campaign.max_in_top10]
-        candidates = gated[~np.isin(gated, listed)]
+        candidates = gated[~np.isin(gated, listed)] if pool is None else gated[np.isin(gated, pool)]
         if len(organic) >= campaign.max_in_top10 or len(candidates) == 0 or len(head) == 0:
             return Placement(organic, None)
         best = int(candidates[np.argmax(scores[candidates])])

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from recommender.campaigns import Campaign, PacedCampaign, Placer, TrafficCurve
+from recommender.campaigns import TOP, Campaign, PacedCampaign, Placer, TrafficCurve
 from recommender.engine import Histories, RecommendationEngine
 from recommender.explain import Explainer
 from recommender.store import CampaignRecord, EventStore, from_us
@@ -89,46 +89,53 @@ class LiveCampaigns:
         return [running for running in self.running.values() if running.open(now)]
 
     async def place(self, store: EventStore, user_id: str, user_code: int, tier: int | None, bought: np.ndarray,
-                    listed: Listed, histories: Histories | None = None) -> tuple[Listed, dict[int, str]]:
-        """``listed`` (a buyer's list, best first) with the open campaigns' items placed, and the
-        campaign id of every item shown for a campaign, by position."""
+                    listed: Listed, histories: Histories | None = None, ranked: bool = False
+                    ) -> tuple[Listed, dict[int, str]]:
+        """``listed`` (a buyer's list, best first; reason ids or None) with the open campaigns' items
+        placed, and the campaign id of every item shown for a campaign, by position. ``ranked``:
+        ``listed`` is a storefront's candidates in the model's order (``/v1/rank``), of which only a
+        campaign item ranked below the first TOP may be lifted into them."""
         active = self.active()
         if not active or len(listed.codes) == 0:
             return listed, {}
         scores = self.engine.score_items(user_code, None, tier, histories)  # the whole catalog, for the gate
-        reasons = (listed.reason_ids if listed.reason_ids is not None
-                   else self.explainer.reason_ids(listed.codes, bought, tier))
+        reasons = listed.reason_ids if listed.reason_ids is not None else np.zeros(len(listed.codes), dtype=np.int32)
         entries = [[code, score, reason, None] for code, score, reason in zip(
             listed.codes.tolist(), listed.scores.tolist(), reasons.tolist())]  # code, score, reason id, campaign
         for running in active:
             if user_id not in running.capped:
-                await self._place_campaign(running, store, user_id, tier, bought, scores, entries)
+                await self._place_campaign(running, store, user_id, tier, bought, scores, entries, ranked)
         entries = entries[:len(listed.codes)]
         codes, shown, reason_ids, campaigns = zip(*entries)
         return (Listed(np.array(codes, dtype=np.int64), np.array(shown, dtype=np.float32),
-                       np.array(reason_ids, dtype=np.int32)),
+                       None if listed.reason_ids is None else np.array(reason_ids, dtype=np.int32)),
                 {position: campaign for position, campaign in enumerate(campaigns) if campaign is not None})
 
     async def _place_campaign(self, paced: PacedCampaign, store: EventStore, user_id: str, tier: int | None,
-                              bought: np.ndarray, scores: np.ndarray, entries: list[list]) -> None:
-        """Mark the campaign's gated items among the first TOP ``entries`` and lift one more in, as
-        far as the store grants impressions (changes ``entries``)."""
+                              bought: np.ndarray, scores: np.ndarray, entries: list[list], ranked: bool) -> None:
+        """Mark the campaign's gated items among the first TOP ``entries`` and lift one more in (for
+        ``ranked`` candidates, one of those below the first TOP), as far as the store grants
+        impressions (changes ``entries``)."""
         campaign = paced.campaign
-        placement = self.placer.place(paced, scores, bought, np.array([entry[0] for entry in entries], dtype=np.int64),
-                                      np.array([entry[3] is not None for entry in entries], dtype=bool))
-        codes = [entries[position][0] for position in placement.organic] + (
+        codes = np.array([entry[0] for entry in entries], dtype=np.int64)
+        placement = self.placer.place(paced, scores, bought, codes[:TOP] if ranked else codes,
+                                      np.array([entry[3] is not None for entry in entries], dtype=bool),
+                                      pool=codes[TOP:] if ranked else None)
+        shown = [entries[position][0] for position in placement.organic] + (
             [] if placement.lifted is None else [placement.lifted[1]])
-        if not codes:
+        if not shown:
             return
-        items = [str(self.engine.items.ids[code]) for code in codes]
+        items = [str(self.engine.items.ids[code]) for code in shown]
         granted = await asyncio.to_thread(store.reserve_impressions, campaign.campaign_id, user_id, items,
                                           campaign.per_buyer_cap)
         paced.delivered += granted  # this worker's view until the next follow reads every worker's
-        if granted < len(codes):
+        if granted < len(shown):
             paced.capped.add(user_id)  # the budget or the buyer's cap ran out
         for position in placement.organic[:granted]:
             entries[position][3] = campaign.campaign_id
-        if placement.lifted is not None and granted == len(codes):
+        if placement.lifted is not None and granted == len(shown):
             position, code = placement.lifted
+            if ranked:  # the candidate moves up
+                entries.pop(next(index for index, entry in enumerate(entries) if entry[0] == code))
             reason = int(self.explainer.reason_ids(np.array([code]), bought, tier)[0])
             entries.insert(position, [code, float(scores[code]), reason, campaign.campaign_id])

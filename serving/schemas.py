@@ -185,10 +185,13 @@ class RankRequest(BaseModel):
 class RankedItem(BaseModel):
     """One ranked candidate."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"item_id": "DZ-000001", "score": 0.8731}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"item_id": "DZ-000001", "score": 0.8731,
+                                                               "campaign": None}]})
 
     item_id: str = Field(description="Catalog item id.", examples=["DZ-000001"])
     score: float = Field(description="Model relevance score for this buyer (higher is better).", examples=[0.8731])
+    campaign: str | None = Field(None, description="The campaign (`campaign_id`) the candidate is shown for; null "
+                                                   "for organic ones.", examples=[None])
 
 
 class RankResponse(BaseModel):
@@ -196,7 +199,8 @@ class RankResponse(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "user_id": "U-000042", "personalized": True, "model_version": "20261123T204300Z-67ef63b5",
-        "items": [{"item_id": "DZ-000001", "score": 0.8731}, {"item_id": "WC-000003", "score": 0.2212}],
+        "items": [{"item_id": "DZ-000001", "score": 0.8731, "campaign": None},
+                  {"item_id": "WC-000003", "score": 0.2212, "campaign": None}],
         "unknown_item_ids": ["NOPE-1"], "unavailable_item_ids": ["HL-000010"]}]})
 
     user_id: str = Field(description="The buyer id asked about.", examples=["U-000042"])

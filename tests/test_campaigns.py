@@ -188,3 +188,22 @@ def test_a_buyer_the_gate_excludes_sees_no_campaign_item(client):
 def test_campaign_routes_need_the_admin_key(client):
     assert client.get("/v1/admin/campaigns").status_code == 401
     assert client.post("/v1/admin/campaigns", json=campaign(), headers={"X-API-Key": "wrong"}).status_code == 401
+
+
+def test_rank_marks_and_lifts_campaign_candidates_within_the_cap(client):
+    served = client.app.state.served
+    engine = served.engine
+    assert post(client, campaign(per_buyer_cap=3, max_in_top10=2)).status_code == 201
+    time.sleep(0.6)
+    candidates = [str(item) for item in served.item_ids[:80]]
+    buyers = [str(user) for user in engine.users.ids[:40]]
+    marked = 0
+    for buyer in buyers:
+        answer = client.post("/v1/rank", json={"user_id": buyer, "item_ids": candidates}).json()
+        ranked = [item["item_id"] for item in answer["items"]]
+        assert sorted(ranked) == sorted(set(ranked)) and set(ranked) <= set(candidates)  # each candidate once
+        positions = [position for position, item in enumerate(answer["items"]) if item["campaign"] == "craft"]
+        assert all(position < 10 for position in positions) and len(positions) <= 2
+        marked += len(positions)
+    report = client.get("/v1/admin/campaigns/craft", headers={"X-API-Key": ADMIN}).json()
+    assert marked > 0 and report["delivered"] == marked

@@ -78,14 +78,15 @@ async def recommendations(request: Request) -> Response:
 
 
 async def _with_campaigns(request: Request, served: ServedModel, user_id: str, code: int, tier: int,
-                          bought: np.ndarray, listed: Listed, histories: Histories | None = None
-                          ) -> tuple[Listed, dict[int, str]]:
-    """A personalised list with the open campaigns' items placed (:mod:`serving.campaigns`), and
-    the campaign of each item shown for one, by position; as it is without a running campaign."""
+                          bought: np.ndarray, listed: Listed, histories: Histories | None = None,
+                          ranked: bool = False) -> tuple[Listed, dict[int, str]]:
+    """A personalised list (or, ``ranked``, a storefront's candidates in the model's order) with the
+    open campaigns' items placed (:mod:`serving.campaigns`), and the campaign of each item shown
+    for one, by position; as it is without a running campaign."""
     store = request.app.state.store
     if store is None or not served.campaigns.running:
         return listed, {}
-    return await served.campaigns.place(store, user_id, code, tier or None, bought, listed, histories)
+    return await served.campaigns.place(store, user_id, code, tier or None, bought, listed, histories, ranked)
 
 
 def live_list(served: ServedModel, live: LiveBuyer, k: int, tier: int | None, niche: float, mask: np.ndarray | None,
@@ -115,7 +116,8 @@ def _answer(served: ServedModel, user_id: str, personalized: bool, niche: float,
              description=f"Re-orders 1..{MAX_CANDIDATES} item ids by the model's relevance for the buyer (no niche "
                          "re-ranking; items already bought are ranked too). Unknown ids are listed in "
                          "`unknown_item_ids` and unavailable ones in `unavailable_item_ids`; neither is ranked. "
-                         "Duplicate ids are ranked once.")
+                         "Duplicate ids are ranked once. A running campaign may mark candidates of its own in the "
+                         "first 10 (`campaign`) and lift one from below into them, as in recommendation lists.")
 async def rank(request: Request, body: RankRequest) -> Response:
     served = served_model(request)
     NO_PARAMETERS.parse(request)
@@ -136,10 +138,17 @@ async def rank(request: Request, body: RankRequest) -> Response:
         scores = engine.score_items(user, known, tier, histories)
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores, kind="stable")
+        bought = live.bought if live is not None else (
+            engine.purchased.indices[engine.purchased.indptr[user]:engine.purchased.indptr[user + 1]] if user >= 0
+            else None)
+        listed, campaigns = (Listed(known[order], scores[order].astype(np.float32)), {}) if bought is None else (
+            await _with_campaigns(request, served, body.user_id, user, tier or 0, bought,
+                                  Listed(known[order], scores[order].astype(np.float32)), histories, ranked=True))
         # float32's shortest decimal, as the list routes write scores; JSON has no -inf
-        shown = np.where(np.isfinite(scores), scores, UNSCORED).astype(np.float32).astype(str).astype(np.float64)
-        items = [{"item_id": str(served.item_ids[c]), "score": s}
-                 for c, s in zip(known[order].tolist(), shown[order].tolist())]
+        shown = np.where(np.isfinite(listed.scores), listed.scores, UNSCORED).astype(np.float32).astype(str).astype(
+            np.float64)
+        items = [{"item_id": str(served.item_ids[c]), "score": s, "campaign": campaigns.get(position)}
+                 for position, (c, s) in enumerate(zip(listed.codes.tolist(), shown.tolist()))]
     return json_response({"user_id": body.user_id, "personalized": user >= 0 or live is not None,
                           "model_version": served.model_version,
                           "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable})
