@@ -21,7 +21,7 @@ from serving.parameters import NO_PARAMETERS, Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
 from serving.routes.events import event_store
-from serving.schemas import CampaignIn, CampaignOut, CampaignsResponse, Identifier
+from serving.schemas import CampaignIn, CampaignOut, CampaignSelect, CampaignsResponse, Identifier
 from serving.served import ServedModel, served_model
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_admin_key)])
@@ -43,13 +43,13 @@ def checked_campaign(body: CampaignIn, served: ServedModel) -> Campaign:
     if body.end <= body.start:
         raise invalid("body", "end", "end must be after start")
     select = body.select
-    has_select = select is not None and any(getattr(select, name) for name in select.model_fields)
+    has_select = select is not None and any(getattr(select, name) for name in CampaignSelect.model_fields)
     if (body.items is None) == (not has_select):
         raise invalid("body", "items", "give either items (ids) or select (tags, regions, merchants, categories)")
     campaign = Campaign(campaign_id=body.campaign_id, name=body.name, start=body.start, end=body.end,
                         impressions=body.impressions, per_buyer_cap=body.per_buyer_cap,
                         max_in_top10=body.max_in_top10, items=tuple(dict.fromkeys(body.items or ())),
-                        select=Selection(**{name: tuple(getattr(select, name)) for name in select.model_fields})
+                        select=Selection(**{name: tuple(getattr(select, name)) for name in CampaignSelect.model_fields})
                         if has_select else None, gate_share=body.gate_share)
     engine = served.engine
     try:
