@@ -7,6 +7,8 @@ DEMO_DIR ?= demo
 PORT ?= 8000
 # the demo server's storefront key for POST /v1/events
 INGEST_KEY ?= demo-ingest-key
+# the demo server's admin key: the operator console and the admin routes (choose your own outside the demo)
+ADMIN_KEY ?= demo-admin-key
 
 .PHONY: demo test install lock clean
 
@@ -42,10 +44,14 @@ demo: install
 	@echo "  curl 'http://127.0.0.1:$(PORT)/v1/users/$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"')/recommendations?k=5'"
 	@merchant=$$($(BIN)/python -c "import json; m = json.load(open('$(DEMO_DIR)/forecasts/manifest.json'))['merchants']; print(next(k for k, v in m.items() if v['items_sold']))"); \
 	token=$$($(BIN)/recommender merchant-token --tokens $(DEMO_DIR)/merchant_tokens.json --merchant $$merchant | tail -1); \
-	echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(PORT)/v1/merchants/$$merchant/forecast?horizon=12&by=item'"
+	echo "  curl -H 'Authorization: Bearer $$token' 'http://127.0.0.1:$(PORT)/v1/merchants/$$merchant/forecast?horizon=12&by=item'"; \
+	echo "or open in a browser (nothing is fetched from the internet):"; \
+	echo "  http://127.0.0.1:$(PORT)/ui/                storefront preview"; \
+	echo "  http://127.0.0.1:$(PORT)/ui/merchant.html   merchant dashboard (merchant $$merchant, the token above)"; \
+	echo "  http://127.0.0.1:$(PORT)/ui/admin.html      operator console (admin key $(ADMIN_KEY))"
 	@user=$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"'); item=$$(sed -n 2p $(DEMO_DIR)/catalog.csv | cut -d, -f1 | tr -d '"'); \
 	echo "  curl -H 'X-API-Key: $(INGEST_KEY)' -H 'Content-Type: application/json' -d '{\"events\": [{\"event_id\": \"demo-1\", \"user_id\": \"'$$user'\", \"item_id\": \"'$$item'\", \"type\": \"purchase\"}]}' http://127.0.0.1:$(PORT)/v1/events"
-	RECOMMENDER_INGEST_KEYS=$(INGEST_KEY) $(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) \
+	RECOMMENDER_INGEST_KEYS=$(INGEST_KEY) RECOMMENDER_ADMIN_KEY=$(ADMIN_KEY) $(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) \
 		--forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
 
 test: install

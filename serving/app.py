@@ -54,6 +54,7 @@ from serving.metrics import Metrics, MetricsMiddleware
 from serving.responses import install_error_handlers
 from serving.routes import ROUTERS
 from serving.routes.admin import AdminRateLimit
+from serving.routes.pages import static_pages
 from serving.schemas import MAX_CANDIDATES, MAX_ID_LENGTH, MAX_K
 from serving.served import ModelSwapper, ServedModel, freeze_heap
 from serving.watcher import Watcher
@@ -113,6 +114,7 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/ui", static_pages(), name="ui")  # after the routes: /ui/vendor/plotly.min.js is one of them
     return app
 
 

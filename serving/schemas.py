@@ -562,3 +562,13 @@ class CampaignsResponse(BaseModel):
     """Every campaign, oldest first."""
 
     campaigns: list[CampaignOut]
+
+
+class CatalogFacets(BaseModel):
+    """The values the list filters take."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "categories": ["fruit", "tea", "weaving"], "regions": ["Fenghuang County, Hunan", "Huili, Sichuan"]}]})
+
+    categories: list[str] = Field(description="Catalog categories, sorted.")
+    regions: list[str] = Field(description="Catalog regions, sorted.")

@@ -11,12 +11,13 @@ from recommender.explain import popular_id
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import top_k
 from recommender.store import Item, from_us
-from serving.parameters import Parameters
+from serving.parameters import NO_PARAMETERS, Parameters
 from serving.precomputed import valid_prefix
 from serving.responses import documented_errors, json_response
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
 from serving.routes.events import event_store
 from serving.schemas import (
+    CatalogFacets,
     ItemIn,
     ItemPath,
     ItemWritten,
@@ -70,6 +71,15 @@ async def popular(request: Request) -> Response:
     return json_response({"city_tier": query.city_tier, "category": query.category,
                           "model_version": served.model_version,
                           "items": served.items_json.items(codes, scores, reasons)})
+
+
+@router.get("/v1/catalog/facets", response_model=CatalogFacets, openapi_extra=NO_PARAMETERS.openapi,
+            responses=documented_errors(422, 503),
+            summary="The served catalog's categories and regions (the values the list filters take)")
+async def catalog_facets(request: Request) -> Response:
+    served = served_model(request)
+    NO_PARAMETERS.parse(request)
+    return json_response({"categories": sorted(served.category_masks), "regions": sorted(served.region_masks)})
 
 
 ITEM_PARAMETERS = Parameters(path=ItemPath)
