@@ -274,10 +274,6 @@ class Placement:
     organic: list[int]
     lifted: tuple[int, int] | None
 
-    @property
-    def codes_count(self) -> int:
-        return len(self.organic) + (self.lifted is not None)
-
 
 class Placer:
     """Decides where campaign items go in buyers' lists of one catalog (counting is the caller's)."""

@@ -21,13 +21,26 @@ ADMIN = "pages-admin-key"
 MERCHANT = "M1"
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """pytest-playwright's launch arguments, with the system's chromium (scripts/system-packages.sh
-    installs Debian's package when it is missing)."""
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium (scripts/system-packages.sh installs it when missing), driven by Playwright for
+    this module only: Playwright's synchronous API runs an event loop in the test thread until it
+    stops, which later tests' ``asyncio.run`` could not share."""
+    from playwright.sync_api import sync_playwright
+
     executable = os.environ.get("RECOMMENDER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     assert executable, "no chromium on PATH: run scripts/system-packages.sh (or set RECOMMENDER_CHROMIUM)"
-    return {**browser_type_launch_args, "executable_path": executable, "args": ["--no-sandbox"]}
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture(scope="module")
