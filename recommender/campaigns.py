@@ -307,7 +307,11 @@ class Placer:
             return Placement(organic, None)
         best = int(candidates[np.argmax(scores[candidates])])
         position = lifted_position(np.sort(scores[head])[::-1], float(scores[best]), paced.controller.multiplier)
-        return Placement(organic, (position, best) if position < len(head) else None)
+        if position >= len(head):
+            return Placement(organic, None)
+        if organic and organic[-1] == len(listed) - 1:  # the lift pushes it off the list: not shown, not counted
+            organic = organic[:-1]
+        return Placement(organic, (position, best))
 
 
 def _shared(values: np.ndarray, candidates: np.ndarray, bought: np.ndarray) -> np.ndarray:

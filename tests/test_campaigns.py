@@ -10,7 +10,16 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from recommender.campaigns import Campaign, PacingController, Selection, TrafficCurve, lifted_position, passes_gate
+from recommender.campaigns import (
+    Campaign,
+    PacedCampaign,
+    PacingController,
+    Placer,
+    Selection,
+    TrafficCurve,
+    lifted_position,
+    passes_gate,
+)
 from recommender.store import EventStore
 from serving.app import create_app
 from serving.routes.admin import ADMIN_KEY_ENV
@@ -207,3 +216,16 @@ def test_rank_marks_and_lifts_campaign_candidates_within_the_cap(client):
         marked += len(positions)
     report = client.get("/v1/admin/campaigns/craft", headers={"X-API-Key": ADMIN}).json()
     assert marked > 0 and report["delivered"] == marked
+
+
+def test_an_organic_campaign_item_a_lift_pushes_off_the_list_is_not_counted():
+    catalog = pd.DataFrame({"item_id": list("ABCDE"), "category": ["tea"] * 5, "region": ["Anxi"] * 5})
+    paced = PacedCampaign(Campaign("c", "n", T0, T0 + timedelta(days=1), 10, items=("C", "E"), max_in_top10=2),
+                          np.array([2, 4]), TrafficCurve())
+    paced.controller.multiplier = 1.0  # lift to the top
+    placer = Placer(catalog, np.ones(5, dtype=bool))
+    scores = np.array([5.0, 4.0, 3.0, 0.0, 1.0])  # C (code 2) is listed last; E (code 4) is not listed
+    placement = placer.place(paced, scores, np.array([3]), np.array([0, 1, 2]), np.zeros(3, dtype=bool))
+    assert placement.lifted == (2, 4) and placement.organic == []  # lifted above C, which would fall off the list
+    longer = placer.place(paced, scores, np.array([3]), np.array([0, 1, 2, 3]), np.zeros(4, dtype=bool))
+    assert longer.organic == [2] and longer.lifted == (0, 4)  # C stays on a longer list, and is counted
