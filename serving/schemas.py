@@ -572,3 +572,23 @@ class CatalogFacets(BaseModel):
 
     categories: list[str] = Field(description="Catalog categories, sorted.")
     regions: list[str] = Field(description="Catalog regions, sorted.")
+
+
+class SalesRow(BaseModel):
+    """Units of one item sold in one period."""
+
+    item_id: str = Field(description="Catalog item id.", examples=["DZ-000001"])
+    period_start: date = Field(description="First day of the period.", examples=["2026-10-26"])
+    units: float = Field(description="Units sold (returns excluded).", examples=[3.0])
+
+
+class MerchantSalesResponse(BaseModel):
+    """A merchant's sales before its published forecast."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "merchant_id": "M-DZ-02", "freq": "W",
+        "rows": [{"item_id": "DZ-000001", "period_start": "2026-10-26", "units": 3.0}]}]})
+
+    merchant_id: str = Field(description="The merchant asked about.", examples=["M-DZ-02"])
+    freq: str = Field(description="Period length: W (weeks, starting on Monday) or D (days).", examples=["W"])
+    rows: list[SalesRow] = Field(description="Units per item and period, the last 52 periods before the forecast.")

@@ -119,6 +119,7 @@ def test_the_merchant_page_refuses_a_wrong_token_and_shows_the_right_merchants_f
     items = {row["item_id"] for row in forecast["rows"]}
     shown = set(page.locator("#items tbody td:first-child").all_text_contents())
     assert shown == items and page.locator("#total-chart .main-svg").count() > 0
+    assert "all items sold" in page.locator("#total-chart .legendtext").all_text_contents()  # the year before
     assert token not in page.url
     shot(page, "merchant")
     assert errors == []

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from recommender.merchant_tokens import issue_token
 from serving import watcher
 from serving.app import create_app
-from serving.schemas import MerchantForecastResponse
+from serving.schemas import MerchantForecastResponse, MerchantSalesResponse
 from training.cli import main
 
 # M1 sells two items, M2 three, M3 is in the catalog but never sold, M9 is not in the catalog.
@@ -105,6 +105,25 @@ def test_api_every_cli_scope_and_the_report_give_the_same_forecast(client, token
         if item in page:  # the report's top items: the same six-week P50 as the catalog's rows (0.01 rounding apart)
             shown = re.search(rf"<th class='name'>{item}</th><td>([0-9.,]+)</td>", page).group(1)
             assert abs(float(shown.replace(",", "")) - p50) <= 0.06 + 1e-9, (item, shown, p50)
+
+
+def test_a_merchant_reads_its_own_sales_before_the_forecast(client, tokens, forecast_market):
+    answer = client.get("/v1/merchants/M1/sales", headers={"Authorization": f"Bearer {tokens[1]['M1']}"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert MerchantSalesResponse.model_validate(body).model_dump(mode="json") == body
+    rows = pd.DataFrame(body["rows"])
+    assert sorted(rows.item_id.unique()) == ["FAN-1", "FAN-2"] and rows.groupby("item_id").size().eq(52).all()
+    purchases = pd.read_csv(forecast_market[0])
+    times = pd.to_datetime(purchases.timestamp, utc=True).dt.tz_localize(None)
+    weeks = times.dt.to_period("W-SUN").dt.start_time.dt.date.astype(str)
+    sold = purchases[purchases.item_id == "FAN-1"].groupby(weeks[purchases.item_id == "FAN-1"]).quantity.sum()
+    fan = rows[rows.item_id == "FAN-1"].set_index("period_start").units
+    assert fan.sum() > 0 and all(fan[week] == sold.get(week, 0) for week in fan.index)  # the very units sold
+    assert client.get("/v1/merchants/M2/sales", headers={"Authorization": f"Bearer {tokens[1]['M1']}"}
+                      ).status_code == 403
+    assert client.get("/v1/merchants/M3/sales", headers={"Authorization": f"Bearer {tokens[1]['M3']}"}
+                      ).status_code == 404
 
 
 def test_another_merchants_token_is_refused_whether_or_not_the_merchant_exists(client, tokens):

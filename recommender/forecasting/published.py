@@ -9,6 +9,8 @@ merchant``) and writes a forecast directory atomically:
   :data:`FILES` (``merchant_id``, [``item_id``], [``city_tier``], ``period_start``, ``p10``,
   ``p50``, ``p90`` and the explanations :data:`~recommender.forecasting.views.EXPLAINED`; units
   rounded to 0.01);
+* ``sales.parquet``: units sold per item and period over the last :data:`SALES_PERIODS` periods
+  before the forecast (what the merchant page draws next to it);
 * ``manifest.json``: format version, creation time, the data files and their SHA-256, horizon,
   period length, period starts, row and series counts, the SHA-256 of every table, and a history
   summary of every catalog merchant (items, items sold, units, first and last period with sales),
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: rows carry the explanations (recent level, trend, rising)
 FILES = {"item": "item.parquet", "item,city_tier": "item_city_tier.parquet", "merchant": "merchant.parquet"}
+SALES_FILE = "sales.parquet"  # units sold per item and period, the last SALES_PERIODS periods before the forecast
+SALES_PERIODS = 52
 
 
 class ForecastDirectoryError(ValueError):
@@ -108,6 +112,10 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
         "merchants": _merchant_history(dataset, items.result.panel),
     }
     with atomic_directory(out) as tmp:
+        sales = sales_table(items.result.panel)
+        pq.write_table(pa.Table.from_pandas(sales, preserve_index=False), tmp / SALES_FILE)
+        manifest["sales"] = {"file": SALES_FILE, "rows": len(sales), "periods": SALES_PERIODS,
+                             "sha256": sha256_of(tmp / SALES_FILE)}
         for level, name in FILES.items():
             table = rounded(tables[level][["merchant_id", *SERIES_KEYS.get(level, []), *VALUES]])
             pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp / name)
@@ -116,6 +124,20 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
                                          "sha256": sha256_of(tmp / name)}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest
+
+
+def sales_table(panel) -> pd.DataFrame:
+    """Units sold per item and period (``merchant_id``, ``item_id``, ``period_start``, ``units``) over the
+    panel's last :data:`SALES_PERIODS` periods, periods without sales included (zeros)."""
+    values = panel.values[:, -SALES_PERIODS:]
+    starts = panel.starts[-SALES_PERIODS:]
+    n_series, n_periods = values.shape
+    return pd.DataFrame({
+        "merchant_id": np.repeat(panel.series.merchant_id.astype(str).to_numpy(), n_periods),
+        "item_id": np.repeat(panel.series.item_id.astype(str).to_numpy(), n_periods),
+        "period_start": np.tile(starts.date, n_series),
+        "units": values.reshape(-1).astype(np.float64),
+    })
 
 
 @dataclass
@@ -135,6 +157,7 @@ class PublishedForecasts:
     manifest: dict
     index: dict[str, dict[str, MerchantRows]]  # level -> merchant_id -> rows
     stamp: tuple[int, int, int]  # of the manifest read (publishing replaces the directory, manifest included)
+    sold: dict[str, list[dict]] | None = None  # merchant_id -> units sold per item and period (None: not published)
 
     @property
     def horizon(self) -> int:
@@ -147,6 +170,12 @@ class PublishedForecasts:
     def history(self, merchant_id: str) -> dict | None:
         """The merchant's sales history summary; ``None`` for a merchant not in the published catalog."""
         return self.manifest["merchants"].get(merchant_id)
+
+    def sales(self, merchant_id: str) -> list[dict] | None:
+        """The merchant's units sold per item and period before the forecast (``item_id``,
+        ``period_start``, ``units``); None for a merchant without sales, or forecasts published
+        before sales were (publish again)."""
+        return None if self.sold is None else self.sold.get(merchant_id)
 
     def rows(self, merchant_id: str, by: str, horizon: int) -> list[dict] | None:
         """The merchant's forecast rows at level ``by`` for the first ``horizon`` periods
@@ -179,7 +208,16 @@ class PublishedForecasts:
             if sha256_of(file) != entry["sha256"]:
                 raise ForecastDirectoryError(f"{file}: checksum does not match the manifest (damaged or modified)")
             index[level] = _index_by_merchant(pq.read_table(file).to_pandas(), level, int(manifest["horizon"]))
-        return cls(str(path), manifest, index, stamp)
+        sold = None
+        if "sales" in manifest:
+            file = path / manifest["sales"]["file"]
+            if not file.is_file() or sha256_of(file) != manifest["sales"]["sha256"]:
+                raise ForecastDirectoryError(f"{file}: missing, or its checksum does not match the manifest")
+            table = pq.read_table(file).to_pandas()
+            table["period_start"] = table.period_start.astype(str)
+            sold = {str(merchant): rows[["item_id", "period_start", "units"]].to_dict("records")
+                    for merchant, rows in table.groupby("merchant_id", sort=False)}
+        return cls(str(path), manifest, index, stamp, sold)
 
     def refreshed(self) -> PublishedForecasts:
         """This object, or the forecasts published since at the same path (``recommender

@@ -25,7 +25,7 @@ from recommender.forecasting.published import PublishedForecasts
 from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
 from serving.parameters import Parameters
 from serving.responses import documented_errors, invalid, json_response
-from serving.schemas import ForecastQuery, MerchantForecastResponse, MerchantPath
+from serving.schemas import ForecastQuery, MerchantForecastResponse, MerchantPath, MerchantSalesResponse
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -90,14 +90,42 @@ async def merchant_forecast(request: Request, forecasts: Forecasts, merchant: Me
                                           f"{forecasts.horizon} periods ({forecasts.freq})")
     rows = forecasts.rows(merchant_id, query.by, horizon)
     if rows is None:
-        history = forecasts.history(merchant_id)
-        if history is None:
-            raise HTTPException(404, detail=f"merchant {merchant_id!r} is not in the catalog the forecasts were "
-                                            f"published from ({forecasts.manifest['created_at']})")
-        raise HTTPException(404, detail=f"merchant {merchant_id!r} has no sales history to forecast from: its "
-                                        f"{history['catalog_items']} catalog item(s) sold nothing in the data "
-                                        f"(returns and cancellations excluded)")
+        raise not_forecast(forecasts, merchant_id)
     answer = {"merchant_id": merchant_id, "freq": forecasts.freq, "horizon": horizon, "by": query.by,
               "generated_at": forecasts.manifest["created_at"], "data_sha256": forecasts.manifest["data"]["sha256"],
               "rows": rows}
     return json_response({name: value for name, value in answer.items() if value is not None})
+
+
+def not_forecast(forecasts: PublishedForecasts, merchant_id: str) -> HTTPException:
+    """The 404 of a merchant the published forecasts do not cover, saying why."""
+    history = forecasts.history(merchant_id)
+    if history is None:
+        return HTTPException(404, detail=f"merchant {merchant_id!r} is not in the catalog the forecasts were "
+                                         f"published from ({forecasts.manifest['created_at']})")
+    return HTTPException(404, detail=f"merchant {merchant_id!r} has no sales history to forecast from: its "
+                                     f"{history['catalog_items']} catalog item(s) sold nothing in the data "
+                                     f"(returns and cancellations excluded)")
+
+
+SALES_PARAMETERS = Parameters(path=MerchantPath)
+
+
+@router.get("/v1/merchants/{merchant_id}/sales", response_model=MerchantSalesResponse,
+            openapi_extra=SALES_PARAMETERS.openapi, responses=ERRORS,
+            summary="A merchant's units sold per item and period before its forecast (the merchant's own token)",
+            description="What the forecast was made from: units sold per item in each of the last 52 periods "
+                        "before the published forecast (periods without sales as 0). Same token rules and "
+                        "errors as the forecast; 404 too for forecasts published before sales were (publish "
+                        "again).")
+async def merchant_sales(request: Request, forecasts: Forecasts, merchant: Merchant) -> Response:
+    path, _ = SALES_PARAMETERS.parse(request)
+    if merchant != path.merchant_id:
+        raise HTTPException(403, detail="a merchant can only read its own sales")
+    rows = forecasts.sales(path.merchant_id)
+    if rows is None:
+        if "sales" not in forecasts.manifest:
+            raise HTTPException(404, detail="these forecasts were published without sales: publish them again "
+                                            "(`recommender forecast-publish`)")
+        raise not_forecast(forecasts, path.merchant_id)
+    return json_response({"merchant_id": path.merchant_id, "freq": forecasts.freq, "rows": rows})

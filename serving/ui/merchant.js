@@ -1,6 +1,7 @@
 // Merchant dashboard: the merchant's published forecast (GET /v1/merchants/{id}/forecast, bearer
-// token in the Authorization header) as charts with the P10-P90 band, per city tier (rising tiers
-// marked) and per item, and as a CSV download.
+// token in the Authorization header) as charts with the P10-P90 band after the last year's sales
+// (GET /v1/merchants/{id}/sales), per city tier (rising tiers marked) and per item, and as a CSV
+// download.
 "use strict";
 
 const RISING = 1.1;  // a tier is rising when its last third of the horizon expects 10% more than its first
@@ -21,8 +22,12 @@ const COLOURS = [[192, 57, 43], [46, 109, 164], [39, 174, 96], [142, 68, 173], [
 
 function band(chartId, series) {
   const traces = [];
-  series.forEach(({ name, x, p10, p50, p90 }, index) => {
+  series.forEach(({ name, x, p10, p50, p90, sold }, index) => {
     const [r, g, b] = COLOURS[index % COLOURS.length];
+    if (sold) {
+      traces.push({ x: [...sold.keys()], y: [...sold.values()], mode: "lines", name: `${name} sold`,
+                    line: { color: `rgb(${r},${g},${b})`, width: 1, dash: "dot" } });
+    }
     if (p10) {
       traces.push({ x, y: p90, mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" });
       traces.push({ x, y: p10, mode: "lines", fill: "tonexty", fillcolor: `rgba(${r},${g},${b},0.18)`,
@@ -46,13 +51,21 @@ async function signIn(event) {
   const merchant = document.getElementById("merchant").value.trim();
   const token = document.getElementById("token").value;
   try {
-    const [total, items, tiers] = await Promise.all([forecast(merchant, token, "merchant"),
-      forecast(merchant, token, "item"), forecast(merchant, token, "item,city_tier")]);
+    const [total, items, tiers, sales] = await Promise.all([forecast(merchant, token, "merchant"),
+      forecast(merchant, token, "item"), forecast(merchant, token, "item,city_tier"),
+      api(`/v1/merchants/${encodeURIComponent(merchant)}/sales`, { headers: { Authorization: `Bearer ${token}` } })]);
     rows = items.rows;
+    const soldBy = item => {  // units sold per period (all items, or one), in period order
+      const weeks = new Map();
+      for (const row of sales.rows) {
+        if (item == null || row.item_id === item) weeks.set(row.period_start, (weeks.get(row.period_start) || 0) + row.units);
+      }
+      return weeks;
+    };
     document.getElementById("dashboard").hidden = false;  // shown first: the charts take its width
     const x = total.rows.map(row => row.period_start);
     band("total-chart", [{ name: "all items", x, p10: total.rows.map(r => r.p10), p50: total.rows.map(r => r.p50),
-                           p90: total.rows.map(r => r.p90) }]);
+                           p90: total.rows.map(r => r.p90), sold: soldBy(null) }]);
     const perTier = new Map();
     for (const row of tiers.rows) {
       const key = row.city_tier ? `tier ${row.city_tier}` : "unknown tier";
@@ -73,7 +86,7 @@ async function signIn(event) {
     band("item-chart", demand.slice(0, 5).map(([item]) => {
       const own = rows.filter(row => row.item_id === item);
       return { name: item, x: own.map(r => r.period_start), p10: own.map(r => r.p10), p50: own.map(r => r.p50),
-               p90: own.map(r => r.p90) };
+               p90: own.map(r => r.p90), sold: soldBy(item) };
     }));
     document.querySelector("#items tbody").innerHTML = demand.map(([item, p50]) => {
       const own = rows.filter(row => row.item_id === item);
