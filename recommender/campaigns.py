@@ -212,10 +212,14 @@ def passes_gate(scores: np.ndarray, candidates: np.ndarray, gate_share: float, p
     """Which ``candidates`` (item codes) may be shown to a buyer whose scores of the whole catalog
     are ``scores``: those within the buyer's top ``gate_share`` of the catalog, and those of a
     category or region the buyer has bought (``profile_match``, one flag per candidate)."""
+    return (scores[candidates] >= gate_threshold(scores, gate_share)) | np.asarray(profile_match, dtype=bool)
+
+
+def gate_threshold(scores: np.ndarray, gate_share: float) -> float:
+    """The lowest score within a buyer's top ``gate_share`` of the catalog (``scores``: every item's)."""
     n = len(scores)
     keep = max(1, int(np.ceil(gate_share * n)))
-    threshold = np.partition(scores, n - keep)[n - keep]
-    return (scores[candidates] >= threshold) | np.asarray(profile_match, dtype=bool)
+    return np.partition(scores, n - keep)[n - keep]
 
 
 def lifted_position(list_scores: np.ndarray, score: float, multiplier: float) -> int:

@@ -145,6 +145,12 @@ class RecommendationEngine:
     def n_items(self) -> int:
         return len(self.items)
 
+    def bought(self, user_code: int) -> np.ndarray:
+        """The item codes a buyer bought in the training data (none for ``UNKNOWN_CODE``)."""
+        if user_code < 0:
+            return self.purchased.indices[:0]
+        return self.purchased.indices[self.purchased.indptr[user_code]:self.purchased.indptr[user_code + 1]]
+
     @property
     def default_niche(self) -> float:
         return self.reranker.niche

@@ -30,7 +30,7 @@ import pandas as pd
 from recommender.campaigns import TOP, Campaign, PacedCampaign, Placer, TrafficCurve
 from recommender.engine import Histories, RecommendationEngine
 from recommender.explain import Explainer
-from recommender.store import CampaignRecord, EventStore, from_us
+from recommender.store import CampaignRecord, EventStore
 from serving.precomputed import Listed
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class LiveCampaigns:
         if self.curve is None:
             received = [event.received_us for event in store.events_after(max(0, store.last_seq() - TRAFFIC_EVENTS),
                                                                               limit=TRAFFIC_EVENTS)]
-            self.curve = TrafficCurve.from_times(pd.Series([from_us(us) for us in received], dtype="datetime64[us, UTC]"))
+            self.curve = TrafficCurve.from_times(pd.Series(pd.to_datetime(received, unit="us", utc=True)))
         running = PacedCampaign(campaign, np.flatnonzero(member), self.curve)
         self.running[campaign.campaign_id] = running
         log.info("campaign %s placed: %d items, %d impressions from %s to %s", campaign.campaign_id,

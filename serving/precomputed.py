@@ -79,12 +79,11 @@ class DefaultLists:
         start = time.perf_counter()
         codes, scores = engine.recommend_many(np.arange(n_users), depth, threads=threads)
         lengths = ((codes >= 0) & np.isfinite(scores)).sum(axis=1)  # padding is at the end of a list
-        purchased = engine.purchased
         reason_ids = np.full(codes.shape, MATCHES_HISTORY, dtype=np.int32)
         for user in tqdm(range(n_users), desc="reasons", unit="buyer", mininterval=2, disable=n_users < 10_000):
             n = lengths[user]
-            bought = purchased.indices[purchased.indptr[user]:purchased.indptr[user + 1]]
-            reason_ids[user, :n] = explainer.reason_ids(codes[user, :n], bought, int(engine.user_tiers[user]))
+            reason_ids[user, :n] = explainer.reason_ids(codes[user, :n], engine.bought(user),
+                                                        int(engine.user_tiers[user]))
         tiers = np.arange(MAX_CITY_TIER + 1, dtype=np.int8)
         cold_codes, cold_scores = engine.recommend(np.full(len(tiers), UNKNOWN_CODE), depth, tiers=tiers)
         log.info("default lists of %d buyers (%d items each) computed in %.1f s", n_users, depth,

@@ -168,10 +168,7 @@ def test_a_buyer_the_gate_excludes_sees_no_campaign_item(client):
     engine = served.engine
     categories = engine.catalog["category"].astype(str).to_numpy()
     regions = engine.catalog["region"].astype(str).to_numpy()
-    purchased = engine.purchased.tocsr()
-
-    def bought(user: int) -> np.ndarray:
-        return purchased.indices[purchased.indptr[user]:purchased.indptr[user + 1]]
+    bought = engine.bought
 
     # a category some buyers never bought from (nor from its items' regions): the gate keeps them out
     category = pd.Series(categories).value_counts().index[-1]

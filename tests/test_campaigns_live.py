@@ -114,6 +114,5 @@ def test_a_campaign_is_delivered_in_full_evenly_within_caps_and_only_past_the_ga
     gate = Placer(engine.catalog, engine.available)
     for buyer, item in set(shown):
         code = engine.users.code_of(buyer)
-        bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
-        gated = gate.gated(campaign_items, campaign.gate_share, engine.score_items(code, None), bought)
+        gated = gate.gated(campaign_items, campaign.gate_share, engine.score_items(code, None), engine.bought(code))
         assert engine.items.code_of(item) in gated, (buyer, item)

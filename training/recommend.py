@@ -51,13 +51,11 @@ def recommend_all(engine: RecommendationEngine, user_ids: np.ndarray, k: int, in
 def reasons_of(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray) -> list[str]:
     """Why each filled slot of ``items`` (buyers x k codes, -1 padding) is there, row by row."""
     explainer = Explainer.of(engine)
-    purchased = engine.purchased
     texts = []
     for code, row in zip(engine.users.encode(user_ids).tolist(), items):
         row = row[row >= 0]
-        bought = purchased.indices[purchased.indptr[code]:purchased.indptr[code + 1]] if code >= 0 else row[:0]
         tier = int(engine.user_tiers[code]) if code >= 0 else None
-        texts.extend(explainer.texts(row, bought, tier))
+        texts.extend(explainer.texts(row, engine.bought(code), tier))
     return texts
 
 

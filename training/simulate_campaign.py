@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from recommender.atomic import atomic_file
-from recommender.campaigns import TOP, Campaign, PacedCampaign, Placer, TrafficCurve
+from recommender.campaigns import TOP, Campaign, PacedCampaign, Placer, TrafficCurve, gate_threshold
 from recommender.engine import RecommendationEngine
 from recommender.loaders import Dataset
 from recommender.metrics import ndcg_at_k
@@ -116,7 +116,6 @@ def simulate_campaign(engine: RecommendationEngine, campaign: Campaign, dataset:
                           TrafficCurve.from_times(pd.Series(before).dt.tz_localize("UTC")))
     placer = Placer(engine.catalog, engine.available)
     users = engine.users.encode(visits.user_id)
-    purchased = engine.purchased.tocsr()
     member = np.zeros(engine.n_items, dtype=bool)
     member[paced.codes] = True
     shown_per_buyer: dict[str, int] = {}
@@ -137,8 +136,7 @@ def simulate_campaign(engine: RecommendationEngine, campaign: Campaign, dataset:
             paced.follow(paced.delivered, now)
             planned[row] = paced.planned(now)
             user, buyer = int(chunk_users[offset]), visits.user_id.iloc[row]
-            bought = purchased.indices[purchased.indptr[user]:purchased.indptr[user + 1]] if user >= 0 else \
-                np.empty(0, dtype=np.int32)
+            bought = engine.bought(user)
             listed = organic[offset][organic[offset] >= 0]
             final = listed.copy()
             if user >= 0 and paced.open(now) and buyer not in paced.capped:
@@ -151,7 +149,7 @@ def simulate_campaign(engine: RecommendationEngine, campaign: Campaign, dataset:
                     paced.capped.add(buyer)
                 if placement.lifted is not None and granted == len(codes):
                     final = np.insert(listed, placement.lifted[0], placement.lifted[1])[:len(listed)]
-                threshold = np.sort(scores[offset])[-max(1, math.ceil(campaign.gate_share * engine.n_items))]
+                threshold = gate_threshold(scores[offset], campaign.gate_share)
                 for code in codes[:granted]:
                     shown_items[code] = shown_items.get(code, 0) + 1
                     waste += int(scores[offset][code] < threshold)

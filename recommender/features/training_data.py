@@ -101,7 +101,8 @@ def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None
                         **(item_side or item_inputs(catalog, content_features, content_dimensions, seed)))
 
 
-ITEM_SIDE = ("catalog", "item_content", "item_embedding", "content_features", "content_embedding")  # what item_inputs builds
+# what item_inputs builds
+ITEM_SIDE = ("catalog", "item_content", "item_embedding", "content_features", "content_embedding")
 
 
 def item_inputs(catalog: pd.DataFrame, content_features: ItemContentFeatures | None = None,

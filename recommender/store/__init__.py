@@ -14,5 +14,5 @@ from recommender.store.event_store import (
 )
 from recommender.store.group_commit import GroupCommit
 
-__all__ = ["Added", "CampaignRecord", "Event", "EventStore", "GroupCommit", "Item", "ModelRecord", "StoreError", "StoredEvent",
-           "from_us", "now_us", "to_us"]
+__all__ = ["Added", "CampaignRecord", "Event", "EventStore", "GroupCommit", "Item", "ModelRecord", "StoreError",
+           "StoredEvent", "from_us", "now_us", "to_us"]

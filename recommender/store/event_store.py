@@ -457,7 +457,8 @@ class EventStore:
         insert = self._insert_into(table)
         connection.execute(insert.on_conflict_do_update(index_elements=["campaign_id", key],
                                                         set_={"shown": table.c.shown + insert.excluded.shown}),
-                           [{"campaign_id": campaign_id, key: name, "shown": count} for campaign_id, name, count in rows])
+                           [{"campaign_id": campaign_id, key: name, "shown": count}
+                            for campaign_id, name, count in rows])
 
     def campaign_delivery(self, campaign_id: str) -> tuple[int, dict[str, int]]:
         """A campaign's distinct buyers reached and impressions per item id."""

@@ -69,7 +69,7 @@ async def recommendations(request: Request) -> Response:
         tier = int(engine.user_tiers[code]) if code >= 0 else 0
     if code < 0:
         return _answer(served, user_id, False, niche, tier, codes, scores, np.full(len(codes), popular_id(tier)))
-    bought = engine.purchased.indices[engine.purchased.indptr[code]:engine.purchased.indptr[code + 1]]
+    bought = engine.bought(code)
     if reason_ids is None:
         reason_ids = served.explainer.reason_ids(codes, bought, tier)
     listed, campaigns = await _with_campaigns(request, served, user_id, code, tier, bought,
@@ -138,12 +138,11 @@ async def rank(request: Request, body: RankRequest) -> Response:
         scores = engine.score_items(user, known, tier, histories)
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores, kind="stable")
-        bought = live.bought if live is not None else (
-            engine.purchased.indices[engine.purchased.indptr[user]:engine.purchased.indptr[user + 1]] if user >= 0
-            else None)
-        listed, campaigns = (Listed(known[order], scores[order].astype(np.float32)), {}) if bought is None else (
-            await _with_campaigns(request, served, body.user_id, user, tier or 0, bought,
-                                  Listed(known[order], scores[order].astype(np.float32)), histories, ranked=True))
+        listed, campaigns = Listed(known[order], scores[order].astype(np.float32)), {}
+        if live is not None or user >= 0:  # campaigns go to buyers with a history only (the gate)
+            listed, campaigns = await _with_campaigns(request, served, body.user_id, user, tier or 0,
+                                                      live.bought if live is not None else engine.bought(user),
+                                                      listed, histories, ranked=True)
         # float32's shortest decimal, as the list routes write scores; JSON has no -inf
         shown = np.where(np.isfinite(listed.scores), listed.scores, UNSCORED).astype(np.float32).astype(str).astype(
             np.float64)
