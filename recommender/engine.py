@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from recommender.features.content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
@@ -211,8 +211,10 @@ class RecommendationEngine:
         items = np.full((len(users), min(k, self.n_items)), -1, dtype=np.int64)
         scores = np.full(items.shape, -np.inf, dtype=np.float32)
 
+        blas = ThreadpoolController()
+
         def score_chunk(rows: slice) -> int:
-            with threadpool_limits(1, "blas"):
+            with blas.limit(limits=1, user_api="blas"):
                 items[rows], scores[rows] = self.recommend(users[rows], k, **options)
             return rows.stop - rows.start
 

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from implicit.cpu.topk import topk as implicit_topk
 
 FILTERED = np.finfo(np.float32).min / 2  # implicit scores filtered items with float32's lowest value
+COMPACT_MIN_ROWS = 256  # buyers sharing unused dimensions repay a copy of the item columns they use
 
 
 def exclude(scores: np.ndarray, items: sp.csr_matrix | None = None, mask: np.ndarray | None = None) -> np.ndarray:
@@ -76,6 +77,12 @@ class RowIndices:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def subset(self, positions: slice | np.ndarray) -> "RowIndices":
+        """The same matrix's rows at ``positions`` of this one's."""
+        subset = RowIndices.__new__(RowIndices)
+        subset.indptr, subset.indices, subset.rows = self.indptr, self.indices, self.rows[positions]
+        return subset
+
     def __getitem__(self, i: int) -> SimpleNamespace:
         row = self.rows[i]
         if row < 0:
@@ -104,10 +111,42 @@ def top_k_of_product(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int,
     catalog = product_layout(item_vectors)
     filtered = np.flatnonzero(~mask).astype(np.int32) if mask is not None and not mask.all() else None
     seen = items if items is None or isinstance(items, RowIndices) else RowIndices(items)
-    codes, scores = implicit_topk(catalog, query, k, filter_query_items=seen, filter_items=filtered,
-                                  num_threads=threads)
+    codes = np.empty((len(query), k), dtype=np.int32)
+    scores = np.empty((len(query), k), dtype=np.float32)
+    for rows, dimensions in _rows_by_used_dimensions(query):
+        group_catalog = catalog if dimensions is None else np.asfortranarray(catalog[:, dimensions])
+        group_query = query[rows] if dimensions is None else np.ascontiguousarray(query[np.ix_(rows, dimensions)])
+        codes[rows], scores[rows] = implicit_topk(group_catalog, group_query, k,
+                                                  filter_query_items=None if seen is None else seen.subset(rows),
+                                                  filter_items=filtered, num_threads=threads)
     missing = scores <= FILTERED
     return np.where(missing, -1, codes).astype(np.int64), np.where(missing, -np.inf, scores).astype(np.float32)
+
+
+def _rows_by_used_dimensions(query: np.ndarray) -> list[tuple[slice | np.ndarray, np.ndarray | None]]:
+    """The rows of ``query`` in groups, each with the dimensions its rows use (non-zero anywhere
+    in the group), ``None`` for all: a buyer whose vector is zero on some dimensions (a blend
+    component weighted 0 for their history length) is multiplied without them. Only groups of at
+    least ``COMPACT_MIN_ROWS`` rows are split off, which repays copying their item columns."""
+    whole = [(slice(None), None)]
+    if len(query) < COMPACT_MIN_ROWS:
+        return whole
+    used = query != 0
+    # rows keyed by a hash of their pattern; a group's dimensions are those any of its rows uses,
+    # so a collision costs speed, never exactness
+    keys = used @ np.random.default_rng(0).random(query.shape[1])
+    _, group_of_row = np.unique(keys, return_inverse=True)
+    groups, rest = [], np.zeros(len(query), dtype=bool)
+    for group in range(group_of_row.max() + 1):
+        rows = np.flatnonzero(group_of_row == group)
+        dimensions = np.flatnonzero(used[rows].any(axis=0))
+        if len(rows) >= COMPACT_MIN_ROWS and len(dimensions) < query.shape[1]:
+            groups.append((rows, dimensions))
+        else:
+            rest[rows] = True
+    if not groups:
+        return whole
+    return groups + ([(np.flatnonzero(rest), None)] if rest.any() else [])
 
 
 def top_k_of_subset(user_vectors: np.ndarray, item_rows: np.ndarray, k: int, kept: np.ndarray,

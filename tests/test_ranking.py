@@ -22,6 +22,23 @@ def test_fused_top_k_equals_brute_force_with_exclusions(layout):
     assert mask[codes].all()
 
 
+def test_buyers_with_unused_dimensions_get_the_same_top_k_as_the_full_product():
+    """Blends weight some components 0 for some history lengths: such buyers are multiplied
+    without those dimensions, with the same result."""
+    rng = np.random.default_rng(7)
+    users, items = rng.standard_normal((900, 12)), rng.standard_normal((400, 12))
+    users[:400, 4:9] = 0.0  # a group of buyers large enough to be split off
+    users[400:500, :3] = 0.0  # too few to split off: scored with every dimension
+    users[700:, 10] = 0.0
+    seen = sp.random(900, 400, density=0.05, format="csr", random_state=8)
+    mask = rng.random(400) > 0.1
+    codes, scores = top_k_of_product(users, product_layout(items), 10, seen, mask, threads=1)
+    expected_codes, expected_scores = top_k(
+        exclude(users.astype(np.float32) @ items.astype(np.float32).T, seen, mask), 10)
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-6)
+
+
 def test_rows_with_fewer_candidates_than_k_are_padded():
     users, items = np.ones((2, 2)), np.diag([2.0, 1.0])
     codes, scores = top_k_of_product(users, items, 3, sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]])))

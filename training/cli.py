@@ -36,9 +36,9 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_import_uci(args: argparse.Namespace) -> int:
-    from recommender.importers.uci_online_retail import import_online_retail
+    from recommender.importers.uci_online_retail import default_source, import_online_retail
 
-    report = import_online_retail(args.source, args.out, compress=not args.no_compress)
+    report = import_online_retail(args.source or default_source(), args.out, compress=not args.no_compress)
     print(report.summary())
     return 0
 
@@ -343,10 +343,9 @@ def _add_unknown_items(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_import_uci(parser: argparse.ArgumentParser) -> None:
-    from recommender.importers.uci_online_retail import default_source
-
-    default = default_source()
-    parser.add_argument("--source", type=Path, default=default, help=f"UCI Online Retail CSV (default {default})")
+    parser.add_argument("--source", type=Path, default=None,
+                        help="UCI Online Retail CSV (default: shared/data/uci_online_retail/online_retail.csv.gz "
+                             "next to the project's directory)")
     parser.add_argument("--out", type=Path, required=True, help="directory for purchases.csv.gz and catalog.csv")
     parser.add_argument("--no-compress", action="store_true", help="write purchases.csv instead of .csv.gz")
 

@@ -129,7 +129,7 @@ class HybridRecommender(Recommender):
         blocks = []
         for column, (_, model) in enumerate(self.components):
             vectors = model.user_vectors(batch)
-            spread = np.sqrt(np.maximum(np.einsum("nd,de,ne->n", vectors, self.covariances_[column], vectors), 0))
+            spread = np.sqrt(np.maximum(((vectors @ self.covariances_[column]) * vectors).sum(axis=1), 0))
             weight = self.weights_[buckets, column]
             scale = np.divide(weight, spread, out=np.zeros(len(batch)), where=spread > 1e-12)
             blocks.append(vectors * scale[:, None].astype(np.float32))
