@@ -266,6 +266,18 @@ def least_exposed_share(recommended, groups, fraction: float = 0.2) -> float:
     return float(counts[:max(1, int(math.floor(fraction * len(counts))))].sum() / total)
 
 
+def exposure_table(recommended, labels, sales) -> pd.DataFrame:
+    """Each group's share of the recommended slots next to its share of the purchases (``sales``:
+    units or lines per item code), most exposed first: one row per group (``labels``: the group
+    name of every item code), columns ``group``, ``slot_share``, ``sales_share``."""
+    codes, uniques = pd.factorize(pd.Series(labels, dtype=object).fillna("unknown"))
+    slots = exposure(recommended, codes)
+    sold = np.bincount(codes, weights=np.asarray(sales, dtype=np.float64), minlength=len(uniques))
+    table = pd.DataFrame({"group": uniques.astype(str), "slot_share": slots / max(slots.sum(), 1.0),
+                          "sales_share": sold / max(sold.sum(), 1.0)})
+    return table.sort_values(["slot_share", "sales_share"], ascending=False, ignore_index=True)
+
+
 def long_tail_recall(recommended, relevant, popularity, k: int | None = None, head_share: float = HEAD_SHARE) -> float:
     """Recall@k on the relevant items outside the short head only, over the buyers who have such
     an item: how well lists find the long-tail goods buyers went on to buy."""

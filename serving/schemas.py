@@ -17,6 +17,7 @@ MAX_K = 1000  # longest list any endpoint returns
 MAX_CANDIDATES = 5000  # most item ids one /v1/rank request may carry
 MAX_ID_LENGTH = 128  # longest buyer or item id accepted
 MIN_CITY_TIER = 1  # 0 means unknown in the data contract
+MAX_CURVE_POINTS = 120  # most minutes a campaign's delivery curve lists
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 
@@ -377,6 +378,9 @@ class MerchantForecastResponse(BaseModel):
                               examples=["2026-11-01T03:00:00+00:00"])
     data_sha256: str | None = Field(None, description="SHA-256 of the purchases and catalog files forecast from "
                                                       "(omitted when unknown).", examples=["9c1d..."])
+    titles: dict[str, str] | None = Field(None, description="The items' titles by item id, from the catalog the "
+                                                         "forecasts were published from (omitted for forecasts "
+                                                         "published before titles were).")
     rows: list[ForecastRow] = Field(description="One row per series and period, ordered by period, then item "
                                                 "and tier.")
 
@@ -541,6 +545,14 @@ class CampaignIn(BaseModel):
         return value.astimezone(timezone.utc)
 
 
+class DeliveryPoint(BaseModel):
+    """Impressions delivered and planned by a time."""
+
+    at: datetime = Field(description="The time (UTC).")
+    delivered: int = Field(description="Impressions delivered by then.")
+    planned: float = Field(description="Impressions the plan had delivered by then.")
+
+
 class CampaignOut(BaseModel):
     """A campaign and how its delivery goes."""
 
@@ -556,12 +568,44 @@ class CampaignOut(BaseModel):
     buyers_reached: int = Field(description="Distinct buyers shown a campaign item.")
     per_merchant: dict[str, int] = Field(description="Impressions per merchant.")
     per_region: dict[str, int] = Field(description="Impressions per region.")
+    delivery_curve: list[DeliveryPoint] = Field(
+        description=f"Delivered against planned over time: the start, the end of each minute with impressions "
+                    f"(at most {MAX_CURVE_POINTS} of them, evenly spread) and now or the end.")
 
 
 class CampaignsResponse(BaseModel):
     """Every campaign, oldest first."""
 
     campaigns: list[CampaignOut]
+
+
+class GroupExposure(BaseModel):
+    """One region's or merchant's exposure."""
+
+    group: str = Field(description="The region or merchant id.")
+    slot_share: float = Field(description="Share of the buyers' top-10 slots showing its items.")
+    sales_share: float = Field(description="Share of the training purchases (units) of its items.")
+
+
+class ExposureByGroup(BaseModel):
+    """How evenly the lists spread over the regions or merchants."""
+
+    gini: float | None = Field(description="Gini coefficient of the slots across groups (0: even; null: no slot).")
+    least_fifth_share: float | None = Field(
+        description="Share of the slots going to the least-exposed fifth of the groups (0.2 when even).")
+    groups: list[GroupExposure] = Field(description="Every group, most exposed first.")
+
+
+class ExposureResponse(BaseModel):
+    """Who the served model's default lists show: their top 10, before campaigns."""
+
+    model_version: str
+    buyers: int = Field(description="Buyers whose lists were counted: every training buyer when the lists are "
+                                    "precomputed, else a sample.")
+    k: int = Field(description="Slots per list counted.")
+    long_tail_share: float | None = Field(description="Share of the slots showing items outside the most-sold 20%.")
+    region: ExposureByGroup
+    merchant: ExposureByGroup
 
 
 class CatalogFacets(BaseModel):

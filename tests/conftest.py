@@ -73,7 +73,7 @@ def forecast_market(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("forecast_market")
     pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "quantity", "city_tier"]).to_csv(
         folder / "purchases.csv", index=False)
-    pd.DataFrame([{"item_id": item, "title": item, "merchant_id": m, "category": c, "price": 10 + k}
+    pd.DataFrame([{"item_id": item, "title": f"{c} no. {k}", "merchant_id": m, "category": c, "price": 10 + k}
                   for item, (m, c, k) in FORECAST_ITEMS.items()]).to_csv(folder / "catalog.csv", index=False)
     return folder / "purchases.csv", folder / "catalog.csv"
 

@@ -94,6 +94,8 @@ def test_the_store_grants_impressions_within_budget_and_cap(store_url):  # noqa:
         assert grants == [2, 0, 2, 1]  # u1 capped at 2; the budget of 5 ends at u3's first
         assert store.buyer_impressions("c") == {"u1": 2, "u2": 2, "u3": 1}
         assert store.campaign_delivery("c") == (3, {"A": 2, "B": 2, "C": 1})
+        minutes = store.delivery_by_minute("c")
+        assert sum(shown for _, shown in minutes) == 5 and abs(minutes[-1][0] - time.time() / 60) < 2
         assert store.stop_campaign("c") and not store.stop_campaign("c")
         assert store.reserve_impressions("c", "u4", ["A"], 2) == 0
     finally:
@@ -156,6 +158,10 @@ def test_campaign_items_are_marked_within_the_cap_and_the_campaign_can_be_stoppe
     assert report["delivered"] == sum(marked.values()) and report["buyers_reached"] == sum(
         count > 0 for count in marked.values())
     assert sum(report["per_merchant"].values()) == report["delivered"] == sum(report["per_region"].values())
+    curve = report["delivery_curve"]  # from the start, with nothing, to now, with everything delivered
+    assert curve[0]["delivered"] == 0 and curve[0]["planned"] == 0.0 and curve[-1]["delivered"] == report["delivered"]
+    assert [point["at"] for point in curve] == sorted(point["at"] for point in curve)
+    assert 0 < curve[-1]["planned"] <= report["planned"]
     assert client.delete("/v1/admin/campaigns/craft", headers={"X-API-Key": ADMIN}).json()["status"] == "stopped"
     time.sleep(0.6)
     assert not any(item.get("campaign") for buyer in buyers for item in client.get(

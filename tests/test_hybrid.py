@@ -78,6 +78,8 @@ def test_blend_tuning_finds_the_informative_component(market, small_market):
     single = tune_blend_weights(candidate_pool([noise], 100), relevant, history_buckets(batch, (1, 3, 10)), 4,
                                 trials=0)[1]["all"]
     assert quality["all"] > single
+    assert quality["components"][0] == single  # each component alone is reported: the noise did worst
+    assert min(quality["components"]) == single < max(quality["components"]) <= quality["all"]
 
 
 def test_pools_of_batches_concatenate_to_the_pool_of_all(market):

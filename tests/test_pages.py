@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
 import signal
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -119,6 +119,9 @@ def test_the_merchant_page_refuses_a_wrong_token_and_shows_the_right_merchants_f
     items = {row["item_id"] for row in forecast["rows"]}
     shown = set(page.locator("#items tbody td:first-child").all_text_contents())
     assert shown == items and page.locator("#total-chart .main-svg").count() > 0
+    titles = page.locator("#items tbody tr").evaluate_all("rows => rows.map(row => [row.cells[0].textContent, "
+                                                           "row.cells[1].textContent])")
+    assert dict(titles) == forecast["titles"]  # each item's catalog title next to its id
     assert "all items sold" in page.locator("#total-chart .legendtext").all_text_contents()  # the year before
     assert token not in page.url
     shot(page, "merchant")
@@ -141,8 +144,18 @@ def test_the_operator_console_shows_the_model_traffic_and_campaigns(site, page, 
     page.get_by_label("Admin key").fill(ADMIN)
     page.get_by_role("button", name="Open").click()
     page.wait_for_selector("#campaign-chart .main-svg")
+    page.wait_for_selector("#region-chart .main-svg")
     assert "/v1/users/{user_id}/recommendations" in page.locator("#traffic").text_content()
     assert "Craft week" in page.locator("#campaigns tbody").text_content()
+    baselines = page.locator("#baselines tbody").text_content()
+    assert "served blend" in baselines and "popularity alone" in baselines
+    assert page.locator("#niche-chart .main-svg").count() > 0
+    exposure = httpx.get(f"{base}/v1/admin/exposure", headers={"X-API-Key": ADMIN}).json()
+    most_exposed = exposure["merchant"]["groups"][0]
+    assert page.locator("#merchants tbody tr").first.locator("td").first.text_content() == most_exposed["group"]
+    assert f"{exposure['merchant']['gini']:.3f}" in page.locator("#exposure").text_content()
+    legend = page.locator("#campaign-chart .legendtext").all_text_contents()
+    assert {"craft plan", "craft delivered"} <= set(legend)  # the delivery curve against the plan
     shot(page, "admin")
     assert errors == []
 
@@ -155,3 +168,37 @@ def test_the_pages_fetch_nothing_from_elsewhere(site, page):
         page.goto(f"{base}{path}")
         page.wait_for_load_state("networkidle")
     assert requested and all(url.startswith(base) for url in requested), requested
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/merchant.html", "/ui/admin.html"])
+def test_each_page_fits_a_phones_width(site, browser, path):
+    base, _ = site
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        phone.goto(f"{base}{path}")
+        phone.wait_for_load_state("networkidle")
+        width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"{path} scrolls sideways at 390 px: {width}"
+        shot(phone, "phone-" + (path.strip("/").split("/")[-1].removesuffix(".html") or "preview"))
+    finally:
+        context.close()
+
+
+def test_the_preview_works_from_the_keyboard(site, page, errors):
+    base, _ = site
+    page.goto(f"{base}/ui/")
+    for _ in range(10):  # from the top of the page, Tab reaches the buyer field
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "buyer":
+            break
+    assert page.evaluate("document.activeElement.id") == "buyer"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"  # focus is visible
+    page.keyboard.type("U0000001")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('#chosen li.card').length > 0")
+    first = page.locator("#chosen li.card button.title").first
+    first.focus()
+    page.keyboard.press("Enter")  # a title is a button: Enter shows its similar items
+    page.wait_for_function("document.querySelectorAll('#similar li.card').length > 0")
+    assert errors == []

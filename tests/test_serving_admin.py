@@ -360,3 +360,28 @@ def test_each_app_has_its_own_registry(small_model):
         assert not samples(families, "recommender_http_requests", "recommender_http_requests_total",
                            route="/healthz")
         assert not families["recommender_model_info"].samples  # no model loaded
+
+
+# --- exposure -------------------------------------------------------------------------------------
+
+def test_exposure_counts_the_top_ten_the_api_serves(client, admin_key):
+    assert client.get("/v1/admin/exposure").status_code == 401
+    answer = client.get("/v1/admin/exposure", headers={"X-API-Key": KEY})
+    assert answer.status_code == 200, answer.text
+    exposure = answer.json()
+    engine = client.app.state.served.engine
+    assert exposure["buyers"] == len(engine.users) and exposure["k"] == 10
+    slots: dict[str, int] = {}
+    for user_id in engine.users.ids:
+        for item in client.get(RECS.format(user_id=user_id), params={"k": 10}).json()["items"]:
+            slots[item["region"]] = slots.get(item["region"], 0) + 1
+    total = sum(slots.values())
+    shares = {row["group"]: row["slot_share"] for row in exposure["region"]["groups"]}
+    assert set(shares) == set(engine.catalog.region.astype(str))  # regions never shown are listed at 0
+    for region, count in slots.items():
+        assert shares[region] == pytest.approx(count / total, abs=1e-6)
+    listed = [row["slot_share"] for row in exposure["merchant"]["groups"]]
+    assert listed == sorted(listed, reverse=True) and sum(listed) == pytest.approx(1.0, abs=1e-4)
+    assert sum(row["sales_share"] for row in exposure["merchant"]["groups"]) == pytest.approx(1.0, abs=1e-4)
+    assert 0.0 <= exposure["merchant"]["least_fifth_share"] <= 0.2 <= 1.0 - exposure["merchant"]["gini"]
+    assert 0.0 <= exposure["long_tail_share"] <= 1.0

@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import PUBLISHED_HORIZON
+from conftest import FORECAST_ITEMS, PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
 from recommender.merchant_tokens import issue_token
@@ -52,6 +52,8 @@ def test_own_token_reads_own_items_sliced_to_the_horizon(client, tokens, publish
     assert body["generated_at"] == manifest["created_at"] and body["data_sha256"] == manifest["data"]["sha256"]
     rows = pd.DataFrame(body["rows"])
     assert sorted(rows.item_id.unique()) == ["FAN-1", "FAN-2"] and len(rows) == 2 * 3
+    assert body["titles"] == {item: f"{category} no. {k}" for item, (merchant, category, k) in FORECAST_ITEMS.items()
+                              if merchant == "M1"}  # the catalog's, of the merchant's items only
     assert sorted(rows.period_start.unique()) == manifest["period_starts"][:3]
     assert "city_tier" not in rows
     expected = published_rows(published_forecasts, "item.parquet", "M1")

@@ -205,6 +205,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     weights, quality = tune_blend_weights(CandidatePool.concat(pools), relevant, buckets,
                                           len(config.bucket_edges) + 1, k=config.k, trials=config.blend_trials,
                                           seed=config.seed)
+    alone = dict(zip((name for name, _ in hybrid.components), quality.pop("components")))
     progress.update()
 
     progress.set_description("validation: niche curve")
@@ -221,6 +222,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
             "buyers": int(len(buyers)), "blend_weights": weights.round(4).tolist(),
             "components": [name for name, _ in hybrid.components], "bucket_edges": list(config.bucket_edges),
             f"blend_ndcg@{config.k}": {str(key): round(value, 5) for key, value in quality.items()},
+            f"component_ndcg@{config.k}": {name: round(value, 5) for name, value in alone.items()},
             "niche_curve": curve, "niche": niche}
 
 

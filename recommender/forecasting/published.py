@@ -10,7 +10,7 @@ merchant``) and writes a forecast directory atomically:
   ``p50``, ``p90`` and the explanations :data:`~recommender.forecasting.views.EXPLAINED`; units
   rounded to 0.01);
 * ``sales.parquet``: units sold per item and period over the last :data:`SALES_PERIODS` periods
-  before the forecast (what the merchant page draws next to it);
+  before the forecast (what the merchant page draws next to it), with the items' titles;
 * ``manifest.json``: format version, creation time, the data files and their SHA-256, horizon,
   period length, period starts, row and series counts, the SHA-256 of every table, and a history
   summary of every catalog merchant (items, items sold, units, first and last period with sales),
@@ -113,6 +113,8 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
     }
     with atomic_directory(out) as tmp:
         sales = sales_table(items.result.panel)
+        titles = pd.Series(dataset.catalog.title.astype(TEXT).to_numpy(), index=dataset.catalog.item_id.astype(TEXT))
+        sales["title"] = sales.item_id.map(titles).fillna(sales.item_id)
         pq.write_table(pa.Table.from_pandas(sales, preserve_index=False), tmp / SALES_FILE)
         manifest["sales"] = {"file": SALES_FILE, "rows": len(sales), "periods": SALES_PERIODS,
                              "sha256": sha256_of(tmp / SALES_FILE)}
@@ -158,6 +160,7 @@ class PublishedForecasts:
     index: dict[str, dict[str, MerchantRows]]  # level -> merchant_id -> rows
     stamp: tuple[int, int, int]  # of the manifest read (publishing replaces the directory, manifest included)
     sold: dict[str, list[dict]] | None = None  # merchant_id -> units sold per item and period (None: not published)
+    titles: dict[str, dict[str, str]] | None = None  # merchant_id -> item_id -> title (None: published without)
 
     @property
     def horizon(self) -> int:
@@ -176,6 +179,11 @@ class PublishedForecasts:
         ``period_start``, ``units``); None for a merchant without sales, or forecasts published
         before sales were (publish again)."""
         return None if self.sold is None else self.sold.get(merchant_id)
+
+    def item_titles(self, merchant_id: str) -> dict[str, str] | None:
+        """The titles of the merchant's forecast items by item id (None: unknown merchant, or
+        forecasts published before titles were)."""
+        return None if self.titles is None else self.titles.get(merchant_id)
 
     def rows(self, merchant_id: str, by: str, horizon: int) -> list[dict] | None:
         """The merchant's forecast rows at level ``by`` for the first ``horizon`` periods
@@ -208,7 +216,7 @@ class PublishedForecasts:
             if sha256_of(file) != entry["sha256"]:
                 raise ForecastDirectoryError(f"{file}: checksum does not match the manifest (damaged or modified)")
             index[level] = _index_by_merchant(pq.read_table(file).to_pandas(), level, int(manifest["horizon"]))
-        sold = None
+        sold = titles = None
         if "sales" in manifest:
             file = path / manifest["sales"]["file"]
             if not file.is_file() or sha256_of(file) != manifest["sales"]["sha256"]:
@@ -217,7 +225,11 @@ class PublishedForecasts:
             table["period_start"] = table.period_start.astype(str)
             sold = {str(merchant): rows[["item_id", "period_start", "units"]].to_dict("records")
                     for merchant, rows in table.groupby("merchant_id", sort=False)}
-        return cls(str(path), manifest, index, stamp, sold)
+            if "title" in table:
+                firsts = table.drop_duplicates("item_id")
+                titles = {str(merchant): dict(zip(rows.item_id, rows.title))
+                          for merchant, rows in firsts.groupby("merchant_id", sort=False)}
+        return cls(str(path), manifest, index, stamp, sold, titles)
 
     def refreshed(self) -> PublishedForecasts:
         """This object, or the forecasts published since at the same path (``recommender

@@ -214,7 +214,8 @@ def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buc
     components, the equal blend and ``trials`` random points of the simplex (Dirichlet) and
     keeps the best; buckets with fewer than ``min_buyers`` validation buyers take the overall
     best, so that no bucket's weights are fitted to noise. Returns the weight
-    table and the validation NDCG@k overall and per bucket.
+    table and the validation NDCG@k overall (``"all"``), per bucket and of each component alone
+    (``"components"``, in order: the baselines the blend is judged against).
     """
     rng = np.random.default_rng(seed)
     n_components = len(pool.scores)
@@ -234,7 +235,7 @@ def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buc
     scored = np.vstack([per_buyer_ndcg(w) for w in options])  # options x buyers: one ranking per option
     overall = scored.mean(axis=1)
     table = np.tile(options[int(np.argmax(overall))], (n_buckets, 1))
-    quality: dict = {"all": float(overall.max())}
+    quality: dict = {"all": float(overall.max()), "components": overall[:n_components].tolist()}
     for bucket in range(n_buckets):
         rows = np.flatnonzero(buckets == bucket)
         if len(rows) >= min_buyers:

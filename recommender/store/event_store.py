@@ -41,6 +41,7 @@ from recommender.store.schema import (
     SIGNAL_TYPES,
     campaign_buyers,
     campaign_items,
+    campaign_minutes,
     campaigns,
     events,
     items,
@@ -451,9 +452,10 @@ class EventStore:
             self._increment(connection, campaign_buyers, "user_id", [(campaign_id, user_id, granted)])
             self._increment(connection, campaign_items, "item_id",
                             [(campaign_id, item_id, 1) for item_id in item_ids[:granted]])
+            self._increment(connection, campaign_minutes, "minute", [(campaign_id, int(time.time() // 60), granted)])
         return granted
 
-    def _increment(self, connection: Connection, table, key: str, rows: list[tuple[str, str, int]]) -> None:
+    def _increment(self, connection: Connection, table, key: str, rows: list[tuple[str, str | int, int]]) -> None:
         insert = self._insert_into(table)
         connection.execute(insert.on_conflict_do_update(index_elements=["campaign_id", key],
                                                         set_={"shown": table.c.shown + insert.excluded.shown}),
@@ -468,6 +470,14 @@ class EventStore:
             per_item = dict(connection.execute(select(campaign_items.c.item_id, campaign_items.c.shown)
                                                .where(campaign_items.c.campaign_id == campaign_id)).all())
         return buyers, per_item
+
+    def delivery_by_minute(self, campaign_id: str) -> list[tuple[int, int]]:
+        """A campaign's impressions per minute since the Unix epoch (UTC), in time order; minutes
+        without impressions are left out."""
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(
+                select(campaign_minutes.c.minute, campaign_minutes.c.shown)
+                .where(campaign_minutes.c.campaign_id == campaign_id).order_by(campaign_minutes.c.minute)).all()]
 
     def buyer_impressions(self, campaign_id: str) -> dict[str, int]:
         """A campaign's impressions per buyer."""

@@ -9,8 +9,9 @@
 * ``models``: the model registry of ``recommender retrain``: every model it trained, its NDCG@10
   on the most recent days next to the serving model's, and whether it was promoted.
 * ``campaigns``: exposure campaigns (:mod:`recommender.campaigns`), their definition as JSON and
-  the impressions delivered; ``campaign_buyers`` and ``campaign_items``: impressions per buyer
-  (the frequency cap) and per item (delivery per merchant and region).
+  the impressions delivered; ``campaign_buyers``, ``campaign_items`` and ``campaign_minutes``:
+  impressions per buyer (the frequency cap), per item (delivery per merchant and region) and per
+  minute since the Unix epoch (delivery over time).
 
 Indexes: ``events.event_id`` (unique: idempotent ingestion), ``(user_id, seq)`` (a buyer's
 history in order); ``seq`` is the primary key (events after a position, for followers);
@@ -114,5 +115,12 @@ campaign_items = Table(
     "campaign_items", metadata,
     Column("campaign_id", String(64), primary_key=True),
     Column("item_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("shown", BigInteger, nullable=False),
+)
+
+campaign_minutes = Table(
+    "campaign_minutes", metadata,
+    Column("campaign_id", String(64), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
     Column("shown", BigInteger, nullable=False),
 )

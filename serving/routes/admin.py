@@ -18,6 +18,8 @@ import os
 import time
 from typing import Annotated
 
+import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import APIKeyHeader
 from limits import parse
@@ -26,15 +28,19 @@ from limits.strategies import MovingWindowRateLimiter
 
 from recommender.artifacts import ModelDirectoryError
 from recommender.merchant_tokens import token_hash
+from recommender.metrics import exposure_table, gini, least_exposed_share, long_tail_share
 from serving.parameters import NO_PARAMETERS
 from serving.reload_sync import announce, announcement_file
 from serving.responses import documented_errors, invalid, json_response
-from serving.schemas import ReloadRequest, ReloadResponse
+from serving.schemas import ExposureResponse, ReloadRequest, ReloadResponse
+from serving.served import ServedModel, served_model
 
 ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
 ADMIN_KEY_HEADER = "X-API-Key"
 ADMIN_RATE_ENV = "RECOMMENDER_ADMIN_RATE"
 DEFAULT_ADMIN_RATE = "60/minute"
+EXPOSURE_K = 10
+EXPOSURE_SAMPLE = 20_000  # buyers scored for the exposure when the lists are not precomputed
 
 
 class AdminRateLimit:
@@ -117,3 +123,51 @@ def reload_model(request: Request, body: ReloadRequest | None = None) -> Respons
         announce(shared, str(target), version)
     return json_response({"previous_model_version": previous_version, "model_version": version,
                           "model_dir": str(target), "seconds": round(seconds, 3)})
+
+
+def served_top_lists(served: ServedModel, k: int = EXPOSURE_K) -> np.ndarray:
+    """The first ``k`` items (codes, -1 padding) of the buyers' default lists: the precomputed
+    lists of every training buyer, else the lists of a sample of :data:`EXPOSURE_SAMPLE` buyers."""
+    lists = served.default_lists
+    if lists is not None and lists.depth >= k:
+        return np.where(np.arange(k) < lists.lengths[:, None], lists.codes[:, :k], -1).astype(np.int64)
+    engine = served.engine
+    buyers = np.random.default_rng(0).permutation(len(engine.users))[:EXPOSURE_SAMPLE]
+    return engine.recommend_many(np.sort(buyers), k)[0]
+
+
+def _by_group(lists: np.ndarray, labels: np.ndarray, sales: np.ndarray) -> dict:
+    table = exposure_table(lists, labels, sales)
+    return {"gini": _finite(gini(table.slot_share)), "least_fifth_share": _finite(least_exposed_share(lists, labels)),
+            "groups": table.round(6).to_dict("records")}
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 6)
+
+
+@router.get("/v1/admin/exposure", response_model=ExposureResponse, openapi_extra=NO_PARAMETERS.openapi,
+            responses=documented_errors(401, 403, 422, 429, 503, descriptions={
+                401: f"Missing or wrong {ADMIN_KEY_HEADER}.", 403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
+                503: "No model loaded."}),
+            summary="Exposure of regions and merchants in the served lists (admin key required)",
+            description="The share of the buyers' top-10 slots each region and merchant gets, next to its share "
+                        "of the purchases, with the Gini coefficient and the least-exposed fifth's share: the "
+                        "organic default lists of the served model, before campaign placements.")
+def served_exposure(request: Request) -> Response:
+    # a plain def: counting (or scoring a sample) runs in the threadpool
+    NO_PARAMETERS.parse(request)
+    served = served_model(request)
+    engine = served.engine
+    lists = served_top_lists(served)
+    sales = engine.item_sales
+    catalog = engine.catalog
+
+    def labels(column: str) -> np.ndarray:  # a missing label is the group "unknown"
+        values = catalog[column] if column in catalog else pd.Series(np.full(engine.n_items, None))
+        return values.astype(object).fillna("unknown").to_numpy()
+
+    return json_response({"model_version": served.model_version, "buyers": len(lists), "k": lists.shape[1],
+                          "long_tail_share": _finite(long_tail_share(lists, sales)),
+                          "region": _by_group(lists, labels("region"), sales),
+                          "merchant": _by_group(lists, labels("merchant_id"), sales)})

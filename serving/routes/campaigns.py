@@ -21,7 +21,7 @@ from serving.parameters import NO_PARAMETERS, Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
 from serving.routes.events import event_store
-from serving.schemas import CampaignIn, CampaignOut, CampaignSelect, CampaignsResponse, Identifier
+from serving.schemas import MAX_CURVE_POINTS, CampaignIn, CampaignOut, CampaignSelect, CampaignsResponse, Identifier
 from serving.served import ServedModel, served_model
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_admin_key)])
@@ -90,12 +90,29 @@ def campaign_report(record: CampaignRecord, served: ServedModel, store: EventSto
         for column, totals in groups.items():
             value = str(engine.catalog[column].iloc[code]) if code >= 0 and column in engine.catalog else "unknown"
             totals[value] = totals.get(value, 0) + int(shown)
-    return {"campaign": campaign.to_dict(), "status": status,
+    return {"campaign": campaign.to_dict(), "status": status, "delivery_curve": delivery_curve(
+                campaign, curve, store.delivery_by_minute(campaign.campaign_id), min(now, campaign.end)),
             "items": int(np.count_nonzero(campaign.item_mask(engine.catalog, strict=False))),
             "delivered": record.delivered, "planned": round(planned, 1),
             "pacing_error": round((planned - record.delivered) / campaign.impressions, 6),
             "multiplier": None if running is None else round(running.controller.multiplier, 6),
             "buyers_reached": buyers, "per_merchant": groups["merchant_id"], "per_region": groups["region"]}
+
+
+def delivery_curve(campaign: Campaign, curve: TrafficCurve, minutes: list[tuple[int, int]], until: datetime
+                   ) -> list[dict]:
+    """Delivered and planned impressions at the start, at the end of the minutes with impressions
+    (at most :data:`MAX_CURVE_POINTS`, evenly spread: the delivered count is exact at each) and at
+    ``until``."""
+    delivered = np.cumsum([shown for _, shown in minutes], dtype=np.int64)
+    ends = [datetime.fromtimestamp(60 * (minute + 1), timezone.utc) for minute, _ in minutes]
+    kept = np.unique(np.linspace(0, len(minutes) - 1, num=min(len(minutes), MAX_CURVE_POINTS)).round().astype(int))
+    points = [(campaign.start, 0)] + [(min(ends[i], until), int(delivered[i])) for i in kept]
+    if until > points[-1][0]:
+        points.append((until, points[-1][1]))
+    return [{"at": at.isoformat(), "delivered": count,
+             "planned": round(campaign.impressions * curve.share(campaign.start, campaign.end, at), 1)}
+            for at, count in points]
 
 
 def _record(store: EventStore, campaign_id: str) -> CampaignRecord:

@@ -93,7 +93,7 @@ async def merchant_forecast(request: Request, forecasts: Forecasts, merchant: Me
         raise not_forecast(forecasts, merchant_id)
     answer = {"merchant_id": merchant_id, "freq": forecasts.freq, "horizon": horizon, "by": query.by,
               "generated_at": forecasts.manifest["created_at"], "data_sha256": forecasts.manifest["data"]["sha256"],
-              "rows": rows}
+              "titles": forecasts.item_titles(merchant_id), "rows": rows}
     return json_response({name: value for name, value in answer.items() if value is not None})
 
 

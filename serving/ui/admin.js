@@ -1,10 +1,19 @@
-// Operator console: the served model's manifest and model-selection scoreboard (GET /v1/model),
-// request counts and latencies (GET /metrics), and the campaigns' delivery against their plans
-// (GET /v1/admin/campaigns, admin key in the X-API-Key header).
+// Operator console: the served model's manifest, its validation against the baselines and the model
+// search (GET /v1/model); request counts, rates and latencies (GET /metrics, every 5 s); with the
+// admin key (X-API-Key header): exposure of regions and merchants in the served lists
+// (GET /v1/admin/exposure) and each campaign's delivery over time against its plan
+// (GET /v1/admin/campaigns).
 "use strict";
+
+const CHART_CONFIG = { responsive: true, displaylogo: false };
+const share = value => value == null ? "n/a" : value.toFixed(3);
 
 function rowsOf(pairs) {
   return pairs.map(([name, value]) => `<tr><th>${escapeText(name)}</th><td>${escapeText(value)}</td></tr>`).join("");
+}
+
+function cells(values) {
+  return `<tr>${values.map(value => `<td>${escapeText(value)}</td>`).join("")}</tr>`;
 }
 
 async function model() {
@@ -12,14 +21,36 @@ async function model() {
   const validation = manifest.validation || {};
   document.querySelector("#model tbody").innerHTML = rowsOf([
     ["version", manifest.model_version], ["trained", manifest.created_at], ["default niche knob", manifest.default_niche],
-    ["validation NDCG@10 (blend)", (validation["blend_ndcg@10"] || {}).all], ["components", Object.keys(
-      (manifest.parameters && manifest.parameters.components) || {}).join(", ")]]);
+    ["components", (validation.components || []).join(", ")]]);
+  const curve = validation.niche_curve || [];
+  const atKnob = knob => curve.find(point => point.niche === knob) || {};
+  const served = atKnob(manifest.default_niche), plain = atKnob(0);
+  const rows = [[`served blend, niche knob ${manifest.default_niche}`, served["ndcg@10"], served.long_tail_share],
+                ["served blend, niche knob 0", plain["ndcg@10"], plain.long_tail_share]];
+  for (const [name, ndcg] of Object.entries(validation["component_ndcg@10"] || {}))
+    rows.push([`${name} alone${name === "popularity" ? " (popularity per city tier)" : ""}`, ndcg, null]);
+  document.querySelector("#baselines tbody").innerHTML = rows.map(([name, ndcg, tail]) =>
+    cells([name, ndcg == null ? "n/a" : ndcg.toFixed(4), share(tail)])).join("");
+  if (curve.length) {
+    const knobs = curve.map(point => point.niche);
+    Plotly.newPlot("niche-chart", [
+      { x: knobs, y: curve.map(point => point["ndcg@10"]), name: "NDCG@10", mode: "lines+markers" },
+      { x: knobs, y: curve.map(point => point.long_tail_share), name: "long-tail share", mode: "lines+markers", yaxis: "y2" }],
+      { margin: { t: 30, r: 60 }, title: { text: "Accuracy and long tail per niche knob" },
+        xaxis: { title: { text: "niche knob" } }, yaxis: { title: { text: "NDCG@10" } },
+        yaxis2: { title: { text: "long-tail share" }, overlaying: "y", side: "right" },
+        shapes: [{ type: "line", x0: manifest.default_niche, x1: manifest.default_niche, yref: "paper", y0: 0, y1: 1,
+                   line: { dash: "dot" } }],
+        legend: { orientation: "h", y: -0.25 } }, CHART_CONFIG);
+  }
   const trials = ((validation.search || {}).trials || []).filter(trial => trial.status === "ok")
     .sort((a, b) => b.ndcg - a.ndcg).slice(0, 15);
   document.querySelector("#search tbody").innerHTML = trials.map(trial =>
-    `<tr><td>${escapeText(trial.family)} ${escapeText(JSON.stringify(trial.params || {}))}</td>` +
-    `<td>${trial.ndcg.toFixed(4)}</td><td>${trial.long_tail_share.toFixed(3)}</td></tr>`).join("");
+    cells([`${trial.family} ${JSON.stringify(trial.params || {})}`, trial.ndcg.toFixed(4),
+           trial.long_tail_share.toFixed(3)])).join("");
 }
+
+let previousCounts = null;
 
 async function traffic() {
   const text = await api("/metrics");
@@ -32,40 +63,63 @@ async function traffic() {
     entry[match[2]] += Number(match[4]);
     totals.set(route, entry);
   }
+  const now = performance.now();
+  const rate = (route, count) => previousCounts && previousCounts.counts.has(route)
+    ? ((count - previousCounts.counts.get(route)) * 1000 / (now - previousCounts.at)).toFixed(1) : "…";
   document.querySelector("#traffic tbody").innerHTML = [...totals.entries()].filter(([, e]) => e.count > 0)
-    .map(([route, e]) => `<tr><td>${escapeText(route)}</td><td>${e.count}</td><td>${(1000 * e.sum / e.count).toFixed(2)}</td></tr>`)
+    .map(([route, e]) => cells([route, e.count, rate(route, e.count), (1000 * e.sum / e.count).toFixed(2)])).join("");
+  previousCounts = { at: now, counts: new Map([...totals.entries()].map(([route, e]) => [route, e.count])) };
+}
+
+async function exposure(key) {
+  const answer = await api("/v1/admin/exposure", { headers: { "X-API-Key": key } });
+  document.querySelector("#exposure tbody").innerHTML = [
+    cells([`regions (${answer.region.groups.length})`, share(answer.region.gini), share(answer.region.least_fifth_share)]),
+    cells([`merchants (${answer.merchant.groups.length})`, share(answer.merchant.gini),
+           share(answer.merchant.least_fifth_share)]),
+    cells([`long-tail share of the slots, ${answer.buyers} buyers' top ${answer.k}`, share(answer.long_tail_share), ""])]
     .join("");
+  const regions = answer.region.groups;
+  Plotly.newPlot("region-chart", [
+    { type: "bar", x: regions.map(r => r.group), y: regions.map(r => r.slot_share), name: "share of the top-10 slots" },
+    { type: "bar", x: regions.map(r => r.group), y: regions.map(r => r.sales_share), name: "share of the purchases" }],
+    { barmode: "group", margin: { t: 30, b: 120 }, title: { text: "Regions: shown against bought" },
+      yaxis: { title: { text: "share" } }, legend: { orientation: "h", y: 1.12 } }, CHART_CONFIG);
+  const merchants = answer.merchant.groups;
+  const shown = merchants.length > 20 ? [...merchants.slice(0, 10), ...merchants.slice(-10)] : merchants;
+  document.querySelector("#merchants tbody").innerHTML = shown.map(m =>
+    cells([m.group, share(m.slot_share), share(m.sales_share)])).join("");
 }
 
 async function campaigns(key) {
   const answer = await api("/v1/admin/campaigns", { headers: { "X-API-Key": key } });
   const list = answer.campaigns;
   document.querySelector("#campaigns tbody").innerHTML = list.map(c =>
-    `<tr><td>${escapeText(c.campaign.campaign_id)}: ${escapeText(c.campaign.name)}</td><td>${escapeText(c.status)}</td>` +
-    `<td>${c.delivered}</td><td>${c.planned.toFixed(0)}</td><td>${c.multiplier ?? "n/a"}</td><td>${c.buyers_reached}</td></tr>`).join("");
+    cells([`${c.campaign.campaign_id}: ${c.campaign.name}`, c.status, c.delivered, c.planned.toFixed(0),
+           c.multiplier ?? "n/a", c.buyers_reached])).join("");
   const regions = new Map();
   for (const c of list) for (const [region, count] of Object.entries(c.per_region)) regions.set(region, (regions.get(region) || 0) + count);
   document.querySelector("#regions tbody").innerHTML = [...regions.entries()].sort((a, b) => b[1] - a[1])
-    .map(([region, count]) => `<tr><td>${escapeText(region)}</td><td>${count}</td></tr>`).join("");
+    .map(([region, count]) => cells([region, count])).join("");
   const traces = list.flatMap(c => [
-    { x: [c.campaign.start, c.campaign.end], y: [0, c.campaign.impressions], mode: "lines", line: { dash: "dash" },
-      name: `${c.campaign.campaign_id} plan (even traffic)` },
-    { x: [c.campaign.start, new Date().toISOString()], y: [0, c.delivered], mode: "lines+markers",
+    { x: c.delivery_curve.map(p => p.at), y: c.delivery_curve.map(p => p.planned), mode: "lines",
+      line: { dash: "dash" }, name: `${c.campaign.campaign_id} plan` },
+    { x: c.delivery_curve.map(p => p.at), y: c.delivery_curve.map(p => p.delivered), mode: "lines+markers",
       name: `${c.campaign.campaign_id} delivered` }]);
-  Plotly.newPlot("campaign-chart", traces, { margin: { t: 10, r: 10 }, yaxis: { title: { text: "impressions" } },
-                                             legend: { orientation: "h" } }, { responsive: true, displaylogo: false });
+  Plotly.newPlot("campaign-chart", traces, { margin: { t: 30, r: 10 }, title: { text: "Delivered against the plan" },
+                                             yaxis: { title: { text: "impressions" } },
+                                             legend: { orientation: "h", y: -0.2 } }, CHART_CONFIG);
 }
 
 async function open(event) {
   event.preventDefault();
   const key = document.getElementById("key").value;
-  try {
-    await campaigns(key);
-    showMessage("");
-  } catch (error) {
-    showMessage(error.status === 401 || error.status === 403 ? "The admin key is not accepted." : error.message);
-  }
+  const failed = (await Promise.allSettled([exposure(key), campaigns(key)]))
+    .filter(outcome => outcome.status === "rejected").map(outcome => outcome.reason);
+  const refused = failed.find(error => error.status === 401 || error.status === 403);
+  showMessage(refused ? "The admin key is not accepted." : failed.map(error => error.message).join("; "));
 }
 
 document.getElementById("signin").addEventListener("submit", open);
 Promise.all([model(), traffic()]).catch(error => showMessage(error.message));
+setInterval(() => traffic().catch(error => showMessage(error.message)), 5000);

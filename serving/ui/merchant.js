@@ -6,6 +6,8 @@
 
 const RISING = 1.1;  // a tier is rising when its last third of the horizon expects 10% more than its first
 let rows = [];
+let titles = {};
+const titleOf = item => titles[item] || item;
 
 function forecast(merchant, token, by) {
   return api(`/v1/merchants/${encodeURIComponent(merchant)}/forecast?by=${encodeURIComponent(by)}`,
@@ -55,6 +57,7 @@ async function signIn(event) {
       forecast(merchant, token, "item"), forecast(merchant, token, "item,city_tier"),
       api(`/v1/merchants/${encodeURIComponent(merchant)}/sales`, { headers: { Authorization: `Bearer ${token}` } })]);
     rows = items.rows;
+    titles = items.titles || {};
     const soldBy = item => {  // units sold per period (all items, or one), in period order
       const weeks = new Map();
       for (const row of sales.rows) {
@@ -79,19 +82,20 @@ async function signIn(event) {
     document.querySelector("#tiers tbody").innerHTML = tierSeries.map(({ name, p50 }) => {
       const ratio = trend(p50);
       const label = ratio >= RISING ? `<span class="rising">rising (${ratio === Infinity ? "new" : `x${ratio.toFixed(2)}`})</span>`
-        : ratio <= 1 / RISING ? `falling (x${ratio.toFixed(2)})` : "steady";
+        : ratio <= 1 / RISING ? `<span class="falling">falling (x${ratio.toFixed(2)})</span>` : "steady";
       return `<tr><td>${escapeText(name)}</td><td>${p50.reduce((a, b) => a + b, 0).toFixed(1)}</td><td>${label}</td></tr>`;
     }).join("");
     const demand = [...sumBy(rows, row => row.item_id).entries()].sort((a, b) => b[1] - a[1]);
     band("item-chart", demand.slice(0, 5).map(([item]) => {
       const own = rows.filter(row => row.item_id === item);
-      return { name: item, x: own.map(r => r.period_start), p10: own.map(r => r.p10), p50: own.map(r => r.p50),
+      return { name: titleOf(item), x: own.map(r => r.period_start), p10: own.map(r => r.p10), p50: own.map(r => r.p50),
                p90: own.map(r => r.p90), sold: soldBy(item) };
     }));
     document.querySelector("#items tbody").innerHTML = demand.map(([item, p50]) => {
       const own = rows.filter(row => row.item_id === item);
       const low = own.reduce((a, r) => a + r.p10, 0), high = own.reduce((a, r) => a + r.p90, 0);
-      return `<tr><td>${escapeText(item)}</td><td>${p50.toFixed(1)}</td><td>${low.toFixed(1)} - ${high.toFixed(1)}</td></tr>`;
+      return `<tr><td>${escapeText(item)}</td><td>${escapeText(titleOf(item))}</td><td>${p50.toFixed(1)}</td>` +
+             `<td>${low.toFixed(1)} - ${high.toFixed(1)}</td></tr>`;
     }).join("");
     showMessage(`Forecast of ${merchant}, published ${total.generated_at}.`);
   } catch (error) {
@@ -103,8 +107,8 @@ async function signIn(event) {
 }
 
 function download() {
-  const header = "item_id,period_start,p10,p50,p90,model\n";
-  const text = header + rows.map(r => [r.item_id, r.period_start, r.p10, r.p50, r.p90, r.model]
+  const header = "item_id,title,period_start,p10,p50,p90,model\n";
+  const text = header + rows.map(r => [r.item_id, titleOf(r.item_id), r.period_start, r.p10, r.p50, r.p90, r.model]
     .map(value => `"${String(value).replaceAll('"', '""')}"`).join(",")).join("\n");
   const link = document.createElement("a");
   link.href = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
