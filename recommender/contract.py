@@ -1,5 +1,18 @@
 """The data contract: which columns purchase and catalog files carry, and what each means.
 
+Files are CSV (``.csv`` or ``.tsv``, plain or gzip-compressed as ``.csv.gz``, ``.tsv.gz``) or
+Parquet (``.parquet``, ``.pq``). A CSV file
+    * starts with a header line naming its columns, in any order (other columns are ignored);
+    * separates fields by commas, semicolons, tabs or ``|``: whichever of these its header line
+      holds most of (on a tie the comma, or the tab in a ``.tsv`` file). A value that holds the
+      separator, a double quote or (catalog only) a line break is quoted, as spreadsheets save
+      it: in a semicolon-separated file, ``tags`` of more than one label are quoted;
+    * is UTF-8 text, with or without a byte-order mark. A file saved in another encoding (GBK,
+      Latin-1, UTF-16: spreadsheets often do) is refused at its first value that is not UTF-8,
+      the error naming its row and column, the encoding the file is probably in and how the
+      value reads in it: save the file as UTF-8.
+Parquet text columns are UTF-8 too.
+
 Purchases (one row per order line):
     user_id     required  buyer id, non-empty text
     item_id     required  item id, non-empty text (matches the catalog's item_id)
@@ -22,7 +35,9 @@ Catalog (one row per item):
 Policies, applied by the loaders and counted in their report:
     * a purchase line with ``quantity <= 0`` (return, cancellation) is excluded from the data;
     * a purchase of an item missing from the catalog is excluded (``unknown_items="drop"``,
-      the default) or the item is added to the catalog with its id as title (``"add"``);
+      the default) or the item is added to the catalog with its id as title (``"add"``); the
+      report names how many such items and lines there are, up to five of the ids, the first
+      line's row and the other policy (``--unknown-items add`` or ``drop``);
     * anything else that breaks the contract stops the load with a :class:`ContractError`
       naming the file, the row and the column.
 """
@@ -35,6 +50,7 @@ PURCHASE_OPTIONAL = ("quantity", "order_id", "price", "city", "city_tier")
 CATALOG_REQUIRED = ("item_id", "title")
 CATALOG_OPTIONAL = ("description", "category", "region", "merchant_id", "price", "tags", "available")
 
+CSV_DELIMITERS = (",", ";", "\t", "|")
 TAG_SEPARATOR = ";"
 MAX_CITY_TIER = 5
 UNKNOWN_TIER = 0
@@ -60,13 +76,15 @@ class BadRows:
     value: object
     count: int
     line: int | None  # the row's line in a CSV file, when known
+    advice: str = ""  # what to do about it, when more than the problem says
 
     def error(self) -> ContractError:
         where = f"row {self.first_row + 1}" + (f" (line {self.line})" if self.line else "")
-        shown = "" if self.value is None else f" (value {_shortened(repr(self.value))})"
+        shown = "" if self.value is None else f" (value {shortened(repr(self.value))})"
         others = f"; {self.count} rows in all have this problem" if self.count > 1 else ""
-        return ContractError(f"{self.path}: {where}, column '{self.column}': {self.problem}{shown}{others}")
+        advice = f"; {self.advice}" if self.advice else ""
+        return ContractError(f"{self.path}: {where}, column '{self.column}': {self.problem}{shown}{others}{advice}")
 
 
-def _shortened(text: str, limit: int = 120) -> str:
+def shortened(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."

@@ -29,6 +29,9 @@ from recommender.tables import is_parquet, read_columns, read_header
 
 RETURNS = "return or cancellation (quantity <= 0)"
 UNKNOWN_ITEMS = "item not in the catalog"
+UNKNOWN_ITEM_EXAMPLES = 5
+UNKNOWN_ITEM_OUTCOMES = {"drop": "dropped (--unknown-items add keeps them and adds the items to the catalog)",
+                         "add": "kept, the items added to the catalog (--unknown-items drop leaves them out)"}
 CATALOG_LABELS = ("category", "region", "merchant_id")
 
 
@@ -194,22 +197,33 @@ def _with_policies(frame: pd.DataFrame, source: str, catalog: pd.DataFrame | Non
     if catalog is not None:
         known = frame.item_id.isin(catalog.item_id).to_numpy()
         unknown_kept = keep & ~known
+        if unknown_kept.any():
+            report.notes.append(_unknown_items_note(frame.item_id, unknown_kept, unknown_items))
         if unknown_items == "drop":
             report.dropped[UNKNOWN_ITEMS] = int(unknown_kept.sum())
             keep &= known
-        elif unknown_kept.any():
-            report.notes.append(f"{frame.item_id[unknown_kept].nunique():,} items not in the catalog were added "
-                                f"to it ({int(unknown_kept.sum()):,} purchase lines)")
     frame = frame[keep].reset_index(drop=True)
     if frame.empty:
         raise ContractError(f"{source}: no usable purchases remain after the policies: "
-                            + "; ".join(f"{n:,} {reason}" for reason, n in report.dropped.items() if n))
+                            + "; ".join(line.strip() for line in report.lines()[1:]))
     frame["user_id"] = pd.Categorical(frame.user_id)
     if catalog is not None:
         frame["item_id"] = pd.Categorical(frame.item_id, categories=_categories_with(catalog, frame.item_id))
     else:
         frame["item_id"] = pd.Categorical(frame.item_id)
     return frame, report
+
+
+def _unknown_items_note(item_ids: pd.Series, unknown: np.ndarray, policy: str) -> str:
+    """The purchase lines of items missing from the catalog: how many items (up to five of their ids) and lines,
+    the first line's row, what ``policy`` did with them and the option for the other policy."""
+    ids = item_ids[unknown].unique()
+    examples = ", ".join(repr(item) for item in ids[:UNKNOWN_ITEM_EXAMPLES]) + \
+        (", ..." if len(ids) > UNKNOWN_ITEM_EXAMPLES else "")
+    lines = int(unknown.sum())
+    return (f"{len(ids):,} item{'s' if len(ids) > 1 else ''} not in the catalog ({examples}) in {lines:,} purchase "
+            f"line{'s' if lines > 1 else ''}, the first at row {int(np.flatnonzero(unknown)[0]) + 1}, "
+            f"column 'item_id': {UNKNOWN_ITEM_OUTCOMES[policy]}")
 
 
 def _categories_with(catalog: pd.DataFrame, item_ids: pd.Series) -> pd.Index:

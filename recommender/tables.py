@@ -1,12 +1,14 @@
 """Reading and writing tables as typed Arrow columns: CSV (plain or gzip) and Parquet.
 
 Everything is columnar (no Python object per row), so a file needs a small multiple of its size
-in memory.
+in memory. A CSV file's field separator is the one of :data:`~recommender.contract.CSV_DELIMITERS`
+its header line holds most of; text that is not UTF-8 is refused with a guess at its encoding.
 """
 from __future__ import annotations
 
 import codecs
 import os
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +16,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from recommender.atomic import atomic_file
-from recommender.contract import BadRows, ContractError
+from recommender.contract import CSV_DELIMITERS, BadRows, ContractError, shortened
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
@@ -22,7 +24,12 @@ BLOCK_SIZE = 1 << 24
 """Bytes of CSV parsed at a time: about the longest row (a long description, say) the reader accepts."""
 HEADER_BYTES = 1 << 20
 """The start of a CSV file read for its header (which must fit)."""
+DELIMITER_BYTES = 1 << 16
+"""The start of a CSV file read for the header line that tells its field separator."""
 BINARY_AS_TEXT = {pa.binary(): pa.string(), pa.large_binary(): pa.large_string()}
+CHINESE_TEXT = re.compile("[\x00-\x7f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]*")
+"""ASCII, CJK punctuation, CJK ideographs and full-width forms: the text of a Chinese spreadsheet."""
+NON_ASCII_BYTES = bytes(range(0x80, 0x100))
 
 
 def is_parquet(path: str | os.PathLike) -> bool:
@@ -67,15 +74,71 @@ def read_header(path: str | os.PathLike) -> list[str]:
         if is_parquet(path):
             return list(pq.read_schema(path).names)
         with _open(path) as stream:
-            head = stream.read(HEADER_BYTES).decode("utf-8", "replace").encode()  # see _utf8_replaced
-        with pa_csv.open_csv(pa.BufferReader(head), read_options=pa_csv.ReadOptions(block_size=BLOCK_SIZE),
+            head = stream.read(HEADER_BYTES)
+        text = head.decode("utf-8", "replace").encode()  # see _utf8_replaced
+        with pa_csv.open_csv(pa.BufferReader(text), read_options=pa_csv.ReadOptions(block_size=BLOCK_SIZE),
                              parse_options=_parse_options(path, malformed=[])) as reader:
             names = list(reader.schema.names)
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # the last: a Parquet name not in UTF-8
         raise ContractError(f"{path}: cannot read the header: {exc}") from exc
-    if any("\ufffd" in name for name in names):
-        raise ContractError(f"{path}: the header is not UTF-8 text (a UTF-16 or Latin-1 file?); save it as UTF-8")
+    if any("\ufffd" in name or "\x00" in name for name in names):  # a NUL: UTF-16 text
+        raise ContractError(f"{path}: the header (line 1) is not UTF-8 text; {_not_utf8_advice(_first_line(head))}")
     return names
+
+
+def _first_line(head: bytes) -> bytes:
+    """The bytes before the first line break."""
+    return head.split(b"\n", 1)[0].split(b"\r", 1)[0]
+
+
+def _delimiter(path: str | os.PathLike) -> str:
+    """The field separator of a CSV file: of :data:`~recommender.contract.CSV_DELIMITERS`, the one its header
+    line holds most of; on a tie the comma, or the tab in a .tsv file."""
+    path = Path(path)
+    with _open(path) as stream:
+        line = _first_line(stream.read(DELIMITER_BYTES))
+    usual = "\t" if ".tsv" in path.name.lower() else ","
+    return max(CSV_DELIMITERS, key=lambda delimiter: (line.count(delimiter.encode()), delimiter == usual))
+
+
+def _not_utf8_advice(data: bytes) -> str:
+    """Advice on bytes of a file that are not UTF-8: the encoding they are probably in and how they read in it
+    (when a guess fits), and to save the file as UTF-8."""
+    guess = _probable_encoding(data)
+    if guess is None:
+        return "save the file as UTF-8"
+    name, codec = guess
+    reading = shortened(repr(data.decode(codec, "replace")))
+    return f"the file is probably {name}, in which this reads {reading}: save the file as UTF-8"
+
+
+def _probable_encoding(data: bytes) -> tuple[str, str] | None:
+    """(name, Python codec) of the encoding that bytes which are not UTF-8 are probably in, or None: UTF-16 when
+    they start with its byte-order mark or hold a NUL, GBK when they read as Chinese text in it
+    (:func:`_reads_as_chinese`), else Windows-1252 (a superset of Latin-1's printable text) when they decode in it."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16", "utf-16"
+    if b"\x00" in data:
+        return "UTF-16", "utf-16-be" if data.startswith(b"\x00") else "utf-16-le"
+    if _reads_as_chinese(data):
+        return "GBK (GB18030)", "gb18030"
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    return "Latin-1 (Windows-1252)", "cp1252"
+
+
+def _reads_as_chinese(data: bytes) -> bool:
+    """True when the bytes decode as GB18030 (which covers GBK and GB2312) into :data:`CHINESE_TEXT` with every
+    ASCII byte read as itself: in Latin-1 text, the byte of an accented letter would take the ASCII letter after
+    it as the second byte of a Chinese character."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return False
+    return CHINESE_TEXT.fullmatch(text) is not None and \
+        text.encode("ascii", "ignore") == data.translate(None, NON_ASCII_BYTES)
 
 
 def read_columns(path: str | os.PathLike, columns: list[str], multiline: bool = False) -> pa.Table:
@@ -111,14 +174,14 @@ def read_columns(path: str | os.PathLike, columns: list[str], multiline: bool = 
 
 
 def _parse_options(path: Path, multiline: bool = False, malformed: list | None = None) -> pa_csv.ParseOptions:
-    """CSV parse options; rows with the wrong number of fields are collected in ``malformed``."""
-    delimiter = "\t" if ".tsv" in path.name.lower() else ","
+    """CSV parse options (the file's own delimiter); rows with the wrong number of fields are collected in
+    ``malformed``."""
 
     def collect(row) -> str:
         malformed.append(row)
         return "skip"
 
-    return pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=multiline,
+    return pa_csv.ParseOptions(delimiter=_delimiter(path), newlines_in_values=multiline,
                                invalid_row_handler=collect if malformed is not None else None)
 
 
@@ -169,9 +232,10 @@ def _checked_text(table: pa.Table, path: Path) -> pa.Table:
             table = table.set_column(index, name, column)
         if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) and not _is_utf8(column):
             row = _first_not_utf8(column)
-            value = column.slice(row, 1).cast(pa.binary())[0].as_py().decode("utf-8", "replace")
+            data = column.slice(row, 1).cast(pa.binary())[0].as_py()
             line = None if is_parquet(path) else csv_line(path, row, table.num_rows)
-            raise BadRows(str(path), name, "is not UTF-8 text", row, value, 1, line).error()
+            raise BadRows(str(path), name, "is not UTF-8 text", row, data.decode("utf-8", "replace"), 1, line,
+                          _not_utf8_advice(data)).error()
     return table
 
 

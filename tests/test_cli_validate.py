@@ -30,3 +30,23 @@ def test_console_script_entry_point_runs(contract_files):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "5 lines" in result.stdout
+
+
+def test_validate_reads_a_semicolon_file_and_gives_hints_for_another_encoding_and_unknown_items(tmp_path, capsys):
+    semicolons = write(tmp_path / "semicolons.csv", PURCHASES.replace(",", ";"))
+    assert main(["validate", "--purchases", str(semicolons)]) == 0
+    assert f"{semicolons}: 6 rows read, 5 kept" in capsys.readouterr().out
+
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(PURCHASES.replace("Mianyang", "Zürich").encode("latin-1"))
+    assert main(["validate", "--purchases", str(latin1)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {latin1}: row 4 (line 5), column 'city': is not UTF-8 text (value 'Z\ufffdrich'); the file is "
+        "probably Latin-1 (Windows-1252), in which this reads 'Zürich': save the file as UTF-8\n")
+
+    catalog = write(tmp_path / "catalog.csv", "item_id,title\nOTHER-1,Other\n")
+    assert main(["validate", "--purchases", str(semicolons), "--catalog", str(catalog)]) == 2
+    err = capsys.readouterr().err
+    assert "3 items not in the catalog ('FH-1', 'JDZ-2', 'HL-3') in 5 purchase lines, the first at row 1, " \
+           "column 'item_id': dropped (--unknown-items add keeps them" in err
+    assert main(["validate", "--purchases", str(semicolons), "--catalog", str(catalog), "--unknown-items", "add"]) == 0

@@ -1,9 +1,9 @@
 """Property-based fuzzing of the purchase and catalog loaders over CSV, CSV.gz and Parquet files.
 
 Whatever the bytes, a loader either loads the file correctly or raises a ContractError naming the file;
-valid tables (any column order, quoting, line endings, BOM, container) load exactly as written; and one
-planted bad cell is reported at its own row, line and column. No other exception, and no traceback
-printed by a library along the way (pyarrow prints one from an invalid-row handler it cannot call).
+valid tables (any column order, field separator, quoting, line endings, BOM, container) load exactly as
+written; and one planted bad cell is reported at its own row, line and column. No other exception, and no
+traceback printed by a library along the way (pyarrow prints one from an invalid-row handler it cannot call).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from recommender.contract import (
     CATALOG_OPTIONAL,
     CATALOG_REQUIRED,
+    CSV_DELIMITERS,
     FALSE_WORDS,
     MAX_CITY_TIER,
     PURCHASE_OPTIONAL,
@@ -220,8 +221,9 @@ def tables(draw, kind: str, min_rows: int = 1, max_rows: int = 6) -> Table:
 
 @dataclass(frozen=True)
 class Layout:
-    """How a table is written as CSV: quoting, the ending of each line, blank lines, BOM."""
+    """How a table is written as CSV: field separator, quoting, the ending of each line, blank lines, BOM."""
 
+    delimiter: str
     quoting: int
     endings: tuple[str, ...]  # after the header and after each row
     blank_lines: tuple[str, ...]  # "" or one more line ending, after the header and after each row
@@ -240,8 +242,8 @@ def layouts(draw, rows: int) -> Layout:
         chosen = tuple(draw(st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=lines, max_size=lines)))
     blanks = draw(st.one_of(st.just(("",) * lines),
                             st.lists(st.sampled_from(["", "", "\n", "\r\n"]), min_size=lines, max_size=lines)))
-    return Layout(draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])), chosen, tuple(blanks),
-                  draw(st.booleans()), draw(st.booleans()))
+    return Layout(draw(st.sampled_from(CSV_DELIMITERS)), draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL])),
+                  chosen, tuple(blanks), draw(st.booleans()), draw(st.booleans()))
 
 
 def line_breaks(text: str) -> int:
@@ -256,7 +258,7 @@ def csv_text(table: Table, layout: Layout, fields: dict[int, list[str]] | None =
 
     def render(values: list[str]) -> str:
         buffer = io.StringIO()
-        csv.writer(buffer, quoting=quoting, lineterminator="\r\n").writerow(values)
+        csv.writer(buffer, delimiter=layout.delimiter, quoting=quoting, lineterminator="\r\n").writerow(values)
         return buffer.getvalue()[:-2]
 
     records = [list(table.names)] + [[row[name].text for name in table.names] for row in table.rows]
