@@ -12,8 +12,9 @@ ADMIN_KEY ?= demo-admin-key
 
 .PHONY: demo test install lock clean
 
-# Every package comes from the lock file (exact versions, resolved for every Python and platform);
-# the project itself is installed on top without resolving anything again.
+# Every package comes from a lock file (exact versions, resolved for every Python and platform);
+# the project itself is installed on top without resolving anything again. requirements.lock holds
+# what the main job needs; requirements-test.lock adds the test tools and Spark, at the same versions.
 $(BIN)/recommender: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -23,10 +24,17 @@ $(BIN)/recommender: pyproject.toml requirements.lock
 
 install: $(BIN)/recommender
 
-# After changing the dependencies in pyproject.toml: resolve them again into the lock file.
+$(VENV)/.test-packages: $(BIN)/recommender requirements-test.lock
+	$(BIN)/pip install --quiet -r requirements-test.lock
+	touch $@
+
+# After changing the dependencies in pyproject.toml: resolve everything once, then the core at the
+# versions chosen there.
 lock: install
 	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --universal --python-version 3.11 \
+		-o requirements-test.lock
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 -c requirements-test.lock \
 		-o requirements.lock
 
 DATA := --purchases $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv
@@ -54,7 +62,7 @@ demo: install
 	RECOMMENDER_INGEST_KEYS=$(INGEST_KEY) RECOMMENDER_ADMIN_KEY=$(ADMIN_KEY) $(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) \
 		--forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
 
-test: install
+test: $(VENV)/.test-packages
 	scripts/system-packages.sh
 	$(BIN)/python -m pytest
 

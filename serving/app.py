@@ -97,6 +97,9 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
                               f"bodies <= {MAX_BODY_BYTES} bytes. Every error answer has the shape "
                               "`{\"detail\": \"...\", \"errors\": [...]}`.",
                   version="1", lifespan=lifespan,
+                  # /docs is served from the installed Swagger UI files (serving.routes.pages), not a CDN;
+                  # ReDoc would need one
+                  docs_url=None, redoc_url=None,
                   # the API's own Prometheus metrics (serving.metrics) measure it; FastAPI's OpenTelemetry
                   # hooks would need an SDK this project does not install, and cost 4 us per request to look
                   # for one
@@ -114,7 +117,7 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.mount("/ui", static_pages(), name="ui")  # after the routes: /ui/vendor/plotly.min.js is one of them
+    app.mount("/ui", static_pages(), name="ui")  # after the routes: /ui/vendor/... are routes
     return app
 
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
 from recommender.contract import MAX_CITY_TIER
 from recommender.engine import RecommendationEngine
 from recommender.explain import MATCHES_HISTORY, Explainer
 from recommender.features.encoders import UNKNOWN_CODE
+from recommender.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class DefaultLists:
         codes, scores = engine.recommend_many(np.arange(n_users), depth, threads=threads)
         lengths = ((codes >= 0) & np.isfinite(scores)).sum(axis=1)  # padding is at the end of a list
         reason_ids = np.full(codes.shape, MATCHES_HISTORY, dtype=np.int32)
-        for user in tqdm(range(n_users), desc="reasons", unit="buyer", mininterval=2, disable=n_users < 10_000):
+        for user in progress_bar(range(n_users), desc="reasons", unit="buyer", mininterval=2, disable=n_users < 10_000):
             n = lengths[user]
             reason_ids[user, :n] = explainer.reason_ids(codes[user, :n], engine.bought(user),
                                                         int(engine.user_tiers[user]))

@@ -38,6 +38,7 @@ import tempfile
 
 import uvicorn
 
+from recommender.signals import interrupt_on_sigterm
 from serving.reload_sync import RELOAD_FILE_ENV
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,23 @@ def run_worker(host: str, port: int, access_log: bool = False) -> None:
     its own ``SO_REUSEPORT`` socket and a uvicorn server on it."""
     bound_allocator()
     config = uvicorn.Config(APP_FACTORY, factory=True, access_log=access_log, timeout_graceful_shutdown=10)
-    config.load()  # the model first: a worker joins the port only once it can answer
+    logging.getLogger("uvicorn.error").addFilter(_not_a_stop_message)
+    interrupt_on_sigterm()
+    try:
+        config.load()  # the model first: a worker joins the port only once it can answer
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while loading: nothing to drain
+        return
     DrainingServer(config).run(sockets=[listening_socket(host, port)])
+
+
+UVICORN_STOP_MESSAGES = frozenset({"Shutting down", "Waiting for application shutdown.", "Application shutdown complete.",
+                                   "Finished server process [%d]", "Waiting for connections to close. (CTRL+C to "
+                                                                    "force quit)"})
+
+
+def _not_a_stop_message(record: logging.LogRecord) -> bool:
+    """False for uvicorn's lines about a stop: ``recommender serve`` says it in one."""
+    return record.msg not in UVICORN_STOP_MESSAGES
 
 
 def serve(host: str, port: int, workers: int = 1, access_log: bool = False) -> int:

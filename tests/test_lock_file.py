@@ -1,19 +1,25 @@
-"""The lock file `make` installs from pins every dependency pyproject.toml declares, in its range."""
+"""The lock files `make` installs from pin every dependency pyproject.toml declares, in its range:
+requirements.lock the core (`make demo`), requirements-test.lock the core, the test tools and
+Spark (`make test`), the shared packages at the same versions."""
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+CORE = PROJECT["dependencies"]
+EXTRAS = [dep for extra in ("dev", "spark") for dep in PROJECT["optional-dependencies"][extra]]
 
 
-def locked_versions() -> dict[str, list[str]]:
-    """Package name -> the pinned versions of the lock file that apply to this Python."""
+def locked_versions(lock: str) -> dict[str, list[str]]:
+    """Package name -> the pinned versions of a lock file that apply to this Python."""
     pins: dict[str, list[str]] = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
+    for line in (ROOT / lock).read_text().splitlines():
         if not line or line.startswith((" ", "#")):
             continue
         pin, _, marker = line.partition(";")
@@ -24,16 +30,21 @@ def locked_versions() -> dict[str, list[str]]:
     return pins
 
 
-def test_every_declared_dependency_is_pinned_within_its_range():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = project["dependencies"] + [dep for extra in ("dev", "spark")
-                                          for dep in project["optional-dependencies"][extra]]
-    pins = locked_versions()
+@pytest.mark.parametrize("lock, declared", [("requirements.lock", CORE), ("requirements-test.lock", CORE + EXTRAS)])
+def test_every_declared_dependency_is_pinned_within_its_range(lock, declared):
+    pins = locked_versions(lock)
     for text in declared:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
         name = requirement.name.lower().replace("_", "-")
-        assert name in pins, f"{name} is declared in pyproject.toml but not in requirements.lock: run `make lock`"
+        assert name in pins, f"{name} is declared in pyproject.toml but not in {lock}: run `make lock`"
         assert all(requirement.specifier.contains(version) for version in pins[name]), (
-            f"requirements.lock pins {name} {pins[name]}, outside {requirement.specifier}: run `make lock`")
+            f"{lock} pins {name} {pins[name]}, outside {requirement.specifier}: run `make lock`")
+
+
+def test_the_core_lock_is_the_test_locks_core_without_test_tools_or_spark():
+    core, full = locked_versions("requirements.lock"), locked_versions("requirements-test.lock")
+    assert {name: core[name] for name in core} == {name: full[name] for name in core}
+    for name in ("pyspark", "pytest", "hypothesis", "schemathesis", "playwright"):  # the main job needs none
+        assert name in full and name not in core, f"{name} would be installed by `make demo`"

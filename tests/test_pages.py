@@ -202,3 +202,34 @@ def test_the_preview_works_from_the_keyboard(site, page, errors):
     page.keyboard.press("Enter")  # a title is a button: Enter shows its similar items
     page.wait_for_function("document.querySelectorAll('#similar li.card').length > 0")
     assert errors == []
+
+
+def test_the_api_docs_work_with_no_network(site, browser):
+    """/docs is Swagger UI from the installed packages: with every request outside the server
+    refused (no internet), it renders every route of the OpenAPI document."""
+    base, _ = site
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def only_the_server(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_server)
+    try:
+        docs = context.new_page()
+        failures: list[str] = []
+        docs.on("requestfailed", lambda request: failures.append(request.url))
+        docs.goto(f"{base}/docs")
+        docs.wait_for_selector(".opblock-summary-path")
+        shown = set(docs.locator(".opblock-summary-path").evaluate_all(
+            "paths => paths.map(path => path.dataset.path || path.textContent.replace(/\\u200b/g, ''))"))
+        published = set(httpx.get(f"{base}/openapi.json").json()["paths"])
+        assert shown == published
+        assert outside == [] and failures == []
+        shot(docs, "docs")
+    finally:
+        context.close()

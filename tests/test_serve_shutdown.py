@@ -154,3 +154,30 @@ def test_sigterm_under_load_answers_every_accepted_request(small_model, workers,
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(timeout=STOP_SECONDS) == 0
         stop_group(restarted)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_the_server_with_one_line_and_no_traceback(small_model, tmp_path, workers):
+    """Ctrl-C in a terminal signals the whole process group: the parent and every worker. Whether
+    it comes while the model loads or once the server answers, the server stops with one line."""
+    loading = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(small_model), "--host",
+                                HOST, "--port", str(free_port()), "--workers", str(workers)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    time.sleep(1.0)  # starting: importing, or loading the model
+    os.killpg(loading.pid, signal.SIGINT)
+    try:
+        output = loading.communicate(timeout=STOP_SECONDS)[0]
+    finally:
+        stop_group(loading)
+    assert "Traceback" not in output and output.strip().splitlines()[-1] in ("interrupted", "stopped"), output
+
+    log_path = tmp_path / "serve.log"
+    serving = start_server(small_model, free_port(), workers, log_path)
+    before = len(log_path.read_text(errors="replace"))
+    os.killpg(serving.pid, signal.SIGINT)
+    try:
+        assert serving.wait(timeout=STOP_SECONDS) == 0
+    finally:
+        stop_group(serving)
+    after = log_path.read_text(errors="replace")[before:].strip().splitlines()
+    assert after == ["stopped"], after

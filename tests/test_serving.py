@@ -1,6 +1,8 @@
 """The HTTP API (serving/app.py) on a small trained model, through FastAPI's TestClient."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -387,3 +389,16 @@ def test_the_served_model_is_kept_out_of_garbage_collection(client, served):
     assert gc.get_freeze_count() > 0
     explainer = served.explainer
     assert gc.is_tracked(explainer) and not any(tracked is explainer for tracked in gc.get_objects())
+
+
+def test_the_api_docs_reference_only_files_the_server_serves(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", page.text)
+    referenced = {next(part for part in found if part) for found in assets}
+    assert "/openapi.json" in referenced and any(path.endswith(".js") for path in referenced)
+    for path in referenced:
+        assert path.startswith("/"), f"/docs fetches {path} from elsewhere"
+        assert client.get(path).status_code == 200, path
+    assert client.get("/ui/vendor/not-a-file.js").status_code == 404
+    assert client.get("/redoc").status_code == 404  # ReDoc would need a CDN

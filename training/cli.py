@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recommender.contract import UNKNOWN_ITEM_POLICIES, ContractError
+from recommender.signals import interrupt_on_sigterm
 
 log = logging.getLogger("recommender")
 
@@ -206,7 +207,9 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"events go to {store}: curl -H 'X-API-Key: <ingest key>' -H 'Content-Type: application/json' -d "
           f"'{{\"events\": [{{\"event_id\": \"e-1\", \"user_id\": \"<user_id>\", \"item_id\": "
           f"\"<item_id>\", \"type\": \"purchase\"}}]}}' {base}/v1/events")
-    return serve(args.host, args.port, args.workers, access_log=args.access_log)
+    status = serve(args.host, args.port, args.workers, access_log=args.access_log)
+    print("stopped" if status == 0 else f"stopped: a worker failed (status {status})", file=sys.stderr)
+    return status
 
 
 def _serve_store(args: argparse.Namespace) -> str:
@@ -350,11 +353,13 @@ def _add_import_uci(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compress", action="store_true", help="write purchases.csv instead of .csv.gz")
 
 
-def _add_inputs(parser: argparse.ArgumentParser) -> None:
-    """Arguments every training-side command takes: the data, a config, progress, policies."""
+def _add_inputs(parser: argparse.ArgumentParser, spark: bool = False) -> None:
+    """Arguments every training-side command takes: the data, a config, progress, policies
+    (``spark``: the command has ``--engine spark``, which reads more than files)."""
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--purchases", type=_location,
-                        help="purchases file (CSV, CSV.gz or Parquet; with train --engine spark, anything Spark reads)")
+    source.add_argument("--purchases", type=_location if spark else Path,
+                        help="purchases file (CSV, CSV.gz or Parquet" +
+                             ("; with --engine spark, anything Spark reads)" if spark else ")"))
     source.add_argument("--from-store", metavar="URL", default=None,
                         help="the purchases of an event store (sqlite:///PATH or postgresql://USER@HOST/DB), net of "
                              "returns, instead of a file")
@@ -386,7 +391,7 @@ def _location(text: str) -> Path | str:
 
 
 def _add_train(parser: argparse.ArgumentParser) -> None:
-    _add_inputs(parser)
+    _add_inputs(parser, spark=True)
     _add_budget(parser, "scaled to the data: 20 s up to 3.3M purchase lines, then 6 s per million")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
     parser.add_argument("--engine", choices=("local", "spark"), default="local",
@@ -414,7 +419,8 @@ def _add_recommend(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_test_days(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--test-days", type=float, default=30, help="days at the end held out as the test split")
+    parser.add_argument("--test-days", type=float, default=30,
+                        help="days at the end held out as the test split (default 30)")
 
 
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
@@ -572,10 +578,25 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
+DESCRIPTION = ("Demand matching for rural produce and handicrafts: train, evaluate and serve recommendations, "
+               "forecast merchants' demand, run exposure campaigns.")
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("recommender")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(prog="recommender", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = argparse.ArgumentParser(prog="recommender", description=DESCRIPTION,
+                                     epilog="Each command's options: recommender COMMAND --help.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, and tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"recommender {_installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
@@ -589,8 +610,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    interrupt_on_sigterm()  # one line, no traceback (serve drains instead)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        if args.verbose:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
     except (ContractError, ValueError, FileNotFoundError) as exc:
         if args.verbose:
             raise

@@ -87,7 +87,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
-from tqdm import tqdm
 
 from recommender.engine import RecommendationEngine
 from recommender.features.interactions import InteractionWeighting
@@ -98,6 +97,7 @@ from recommender.models import ALSRecommender, RP3betaRecommender, make_model
 from recommender.models.base import Recommender
 from recommender.models.checks import check_batch, check_training_data, similar_from_rows
 from recommender.models.ease import ease_weights
+from recommender.progress import progress_bar
 from recommender.rerank import item_groups
 from recommender.splits import new_items, relevance_matrix, temporal_split
 from training.config import TrainConfig
@@ -357,7 +357,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
     seconds: dict = {}
     rows: list[RowResult] = []
 
-    with threadpool_limits(1, "blas"), tqdm(total=None, disable=not show_progress, unit="model") as progress:
+    with threadpool_limits(1, "blas"), progress_bar(total=None, disable=not show_progress, unit="model") as progress:
         def step(description: str):
             progress.set_description(description)
 

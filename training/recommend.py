@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from tqdm import tqdm
 
 from recommender import columns as col
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer
+from recommender.progress import progress_bar
 from recommender.tables import is_parquet, read_columns, read_header, write_table
 
 MAX_K = 1_000
@@ -43,7 +43,7 @@ def recommend_all(engine: RecommendationEngine, user_ids: np.ndarray, k: int, in
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
     codes = engine.users.encode(user_ids)
-    with tqdm(total=len(codes), disable=not show_progress, unit="buyer", desc="scoring") as progress:
+    with progress_bar(total=len(codes), disable=not show_progress, unit="buyer", desc="scoring") as progress:
         return engine.recommend_many(codes, k, threads=threads, on_chunk=progress.update,
                                      include_purchased=include_purchased, niche=niche)
 

@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from tqdm import tqdm
 
 from recommender.atomic import atomic_file
 from recommender.campaigns import TOP, Campaign, PacedCampaign, Placer, TrafficCurve, gate_threshold
 from recommender.engine import RecommendationEngine
 from recommender.loaders import Dataset
 from recommender.metrics import ndcg_at_k
+from recommender.progress import progress_bar
 
 CHUNK = 1_024  # visits scored at once
 NICHE_ALONE = 1.0  # the knob of the comparison replay
@@ -124,7 +124,7 @@ def simulate_campaign(engine: RecommendationEngine, campaign: Campaign, dataset:
     planned = np.zeros(len(visits))
     with_lists, without_lists, niche_lists, relevant_rows = [], [], [], []
     waste = niche_impressions = 0
-    progress = tqdm(total=len(visits), desc="visits", unit="visit", disable=not show_progress, mininterval=1)
+    progress = progress_bar(total=len(visits), desc="visits", unit="visit", disable=not show_progress, mininterval=1)
     for start in range(0, len(visits), CHUNK):
         rows = np.arange(start, min(start + CHUNK, len(visits)))
         chunk_users = users[rows]

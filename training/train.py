@@ -46,6 +46,7 @@ from recommender.models.hybrid import (
     scaled_scores,
     tune_blend_weights,
 )
+from recommender.progress import progress_bar
 from recommender.ranking import exclude
 from recommender.splits import relevance_matrix, validation_split
 from training.config import TrainConfig
@@ -240,7 +241,7 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
     config = config or TrainConfig()
     source = as_input(dataset)
     seconds = {}
-    with threadpool_limits(1, "blas"), tqdm(total=6, disable=not show_progress, unit="step") as progress:
+    with threadpool_limits(1, "blas"), progress_bar(total=6, disable=not show_progress, unit="step") as progress:
         start = time.perf_counter()
         validation = tune_on_validation(source, config, progress)
         seconds["validation"] = time.perf_counter() - start

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from recommender.forecasting import metrics as fm
 from recommender.forecasting.methods import SIMPLE
@@ -30,6 +29,7 @@ from recommender.forecasting.panel import ForecastInputError, demand_panel, grou
 from recommender.forecasting.selection import SELECTED, aggregate, forecast_panel
 from recommender.forecasting.views import check_request
 from recommender.loaders import Dataset
+from recommender.progress import progress_bar
 
 BEST_SIMPLE = "best simple"
 ACTIVE_WINDOW = 20
@@ -93,7 +93,7 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     scores: dict[tuple[str, str], list] = {}  # (level, model) -> [(actual, quantiles, history) per origin]
     covered = []
     unscored = tested = 0.0
-    for cut in tqdm(cuts, disable=not show_progress, unit="origin", desc="backtest"):
+    for cut in progress_bar(cuts, disable=not show_progress, unit="origin", desc="backtest"):
         history = panel.head(cut)
         window = panel.values[:, cut:cut + horizon]
         actual_all = window[panel.values[:, :cut].sum(axis=1) > 0]  # the rows of history, in its order

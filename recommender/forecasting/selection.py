@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
 from recommender.forecasting.calibration import MIN_TRAIN, band_around, scaled_errors, validation_origins
 from recommender.forecasting.methods import point_forecasts
 from recommender.forecasting.panel import DemandPanel, ForecastInputError, group_sums
+from recommender.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
     origins = validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, panel.freq)
     fits = [*origins, panel.n_periods]
     *windows, point = [point_forecasts(panel.truncated(cut), horizon, n_jobs, spark)
-                       for cut in tqdm(fits, disable=not show_progress, unit="fit", desc="forecast")]
+                       for cut in progress_bar(fits, disable=not show_progress, unit="fit", desc="forecast")]
     names = [name for name in point if all(name in window for window in windows)]
     actual = np.stack([panel.values[:, origin:origin + horizon] for origin in origins], axis=1)
     validation = {name: np.stack([window[name] for window in windows], axis=1) for name in names}

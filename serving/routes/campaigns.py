@@ -143,7 +143,7 @@ def create_campaign(request: Request, body: CampaignIn) -> Response:
 
 
 @router.get("/v1/admin/campaigns", response_model=CampaignsResponse, openapi_extra=NO_PARAMETERS.openapi,
-            responses=documented_errors(401, 403, 422, 503, descriptions=ADMIN_ERRORS),
+            responses=documented_errors(401, 403, 422, 429, 503, descriptions=ADMIN_ERRORS),
             summary="Every campaign and its delivery (admin key required)")
 def list_campaigns(request: Request) -> Response:
     NO_PARAMETERS.parse(request)
@@ -152,7 +152,7 @@ def list_campaigns(request: Request) -> Response:
 
 
 @router.get("/v1/admin/campaigns/{campaign_id}", response_model=CampaignOut, openapi_extra=CAMPAIGN_PARAMETERS.openapi,
-            responses=documented_errors(401, 403, 404, 422, 503, descriptions={
+            responses=documented_errors(401, 403, 404, 422, 429, 503, descriptions={
                 **ADMIN_ERRORS, 404: "No campaign has this id."}),
             summary="A campaign's delivery: planned, delivered, pacing error, multiplier, reach (admin key required)")
 def get_campaign(request: Request) -> Response:
@@ -163,7 +163,7 @@ def get_campaign(request: Request) -> Response:
 
 @router.delete("/v1/admin/campaigns/{campaign_id}", response_model=CampaignOut,
                openapi_extra=CAMPAIGN_PARAMETERS.openapi,
-               responses=documented_errors(401, 403, 404, 422, 503, descriptions={
+               responses=documented_errors(401, 403, 404, 422, 429, 503, descriptions={
                    **ADMIN_ERRORS, 404: "No campaign has this id."}),
                summary="Stop a campaign now, on every worker (admin key required)")
 def stop_campaign(request: Request) -> Response:
