@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 
@@ -21,7 +22,7 @@ from training.evaluate import (
     evaluate,
     hybrid_default_row,
 )
-from training.report import REPORT_FILE, write_report
+from training.report import REPORT_FILE, report_html, verdict, write_report
 
 TEST_DAYS = 30
 K = 10
@@ -180,3 +181,22 @@ def test_report_is_self_contained_html_with_plots(run, tmp_path):
     assert not [p for p in out_dir.iterdir() if p.name != REPORT_FILE], "no temporary files left behind"
     # rewriting replaces the report in place
     assert write_report(evaluation, out_dir) == path
+
+
+def test_report_opens_with_a_verdict_computed_from_the_rows(run):
+    evaluation, _ = run
+    ndcg = f"ndcg@{K}"
+    served = evaluation.row(hybrid_default_row(evaluation.default_niche))
+    best = max(evaluation.rows, key=lambda row: row.metrics[ndcg])
+    line = verdict(evaluation)
+    assert line.startswith(f"Served: {served.name}, ")
+    mine, theirs = served.metrics, best.metrics
+    if mine[ndcg] < theirs[ndcg]:
+        assert line.endswith(f"NDCG@{K} {mine[ndcg]:.3f} vs {theirs[ndcg]:.3f} for {best.name} "
+                             f"({mine[ndcg] / theirs[ndcg] - 1:+.0%}), long-tail share "
+                             f"{mine['long_tail_share']:.2f} vs {theirs['long_tail_share']:.2f}.")
+    else:
+        assert line.endswith(f"most accurate row: NDCG@{K} {mine[ndcg]:.3f}, "
+                             f"long-tail share {mine['long_tail_share']:.2f}.")
+    text = report_html(evaluation)
+    assert text.index(html.escape(line)) < text.index("<h2>Metrics")

@@ -63,8 +63,9 @@ def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
     assert "merchant-M1.html" in index and "merchant-M2.html" in index
     page = (tmp_path / "report" / "merchant-M1.html").read_text()
     assert "data:image/png;base64," in page and "tier 1" in page and "tier 2" in page
-    assert "<b>rising</b>" in page  # the fans' season rises through spring, where the data ends
-    assert "FAN-1" in page and "recent trend" in page and any(f"<td>{name}</td>" in page for name in METHODS)
+    assert "<b class='rising'>rising</b>" in page  # the fans' season rises through spring, where the data ends
+    assert "FAN-1" in page and "Same 4 weeks last year" in page  # 70 weeks of history: a year back is there
+    assert any(f"<span class='small'>{name}</span>" in page for name in METHODS)
 
 
 def test_backtest_command_prints_every_baseline_and_the_best_simple_one(forecast_market, capsys):
