@@ -65,6 +65,7 @@ def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
     assert "data:image/png;base64," in page and "tier 1" in page and "tier 2" in page
     assert "<b class='rising'>rising</b>" in page  # the fans' season rises through spring, where the data ends
     assert "FAN-1" in page and "Same 4 weeks last year" in page  # 70 weeks of history: a year back is there
+    assert "weaving no. 0" in page  # FAN-1's title from the catalog, next to its id
     assert any(f"<span class='small'>{name}</span>" in page for name in METHODS)
 
 

@@ -282,7 +282,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     if args.report:
         from training.forecast_report import write_forecast_report
 
-        print(f"report written to {write_forecast_report(items, tiers, args.report, show_progress=not args.quiet)}")
+        report = write_forecast_report(items, tiers, args.report, dataset.catalog, show_progress=not args.quiet)
+        print(f"report written to {report}")
     return 0
 
 
