@@ -170,8 +170,9 @@ def test_the_pages_fetch_nothing_from_elsewhere(site, page):
     assert requested and all(url.startswith(base) for url in requested), requested
 
 
-@pytest.mark.parametrize("path", ["/ui/", "/ui/merchant.html", "/ui/admin.html"])
-def test_each_page_fits_a_phones_width(site, browser, path):
+@pytest.mark.parametrize("path, name", [("/ui/", "preview"), ("/ui/merchant.html", "merchant"),
+                                        ("/ui/admin.html", "admin")])
+def test_each_page_fits_a_phones_width(site, browser, path, name):
     base, _ = site
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
@@ -180,7 +181,7 @@ def test_each_page_fits_a_phones_width(site, browser, path):
         phone.wait_for_load_state("networkidle")
         width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], f"{path} scrolls sideways at 390 px: {width}"
-        shot(phone, "phone-" + (path.strip("/").split("/")[-1].removesuffix(".html") or "preview"))
+        shot(phone, f"phone-{name}")
     finally:
         context.close()
 

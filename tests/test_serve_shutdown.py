@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,13 +24,18 @@ STOP_SECONDS = 20  # the server must have exited this long after SIGTERM
 RANK_CANDIDATES = 2000  # a heavier request: validation and scoring of 2,000 ids
 
 
-def start_server(model_dir, port: int, workers: int, log_path) -> subprocess.Popen:
+def serve_command(model_dir, port: int, workers: int, store: Path) -> list[str]:
+    """`recommender serve` on ``HOST:port`` with its own event store (no other test's file)."""
+    return [sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir), "--host", HOST, "--port",
+            str(port), "--workers", str(workers), "--store", f"sqlite:///{store}"]
+
+
+def start_server(model_dir, port: int, workers: int, log_path: Path) -> subprocess.Popen:
     """`recommender serve` in its own process group, logging to ``log_path``; returned once /readyz
     answers 200 and every worker has started (bounded wait; ``live_server.start_server`` waits for
     the first worker only)."""
     with open(log_path, "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir), "--host",
-                                   HOST, "--port", str(port), "--workers", str(workers)],
+        server = subprocess.Popen(serve_command(model_dir, port, workers, log_path.with_suffix(".sqlite3")),
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
@@ -160,15 +166,15 @@ def test_sigterm_under_load_answers_every_accepted_request(small_model, workers,
 def test_ctrl_c_stops_the_server_with_one_line_and_no_traceback(small_model, tmp_path, workers):
     """Ctrl-C in a terminal signals the whole process group: the parent and every worker. Whether
     it comes while the model loads or once the server answers, the server stops with one line."""
-    loading = subprocess.Popen([sys.executable, "-m", "training.cli", "serve", "--model", str(small_model), "--host",
-                                HOST, "--port", str(free_port()), "--workers", str(workers)],
+    loading = subprocess.Popen(serve_command(small_model, free_port(), workers, tmp_path / "loading.sqlite3"),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     time.sleep(1.0)  # starting: importing, or loading the model
     os.killpg(loading.pid, signal.SIGINT)
     try:
         output = loading.communicate(timeout=STOP_SECONDS)[0]
-    finally:
+    except subprocess.TimeoutExpired:
         stop_group(loading)
+        pytest.fail(f"still running {STOP_SECONDS} s after Ctrl-C: {loading.communicate()[0]}")
     assert "Traceback" not in output and output.strip().splitlines()[-1] in ("interrupted", "stopped"), output
 
     log_path = tmp_path / "serve.log"
