@@ -24,6 +24,13 @@ STOP_SECONDS = 20  # the server must have exited this long after SIGTERM
 RANK_CANDIDATES = 2000  # a heavier request: validation and scoring of 2,000 ids
 
 
+def as_from_a_terminal() -> None:
+    """In the child, before it runs: SIGINT handled by default and not blocked, as a shell starts a
+    foreground job (this test process may have inherited another disposition or mask)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def serve_command(model_dir, port: int, workers: int, store: Path) -> list[str]:
     """`recommender serve` on ``HOST:port`` with its own event store (no other test's file)."""
     return [sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir), "--host", HOST, "--port",
@@ -36,7 +43,8 @@ def start_server(model_dir, port: int, workers: int, log_path: Path) -> subproce
     the first worker only)."""
     with open(log_path, "wb") as log:
         server = subprocess.Popen(serve_command(model_dir, port, workers, log_path.with_suffix(".sqlite3")),
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                  preexec_fn=as_from_a_terminal)
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         started = log_path.read_text(errors="replace").count("Application startup complete")
@@ -167,7 +175,8 @@ def test_ctrl_c_stops_the_server_with_one_line_and_no_traceback(small_model, tmp
     """Ctrl-C in a terminal signals the whole process group: the parent and every worker. Whether
     it comes while the model loads or once the server answers, the server stops with one line."""
     loading = subprocess.Popen(serve_command(small_model, free_port(), workers, tmp_path / "loading.sqlite3"),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                               preexec_fn=as_from_a_terminal)
     time.sleep(1.0)  # starting: importing, or loading the model
     os.killpg(loading.pid, signal.SIGINT)
     try:
