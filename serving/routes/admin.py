@@ -19,7 +19,6 @@ import time
 from typing import Annotated
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import APIKeyHeader
 from limits import parse
@@ -161,13 +160,9 @@ def served_exposure(request: Request) -> Response:
     engine = served.engine
     lists = served_top_lists(served)
     sales = engine.item_sales
-    catalog = engine.catalog
-
-    def labels(column: str) -> np.ndarray:  # a missing label is the group "unknown"
-        values = catalog[column] if column in catalog else pd.Series(np.full(engine.n_items, None))
-        return values.astype(object).fillna("unknown").to_numpy()
-
+    # the loaders give every catalog a region and a merchant_id, "unknown" where missing
+    labels = {column: engine.catalog[column].astype(str).to_numpy() for column in ("region", "merchant_id")}
     return json_response({"model_version": served.model_version, "buyers": len(lists), "k": lists.shape[1],
                           "long_tail_share": _finite(long_tail_share(lists, sales)),
-                          "region": _by_group(lists, labels("region"), sales),
-                          "merchant": _by_group(lists, labels("merchant_id"), sales)})
+                          "region": _by_group(lists, labels["region"], sales),
+                          "merchant": _by_group(lists, labels["merchant_id"], sales)})

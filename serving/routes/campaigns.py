@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from recommender.campaigns import Campaign, Selection, TrafficCurve
+from recommender.contract import UNKNOWN_LABEL
 from recommender.store import CampaignRecord, EventStore, to_us
 from serving.parameters import NO_PARAMETERS, Parameters
 from serving.responses import documented_errors, invalid, json_response
@@ -88,7 +89,7 @@ def campaign_report(record: CampaignRecord, served: ServedModel, store: EventSto
     for item_id, shown in per_item.items():
         code = engine.items.code_of(item_id)
         for column, totals in groups.items():
-            value = str(engine.catalog[column].iloc[code]) if code >= 0 and column in engine.catalog else "unknown"
+            value = str(engine.catalog[column].iloc[code]) if code >= 0 else UNKNOWN_LABEL
             totals[value] = totals.get(value, 0) + int(shown)
     return {"campaign": campaign.to_dict(), "status": status, "delivery_curve": delivery_curve(
                 campaign, curve, store.delivery_by_minute(campaign.campaign_id), min(now, campaign.end)),
