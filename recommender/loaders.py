@@ -305,6 +305,11 @@ def written_items_catalog(written: list) -> pd.DataFrame:
     })
 
 
+def item_titles(catalog: pd.DataFrame) -> dict[str, str]:
+    """Item id -> title, from a loaded catalog."""
+    return dict(zip(catalog.item_id.astype(col.TEXT), catalog.title.astype(col.TEXT)))
+
+
 def appended_catalog(catalog: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` after ``catalog`` (a fresh index), the label columns categorical over both."""
     joined = pd.concat([frame.astype({name: object for name in CATALOG_LABELS if name in frame})

@@ -40,6 +40,7 @@ from recommender.columns import TEXT
 from recommender.forecasting import SELECTED, Forecast, aggregate
 from recommender.forecasting.panel import RECENT
 from recommender.forecasting.views import RISING, recent_trend
+from recommender.loaders import item_titles
 from recommender.progress import progress_bar
 from training.report import (
     STYLE,
@@ -356,13 +357,6 @@ def _totals(forecast: Forecast, groups: np.ndarray) -> dict[str, tuple[np.ndarra
     return {label: (history[k], quantiles[k, :forecast.horizon]) for k, label in enumerate(labels)}
 
 
-def item_titles(catalog: pd.DataFrame | None) -> dict[str, str]:
-    """Item id -> title from a catalog (empty without one)."""
-    if catalog is None:
-        return {}
-    return dict(zip(catalog.item_id.astype(TEXT), catalog.title.astype(TEXT)))
-
-
 def merchant_demands(items: Forecast, tiers: Forecast, titles: dict[str, str]) -> list[MerchantDemand]:
     """Each merchant's total, items (best-selling first, named by ``titles``) and tiers, by merchant id."""
     panel, h = items.panel, items.horizon
@@ -395,7 +389,7 @@ def write_forecast_report(items: Forecast, tiers: Forecast, out_dir: str | os.Pa
     items by title (without it, by id); returns the index."""
     if items.by != "item" or tiers.by != "item,city_tier":
         raise ValueError("the report needs a forecast by item and one by item,city_tier")
-    merchants = merchant_demands(items, tiers, item_titles(catalog))
+    merchants = merchant_demands(items, tiers, item_titles(catalog) if catalog is not None else {})
     progress = progress_bar(merchants, disable=not show_progress, unit="merchant", desc="report")
     pages = Parallel(n_jobs=REPORT_JOBS if len(merchants) >= PARALLEL_FROM else 1)(
         delayed(merchant_page)(m) for m in progress)

@@ -42,7 +42,7 @@ from recommender.forecasting.calibration import validation_origins
 from recommender.forecasting.panel import demand_panel
 from recommender.forecasting.selection import VALIDATION_WINDOWS, forecast_panel
 from recommender.forecasting.views import SERIES_KEYS, VALUES, check_request, rounded, view
-from recommender.loaders import Dataset
+from recommender.loaders import Dataset, item_titles
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,7 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
     }
     with atomic_directory(out) as tmp:
         sales = sales_table(items.result.panel)
-        titles = pd.Series(dataset.catalog.title.astype(TEXT).to_numpy(), index=dataset.catalog.item_id.astype(TEXT))
-        sales["title"] = sales.item_id.map(titles).fillna(sales.item_id)
+        sales["title"] = sales.item_id.map(item_titles(dataset.catalog)).fillna(sales.item_id)
         pq.write_table(pa.Table.from_pandas(sales, preserve_index=False), tmp / SALES_FILE)
         manifest["sales"] = {"file": SALES_FILE, "rows": len(sales), "periods": SALES_PERIODS,
                              "sha256": sha256_of(tmp / SALES_FILE)}
