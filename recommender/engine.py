@@ -183,7 +183,9 @@ class RecommendationEngine:
     def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None,
                   histories: Histories | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify).
+        """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify); the
+        scores are what the lists are ordered by: the model's at ``niche`` 0, else the re-ranker's
+        (:mod:`recommender.rerank`).
 
         Unavailable items and items outside ``mask`` are never returned; items a buyer already
         bought are left out unless ``include_purchased``. ``niche`` (default: the model's) moves

@@ -14,24 +14,29 @@ half, a popular item of a big merchant not at all.
 
 A buyer's niche propensity ``p`` is the membership-weighted share of their past purchases
 (:func:`niche_propensity`); buyers without history get the population mean. At each of the ``k``
-positions the next item is the unselected candidate maximising::
+positions the next item is the unselected candidate maximising the **re-ranked score**::
 
-    (1 - niche) * relevance + niche * p * m(item) * (1 - share(S))
+    (1 - niche) * relevance + niche * p * m(item) * max(0, 1 - niche(S) / COVERAGE_SLOTS)
 
 with ``relevance`` the model score min-max normalised over the buyer's candidates and
-``share(S)`` the mean membership of the list selected so far (0 while it is empty): xQuAD's
-"not yet covered" term for the niche aspect, so the bonus fades as the list fills with niche
-goods. Only the niche aspect earns a bonus (xQuAD's mainstream aspect would pull lists back to
-the buyer's own mix, so that the knob could never raise niche exposure above it): the knob only
+``niche(S)`` the summed membership of the items selected so far: xQuAD's "not yet covered" term
+for the niche aspect, so the bonus fades as niche goods fill the first :data:`COVERAGE_SLOTS`
+slots' worth. Only the niche aspect earns a bonus (xQuAD's mainstream aspect would pull lists back
+to the buyer's own mix, so that the knob could never raise niche exposure above it): the knob only
 ever moves lists towards niche goods, and by how much is personal: a buyer who never buys niche
 goods (``p = 0``) keeps the relevance order, one who mostly does sees niche goods climb. At
 ``niche = 0`` the order is the relevance order, exactly. Ties go to the more relevant candidate.
 
+The re-ranked score is what a re-ranked list returns as each item's score, in [0, 1], and it
+never rises down the list: the coverage term only shrinks as items are picked (its denominator is
+fixed, not the list's length so far), so each pick's score is at most the previous one's. The
+fixed denominator also makes lists prefix-consistent: the top 5 is the first 5 of the top 10.
+
 ``niche`` is the one knob, in [0, 1]. Batches are vectorised: the greedy loop runs over the ``k``
 positions, never over buyers. Batches of at most :data:`SMALL_BATCH` rows (served requests) run
-the same greedy per row in plain Python instead, with exactly the same picks (tested, as is the
-vectorised loop against the definition): numpy's fixed cost per call made a one-row batch cost
-several hundred microseconds.
+the same greedy per row in plain Python instead, with exactly the same picks and scores (tested,
+as is the vectorised loop against the definition): numpy's fixed cost per call made a one-row
+batch cost several hundred microseconds.
 """
 from __future__ import annotations
 
@@ -48,6 +53,7 @@ from recommender.metrics import head_items
 
 PRIORITY_TAG = "priority_region"
 SMALL_BATCH = 4  # up to this many rows, the greedy loop runs per row in plain Python (_merge_by_membership)
+COVERAGE_SLOTS = 10  # the niche bonus is gone once the list holds this much niche membership
 UNKNOWN_MERCHANT = "unknown"
 
 
@@ -162,8 +168,9 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Re-rank each row of ``candidates`` (item codes, ``-1`` padding) with model ``scores`` (same
     shape; ``-inf`` or ``nan`` marks an unusable slot) and return the top ``k`` as
-    ``(codes, scores)``: int64 codes padded with ``-1`` and the original model scores (``-inf`` for
-    padding), in the new order.
+    ``(codes, scores)``: int64 codes padded with ``-1`` and each pick's score (``-inf`` for
+    padding), never rising along a row: at ``niche = 0`` the model's own scores, else the
+    re-ranked score in [0, 1] (see the module's docstring).
 
     ``propensity`` holds one niche propensity in [0, 1] per row (``nan`` = unknown; it must then be
     filled by the caller, see :meth:`NicheReranker.rerank`); ``niche_items`` is the niche membership
@@ -189,7 +196,7 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
     if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
         raise ValueError("propensity must be in [0, 1] for every buyer (fill unknown buyers first)")
 
-    n_users, n_cand = cand.shape
+    n_cand = cand.shape[1]
     valid = (cand >= 0) & ~np.isnan(raw) & ~np.isneginf(raw)
     # candidates in relevance order, so ties (and niche = 0) follow the model's order
     cand, raw, valid = _reorder(np.argsort(np.where(valid, -raw, np.inf), axis=1, kind="stable"), cand, raw, valid)
@@ -207,28 +214,34 @@ def niche_rerank(candidates, scores, propensity, niche_items, niche: float, k: i
     membership = np.where(valid, flags[np.maximum(cand, 0)], 0.0)
     bonus = niche * p[:, None] * membership
     base = (1.0 - niche) * relevance
-    if n_users <= SMALL_BATCH:
-        codes, best = _merge_by_membership(cand, raw, valid, base, bonus, membership, width)
-        return _pad(codes, best, k)
+    merge = _merge_by_membership if cand.shape[0] <= SMALL_BATCH else _greedy_vectorised
+    codes, best = merge(cand, valid, base, bonus, membership, width)
+    return _pad(codes, best, k)
+
+
+def _greedy_vectorised(cand, valid, base, bonus, membership, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The greedy loop of :func:`niche_rerank` over a batch: one argmax over every row's candidates
+    per position."""
+    n_users = cand.shape[0]
     available = valid.copy()
     rows = np.arange(n_users)
     codes = np.full((n_users, width), -1, dtype=np.int64)
     best = np.full((n_users, width), -np.inf)
     niche_picked = np.zeros(n_users)
     for j in range(width):
-        uncovered = 1.0 - niche_picked[:, None] / j if j else 1.0
+        uncovered = np.maximum(0.0, 1.0 - niche_picked / COVERAGE_SLOTS)[:, None]
         objective = np.where(available, base + bonus * uncovered, -np.inf)
         pick = objective.argmax(axis=1)
         ok = available[rows, pick]
         codes[:, j] = np.where(ok, cand[rows, pick], -1)
-        best[:, j] = np.where(ok, raw[rows, pick], -np.inf)
+        best[:, j] = objective[rows, pick]
         niche_picked += np.where(ok, membership[rows, pick], 0.0)
         available[rows, pick] = False
-    return _pad(codes, best, k)
+    return codes, best
 
 
-def _merge_by_membership(cand, raw, valid, base, bonus, membership, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The greedy loop of :func:`niche_rerank` for a few rows, in plain Python: exactly its picks.
+def _merge_by_membership(cand, valid, base, bonus, membership, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_greedy_vectorised` for a few rows, in plain Python: exactly its picks and scores.
 
     Candidates of equal membership get equal bonuses, so the greedy takes each membership class
     in relevance order, and each step only compares the head of every class (ties to the more
@@ -246,9 +259,9 @@ def _merge_by_membership(cand, raw, valid, base, bonus, membership, width: int) 
         heads = {value: 0 for value in queues}
         row_base, row_bonus = base[row].tolist(), bonus[row].tolist()
         niche_picked = 0.0
-        picks = []
-        for j in range(width):
-            uncovered = 1.0 - niche_picked / j if j else 1.0
+        picks, picked_scores = [], []
+        for _ in range(width):
+            uncovered = max(0.0, 1.0 - niche_picked / COVERAGE_SLOTS)
             pick, top = -1, -np.inf
             for value, queue in queues.items():
                 if heads[value] < len(queue):
@@ -260,8 +273,9 @@ def _merge_by_membership(cand, raw, valid, base, bonus, membership, width: int) 
                 break
             heads[chosen] += 1
             picks.append(pick)
+            picked_scores.append(top)
             niche_picked += chosen
-        codes[row, :len(picks)], best[row, :len(picks)] = cand[row, picks], raw[row, picks]
+        codes[row, :len(picks)], best[row, :len(picks)] = cand[row, picks], picked_scores
     return codes, best
 
 

@@ -13,7 +13,8 @@ items (:meth:`LiveCampaigns.place`):
    not bought; gated campaign items already in the list are the campaign's too;
 3. the best gated item is lifted by the multiplier times the list's score spread and enters the
    list where its lifted score ranks, if that is within the list (and the top 10 holds fewer than
-   ``max_in_top10`` of the campaign's items);
+   ``max_in_top10`` of the campaign's items); it shows the score of the item whose place it
+   takes, so that the answer's scores still never rise down the list;
 4. the impressions are counted in the store in one transaction, within the budget and the
    buyer's frequency cap (:meth:`recommender.store.EventStore.reserve_impressions`): only what
    is granted is marked (``"campaign": id``) and, for lifted items, shown.
@@ -138,4 +139,5 @@ class LiveCampaigns:
             if ranked:  # the candidate moves up
                 entries.pop(next(index for index, entry in enumerate(entries) if entry[0] == code))
             reason = int(self.explainer.reason_ids(np.array([code]), bought, tier)[0])
-            entries.insert(position, [code, float(scores[code]), reason, campaign.campaign_id])
+            # it shows the score of the place it takes, so that scores still never rise down the list
+            entries.insert(position, [code, entries[position][1], reason, campaign.campaign_id])

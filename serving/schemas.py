@@ -40,8 +40,14 @@ class RecommendedItem(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ITEM_EXAMPLE]})
 
     item_id: str = Field(description="Catalog item id.", examples=["DZ-000001"])
-    score: float = Field(description="Model relevance score (higher is better; only comparable within one list).",
-                         examples=[0.8731])
+    score: float = Field(description=(
+        "The score the list is ordered by: it never rises down the list, and is only comparable within "
+        "one list. A buyer's recommendations: the model's relevance at `niche` 0, else the re-ranked "
+        "score in [0, 1], `(1 - niche) * relevance + niche * p * m * coverage` (relevance min-max "
+        "scaled over the buyer's candidates, `p` the buyer's share of niche purchases, `m` the item's "
+        "niche membership, `coverage` the part of the list's niche room still free). Similar items: "
+        "the similarity. Popular items: the share of recent purchases. A campaign item placed in a "
+        "list shows the score of the place it takes."), examples=[0.8731])
     title: str = Field(description="Catalog title.", examples=["Traditional Danzhai Indigo Batik Tablecloth, L"])
     region: str | None = Field(None, description="Where the item comes from (catalog region), null if unknown.",
                                examples=["Danzhai County, Qiandongnan, Guizhou"])
@@ -190,7 +196,9 @@ class RankedItem(BaseModel):
                                                                "campaign": None}]})
 
     item_id: str = Field(description="Catalog item id.", examples=["DZ-000001"])
-    score: float = Field(description="Model relevance score for this buyer (higher is better).", examples=[0.8731])
+    score: float = Field(description="The model's relevance for this buyer, which the list is ordered by (a "
+                                     "campaign item lifted up shows the score of the place it takes).",
+                         examples=[0.8731])
     campaign: str | None = Field(None, description="The campaign (`campaign_id`) the candidate is shown for; null "
                                                    "for organic ones.", examples=[None])
 

@@ -188,8 +188,13 @@ def test_a_buyer_the_gate_excludes_sees_no_campaign_item(client):
     time.sleep(0.6)
 
     def campaign_items_shown(users) -> int:
-        return sum(item.get("campaign") == "craft" for user in users for item in client.get(
-            f"/v1/users/{engine.users.ids[user]}/recommendations", params={"k": 10}).json()["items"])
+        shown = 0
+        for user in users:
+            items = client.get(f"/v1/users/{engine.users.ids[user]}/recommendations", params={"k": 10}).json()["items"]
+            scores = [item["score"] for item in items]
+            assert scores == sorted(scores, reverse=True)  # campaign items placed show the score of their place
+            shown += sum(item.get("campaign") == "craft" for item in items)
+        return shown
 
     assert campaign_items_shown(outsiders) == 0
     assert campaign_items_shown(insiders) > 0  # the same campaign reaches buyers of its category
@@ -216,6 +221,8 @@ def test_rank_marks_and_lifts_campaign_candidates_within_the_cap(client):
         assert sorted(ranked) == sorted(set(ranked)) and set(ranked) <= set(candidates)  # each candidate once
         positions = [position for position, item in enumerate(answer["items"]) if item["campaign"] == "craft"]
         assert all(position < 10 for position in positions) and len(positions) <= 2
+        scores = [item["score"] for item in answer["items"]]
+        assert scores == sorted(scores, reverse=True)  # a lifted candidate shows the score of its place
         marked += len(positions)
     report = client.get("/v1/admin/campaigns/craft", headers={"X-API-Key": ADMIN}).json()
     assert marked > 0 and report["delivered"] == marked

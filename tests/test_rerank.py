@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from recommender.metrics import long_tail_share
 from recommender.ranking import exclude, top_k
-from recommender.rerank import NicheReranker, item_groups, niche_propensity, niche_rerank
+from recommender.rerank import COVERAGE_SLOTS, NicheReranker, item_groups, niche_propensity, niche_rerank
 
 N_ITEMS = 100
 POPULARITY = 1000.0 / np.arange(1, N_ITEMS + 1)  # item 0 most popular; head = items 0..19
@@ -107,7 +107,8 @@ def test_output_is_unique_and_only_candidates():
 def test_padding_when_fewer_candidates_than_k():
     codes, scores = niche_rerank([[4, 2]], [[0.5, 0.9]], [0.5], np.zeros(5, bool), 0.5, 4)
     assert codes.tolist() == [[2, 4, -1, -1]]
-    assert scores[0, :2].tolist() == [0.9, 0.5] and np.isneginf(scores[0, 2:]).all()
+    # the re-ranked scores: (1 - niche) * the min-max relevance, as neither item is niche
+    assert scores[0, :2].tolist() == [0.5, 0.0] and np.isneginf(scores[0, 2:]).all()
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", None, True])
@@ -196,9 +197,9 @@ def test_a_large_batch_gets_full_lists_without_repeats():
 
 def greedy_by_definition(candidates, scores, propensity, membership, niche, k):
     """The re-ranker's definition, one row and one position at a time: the unpicked distinct usable
-    candidate maximising (1 - niche) * relevance + niche * p * m * (1 - share picked so far), ties
-    to the higher score, then to the earlier slot."""
-    lists = []
+    candidate maximising (1 - niche) * relevance + niche * p * m * max(0, 1 - niche picked / COVERAGE_SLOTS),
+    ties to the higher score, then to the earlier slot; with each pick's objective."""
+    lists, objectives = [], []
     for row, raw, p in zip(candidates, scores, propensity):
         usable = [i for i in range(len(row)) if row[i] >= 0 and np.isfinite(raw[i])]
         usable.sort(key=lambda i: (-raw[i], i))
@@ -211,16 +212,19 @@ def greedy_by_definition(candidates, scores, propensity, membership, niche, k):
         def relevance(i):
             return (raw[i] - low) / (high - low) if high > low else 1.0
 
-        picked, niche_sum = [], 0.0
-        for j in range(min(k, len(usable))):
-            uncovered = 1.0 - niche_sum / j if j else 1.0
-            best = max(usable, key=lambda i: ((1 - niche) * relevance(i) + niche * p * membership[row[i]] * uncovered,
-                                              -usable.index(i)))
+        def objective(i):
+            return (1 - niche) * relevance(i) + niche * p * membership[row[i]] * max(0.0, 1 - niche_sum / COVERAGE_SLOTS)
+
+        picked, niche_sum, picked_scores = [], 0.0, []
+        for _ in range(min(k, len(usable))):
+            best = max(usable, key=lambda i: (objective(i), -usable.index(i)))
+            picked_scores.append(objective(best))
             usable.remove(best)
             picked.append(row[best])
             niche_sum += membership[row[best]]
         lists.append(picked + [-1] * (k - len(picked)))
-    return np.array(lists)
+        objectives.append(picked_scores + [-np.inf] * (k - len(picked)))
+    return np.array(lists), np.array(objectives)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -232,9 +236,10 @@ def test_batches_pick_what_the_greedy_definition_picks(seed):
     membership = rng.choice([0.0, 0.5, 1.0, 0.25], N_ITEMS)
     propensity = rng.random(len(candidates))
     for niche in (0.3, 0.8):
-        codes, _ = niche_rerank(candidates, scores, propensity, membership, niche, 12)
-        np.testing.assert_array_equal(codes, greedy_by_definition(candidates, scores, propensity, membership,
-                                                                  niche, 12))
+        codes, picked_scores = niche_rerank(candidates, scores, propensity, membership, niche, 12)
+        expected_codes, expected_scores = greedy_by_definition(candidates, scores, propensity, membership, niche, 12)
+        np.testing.assert_array_equal(codes, expected_codes)
+        np.testing.assert_allclose(picked_scores, expected_scores, rtol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -260,3 +265,23 @@ def test_small_batches_pick_exactly_what_the_vectorised_loop_picks(seed, monkeyp
             np.testing.assert_array_equal(small[0], vectorised[0])
             np.testing.assert_array_equal(small[1], vectorised[1])
             assert (small[0][:, :min(k, 20)] >= 0).any()
+
+
+@pytest.mark.parametrize("rows", [3, 300])  # the per-row path and the vectorised one
+def test_reranked_scores_never_rise_down_a_list_and_lists_are_prefix_consistent(rows):
+    """What a reader of a re-ranked answer relies on: each item's score is the one the list is
+    ordered by (in [0, 1], never rising), and asking for fewer items gives the same first ones."""
+    rng = np.random.default_rng(7)
+    candidates = rng.integers(-1, N_ITEMS, (rows, 80))
+    scores = rng.normal(size=candidates.shape)
+    membership = rng.choice([0.0, 0.5, 1.0], N_ITEMS)
+    propensity = rng.random(rows)
+    for niche in (0.3, 0.7, 1.0):
+        codes, picked_scores = niche_rerank(candidates, scores, propensity, membership, niche, 30)
+        shown = np.isfinite(picked_scores)
+        assert shown[:, 0].all() and ((picked_scores[shown] >= 0) & (picked_scores[shown] <= 1)).all()
+        assert (np.diff(np.where(shown, picked_scores, -1.0), axis=1) <= 0).all()
+        for k in (5, 12):
+            shorter, shorter_scores = niche_rerank(candidates, scores, propensity, membership, niche, k)
+            np.testing.assert_array_equal(shorter, codes[:, :k])
+            np.testing.assert_array_equal(shorter_scores, picked_scores[:, :k])

@@ -148,6 +148,21 @@ def test_unknown_category_is_422_naming_it(client, buyer):
     assert "spaceships" in answer.json()["detail"] and "known values" in answer.json()["detail"]
 
 
+@pytest.mark.parametrize("niche", [0, 0.5, 1])
+def test_scores_follow_the_order_and_shorter_lists_are_prefixes(client, buyer, niche):
+    """Each item's score is the one its list is ordered by (the model's at niche 0, the re-ranked
+    score in [0, 1] above it), at every knob, for known and new buyers, with filters or without;
+    up to the re-ranker's 50 candidates, a shorter list is the first part of a longer one."""
+    for user, params in ((buyer, {}), (buyer, {"max_price": 500}), ("someone-new", {"city_tier": 2})):
+        long, short = (client.get(f"/v1/users/{user}/recommendations", params={"k": k, "niche": niche, **params}
+                                  ).json()["items"] for k in (20, 5))
+        scores = [item["score"] for item in long]
+        assert len(scores) > 5 and scores == sorted(scores, reverse=True), (user, params, scores)
+        if niche:
+            assert 0 <= min(scores) and max(scores) <= 1
+        assert short == long[:5]
+
+
 def test_niche_goods_say_where_they_come_from(client, served):
     items = client.get("/v1/users/nobody/recommendations", params={"k": MAX_K, "niche": 1}).json()["items"]
     flagged = [item for item in items if item["reason"].endswith(f"from {item['region']}")]

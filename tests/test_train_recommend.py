@@ -45,6 +45,7 @@ def test_recommend_writes_ranked_lists_without_purchases(small_model, small_mark
     for _, group in recs.groupby("user_id"):
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
         assert group.item_id.is_unique
+        assert group.score.is_monotonic_decreasing  # the re-ranked score, which the ranks follow
     bought = data.purchases.groupby("user_id", observed=True).item_id.agg(lambda s: set(s.astype(str)))
     for user, group in recs[recs.user_id != "NEW-BUYER"].groupby("user_id"):
         assert not (set(group.item_id) & bought[user]), f"{user} was recommended an item already bought"
