@@ -29,8 +29,9 @@ goods (``p = 0``) keeps the relevance order, one who mostly does sees niche good
 
 The re-ranked score is what a re-ranked list returns as each item's score, in [0, 1], and it
 never rises down the list: the coverage term only shrinks as items are picked (its denominator is
-fixed, not the list's length so far), so each pick's score is at most the previous one's. The
-fixed denominator also makes lists prefix-consistent: the top 5 is the first 5 of the top 10.
+fixed, not the list's length so far), so each pick's score is at most the previous one's. Each
+pick depends only on the picks before it, so lists are prefix-consistent: the top 5 is the first
+5 of the top 10.
 
 ``niche`` is the one knob, in [0, 1]. Batches are vectorised: the greedy loop runs over the ``k``
 positions, never over buyers. Batches of at most :data:`SMALL_BATCH` rows (served requests) run

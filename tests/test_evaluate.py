@@ -132,7 +132,7 @@ def test_hybrid_trains_on_the_training_part_only(run, market):
 def test_niche_curve_spans_the_knob_and_matches_the_rows(run):
     evaluation, _ = run
     knobs = [point["niche"] for point in evaluation.niche_curve]
-    assert knobs == pytest.approx([round(0.1 * i, 1) for i in range(11)])
+    assert knobs == pytest.approx([round(0.05 * i, 2) for i in range(21)])
     by_knob = {point["niche"]: point for point in evaluation.niche_curve}
     for knob, name in ((0.0, HYBRID_ZERO_ROW), (evaluation.default_niche, hybrid_default_row(evaluation.default_niche))):
         assert by_knob[knob][f"ndcg@{K}"] == evaluation.metric(name, "ndcg@{k}")

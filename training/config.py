@@ -48,7 +48,7 @@ class TrainConfig:
     blend_trials: int = 60
     niche: float | str = "auto"
     niche_max_ndcg_loss: float = 0.05
-    niche_grid: tuple = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+    niche_grid: tuple = tuple(round(0.05 * step, 2) for step in range(21))  # 0, 0.05, ..., 1
     k: int = 10
     seed: int = 0
 

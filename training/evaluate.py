@@ -72,7 +72,7 @@ Metrics (per row)
     model ranks new items by their text and attributes.
 
 Besides the rows, the hybrid's trade-off curve on the test split (every metric for each niche
-knob of ``config.niche_grid``, default 0..1 step 0.1, plus the default knob) and, per row, the
+knob of ``config.niche_grid``, default 0..1 step 0.05, plus the default knob) and, per row, the
 share of recommended slots per region and per training-popularity decile (with the same shares
 for the relevant test purchases) are kept for :func:`training.report.write_report`.
 """
@@ -151,7 +151,7 @@ class ExactEASE(Recommender):
 
 def hybrid_default_row(niche: float) -> str:
     """Row name of the default model of ``recommender recommend``."""
-    return f"hybrid (default niche {niche:.1f})"
+    return f"hybrid (default niche {niche:g})"
 
 
 @dataclass
@@ -436,7 +436,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         timing = {"fit": round(seconds["hybrid_train"], 2), "score": round(time.perf_counter() - clock, 2)}
         curve = []
         for knob in knobs:
-            row = scorer.row(f"hybrid (niche {knob:.1f})", lists[knob])
+            row = scorer.row(f"hybrid (niche {knob:g})", lists[knob])
             curve.append({"niche": knob, **row.metrics})
             if knob == 0.0:
                 rows.append(RowResult(HYBRID_ZERO_ROW, row.metrics, row.popularity_deciles, row.region_exposure,

@@ -137,7 +137,7 @@ def region_plot(evaluation: Evaluation):
     if len(regions) < 2:
         return None
     test = np.asarray(evaluation.test_region_share, dtype=float)
-    series = [(f"hybrid (served, niche {evaluation.default_niche:.1f})",
+    series = [(f"hybrid (served, niche {evaluation.default_niche:g})",
                np.asarray(evaluation.default_row.region_exposure), COLOURS["hybrid"])]
     if _has(evaluation, POPULARITY_ROW):
         series.append((POPULARITY_ROW, np.asarray(evaluation.row(POPULARITY_ROW).region_exposure),
@@ -234,8 +234,8 @@ def _niche_reason(evaluation: Evaluation) -> str:
     """Why the served row has its niche knob, from the training config."""
     config, k, niche = evaluation.config, evaluation.k, evaluation.default_niche
     if config["niche"] != "auto":
-        return f"niche knob {niche:.1f} set by the config"
-    return (f"niche knob {niche:.1f}, the largest that keeps NDCG@{k} within {config['niche_max_ndcg_loss']:.0%} of "
+        return f"niche knob {niche:g} set by the config"
+    return (f"niche knob {niche:g}, the largest that keeps NDCG@{k} within {config['niche_max_ndcg_loss']:.0%} of "
             f"pure relevance order there, trading a little accuracy for long-tail exposure")
 
 

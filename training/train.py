@@ -303,7 +303,7 @@ def summary_table(result: TrainResult, config: TrainConfig) -> str:
         mix = ", ".join(f"{name} {w:.2f}" for name, w in zip(v["components"], weights))
         rows.append((f"blend, history {label} items", mix))
     chosen = next(point for point in v["niche_curve"] if point["niche"] == v["niche"])
-    rows.append(("niche knob (default)", f"{v['niche']:.1f}: NDCG@{config.k} {chosen[key]:.4f}, "
+    rows.append(("niche knob (default)", f"{v['niche']:g}: NDCG@{config.k} {chosen[key]:.4f}, "
                                          f"long-tail share {chosen['long_tail_share']:.3f}"))
     rows.append(("time (validation + final fit)",
                  f"{result.seconds['validation']:.1f} s + {result.seconds['final_fit']:.1f} s"))
