@@ -11,7 +11,9 @@ from recommender.models import ALSRecommender, ContentRecommender, EASERecommend
 from recommender.models.hybrid import (
     CandidatePool,
     HybridRecommender,
+    LinearScores,
     candidate_pool,
+    component_scores,
     history_buckets,
     scaled_scores,
     tune_blend_weights,
@@ -93,6 +95,31 @@ def test_pools_of_batches_concatenate_to_the_pool_of_all(market):
     assert (parts.candidates[:, :whole.candidates.shape[1]][valid] == whole.candidates[valid]).all()
     for a, b in zip(parts.scores, whole.scores):
         np.testing.assert_array_equal(a[:, :b.shape[1]][valid], b[valid])
+
+
+def test_linear_components_pool_as_their_dense_scaled_scores_do(market):
+    """A linear component's pool comes from a fused product and top-k, never the dense matrix:
+    the same candidates (its own top items, exclusions kept) and the same scaled scores."""
+    hybrid = HybridRecommender(components()).fit(market)
+    users = np.arange(80)
+    batch, seen = market.batch(users), market.purchased[users]
+    available = np.ones(market.n_items, dtype=bool)
+    available[::7] = False
+    for name, model in hybrid.components:
+        dense = exclude(scaled_scores(model, batch), seen, available)
+        factored = component_scores(model, batch, seen, available)
+        assert isinstance(factored, LinearScores), name
+        fused, full = candidate_pool([factored], 30), candidate_pool([dense], 30)
+        assert not fused.invalid.any() and not full.invalid.any()
+        if name == "popularity":  # tier popularity ties many items: which of them make the top 30 is arbitrary
+            np.testing.assert_allclose(np.sort(fused.scores[0], axis=1), np.sort(full.scores[0], axis=1), rtol=1e-4)
+        else:
+            np.testing.assert_array_equal(fused.candidates, full.candidates)
+            np.testing.assert_allclose(fused.scores[0], full.scores[0], rtol=1e-4, atol=1e-4)
+        for row, codes in enumerate(fused.candidates):
+            assert available[codes].all() and not np.isin(codes, seen[row].indices).any()
+    ease = EASERecommender().fit(market)
+    assert isinstance(component_scores(ease, batch, seen), np.ndarray)  # not linear: the dense matrix
 
 
 def test_recommend_per_knob_equals_recommend_at_each_knob(market):

@@ -42,12 +42,11 @@ from recommender.models.hybrid import (
     CandidatePool,
     HybridRecommender,
     candidate_pool,
+    component_scores,
     history_buckets,
-    scaled_scores,
     tune_blend_weights,
 )
 from recommender.progress import progress_bar
-from recommender.ranking import exclude
 from recommender.splits import relevance_matrix, validation_split
 from training.config import TrainConfig
 from training.search import default_budget_seconds, describe_trial, search_models
@@ -197,7 +196,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
 
     def pool_of(rows: slice) -> CandidatePool:  # one batch of dense scores at a time
         batch, seen = data.batch(buyers[rows]), bought[rows]
-        return candidate_pool([exclude(scaled_scores(model, batch), seen, available)
+        return candidate_pool([component_scores(model, batch, seen, available)
                                for _, model in hybrid.components], BLEND_POOL)
 
     with ThreadPoolExecutor(max_workers=2) as threads:  # the rankings release the GIL

@@ -25,9 +25,10 @@ from sklearn.exceptions import NotFittedError
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.metrics import ndcg_at_k
 from recommender.models.base import Recommender
-from recommender.ranking import top_k
+from recommender.ranking import exclude, top_k, top_k_of_product
 
 NEIGHBOUR_ROLES = ("collaborative", "content", "popularity")  # who gives a blend's similar items, in order
+GATHER_ROWS = 256  # buyers per block when reading a linear component's scores at given items
 
 
 def history_buckets(batch: UserBatch, edges: tuple[int, ...]) -> np.ndarray:
@@ -42,6 +43,49 @@ def scaled_scores(model: Recommender, batch: UserBatch) -> np.ndarray:
     np.divide(scores, spread, out=scores, where=spread > 0)
     scores[(spread == 0).ravel()] = 0.0
     return scores
+
+
+def score_spread(user_vectors: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """Each buyer's standard deviation of ``user_vectors @ item_vectors.T`` across items, from the
+    item vectors' covariance ``covariance`` (``sqrt(u' C u)``), without the scores."""
+    return np.sqrt(np.maximum(((user_vectors @ covariance) * user_vectors).sum(axis=1), 0))
+
+
+@dataclass(frozen=True)
+class LinearScores:
+    """A linear component's scaled scores for a batch (see :func:`scaled_scores`), kept as the two
+    factors of their product (buyer vectors already divided by their spread) with the items left
+    out: ranked by a fused product and top-k, never materialised (see :func:`component_scores`)."""
+
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+    seen: sp.csr_matrix | None
+    available: np.ndarray | None
+
+    def top(self, k: int) -> np.ndarray:
+        """The ``k`` best item codes per buyer (-1 padding), as :func:`top_k` gives them."""
+        return top_k_of_product(self.user_vectors, self.item_vectors, k, self.seen, self.available)[0]
+
+    def at(self, codes: np.ndarray) -> np.ndarray:
+        """The scores of item ``codes`` (buyers x codes, valid codes), block by block of buyers."""
+        values = np.empty(codes.shape, dtype=np.float32)
+        for start in range(0, len(codes), GATHER_ROWS):
+            rows = slice(start, start + GATHER_ROWS)
+            values[rows] = np.einsum("nd,ncd->nc", self.user_vectors[rows], self.item_vectors[codes[rows]])
+        return values
+
+
+def component_scores(model: Recommender, batch: UserBatch, seen: sp.csr_matrix | None = None,
+                     available: np.ndarray | None = None) -> "np.ndarray | LinearScores":
+    """A component's scaled scores for ``batch`` with each buyer's ``seen`` items and unavailable
+    items left out, for :func:`candidate_pool`: a linear model's as :class:`LinearScores` (the
+    spread from its item vectors' covariance), any other's as the dense matrix (-inf where left out)."""
+    if not model.is_linear:
+        return exclude(scaled_scores(model, batch), seen, available)
+    vectors, items = model.user_vectors(batch), model.item_vectors()
+    spread = score_spread(vectors, np.atleast_2d(np.cov(items, rowvar=False, bias=True)))
+    scale = np.divide(1.0, spread, out=np.zeros(len(vectors)), where=spread > 1e-12)
+    return LinearScores(np.ascontiguousarray(vectors * scale[:, None], dtype=np.float32), items, seen, available)
 
 
 class HybridRecommender(Recommender):
@@ -129,7 +173,7 @@ class HybridRecommender(Recommender):
         blocks = []
         for column, (_, model) in enumerate(self.components):
             vectors = model.user_vectors(batch)
-            spread = np.sqrt(np.maximum(((vectors @ self.covariances_[column]) * vectors).sum(axis=1), 0))
+            spread = score_spread(vectors, self.covariances_[column])
             weight = self.weights_[buckets, column]
             scale = np.divide(weight, spread, out=np.zeros(len(batch)), where=spread > 1e-12)
             blocks.append(vectors * scale[:, None].astype(np.float32))
@@ -187,16 +231,18 @@ class CandidatePool:
                    np.vstack([pad(p.invalid, True) for p in pools]))
 
 
-def candidate_pool(component_scores: list[np.ndarray], pool: int) -> CandidatePool:
-    """Each buyer's union of every component's top ``pool`` items, from full score matrices."""
-    tops = [top_k(scores, pool)[0] for scores in component_scores]
+def candidate_pool(scores_of_components: list, pool: int) -> CandidatePool:
+    """Each buyer's union of every component's top ``pool`` items, from each component's scores:
+    a full score matrix (-inf where left out) or :class:`LinearScores` (see :func:`component_scores`)."""
+    tops = [scores.top(pool) if isinstance(scores, LinearScores) else top_k(scores, pool)[0]
+            for scores in scores_of_components]
     candidates = np.sort(np.hstack(tops), axis=1)
     invalid = candidates < 0
     invalid[:, 1:] |= candidates[:, 1:] == candidates[:, :-1]
     safe = np.where(invalid, 0, candidates)
     gathered = []
-    for scores in component_scores:
-        values = np.take_along_axis(scores, safe, axis=1)
+    for scores in scores_of_components:
+        values = scores.at(safe) if isinstance(scores, LinearScores) else np.take_along_axis(scores, safe, axis=1)
         invalid |= ~np.isfinite(values)
         gathered.append(values)
     gathered = [np.where(invalid, 0.0, values).astype(np.float32) for values in gathered]
@@ -208,7 +254,7 @@ def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buc
     """Choose blend weights per history bucket by NDCG@k on validation buyers.
 
     ``pool`` holds the validation buyers' candidates (:func:`candidate_pool` of each component's
-    :func:`scaled_scores`, already-bought items set to -inf); ``relevant`` their held-out
+    :func:`component_scores`, already-bought items left out); ``relevant`` their held-out
     purchases (CSR) and ``buckets`` their history buckets. Blends are ranked over each buyer's
     pool, which gives the same top k as the full blend whenever the blend's top k lies in it. Each bucket tries the single
     components, the equal blend and ``trials`` random points of the simplex (Dirichlet) and
