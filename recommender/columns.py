@@ -6,6 +6,7 @@ file and the column; row positions are 0-based among data rows.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ from recommender.contract import (
 from recommender.tables import csv_line
 
 EPOCH_SECONDS_MAX = 4_102_444_800  # 2100-01-01: larger numbers are not epoch seconds
+COMMA_NUMBER = re.compile(r"[-+]?[\d.]*\d,\d[\d.,]*")
+"""A number written with a comma between digits: a decimal comma (35,50) or thousands separators (1,234.5)."""
 ZONED_TIME = r"\d[T ]\d\d(?::?\d\d)*(?:[.,]\d+)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)\s*$"
 """A date and time with a zone (``Z``, ``+08:00``, ``-0330``, ``+08``) at its end."""
 TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -98,8 +101,18 @@ def numbers(column, where: Where, default: float = np.nan) -> np.ndarray:
     missing = values.isna().to_numpy()
     if pd.api.types.is_string_dtype(values):
         missing = missing | values.str.strip().eq("").to_numpy()
-    where.check(~missing & ~np.isfinite(parsed), values, "is not a number")
+    bad = ~missing & ~np.isfinite(parsed)
+    where.check(bad, values, _number_problem(values, bad))
     return np.where(missing, default, parsed)
+
+
+def _number_problem(values: pd.Series, bad: np.ndarray) -> str:
+    """What is wrong with the first bad number, with the likely cause when it holds a comma
+    between digits (a decimal comma, or a thousands separator)."""
+    if bad.any() and COMMA_NUMBER.fullmatch(str(values.iloc[int(np.flatnonzero(bad)[0])]).strip()):
+        return ("is not a number: write numbers with a decimal point and no thousands separator (a spreadsheet "
+                "set to a European locale writes 35,50 for 35.50: change the locale or the column's format)")
+    return "is not a number"
 
 
 def timestamps(column, where: Where) -> np.ndarray:

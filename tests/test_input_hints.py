@@ -1,5 +1,6 @@
 """What a new user's usual mistakes get: a file in another encoding is refused with the encoding it probably is
-in and the advice to save it as UTF-8; a file separated by semicolons, tabs or ``|`` loads; purchases of items
+in and the advice to save it as UTF-8; a file separated by semicolons, tabs or ``|`` loads; a number with a
+decimal comma is refused with the fix; purchases of items
 missing from the catalog are shown with examples, their first row and the other ``--unknown-items`` policy."""
 from __future__ import annotations
 
@@ -125,6 +126,20 @@ def test_a_row_of_a_semicolon_file_with_a_wrong_field_count_is_named_by_its_line
     text = separated(PURCHASES, ";").replace("u2;FH-1;1748772000;1;o2;35.0;Chengdu;2", "u2;FH-1;1748772000")
     path = write(tmp_path / "purchases.csv.gz", text)
     assert error_of(load_purchases, path).startswith(f"{path}: line 4 has 3 fields where the header has 8 ")
+
+
+@pytest.mark.parametrize("price", ["35,50", "1,234.5", "-2,5"])
+def test_a_number_with_a_comma_names_the_decimal_point_fix(tmp_path, price):
+    text = separated(PURCHASES, ";").replace("u2;FH-1;1748772000;1;o2;35.0;", f"u2;FH-1;1748772000;1;o2;{price};")
+    message = error_of(load_purchases, write(tmp_path / "purchases.csv", text))
+    assert "row 3 (line 4), column 'price': is not a number: write numbers with a decimal point" in message
+    assert repr(price) in message and "European locale writes 35,50 for 35.50" in message
+
+
+def test_other_bad_numbers_get_no_comma_hint(tmp_path):
+    text = PURCHASES.replace("u2,FH-1,1748772000,1,o2,35.0,", "u2,FH-1,1748772000,1,o2,thirty,")
+    message = error_of(load_purchases, write(tmp_path / "purchases.csv", text))
+    assert "column 'price': is not a number" in message and "decimal point" not in message
 
 
 # -- items missing from the catalog ------------------------------------------------------------------------------------
