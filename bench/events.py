@@ -48,11 +48,12 @@ import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 
 from bench._http import exchange  # noqa: E402
-from bench.serve import HOST, Server, build_model, cpu_seconds, get  # noqa: E402
+from bench.serve import build_model, cpu_seconds, get  # noqa: E402
 from bench.soak import rss_mb  # noqa: E402
 from recommender.store import EventStore  # noqa: E402
 from serving.routes.admin import ADMIN_KEY_ENV  # noqa: E402
 from serving.routes.events import INGEST_KEYS_ENV  # noqa: E402
+from tests.live_server import HOST, ServerProcess  # noqa: E402
 from tests.postgres_server import PostgresServer  # noqa: E402
 
 KEY = "bench-events-key"
@@ -235,8 +236,8 @@ def measure_store(name: str, url: str, make_url, model_dir: Path, work: Path, ar
         rate = raw_inserts(url, batch, args.seconds, users, items)
         yield (f"{name:<11} {'raw INSERT':<16} {batch:>5} {rate:>12,.0f} {'':>9} {'':>9}")
     api_url = make_url()
-    with Server(model_dir, 2, work / f"{name}.log", ("--store", api_url),
-                {INGEST_KEYS_ENV: KEY, ADMIN_KEY_ENV: KEY}) as server:
+    with ServerProcess(model_dir, 2, "--store", api_url, log_path=work / f"{name}.log",
+                       env={INGEST_KEYS_ENV: KEY, ADMIN_KEY_ENV: KEY}) as server:
         if new_items:  # first: the buyers whose lists gain a copy were found on the histories as trained
             ranked, lists = (sorted(times) for times in zip(*new_item_seconds(server.port, new_items)))
             yield (f"{name:<11} new item: PUT acknowledged -> ranked on every worker: p50 "

@@ -41,7 +41,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -57,13 +56,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._http import exchange  # noqa: E402
 from bench._process import run  # noqa: E402
+from tests.live_server import HOST, ServerProcess  # noqa: E402
 
-HOST = "127.0.0.1"  # never anything else
 K = 20
 SAMPLE_BUYERS = 20_000
 UNKNOWN_SHARE = 0.05  # share of requests for buyers the model does not know (cold start)
-READY_TIMEOUT = 180.0  # seconds to wait for the server (loading the model in every worker)
-STOP_TIMEOUT = 20.0
 WARMUP_SECONDS = 3.0
 RATIO_TARGET = 0.70
 P99_TARGET_MS = 25.0
@@ -157,96 +154,12 @@ def request_paths(known: list[str], n: int, seed: int, queries: tuple[str, ...] 
 
 # --- the server -----------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
-
-
-class Server:
-    """``recommender serve`` in its own process group; a context manager that always stops it."""
-
-    def __init__(self, model_dir: Path, workers: int, log_path: Path, options: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None):
-        self.model_dir, self.workers, self.log_path = model_dir, workers, log_path
-        self.options, self.env = options, env or {}  # more `serve` options, more environment variables
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> Server:
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [RECOMMENDER, "serve", "--model", str(self.model_dir), "--host", HOST, "--port", str(self.port),
-             "--workers", str(self.workers), *self.options],
-            env={**os.environ, **self.env}, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
-            started = self.log_text().count("Application startup complete")
-            try:
-                status = get(self.port, "/readyz", timeout=2.0)[0]
-            except OSError:
-                status = None
-            if status == 200 and started >= self.workers:
-                return
-            time.sleep(0.25)
-        raise TimeoutError(f"server not ready after {READY_TIMEOUT:.0f} s:\n{self.log_text()[-3000:]}")
-
-    def pids(self) -> list[int]:
-        """The serving processes: the uvicorn workers (or the single process with one worker)."""
-        if self.process is None:
-            return []
-        children = []
-        for task in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
-            for pid in task.read_text().split():
-                try:  # the workers, not multiprocessing's resource tracker
-                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                        children.append(int(pid))
-                except OSError:
-                    pass
-        return children if self.workers > 1 and children else [self.process.pid]
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)  # the group we started: supervisor and workers
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except ProcessLookupError:
-                pass
-        try:  # stragglers of the group (workers outliving the supervisor)
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.process = None
-        self.log.close()
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
@@ -348,7 +261,7 @@ class LoadGenerator:
 
 # --- the benchmark --------------------------------------------------------------------------------
 
-def measure(server: Server, generator: LoadGenerator, endpoints: dict[str, list[str]], seconds: float,
+def measure(server: ServerProcess, generator: LoadGenerator, endpoints: dict[str, list[str]], seconds: float,
             rounds: int) -> dict:
     """Each endpoint for ``seconds`` in all, in ``rounds`` interleaved slices (healthz, recommendations,
     filtered, healthz, ...), so a drift in the shared machine's speed hits every endpoint alike. A row:
@@ -429,7 +342,7 @@ def main() -> None:
 
         results: dict[int, dict] = {}
         for workers in args.workers:
-            with Server(model_dir, workers, work / f"server-{workers}.log") as server:
+            with ServerProcess(model_dir, workers, log_path=work / f"server-{workers}.log") as server:
                 status, body = get(server.port, endpoints["recommendations"][0])
                 if status != 200:
                     print(f"warning: a first recommendations request answered {status}: {body[:300]!r}")

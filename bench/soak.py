@@ -75,7 +75,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._http import exchange  # noqa: E402
 from bench._process import run  # noqa: E402
-from bench.serve import HOST, RECOMMENDER, Server, get  # noqa: E402
+from bench.serve import RECOMMENDER, get  # noqa: E402
+from tests.live_server import HOST, ServerProcess  # noqa: E402
 from recommender.artifacts import MANIFEST  # noqa: E402
 from recommender.atomic import atomic_directory  # noqa: E402
 
@@ -379,11 +380,11 @@ def _load(queue, port, requests, rate, seconds, max_connections):
 # --- the server, its reloads and its memory -------------------------------------------------------
 
 def soak_server(model_dir: Path, workers: int, log_path: Path, forecasts: Path, tokens: Path,
-                admin_key: str) -> Server:
-    """bench/serve.py's server (own process group, bounded waits, always stopped), serving the
-    merchants' forecasts too, with an admin key."""
-    return Server(model_dir, workers, log_path, ("--forecasts", str(forecasts), "--merchant-tokens", str(tokens)),
-                  {ADMIN_KEY_ENV: admin_key})
+                admin_key: str) -> ServerProcess:
+    """The tests' and benchmarks' server (own process group, bounded waits, always stopped), serving
+    the merchants' forecasts too, with an admin key."""
+    return ServerProcess(model_dir, workers, "--forecasts", str(forecasts), "--merchant-tokens", str(tokens),
+                         log_path=log_path, env={ADMIN_KEY_ENV: admin_key})
 
 
 def rss_mb(pid: int) -> float | None:
@@ -432,7 +433,7 @@ class Events(threading.Thread):
     is set during a round; a round that outlasts the interval makes the next one wait for the next
     slot (the slots skipped are counted)."""
 
-    def __init__(self, server: Server, admin_key: str, models: list[Path], published: Path, served: Path,
+    def __init__(self, server: ServerProcess, admin_key: str, models: list[Path], published: Path, served: Path,
                  tokens: dict[str, str], start: float, interval: float, end: float):
         super().__init__(daemon=True)
         self.server, self.admin_key, self.models, self.tokens = server, admin_key, models, tokens

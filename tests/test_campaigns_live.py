@@ -4,8 +4,6 @@ budget, never past a buyer's cap, and never to a buyer the relevance gate exclud
 from __future__ import annotations
 
 import math
-import os
-import signal
 import threading
 import time
 from collections import Counter
@@ -19,7 +17,7 @@ from recommender.artifacts import load_model_directory
 from recommender.campaigns import Campaign, Placer
 from recommender.store import EventStore
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
-from tests.live_server import free_port, start_server
+from tests.live_server import ServerProcess
 from training.cli import main
 
 ADMIN = "campaign-admin-key"
@@ -46,15 +44,10 @@ def campaign_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(campaign_model, tmp_path_factory):
-    port = free_port()
     store = f"sqlite:///{tmp_path_factory.mktemp('campaign') / 'events.sqlite3'}"
-    process = start_server(campaign_model, port, 2, "--store", store, own_group=True,
-                           env={ADMIN_KEY_ENV: ADMIN, ADMIN_RATE_ENV: "100000/minute"})  # the test polls the report
-    try:
-        yield f"http://127.0.0.1:{port}", store
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    with ServerProcess(campaign_model, 2, "--store", store,
+                       env={ADMIN_KEY_ENV: ADMIN, ADMIN_RATE_ENV: "100000/minute"}) as server:  # the test polls the report
+        yield server.url, store
 
 
 def test_a_campaign_is_delivered_in_full_evenly_within_caps_and_only_past_the_gate(server, campaign_model):

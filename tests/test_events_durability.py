@@ -3,7 +3,6 @@ middle of a stream of event batches; after a restart every acknowledged event is
 and re-sending every batch stores each event exactly once."""
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -12,7 +11,7 @@ import httpx
 
 from recommender.store import EventStore
 from serving.routes.events import INGEST_KEYS_ENV
-from tests.live_server import free_port, start_server
+from tests.live_server import ServerProcess
 from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 KEY = "durability-key"
@@ -43,9 +42,9 @@ def send(base: str, batches: list[int], attempted: list[int], acknowledged: list
 
 
 def test_sigkill_loses_no_acknowledged_event_and_counts_none_twice(small_model, store_url):
-    port, env = free_port(), {INGEST_KEYS_ENV: KEY}
-    server = start_server(small_model, port, 2, "--store", store_url, env=env, own_group=True)
-    base = f"http://127.0.0.1:{port}"
+    env = {INGEST_KEYS_ENV: KEY}
+    server = ServerProcess(small_model, 2, "--store", store_url, env=env).start()
+    base = server.url
     attempted: list[int] = []
     acknowledged: list[int] = []
     stop = threading.Event()
@@ -57,16 +56,15 @@ def test_sigkill_loses_no_acknowledged_event_and_counts_none_twice(small_model, 
     deadline = time.monotonic() + 60
     while len(acknowledged) < ACKNOWLEDGED_BEFORE_KILL and time.monotonic() < deadline:
         time.sleep(0.01)
-    os.killpg(server.pid, signal.SIGKILL)  # the supervisor and both workers, mid-stream
-    server.wait(timeout=10)
+    server.signal_group(signal.SIGKILL)  # the supervisor and both workers, mid-stream
+    server.process.wait(timeout=10)
     stop.set()
     for sender in senders:
         sender.join(timeout=30)
     acked = set(acknowledged)
     assert len(acked) >= ACKNOWLEDGED_BEFORE_KILL
 
-    server = start_server(small_model, port, 2, "--store", store_url, env=env, own_group=True)
-    try:
+    with ServerProcess(small_model, 2, "--store", store_url, env=env, port=server.port):
         store = EventStore.open(store_url, migrate=False)
         stored_ids = [event.event_id for event in store.events_after(0, limit=10_000_000)]
         expected = {f"b{number}-e{i}" for number in acked for i in range(BATCH)}
@@ -78,6 +76,3 @@ def test_sigkill_loses_no_acknowledged_event_and_counts_none_twice(small_model, 
         stored_ids = [event.event_id for event in store.events_after(0, limit=10_000_000)]
         assert len(stored_ids) == len(set(stored_ids)) == len(set(attempted)) * BATCH
         store.close()
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)

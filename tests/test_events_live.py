@@ -4,15 +4,13 @@ acknowledgement, on every connection (the kernel spreads new connections over bo
 buyer the model has never seen gets a personalised list after a first purchase."""
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import httpx
 import pytest
 
 from serving.routes.events import INGEST_KEYS_ENV
-from tests.live_server import free_port, start_server
+from tests.live_server import ServerProcess
 
 KEY = "live-key"
 REACT_SECONDS = 1.0
@@ -21,14 +19,9 @@ CONFIRMATIONS = 12  # consecutive answers, each on a new connection, that must a
 
 @pytest.fixture(scope="module")
 def server(small_model, tmp_path_factory):
-    port = free_port()
     store = f"sqlite:///{tmp_path_factory.mktemp('live') / 'events.sqlite3'}"
-    process = start_server(small_model, port, 2, "--store", store, env={INGEST_KEYS_ENV: KEY}, own_group=True)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    with ServerProcess(small_model, 2, "--store", store, env={INGEST_KEYS_ENV: KEY}) as server:
+        yield server.url
 
 
 def fresh_get(base: str, path: str) -> dict:

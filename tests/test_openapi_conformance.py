@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from live_server import free_port, start_server
+from live_server import ServerProcess
 
 from recommender.merchant_tokens import issue_token
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
@@ -36,16 +36,11 @@ def live_server(small_model, published_forecasts, tmp_path_factory):
     """A 1-worker server with a model, published forecasts, a token of merchant M1 and an event store."""
     work = tmp_path_factory.mktemp("conformance")
     token = issue_token(work / "tokens.json", "M1")
-    port = free_port()
-    server = start_server(small_model, port, 1, "--forecasts", str(published_forecasts),
-                          "--merchant-tokens", str(work / "tokens.json"), "--store", f"sqlite:///{work / 'events.db'}",
-                          env={ADMIN_KEY_ENV: ADMIN_KEY, INGEST_KEYS_ENV: ADMIN_KEY,
-                               ADMIN_RATE_ENV: "100000/minute"})  # the reload route itself
-    try:
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with ServerProcess(small_model, 1, "--forecasts", str(published_forecasts),
+                       "--merchant-tokens", str(work / "tokens.json"), "--store", f"sqlite:///{work / 'events.db'}",
+                       env={ADMIN_KEY_ENV: ADMIN_KEY, INGEST_KEYS_ENV: ADMIN_KEY,
+                            ADMIN_RATE_ENV: "100000/minute"}) as server:  # the reload route itself
+        yield server.url, token
 
 
 def test_every_generated_request_gets_a_documented_answer(live_server, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from recommender.merchant_tokens import issue_token
 from serving.routes.admin import ADMIN_KEY_ENV
-from tests.live_server import free_port, start_server
+from tests.live_server import ServerProcess
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 ADMIN = "pages-admin-key"
@@ -47,15 +46,10 @@ def page(browser):
 def site(small_model, published_forecasts, tmp_path_factory):
     work = tmp_path_factory.mktemp("pages")
     token = issue_token(work / "tokens.json", MERCHANT)
-    port = free_port()
-    process = start_server(small_model, port, 1, "--forecasts", str(published_forecasts), "--merchant-tokens",
-                           str(work / "tokens.json"), "--store", f"sqlite:///{work / 'events.sqlite3'}",
-                           env={ADMIN_KEY_ENV: ADMIN}, own_group=True)
-    try:
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+    with ServerProcess(small_model, 1, "--forecasts", str(published_forecasts), "--merchant-tokens",
+                       str(work / "tokens.json"), "--store", f"sqlite:///{work / 'events.sqlite3'}",
+                       env={ADMIN_KEY_ENV: ADMIN}) as server:
+        yield server.url, token
 
 
 @pytest.fixture

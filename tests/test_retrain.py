@@ -13,7 +13,7 @@ from recommender.loaders import load_dataset
 from recommender.store import Event, EventStore
 from serving.routes.admin import ADMIN_KEY_ENV
 from tests.conftest import SECOND_CONFIG
-from tests.live_server import free_port, start_server
+from tests.live_server import ServerProcess
 from training.cli import main
 
 ADMIN_KEY = "retrain-admin-key"
@@ -39,10 +39,8 @@ def test_retrain_promotes_rejects_and_registers(small_market, small_model, tmp_p
     monkeypatch.setenv(ADMIN_KEY_ENV, ADMIN_KEY)
     config = tmp_path / "config.json"
     config.write_text(json.dumps(SECOND_CONFIG), encoding="utf-8")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = start_server(small_model, port, 1, "--store", url, env={ADMIN_KEY_ENV: ADMIN_KEY})
-    try:
+    with ServerProcess(small_model, 1, "--store", url, env={ADMIN_KEY_ENV: ADMIN_KEY}) as server:
+        base = server.url
         retrain = ["retrain", "--store", url, "--catalog", str(catalog), "--models-dir", str(tmp_path / "models"),
                    "--config", str(config), "--quiet"]
         assert main([*retrain, "--server", base]) == 0  # nothing registered yet: promoted
@@ -63,9 +61,6 @@ def test_retrain_promotes_rejects_and_registers(small_market, small_model, tmp_p
         assert "days after" in compared["reason"]
         assert "reload failed" in failed["reason"] and failed["model_dir"]
         assert httpx.get(f"{base}/v1/model").json()["model_version"] == first["model_version"]  # untouched
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_retrain_every_needs_a_duration(capsys):

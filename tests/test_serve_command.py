@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from live_server import free_port, start_server
+from live_server import ServerProcess
 
 from recommender.artifacts import load_model_directory
 from serving.routes.admin import ADMIN_KEY_ENV
@@ -20,9 +20,8 @@ def child_pids(pid: int) -> list[int]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_over_http(small_model, workers):
-    port = free_port()
-    server = start_server(small_model, port, workers)
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(small_model, workers).start()
+    base = server.url
     try:
         engine, manifest = load_model_directory(small_model)
         buyer = engine.users.ids[0]
@@ -34,22 +33,22 @@ def test_serve_answers_over_http(small_model, workers):
         assert httpx.get(f"{base}/v1/model", timeout=10).json()["model_version"] == manifest["model_version"]
         assert httpx.get(f"{base}/v1/users/{buyer}/recommendations", params={"k": 0}, timeout=10).status_code == 422
         if workers > 1:  # one server process each, besides multiprocessing's resource tracker
-            processes = [pid for pid in child_pids(server.pid) if "spawn_main" in open(f"/proc/{pid}/cmdline").read()]
+            processes = [pid for pid in child_pids(server.process.pid)
+                         if "spawn_main" in open(f"/proc/{pid}/cmdline").read()]
             assert len(processes) == workers
+        server.process.terminate()  # SIGTERM to the supervisor alone, as a process manager sends it
+        server.process.wait(timeout=30)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    output = server.stdout.read()
-    assert server.returncode == 0, output
+        server.stop()
+    output = server.log_text()
+    assert server.process.returncode == 0, output
     assert output.strip().splitlines()[-1] == "stopped", output  # drained and stopped, in one line
 
 
 def test_admin_reload_reaches_every_worker(small_model, second_model, versions, monkeypatch):
     monkeypatch.setenv(ADMIN_KEY_ENV, "key")  # inherited by the server
-    port = free_port()
-    server = start_server(small_model, port, workers=2)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with ServerProcess(small_model, 2) as server:
+        base = server.url
         answer = httpx.post(f"{base}/v1/admin/reload", json={"model_dir": str(second_model)},
                             headers={"X-API-Key": "key"}, timeout=60)
         assert answer.status_code == 200, answer.text
@@ -60,9 +59,6 @@ def test_admin_reload_reaches_every_worker(small_model, second_model, versions, 
                 break
             assert time.monotonic() < deadline, f"workers still serve {seen}"
             time.sleep(0.5)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_serve_refuses_a_port_in_use(small_model, capsys):

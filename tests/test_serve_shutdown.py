@@ -5,21 +5,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from live_server import free_port
+from live_server import HOST, ServerProcess, free_port
 
 from recommender.artifacts import load_model_directory
 
-HOST = "127.0.0.1"
 CLIENTS = 16  # threads, each with its own keep-alive connection, sending requests back to back
 LOAD_SECONDS_BEFORE_STOP = 1.0
-STARTUP_SECONDS = 60
 STOP_SECONDS = 20  # the server must have exited this long after SIGTERM
 RANK_CANDIDATES = 2000  # a heavier request: validation and scoring of 2,000 ids
 
@@ -33,30 +30,17 @@ def as_from_a_terminal() -> None:
 
 def serve_command(model_dir, port: int, workers: int, store: Path) -> list[str]:
     """`recommender serve` on ``HOST:port`` with its own event store (no other test's file)."""
-    return [sys.executable, "-m", "training.cli", "serve", "--model", str(model_dir), "--host", HOST, "--port",
-            str(port), "--workers", str(workers), "--store", f"sqlite:///{store}"]
+    return ServerProcess(model_dir, workers, *store_option(store), port=port).command()
 
 
-def start_server(model_dir, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    """`recommender serve` in its own process group, logging to ``log_path``; returned once /readyz
-    answers 200 and every worker has started (bounded wait; ``live_server.start_server`` waits for
-    the first worker only)."""
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(serve_command(model_dir, port, workers, log_path.with_suffix(".sqlite3")),
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  preexec_fn=as_from_a_terminal)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while True:
-        started = log_path.read_text(errors="replace").count("Application startup complete")
-        try:
-            if started == workers and httpx.get(f"http://{HOST}:{port}/readyz", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            stop_group(server)
-            pytest.fail(f"server did not become ready: {log_path.read_text(errors='replace')}")
-        time.sleep(0.2)
+def store_option(store: Path) -> tuple[str, str]:
+    return "--store", f"sqlite:///{store}"
+
+
+def terminal_server(model_dir, workers: int, log_path: Path, port: int | None = None) -> ServerProcess:
+    """A started server with its own event store, signals disposed of as a terminal's foreground job."""
+    return ServerProcess(model_dir, workers, *store_option(log_path.with_suffix(".sqlite3")), log_path=log_path,
+                         port=port, preexec_fn=as_from_a_terminal).start()
 
 
 def stop_group(server: subprocess.Popen) -> None:
@@ -136,38 +120,37 @@ class Load:
 def test_sigterm_under_load_answers_every_accepted_request(small_model, workers, tmp_path):
     engine, _ = load_model_directory(small_model)
     buyers, items = [str(b) for b in engine.users.ids[:200]], [str(i) for i in engine.items.ids]
-    port = free_port()
-    server = start_server(small_model, port, workers, tmp_path / "server.log")
+    server = terminal_server(small_model, workers, tmp_path / "server.log")
     try:
-        with Load(port, buyers, items) as load:
+        with Load(server.port, buyers, items) as load:
             time.sleep(LOAD_SECONDS_BEFORE_STOP)
             signalled = time.monotonic()
-            server.send_signal(signal.SIGTERM)  # the supervisor (or the only worker), as a process manager does
-            status = server.wait(timeout=STOP_SECONDS)
+            server.process.send_signal(signal.SIGTERM)  # the supervisor (or the only worker), as a process manager does
+            status = server.process.wait(timeout=STOP_SECONDS)
             stopped = time.monotonic()
             time.sleep(0.2)  # the clients see the port closed
     finally:
-        stop_group(server)
+        server.stop()
 
     records = load.records
     failures = [(round(start - signalled, 3), outcome) for start, _, outcome in records
                 if outcome != "ok" and not (outcome == "refused" and start > signalled)]
     assert failures == [], f"{len(failures)} accepted requests failed (seconds after SIGTERM, outcome): {failures[:10]}"
-    assert status == 0, (tmp_path / "server.log").read_text(errors="replace")
+    assert status == 0, server.log_text()
     in_flight = sum(start < signalled < end and outcome == "ok" for start, end, outcome in records)
     assert in_flight >= CLIENTS // 2, f"only {in_flight} requests were in flight at SIGTERM"
     assert sum(start < signalled and outcome == "ok" for start, _, outcome in records) >= CLIENTS
     assert any(start > stopped and outcome == "refused" for start, _, outcome in records)  # the port was closed
 
     # the port is free again: the new server's start checks it with a plain bind, so one worker shows it
-    restarted = start_server(small_model, port, 1, tmp_path / "restarted.log")
+    restarted = terminal_server(small_model, 1, tmp_path / "restarted.log", port=server.port)
     try:
-        answer = httpx.get(f"http://{HOST}:{port}/v1/users/{buyers[0]}/recommendations", params={"k": 5}, timeout=10)
+        answer = httpx.get(f"{restarted.url}/v1/users/{buyers[0]}/recommendations", params={"k": 5}, timeout=10)
         assert answer.status_code == 200 and len(answer.json()["items"]) == 5
+        restarted.process.send_signal(signal.SIGTERM)
+        assert restarted.process.wait(timeout=STOP_SECONDS) == 0
     finally:
-        restarted.send_signal(signal.SIGTERM)
-        assert restarted.wait(timeout=STOP_SECONDS) == 0
-        stop_group(restarted)
+        restarted.stop()
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -186,13 +169,12 @@ def test_ctrl_c_stops_the_server_with_one_line_and_no_traceback(small_model, tmp
         pytest.fail(f"still running {STOP_SECONDS} s after Ctrl-C: {loading.communicate()[0]}")
     assert "Traceback" not in output and output.strip().splitlines()[-1] in ("interrupted", "stopped"), output
 
-    log_path = tmp_path / "serve.log"
-    serving = start_server(small_model, free_port(), workers, log_path)
-    before = len(log_path.read_text(errors="replace"))
-    os.killpg(serving.pid, signal.SIGINT)
+    serving = terminal_server(small_model, workers, tmp_path / "serve.log")
+    before = len(serving.log_text())
+    serving.signal_group(signal.SIGINT)
     try:
-        assert serving.wait(timeout=STOP_SECONDS) == 0
+        assert serving.process.wait(timeout=STOP_SECONDS) == 0
     finally:
-        stop_group(serving)
-    after = log_path.read_text(errors="replace")[before:].strip().splitlines()
+        serving.stop()
+    after = serving.log_text()[before:].strip().splitlines()
     assert after == ["stopped"], after
