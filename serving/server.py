@@ -104,8 +104,16 @@ class DrainingServer(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self):
-        """uvicorn's signal handling without raising the signal again after the stop: exit status 0."""
-        previous = {signum: signal.signal(signum, self.handle_exit) for signum in (signal.SIGINT, signal.SIGTERM)}
+        """SIGINT and SIGTERM stop the server, drained. Unlike uvicorn's own handling, the signal is
+        not raised again after the stop (exit status 0), and a second one does not force the stop:
+        that skips the app's shutdown, whose cancellation is then logged as a traceback (measured:
+        a supervisor's SIGTERM overtaking the worker's own Ctrl-C did it). The stop stays bounded
+        (the keep-alive and graceful-shutdown timeouts, then the supervisor's kill)."""
+
+        def stop(signum, frame) -> None:
+            self.should_exit = True
+
+        previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield
         finally:

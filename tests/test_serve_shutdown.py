@@ -178,3 +178,20 @@ def test_ctrl_c_stops_the_server_with_one_line_and_no_traceback(small_model, tmp
         serving.stop()
     after = serving.log_text()[before:].strip().splitlines()
     assert after == ["stopped"], after
+
+
+def test_a_sigterm_then_ctrl_c_still_stops_with_one_line(small_model, tmp_path):
+    """A worker that gets the supervisor's SIGTERM before its own Ctrl-C (or a stop asked twice)
+    still drains and stops with one line: a second signal does not skip the app's shutdown."""
+    serving = terminal_server(small_model, 2, tmp_path / "serve.log")
+    before = len(serving.log_text())
+    for worker in serving.pids():
+        os.kill(worker, signal.SIGTERM)
+    time.sleep(0.05)
+    serving.signal_group(signal.SIGINT)
+    try:
+        assert serving.process.wait(timeout=STOP_SECONDS) == 0
+    finally:
+        serving.stop()
+    after = serving.log_text()[before:].strip().splitlines()
+    assert after == ["stopped"], after
