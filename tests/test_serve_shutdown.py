@@ -170,25 +170,27 @@ def test_ctrl_c_stops_the_server_with_one_line_and_no_traceback(small_model, tmp
     assert "Traceback" not in output and output.strip().splitlines()[-1] in ("interrupted", "stopped"), output
 
     serving = terminal_server(small_model, workers, tmp_path / "serve.log")
-    before = len(serving.log_text())
-    serving.signal_group(signal.SIGINT)
-    try:
-        assert serving.process.wait(timeout=STOP_SECONDS) == 0
-    finally:
-        serving.stop()
-    after = serving.log_text()[before:].strip().splitlines()
-    assert after == ["stopped"], after
+    assert_stops_with_one_line(serving, lambda: serving.signal_group(signal.SIGINT))
 
 
 def test_a_sigterm_then_ctrl_c_still_stops_with_one_line(small_model, tmp_path):
     """A worker that gets the supervisor's SIGTERM before its own Ctrl-C (or a stop asked twice)
     still drains and stops with one line: a second signal does not skip the app's shutdown."""
     serving = terminal_server(small_model, 2, tmp_path / "serve.log")
+
+    def sigterm_then_ctrl_c() -> None:
+        for worker in serving.pids():
+            os.kill(worker, signal.SIGTERM)
+        time.sleep(0.05)
+        serving.signal_group(signal.SIGINT)
+
+    assert_stops_with_one_line(serving, sigterm_then_ctrl_c)
+
+
+def assert_stops_with_one_line(serving: ServerProcess, send_stop) -> None:
+    """After ``send_stop()``, the server exits with status 0 and its log gains one line: ``stopped``."""
     before = len(serving.log_text())
-    for worker in serving.pids():
-        os.kill(worker, signal.SIGTERM)
-    time.sleep(0.05)
-    serving.signal_group(signal.SIGINT)
+    send_stop()
     try:
         assert serving.process.wait(timeout=STOP_SECONDS) == 0
     finally:
