@@ -214,8 +214,8 @@ class RecommendationEngine:
         scores = np.full(items.shape, -np.inf, dtype=np.float32)
 
         blas = ThreadpoolController()
-        niche = options.get("niche")
-        if self.model.is_linear and (self.default_niche if niche is None else niche) > 0:
+        niche = self.default_niche if options.get("niche") is None else check_niche(options["niche"])
+        if self.model.is_linear and niche > 0:
             self.niche_split  # noqa: B018 (built once here, not by every thread's first chunk at the same time)
 
         def score_chunk(rows: slice) -> int:
