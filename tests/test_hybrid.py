@@ -13,7 +13,6 @@ from recommender.models.hybrid import (
     HybridRecommender,
     LinearScores,
     candidate_pool,
-    component_scores,
     history_buckets,
     scaled_scores,
     tune_blend_weights,
@@ -105,9 +104,8 @@ def test_linear_components_pool_as_their_dense_scaled_scores_do(market):
     batch, seen = market.batch(users), market.purchased[users]
     available = np.ones(market.n_items, dtype=bool)
     available[::7] = False
-    for name, model in hybrid.components:
+    for (name, model), factored in zip(hybrid.components, hybrid.component_scores(batch, seen, available)):
         dense = exclude(scaled_scores(model, batch), seen, available)
-        factored = component_scores(model, batch, seen, available)
         assert isinstance(factored, LinearScores), name
         fused, full = candidate_pool([factored], 30), candidate_pool([dense], 30)
         assert not fused.invalid.any() and not full.invalid.any()
@@ -118,8 +116,10 @@ def test_linear_components_pool_as_their_dense_scaled_scores_do(market):
             np.testing.assert_allclose(fused.scores[0], full.scores[0], rtol=1e-4, atol=1e-4)
         for row, codes in enumerate(fused.candidates):
             assert available[codes].all() and not np.isin(codes, seen[row].indices).any()
-    ease = EASERecommender().fit(market)
-    assert isinstance(component_scores(ease, batch, seen), np.ndarray)  # not linear: the dense matrix
+    with_ease = HybridRecommender([("ease", EASERecommender()), ("popularity", PopularityRecommender())]).fit(market)
+    ease_scores, popularity_scores = with_ease.component_scores(batch, seen)
+    assert isinstance(ease_scores, np.ndarray)  # not linear: the dense matrix
+    assert isinstance(popularity_scores, LinearScores)  # linear components of a non-linear blend too
 
 
 def test_recommend_per_knob_equals_recommend_at_each_knob(market):

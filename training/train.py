@@ -42,7 +42,6 @@ from recommender.models.hybrid import (
     CandidatePool,
     HybridRecommender,
     candidate_pool,
-    component_scores,
     history_buckets,
     tune_blend_weights,
 )
@@ -196,8 +195,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
 
     def pool_of(rows: slice) -> CandidatePool:  # one batch of dense scores at a time
         batch, seen = data.batch(buyers[rows]), bought[rows]
-        return candidate_pool([component_scores(model, batch, seen, available)
-                               for _, model in hybrid.components], BLEND_POOL)
+        return candidate_pool(hybrid.component_scores(batch, seen, available), BLEND_POOL)
 
     with ThreadPoolExecutor(max_workers=2) as threads:  # the rankings release the GIL
         pools = list(threads.map(pool_of, _in_batches(len(buyers))))

@@ -45,17 +45,20 @@ def scaled_scores(model: Recommender, batch: UserBatch) -> np.ndarray:
     return scores
 
 
-def score_spread(user_vectors: np.ndarray, covariance: np.ndarray) -> np.ndarray:
-    """Each buyer's standard deviation of ``user_vectors @ item_vectors.T`` across items, from the
-    item vectors' covariance ``covariance`` (``sqrt(u' C u)``), without the scores."""
-    return np.sqrt(np.maximum(((user_vectors @ covariance) * user_vectors).sum(axis=1), 0))
+def spread_scale(user_vectors: np.ndarray, covariance: np.ndarray, numerator=1.0) -> np.ndarray:
+    """``numerator`` (one value, or one per buyer) over each buyer's standard deviation of
+    ``user_vectors @ item_vectors.T`` across items, computed from the item vectors' covariance
+    ``covariance`` (``sqrt(u' C u)``) without the scores; 0 where the scores are constant."""
+    spread = np.sqrt(np.maximum(((user_vectors @ covariance) * user_vectors).sum(axis=1), 0))
+    return np.divide(numerator, spread, out=np.zeros(len(user_vectors)), where=spread > 1e-12)
 
 
 @dataclass(frozen=True)
 class LinearScores:
     """A linear component's scaled scores for a batch (see :func:`scaled_scores`), kept as the two
     factors of their product (buyer vectors already divided by their spread) with the items left
-    out: ranked by a fused product and top-k, never materialised (see :func:`component_scores`)."""
+    out: ranked by a fused product and top-k, never materialised (see
+    :meth:`HybridRecommender.component_scores`)."""
 
     user_vectors: np.ndarray
     item_vectors: np.ndarray
@@ -73,19 +76,6 @@ class LinearScores:
             rows = slice(start, start + GATHER_ROWS)
             values[rows] = np.einsum("nd,ncd->nc", self.user_vectors[rows], self.item_vectors[codes[rows]])
         return values
-
-
-def component_scores(model: Recommender, batch: UserBatch, seen: sp.csr_matrix | None = None,
-                     available: np.ndarray | None = None) -> "np.ndarray | LinearScores":
-    """A component's scaled scores for ``batch`` with each buyer's ``seen`` items and unavailable
-    items left out, for :func:`candidate_pool`: a linear model's as :class:`LinearScores` (the
-    spread from its item vectors' covariance), any other's as the dense matrix (-inf where left out)."""
-    if not model.is_linear:
-        return exclude(scaled_scores(model, batch), seen, available)
-    vectors, items = model.user_vectors(batch), model.item_vectors()
-    spread = score_spread(vectors, np.atleast_2d(np.cov(items, rowvar=False, bias=True)))
-    scale = np.divide(1.0, spread, out=np.zeros(len(vectors)), where=spread > 1e-12)
-    return LinearScores(np.ascontiguousarray(vectors * scale[:, None], dtype=np.float32), items, seen, available)
 
 
 class HybridRecommender(Recommender):
@@ -122,11 +112,12 @@ class HybridRecommender(Recommender):
             if refit or not _is_fitted(model):
                 model.fit(data)
         self.n_items_ = data.n_items
+        # each linear component's item covariance: its per-buyer score spread without the scores
+        self.covariances_ = [np.atleast_2d(np.cov(model.item_vectors(), rowvar=False, bias=True)).astype(np.float32)
+                             if model.is_linear else None for _, model in self.components]
         if self.is_linear:
-            vectors = [model.item_vectors() for _, model in self.components]
-            self.item_vectors_ = np.ascontiguousarray(np.hstack(vectors), dtype=np.float32)
-            self.covariances_ = [np.atleast_2d(np.cov(v, rowvar=False, bias=True)).astype(np.float32)
-                                 for v in vectors]
+            self.item_vectors_ = np.ascontiguousarray(
+                np.hstack([model.item_vectors() for _, model in self.components]), dtype=np.float32)
         return self
 
     def with_items(self, catalog, embedding: np.ndarray) -> "HybridRecommender":
@@ -173,11 +164,26 @@ class HybridRecommender(Recommender):
         blocks = []
         for column, (_, model) in enumerate(self.components):
             vectors = model.user_vectors(batch)
-            spread = score_spread(vectors, self.covariances_[column])
-            weight = self.weights_[buckets, column]
-            scale = np.divide(weight, spread, out=np.zeros(len(batch)), where=spread > 1e-12)
+            scale = spread_scale(vectors, self.covariances_[column], self.weights_[buckets, column])
             blocks.append(vectors * scale[:, None].astype(np.float32))
         return np.hstack(blocks).astype(np.float32)
+
+    def component_scores(self, batch: UserBatch, seen: sp.csr_matrix | None = None,
+                         available: np.ndarray | None = None) -> list:
+        """Each component's scaled scores for ``batch`` (see :func:`scaled_scores`) with each buyer's
+        ``seen`` items and unavailable items left out, for :func:`candidate_pool`: a linear
+        component's as :class:`LinearScores` (the spread from its item covariance, as
+        :meth:`user_vectors` scales them), any other's as the dense matrix (-inf where left out)."""
+        scores = []
+        for (_, model), covariance in zip(self.components, self.covariances_):
+            if covariance is None:
+                scores.append(exclude(scaled_scores(model, batch), seen, available))
+            else:
+                vectors = model.user_vectors(batch)
+                scaled = vectors * spread_scale(vectors, covariance)[:, None]
+                scores.append(LinearScores(np.ascontiguousarray(scaled, dtype=np.float32), model.item_vectors(),
+                                           seen, available))
+        return scores
 
     def set_weights(self, weights) -> "HybridRecommender":
         """Use new blend weights without refitting the components (item vectors do not change)."""
@@ -233,7 +239,8 @@ class CandidatePool:
 
 def candidate_pool(scores_of_components: list, pool: int) -> CandidatePool:
     """Each buyer's union of every component's top ``pool`` items, from each component's scores:
-    a full score matrix (-inf where left out) or :class:`LinearScores` (see :func:`component_scores`)."""
+    a full score matrix (-inf where left out) or :class:`LinearScores` (see
+    :meth:`HybridRecommender.component_scores`)."""
     tops = [scores.top(pool) if isinstance(scores, LinearScores) else top_k(scores, pool)[0]
             for scores in scores_of_components]
     candidates = np.sort(np.hstack(tops), axis=1)
@@ -254,7 +261,7 @@ def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buc
     """Choose blend weights per history bucket by NDCG@k on validation buyers.
 
     ``pool`` holds the validation buyers' candidates (:func:`candidate_pool` of each component's
-    :func:`component_scores`, already-bought items left out); ``relevant`` their held-out
+    :meth:`HybridRecommender.component_scores`, already-bought items left out); ``relevant`` their held-out
     purchases (CSR) and ``buckets`` their history buckets. Blends are ranked over each buyer's
     pool, which gives the same top k as the full blend whenever the blend's top k lies in it. Each bucket tries the single
     components, the equal blend and ``trials`` random points of the simplex (Dirichlet) and
