@@ -123,7 +123,7 @@ def tradeoff_plot(evaluation: Evaluation):
     default = evaluation.default_niche
     ax.axvline(default, color="black", linewidth=1, alpha=0.6)
     right = default > 0.8  # label on the left of the line near the right edge
-    ax.annotate(f"served: {default:.1f}", xy=(default, 0), xycoords=("data", "axes fraction"),
+    ax.annotate(f"served: {default:g}", xy=(default, 0), xycoords=("data", "axes fraction"),
                 xytext=(-4 if right else 4, 6), textcoords="offset points", ha="right" if right else "left")
     legend_below(fig, ax, twin)
     ax.set_title("Accuracy against the niche knob (test split)")
