@@ -155,6 +155,10 @@ class RecommendationEngine:
     def default_niche(self) -> float:
         return self.reranker.niche
 
+    def knob(self, niche: float | None) -> float:
+        """The niche knob to use: ``niche`` checked, or the model's default for None."""
+        return self.default_niche if niche is None else check_niche(niche)
+
     def batch(self, users: np.ndarray, tiers: np.ndarray | None = None) -> UserBatch:
         """A batch for training buyer codes (``UNKNOWN_CODE`` for buyers without history).
 
@@ -192,7 +196,7 @@ class RecommendationEngine:
         the ranking towards long-tail, priority-region and small-merchant items. ``histories``
         replace the buyers' stored histories (see :class:`Histories`).
         """
-        niche = self.default_niche if niche is None else check_niche(niche)
+        niche = self.knob(niche)
         depth = k if niche == 0.0 else max(k, self.reranker.candidates)
         candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
                                              tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth,
@@ -214,8 +218,7 @@ class RecommendationEngine:
         scores = np.full(items.shape, -np.inf, dtype=np.float32)
 
         blas = ThreadpoolController()
-        niche = self.default_niche if options.get("niche") is None else check_niche(options["niche"])
-        if self.model.is_linear and niche > 0:
+        if self.model.is_linear and self.knob(options.get("niche")) > 0:
             self.niche_split  # noqa: B018 (built once here, not by every thread's first chunk at the same time)
 
         def score_chunk(rows: slice) -> int:

@@ -47,7 +47,7 @@ async def recommendations(request: Request) -> Response:
     engine = served.engine
     mask = served.filter_mask(query.category, query.region, query.max_price)
     k, tier = query.k, query.city_tier
-    niche = engine.default_niche if query.niche is None else query.niche
+    niche = engine.knob(query.niche)
     defaults = mask is None and query.exclude_purchased and niche == engine.default_niche
     live = served.live.get(user_id)
     if live is not None:  # purchases since training: the buyer's history as the event store has it
