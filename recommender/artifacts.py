@@ -22,7 +22,7 @@ import joblib
 
 from recommender.atomic import atomic_directory
 
-FORMAT_VERSION = 2  # 2: ALS confidence 1 + alpha * weight (format 1: alpha * weight)
+FORMAT_VERSION = 3  # 3: no scikit-learn objects in a model; 2: ALS confidence 1 + alpha * weight
 MANIFEST = "manifest.json"
 ENGINE_FILE = "engine.joblib"
 LIBRARIES = ("recommender", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "implicit", "joblib")

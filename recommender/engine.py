@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
-from recommender.features.content import CatalogContent
+from recommender.features.catalog_content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.loaders import appended_catalog
@@ -35,7 +35,7 @@ class RecommendationEngine:
 
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
-                 item_sales: np.ndarray, content: CatalogContent | None = None):
+                 item_sales: np.ndarray, content: CatalogContent):
         self.model = model
         self.users = users
         self.items = items
@@ -45,7 +45,7 @@ class RecommendationEngine:
         self.catalog = catalog
         self.reranker = reranker
         self.item_sales = item_sales
-        self.content = content  # embeds items listed after training (None: engines saved before it was kept)
+        self.content = content  # embeds items listed after training
         self.available = catalog.available.to_numpy(dtype=bool)
 
     @classmethod
@@ -61,20 +61,13 @@ class RecommendationEngine:
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"content": None, **state})
-
     def with_items(self, rows: pd.DataFrame) -> "RecommendationEngine":
         """A copy that also ranks the catalog rows ``rows``: items listed after training, appended
         after the engine's items (available as ``rows`` say; the others as they are now). Nobody has
         bought them, so every model scores them by their content
         (:meth:`~recommender.models.base.Recommender.with_items`), the way it scores the catalog's
-        never-bought items. Raises ValueError for an item the engine knows or an engine without its
-        content embedding (saved before it was kept: retrain), and NotImplementedError for a model
-        family that cannot add items."""
-        if self.content is None:
-            raise ValueError("this model does not keep its content embedding (trained by an older version): "
-                             "retrain it to rank new items without retraining")
+        never-bought items. Raises ValueError for an item the engine knows, and NotImplementedError
+        for a model family that cannot add items."""
         known = self.items.encode(rows.item_id) >= 0
         if known.any():
             raise ValueError(f"with_items: item {rows.item_id[known].iloc[0]!r} is already in the catalog")

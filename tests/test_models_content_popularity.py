@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError
 
 from conftest import write
 from recommender.features.training_data import UserBatch, build_training_data
 from recommender.loaders import load_dataset
-from recommender.models.base import ModelLoadError
+from recommender.models.base import ModelLoadError, NotFittedError
 from recommender.models.content import ContentRecommender
 from recommender.models.popularity import PopularityRecommender
 from recommender.ranking import exclude, top_k

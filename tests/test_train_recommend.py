@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -76,6 +78,23 @@ def test_unknown_buyers_get_the_cold_start_ranking(small_model):
     codes, scores = engine.recommend(np.array([-1, -1]), 10, tiers=np.array([1, 1]), niche=0.0)
     assert (codes >= 0).all()
     assert codes[0].tolist() == codes[1].tolist()  # same context, same ranking
+
+
+def test_a_model_directory_loads_and_recommends_without_importing_scikit_learn(small_model):
+    """The engine keeps its content transformers pickled apart (read when an item is added), so
+    `recommender recommend` does not spend ~0.6 s importing scikit-learn."""
+    script = f"""
+import sys
+import numpy as np
+from recommender.artifacts import load_model_directory
+engine, _ = load_model_directory({str(small_model)!r})
+engine.recommend(np.arange(3), 5)
+engine.similar_items(np.arange(3), 5)
+print(sorted(name for name in sys.modules if name.partition(".")[0] == "sklearn"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -13,7 +13,6 @@ items nobody has bought yet).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -122,18 +121,3 @@ class ContentEmbedding(TransformerMixin, BaseEstimator):
     def transform(self, item_content: sp.spmatrix) -> np.ndarray:
         vectors = item_content.toarray() if self.svd_ is None else self.svd_.transform(item_content)
         return np.ascontiguousarray(normalize(vectors), dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class CatalogContent:
-    """What embeds catalog items (fitted features and embedding) and the vectors of the items so
-    far, in item code order: what ranks an item listed after training by its content."""
-
-    features: ItemContentFeatures
-    embedding: ContentEmbedding
-    vectors: np.ndarray
-
-    def extended(self, catalog: pd.DataFrame) -> "CatalogContent":
-        """This content with the vectors of the catalog rows ``catalog`` appended."""
-        added = self.embedding.transform(self.features.transform(catalog))
-        return CatalogContent(self.features, self.embedding, np.vstack([self.vectors, added]))

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from recommender.contract import UNKNOWN_TIER
-from recommender.features.content import CatalogContent, ContentEmbedding, ItemContentFeatures
+from recommender.features.catalog_content import CatalogContent
 from recommender.features.context import buyer_tiers
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.interactions import InteractionWeighting, interaction_weights, with_signals
 from recommender.loaders import Dataset
+
+if TYPE_CHECKING:  # scikit-learn's transformers: imported when content is fitted, not when a model loads
+    from recommender.features.content import ContentEmbedding, ItemContentFeatures
 
 
 @dataclass
@@ -62,7 +66,7 @@ class TrainingData:
     @property
     def content(self) -> CatalogContent:
         """What embeds the catalog's items, new ones included."""
-        return CatalogContent(self.content_features, self.content_embedding, self.item_embedding)
+        return CatalogContent.of(self.content_features, self.content_embedding, self.item_embedding)
 
     @property
     def purchased(self) -> sp.csr_matrix:
@@ -109,6 +113,8 @@ def item_inputs(catalog: pd.DataFrame, content_features: ItemContentFeatures | N
                 content_dimensions: int = 64, seed: int = 0) -> dict:
     """The item side of :class:`TrainingData` (catalog, content rows and embedding, fitted features),
     as keyword arguments; shared by the in-memory and the Spark builders."""
+    from recommender.features.content import ContentEmbedding, ItemContentFeatures
+
     content_features = content_features or ItemContentFeatures()
     item_content = content_features.fit(catalog).transform(catalog)
     embedding = ContentEmbedding(content_dimensions, seed).fit(item_content)

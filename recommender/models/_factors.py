@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 from abc import abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
 from recommender.features.encoders import UNKNOWN_CODE
@@ -51,7 +51,7 @@ class FactorModel(LinearRecommender):
         Items nobody bought get factors mapped from their content (``content_mapping_``).
         Scores are ``user_factors_ @ item_factors_.T`` (for BPR the last column holds the item
         biases, with a constant 1 in the buyer factors).
-    content_mapping_ : sklearn Ridge or None
+    content_mapping_ : ContentToFactors or None
         Content vectors to factors, fitted on the bought items (:func:`content_to_factors`); None
         without ``map_cold_items``.
     n_users_, n_items_ : int
@@ -90,7 +90,7 @@ class FactorModel(LinearRecommender):
         bought = np.diff(user_items.tocsc().indptr) > 0
         self.content_mapping_ = content_to_factors(item_factors, bought, embedding) if self.map_cold_items else None
         if self.content_mapping_ is not None and not bought.all():
-            item_factors[~bought] = self.content_mapping_.predict(embedding[~bought])
+            item_factors[~bought] = self.content_mapping_.factors(embedding[~bought])
         self.item_factors_ = item_factors
         self.n_users_, self.n_items_ = user_items.shape
         self._after_fit()
@@ -102,7 +102,7 @@ class FactorModel(LinearRecommender):
         self.check_fitted()
         added = check_added_items(catalog, embedding, self.n_items_, f"{type(self).__name__}.with_items")
         mapping = getattr(self, "content_mapping_", None)
-        factors = (mapping.predict(added).astype(np.float32) if mapping is not None and len(added)
+        factors = (mapping.factors(added) if mapping is not None and len(added)
                    else np.zeros((len(added), self.item_factors_.shape[1]), dtype=np.float32))
         other = copy.copy(self)
         other.item_factors_ = np.ascontiguousarray(np.vstack([self.item_factors_, factors]), dtype=np.float32)
@@ -146,15 +146,32 @@ class FactorModel(LinearRecommender):
         return similar_from_rows(lambda block: unit[block] @ unit.T, codes, self.n_items_, k)
 
 
+@dataclass(frozen=True)
+class ContentToFactors:
+    """A fitted linear map from content vectors to item factors: a ridge regression's coefficients
+    (``factors x content dimensions``) and intercept, kept as arrays so that a saved model holds no
+    scikit-learn object (see :mod:`recommender.models.base`)."""
+
+    coefficients: np.ndarray
+    intercept: np.ndarray
+
+    def factors(self, embedding: np.ndarray) -> np.ndarray:
+        """Item factors (float32) for content vectors, as the ridge regression predicts them."""
+        return (embedding @ self.coefficients.T + self.intercept).astype(np.float32)
+
+
 def content_to_factors(item_factors: np.ndarray, bought: np.ndarray, embedding: np.ndarray | None,
-                       alpha: float = COLD_ITEM_RIDGE) -> Ridge | None:
+                       alpha: float = COLD_ITEM_RIDGE) -> ContentToFactors | None:
     """A ridge regression from content vectors to item factors, fitted on the ``bought`` items
     (attribute-to-factor mapping, Gantner et al. 2010): it gives an item nobody bought the factors
     of the bought items it resembles, so it is scored like them instead of not at all. None
     without an embedding or with fewer than two bought items."""
     if embedding is None or np.count_nonzero(bought) < 2:
         return None
-    return Ridge(alpha=alpha).fit(embedding[bought], item_factors[bought])
+    from sklearn.linear_model import Ridge  # fitting only: loading a model must not import scikit-learn
+
+    ridge = Ridge(alpha=alpha).fit(embedding[bought], item_factors[bought])
+    return ContentToFactors(ridge.coef_, np.asarray(ridge.intercept_))
 
 
 def _to_numpy(factors) -> np.ndarray:

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import NotFittedError
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.metrics import ndcg_at_k
-from recommender.models.base import Recommender
+from recommender.models.base import NotFittedError, Recommender
 from recommender.ranking import exclude, top_k, top_k_of_product
 
 NEIGHBOUR_ROLES = ("collaborative", "content", "popularity")  # who gives a blend's similar items, in order

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.preprocessing import normalize
 
 from recommender.features.training_data import TrainingData
 from recommender.models.base import FitCost
@@ -51,6 +50,8 @@ class RP3betaRecommender(ItemItemRecommender):
         super()._check_params(who)
 
     def _item_similarity(self, data: TrainingData, user_items: sp.csr_matrix) -> sp.csr_matrix:
+        from sklearn.preprocessing import normalize  # fitting only: loading a model must not import scikit-learn
+
         user_to_item = normalize(user_items, norm="l1", axis=1).astype(np.float32)
         item_to_user = normalize(user_items.T.tocsr(), norm="l1", axis=1).astype(np.float32)
         if self.alpha != 1:
