@@ -84,8 +84,6 @@ class RecommendationEngine:
                                       self.user_tiers, catalog, self.reranker.with_items(item_sales, catalog),
                                       item_sales, content)
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
-        if "_user_vectors" in self.__dict__:  # buyer vectors do not depend on the items: still exact
-            engine._user_vectors = self._user_vectors
         return engine
 
     @property
@@ -113,7 +111,7 @@ class RecommendationEngine:
         if not self.model.is_linear:
             return False
         self.item_rows  # noqa: B018 (built now rather than by the first narrow-filter request)
-        if "_user_vectors" in self.__dict__:  # computed already (or carried over by with_items)
+        if "_user_vectors" in self.__dict__:  # computed already
             return True
         n_users = len(self.users)
         if n_users * self.item_matrix.shape[1] * 4 > max_bytes:
@@ -239,17 +237,24 @@ class RecommendationEngine:
         users = np.asarray(users, dtype=np.int64)
         allowed = self.available if mask is None else self.available & mask
         niche = self.reranker.niche_items_ > 0
+        narrow = mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items
         if not self.model.is_linear:
             seen = None if include_purchased else (
                 rows_of(self.purchased, users) if histories is None else histories.purchased)
             batch = self.batch(users, tiers) if histories is None else self.live_batch(users, tiers, histories)
-            scores = exclude(self.model.score(batch), seen, allowed)
+            if narrow:  # a category, a region: score only the items kept
+                kept = np.flatnonzero(allowed)
+                scores = exclude(self.model.score_items(batch, kept), None if seen is None else seen[:, kept])
+                niche = niche[kept]
+            else:
+                scores = exclude(self.model.score(batch), seen, allowed)
             found = [top_k(scores, depth)] + ([top_k(np.where(niche, scores, -np.inf), niche_depth)]
                                               if niche_depth else [])
+            if narrow:
+                found = [(np.where(codes >= 0, kept[np.maximum(codes, 0)], -1), values) for codes, values in found]
             return tuple(np.hstack(parts) for parts in zip(*found)) if niche_depth else found[0]
         vectors = (self.user_vectors(users, tiers) if histories is None
                    else self.model.user_vectors(self.live_batch(users, tiers, histories)))
-        narrow = mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items
         if niche_depth and not narrow:
             return self._split_candidates(vectors, users, depth, niche_depth, include_purchased, allowed, histories)
         seen = None if include_purchased else (
@@ -322,8 +327,9 @@ class RecommendationEngine:
         ``user_code`` is a training buyer code or ``UNKNOWN_CODE`` (scored from ``tier`` alone,
         like the cold-start ranking); ``tier`` (> 0) overrides the stored city tier. No
         filtering, exclusion or niche re-ranking: the raw relevance the model would rank by.
-        Linear models score only the given items (one small product), others score the whole
-        catalog once for the buyer and pick the given columns. ``histories`` (one row) replaces the
+        Only the given items are scored (:meth:`~recommender.models.base.Recommender.score_items`:
+        for linear models one small product, for item-item models the columns of the buyer's
+        history times the item-item matrix). ``histories`` (one row) replaces the
         buyer's stored history (see :class:`Histories`).
         """
         every = item_codes is None
@@ -336,8 +342,8 @@ class RecommendationEngine:
             item_vectors = self.item_rows if every else self.model.item_vectors()[item_codes]
             return np.asarray(vectors @ item_vectors.T, dtype=np.float32).reshape(-1)
         batch = self.batch(users, tiers) if batch is None else batch
-        scores = self.model.score(batch)[0]
-        return np.asarray(scores if every else scores[item_codes], dtype=np.float32)
+        scores = self.model.score(batch) if every else self.model.score_items(batch, item_codes)
+        return np.asarray(scores[0], dtype=np.float32)
 
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:

@@ -87,7 +87,7 @@ class ServedModel:
         """Precompute what requests need from a loaded engine. ``kept``: the served model ``engine``
         extends with items added since (:meth:`RecommendationEngine.with_items`), whose buyers'
         lists are kept as they are (they lack the added items) instead of computed now."""
-        if not engine.precompute_for_serving() and kept is None:  # (buyer vectors carry over to an extension)
+        if not engine.precompute_for_serving() and kept is None:  # (logged once, not again for an extension)
             log.info("buyer vectors not precomputed (non-linear model or too many buyers): computed per request")
         catalog = engine.catalog
         n = engine.n_items

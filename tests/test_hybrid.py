@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recommender.engine import RecommendationEngine
+from recommender.engine import NARROW_FILTER_SHARE, RecommendationEngine
 from recommender.features.training_data import build_training_data
 from recommender.loaders import load_dataset
 from recommender.models import ALSRecommender, ContentRecommender, EASERecommender, PopularityRecommender
@@ -47,6 +47,49 @@ def test_a_non_linear_component_uses_the_dense_blend(market):
     assert not hybrid.is_linear
     batch = market.batch(np.arange(20))
     assert hybrid.score(batch).shape == (20, market.n_items)
+
+
+def item_item_blend(market) -> HybridRecommender:
+    weights = np.array([[0.2, 0.5, 0.3], [0.5, 0.3, 0.2], [0.6, 0.3, 0.1], [0.7, 0.2, 0.1]])
+    return HybridRecommender([("ease", EASERecommender(l2=50.0)), ("content", ContentRecommender()),
+                              ("popularity", PopularityRecommender())], weights=weights).fit(market)
+
+
+def test_an_item_item_blend_is_the_weighted_sum_of_scaled_scores_at_any_items(market):
+    """Each component's scores over their standard deviation across the catalog, weighted: over the
+    whole catalog and at a few items alone (the spreads then come from the item covariance and the
+    sparse product, never from the full scores)."""
+    hybrid = item_item_blend(market)
+    assert not hybrid.is_linear
+    batch = market.batch(np.arange(120))
+    buckets = history_buckets(batch, hybrid.bucket_edges)
+    expected = np.zeros((len(batch), market.n_items))
+    for column, (_, model) in enumerate(hybrid.components):
+        scores = model.score(batch).astype(np.float64)
+        spread = scores.std(axis=1, keepdims=True)
+        expected += hybrid.weights[buckets, column][:, None] * np.divide(scores, spread, out=np.zeros_like(scores),
+                                                                         where=spread > 0)
+    np.testing.assert_allclose(hybrid.score(batch), expected, rtol=1e-4, atol=1e-4)
+    items = np.array([9, 2, 40, 11, 0])
+    np.testing.assert_allclose(hybrid.score_items(batch, items), expected[:, items], rtol=1e-4, atol=1e-4)
+
+
+def test_narrow_filters_of_an_item_item_blend_score_only_their_items(market, monkeypatch):
+    hybrid = item_item_blend(market)
+    engine = RecommendationEngine.build(hybrid, market, niche=0.5)
+    users = np.arange(60)
+    mask = np.zeros(engine.n_items, dtype=bool)
+    mask[::10] = True  # a tenth of the catalog: a category, a region
+    assert mask.mean() <= NARROW_FILTER_SHARE
+    allowed = engine.available & mask
+    full = exclude(hybrid.score(engine.batch(users)), market.purchased[users], allowed)
+    niche = engine.reranker.niche_items_ > 0
+    expected = [np.hstack(parts) for parts in zip(top_k(full, 15), top_k(np.where(niche, full, -np.inf), 5))]
+    monkeypatch.setattr(hybrid, "score", lambda batch: pytest.fail("the whole catalog was scored"))
+    codes, scores = engine.candidates(users, 15, mask=mask, niche_depth=5)
+    np.testing.assert_allclose(scores, expected[1], rtol=1e-4, atol=1e-4)
+    assert (codes == expected[0]).mean() > 0.98  # equal but for ties broken differently
+    assert allowed[codes[codes >= 0]].all()
 
 
 def test_fused_top_k_matches_the_dense_path(market):

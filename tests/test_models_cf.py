@@ -184,6 +184,20 @@ print(sorted(name for name in sys.modules if name.partition(".")[0] == "sklearn"
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_scores_of_some_items_and_the_spread_equal_the_full_scores(fitted, data, name):
+    """score_items and scores_and_spread (what a filtered request and a blend use) agree with score."""
+    model = fitted[name]
+    items = np.array([5, 0, 17, 3])
+    for batch in (everyone(data), unseen_batch(data)[0]):
+        full = model.score(batch)
+        np.testing.assert_allclose(model.score_items(batch, items), full[:, items], rtol=1e-5, atol=1e-6)
+        scores, spread = model.scores_and_spread(batch, items)
+        np.testing.assert_allclose(scores, full[:, items], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(spread, full.astype(np.float64).std(axis=1), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(model.scores_and_spread(batch)[0], full, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_save_load_round_trip(fitted, data, name, tmp_path):
     model = fitted[name]
     path = model.save(tmp_path / f"{name}.joblib")

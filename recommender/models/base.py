@@ -14,6 +14,9 @@ plugs in without touching them:
   :meth:`Recommender.component` finds the model playing a role inside a blend.
 * :attr:`Recommender.is_linear`: scores are dot products of buyer and item vectors
   (:class:`LinearRecommender`), which serving multiplies and ranks in one fused step.
+* :meth:`Recommender.score_items`: the scores of some items only (a filtered request), and
+  :meth:`Recommender.scores_and_spread`: scores with each buyer's spread across the catalog (what a
+  blend divides by); a family that can compute these without the full scores overrides them.
 * :meth:`Recommender.explaining_purchases`: which of a buyer's purchases makes the model offer an
   item (the "bought by buyers who bought X" reasons).
 * :meth:`Recommender.with_items`: a copy that also ranks items listed after fitting, nobody has
@@ -103,6 +106,19 @@ class Recommender(ABC):
         """The ``k`` most similar items to each of ``items`` (codes, excluding the item itself)
         as ``(codes, scores)`` arrays of shape ``len(items) x k``, best first."""
 
+    def score_items(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
+        """The scores of the item codes ``items`` only (float32, ``len(batch) x len(items)``):
+        ``score(batch)[:, items]``. Families that can compute just those columns do (linear and
+        item-item models): what a request filtered to a category or a price band costs."""
+        return self.score(batch)[:, items]
+
+    def scores_and_spread(self, batch: UserBatch, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The scores at the item codes ``items`` (None: every item) and each buyer's standard
+        deviation of scores across all items (float64), which puts a blend's components on one
+        scale; item-item models compute both from one sparse product."""
+        scores = self.score(batch)
+        return (scores if items is None else scores[:, items]), scores.std(axis=1, dtype=np.float64)
+
     def component(self, role: str) -> "Recommender | None":
         """The model playing ``role`` (see :data:`ROLES`) here: this model if it has that role,
         else None (a blend looks among its components)."""
@@ -179,6 +195,9 @@ class LinearRecommender(Recommender):
 
     def score(self, batch: UserBatch) -> np.ndarray:
         return (self.user_vectors(batch) @ self.item_vectors().T).astype(np.float32, copy=False)
+
+    def score_items(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
+        return (self.user_vectors(batch) @ self.item_vectors()[items].T).astype(np.float32, copy=False)
 
     def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
         return closest_by_cosine(self.item_vectors(), items, bought)

@@ -35,12 +35,12 @@ def history_buckets(batch: UserBatch, edges: tuple[int, ...]) -> np.ndarray:
     return np.searchsorted(np.asarray(edges), np.diff(batch.history.indptr), side="right")
 
 
-def scaled_scores(model: Recommender, batch: UserBatch) -> np.ndarray:
-    """A component's scores divided by their per-buyer standard deviation (0 where constant)."""
-    scores = model.score(batch)
-    spread = scores.std(axis=1, keepdims=True)
-    np.divide(scores, spread, out=scores, where=spread > 0)
-    scores[(spread == 0).ravel()] = 0.0
+def scaled_scores(model: Recommender, batch: UserBatch, items: np.ndarray | None = None) -> np.ndarray:
+    """A component's scores at item codes ``items`` (None: every item) divided by their per-buyer
+    standard deviation across all items (0 where constant)."""
+    scores, spread = model.scores_and_spread(batch, items)
+    np.divide(scores, spread[:, None], out=scores, where=spread[:, None] > 0)
+    scores[spread == 0] = 0.0
     return scores
 
 
@@ -50,6 +50,13 @@ def spread_scale(user_vectors: np.ndarray, covariance: np.ndarray, numerator=1.0
     ``covariance`` (``sqrt(u' C u)``) without the scores; 0 where the scores are constant."""
     spread = np.sqrt(np.maximum(((user_vectors @ covariance) * user_vectors).sum(axis=1), 0))
     return np.divide(numerator, spread, out=np.zeros(len(user_vectors)), where=spread > 1e-12)
+
+
+def scaled_user_vectors(model: Recommender, covariance: np.ndarray, batch: UserBatch) -> np.ndarray:
+    """A linear component's buyer vectors over each buyer's score spread (from the item vectors'
+    ``covariance``): times its item vectors, its scaled scores (see :func:`scaled_scores`)."""
+    vectors = model.user_vectors(batch)
+    return np.ascontiguousarray(vectors * spread_scale(vectors, covariance)[:, None], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -111,21 +118,26 @@ class HybridRecommender(Recommender):
             if refit or not _is_fitted(model):
                 model.fit(data)
         self.n_items_ = data.n_items
-        # each linear component's item covariance: its per-buyer score spread without the scores
-        self.covariances_ = [np.atleast_2d(np.cov(model.item_vectors(), rowvar=False, bias=True)).astype(np.float32)
-                             if model.is_linear else None for _, model in self.components]
+        self.covariances_ = self._item_covariances()
         if self.is_linear:
             self.item_vectors_ = np.ascontiguousarray(
                 np.hstack([model.item_vectors() for _, model in self.components]), dtype=np.float32)
         return self
 
+    def _item_covariances(self) -> list[np.ndarray | None]:
+        """Each linear component's item covariance (None for the others): its buyers' score spreads
+        without the scores (see :func:`spread_scale`)."""
+        return [np.atleast_2d(np.cov(model.item_vectors(), rowvar=False, bias=True)).astype(np.float32)
+                if model.is_linear else None for _, model in self.components]
+
     def with_items(self, catalog, embedding: np.ndarray) -> "HybridRecommender":
-        """A copy whose every component also ranks the added items (blend weights and score spreads
-        as fitted)."""
+        """A copy whose every component also ranks the added items, blended with the weights as
+        fitted and the score spreads of the catalog they join (as if they had been listed)."""
         self.check_fitted()
         other = copy.copy(self)
         other.components = [(name, model.with_items(catalog, embedding)) for name, model in self.components]
         other.n_items_ = len(embedding)
+        other.covariances_ = other._item_covariances()
         if self.is_linear:
             other.item_vectors_ = np.ascontiguousarray(
                 np.hstack([model.item_vectors() for _, model in other.components]), dtype=np.float32)
@@ -178,9 +190,7 @@ class HybridRecommender(Recommender):
             if covariance is None:
                 scores.append(exclude(scaled_scores(model, batch), seen, available))
             else:
-                vectors = model.user_vectors(batch)
-                scaled = vectors * spread_scale(vectors, covariance)[:, None]
-                scores.append(LinearScores(np.ascontiguousarray(scaled, dtype=np.float32), model.item_vectors(),
+                scores.append(LinearScores(scaled_user_vectors(model, covariance, batch), model.item_vectors(),
                                            seen, available))
         return scores
 
@@ -191,15 +201,35 @@ class HybridRecommender(Recommender):
         return self
 
     def score(self, batch: UserBatch) -> np.ndarray:
+        return self._blend(batch, None)
+
+    def score_items(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
+        """The blend at ``items`` only: each component's scores there, over its spread across all
+        items (a linear component's from its item covariance, an item-item one's from its sparse
+        product), so a filter's items cost what they are, not what the catalog is."""
+        return self._blend(batch, np.asarray(items, dtype=np.int64))
+
+    def _blend(self, batch: UserBatch, items: np.ndarray | None) -> np.ndarray:
+        """The weighted sum of the components' scaled scores at ``items`` (None: every item)."""
         if self.is_linear:
-            return self.user_vectors(batch) @ self.item_vectors_.T
+            item_vectors = self.item_vectors_ if items is None else self.item_vectors_[items]
+            return self.user_vectors(batch) @ item_vectors.T
         buckets = history_buckets(batch, self.bucket_edges)
-        total = np.zeros((len(batch), self.n_items_), dtype=np.float32)
+        total = np.zeros((len(batch), self.n_items_ if items is None else len(items)), dtype=np.float32)
         for column, (_, model) in enumerate(self.components):
             weight = self.weights_[buckets, column].astype(np.float32)
             if weight.any():
-                total += weight[:, None] * scaled_scores(model, batch)
+                total += weight[:, None] * self._scaled_scores(column, batch, items)
         return total
+
+    def _scaled_scores(self, column: int, batch: UserBatch, items: np.ndarray | None) -> np.ndarray:
+        """Component ``column``'s scores at ``items`` (None: every item) over each buyer's spread of
+        its scores across all items (see :func:`scaled_scores`)."""
+        model, covariance = self.components[column][1], self.covariances_[column]
+        if covariance is None:
+            return scaled_scores(model, batch, items)
+        item_vectors = model.item_vectors() if items is None else model.item_vectors()[items]
+        return scaled_user_vectors(model, covariance, batch) @ item_vectors.T
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Similar items by the collaborative component (else content, else popularity)."""

@@ -151,11 +151,26 @@ class ItemItemRecommender(Recommender):
         other.weights_ = _scale_columns(self.weights_, self.column_scale(beta) / self.column_scale(float(self.beta)))
         return other
 
-    def score(self, batch: UserBatch) -> np.ndarray:
-        """``history @ weights_`` (float32, buyers x items)."""
+    def _product(self, batch: UserBatch) -> sp.csr_matrix:
+        """``history @ weights_``, sparse: a buyer's purchases times their neighbours."""
         self.check_fitted()
         _, history = check_batch(batch, self.n_users_, self.n_items_, f"{type(self).__name__}.score")
-        return np.asarray((history @ self.weights_).toarray(), dtype=np.float32)
+        return history @ self.weights_
+
+    def score(self, batch: UserBatch) -> np.ndarray:
+        """``history @ weights_`` (float32, buyers x items)."""
+        return np.asarray(self._product(batch).toarray(), dtype=np.float32)
+
+    def scores_and_spread(self, batch: UserBatch, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The scores at ``items`` and their spread, the spread from the sparse product's values
+        alone (every other item scores 0) rather than from a pass over the dense scores."""
+        product = self._product(batch)
+        rows = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
+        values = product.data.astype(np.float64)
+        mean = np.bincount(rows, values, minlength=product.shape[0]) / self.n_items_
+        squares = np.bincount(rows, values * values, minlength=product.shape[0]) / self.n_items_
+        scores = np.asarray(product.toarray(), dtype=np.float32)
+        return (scores if items is None else scores[:, items]), np.sqrt(np.maximum(squares - mean ** 2, 0.0))
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Each item's strongest neighbours (largest weights), best first; rows with fewer than
