@@ -39,8 +39,9 @@ def scaled_scores(model: Recommender, batch: UserBatch, items: np.ndarray | None
     """A component's scores at item codes ``items`` (None: every item) divided by their per-buyer
     standard deviation across all items (0 where constant)."""
     scores, spread = model.scores_and_spread(batch, items)
-    np.divide(scores, spread[:, None], out=scores, where=spread[:, None] > 0)
-    scores[spread == 0] = 0.0
+    spread = spread.astype(scores.dtype)[:, None]  # one dtype: numpy divides float32 by float32 fastest
+    np.divide(scores, spread, out=scores, where=spread > 0)
+    scores[spread[:, 0] == 0] = 0.0
     return scores
 
 
