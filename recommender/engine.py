@@ -24,7 +24,9 @@ from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_
 from recommender.rerank import NicheReranker, check_niche
 
 TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
-CHUNK = 2_048  # buyers per call in recommend_many
+CHUNK = 2_048  # buyers per call in recommend_many (linear models: implicit's fused top-k batches inside)
+DENSE_CHUNK_CELLS = 1 << 21  # models scored densely: buyers x items per call, kept near the CPU caches (8 MB)
+MIN_DENSE_CHUNK = 16
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
 CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split")  # rebuilt after loading, never saved
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
@@ -217,7 +219,8 @@ class RecommendationEngine:
                 items[rows], scores[rows] = self.recommend(users[rows], k, **options)
             return rows.stop - rows.start
 
-        chunks = [slice(start, min(len(users), start + CHUNK)) for start in range(0, len(users), CHUNK)]
+        size = CHUNK if self.model.is_linear else max(MIN_DENSE_CHUNK, DENSE_CHUNK_CELLS // max(self.n_items, 1))
+        chunks = [slice(start, min(len(users), start + size)) for start in range(0, len(users), size)]
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             for done in pool.map(score_chunk, chunks):
                 if on_chunk is not None:
@@ -239,20 +242,8 @@ class RecommendationEngine:
         niche = self.reranker.niche_items_ > 0
         narrow = mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items
         if not self.model.is_linear:
-            seen = None if include_purchased else (
-                rows_of(self.purchased, users) if histories is None else histories.purchased)
-            batch = self.batch(users, tiers) if histories is None else self.live_batch(users, tiers, histories)
-            if narrow:  # a category, a region: score only the items kept
-                kept = np.flatnonzero(allowed)
-                scores = exclude(self.model.score_items(batch, kept), None if seen is None else seen[:, kept])
-                niche = niche[kept]
-            else:
-                scores = exclude(self.model.score(batch), seen, allowed)
-            found = [top_k(scores, depth)] + ([top_k(np.where(niche, scores, -np.inf), niche_depth)]
-                                              if niche_depth else [])
-            if narrow:
-                found = [(np.where(codes >= 0, kept[np.maximum(codes, 0)], -1), values) for codes, values in found]
-            return tuple(np.hstack(parts) for parts in zip(*found)) if niche_depth else found[0]
+            return self._dense_candidates(users, depth, niche_depth, include_purchased, allowed, narrow, tiers,
+                                          histories)
         vectors = (self.user_vectors(users, tiers) if histories is None
                    else self.model.user_vectors(self.live_batch(users, tiers, histories)))
         if niche_depth and not narrow:
@@ -280,6 +271,30 @@ class RecommendationEngine:
                 for codes in (np.flatnonzero(~niche), np.flatnonzero(niche)))
         return self._niche_split
 
+    def _dense_candidates(self, users: np.ndarray, depth: int, niche_depth: int, include_purchased: bool,
+                          allowed: np.ndarray, narrow: bool, tiers: np.ndarray | None, histories: Histories | None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`candidates` for a model that is not linear, from its dense scores: of the ``allowed``
+        items alone under a ``narrow`` filter (:meth:`Recommender.score_items`), else of the whole
+        catalog. With a niche part, the non-niche and the niche items are ranked apart and merged as
+        :meth:`_split_candidates` does, one pass over the scores instead of two."""
+        seen = None if include_purchased else (
+            rows_of(self.purchased, users) if histories is None else histories.purchased)
+        batch = self.batch(users, tiers) if histories is None else self.live_batch(users, tiers, histories)
+        if narrow:  # a category, a region: score only the items kept
+            columns = np.flatnonzero(allowed)
+            scores = exclude(self.model.score_items(batch, columns), None if seen is None else seen[:, columns])
+        else:
+            columns = np.arange(self.n_items)
+            scores = exclude(self.model.score(batch), seen, allowed)
+        if not niche_depth:
+            return _item_codes(top_k(scores, depth), columns)
+        niche = self.reranker.niche_items_[columns] > 0
+        parts = [np.flatnonzero(part) for part in (~niche, niche)]
+        return _merged_niche_parts(*(_item_codes(top_k(scores[:, part], count), columns[part])
+                                     for part, count in zip(parts, (depth, max(depth, niche_depth)))),
+                                   depth, niche_depth)
+
     def _split_candidates(self, vectors: np.ndarray, users: np.ndarray, depth: int, niche_depth: int,
                           include_purchased: bool, allowed: np.ndarray, histories: Histories | None = None
                           ) -> tuple[np.ndarray, np.ndarray]:
@@ -293,13 +308,8 @@ class RecommendationEngine:
                                                    else RowIndices(histories.purchased[:, group.codes]))
             codes, scores = top_k_of_product(vectors, group.vectors, count, seen, allowed[group.codes],
                                              threads=TOPK_THREADS)
-            found.append((np.where(codes >= 0, group.codes[np.maximum(codes, 0)], -1), scores))
-        (head_codes, head_scores), (niche_codes, niche_scores) = found
-        both_codes, both_scores = np.hstack([head_codes, niche_codes]), np.hstack([head_scores, niche_scores])
-        positions, scores = top_k(both_scores, depth)
-        codes = np.where(positions >= 0, np.take_along_axis(both_codes, np.maximum(positions, 0), axis=1), -1)
-        return (np.hstack([codes, niche_codes[:, :niche_depth]]),
-                np.hstack([scores, niche_scores[:, :niche_depth]]).astype(np.float32))
+            found.append(_item_codes((codes, scores), group.codes))
+        return _merged_niche_parts(*found, depth, niche_depth)
 
     def rerank(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -386,6 +396,26 @@ class Histories:
 
     weights: sp.csr_matrix
     purchased: sp.csr_matrix
+
+
+def _item_codes(found: tuple[np.ndarray, np.ndarray], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A top-k's ``(positions, scores)`` among some items, their positions turned into the item
+    ``codes`` at them (-1 padding kept)."""
+    positions, scores = found
+    return np.where(positions >= 0, codes[np.maximum(positions, 0)], -1), scores
+
+
+def _merged_niche_parts(head: tuple[np.ndarray, np.ndarray], niche: tuple[np.ndarray, np.ndarray], depth: int,
+                        niche_depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates from the best non-niche items (``head``, at least ``depth``) and the best niche
+    items (``niche``, at least ``max(depth, niche_depth)``), each ``(codes, scores)``: the ``depth``
+    best of both, then the first ``niche_depth`` niche items."""
+    (head_codes, head_scores), (niche_codes, niche_scores) = head, niche
+    both_codes, both_scores = np.hstack([head_codes, niche_codes]), np.hstack([head_scores, niche_scores])
+    positions, scores = top_k(both_scores, depth)
+    codes = np.where(positions >= 0, np.take_along_axis(both_codes, np.maximum(positions, 0), axis=1), -1)
+    return (np.hstack([codes, niche_codes[:, :niche_depth]]),
+            np.hstack([scores, niche_scores[:, :niche_depth]]).astype(np.float32))
 
 
 def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:

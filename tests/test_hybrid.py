@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from recommender import engine as engine_module
 from recommender.engine import NARROW_FILTER_SHARE, RecommendationEngine
 from recommender.features.training_data import build_training_data
 from recommender.loaders import load_dataset
@@ -90,6 +91,19 @@ def test_narrow_filters_of_an_item_item_blend_score_only_their_items(market, mon
     np.testing.assert_allclose(scores, expected[1], rtol=1e-4, atol=1e-4)
     assert (codes == expected[0]).mean() > 0.98  # equal but for ties broken differently
     assert allowed[codes[codes >= 0]].all()
+
+
+def test_batch_scoring_in_chunks_on_threads_gives_the_lists_of_one_call(market, monkeypatch):
+    """recommend_many cuts the buyers into chunks (for a densely scored blend, small ones: at most
+    DENSE_CHUNK_CELLS buyers x items each) scored on two threads; the lists are those of one call."""
+    engine = RecommendationEngine.build(item_item_blend(market), market, niche=0.5)
+    monkeypatch.setattr(engine_module, "DENSE_CHUNK_CELLS", 1)  # chunks of MIN_DENSE_CHUNK buyers
+    users = np.arange(market.n_users)
+    assert len(users) > 4 * engine_module.MIN_DENSE_CHUNK
+    chunked, chunked_scores = engine.recommend_many(users, 10, threads=2)
+    whole, whole_scores = engine.recommend(users, 10)
+    np.testing.assert_allclose(chunked_scores, whole_scores, rtol=1e-5, atol=1e-6)
+    assert (chunked == whole).mean() > 0.98  # equal but for ties broken differently
 
 
 def test_fused_top_k_matches_the_dense_path(market):
