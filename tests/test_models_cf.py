@@ -163,6 +163,15 @@ def test_mixed_batch_scores_rows_independently(fitted, data, name):
     np.testing.assert_allclose(scores[2:], model.score(unseen), rtol=1e-5, atol=1e-6)
 
 
+def test_parameters_follow_scikit_learns_protocol_without_its_base_class():
+    model = EASERecommender(l2=10.0)
+    assert model.get_params()["l2"] == 10.0 and clone(model).get_params() == model.get_params()
+    assert model.set_params(beta=0.5) is model and model.beta == 0.5
+    assert repr(model).startswith("EASERecommender(l2=10.0, beta=0.5,")
+    with pytest.raises(ValueError, match="EASERecommender has no parameter 'colour'"):
+        model.set_params(colour="red")
+
+
 def test_saved_models_load_and_score_without_importing_scikit_learn(fitted, data, tmp_path):
     """A saved model holds no scikit-learn object, so loading and using one (what `recommend` and
     every server worker start with) does not import scikit-learn, whose import alone takes ~0.6 s."""
