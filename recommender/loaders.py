@@ -215,15 +215,20 @@ def _with_policies(frame: pd.DataFrame, source: str, catalog: pd.DataFrame | Non
 
 
 def _unknown_items_note(item_ids: pd.Series, unknown: np.ndarray, policy: str) -> str:
-    """The purchase lines of items missing from the catalog: how many items (up to five of their ids) and lines,
-    the first line's row, what ``policy`` did with them and the option for the other policy."""
+    """:func:`unknown_items_note` for the lines ``unknown`` of a loaded file, with the first one's row."""
     ids = item_ids[unknown].unique()
-    examples = ", ".join(repr(item) for item in ids[:UNKNOWN_ITEM_EXAMPLES]) + \
-        (", ..." if len(ids) > UNKNOWN_ITEM_EXAMPLES else "")
-    lines = int(unknown.sum())
-    return (f"{len(ids):,} item{'s' if len(ids) > 1 else ''} not in the catalog ({examples}) in {lines:,} purchase "
-            f"line{'s' if lines > 1 else ''}, the first at row {int(np.flatnonzero(unknown)[0]) + 1}, "
-            f"column 'item_id': {UNKNOWN_ITEM_OUTCOMES[policy]}")
+    return unknown_items_note(list(ids[:UNKNOWN_ITEM_EXAMPLES]), len(ids), int(unknown.sum()), policy,
+                              first_row=int(np.flatnonzero(unknown)[0]) + 1)
+
+
+def unknown_items_note(examples: list, n_items: int, lines: int, policy: str, first_row: int | None = None) -> str:
+    """The purchase lines of items missing from the catalog: how many items (``examples``: up to five of their
+    ids) and lines, the first line's row if known, what ``policy`` did with them and the option for the other."""
+    shown = ", ".join(repr(item) for item in examples[:UNKNOWN_ITEM_EXAMPLES]) + \
+        (", ..." if n_items > UNKNOWN_ITEM_EXAMPLES else "")
+    where = f", the first at row {first_row}, column 'item_id'" if first_row is not None else ""
+    return (f"{n_items:,} item{'s' if n_items > 1 else ''} not in the catalog ({shown}) in {lines:,} purchase "
+            f"line{'s' if lines > 1 else ''}{where}: {UNKNOWN_ITEM_OUTCOMES[policy]}")
 
 
 def _categories_with(catalog: pd.DataFrame, item_ids: pd.Series) -> pd.Index:

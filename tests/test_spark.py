@@ -19,7 +19,7 @@ from recommender.artifacts import load_model_directory
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
 from recommender.features.interactions import InteractionWeighting
-from recommender.loaders import load_dataset
+from recommender.loaders import UNKNOWN_ITEM_OUTCOMES, load_dataset
 from recommender.models.als import als_fold_in
 from recommender.models.spark_als import SparkALSRecommender
 from recommender.spark import SparkUnavailable, require_spark, spark_session
@@ -103,6 +103,9 @@ def test_spark_applies_the_contract_policies_like_the_loader(spark, tmp_path):
         dataset = load_dataset(purchases, catalog, unknown_items=policy)
         source = spark_input(spark, purchases, catalog, unknown_items=policy)
         assert source.reports[0].dropped == dataset.reports[0].dropped
+        # the loader's hint, without the row: Spark reads the lines in no particular order
+        assert source.reports[0].notes == ["1 item not in the catalog ('NOT-IN-CATALOG') in 1 purchase line: "
+                                           + UNKNOWN_ITEM_OUTCOMES[policy]]
         assert source.counts()["purchase_lines"] == len(dataset.purchases)
         assert list(source.catalog.item_id) == list(dataset.catalog.item_id)
         assert_same_inputs(TrainConfig().training_data(dataset), source.training_data(TrainConfig()))

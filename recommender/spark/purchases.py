@@ -9,7 +9,8 @@ expressions (no Python UDF), so the lines never come to the driver:
   how many rows share the problem (Spark does not number rows, so no row number);
 * returns and cancellations (``quantity <= 0``) are excluded, purchases of items missing from the
   catalog dropped (or the items added to the catalog, ``unknown_items="add"``), both counted in
-  the :class:`~recommender.loaders.LoadReport`.
+  the :class:`~recommender.loaders.LoadReport`, whose note names up to five of those items and the
+  other policy's option, as the loader's does (without the first row's number).
 
 Cleaned lines have the columns ``user_id`` (string), ``item`` (int, catalog row), ``seconds``
 (long, epoch seconds), ``quantity`` (double, float32-rounded like the loaders') and ``city_tier``
@@ -23,7 +24,15 @@ import pyarrow as pa
 
 from recommender.contract import MAX_CITY_TIER, PURCHASE_REQUIRED, UNKNOWN_ITEM_POLICIES, UNKNOWN_TIER, ContractError
 from recommender.columns import EPOCH_SECONDS_MAX, TEXT
-from recommender.loaders import RETURNS, UNKNOWN_ITEMS, Dataset, LoadReport, add_unknown_items
+from recommender.loaders import (
+    RETURNS,
+    UNKNOWN_ITEM_EXAMPLES,
+    UNKNOWN_ITEMS,
+    Dataset,
+    LoadReport,
+    add_unknown_items,
+    unknown_items_note,
+)
 from recommender.tables import is_parquet
 
 SECONDS_PER_DAY = 86_400.0
@@ -127,12 +136,13 @@ def read_purchases(spark, path: str, catalog: pd.DataFrame, unknown_items: str =
                             f"{', '.join(repr(m) for m in missing)} (found: {', '.join(frame.columns) or 'no columns'})")
     columns, broken = _parsed_columns(frame)
     parsed = frame.select("*", *(value.alias(f"_{name}") for name, value in columns.items()))
+    n_catalog, added_ids = len(catalog), []
     if unknown_items == "add":
         known = spark.createDataFrame(pa.table({"_item_id": catalog.item_id.astype(TEXT).to_numpy()}))
         extra = (parsed.where(F.col("_quantity") > 0).select("_item_id").distinct()
                  .join(F.broadcast(known), "_item_id", "left_anti"))
-        extra_ids = pd.Index(sorted(extra.toArrow().column(0).to_pylist()), dtype=TEXT)
-        catalog = add_unknown_items(catalog, pd.Index(catalog.item_id).append(extra_ids))
+        added_ids = sorted(extra.toArrow().column(0).to_pylist())
+        catalog = add_unknown_items(catalog, pd.Index(catalog.item_id).append(pd.Index(added_ids, dtype=TEXT)))
     items = spark.createDataFrame(pa.table({"_item_id": catalog.item_id.astype(TEXT).to_numpy(),
                                             "item": np.arange(len(catalog), dtype=np.int32)}))
     parsed = parsed.join(F.broadcast(items), "_item_id", "left")
@@ -140,6 +150,8 @@ def read_purchases(spark, path: str, catalog: pd.DataFrame, unknown_items: str =
     unknown = ~returns & F.col("item").isNull()
     counts = parsed.agg(F.count(F.lit(1)).alias("rows"), F.count_if(returns).alias("returns"),
                         F.count_if(unknown).alias("unknown"),
+                        F.count_distinct(F.when(unknown, F.col("_item_id"))).alias("unknown_items"),
+                        F.count_if(~returns & (F.col("item") >= n_catalog)).alias("added"),
                         *(F.count_if(condition).alias(f"broken_{name}") for name, (condition, _) in broken.items())
                         ).first().asDict()
     if counts["rows"] == 0:
@@ -148,8 +160,13 @@ def read_purchases(spark, path: str, catalog: pd.DataFrame, unknown_items: str =
     report = LoadReport(path, int(counts["rows"]), {RETURNS: int(counts["returns"])})
     if unknown_items == "drop":
         report.dropped[UNKNOWN_ITEMS] = int(counts["unknown"])
-    elif len(extra_ids):
-        report.notes.append(f"{len(extra_ids):,} items not in the catalog were added to it")
+        if counts["unknown"]:
+            examples = parsed.where(unknown).select("_item_id").distinct().orderBy("_item_id").limit(
+                UNKNOWN_ITEM_EXAMPLES).toArrow().column(0).to_pylist()
+            report.notes.append(unknown_items_note(examples, int(counts["unknown_items"]), int(counts["unknown"]),
+                                                   unknown_items))
+    elif added_ids:
+        report.notes.append(unknown_items_note(added_ids, len(added_ids), int(counts["added"]), unknown_items))
     kept = parsed.where(~returns & ~unknown).select(
         F.col("_user_id").alias("user_id"), "item", *(F.col(f"_{name}").alias(name) for name in
                                                       ("seconds", "quantity", "city_tier")))
