@@ -239,11 +239,11 @@ class RecommendationEngine:
         bring up; the niche part gives it the niche goods this buyer is likeliest to want."""
         users = np.asarray(users, dtype=np.int64)
         allowed = self.available if mask is None else self.available & mask
-        niche = self.reranker.niche_items_ > 0
         narrow = mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items
         if not self.model.is_linear:
             return self._dense_candidates(users, depth, niche_depth, include_purchased, allowed, narrow, tiers,
                                           histories)
+        niche = self.reranker.niche_items_ > 0
         vectors = (self.user_vectors(users, tiers) if histories is None
                    else self.model.user_vectors(self.live_batch(users, tiers, histories)))
         if niche_depth and not narrow:
