@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
+from recommender.contract import MAX_CITY_TIER
 from recommender.features.catalog_content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
@@ -103,6 +104,20 @@ class RecommendationEngine:
         if "_item_rows" not in self.__dict__:
             self._item_rows = np.ascontiguousarray(self.item_matrix)
         return self._item_rows
+
+    def tier_popularity(self) -> np.ndarray:
+        """Each city tier's popularity of every item (float32, ``(MAX_CITY_TIER + 1) x items``; row 0:
+        buyers of unknown tier): the popularity component's scores for a buyer of that tier without
+        history, or, in a model without one, every item's share of the training buyers."""
+        n_tiers = MAX_CITY_TIER + 1
+        popular = self.model.component("popularity")
+        if popular is not None:
+            empty = UserBatch(np.full(n_tiers, UNKNOWN_CODE), sp.csr_matrix((n_tiers, self.n_items), dtype=np.float32),
+                              np.arange(n_tiers, dtype=np.int8))
+            return np.asarray(popular.score(empty), dtype=np.float32)
+        sales = self.item_sales.astype(np.float64)
+        share = sales / sales.sum() if sales.sum() > 0 else np.full(self.n_items, 1.0 / max(self.n_items, 1))
+        return np.tile(share, (n_tiers, 1)).astype(np.float32)
 
     def precompute_for_serving(self, max_bytes: int = USER_VECTOR_CACHE_BYTES, batch: int = 4_096) -> bool:
         """Compute once what per-request scoring of a linear model reads: both layouts of the item

@@ -29,7 +29,6 @@ from serving.item_json import ItemsJson
 from serving.live import LiveBuyers, LiveItems
 from serving.precomputed import DefaultLists
 from serving.responses import invalid
-from serving.schemas import MAX_CITY_TIER
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ class ServedModel:
     prices: np.ndarray  # float64, nan where unknown
     category_masks: dict[str, np.ndarray]
     region_masks: dict[str, np.ndarray]
-    popularity: np.ndarray  # (MAX_CITY_TIER + 1) x items; row 0 global
+    popularity: np.ndarray  # city tiers (0..MAX_CITY_TIER) x items; row 0 global (RecommendationEngine.tier_popularity)
     explainer: Explainer
     default_lists: DefaultLists | None  # known buyers' lists for default requests (None: over the memory bound)
     items_json: ItemsJson  # the items of answers, as JSON
@@ -98,19 +97,13 @@ class ServedModel:
         # shortest decimal of the float32 price (91.9, not 91.9000015258789)
         prices = (catalog["price"].to_numpy(dtype=np.float32).astype(str).astype(np.float64) if "price" in catalog
                   else np.full(n, np.nan))
-        popular = engine.model.component("popularity")
-        rows = getattr(popular, "tier_popularity_", None)
-        if rows is None or np.shape(rows) != (MAX_CITY_TIER + 1, n):
-            sales = engine.item_sales.astype(np.float64)
-            share = sales / sales.sum() if sales.sum() > 0 else np.full(n, 1.0 / max(n, 1))
-            rows = np.tile(share, (MAX_CITY_TIER + 1, 1))
         merchants = catalog_text(catalog, "merchant_id")
         live = LiveBuyers(engine, explainer, engine.reranker.candidates, manifest)
         if kept is not None:
             live.carry_over(kept.live)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
-                   popularity=np.asarray(rows, dtype=np.float32), explainer=explainer,
+                   popularity=engine.tier_popularity(), explainer=explainer,
                    default_lists=kept.default_lists if kept is not None else DefaultLists.compute(engine, explainer),
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
                                         explainer.reason_texts, explainer.suffix),

@@ -6,11 +6,15 @@ import html
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import training.evaluate as evaluate_module
 from recommender.loaders import load_dataset
+from recommender.metrics import ndcg_at_k, recall_at_k
+from recommender.splits import relevance_matrix, temporal_split
+from tests.test_deterministic_training import without_timings
 from training.config import TrainConfig
 from training.evaluate import (
     COLUMNS,
@@ -22,6 +26,7 @@ from training.evaluate import (
     evaluate,
     hybrid_default_row,
 )
+from training.train import train
 from training.report import REPORT_FILE, report_html, verdict, write_report
 
 TEST_DAYS = 30
@@ -60,9 +65,29 @@ def chosen_row(evaluation) -> str:
     return f"{next(iter(evaluation.config['components']))} (hybrid component)"
 
 
+def test_the_served_row_is_what_train_and_recommend_give_on_the_same_split(run, market):
+    """One search: ``train`` on the evaluation's training days builds the very model the served row
+    scores (the search is deterministic), and its default lists score the same."""
+    evaluation, seen = run
+    train_part, test = temporal_split(market, TEST_DAYS)
+    pd.testing.assert_frame_equal(seen[0].purchases, train_part.purchases)
+    result = train(train_part, TrainConfig(), show_progress=False)
+    assert result.config.to_dict() == evaluation.config
+    assert result.engine.default_niche == evaluation.default_niche
+    assert without_timings(result.validation) == without_timings(evaluation.validation)
+    engine = result.engine
+    relevant = relevance_matrix(test, engine.users, engine.n_items, engine.purchased)
+    buyers = np.flatnonzero(relevant.getnnz(axis=1) > 0)
+    lists, _ = engine.recommend(buyers, K)
+    served = evaluation.default_row.metrics
+    assert ndcg_at_k(lists, relevant[buyers], K) == pytest.approx(served[f"ndcg@{K}"], abs=1e-12)
+    assert recall_at_k(lists, relevant[buyers], K) == pytest.approx(served[f"recall@{K}"], abs=1e-12)
+
+
 def test_table_has_every_row_and_metric(run):
     evaluation, _ = run
-    expected = [POPULARITY_ROW, PLAIN_ALS_ROW, EASE_ROW, RP3BETA_ROW, chosen_row(evaluation),
+    expected = [POPULARITY_ROW, "popularity (distinct buyers)", "popularity (trending, 14-day half-life)",
+                PLAIN_ALS_ROW, EASE_ROW, RP3BETA_ROW, chosen_row(evaluation),
                 "content (hybrid component)", HYBRID_ZERO_ROW, hybrid_default_row(evaluation.default_niche)]
     for name in expected:
         assert name in evaluation.names
@@ -73,7 +98,7 @@ def test_table_has_every_row_and_metric(run):
     for _, header, _ in COLUMNS:
         assert header.format(k=K) in lines[0]
     for name in evaluation.names:
-        assert sum(line.startswith(name + " ") for line in lines) == 1, name
+        assert sum(line.startswith(name + "  ") for line in lines) == 1, name
     for row in evaluation.rows:
         for key, _, _ in COLUMNS:
             assert key.format(k=K) in row.metrics, (row.name, key)

@@ -6,14 +6,12 @@ import pytest
 
 from recommender.features.training_data import build_training_data
 from recommender.loaders import load_dataset
-from recommender.models import make_model
-from recommender.models.item_item import ItemItemRecommender
+from recommender.models import FAMILIES, make_model
 from recommender.splits import relevance_matrix, validation_split
 from training.search import (
-    BETAS,
-    FAMILIES,
     MAX_BUDGET_SECONDS,
     MIN_BUDGET_SECONDS,
+    SEARCHED,
     WEIGHTINGS,
     Trial,
     default_budget_seconds,
@@ -48,21 +46,27 @@ def inputs(split):
     return data_for, relevant_for, built
 
 
-def test_plan_runs_every_family_then_weightings_then_moves_and_picks_the_best(split):
+def test_plan_runs_floors_every_family_then_weightings_then_moves_and_picks_the_best(split):
     data_for, relevant_for, _ = inputs(split)
     result = search_models(data_for, make_model, relevant_for, budget_seconds=600, k=10)
     ran = [trial for trial in result.trials if trial.status == "ok"]
     assert result.stopped_by == "plan"
-    # rounds 1-3: ALS and EASE on the first weighting, the better one on the others, then the other
-    # families on the best weighting so far
-    leading = [trial.family for trial in ran[:2]]
-    assert leading == ["als", "ease"]
-    assert all(trial.weighting["scheme"] == WEIGHTINGS[0]["scheme"] for trial in ran[:2])
-    better = max(ran[:2], key=lambda trial: trial.ndcg).family
-    assert [trial.family for trial in ran[2:2 + len(WEIGHTINGS) - 1]] == [better] * (len(WEIGHTINGS) - 1)
-    assert [trial.weighting["scheme"] for trial in ran[2:2 + len(WEIGHTINGS) - 1]] == \
-        [weighting["scheme"] for weighting in WEIGHTINGS[1:]]
-    assert {trial.family for trial in ran} == set(FAMILIES)
+    # round 1: the floors' starting points (popularity per tier and by distinct buyers on the first
+    # weighting); round 2: ALS and EASE on it, then the floor with its own weighting (trending);
+    # round 3: the best family so far on the other weightings
+    floors = FAMILIES["popularity"].starts
+    assert [trial.family for trial in ran[:4]] == ["popularity", "popularity", "als", "ease"]
+    assert all(trial.weighting["scheme"] == WEIGHTINGS[0]["scheme"] for trial in ran[:4])
+    assert ran[4].family == "popularity" and ran[4].weighting["half_life_days"] == floors[2].weighting["half_life_days"]
+    better = max(ran[:5], key=lambda trial: trial.ndcg).family
+    others = ran[5:5 + len(WEIGHTINGS) - 1]
+    assert [trial.family for trial in others] == [better] * (len(WEIGHTINGS) - 1)
+    assert [trial.weighting["scheme"] for trial in others] == [weighting["scheme"] for weighting in WEIGHTINGS[1:]]
+    assert {trial.family for trial in ran} == set(SEARCHED)
+    assert sum(trial.planned_seconds for trial in ran) == pytest.approx(result.planned_seconds, rel=1e-3)
+    # the floor: the best popularity candidate
+    assert result.floor.family == "popularity"
+    assert result.floor.ndcg == max(trial.ndcg for trial in ran if trial.family == "popularity")
     # the most accurate row, and the chosen one: as accurate within noise, with at least its long tail
     assert result.most_accurate.ndcg == max(trial.ndcg for trial in ran)
     assert result.best.long_tail_share >= result.most_accurate.long_tail_share
@@ -75,8 +79,8 @@ def test_plan_runs_every_family_then_weightings_then_moves_and_picks_the_best(sp
     assert result.data.weighting.to_dict() == result.best.weighting
     for trial in ran:
         assert 0.0 <= trial.ndcg <= 1.0 and 0.0 <= trial.long_tail_share <= 1.0 and trial.seconds >= 0
-        if issubclass(type(make_model(trial.family)), ItemItemRecommender):
-            assert trial.params["beta"] in BETAS  # the exponent each item-item fit kept
+        if FAMILIES[trial.family].exponents:
+            assert trial.params["beta"] in FAMILIES[trial.family].exponents  # the exponent each fit kept
     table = result.table()
     chosen_line = next(line for line in table.splitlines() if line.startswith("*"))
     assert f"{result.best.ndcg:.4f}" in chosen_line
@@ -98,15 +102,16 @@ def test_ties_within_one_standard_error_go_to_the_longer_tail():
     assert niche_friendliest_tie([best, close], best, per_buyer) is best
 
 
-def test_a_tiny_budget_runs_the_cheapest_family_and_lists_the_rest_as_skipped(split):
+def test_a_tiny_budget_runs_the_first_candidate_and_lists_the_rest_as_skipped(split):
     data_for, relevant_for, _ = inputs(split)
     result = search_models(data_for, make_model, relevant_for, budget_seconds=1e-6, k=10)
     ran = [trial for trial in result.trials if trial.status == "ok"]
     assert len(ran) == 1 and result.best is ran[0] is result.most_accurate
     assert result.stopped_by == "budget"
     skipped = [trial for trial in result.trials if trial.status == "skipped"]
-    assert {trial.family for trial in skipped} | {ran[0].family} == set(FAMILIES)
+    assert {trial.family for trial in skipped} | {ran[0].family} == set(SEARCHED)
     assert all("left" in trial.reason for trial in skipped)
+    assert result.planned_seconds == pytest.approx(ran[0].planned_seconds, rel=1e-3)
 
 
 def test_families_that_need_more_memory_than_the_machine_are_skipped_with_the_reason(split, monkeypatch):

@@ -10,7 +10,7 @@ import training.tune as tune_module
 from recommender.loaders import load_dataset
 from training.cli import main
 from training.config import TrainConfig
-from training.search import FAMILIES, default_budget_seconds
+from training.search import SEARCHED, default_budget_seconds
 from training.tune import TUNE_BUDGET_FACTOR, tune
 
 
@@ -50,7 +50,8 @@ def test_tune_writes_a_config_naming_the_chosen_model(tuned):
     best = result.best_config
     assert not best.searches and best.budget_minutes is None
     family = result.validation["search"]["best"]["family"]
-    assert family in FAMILIES and list(best.components) == [family, "content", "popularity"]
+    assert family in SEARCHED and best.components[family] == result.validation["search"]["best"]["params"]
+    assert set(best.components) == {family, "content", "popularity"}
     assert best.components[family] == result.validation["search"]["best"]["params"]
     assert best.weighting == result.validation["search"]["best"]["weighting"]
     assert best.niche_grid == (0.0, 0.5, 1.0)  # the rest of the base config is kept

@@ -30,9 +30,6 @@ from pathlib import Path
 
 from recommender.features.interactions import InteractionWeighting, check_event_weights
 
-SIDE_COMPONENTS = {"content": {}, "popularity": {}}  # blended with the chosen collaborative model
-
-
 @dataclass
 class TrainConfig:
     """Everything ``recommender train`` can be told."""
@@ -54,7 +51,7 @@ class TrainConfig:
 
     def __post_init__(self):
         from recommender.models import MODEL_CLASSES
-        from training.search import FAMILIES
+        from training.search import SEARCHED
 
         self.bucket_edges = tuple(int(edge) for edge in self.bucket_edges)
         self.niche_grid = tuple(float(x) for x in self.niche_grid)
@@ -71,9 +68,9 @@ class TrainConfig:
                     raise ValueError(f"config: unknown component {name!r}; known: {', '.join(MODEL_CLASSES)}")
         if self.families is not None:
             self.families = tuple(self.families)
-            unknown = [name for name in self.families if name not in FAMILIES]
+            unknown = [name for name in self.families if name not in SEARCHED]
             if unknown or not self.families:
-                raise ValueError(f"config: 'families' must name families of {', '.join(FAMILIES)}, "
+                raise ValueError(f"config: 'families' must name families of {', '.join(SEARCHED)}, "
                                  f"got {self.families!r}")
         if self.budget_minutes is not None and not (
                 isinstance(self.budget_minutes, (int, float)) and not isinstance(self.budget_minutes, bool)
@@ -100,9 +97,15 @@ class TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **changes}, source)
 
     def with_model(self, family: str, params: dict, weighting: dict) -> "TrainConfig":
-        """This config naming its components: ``family`` with ``params`` blended with the content and
-        popularity models, on ``weighting`` (what the model search chose)."""
-        return self.replaced("chosen config", components={family: dict(params), **SIDE_COMPONENTS},
+        """This config naming its components: ``family`` with ``params`` blended with the families
+        that play the ``blended`` part (content, popularity) at their defaults, but for one that
+        plays the chosen family's role, on ``weighting`` (what the model search chose)."""
+        from recommender.models import FAMILIES
+
+        role = FAMILIES[family].role
+        blended = {name: {} for name, other in FAMILIES.items()
+                   if other.plays("blended") and other.role != role and name != family}
+        return self.replaced("chosen config", components={family: dict(params), **blended},
                              weighting=dict(weighting))
 
     def training_data(self, dataset, weighting: InteractionWeighting | None = None, item_side: dict | None = None):

@@ -11,6 +11,10 @@ Rows (one per model, in this order)
 * ``popularity``: :class:`~recommender.models.PopularityRecommender` alone (recent popularity per
   city tier), fitted on the hybrid's features with the config's ``popularity`` parameters (when
   the hybrid has a popularity component, this row *is* that component).
+* ``popularity (distinct buyers)``, ``popularity (trending, 14-day half-life)``: the other
+  popularity baselines the model search starts from (the labelled starting points of the families
+  playing the ``floor`` part): items by how many buyers ever bought them, and recent popularity
+  per city tier with a two-week half-life.
 * ``implicit ALS (library defaults)``: implicit's ``AlternatingLeastSquares()`` with its defaults
   (factors=100, regularization=0.01, alpha=1.0, iterations=15; seeded) and its confidence
   convention (``alpha * quantity``, not our ``1 + alpha * weight``), fitted on the raw summed
@@ -90,13 +94,13 @@ from threadpoolctl import threadpool_limits
 
 from recommender.engine import RecommendationEngine
 from recommender.features.interactions import InteractionWeighting
-from recommender.features.training_data import TrainingData, UserBatch
+from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import evaluate_rankings, group_codes, recall_at_k
-from recommender.models import ALSRecommender, RP3betaRecommender, make_model
+from recommender.models import FAMILIES, make_model
 from recommender.models.base import Recommender
-from recommender.models.checks import check_batch, check_training_data, similar_from_rows
-from recommender.models.ease import ease_weights
+from recommender.models.ease import ExactEASE
+from recommender.models.family import Start
 from recommender.progress import progress_bar
 from recommender.rerank import item_groups
 from recommender.splits import new_items, relevance_matrix, temporal_split
@@ -127,26 +131,6 @@ COLUMNS = (("ndcg@{k}", "NDCG@{k}", "{:.4f}"), ("recall@{k}", "Recall@{k}", "{:.
            ("gini_region", "Gini region", "{:.3f}"), ("gini_merchant", "Gini merchant", "{:.3f}"),
            ("least_fifth_merchant", "least 5th merch.", "{:.3f}"), ("priority_exposure", "priority exp./buys", "{:.2f}"),
            ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
-
-
-class ExactEASE(Recommender):
-    """The textbook EASE baseline: ``B`` solved exactly and kept dense, on the matrix it is given."""
-
-    def __init__(self, l2: float = 250.0):
-        self.l2 = l2
-
-    def fit(self, data: TrainingData) -> "ExactEASE":
-        user_items = check_training_data(data, "ExactEASE.fit")
-        self.weights_ = ease_weights(user_items, float(self.l2))
-        self.n_users_, self.n_items_ = user_items.shape
-        return self
-
-    def score(self, batch: UserBatch) -> np.ndarray:
-        _, history = check_batch(batch, self.n_users_, self.n_items_, "ExactEASE.score")
-        return np.asarray(history @ self.weights_, dtype=np.float32)
-
-    def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return similar_from_rows(lambda block: self.weights_[block], np.asarray(items), self.n_items_, k)
 
 
 def hybrid_default_row(niche: float) -> str:
@@ -339,6 +323,20 @@ def _recommend_all(engine: RecommendationEngine, scorer: _Scorer) -> np.ndarray:
 
 # --- the job ------------------------------------------------------------------------------------------
 
+def floor_baselines() -> list[tuple[str, Start]]:
+    """The labelled starting points of the families that play the ``floor`` part (popularity by
+    distinct buyers, trending): a row each, as simple baselines the served model must beat."""
+    return [(name, start) for name, declared in FAMILIES.items() if declared.plays("floor")
+            for start in declared.starts if start.label]
+
+
+def plain(name: str, params: dict, seed: int) -> Recommender:
+    """A baseline row's model: family ``name`` with ``params``, its never-bought items not mapped
+    from content (the family's ``cold_item_parameter`` off), as the library alone would rank them."""
+    switch = FAMILIES[name].cold_item_parameter
+    return make_model(name, {**params, **({switch: False} if switch else {})}, seed)
+
+
 def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: float = 30, k: int = 10,
              show_progress: bool = True, max_buyers: int | None = None) -> Evaluation:
     """Train on all but the last ``test_days`` days, score every model on the test buyers.
@@ -368,7 +366,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         seconds["hybrid_train"] = time.perf_counter() - clock
         # training, features, popularity, plain ALS, EASE (if the catalog allows), RP3beta, the
         # components that are not popularity, the niche curve
-        progress.total = 6 + (engine.n_items <= EASE_MAX_ITEMS) + sum(
+        progress.total = 6 + len(floor_baselines()) + (engine.n_items <= EASE_MAX_ITEMS) + sum(
             model.role != "popularity" for _, model in engine.model.components)
         progress.update()
 
@@ -409,10 +407,15 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
             single(POPULARITY_ROW, popularity, None)
         else:
             single(POPULARITY_ROW, *fitted(make_model("popularity"), data))
+        for name, start in floor_baselines():
+            features = chosen.training_data(train_part, InteractionWeighting(**start.weighting)) \
+                if start.weighting is not None else data
+            single(f"{name} ({start.label})", *fitted(make_model(name, start.params, config.seed), features),
+                   features=features)
 
         raw = chosen.training_data(train_part, InteractionWeighting("raw", None))
-        single(PLAIN_ALS_ROW, *fitted(ALSRecommender(**IMPLICIT_ALS_DEFAULTS, random_state=config.seed,
-                                                     map_cold_items=False, confidence="implicit"), raw), features=raw)
+        single(PLAIN_ALS_ROW, *fitted(plain("als", {**IMPLICIT_ALS_DEFAULTS, "confidence": "implicit"}, config.seed),
+                                      raw), features=raw)
         del raw
 
         binary = chosen.training_data(train_part, InteractionWeighting("binary", None))
@@ -420,7 +423,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
             single(EASE_ROW, *fitted(ExactEASE(l2=250.0), binary), features=binary)
         else:
             log.info("%s skipped: %d items > %d (a dense items x items matrix)", EASE_ROW, data.n_items, EASE_MAX_ITEMS)
-        single(RP3BETA_ROW, *fitted(RP3betaRecommender(alpha=1.0, beta=0.5, map_cold_items=False), binary),
+        single(RP3BETA_ROW, *fitted(plain("rp3beta", {"alpha": 1.0, "beta": 0.5}, config.seed), binary),
                features=binary)
         del binary
 

@@ -2,11 +2,13 @@
 
 Runs on Spark: reading and checking the purchase lines and applying the policies
 (:mod:`recommender.spark.purchases`), the validation split by time, aggregating lines to weighted
-buyer x item pairs (:mod:`recommender.spark.interactions`) and fitting ALS
-(:class:`~recommender.models.spark_als.SparkALSRecommender`, in place of the ``als`` component).
-Runs on the driver, as in :func:`training.train.train`: the catalog and its content features, the
-other components (content, tier popularity) on the collected pairs, the blend and niche tuning
-on the validation split, and the engine, which is written as the same model directory.
+buyer x item pairs (:mod:`recommender.spark.interactions`) and fitting every family that has a
+Spark counterpart in the registry (its ``spark`` estimator: ALS is
+:class:`~recommender.models.spark_als.SparkALSRecommender`). Runs on the driver, as in
+:func:`training.train.train`: the catalog and its content features, the same deterministic model
+search over the same families (those without a Spark counterpart fitted on the collected pairs),
+the blend and niche tuning on the validation split, and the engine, which is written as the same
+model directory.
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ import pandas as pd
 from recommender.loaders import Dataset, LoadReport, load_catalog
 from recommender.models import make_model
 from recommender.models.base import Recommender
-from recommender.models.spark_als import SparkALSRecommender
 from recommender.spark import DEFAULT_MASTER, spark_session
 from recommender.spark.interactions import SparkTrainingData, spark_training_data
 from recommender.spark.purchases import read_purchases, validation_split
@@ -54,13 +55,8 @@ class SparkInput:
         self.built.append(data)
         return data
 
-    def component(self, name: str, params: dict) -> Recommender:
-        if name != "als":
-            return make_model(name, params)
-        try:
-            return SparkALSRecommender(**(params or {}))
-        except TypeError as exc:
-            raise ValueError(f"model 'als' on Spark: {exc}") from exc
+    def component(self, name: str, params: dict, seed: int) -> Recommender:
+        return make_model(name, params, seed, engine="spark")
 
     def counts(self) -> dict:
         return {"purchase_lines": int(self.lines.count()),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -79,8 +80,8 @@ class TrainingInput(Protocol):
     def training_data(self, config: TrainConfig) -> TrainingData:
         """The model inputs, built as ``config`` says."""
 
-    def component(self, name: str, params: dict) -> Recommender:
-        """The unfitted hybrid component ``name``."""
+    def component(self, name: str, params: dict, seed: int) -> Recommender:
+        """The unfitted hybrid component ``name`` (``seed``: its random state, if it has one)."""
 
     def counts(self) -> dict:
         """Purchase lines used and what the loading policies dropped, per file."""
@@ -108,8 +109,8 @@ class LocalInput:
         self.items.setdefault(key, {name: getattr(data, name) for name in ITEM_SIDE})
         return data
 
-    def component(self, name: str, params: dict) -> Recommender:
-        return make_model(name, params)
+    def component(self, name: str, params: dict, seed: int) -> Recommender:
+        return make_model(name, params, seed)
 
     def counts(self) -> dict:
         return {"purchase_lines": int(len(self.dataset.purchases)),
@@ -125,23 +126,27 @@ def as_input(data: Dataset | TrainingInput) -> TrainingInput:
 
 
 def make_hybrid(config: TrainConfig, weights=None,
-                make_component: Callable[[str, dict], Recommender] = make_model,
+                make_component: Callable[[str, dict, int], Recommender] = make_model,
                 fitted: dict[str, Recommender] | None = None) -> HybridRecommender:
-    """The hybrid named by the config (which names its components); ``make_component(name, params)``
-    builds each part, except those given ``fitted`` (kept as they are by ``fit(data, refit=False)``)."""
+    """The hybrid named by the config (which names its components); ``make_component(name, params,
+    seed)`` builds each part with the config's seed, except those given ``fitted`` (kept as they are
+    by ``fit(data, refit=False)``)."""
     fitted = fitted or {}
-    components = [(name, fitted[name] if name in fitted else make_component(name, params))
+    components = [(name, fitted[name] if name in fitted else make_component(name, params, config.seed))
                   for name, params in config.components.items()]
     return HybridRecommender(components, weights=weights, bucket_edges=config.bucket_edges)
 
 
-def _validation_buyers(data: TrainingData, validation: Dataset, seed: int) -> np.ndarray:
-    codes = data.users.encode(validation.purchases.user_id.cat.categories[
-        np.unique(validation.purchases.user_id.cat.codes.to_numpy())])
-    codes = codes[codes >= 0]
+def validation_relevance(data: TrainingData, validation: Dataset, seed: int) -> tuple[np.ndarray, sp.csr_matrix]:
+    """The validation buyers and their relevant items (CSR, one row per buyer), as ``evaluate``
+    judges its test days: training buyers who bought at least one item new to them in the
+    validation days, those purchases relevant; a seeded sample of :data:`VALIDATION_BUYERS` of them
+    when there are more."""
+    relevant = relevance_matrix(validation, data.users, data.n_items, data.purchased)
+    codes = np.flatnonzero(relevant.getnnz(axis=1) > 0)
     if len(codes) > VALIDATION_BUYERS:
         codes = np.sort(np.random.default_rng(seed).choice(codes, VALIDATION_BUYERS, replace=False))
-    return codes
+    return codes, relevant[codes]
 
 
 def _in_batches(n: int):
@@ -163,15 +168,15 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     budget = budget_seconds(config, source) if config.searches else None
     fit_part, validation = source.validation_split(config.validation_days)
 
-    def relevant_for(data: TrainingData) -> tuple[np.ndarray, object]:
-        buyers = _validation_buyers(data, validation, config.seed)
-        return buyers, relevance_matrix(validation, data.users, data.n_items, data.purchased)[buyers]
+    def relevant_for(data: TrainingData) -> tuple[np.ndarray, sp.csr_matrix]:
+        return validation_relevance(data, validation, config.seed)
 
     fitted, search = {}, None
     if config.searches:
         progress.set_description("validation: model search")
         search = search_models(lambda weighting: fit_part.training_data(config.replaced(weighting=weighting)),
-                               fit_part.component, relevant_for, budget_seconds=budget, k=config.k,
+                               lambda name, params: fit_part.component(name, params, config.seed), relevant_for,
+                               budget_seconds=budget, k=config.k,
                                weighting=config.weighting, families=config.families,
                                on_trial=lambda trial: progress.set_postfix_str(
                                    f"{trial.family}: {trial.ndcg:.4f}" if trial.status == "ok" else trial.status))
@@ -215,7 +220,8 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
         curve.append({"niche": niche, f"ndcg@{config.k}": float(ndcg_at_k(recommended, relevant, config.k)),
                       "long_tail_share": float(long_tail_share(recommended, engine.item_sales))})
     progress.update()
-    niche = choose_niche(curve, config) if config.niche == "auto" else float(config.niche)
+    floor = search.floor.ndcg if search is not None and search.floor is not None else None
+    niche = choose_niche(curve, config, floor) if config.niche == "auto" else float(config.niche)
     return {"config": config.to_dict(), "search": search.to_dict() if search is not None else None,
             "buyers": int(len(buyers)), "blend_weights": weights.round(4).tolist(),
             "components": [name for name, _ in hybrid.components], "bucket_edges": list(config.bucket_edges),
@@ -224,12 +230,14 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
             "niche_curve": curve, "niche": niche}
 
 
-def choose_niche(curve: list[dict], config: TrainConfig) -> float:
-    """The largest knob whose NDCG@k stays within ``niche_max_ndcg_loss`` (relative) of knob 0."""
+def choose_niche(curve: list[dict], config: TrainConfig, floor: float | None = None) -> float:
+    """The largest knob whose NDCG@k stays within ``niche_max_ndcg_loss`` (relative) of knob 0
+    and, with a ``floor`` (the best simple baseline's validation NDCG@k), at or above it; knob 0
+    when none is."""
     key = f"ndcg@{config.k}"
     base = next(point[key] for point in curve if point["niche"] == 0.0)
-    allowed = [point["niche"] for point in curve if point[key] >= (1.0 - config.niche_max_ndcg_loss) * base]
-    return max(allowed)
+    bar = max((1.0 - config.niche_max_ndcg_loss) * base, floor if floor is not None else -np.inf)
+    return max([0.0] + [point["niche"] for point in curve if point[key] >= bar])
 
 
 def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,

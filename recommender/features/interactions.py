@@ -28,6 +28,7 @@ WEIGHTINGS = ("raw", "log", "bm25", "tfidf", "binary", "recency")
 SIGNALS = ("view", "cart")  # events weighed by ``event_weights`` (see :func:`with_signals`)
 SECONDS_PER_DAY = 86_400.0
 MIN_WEIGHT = 1e-3
+SMALLEST_CONFIDENCE = float(np.finfo(np.float32).tiny)  # the least a decayed purchase keeps
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,10 @@ def confidence_matrix(purchases: pd.DataFrame, shape: tuple[int, int], half_life
         times = purchases.timestamp.to_numpy()
         reference = times.max() if reference_time is None else reference_time
         age_days = (reference - times).astype("timedelta64[s]").astype("float64") / SECONDS_PER_DAY
-        values = values * np.exp2(-np.maximum(age_days, 0.0) / half_life_days)
+        decayed = values * np.exp2(-np.maximum(age_days, 0.0) / half_life_days)
+        # a purchase never decays to nothing: float32 would round an old one's weight to 0 under a
+        # short half-life, and the buyer would no longer have bought the item
+        values = np.where(values > 0, np.maximum(decayed, SMALLEST_CONFIDENCE), decayed)
     matrix = sp.csr_matrix((values.astype("float32"), (users, items)), shape=shape, dtype="float32")
     matrix.sum_duplicates()
     return matrix

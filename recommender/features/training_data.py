@@ -18,6 +18,8 @@ from recommender.loaders import Dataset
 if TYPE_CHECKING:  # scikit-learn's transformers: imported when content is fitted, not when a model loads
     from recommender.features.content import ContentEmbedding, ItemContentFeatures
 
+GRAM_BLOCK_CELLS = 1 << 24  # dense Gram cells computed at once (64 MB of float32)
+
 
 @dataclass
 class UserBatch:
@@ -77,6 +79,24 @@ class TrainingData:
         """The training buyers with these codes, as a batch to score."""
         users = np.asarray(users, dtype=np.int64)
         return UserBatch(users, self.user_items[users], self.user_tiers[users])
+
+    def item_gram(self, items: np.ndarray | None = None) -> np.ndarray:
+        """The Gram matrix ``X^T X`` of ``user_items`` on the columns ``items`` (sorted item codes,
+        in their order; None: all items), as :func:`gram_matrix` gives it (EASE solves it)."""
+        return gram_matrix(self.user_items if items is None else self.user_items[:, np.asarray(items, dtype=np.int64)])
+
+
+def gram_matrix(weights: sp.spmatrix) -> np.ndarray:
+    """``X^T X`` of a buyers x items matrix: dense float32, Fortran-ordered (what LAPACK's Cholesky
+    factorises in place), built a block of columns at a time so no sparse items x items copy exists."""
+    x = sp.csc_matrix(weights, dtype=np.float32)
+    n = x.shape[1]
+    gram = np.empty((n, n), dtype=np.float32, order="F")
+    transposed = x.T.tocsr()
+    step = max(1, GRAM_BLOCK_CELLS // max(n, 1))
+    for start in range(0, n, step):
+        gram[:, start:start + step] = (transposed @ x[:, start:start + step]).toarray()
+    return gram
 
 
 def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None = None,

@@ -1,31 +1,35 @@
-"""Recommendation models, one module per algorithm, all with the :class:`~recommender.models.base.Recommender` interface."""
+"""Recommendation models, one module per family, all with the :class:`~recommender.models.base.Recommender` interface.
+
+:data:`FAMILIES` is the registry training reads: each module's :class:`~recommender.models.family.Family`,
+in the order the model search tries them.
+"""
+from recommender.models import als, bpr, content, ease, item_knn, popularity, rp3beta
 from recommender.models.als import ALSRecommender
 from recommender.models.bpr import BPRRecommender
 from recommender.models.content import ContentRecommender
 from recommender.models.ease import EASERecommender
+from recommender.models.family import Family
 from recommender.models.item_knn import ItemKNNRecommender
 from recommender.models.popularity import PopularityRecommender
 from recommender.models.rp3beta import RP3betaRecommender
 
-MODEL_CLASSES = {
-    "als": ALSRecommender,
-    "bpr": BPRRecommender,
-    "ease": EASERecommender,
-    "item_knn": ItemKNNRecommender,
-    "rp3beta": RP3betaRecommender,
-    "content": ContentRecommender,
-    "popularity": PopularityRecommender,
-}
+FAMILIES: dict[str, Family] = {module.FAMILY.name: module.FAMILY
+                               for module in (als, ease, rp3beta, item_knn, bpr, content, popularity)}
+MODEL_CLASSES = {name: family.estimator for name, family in FAMILIES.items()}
 
 
-def make_model(name: str, params: dict | None = None):
-    """A model from its registry name and parameters, with a clear error for unknown ones."""
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_CLASSES)}")
-    try:
-        return MODEL_CLASSES[name](**(params or {}))
-    except TypeError as exc:
-        raise ValueError(f"model {name!r}: {exc}") from exc
+def family(name: str) -> Family:
+    """The registered family ``name``, with a clear error for unknown ones."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[name]
 
 
-__all__ = ["MODEL_CLASSES", "make_model"] + [cls.__name__ for cls in MODEL_CLASSES.values()]
+def make_model(name: str, params: dict | None = None, seed: int | None = None, engine: str = "local"):
+    """A model from its registry name and parameters (``seed``: its ``random_state`` unless given;
+    ``engine="spark"``: the family's Spark counterpart, where it has one)."""
+    return family(name).make(params, seed, engine)
+
+
+__all__ = ["FAMILIES", "MODEL_CLASSES", "ALSRecommender", "BPRRecommender", "ContentRecommender", "EASERecommender",
+           "Family", "ItemKNNRecommender", "PopularityRecommender", "RP3betaRecommender", "family", "make_model"]

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from recommender.models._factors import FactorModel
 from recommender.models.base import FitCost
 from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
+from recommender.models.family import Family, Move, Start
 
 # Bound on the (rows x longest history x factors) float64 array of item factors the fold-in
 # gathers at once (see als_fold_in).
@@ -191,3 +192,10 @@ def als_fold_in(history: sp.csr_matrix, item_factors: np.ndarray, gram: np.ndarr
         out[rows] = np.linalg.solve(a, rhs[rows][:, :, None])[:, :, 0]
         start = stop
     return out
+
+
+FAMILY = Family(
+    "als", ALSRecommender, parts=("searched",), leading=True, cold_item_parameter="map_cold_items",
+    starts=(Start({"factors": 64, "regularization": 0.05, "alpha": 1.0, "iterations": 15}),),
+    moves=(Move("factors", (2.0, 0.5)), Move("alpha", (4.0, 0.25)), Move("regularization", (10.0, 0.1))),
+    spark="recommender.models.spark_als:SparkALSRecommender")

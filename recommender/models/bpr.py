@@ -13,7 +13,7 @@ about as much as for a buyer seen in training; the bias column is 1. This is a h
 ranks items near what the buyer bought first, but is not the vector a refit would learn.
 
 Reproducibility: implicit's BPR SGD runs lock-free ("hogwild") over ``num_threads`` threads, so
-fits are identical for a ``random_state`` only with ``num_threads=1``.
+fits are identical for a ``random_state`` only with ``num_threads=1``, the default.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from recommender.models._factors import FactorModel
 from recommender.models.base import FitCost
 from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
+from recommender.models.family import Family, Move, Start
 
 
 class BPRRecommender(FactorModel):
@@ -42,9 +43,9 @@ class BPRRecommender(FactorModel):
         Seed; fits are identical for a seed only with ``num_threads=1`` (see the module notes).
     verify_negative_samples : bool, default True
         Re-draw a sampled negative item the buyer actually bought (slower, usually better).
-    num_threads : int, default 0
-        implicit's threads for fitting; 0 uses every core. BLAS is held to one thread while
-        fitting, as implicit advises.
+    num_threads : int, default 1
+        implicit's threads for fitting; 0 uses every core (faster, but no longer reproducible).
+        BLAS is held to one thread while fitting, as implicit advises.
     show_progress : bool, default False
         Show implicit's progress bar while fitting.
 
@@ -60,7 +61,7 @@ class BPRRecommender(FactorModel):
 
     def __init__(self, factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.01,
                  iterations: int = 100, random_state: int | None = 0, verify_negative_samples: bool = True,
-                 num_threads: int = 0, show_progress: bool = False, map_cold_items: bool = True):
+                 num_threads: int = 1, show_progress: bool = False, map_cold_items: bool = True):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
@@ -81,9 +82,11 @@ class BPRRecommender(FactorModel):
 
     @classmethod
     def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
-        """implicit's SGD: each epoch costs about pairs x factors (verified negatives add more)."""
+        """implicit's SGD: each epoch costs about pairs x factors (verified negatives add more), on
+        ``num_threads`` of two cores."""
         factors, iterations = int(params.get("factors", 64)), int(params.get("iterations", 100))
-        return FitCost(iterations * n_pairs * factors * 4 / 1.5e9,
+        threads = int(params.get("num_threads", 1)) or 2
+        return FitCost(iterations * n_pairs * factors * 4 / (0.75e9 * min(threads, 2)),
                        4.0 * (n_users + n_items) * factors * 3 + 24.0 * n_pairs)
 
     def _implicit_model(self):
@@ -116,3 +119,9 @@ class BPRRecommender(FactorModel):
         out[rows, :-1] = direction * (self.user_norm_ / np.where(norms > 0, norms, 1.0))
         out[rows, -1] = 1.0
         return out
+
+
+FAMILY = Family(
+    "bpr", BPRRecommender, parts=("searched",), cold_item_parameter="map_cold_items",
+    starts=(Start({"factors": 64, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100}),),
+    moves=(Move("factors", (2.0,)), Move("learning_rate", (0.4, 2.0))))

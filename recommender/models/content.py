@@ -21,6 +21,7 @@ import numpy as np
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
+from recommender.models.family import Family
 from recommender.models.checks import (
     check_added_items,
     check_batch,
@@ -108,3 +109,6 @@ class ContentRecommender(LinearRecommender):
         k = check_non_negative_int(k, "k", who)
         vectors = self.item_vectors_
         return similar_from_rows(lambda block: vectors[block] @ vectors.T, codes, self.n_items_, k)
+
+
+FAMILY = Family("content", ContentRecommender, parts=("blended",))

@@ -2,7 +2,8 @@
 regression of every item on all the others.
 
 With ``X`` the weighted buyers x items matrix, ``P = (X^T X + l2 I)^-1`` and ``B_ij = -P_ij / P_jj``
-(``B_jj = 0``). The Gram matrix is built a block of columns at a time and inverted in place through
+(``B_jj = 0``). The Gram matrix comes from the training data (:meth:`TrainingData.item_gram`: a block
+of columns at a time on one machine, a distributed self-join on Spark) and is inverted in place through
 its Cholesky factor (LAPACK ``potrf``/``potri``, float32): one dense items x items array plus
 LAPACK's workspace, where ``np.linalg.inv`` would need several.
 
@@ -21,15 +22,24 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recommender.features.training_data import TrainingData
-from recommender.models.base import FitCost
-from recommender.models.checks import check_number, check_positive_int
-from recommender.models.item_item import ItemItemRecommender, prune_rows, row_blocks
+from recommender.features.training_data import TrainingData, UserBatch, gram_matrix
+from recommender.models.base import FitCost, Recommender
+from recommender.models.checks import (
+    check_batch,
+    check_number,
+    check_positive_int,
+    check_training_data,
+    similar_from_rows,
+)
+from recommender.models.family import Family, Move, Start
+from recommender.models.item_item import POPULARITY_EXPONENTS, ItemItemRecommender, prune_rows, row_blocks
 
 _SYMMETRISE_BLOCK = 2048  # rows copied at a time when mirroring the inverse's upper triangle
 SECONDS_PER_CUBED_ITEM = 6e-12  # Cholesky inverse on two cores: 23,800 items took 70 s here
 SECONDS_PER_SQUARED_ITEM = 1.5e-8  # the Gram matrix, mirroring and pruning, per solved cell
 DENSE_COPIES = 3  # peak memory in items x items float32 arrays (Gram, LAPACK workspace, pruning)
+PLAN_SHARE = 0.5  # of the search's planned seconds left, the most one EASE solve may take
+MIN_SOLVED_ITEMS = 1_000  # below this many solved items, the search skips EASE instead
 
 
 class EASERecommender(ItemItemRecommender):
@@ -74,7 +84,7 @@ class EASERecommender(ItemItemRecommender):
     def _item_similarity(self, data: TrainingData, user_items: sp.csr_matrix) -> sp.csr_matrix:
         solved = most_bought(self.item_buyers_, int(self.max_items))
         self.solved_items_ = solved
-        weights = ease_weights(user_items[:, solved], float(self.l2))
+        weights = ease_from_gram(data.item_gram(solved), float(self.l2))  # on Spark, Spark computes the Gram
         blocks = ((solved[rows], weights[rows]) for rows in row_blocks(len(solved), len(solved)))
         return prune_rows(blocks, user_items.shape[1], int(self.neighbours), columns=solved)
 
@@ -97,12 +107,13 @@ def most_bought(item_buyers: np.ndarray, limit: int) -> np.ndarray:
 
 def ease_weights(user_items: sp.spmatrix, l2: float) -> np.ndarray:
     """EASE's ``B`` (float32, items x items, C-ordered, zero diagonal) for a buyers x items matrix."""
-    x = sp.csc_matrix(user_items, dtype=np.float32)
-    n = x.shape[1]
-    gram = np.empty((n, n), dtype=np.float32, order="F")
-    xt = x.T.tocsr()
-    for columns in row_blocks(n, n):  # a block of Gram columns at a time: no sparse n x n copy
-        gram[:, columns] = (xt @ x[:, columns]).toarray()
+    return ease_from_gram(gram_matrix(user_items), l2)
+
+
+def ease_from_gram(gram: np.ndarray, l2: float) -> np.ndarray:
+    """EASE's ``B`` from the Gram matrix ``X^T X`` (float32, Fortran-ordered, as
+    :func:`~recommender.features.training_data.gram_matrix` gives it; overwritten by the solve)."""
+    n = gram.shape[0]
     gram[np.diag_indices_from(gram)] += np.float32(l2)
     potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (gram,))
     with threadpool_limits(os.cpu_count() or 1, "blas"):  # the solve is BLAS-bound: every core (training holds 1)
@@ -123,3 +134,41 @@ def ease_weights(user_items: sp.spmatrix, l2: float) -> np.ndarray:
     weights /= -np.diag(weights)[None, :]
     np.fill_diagonal(weights, 0.0)
     return weights
+
+
+class ExactEASE(Recommender):
+    """The textbook EASE baseline of ``recommender evaluate``: ``B`` solved exactly and kept dense (no
+    pruning, no popularity exponent, no content mapping), on the matrix it is given."""
+
+    def __init__(self, l2: float = 250.0):
+        self.l2 = l2
+
+    def fit(self, data: TrainingData) -> "ExactEASE":
+        user_items = check_training_data(data, "ExactEASE.fit")
+        self.weights_ = ease_weights(user_items, float(self.l2))
+        self.n_users_, self.n_items_ = user_items.shape
+        return self
+
+    def score(self, batch: UserBatch) -> np.ndarray:
+        _, history = check_batch(batch, self.n_users_, self.n_items_, "ExactEASE.score")
+        return np.asarray(history @ self.weights_, dtype=np.float32)
+
+    def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return similar_from_rows(lambda block: self.weights_[block], np.asarray(items), self.n_items_, k)
+
+
+def fit_to_plan(params: dict, items_bought: int, seconds: float) -> dict | None:
+    """``params`` with ``max_items`` lowered to the most-bought items whose solve takes at most
+    :data:`PLAN_SHARE` of ``seconds`` (the search's planned seconds left), when fewer than the
+    ``items_bought``; None when fewer than :data:`MIN_SOLVED_ITEMS` would be."""
+    limit = int(params.get("max_items", EASERecommender().max_items))
+    affordable = int((PLAN_SHARE * max(seconds, 0.0) / SECONDS_PER_CUBED_ITEM) ** (1 / 3))
+    if min(items_bought, limit, affordable) < min(MIN_SOLVED_ITEMS, items_bought):
+        return None
+    return {**params, "max_items": affordable} if affordable < min(items_bought, limit) else dict(params)
+
+
+FAMILY = Family(
+    "ease", EASERecommender, parts=("searched",), leading=True, exponents=POPULARITY_EXPONENTS,
+    cold_item_parameter="map_cold_items", starts=(Start({"l2": 250.0}),), moves=(Move("l2", (0.4, 2.5)),),
+    fit_to_plan=fit_to_plan)

@@ -53,6 +53,8 @@ from recommender.models.checks import (
 BLOCK_CELLS = 1 << 24  # dense similarity cells handled at once while pruning (64 MB of float32)
 PRUNING_THREADS = 2
 COLD_NEIGHBOURS = 10  # bought items whose weights a never-bought item takes
+# popularity exponents the model search scores on every item-item fit (``with_beta``, no refit)
+POPULARITY_EXPONENTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 class ItemItemRecommender(Recommender):

@@ -16,7 +16,8 @@ from threadpoolctl import threadpool_limits
 from recommender.features.training_data import TrainingData
 from recommender.models.base import FitCost
 from recommender.models.checks import check_non_negative_int, check_number
-from recommender.models.item_item import ItemItemRecommender
+from recommender.models.family import Family, Move, Start
+from recommender.models.item_item import POPULARITY_EXPONENTS, ItemItemRecommender
 
 SIMILARITIES = ("cosine", "bm25")
 
@@ -95,3 +96,9 @@ class ItemKNNRecommender(ItemItemRecommender):
     def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
         per_buyer = n_pairs / max(n_users, 1)
         return FitCost(2e-8 * n_pairs * per_buyer + 1e-6 * n_items, 16.0 * n_pairs + 12.0 * n_items * 100)
+
+
+FAMILY = Family(
+    "item_knn", ItemKNNRecommender, parts=("searched",), exponents=POPULARITY_EXPONENTS,
+    cold_item_parameter="map_cold_items", starts=(Start({"neighbours": 100, "similarity": "cosine"}),),
+    moves=(Move("neighbours", (0.5, 2.0)), Move("similarity", ("bm25",), kind="set")))

@@ -3,7 +3,8 @@
 Popularity is measured on the time-decayed ``confidence`` matrix of :class:`TrainingData`
 (quantities times ``0.5 ** (age / half_life)``), so it is *recent* popularity. Each buyer's
 confidences can first be damped (``damping="log"``: ``log1p``) so that one wholesale buyer does
-not outweigh many households.
+not outweigh many households, or counted once (``damping="buyers"``: popularity by distinct buyers,
+whatever the time).
 
 Shares and shrinkage
 --------------------
@@ -34,9 +35,10 @@ from recommender.contract import MAX_CITY_TIER, UNKNOWN_TIER
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
 from recommender.models.checks import check_added_items, check_batch, check_items, check_non_negative_int
+from recommender.models.family import Family, Move, Start
 from recommender.ranking import top_k
 
-DAMPINGS = ("none", "log")
+DAMPINGS = ("none", "log", "buyers")
 
 
 class PopularityRecommender(LinearRecommender):
@@ -49,9 +51,10 @@ class PopularityRecommender(LinearRecommender):
         ``n_t / (n_t + smoothing)`` on its own shares (see the module docstring). 0 uses each
         tier's own shares as they are (tiers with buyers); large values give every tier the
         global ranking.
-    damping : {"log", "none"}, default "log"
+    damping : {"log", "none", "buyers"}, default "log"
         Applied to each buyer x item confidence before summing: ``"log"`` uses ``log1p`` so bulk
-        buyers count less than their quantities; ``"none"`` sums decayed quantities as they are.
+        buyers count less than their quantities; ``"none"`` sums decayed quantities as they are;
+        ``"buyers"`` counts every buyer of an item once (distinct buyers, no decay).
 
     Learned attributes
     ------------------
@@ -101,6 +104,8 @@ class PopularityRecommender(LinearRecommender):
             raise ValueError("PopularityRecommender.fit: confidence must be finite and non-negative")
         if self.damping == "log":
             mass.data = np.log1p(mass.data)
+        elif self.damping == "buyers":
+            mass.data = (mass.data > 0).astype(np.float64)
         n_tiers = MAX_CITY_TIER + 1
         # tiers x buyers indicator, so all tier sums are one sparse product
         indicator = sp.csr_matrix((np.ones(n_users), (tiers, np.arange(n_users))), shape=(n_tiers, n_users))
@@ -181,3 +186,15 @@ def _categories(catalog: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(catalog), dtype=np.int64)
     codes, _ = pd.factorize(catalog["category"].astype(TEXT), sort=True)
     return codes.astype(np.int64)
+
+
+GLOBAL_SMOOTHING = 1e9  # pseudo-buyers that give every tier the global shares
+
+
+FAMILY = Family(
+    "popularity", PopularityRecommender, parts=("searched", "blended", "floor"),
+    starts=(Start({"smoothing": 50.0, "damping": "log"}),  # recent popularity per city tier
+            Start({"smoothing": GLOBAL_SMOOTHING, "damping": "buyers"}, label="distinct buyers"),
+            Start({"smoothing": 50.0, "damping": "log"}, {"scheme": "recency", "half_life_days": 14.0},
+                  label="trending, 14-day half-life")),
+    moves=(Move("smoothing", (0.1, 10.0)), Move("damping", ("none", "log", "buyers"), kind="set")))

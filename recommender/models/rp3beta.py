@@ -19,7 +19,8 @@ import scipy.sparse as sp
 from recommender.features.training_data import TrainingData
 from recommender.models.base import FitCost
 from recommender.models.checks import check_number
-from recommender.models.item_item import ItemItemRecommender, prune_rows, row_blocks
+from recommender.models.family import Family, Move, Start
+from recommender.models.item_item import POPULARITY_EXPONENTS, ItemItemRecommender, prune_rows, row_blocks
 
 
 class RP3betaRecommender(ItemItemRecommender):
@@ -65,3 +66,9 @@ class RP3betaRecommender(ItemItemRecommender):
     def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
         per_buyer = n_pairs / max(n_users, 1)
         return FitCost(2e-8 * n_pairs * per_buyer + 3e-9 * n_items ** 2, 16.0 * n_pairs + 4.0 * n_items * 200 * 3)
+
+
+FAMILY = Family(
+    "rp3beta", RP3betaRecommender, parts=("searched",), exponents=POPULARITY_EXPONENTS,
+    cold_item_parameter="map_cold_items", starts=(Start({"alpha": 1.0, "neighbours": 200}),),
+    moves=(Move("alpha", (0.7, 1.3)), Move("neighbours", (0.5, 2.0))))

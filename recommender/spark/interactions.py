@@ -11,6 +11,11 @@ so codes (and :class:`~recommender.features.encoders.IdEncoder` round trips) agr
 catalog rows. The aggregated pairs (far fewer than purchase lines) come to the driver, because
 serving keeps every buyer's history; the weighted pairs also stay in Spark, persisted, as
 ``ratings`` for :class:`~recommender.models.spark_als.SparkALSRecommender`.
+
+The item-item models' Gram matrix ``X^T X`` (:meth:`SparkTrainingData.item_gram`) is computed on
+Spark from ``ratings`` as well, not from the collected matrix: a self-join of the pairs on the
+buyer (one row per pair of items a buyer bought), summed in float64 per item pair; only the
+items x items result comes to the driver.
 """
 from __future__ import annotations
 
@@ -22,7 +27,12 @@ import scipy.sparse as sp
 
 from recommender.features.content import ItemContentFeatures
 from recommender.features.encoders import IdEncoder
-from recommender.features.interactions import MIN_WEIGHT, SECONDS_PER_DAY, InteractionWeighting
+from recommender.features.interactions import (
+    MIN_WEIGHT,
+    SECONDS_PER_DAY,
+    SMALLEST_CONFIDENCE,
+    InteractionWeighting,
+)
 from recommender.features.training_data import TrainingData, item_inputs
 from recommender.spark.purchases import last_purchase_seconds
 
@@ -37,6 +47,38 @@ class SparkTrainingData(TrainingData):
     def unpersist(self) -> None:
         """Free the Spark copy of the pairs."""
         self.ratings.unpersist()
+
+    def item_gram(self, items: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`TrainingData.item_gram` computed on Spark from ``ratings``: the pairs of each buyer's
+        items (a self-join on ``user``, each unordered pair once), their float64 products of weights
+        summed per item pair; the sums come to the driver, fill both triangles and are returned as
+        the local one is (float32, Fortran-ordered)."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import IntegerType, StructField, StructType
+
+        items = np.arange(self.n_items, dtype=np.int64) if items is None else np.asarray(items, dtype=np.int64)
+        gram = np.zeros((len(items), len(items)), dtype=np.float64, order="F")
+        if not len(items):
+            return gram.astype(np.float32, order="F")
+        pairs = self.ratings.select("user", "item", F.col("weight").cast("double").alias("weight"))
+        if len(items) < self.n_items:
+            wanted = self.ratings.sparkSession.createDataFrame(
+                [(int(item),) for item in items], StructType([StructField("item", IntegerType(), False)]))
+            pairs = pairs.join(F.broadcast(wanted), "item")
+        left = pairs.select("user", F.col("item").alias("item_i"), F.col("weight").alias("weight_i"))
+        right = pairs.select(F.col("user").alias("user_j"), F.col("item").alias("item_j"),
+                             F.col("weight").alias("weight_j"))
+        sums = (left.join(right, (F.col("user") == F.col("user_j")) & (F.col("item_i") <= F.col("item_j")))
+                .groupBy("item_i", "item_j").agg(F.sum(F.col("weight_i") * F.col("weight_j")).alias("value"))
+                .toArrow())
+        position = np.full(self.n_items, -1, dtype=np.int64)
+        position[items] = np.arange(len(items))
+        rows = position[sums.column("item_i").to_numpy().astype(np.int64)]
+        columns = position[sums.column("item_j").to_numpy().astype(np.int64)]
+        values = sums.column("value").to_numpy()
+        gram[rows, columns] = values
+        gram[columns, rows] = values
+        return gram.astype(np.float32, order="F")
 
 
 def _weighted(pairs, weighting: InteractionWeighting, n_items: int):
@@ -102,7 +144,8 @@ def spark_training_data(lines, catalog: pd.DataFrame, weighting: InteractionWeig
         age_days = F.greatest((F.lit(reference) - F.col("seconds")) / SECONDS_PER_DAY, F.lit(0.0))
         decay = F.pow(F.lit(2.0), -age_days / float(weighting.half_life_days))
     pairs = lines.groupBy("user", "item").agg(
-        F.sum((F.col("quantity") * decay).cast("float")).cast("float").alias("confidence"),
+        F.sum(F.when(F.col("quantity") > 0, F.greatest(F.col("quantity") * decay, F.lit(SMALLEST_CONFIDENCE)))
+              .otherwise(F.col("quantity") * decay).cast("float")).cast("float").alias("confidence"),
         F.max(decay.cast("float")).alias("recency"))
     ratings = _weighted(pairs, weighting, len(catalog)).persist(StorageLevel.MEMORY_AND_DISK)
 

@@ -1,0 +1,80 @@
+"""The item-item models' Gram matrix ``X^T X``: on the driver from ``user_items``, and on Spark from
+the persisted pairs (:meth:`recommender.spark.interactions.SparkTrainingData.item_gram`), which
+must agree. Spark in local mode, as in tests/test_spark.py (pyspark and Java 17+ on the machine).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.features.interactions import InteractionWeighting
+from recommender.features.training_data import TrainingData
+from recommender.spark import spark_session
+from recommender.spark.interactions import spark_training_data
+from training.spark_train import spark_input
+
+ITEMS = 12  # the last two items nobody buys
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    with spark_session("local[2]", checkpoint_dir=str(tmp_path_factory.mktemp("checkpoints")),
+                       conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}) as session:
+        session.sparkContext.setLogLevel("ERROR")
+        yield session
+
+
+@pytest.fixture(scope="module")
+def purchase_lines(spark, tmp_path_factory):
+    """40 buyers, 1 to 6 purchase lines each over the first 10 items (repeats included), and a catalog of 12."""
+    rng = np.random.default_rng(7)
+    lines = ["user_id,item_id,timestamp,quantity,city_tier"]
+    for buyer in range(40):
+        for item in rng.choice(ITEMS - 2, int(rng.integers(1, 7))):
+            lines.append(f"b{buyer},I-{item},2025-{int(rng.integers(1, 13)):02d}-{int(rng.integers(1, 28)):02d},"
+                         f"{int(rng.integers(1, 4))},{1 + buyer % 3}")
+    folder = tmp_path_factory.mktemp("item_gram")
+    (folder / "purchases.csv").write_text("\n".join(lines) + "\n")
+    (folder / "catalog.csv").write_text("item_id,title\n" + "".join(f"I-{i},Item {i}\n" for i in range(ITEMS)))
+    return spark_input(spark, folder / "purchases.csv", folder / "catalog.csv")
+
+
+@pytest.mark.parametrize("scheme", ["binary", "bm25"])
+def test_the_gram_matrix_on_spark_is_the_one_of_the_collected_matrix(purchase_lines, scheme):
+    data = spark_training_data(purchase_lines.lines, purchase_lines.catalog, InteractionWeighting(scheme=scheme),
+                               content_dimensions=4)
+    try:
+        assert data.n_items == ITEMS and data.user_items.nnz > 0
+        for items in (None, np.array([0, 3, 4, 7, 11]), np.array([10, 11]), np.array([], dtype=np.int64)):
+            on_spark = data.item_gram(items)
+            local = TrainingData.item_gram(data, items)
+            size = ITEMS if items is None else len(items)
+            assert on_spark.shape == local.shape == (size, size)
+            assert on_spark.dtype == np.float32 and on_spark.flags.f_contiguous  # as EASE's solve takes it
+            np.testing.assert_allclose(on_spark, local, rtol=1e-6, atol=1e-6)
+        full = data.item_gram()
+        np.testing.assert_array_equal(full, full.T)
+        assert not full[-2:].any() and full[:-2].diagonal().all()  # unbought items: zero rows
+        if scheme == "binary":  # diagonal: buyers of the item; off it: buyers of both
+            bought = data.user_items.toarray() > 0
+            np.testing.assert_array_equal(full, bought.T.astype(int) @ bought.astype(int))
+    finally:
+        data.unpersist()
+
+
+def test_the_gram_matrix_of_a_hand_made_matrix():
+    x = sp.csr_matrix(np.array([[1.0, 2.0, 0.0, 0.0],
+                                [0.0, 3.0, 1.0, 0.0],
+                                [0.5, 0.0, 0.0, 0.0]], dtype=np.float32))
+    data = TrainingData.__new__(TrainingData)  # only user_items is read
+    data.user_items = x
+    expected = np.array([[1.25, 2.0, 0.0, 0.0],
+                         [2.0, 13.0, 3.0, 0.0],
+                         [0.0, 3.0, 1.0, 0.0],
+                         [0.0, 0.0, 0.0, 0.0]])
+    gram = data.item_gram()
+    assert gram.dtype == np.float32 and gram.flags.f_contiguous
+    np.testing.assert_array_equal(gram, expected)
+    np.testing.assert_array_equal(data.item_gram(np.array([1, 2])), [[13.0, 3.0], [3.0, 1.0]])
+    np.testing.assert_array_equal(data.item_gram(np.array([0, 3])), [[1.25, 0.0], [0.0, 0.0]])
