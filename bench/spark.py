@@ -41,7 +41,7 @@ from recommender.contract import UNKNOWN_TIER  # noqa: E402
 from recommender.engine import RecommendationEngine  # noqa: E402
 from recommender.loaders import load_dataset  # noqa: E402
 from recommender.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from recommender.models import ALSRecommender  # noqa: E402
+from recommender.models import FAMILIES, ALSRecommender  # noqa: E402
 from recommender.models.spark_als import SparkALSRecommender  # noqa: E402
 from recommender.splits import relevance_matrix, temporal_split  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
     from training.spark_train import spark_input
 
     config = TrainConfig()
-    params = config.components["als"]
+    params = dict(FAMILIES["als"].starts[0].params)
     with tempfile.TemporaryDirectory() as tmp:
         paths = market_paths(args.purchases, args.catalog, tmp, args.buyers, args.items)
         train, test = temporal_split(load_dataset(*paths), args.test_days)

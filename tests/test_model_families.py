@@ -132,3 +132,17 @@ def test_every_family_survives_save_load_and_clone(fitted, data, name, tmp_path)
     assert copy.get_params() == model.get_params() and copy is not model
     refit = copy.fit(data)
     np.testing.assert_allclose(refit.score(batch), model.score(batch), rtol=1e-4, atol=1e-6)  # seeded: the same fit
+
+
+def test_ease_is_sized_to_what_the_plan_has_left():
+    from recommender.models.ease import PLAN_SHARE, EASERecommender, fit_to_plan
+
+    shape = (50_000, 20_000, 1_000_000)
+
+    def fit_seconds(n: int) -> float:
+        return EASERecommender.fit_cost({"max_items": n}, *shape).seconds
+
+    solved = fit_to_plan({"l2": 250.0}, shape, 20_000, 10.0)["max_items"]
+    assert fit_seconds(solved) <= PLAN_SHARE * 10.0 < fit_seconds(solved + 1)
+    assert fit_to_plan({"l2": 250.0}, shape, 2_000, 10.0) == {"l2": 250.0}  # every bought item fits
+    assert fit_to_plan({"l2": 250.0}, shape, 20_000, 1e-3) is None  # not even the 1,000 most bought

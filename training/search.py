@@ -319,12 +319,17 @@ def ranked_by_scales(scores: np.ndarray, scales: list[np.ndarray], k: int, pool:
     return out
 
 
-def planned_seconds(family: Family, params: dict, shape: tuple[int, int, int], buyers: int) -> float:
-    """The plan's estimate of judging a candidate: the family's fit cost on a buyers x items matrix
-    with ``shape[2]`` pairs, and scoring and ranking the lists of ``buyers`` validation buyers
-    (once more per popularity exponent end)."""
+def scoring_seconds(family: Family, n_items: int, buyers: int) -> float:
+    """The plan's estimate of judging a fitted candidate: scoring and ranking the lists of ``buyers``
+    validation buyers over ``n_items`` items (once more per popularity exponent end)."""
     rankings = 2 if family.exponents else 1
-    return family.fit_cost(params, *shape).seconds + SECONDS_PER_SCORED_CELL * buyers * shape[1] * (1 + rankings)
+    return SECONDS_PER_SCORED_CELL * buyers * n_items * (1 + rankings)
+
+
+def planned_seconds(family: Family, params: dict, shape: tuple[int, int, int], buyers: int) -> float:
+    """The plan's estimate of a candidate: the family's fit cost on a buyers x items matrix with
+    ``shape[2]`` pairs, and judging its lists (:func:`scoring_seconds`)."""
+    return family.fit_cost(params, *shape).seconds + scoring_seconds(family, shape[1], buyers)
 
 
 def _moves(candidate: Candidate, weighting_fixed: bool) -> Iterator[Candidate]:
@@ -405,7 +410,8 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         seen.add(candidate)
         family = FAMILIES[candidate.family]
         if family.fit_to_plan is not None:
-            sized = family.fit_to_plan(candidate.param_dict, n_bought, left())
+            sized = family.fit_to_plan(candidate.param_dict, shape, n_bought,
+                                       left() - scoring_seconds(family, shape[1], judge.buyers))
             if sized is None:
                 skip(candidate, "too large for the plan left even at its smallest size")
                 plan["stopped_by"] = "budget" if last_when_unaffordable else plan["stopped_by"]
@@ -450,7 +456,7 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         return max(mine, key=lambda pair: pair[0])[1] if mine else None
 
     def ranked() -> list[str]:
-        return sorted({candidate.family for candidate in scored}, key=lambda name: -scored[best_of(name)])
+        return sorted({candidate.family for candidate in scored}, key=lambda name: (-scored[best_of(name)], name))
 
     def best_weighting() -> dict:
         return best_of(ranked()[0]).weighting_dict if scored else weightings[0]

@@ -86,7 +86,7 @@ class BPRRecommender(FactorModel):
         ``num_threads`` of two cores."""
         factors, iterations = int(params.get("factors", 64)), int(params.get("iterations", 100))
         threads = int(params.get("num_threads", 1)) or 2
-        return FitCost(iterations * n_pairs * factors * 4 / (0.75e9 * min(threads, 2)),
+        return FitCost(iterations * n_pairs * factors * 4 / (1.4e9 * min(threads, 2)),
                        4.0 * (n_users + n_items) * factors * 3 + 24.0 * n_pairs)
 
     def _implicit_model(self):

@@ -36,9 +36,9 @@ from recommender.models.item_item import POPULARITY_EXPONENTS, ItemItemRecommend
 
 _SYMMETRISE_BLOCK = 2048  # rows copied at a time when mirroring the inverse's upper triangle
 SECONDS_PER_CUBED_ITEM = 6e-12  # Cholesky inverse on two cores: 23,800 items took 70 s here
-SECONDS_PER_SQUARED_ITEM = 1.5e-8  # the Gram matrix, mirroring and pruning, per solved cell
+SECONDS_PER_SQUARED_ITEM = 4e-8  # the Gram matrix, mirroring and pruning, per solved cell (UCI: 1.4 s for 3.7k)
 DENSE_COPIES = 3  # peak memory in items x items float32 arrays (Gram, LAPACK workspace, pruning)
-PLAN_SHARE = 0.5  # of the search's planned seconds left, the most one EASE solve may take
+PLAN_SHARE = 0.8  # of the search's planned seconds left for fitting, the most one EASE solve may take
 MIN_SOLVED_ITEMS = 1_000  # below this many solved items, the search skips EASE instead
 
 
@@ -157,15 +157,24 @@ class ExactEASE(Recommender):
         return similar_from_rows(lambda block: self.weights_[block], np.asarray(items), self.n_items_, k)
 
 
-def fit_to_plan(params: dict, items_bought: int, seconds: float) -> dict | None:
-    """``params`` with ``max_items`` lowered to the most-bought items whose solve takes at most
-    :data:`PLAN_SHARE` of ``seconds`` (the search's planned seconds left), when fewer than the
-    ``items_bought``; None when fewer than :data:`MIN_SOLVED_ITEMS` would be."""
-    limit = int(params.get("max_items", EASERecommender().max_items))
-    affordable = int((PLAN_SHARE * max(seconds, 0.0) / SECONDS_PER_CUBED_ITEM) ** (1 / 3))
-    if min(items_bought, limit, affordable) < min(MIN_SOLVED_ITEMS, items_bought):
-        return None
-    return {**params, "max_items": affordable} if affordable < min(items_bought, limit) else dict(params)
+def fit_to_plan(params: dict, shape: tuple[int, int, int], items_bought: int, seconds: float) -> dict | None:
+    """``params`` with ``max_items`` lowered to the most items whose fit (:meth:`fit_cost` on a
+    buyers x items matrix of ``shape``: buyers, items, bought pairs) takes at most
+    :data:`PLAN_SHARE` of ``seconds`` (what the search's plan has left for fitting), when fewer
+    than the ``items_bought``; None when fewer than :data:`MIN_SOLVED_ITEMS` would be."""
+    limit = min(int(params.get("max_items", EASERecommender().max_items)), items_bought)
+
+    def cost(n: int) -> float:
+        return EASERecommender.fit_cost({**params, "max_items": n}, *shape).seconds
+
+    allowed = PLAN_SHARE * max(seconds, 0.0)
+    if cost(limit) <= allowed:
+        return dict(params)
+    low, high = 0, limit  # the largest n with cost(n) <= allowed, by bisection
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if cost(middle) <= allowed else (low, middle - 1)
+    return None if low < min(MIN_SOLVED_ITEMS, items_bought) else {**params, "max_items": low}
 
 
 FAMILY = Family(

@@ -78,8 +78,9 @@ class Family:
     the first the search tries, ``cold_item_parameter`` names the boolean parameter that maps
     never-bought items from content (off for the evaluation's plain baselines), ``spark`` is
     ``"module:Class"`` of the estimator ``--engine spark`` fits instead (None: the same one, on
-    the driver), and ``fit_to_plan(params, items_bought, seconds)`` sizes the parameters to the
-    planned seconds left (None when even the smallest size does not fit).
+    the driver), and ``fit_to_plan(params, shape, items_bought, seconds)`` sizes the parameters so
+    that fitting on a matrix of ``shape`` (buyers, items, pairs) fits in the planned seconds left
+    (None when even the smallest size does not).
     """
 
     name: str
@@ -91,7 +92,8 @@ class Family:
     leading: bool = False
     cold_item_parameter: str | None = None
     spark: str | None = None
-    fit_to_plan: Callable[[dict, int, float], dict | None] | None = field(default=None, repr=False)
+    fit_to_plan: Callable[[dict, tuple[int, int, int], int, float], dict | None] | None = field(
+        default=None, repr=False)
 
     def __post_init__(self):
         unknown = sorted(set(self.parts) - set(PARTS))

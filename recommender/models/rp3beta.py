@@ -65,7 +65,7 @@ class RP3betaRecommender(ItemItemRecommender):
     @classmethod
     def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
         per_buyer = n_pairs / max(n_users, 1)
-        return FitCost(2e-8 * n_pairs * per_buyer + 3e-9 * n_items ** 2, 16.0 * n_pairs + 4.0 * n_items * 200 * 3)
+        return FitCost(6e-8 * n_pairs * per_buyer + 9e-9 * n_items ** 2, 16.0 * n_pairs + 4.0 * n_items * 200 * 3)
 
 
 FAMILY = Family(
