@@ -81,7 +81,8 @@ def main() -> None:
         print(f"{name:18}{seconds:8.0f}  {describe_trial(search['best'])[:58]:60}{measured['niche 0'][0]:11.4f}"
               f"{default.split()[1]:>9}{measured[default][0]:9.4f}{measured[default][1]:10.4f}")
     (local_s, local, local_scores), (spark_s, spark, spark_scores) = results.values()
-    same = local.validation["search"]["best"] == spark.validation["search"]["best"]
+    same = all(local.validation["search"]["best"][key] == spark.validation["search"]["best"][key]
+               for key in ("family", "params", "weighting"))
     default = next(label for label in local_scores if label.startswith("default"))
     spark_default = next(label for label in spark_scores if label.startswith("default"))
     ratio = spark_scores[spark_default][0] / local_scores[default][0]
