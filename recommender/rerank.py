@@ -149,7 +149,8 @@ def niche_propensity(history, niche_items, prior_strength: float = 0.0, prior: f
             prior = float(niche.sum() / total.sum()) if total.sum() > 0 else float(flags.mean())
         return (niche + prior_strength * prior) / (total + prior_strength)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, niche / np.where(total > 0, total, 1.0), np.nan)
+        share = np.where(total > 0, niche / np.where(total > 0, total, 1.0), np.nan)
+    return np.clip(share, 0.0, 1.0)  # the two sums add in different orders: an all-niche buyer may get 1 + 1 ulp
 
 
 # --- the greedy re-ranker -----------------------------------------------------------------------------
