@@ -13,7 +13,6 @@ served default knob, with what each search chose and how long each job took.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._process import market_paths  # noqa: E402
-from bench.spark import K, write_parquet  # noqa: E402
+from bench.spark import K, engine_arguments, write_parquet  # noqa: E402
 from recommender.loaders import load_dataset  # noqa: E402
 from recommender.metrics import ndcg_at_k, recall_at_k  # noqa: E402
 from recommender.splits import relevance_matrix, temporal_split  # noqa: E402
@@ -46,14 +45,7 @@ def scores(result: TrainResult, test) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--purchases", type=Path)
-    parser.add_argument("--catalog", type=Path)
-    parser.add_argument("--buyers", type=int, default=20_000)
-    parser.add_argument("--items", type=int, default=2_000)
-    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
-    parser.add_argument("--test-days", type=float, default=30)
-    args = parser.parse_args()
+    args = engine_arguments(__doc__.splitlines()[0])
 
     from training.spark_train import train_with_spark
 

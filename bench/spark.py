@@ -76,15 +76,21 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def engine_arguments(description: str) -> argparse.Namespace:
+    """The command line of a local-against-Spark benchmark: the data (files, or a demo marketplace
+    of ``--buyers`` x ``--items``), the Spark master and the test days."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--purchases", type=Path)
     parser.add_argument("--catalog", type=Path)
     parser.add_argument("--buyers", type=int, default=20_000)
     parser.add_argument("--items", type=int, default=2_000)
     parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
     parser.add_argument("--test-days", type=float, default=30)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = engine_arguments(__doc__.splitlines()[0])
 
     from recommender.spark import spark_session
     from training.spark_train import spark_input

@@ -153,3 +153,14 @@ def teas_and_bowls(tmp_path_factory):
     (folder / "p.csv").write_text("\n".join(lines) + "\n")
     (folder / "c.csv").write_text("\n".join(catalog) + "\n")
     return build_training_data(load_dataset(folder / "p.csv", folder / "c.csv"), content_dimensions=4)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local[2] Spark session for every Spark test of the run."""
+    from recommender.spark import spark_session
+
+    with spark_session("local[2]", checkpoint_dir=str(tmp_path_factory.mktemp("checkpoints")),
+                       conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}) as session:
+        session.sparkContext.setLogLevel("ERROR")
+        yield session

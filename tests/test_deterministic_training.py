@@ -16,6 +16,7 @@ from recommender.loaders import load_dataset
 from training.config import TrainConfig
 from training.train import train
 
+
 def spin(stop: multiprocessing.Event) -> None:
     """Keep one core busy until ``stop`` is set."""
     while not stop.is_set():

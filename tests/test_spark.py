@@ -22,21 +22,13 @@ from recommender.features.interactions import InteractionWeighting
 from recommender.loaders import UNKNOWN_ITEM_OUTCOMES, load_dataset
 from recommender.models.als import als_fold_in
 from recommender.models.spark_als import SparkALSRecommender
-from recommender.spark import SparkUnavailable, require_spark, spark_session
+from recommender.spark import SparkUnavailable, require_spark
 from serving import create_app
 from training.cli import main
 from training.config import TrainConfig
 from training.spark_train import spark_input
 
 SMALL_ALS = {"als": {"factors": 16, "regularization": 0.05, "iterations": 5}, "content": {}, "popularity": {}}
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):
-    with spark_session("local[2]", checkpoint_dir=str(tmp_path_factory.mktemp("checkpoints")),
-                       conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}) as session:
-        session.sparkContext.setLogLevel("ERROR")
-        yield session
 
 
 @pytest.fixture(scope="module")

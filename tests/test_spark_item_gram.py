@@ -10,19 +10,10 @@ import scipy.sparse as sp
 
 from recommender.features.interactions import InteractionWeighting
 from recommender.features.training_data import TrainingData
-from recommender.spark import spark_session
 from recommender.spark.interactions import spark_training_data
 from training.spark_train import spark_input
 
 ITEMS = 12  # the last two items nobody buys
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):
-    with spark_session("local[2]", checkpoint_dir=str(tmp_path_factory.mktemp("checkpoints")),
-                       conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}) as session:
-        session.sparkContext.setLogLevel("ERROR")
-        yield session
 
 
 @pytest.fixture(scope="module")

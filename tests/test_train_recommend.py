@@ -14,6 +14,7 @@ from recommender.engine import RecommendationEngine
 from recommender.loaders import load_dataset
 from training.cli import main
 from training.config import TrainConfig
+from training.train import choose_niche
 
 
 def test_model_directory_has_engine_and_complete_manifest(small_model, small_market):
@@ -207,3 +208,12 @@ def test_recommend_writes_parquet_with_text_ids(small_model, tmp_path):
     recs = pq.read_table(tmp_path / "recs.parquet").to_pandas()
     assert recs.user_id.astype(str).tolist() == ["NEW-1"] * 3 + ["NEW-2"] * 3
     assert recs["rank"].tolist() == [1, 2, 3] * 2
+
+
+def test_the_default_knob_never_takes_the_blend_below_the_popularity_floor():
+    curve = [{"niche": knob, "ndcg@10": ndcg} for knob, ndcg in
+             ((0.0, 0.100), (0.25, 0.099), (0.5, 0.097), (0.75, 0.096), (1.0, 0.080))]
+    config = TrainConfig()
+    assert choose_niche(curve, config) == 0.75  # within 5% of pure relevance
+    assert choose_niche(curve, config, floor=0.0975) == 0.25  # the best popularity candidate is the bar
+    assert choose_niche(curve, config, floor=0.2) == 0.0  # a blend below its floor gets no niche knob
