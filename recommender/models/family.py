@@ -26,9 +26,9 @@ PARTS = ("searched", "blended", "floor")
 
 @dataclass(frozen=True)
 class Move:
-    """A refinement move of the model search: ``parameter`` multiplied by each of ``factors``
+    """A refinement move of the model search: ``parameter`` multiplied by each of ``changes``
     (``kind="scale"``; integers are rounded, floats kept to 3 significant digits), or set to each
-    of ``values`` (``kind="set"``)."""
+    of them (``kind="set"``)."""
 
     parameter: str
     changes: tuple
