@@ -1,8 +1,12 @@
-"""The item-item models' Gram matrix ``X^T X``: on the driver from ``user_items``, and on Spark from
-the persisted pairs (:meth:`recommender.spark.interactions.SparkTrainingData.item_gram`), which
-must agree. Spark in local mode, as in tests/test_spark.py (pyspark and Java 17+ on the machine).
+"""The item-item models' distributed products on Spark against the same computed on the driver:
+the Gram matrix ``X^T X`` EASE solves (:meth:`recommender.spark.interactions.SparkTrainingData.item_gram`)
+RP3beta's random walk (:class:`recommender.models.spark_rp3beta.SparkRP3betaRecommender`) and item
+k-NN's cosine similarities (:class:`recommender.models.spark_item_knn.SparkItemKNNRecommender`).
+Spark in local mode, as in tests/test_spark.py (pyspark and Java 17+ on the machine).
 """
 from __future__ import annotations
+
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -10,6 +14,10 @@ import scipy.sparse as sp
 
 from recommender.features.interactions import InteractionWeighting
 from recommender.features.training_data import TrainingData
+from recommender.models.item_knn import ItemKNNRecommender
+from recommender.models.rp3beta import RP3betaRecommender
+from recommender.models.spark_item_knn import SparkItemKNNRecommender
+from recommender.models.spark_rp3beta import SparkRP3betaRecommender
 from recommender.spark.interactions import spark_training_data
 from training.spark_train import spark_input
 
@@ -69,3 +77,25 @@ def test_the_gram_matrix_of_a_hand_made_matrix():
     np.testing.assert_array_equal(gram, expected)
     np.testing.assert_array_equal(data.item_gram(np.array([1, 2])), [[13.0, 3.0], [3.0, 1.0]])
     np.testing.assert_array_equal(data.item_gram(np.array([0, 3])), [[1.25, 0.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("local, on_spark, params", [
+    (RP3betaRecommender, SparkRP3betaRecommender, {"alpha": 1.0, "beta": 0.3, "neighbours": 3}),
+    (RP3betaRecommender, SparkRP3betaRecommender, {"alpha": 0.7, "neighbours": 20}),
+    (ItemKNNRecommender, SparkItemKNNRecommender, {"neighbours": 3, "beta": 0.2}),
+    (ItemKNNRecommender, SparkItemKNNRecommender, {"neighbours": 20}),
+], ids=["rp3beta-3", "rp3beta-20", "knn-cosine-3", "knn-cosine-20"])
+def test_item_item_models_on_spark_learn_the_weights_of_the_local_fit(purchase_lines, local, on_spark, params):
+    data = spark_training_data(purchase_lines.lines, purchase_lines.catalog, InteractionWeighting(scheme="bm25"),
+                               content_dimensions=4)
+    try:
+        distributed = on_spark(**params).fit(data)
+        on_the_driver = local(**params).fit(data)  # the same collected matrix
+        assert distributed.weights_.nnz == on_the_driver.weights_.nnz > 0
+        np.testing.assert_allclose(distributed.weights_.toarray(), on_the_driver.weights_.toarray(),
+                                   rtol=1e-4, atol=1e-6)
+        collected = TrainingData(**{field.name: getattr(data, field.name) for field in fields(TrainingData)})
+        with pytest.raises(ValueError, match="must be built by Spark"):
+            on_spark(**params).fit(collected)
+    finally:
+        data.unpersist()

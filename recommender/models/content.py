@@ -21,7 +21,6 @@ import numpy as np
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
-from recommender.models.family import Family
 from recommender.models.checks import (
     check_added_items,
     check_batch,
@@ -31,6 +30,7 @@ from recommender.models.checks import (
     similar_from_rows,
     unit_rows,
 )
+from recommender.models.family import Family
 
 PROFILES = ("weighted_mean", "mean")
 

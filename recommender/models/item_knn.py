@@ -101,4 +101,5 @@ class ItemKNNRecommender(ItemItemRecommender):
 FAMILY = Family(
     "item_knn", ItemKNNRecommender, parts=("searched",), exponents=POPULARITY_EXPONENTS,
     cold_item_parameter="map_cold_items", starts=(Start({"neighbours": 100, "similarity": "cosine"}),),
-    moves=(Move("neighbours", (0.5, 2.0)), Move("similarity", ("bm25",), kind="set")))
+    moves=(Move("neighbours", (0.5, 2.0)), Move("similarity", ("bm25",), kind="set")),
+    spark="recommender.models.spark_item_knn:SparkItemKNNRecommender")

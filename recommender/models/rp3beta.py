@@ -71,4 +71,5 @@ class RP3betaRecommender(ItemItemRecommender):
 FAMILY = Family(
     "rp3beta", RP3betaRecommender, parts=("searched",), exponents=POPULARITY_EXPONENTS,
     cold_item_parameter="map_cold_items", starts=(Start({"alpha": 1.0, "neighbours": 200}),),
-    moves=(Move("alpha", (0.7, 1.3)), Move("neighbours", (0.5, 2.0))))
+    moves=(Move("alpha", (0.7, 1.3)), Move("neighbours", (0.5, 2.0))),
+    spark="recommender.models.spark_rp3beta:SparkRP3betaRecommender")

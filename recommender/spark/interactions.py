@@ -161,3 +161,36 @@ def spark_training_data(lines, catalog: pd.DataFrame, weighting: InteractionWeig
                              weighting=weighting, reference_time=np.datetime64(reference, "s"),
                              ratings=ratings,
                              **item_inputs(catalog, content_features, content_dimensions, seed))
+
+
+def strongest_item_pairs(left, right, neighbours: int, n_items: int) -> sp.csr_matrix:
+    """The item-item weights of a two-step walk item -> buyer -> item, summed on Spark: ``left``
+    (columns ``user``, ``item``, ``value``: item to buyer) and ``right`` (the same, buyer to item)
+    joined on the buyer, ``left.value * right.value`` summed per pair of different items, each
+    item's ``neighbours`` largest positive sums kept (ties: the lower item code) and only those
+    collected, as an items x items float32 CSR (what the item-item models prune to)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    sources = left.select("user", F.col("item").alias("source"), F.col("value").alias("out"))
+    targets = right.select(F.col("user").alias("buyer"), F.col("item").alias("target"), F.col("value").alias("back"))
+    sums = (sources.join(targets, (F.col("user") == F.col("buyer")) & (F.col("source") != F.col("target")))
+            .groupBy("source", "target").agg(F.sum(F.col("out") * F.col("back")).alias("value"))
+            .where(F.col("value") > 0))
+    strongest = Window.partitionBy("source").orderBy(F.col("value").desc(), F.col("target").asc())
+    kept = (sums.withColumn("rank", F.row_number().over(strongest)).where(F.col("rank") <= int(neighbours))
+            .select("source", "target", "value").toArrow())
+    matrix = sp.csr_matrix((kept.column("value").to_numpy().astype(np.float32),
+                            (kept.column("source").to_numpy().astype(np.int64),
+                             kept.column("target").to_numpy().astype(np.int64))),
+                           shape=(n_items, n_items), dtype=np.float32)
+    matrix.sort_indices()
+    return matrix
+
+
+def spark_ratings(data, who: str):
+    """The weighted pairs in Spark of training data built by Spark (``ratings``), or a ValueError."""
+    ratings = getattr(data, "ratings", None)
+    if ratings is None:
+        raise ValueError(f"{who}.fit: the training data must be built by Spark (ratings)")
+    return ratings
