@@ -104,7 +104,7 @@ class TrainConfig:
 
         role = FAMILIES[family].role
         blended = {name: {} for name, other in FAMILIES.items()
-                   if other.plays("blended") and other.role != role and name != family}
+                   if other.plays("blended") and other.role != role}
         return self.replaced("chosen config", components={family: dict(params), **blended},
                              weighting=dict(weighting))
 

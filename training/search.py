@@ -13,7 +13,7 @@ cost model, how EASE is sized) come from the registry, :data:`recommender.models
 the same candidates, scores and choice on any machine and under any load. Its budget is a number
 of *planned* seconds: each candidate's cost is estimated before it runs from the data's size and
 its parameters (the family's :meth:`~recommender.models.base.Recommender.fit_cost` plus judging
-its lists, :func:`planned_seconds`), and the search stops when the next candidate's estimate no
+its lists, :func:`scoring_seconds`), and the search stops when the next candidate's estimate no
 longer fits in what the plan has left. What each candidate really took is recorded, never read.
 
 1. **Floors**: the starting points of the families that play the ``floor`` part (popularity per
@@ -326,12 +326,6 @@ def scoring_seconds(family: Family, n_items: int, buyers: int) -> float:
     return SECONDS_PER_SCORED_CELL * buyers * n_items * (1 + rankings)
 
 
-def planned_seconds(family: Family, params: dict, shape: tuple[int, int, int], buyers: int) -> float:
-    """The plan's estimate of a candidate: the family's fit cost on a buyers x items matrix with
-    ``shape[2]`` pairs, and judging its lists (:func:`scoring_seconds`)."""
-    return family.fit_cost(params, *shape).seconds + scoring_seconds(family, shape[1], buyers)
-
-
 def _moves(candidate: Candidate, weighting_fixed: bool) -> Iterator[Candidate]:
     """The refinement moves from ``candidate``, in order: its family's, then the half-life (unless
     the weighting is fixed). The popularity exponent is searched again with every fit."""
@@ -376,10 +370,10 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     per_buyer_ndcg: dict[int, np.ndarray] = {}  # id(trial) -> its NDCG of each validation buyer
     seen: set[Candidate] = set()
     best: list = []  # [trial, fitted model, its training data] of the best so far
-    plan = {"spent": 0.0, "stopped_by": "plan"}
+    spent, stopped_by = 0.0, "plan"  # planned seconds of the candidates run; what ended the search
 
     def left() -> float:
-        return budget_seconds - plan["spent"]
+        return budget_seconds - spent
 
     first = judge.inputs(Candidate.of(families[0], {}, weightings[0]).weighting)
     shape = (first.data.n_users, first.data.n_items, first.data.user_items.nnz)  # the same for every weighting
@@ -403,7 +397,8 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         """Judge ``candidate`` unless seen or over the plan; its NDCG, or None. A candidate over
         the plan is kept on the scoreboard with the reason and, when ``last_when_unaffordable``,
         ends the search (so the rest of the plan is not listed candidate by candidate)."""
-        if plan["stopped_by"] == "budget":
+        nonlocal spent, stopped_by
+        if stopped_by == "budget":
             return None
         if candidate in seen:
             return scored.get(candidate)
@@ -414,11 +409,11 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
                                        left() - scoring_seconds(family, shape[1], judge.buyers))
             if sized is None:
                 skip(candidate, "too large for the plan left even at its smallest size")
-                plan["stopped_by"] = "budget" if last_when_unaffordable else plan["stopped_by"]
+                stopped_by = "budget" if last_when_unaffordable else stopped_by
                 return None
             candidate = Candidate.of(candidate.family, sized, candidate.weighting_dict)
         cost = family.fit_cost(candidate.param_dict, *shape)
-        planned = planned_seconds(family, candidate.param_dict, shape, judge.buyers)
+        planned = cost.seconds + scoring_seconds(family, shape[1], judge.buyers)
         if not judge.has(candidate.weighting):
             planned += SECONDS_PER_INPUT_PAIR * shape[2]
         if cost.bytes > memory_limit:
@@ -426,9 +421,9 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
             return None
         if best and planned > left():
             skip(candidate, f"planned {planned:.2f} s, {max(left(), 0):.2f} s of the plan left", planned)
-            plan["stopped_by"] = "budget" if last_when_unaffordable else plan["stopped_by"]
+            stopped_by = "budget" if last_when_unaffordable else stopped_by
             return None
-        plan["spent"] += planned
+        spent += planned
         try:
             trial, model, used, per_buyer = judge.judge(candidate, planned)
         except (ValueError, MemoryError, np.linalg.LinAlgError) as exc:
@@ -487,11 +482,11 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     # 6. coordinate moves from each top family's best, in turn, while they help
     points = {name: best_of(name) for name in ranked()[:TOP_FAMILIES]}
     exhausted: set[str] = set()
-    while len(exhausted) < len(points) and plan["stopped_by"] != "budget":
+    while len(exhausted) < len(points) and stopped_by != "budget":
         for name in [name for name in points if name not in exhausted]:
             for moved in _moves(points[name], weighting_fixed=weighting is not None):
                 ndcg = run(moved)
-                if plan["stopped_by"] == "budget":
+                if stopped_by == "budget":
                     break
                 if ndcg is not None and ndcg > scored[points[name]]:
                     points[name] = moved
@@ -510,8 +505,8 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     else:  # refit the chosen candidate (its popularity exponent included) on its training data
         used = judge.inputs(Candidate.of(chosen.family, chosen.params, chosen.weighting).weighting)[0]
         model = make(chosen.family, chosen.params).fit(used)
-    return SearchResult(trials, chosen, model, used, budget_seconds, plan["spent"], time.perf_counter() - start, k,
-                        judge.buyers, plan["stopped_by"], most_accurate=best[0], floor=floor)
+    return SearchResult(trials, chosen, model, used, budget_seconds, spent, time.perf_counter() - start, k,
+                        judge.buyers, stopped_by, most_accurate=best[0], floor=floor)
 
 
 def niche_friendliest_tie(trials: list[Trial], most_accurate: Trial, per_buyer: dict[int, np.ndarray]) -> Trial:

@@ -57,28 +57,23 @@ class SparkTrainingData(TrainingData):
         from pyspark.sql.types import IntegerType, StructField, StructType
 
         items = np.arange(self.n_items, dtype=np.int64) if items is None else np.asarray(items, dtype=np.int64)
-        gram = np.zeros((len(items), len(items)), dtype=np.float64, order="F")
+        gram = np.zeros((len(items), len(items)), dtype=np.float32, order="F")
         if not len(items):
-            return gram.astype(np.float32, order="F")
-        pairs = self.ratings.select("user", "item", F.col("weight").cast("double").alias("weight"))
+            return gram
+        pairs = self.ratings.select("user", "item", F.col("weight").cast("double").alias("value"))
         if len(items) < self.n_items:
             wanted = self.ratings.sparkSession.createDataFrame(
                 [(int(item),) for item in items], StructType([StructField("item", IntegerType(), False)]))
             pairs = pairs.join(F.broadcast(wanted), "item")
-        left = pairs.select("user", F.col("item").alias("item_i"), F.col("weight").alias("weight_i"))
-        right = pairs.select(F.col("user").alias("user_j"), F.col("item").alias("item_j"),
-                             F.col("weight").alias("weight_j"))
-        sums = (left.join(right, (F.col("user") == F.col("user_j")) & (F.col("item_i") <= F.col("item_j")))
-                .groupBy("item_i", "item_j").agg(F.sum(F.col("weight_i") * F.col("weight_j")).alias("value"))
-                .toArrow())
+        sums = item_pair_sums(pairs, pairs, lambda source, target: source <= target).toArrow()
         position = np.full(self.n_items, -1, dtype=np.int64)
         position[items] = np.arange(len(items))
-        rows = position[sums.column("item_i").to_numpy().astype(np.int64)]
-        columns = position[sums.column("item_j").to_numpy().astype(np.int64)]
-        values = sums.column("value").to_numpy()
+        rows = position[sums.column("source").to_numpy().astype(np.int64)]
+        columns = position[sums.column("target").to_numpy().astype(np.int64)]
+        values = sums.column("value").to_numpy()  # float64 sums, stored as float32
         gram[rows, columns] = values
         gram[columns, rows] = values
-        return gram.astype(np.float32, order="F")
+        return gram
 
 
 def _weighted(pairs, weighting: InteractionWeighting, n_items: int):
@@ -163,6 +158,19 @@ def spark_training_data(lines, catalog: pd.DataFrame, weighting: InteractionWeig
                              **item_inputs(catalog, content_features, content_dimensions, seed))
 
 
+def item_pair_sums(left, right, keep):
+    """``left.value * right.value`` summed per pair of items (``source`` from ``left``, ``target``
+    from ``right``; columns ``user``, ``item``, ``value`` each) over the buyers who bought both: a
+    self-join on the buyer, restricted to the pairs ``keep(source, target)`` (column expressions)
+    selects. A DataFrame of ``source``, ``target``, ``value``."""
+    from pyspark.sql import functions as F
+
+    sources = left.select("user", F.col("item").alias("source"), F.col("value").alias("out"))
+    targets = right.select(F.col("user").alias("buyer"), F.col("item").alias("target"), F.col("value").alias("back"))
+    return (sources.join(targets, (F.col("user") == F.col("buyer")) & keep(F.col("source"), F.col("target")))
+            .groupBy("source", "target").agg(F.sum(F.col("out") * F.col("back")).alias("value")))
+
+
 def strongest_item_pairs(left, right, neighbours: int, n_items: int) -> sp.csr_matrix:
     """The item-item weights of a two-step walk item -> buyer -> item, summed on Spark: ``left``
     (columns ``user``, ``item``, ``value``: item to buyer) and ``right`` (the same, buyer to item)
@@ -172,11 +180,7 @@ def strongest_item_pairs(left, right, neighbours: int, n_items: int) -> sp.csr_m
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    sources = left.select("user", F.col("item").alias("source"), F.col("value").alias("out"))
-    targets = right.select(F.col("user").alias("buyer"), F.col("item").alias("target"), F.col("value").alias("back"))
-    sums = (sources.join(targets, (F.col("user") == F.col("buyer")) & (F.col("source") != F.col("target")))
-            .groupBy("source", "target").agg(F.sum(F.col("out") * F.col("back")).alias("value"))
-            .where(F.col("value") > 0))
+    sums = item_pair_sums(left, right, lambda source, target: source != target).where(F.col("value") > 0)
     strongest = Window.partitionBy("source").orderBy(F.col("value").desc(), F.col("target").asc())
     kept = (sums.withColumn("rank", F.row_number().over(strongest)).where(F.col("rank") <= int(neighbours))
             .select("source", "target", "value").toArrow())
