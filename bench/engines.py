@@ -13,6 +13,7 @@ served default knob, with what each search chose and how long each job took.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
@@ -46,6 +47,7 @@ def scores(result: TrainResult, test) -> dict:
 
 def main() -> None:
     args = engine_arguments(__doc__.splitlines()[0])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from training.spark_train import train_with_spark
 
@@ -57,9 +59,9 @@ def main() -> None:
         print(f"data: {paths[0]}: {len(train_part.purchases):,} training lines, {len(test.purchases):,} test lines "
               f"(last {args.test_days:g} days)", flush=True)
         results = {}
-        for name, run in (("local", lambda: train(train_part, config, show_progress=False)),
+        for name, run in (("local", lambda: train(train_part, config)),
                           (f"spark ({args.master})", lambda: train_with_spark(
-                              train_file, paths[1], config, master=args.master, show_progress=False))):
+                              train_file, paths[1], config, master=args.master))):
             start = time.perf_counter()
             result = run()
             results[name] = (time.perf_counter() - start, result, scores(result, test))
