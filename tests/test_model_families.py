@@ -137,12 +137,13 @@ def test_every_family_survives_save_load_and_clone(fitted, data, name, tmp_path)
 def test_ease_is_sized_to_what_the_plan_has_left():
     from recommender.models.ease import PLAN_SHARE, EASERecommender, fit_to_plan
 
-    shape = (50_000, 20_000, 1_000_000)
+    shapes = [(50_000, 20_000, 1_000_000), (40_000, 20_000, 700_000)]  # the validation windows' fit parts
 
     def fit_seconds(n: int) -> float:
-        return EASERecommender.fit_cost({"max_items": n}, *shape).seconds
+        return sum(EASERecommender.fit_cost({"max_items": n}, *shape).seconds for shape in shapes)
 
-    solved = fit_to_plan({"l2": 250.0}, shape, 20_000, 10.0)["max_items"]
+    solved = fit_to_plan({"l2": 250.0}, shapes, 20_000, 10.0)["max_items"]
     assert fit_seconds(solved) <= PLAN_SHARE * 10.0 < fit_seconds(solved + 1)
-    assert fit_to_plan({"l2": 250.0}, shape, 2_000, 10.0) == {"l2": 250.0}  # every bought item fits
-    assert fit_to_plan({"l2": 250.0}, shape, 20_000, 1e-3) is None  # not even the 1,000 most bought
+    assert fit_to_plan({"l2": 250.0}, shapes[:1], 20_000, 10.0)["max_items"] > solved  # one window: more items
+    assert fit_to_plan({"l2": 250.0}, shapes, 2_000, 10.0) == {"l2": 250.0}  # every bought item fits
+    assert fit_to_plan({"l2": 250.0}, shapes, 20_000, 1e-3) is None  # not even the 1,000 most bought

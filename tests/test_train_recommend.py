@@ -148,6 +148,7 @@ def test_recommend_rejects_a_users_file_without_user_id(small_model, tmp_path, c
     ({"niche": 2}, "'niche' must be 'auto' or a number from 0 to 1"),
     ({"weighting": {"scheme": "cubic"}}, "weighting scheme must be one of"),
     ({"learning_rate": 1}, "unknown field 'learning_rate'"),
+    ({"validation_windows": 0}, "'validation_windows' must be a positive integer"),
 ])
 def test_bad_config_is_refused_before_training(small_market, tmp_path, capsys, config, message):
     path = tmp_path / "config.json"
@@ -217,3 +218,27 @@ def test_the_default_knob_never_takes_the_blend_below_the_popularity_floor():
     assert choose_niche(curve, config) == 0.75  # within 5% of pure relevance
     assert choose_niche(curve, config, floor=0.0975) == 0.25  # the best popularity candidate is the bar
     assert choose_niche(curve, config, floor=0.2) == 0.0  # a blend below its floor gets no niche knob
+
+
+def test_validation_windows_are_consecutive_latest_first_and_stop_when_history_runs_short(small_market):
+    from training.train import LocalInput, validation_windows
+
+    source = LocalInput(load_dataset(*small_market))
+    span = source.days_covered()
+    windows = validation_windows(source, TrainConfig(validation_days=30, validation_windows=3))
+    assert len(windows) == 3 and span >= 4 * 30
+    for (fit_part, validation), (earlier_fit, earlier) in zip(windows, windows[1:]):
+        # the earlier window is the last 30 days of the data before the later one, and is fitted before it
+        assert earlier.purchases.timestamp.max() == fit_part.dataset.purchases.timestamp.max()
+        assert earlier.purchases.timestamp.max() < validation.purchases.timestamp.min()
+        assert earlier_fit.dataset.purchases.timestamp.max() < earlier.purchases.timestamp.min()
+    # a second window of 45% of the span would leave 10% before it: less than half a window
+    assert len(validation_windows(source, TrainConfig(validation_days=int(0.45 * span), validation_windows=2))) == 1
+    assert len(validation_windows(source, TrainConfig(validation_days=30, validation_windows=1))) == 1
+
+
+def test_training_pools_the_buyers_of_both_validation_windows(small_model):
+    manifest = json.loads((small_model / MANIFEST).read_text())
+    validation = manifest["validation"]
+    assert len(validation["window_buyers"]) == 2 and all(n > 0 for n in validation["window_buyers"])
+    assert validation["buyers"] == sum(validation["window_buyers"]) == validation["search"]["buyers"]

@@ -9,6 +9,10 @@ Example (JSON)::
      "components": {"ease": {"l2": 250, "beta": 0.3}, "content": {}, "popularity": {}},
      "validation_days": 30, "niche": "auto"}
 
+``validation_days`` is the length of a validation window and ``validation_windows`` how many
+consecutive windows (the latest first) the search, the blend and the niche knob are judged on,
+their buyers pooled: one window at a holiday or a season's start would choose for those weeks
+only (an earlier window is used only when the data before it still covers a window's length).
 ``weighting`` is the interaction weighting (default: searched; with ``components`` given and no
 weighting, :class:`InteractionWeighting`'s defaults); ``components`` names the hybrid's models and
 their parameters (see :data:`MODEL_CLASSES`); ``families`` restricts the families the search
@@ -42,6 +46,7 @@ class TrainConfig:
     content_dimensions: int = 64
     bucket_edges: tuple = (1, 3, 10)
     validation_days: int = 30
+    validation_windows: int = 2
     blend_trials: int = 60
     niche: float | str = "auto"
     niche_max_ndcg_loss: float = 0.05
@@ -82,6 +87,9 @@ class TrainConfig:
             raise ValueError(f"config: 'content_dimensions' must be a positive integer, got {self.content_dimensions!r}")
         if self.validation_days <= 0:
             raise ValueError(f"config: 'validation_days' must be positive, got {self.validation_days}")
+        if isinstance(self.validation_windows, bool) or not isinstance(self.validation_windows, int) \
+                or self.validation_windows < 1:
+            raise ValueError(f"config: 'validation_windows' must be a positive integer, got {self.validation_windows!r}")
 
     @property
     def interaction_weighting(self) -> InteractionWeighting:

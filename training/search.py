@@ -52,7 +52,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -162,25 +162,24 @@ class Trial:
 
 @dataclass
 class SearchResult:
-    """The scoreboard, the winner (with its fitted model and the data it was fitted on), the
-    best floor candidate and the plan."""
+    """The scoreboard, the winner (with its model fitted before each validation window and the
+    data it was fitted on), the best floor candidate and the plan."""
 
     trials: list[Trial]
     best: Trial  # the chosen candidate (see niche_friendliest_tie)
-    model: Recommender
-    data: TrainingData
+    fitted: list[tuple[Recommender, TrainingData]]  # per validation window, the latest first
     budget_seconds: float
     planned_seconds: float
     seconds: float
     k: int
-    buyers: int
+    buyers: list[int]  # validation buyers per window
     stopped_by: str = "plan"
     most_accurate: Trial | None = None
     floor: Trial | None = None  # the most accurate candidate of a family playing "floor"
 
     def to_dict(self) -> dict:
         """What the manifest and the reports record."""
-        return {"metric": f"validation ndcg@{self.k}", "buyers": self.buyers,
+        return {"metric": f"validation ndcg@{self.k}", "buyers": sum(self.buyers), "window_buyers": self.buyers,
                 "budget_seconds": round(self.budget_seconds, 1), "planned_seconds": round(self.planned_seconds, 1),
                 "seconds": round(self.seconds, 1), "stopped_by": self.stopped_by, "best": self.best.to_dict(),
                 "most_accurate": (self.most_accurate or self.best).to_dict(),
@@ -215,9 +214,19 @@ def scoreboard_table(search: dict) -> str:
     return "\n".join(text)
 
 
+class Window(NamedTuple):
+    """One validation window: ``data_for(weighting)`` builds the training data of the data before
+    it for a weighting (a dict of :class:`InteractionWeighting` fields), ``relevant_for(data)`` its
+    validation buyer codes and their relevant items (CSR, one row per buyer)."""
+
+    data_for: Callable[[dict], TrainingData]
+    relevant_for: Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]]
+
+
 class _Inputs(NamedTuple):
-    """What judging on one weighting reads: the training data, the validation buyers, their relevant
-    items and their purchases (CSR, one row per buyer), and each item's training buyers."""
+    """What judging one window on one weighting reads: the training data, the validation buyers,
+    their relevant items and their purchases (CSR, one row per buyer), and each item's training
+    buyers."""
 
     data: TrainingData
     buyers: np.ndarray
@@ -227,28 +236,30 @@ class _Inputs(NamedTuple):
 
 
 class _Judge:
-    """Fits candidates on the data before the validation days and scores their validation lists."""
+    """Fits candidates on the data before each validation window and scores their lists there."""
 
-    def __init__(self, data_for: Callable[[dict], TrainingData], make: Callable[[str, dict], Recommender],
-                 relevant_for: Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]], k: int):
-        self.data_for, self.make, self.relevant_for, self.k = data_for, make, relevant_for, k
-        self.cache: dict[tuple, _Inputs] = {}
-        self.buyers = 0  # validation buyers judged (the same for every weighting)
+    def __init__(self, windows: Sequence[Window], make: Callable[[str, dict], Recommender], k: int):
+        self.windows, self.make, self.k = list(windows), make, k
+        self.cache: dict[tuple, list[_Inputs]] = {}
+        self.buyers: list[int] = []  # validation buyers judged per window (the same for every weighting)
 
     def has(self, weighting: tuple) -> bool:
         """Whether the inputs of ``weighting`` are built."""
         return weighting in self.cache
 
-    def inputs(self, weighting: tuple) -> _Inputs:
-        """The inputs of a weighting (built once)."""
+    def inputs(self, weighting: tuple) -> list[_Inputs]:
+        """The inputs of a weighting in each window (built once)."""
         if weighting not in self.cache:
             self.cache.clear()  # one weighting's matrices at a time: the search visits them in runs
-            data = self.data_for(dict(weighting))
-            buyers, relevant = self.relevant_for(data)
-            purchased = data.purchased
-            self.cache[weighting] = _Inputs(data, buyers, relevant, purchased[buyers],
-                                            np.asarray(purchased.sum(axis=0)).ravel())
-            self.buyers = len(buyers)
+            built = []
+            for window in self.windows:
+                data = window.data_for(dict(weighting))
+                buyers, relevant = window.relevant_for(data)
+                purchased = data.purchased
+                built.append(_Inputs(data, buyers, relevant, purchased[buyers],
+                                     np.asarray(purchased.sum(axis=0)).ravel()))
+            self.cache[weighting] = built
+            self.buyers = [len(inputs.buyers) for inputs in built]
         return self.cache[weighting]
 
     def lists(self, model: Recommender, inputs: _Inputs, scales: list[np.ndarray] | None) -> list[np.ndarray]:
@@ -266,33 +277,42 @@ class _Judge:
 
         with ThreadPoolExecutor(max_workers=JUDGING_THREADS) as pool:
             parts = list(pool.map(batch, range(0, len(buyers), step)))
-        return [np.vstack(lists) for lists in zip(*parts)]
+        return [np.vstack(lists) for lists in zip(*parts)] if parts else \
+            [np.empty((0, self.k), dtype=np.int64)] * (1 if scales is None else len(scales))
 
-    def judge(self, candidate: Candidate, planned: float) -> tuple[Trial, Recommender, TrainingData, np.ndarray]:
-        """Fit and score a candidate: its scoreboard row (with the best popularity exponent for a
-        family that has them), the fitted model, its training data, and its NDCG of each validation
-        buyer."""
-        inputs = self.inputs(candidate.weighting)
-        data = inputs.data
+    def fit(self, candidate: Candidate) -> list[tuple[Recommender, TrainingData]]:
+        """``candidate`` fitted on the data before each window."""
+        return [(self.make(candidate.family, candidate.param_dict).fit(inputs.data), inputs.data)
+                for inputs in self.inputs(candidate.weighting)]
+
+    def judge(self, candidate: Candidate, planned: float
+              ) -> tuple[Trial, list[tuple[Recommender, TrainingData]], np.ndarray]:
+        """Fit and score a candidate in every window: its scoreboard row (with the best popularity
+        exponent for a family that has them), its model fitted before each window with the data it
+        was fitted on, and its NDCG of each validation buyer of every window (one array, the
+        windows' buyers in turn: the windows are pooled buyer by buyer)."""
         start = time.perf_counter()
-        model = self.make(candidate.family, candidate.param_dict).fit(data)
-        exponents, scales = (None,), None
-        if FAMILIES[candidate.family].exponents:  # scores / buyers ** beta, relative to the fitted beta
-            exponents = FAMILIES[candidate.family].exponents
-            scales = [model.column_scale(beta) / model.column_scale(float(model.beta)) for beta in exponents]
-        results = []
-        for beta, recommended in zip(exponents, self.lists(model, inputs, scales)):
-            per_buyer = ndcg_at_k(recommended, inputs.relevant, self.k, average=False)
-            results.append((float(np.nanmean(per_buyer)), float(long_tail_share(recommended, inputs.item_sales)),
-                            beta, per_buyer))
-        ndcg, tail, beta, per_buyer = max(results, key=lambda result: result[0])
+        exponents = FAMILIES[candidate.family].exponents or (None,)
+        per_buyer: list[list[np.ndarray]] = [[] for _ in exponents]  # per exponent, per window
+        tails: list[list[float]] = [[] for _ in exponents]
+        fitted = self.fit(candidate)
+        for inputs, (model, _) in zip(self.inputs(candidate.weighting), fitted):
+            scales = None if exponents == (None,) else \
+                [model.column_scale(beta) / model.column_scale(float(model.beta)) for beta in exponents]
+            for index, recommended in enumerate(self.lists(model, inputs, scales)):
+                per_buyer[index].append(ndcg_at_k(recommended, inputs.relevant, self.k, average=False))
+                tails[index].append(float(long_tail_share(recommended, inputs.item_sales)) if len(recommended) else 0.0)
+        weights = np.asarray(self.buyers, dtype=float)
+        results = [(float(np.nanmean(np.concatenate(ndcgs))), float(np.average(tail, weights=weights)), beta,
+                    np.concatenate(ndcgs)) for beta, ndcgs, tail in zip(exponents, per_buyer, tails)]
+        ndcg, tail, beta, pooled = max(results, key=lambda result: result[0])
         params = candidate.param_dict
         if beta is not None:
             params["beta"] = beta
-            model = model.with_beta(beta)
+            fitted = [(model.with_beta(beta), data) for model, data in fitted]
         trial = Trial(candidate.family, params, candidate.weighting_dict, "ok", ndcg, tail, planned,
                       round(time.perf_counter() - start, 2))
-        return trial, model, data, per_buyer
+        return trial, fitted, pooled
 
 
 def ranked_by_scales(scores: np.ndarray, scales: list[np.ndarray], k: int, pool: int = RANKING_POOL
@@ -341,17 +361,15 @@ def _moves(candidate: Candidate, weighting_fixed: bool) -> Iterator[Candidate]:
                            {**candidate.weighting_dict, "half_life_days": float(round(half_life * change))})
 
 
-def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str, dict], Recommender],
-                  relevant_for: Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]], *,
+def search_models(windows: Sequence[Window], make: Callable[[str, dict], Recommender], *,
                   budget_seconds: float, k: int = 10, weighting: dict | None = None,
                   families: tuple[str, ...] | None = None, on_trial: Callable[[Trial], None] | None = None,
                   memory_bytes: float | None = None) -> SearchResult:
     """Run the search (see the module notes).
 
-    ``data_for(weighting)`` builds the training data of the fit part for a weighting (a dict of
-    :class:`InteractionWeighting` fields); ``make(family, params)`` an unfitted model;
-    ``relevant_for(data)`` the validation buyer codes and their relevant items (CSR, one row per
-    buyer). ``budget_seconds`` is the plan's size in estimated seconds; ``weighting`` fixes the
+``windows`` are the validation windows (:class:`Window`, the latest first): every candidate is
+    fitted on the data before each and judged on the buyers of all of them, pooled.
+    ``make(family, params)`` builds an unfitted model. ``budget_seconds`` is the plan's size in estimated seconds; ``weighting`` fixes the
     weighting (no weighting round); ``families`` restricts the searched families. At least one
     candidate always runs, whatever the budget.
     """
@@ -363,21 +381,27 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     weightings = [InteractionWeighting(**weighting).to_dict()] if weighting else \
         [InteractionWeighting(**w).to_dict() for w in WEIGHTINGS]
     memory_limit = MEMORY_SHARE * (memory_bytes or machine_memory_bytes())
-    judge = _Judge(data_for, make, relevant_for, k)
+    if not windows:
+        raise ValueError("model search: no validation window")
+    judge = _Judge(windows, make, k)
     start = time.perf_counter()
     trials: list[Trial] = []
     scored: dict[Candidate, float] = {}  # NDCG of every candidate that ran
     per_buyer_ndcg: dict[int, np.ndarray] = {}  # id(trial) -> its NDCG of each validation buyer
     seen: set[Candidate] = set()
-    best: list = []  # [trial, fitted model, its training data] of the best so far
+    best: list = []  # [trial, its fitted models and their training data] of the best so far
     spent, stopped_by = 0.0, "plan"  # planned seconds of the candidates run; what ended the search
 
     def left() -> float:
         return budget_seconds - spent
 
     first = judge.inputs(Candidate.of(families[0], {}, weightings[0]).weighting)
-    shape = (first.data.n_users, first.data.n_items, first.data.user_items.nnz)  # the same for every weighting
-    n_bought = int((first.item_sales > 0).sum())
+    # per window, the same for every weighting
+    shapes = [(inputs.data.n_users, inputs.data.n_items, inputs.data.user_items.nnz) for inputs in first]
+    n_bought = int((first[0].item_sales > 0).sum())
+
+    def judging_seconds(family: Family) -> float:
+        return sum(scoring_seconds(family, shape[1], buyers) for shape, buyers in zip(shapes, judge.buyers))
 
     def record(trial: Trial) -> Trial:
         trials.append(trial)
@@ -405,19 +429,19 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         seen.add(candidate)
         family = FAMILIES[candidate.family]
         if family.fit_to_plan is not None:
-            sized = family.fit_to_plan(candidate.param_dict, shape, n_bought,
-                                       left() - scoring_seconds(family, shape[1], judge.buyers))
+            sized = family.fit_to_plan(candidate.param_dict, shapes, n_bought, left() - judging_seconds(family))
             if sized is None:
                 skip(candidate, "too large for the plan left even at its smallest size")
                 stopped_by = "budget" if last_when_unaffordable else stopped_by
                 return None
             candidate = Candidate.of(candidate.family, sized, candidate.weighting_dict)
-        cost = family.fit_cost(candidate.param_dict, *shape)
-        planned = cost.seconds + scoring_seconds(family, shape[1], judge.buyers)
+        costs = [family.fit_cost(candidate.param_dict, *shape) for shape in shapes]
+        planned = sum(cost.seconds for cost in costs) + judging_seconds(family)
         if not judge.has(candidate.weighting):
-            planned += SECONDS_PER_INPUT_PAIR * shape[2]
-        if cost.bytes > memory_limit:
-            skip(candidate, f"needs about {cost.bytes / 1e9:.1f} GB, over {memory_limit / 1e9:.1f} GB", planned)
+            planned += SECONDS_PER_INPUT_PAIR * sum(shape[2] for shape in shapes)
+        needed = sum(cost.bytes for cost in costs)  # the windows' models are held together
+        if needed > memory_limit:
+            skip(candidate, f"needs about {needed / 1e9:.1f} GB, over {memory_limit / 1e9:.1f} GB", planned)
             return None
         if best and planned > left():
             skip(candidate, f"planned {planned:.2f} s, {max(left(), 0):.2f} s of the plan left", planned)
@@ -425,7 +449,7 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
             return None
         spent += planned
         try:
-            trial, model, used, per_buyer = judge.judge(candidate, planned)
+            trial, fitted, per_buyer = judge.judge(candidate, planned)
         except (ValueError, MemoryError, np.linalg.LinAlgError) as exc:
             record(Trial(candidate.family, candidate.param_dict, candidate.weighting_dict, "failed",
                          planned_seconds=planned, reason=f"{type(exc).__name__}: {exc}"))
@@ -434,7 +458,7 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
         scored[candidate] = trial.ndcg
         per_buyer_ndcg[id(trial)] = per_buyer
         if not best or trial.ndcg > best[0].ndcg:
-            best[:] = [trial, model, used]
+            best[:] = [trial, fitted]
         record(trial)
         return trial.ndcg
 
@@ -500,12 +524,9 @@ def search_models(data_for: Callable[[dict], TrainingData], make: Callable[[str,
     chosen = niche_friendliest_tie(ran, best[0], per_buyer_ndcg)
     floor = max((trial for trial in ran if FAMILIES[trial.family].plays("floor")), key=lambda trial: trial.ndcg,
                 default=None)
-    if chosen is best[0]:
-        model, used = best[1], best[2]
-    else:  # refit the chosen candidate (its popularity exponent included) on its training data
-        used = judge.inputs(Candidate.of(chosen.family, chosen.params, chosen.weighting).weighting)[0]
-        model = make(chosen.family, chosen.params).fit(used)
-    return SearchResult(trials, chosen, model, used, budget_seconds, spent, time.perf_counter() - start, k,
+    # the chosen candidate, unless the last best, is refitted (its popularity exponent included)
+    fitted = best[1] if chosen is best[0] else judge.fit(Candidate.of(chosen.family, chosen.params, chosen.weighting))
+    return SearchResult(trials, chosen, fitted, budget_seconds, spent, time.perf_counter() - start, k,
                         judge.buyers, stopped_by, most_accurate=best[0], floor=floor)
 
 

@@ -23,7 +23,7 @@ from recommender.models import make_model
 from recommender.models.base import Recommender
 from recommender.spark import DEFAULT_MASTER, spark_session
 from recommender.spark.interactions import SparkTrainingData, spark_training_data
-from recommender.spark.purchases import read_purchases, validation_split
+from recommender.spark.purchases import days_covered, read_purchases, validation_split
 from training.config import TrainConfig
 from training.train import TrainResult, train
 
@@ -34,26 +34,32 @@ log = logging.getLogger(__name__)
 class SparkInput:
     """Purchase lines in Spark (cleaned, persisted) and the catalog on the driver.
 
-    ``built`` holds the training data last built from this input or its validation part (shared
-    between them): building new training data frees the old one's pairs in Spark.
+    ``depth`` counts the validation splits that cut this input from the whole data (0: the whole
+    data, 1: before the latest validation window, ...). ``built`` (shared by an input and the
+    parts cut from it) holds the training data last built at each depth: building new training
+    data frees the pairs in Spark of the data built before at its depth and deeper.
     """
 
     lines: object
     catalog: pd.DataFrame
     reports: list[LoadReport]
-    built: list[SparkTrainingData] = field(default_factory=list, repr=False)
+    built: dict[int, SparkTrainingData] = field(default_factory=dict, repr=False)
+    depth: int = 0
 
     def validation_split(self, days: float) -> tuple["SparkInput", Dataset]:
         fit_lines, validation = validation_split(self.lines, days, self.catalog)
-        return SparkInput(fit_lines, self.catalog, self.reports, self.built), validation
+        return SparkInput(fit_lines, self.catalog, self.reports, self.built, self.depth + 1), validation
 
     def training_data(self, config: TrainConfig) -> SparkTrainingData:
-        while self.built:
-            self.built.pop().unpersist()
+        for depth in [depth for depth in self.built if depth >= self.depth]:
+            self.built.pop(depth).unpersist()
         data = spark_training_data(self.lines, self.catalog, config.interaction_weighting,
                                    content_dimensions=config.content_dimensions, seed=config.seed)
-        self.built.append(data)
+        self.built[self.depth] = data
         return data
+
+    def days_covered(self) -> float:
+        return days_covered(self.lines)
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed, engine="spark")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
@@ -49,12 +50,13 @@ from recommender.models.hybrid import (
 from recommender.progress import progress_bar
 from recommender.splits import relevance_matrix, validation_split
 from training.config import TrainConfig
-from training.search import default_budget_seconds, describe_trial, search_models
+from training.search import Window, default_budget_seconds, describe_trial, search_models
 
 log = logging.getLogger(__name__)
 
 VALIDATION_BUYERS = 5_000  # validation buyers sampled for tuning (enough for stable NDCG, fast)
 SCORING_BATCH = 1_024
+MIN_HISTORY_SHARE = 0.5  # of a validation window's days, the least history an earlier window is fitted on
 BLEND_POOL = 100  # each component's top items per validation buyer among which blends are ranked
 
 
@@ -79,6 +81,9 @@ class TrainingInput(Protocol):
 
     def training_data(self, config: TrainConfig) -> TrainingData:
         """The model inputs, built as ``config`` says."""
+
+    def days_covered(self) -> float:
+        """Days from the first purchase to the last."""
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         """The unfitted hybrid component ``name`` (``seed``: its random state, if it has one)."""
@@ -108,6 +113,10 @@ class LocalInput:
         data = config.training_data(self.dataset, item_side=self.items.get(key))
         self.items.setdefault(key, {name: getattr(data, name) for name in ITEM_SIDE})
         return data
+
+    def days_covered(self) -> float:
+        times = self.dataset.purchases.timestamp
+        return (times.max() - times.min()) / pd.Timedelta(days=1)
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed)
@@ -161,21 +170,50 @@ def budget_seconds(config: TrainConfig, source: TrainingInput) -> float:
     return default_budget_seconds(source.counts()["purchase_lines"])
 
 
+def blend_candidates(hybrid: HybridRecommender, data: TrainingData, buyers: np.ndarray) -> CandidatePool:
+    """Each of ``buyers``' pool of candidates for tuning the blend: the union of every component's
+    top :data:`BLEND_POOL` items (purchases and unavailable items excluded), with every
+    component's scores on them. Batches of buyers run on two threads (the rankings release the GIL)."""
+    available = data.catalog.available.to_numpy(dtype=bool)
+    bought = data.purchased[buyers]
+
+    def pool_of(rows: slice) -> CandidatePool:  # one batch of dense scores at a time
+        return candidate_pool(hybrid.component_scores(data.batch(buyers[rows]), bought[rows], available), BLEND_POOL)
+
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        return CandidatePool.concat(list(threads.map(pool_of, _in_batches(len(buyers)))))
+
+
+def validation_windows(source: TrainingInput, config: TrainConfig) -> list[tuple[TrainingInput, Dataset]]:
+    """Up to ``config.validation_windows`` consecutive validation windows of ``validation_days``
+    each, the latest first, as (the input before the window, the window's purchases). An earlier
+    window is carved only when the data before it would still cover :data:`MIN_HISTORY_SHARE` of
+    a window's days."""
+    days = config.validation_days
+    windows = [source.validation_split(days)]
+    while len(windows) < config.validation_windows and \
+            windows[-1][0].days_covered() >= (1 + MIN_HISTORY_SHARE) * days:
+        windows.append(windows[-1][0].validation_split(days))
+    return windows
+
+
 def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, progress: tqdm) -> dict:
-    """Steps 1-4: the model, blend weights and niche knob from a validation split of ``dataset``.
-    Returns what the manifest records, with ``config`` the config naming the chosen components."""
+    """Steps 1-4: the model, blend weights and niche knob from the validation windows of ``dataset``
+    (every step pools the buyers of all windows). Returns what the manifest records, with
+    ``config`` the config naming the chosen components."""
     source = as_input(dataset)
     budget = budget_seconds(config, source) if config.searches else None
-    fit_part, validation = source.validation_split(config.validation_days)
+    windows = validation_windows(source, config)
 
-    def relevant_for(data: TrainingData) -> tuple[np.ndarray, sp.csr_matrix]:
-        return validation_relevance(data, validation, config.seed)
+    def window(fit_part: TrainingInput, validation: Dataset) -> Window:
+        return Window(lambda weighting: fit_part.training_data(config.replaced(weighting=weighting)),
+                      lambda data: validation_relevance(data, validation, config.seed))
 
-    fitted, search = {}, None
+    search = None
     if config.searches:
         progress.set_description("validation: model search")
-        search = search_models(lambda weighting: fit_part.training_data(config.replaced(weighting=weighting)),
-                               lambda name, params: fit_part.component(name, params, config.seed), relevant_for,
+        search = search_models([window(*pair) for pair in windows],
+                               lambda name, params: source.component(name, params, config.seed),
                                budget_seconds=budget, k=config.k,
                                weighting=config.weighting, families=config.families,
                                on_trial=lambda trial: progress.set_postfix_str(
@@ -183,48 +221,47 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
         progress.set_postfix_str("")
         best = search.best
         config = config.with_model(best.family, best.params, best.weighting)
-        data, fitted = search.data, {best.family: search.model}
+        fitted = [({best.family: model}, data) for model, data in search.fitted]
     else:
         progress.set_description("validation: features")
-        data = fit_part.training_data(config)
+        fitted = [({}, fit_part.training_data(config)) for fit_part, _ in windows]
     progress.update()
     progress.set_description("validation: fit components")
-    hybrid = make_hybrid(config, make_component=fit_part.component, fitted=fitted).fit(data, refit=False)
+    hybrids = [make_hybrid(config, make_component=source.component, fitted=models).fit(data, refit=False)
+               for models, data in fitted]
+    datas = [data for _, data in fitted]
     progress.update()
 
-    buyers, relevant = relevant_for(data)
     progress.set_description("validation: tune blend")
-    available = data.catalog.available.to_numpy(dtype=bool)
-
-    bought = data.purchased[buyers]
-
-    def pool_of(rows: slice) -> CandidatePool:  # one batch of dense scores at a time
-        batch, seen = data.batch(buyers[rows]), bought[rows]
-        return candidate_pool(hybrid.component_scores(batch, seen, available), BLEND_POOL)
-
-    with ThreadPoolExecutor(max_workers=2) as threads:  # the rankings release the GIL
-        pools = list(threads.map(pool_of, _in_batches(len(buyers))))
-    buckets = history_buckets(data.batch(buyers), config.bucket_edges)
-    weights, quality = tune_blend_weights(CandidatePool.concat(pools), relevant, buckets,
+    judged = [validation_relevance(data, validation, config.seed) for data, (_, validation) in zip(datas, windows)]
+    relevant = sp.vstack([window_relevant for _, window_relevant in judged], format="csr")
+    pools = [blend_candidates(hybrid, data, buyers) for hybrid, data, (buyers, _) in zip(hybrids, datas, judged)]
+    buckets = [history_buckets(data.batch(buyers), config.bucket_edges) for data, (buyers, _) in zip(datas, judged)]
+    weights, quality = tune_blend_weights(CandidatePool.concat(pools), relevant, np.concatenate(buckets),
                                           len(config.bucket_edges) + 1, k=config.k, trials=config.blend_trials,
                                           seed=config.seed)
-    alone = dict(zip((name for name, _ in hybrid.components), quality.pop("components")))
+    alone = dict(zip((name for name, _ in hybrids[0].components), quality.pop("components")))
     progress.update()
 
     progress.set_description("validation: niche curve")
-    hybrid.set_weights(weights)
-    engine = RecommendationEngine.build(hybrid, data)
-    lists = engine.recommend_per_knob(buyers, config.k, config.niche_grid)
+    per_window = []
+    for hybrid, data, (buyers, _) in zip(hybrids, datas, judged):
+        hybrid.set_weights(weights)
+        engine = RecommendationEngine.build(hybrid, data)
+        per_window.append((engine, engine.recommend_per_knob(buyers, config.k, config.niche_grid)))
+    sizes = [len(buyers) for buyers, _ in judged]
     curve = []
-    for niche, recommended in lists.items():
-        curve.append({"niche": niche, f"ndcg@{config.k}": float(ndcg_at_k(recommended, relevant, config.k)),
-                      "long_tail_share": float(long_tail_share(recommended, engine.item_sales))})
+    for niche in config.niche_grid:
+        lists = [window_lists[niche] for _, window_lists in per_window]
+        tails = [long_tail_share(window_list, engine.item_sales) for window_list, (engine, _) in zip(lists, per_window)]
+        curve.append({"niche": niche, f"ndcg@{config.k}": float(ndcg_at_k(np.vstack(lists), relevant, config.k)),
+                      "long_tail_share": float(np.average(tails, weights=sizes))})
     progress.update()
     floor = search.floor.ndcg if search is not None and search.floor is not None else None
     niche = choose_niche(curve, config, floor) if config.niche == "auto" else float(config.niche)
     return {"config": config.to_dict(), "search": search.to_dict() if search is not None else None,
-            "buyers": int(len(buyers)), "blend_weights": weights.round(4).tolist(),
-            "components": [name for name, _ in hybrid.components], "bucket_edges": list(config.bucket_edges),
+            "buyers": int(sum(sizes)), "window_buyers": sizes, "blend_weights": weights.round(4).tolist(),
+            "components": [name for name, _ in hybrids[0].components], "bucket_edges": list(config.bucket_edges),
             f"blend_ndcg@{config.k}": {str(key): round(value, 5) for key, value in quality.items()},
             f"component_ndcg@{config.k}": {name: round(value, 5) for name, value in alone.items()},
             "niche_curve": curve, "niche": niche}

@@ -157,15 +157,17 @@ class ExactEASE(Recommender):
         return similar_from_rows(lambda block: self.weights_[block], np.asarray(items), self.n_items_, k)
 
 
-def fit_to_plan(params: dict, shape: tuple[int, int, int], items_bought: int, seconds: float) -> dict | None:
-    """``params`` with ``max_items`` lowered to the most items whose fit (:meth:`fit_cost` on a
-    buyers x items matrix of ``shape``: buyers, items, bought pairs) takes at most
-    :data:`PLAN_SHARE` of ``seconds`` (what the search's plan has left for fitting), when fewer
-    than the ``items_bought``; None when fewer than :data:`MIN_SOLVED_ITEMS` would be."""
+def fit_to_plan(params: dict, shapes: list[tuple[int, int, int]], items_bought: int, seconds: float
+                ) -> dict | None:
+    """``params`` with ``max_items`` lowered to the most items whose fits (:meth:`fit_cost` on
+    buyers x items matrices of ``shapes``: buyers, items, bought pairs; one per validation window)
+    take at most :data:`PLAN_SHARE` of ``seconds`` (what the search's plan has left for fitting)
+    together, when fewer than the ``items_bought``; None when fewer than :data:`MIN_SOLVED_ITEMS`
+    would be."""
     limit = min(int(params.get("max_items", EASERecommender().max_items)), items_bought)
 
     def cost(n: int) -> float:
-        return EASERecommender.fit_cost({**params, "max_items": n}, *shape).seconds
+        return sum(EASERecommender.fit_cost({**params, "max_items": n}, *shape).seconds for shape in shapes)
 
     allowed = PLAN_SHARE * max(seconds, 0.0)
     if cost(limit) <= allowed:

@@ -78,9 +78,9 @@ class Family:
     the first the search tries, ``cold_item_parameter`` names the boolean parameter that maps
     never-bought items from content (off for the evaluation's plain baselines), ``spark`` is
     ``"module:Class"`` of the estimator ``--engine spark`` fits instead (None: the same one, on
-    the driver), and ``fit_to_plan(params, shape, items_bought, seconds)`` sizes the parameters so
-    that fitting on a matrix of ``shape`` (buyers, items, pairs) fits in the planned seconds left
-    (None when even the smallest size does not).
+    the driver), and ``fit_to_plan(params, shapes, items_bought, seconds)`` sizes the parameters so
+    that fitting on matrices of ``shapes`` (buyers, items, pairs; one per validation window) fits
+    in the planned seconds left (None when even the smallest size does not).
     """
 
     name: str
@@ -92,7 +92,7 @@ class Family:
     leading: bool = False
     cold_item_parameter: str | None = None
     spark: str | None = None
-    fit_to_plan: Callable[[dict, tuple[int, int, int], int, float], dict | None] | None = field(
+    fit_to_plan: Callable[[dict, list[tuple[int, int, int]], int, float], dict | None] | None = field(
         default=None, repr=False)
 
     def __post_init__(self):

@@ -184,6 +184,14 @@ def last_purchase_seconds(lines) -> int:
     return int(lines.agg(F.max("seconds")).first()[0])
 
 
+def days_covered(lines) -> float:
+    """Days from the first purchase line to the last."""
+    from pyspark.sql import functions as F
+
+    first, last = lines.agg(F.min("seconds"), F.max("seconds")).first()
+    return (last - first) / SECONDS_PER_DAY
+
+
 def validation_split(lines, days: float, catalog: pd.DataFrame) -> tuple[object, Dataset]:
     """Cut the lines like :func:`recommender.splits.validation_split`: lines at or before
     ``last purchase - days`` fit; the later ones validate, returned to the driver as the distinct
