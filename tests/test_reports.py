@@ -139,8 +139,11 @@ ROWS = [row(POPULARITY_ROW, 0.05, 0.0), row(EASE_ROW, 0.101, 0.09), row(HYBRID_Z
 def test_verdict_names_the_served_row_why_and_its_cost_against_the_most_accurate_row():
     evaluation = evaluation_of(ROWS)
     line = verdict(evaluation)
-    assert line.startswith(f'Served: {SERVED}, the model "recommender train" builds, chosen on the validation '
-                           f"split inside the training days")
+    assert line.startswith(f'Served: {SERVED}, the model "recommender train" builds, chosen on 1 validation '
+                           f"window of 30 days inside the training days (their last 30 days)")
+    evaluation.validation["window_buyers"] = [2_500, 2_500]
+    assert "chosen on 2 validation windows of 30 days inside the training days (their last 60 days)" in \
+        verdict(evaluation)
     assert "niche knob 0.3, the largest that keeps NDCG@10 within 5% of pure relevance order" in line
     assert line.endswith(f"NDCG@10 0.072 vs 0.101 for {EASE_ROW} (-29%), long-tail share 0.23 vs 0.09.")
     page = report_html(evaluation)

@@ -162,6 +162,8 @@ def test_default_budget_grows_with_the_data_within_bounds():
     assert default_budget_seconds(1_000) == MIN_BUDGET_SECONDS
     assert default_budget_seconds(4_000_000) > default_budget_seconds(3_000_000) >= MIN_BUDGET_SECONDS
     assert default_budget_seconds(10**12) == MAX_BUDGET_SECONDS
+    # every candidate is fitted once per validation window: the plan grows with them
+    assert default_budget_seconds(4_000_000, windows=2) == 2 * default_budget_seconds(4_000_000)
 
 
 def test_several_windows_fit_each_candidate_before_each_and_pool_their_buyers(split):
@@ -172,7 +174,7 @@ def test_several_windows_fit_each_candidate_before_each_and_pool_their_buyers(sp
     result = search_models([latest, before], make_model, budget_seconds=600, k=10, families=("popularity", "als"),
                            weighting={"scheme": "binary"})
     assert len(result.fitted) == 2 and len(result.buyers) == 2 and result.to_dict()["buyers"] == sum(result.buyers)
-    (model, data), (earlier_model, earlier_data) = result.fitted
+    (_, data), (_, earlier_data) = result.fitted
     assert earlier_data.user_items.nnz < data.user_items.nnz  # fitted on the data before the earlier window
     per_buyer = []
     for window, (fitted, fitted_on) in zip([latest, before], result.fitted):

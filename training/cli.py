@@ -117,7 +117,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     dataset = _training_data(args)
     evaluation = evaluate(dataset, config, test_days=args.test_days, k=args.k, show_progress=not args.quiet)
     if evaluation.validation.get("search"):
-        print("model search on the validation split (inside the training days):")
+        print("model search on the validation windows (inside the training days):")
         print(scoreboard_table(evaluation.validation["search"]) + "\n")
     print(evaluation.table())
     if args.report:
@@ -141,14 +141,17 @@ def run_tune(args: argparse.Namespace) -> int:
 def run_retrain(args: argparse.Namespace) -> int:
     import time
 
+    from serving.settings import AdminKeySettings
     from training.retrain import retrain_once
 
     config = _config(args)
+    admin_key = AdminKeySettings().admin_key  # RECOMMENDER_ADMIN_KEY, read once
     while True:
         try:
             record = retrain_once(args.store, args.catalog, args.models_dir, server=args.server,
                                   recent_days=args.recent_days, margin=args.margin, config=config,
-                                  show_progress=not args.quiet)
+                                  show_progress=not args.quiet,
+                                  admin_key=admin_key.get_secret_value() if admin_key is not None else "")
             print(f"{record.status}: {record.model_version} {record.model_dir} ({record.reason})")
         except Exception as exc:  # noqa: BLE001 (a failed round leaves serving untouched; --every tries again)
             if args.every is None:
@@ -190,59 +193,62 @@ def _add_retrain(parser: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import os
-
     from recommender.artifacts import read_manifest
-    from serving.app import MODEL_DIR_ENV
     from serving.server import serve
 
-    manifest = read_manifest(args.model)  # a clear error now rather than in every worker
-    os.environ[MODEL_DIR_ENV] = str(args.model.resolve())
-    _serve_forecasts(args)
-    store = _serve_store(args)
-    base = f"http://{args.host}:{args.port}"
-    print(f"serving model {manifest['model_version']} on {base} with {args.workers} worker process(es) "
+    settings = _serve_settings(args)
+    manifest = read_manifest(settings.model_dir)  # a clear error now rather than in every worker
+    _check_forecasts(settings)
+    shown = _migrate_store(settings.store.get_secret_value())
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"serving model {manifest['model_version']} on {base} with {settings.workers} worker process(es) "
           f"(API docs: {base}/docs)")
     print(f"sample request: curl '{base}/v1/users/<user_id>/recommendations?k=5'")
-    print(f"events go to {store}: curl -H 'X-API-Key: <ingest key>' -H 'Content-Type: application/json' -d "
+    print(f"events go to {shown}: curl -H 'X-API-Key: <ingest key>' -H 'Content-Type: application/json' -d "
           f"'{{\"events\": [{{\"event_id\": \"e-1\", \"user_id\": \"<user_id>\", \"item_id\": "
           f"\"<item_id>\", \"type\": \"purchase\"}}]}}' {base}/v1/events")
-    status = serve(args.host, args.port, args.workers, access_log=args.access_log)
+    status = serve(settings)
     print("stopped" if status == 0 else f"stopped: a worker failed (status {status})", file=sys.stderr)
     return status
 
 
-def _serve_store(args: argparse.Namespace) -> str:
-    """Open the event store once (migrating it to the newest schema, before any worker starts) and
-    pass its URL to the workers; the store shown without its password."""
-    import os
+def _serve_settings(args: argparse.Namespace):
+    """The server's settings: the flags given over the environment's (:mod:`serving.settings`), the
+    paths made absolute, the event store defaulting to ``events.sqlite3`` next to the model directory."""
+    from pydantic import SecretStr
 
+    from serving.settings import ServingSettings
+
+    settings = ServingSettings(**{name: value for name, value in vars(args).items()
+                                  if name in ServingSettings.model_fields and value is not None})
+    model_dir = settings.model_dir.resolve()
+    paths = {name: path.resolve() for name in ("forecasts_dir", "merchant_tokens")
+             if (path := getattr(settings, name)) is not None}
+    store = settings.store or SecretStr(f"sqlite:///{model_dir.parent / 'events.sqlite3'}")
+    return settings.model_copy(update={"model_dir": model_dir, **paths, "store": store})
+
+
+def _migrate_store(url: str) -> str:
+    """Open the event store once (migrating it to the newest schema, before any worker starts); the
+    store shown without its password."""
     from recommender.store import EventStore
-    from serving.app import STORE_ENV
 
-    url = args.store or os.environ.get(STORE_ENV) or f"sqlite:///{args.model.resolve().parent / 'events.sqlite3'}"
     store = EventStore.open(url)
     shown = store.display_url
     store.close()
-    os.environ[STORE_ENV] = url
     return shown
 
 
-def _serve_forecasts(args: argparse.Namespace) -> None:
-    """Pass ``serve --forecasts/--merchant-tokens`` to the workers (they override the environment
-    variables) after checking them, so a bad directory or token file stops the server now."""
-    import os
+def _check_forecasts(settings) -> None:
+    """Load the forecasts and the merchant tokens to serve, so a bad directory or token file stops
+    the server now."""
+    from serving.forecasts import load_forecast_state
 
-    from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, load_forecast_state
-
-    for variable, path in ((FORECASTS_DIR_ENV, args.forecasts), (MERCHANT_TOKENS_ENV, args.merchant_tokens)):
-        if path is not None:
-            os.environ[variable] = str(path.resolve())
-    forecasts, _ = load_forecast_state(os.environ.get(FORECASTS_DIR_ENV) or None,
-                                       os.environ.get(MERCHANT_TOKENS_ENV) or None)
+    forecasts, _ = load_forecast_state(settings.forecasts_dir, settings.merchant_tokens)
     if forecasts is not None:
         print(f"merchant forecasts published {forecasts.manifest['created_at']}: curl -H 'Authorization: Bearer "
-              f"<token>' 'http://{args.host}:{args.port}/v1/merchants/<merchant_id>/forecast?horizon=12&by=item'")
+              f"<token>' 'http://{settings.host}:{settings.port}/v1/merchants/<merchant_id>/forecast?horizon=12"
+              "&by=item'")
 
 
 @contextmanager
@@ -453,19 +459,26 @@ def _int_in(low: int, high: int):
 
 
 def _add_serve(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
-    parser.add_argument("--forecasts", type=Path, default=None,
-                        help="forecast directory written by forecast-publish (serves the merchant forecast route)")
+    # each flag's dest is its field of serving.settings.ServingSettings; a flag not given (None) leaves the
+    # field to its RECOMMENDER_* variable, else its default
+    parser.add_argument("--model", dest="model_dir", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--forecasts", dest="forecasts_dir", type=Path, default=None,
+                        help="forecast directory written by forecast-publish (serves the merchant forecast route; "
+                             "default: RECOMMENDER_FORECASTS_DIR)")
     parser.add_argument("--merchant-tokens", type=Path, default=None,
-                        help="merchant token file written by merchant-token (authenticates that route)")
+                        help="merchant token file written by merchant-token (authenticates that route; default: "
+                             "RECOMMENDER_MERCHANT_TOKENS)")
     parser.add_argument("--store", default=None,
                         help="event store for POST /v1/events: sqlite:///PATH or postgresql://USER@HOST/DB (default: "
                              "RECOMMENDER_STORE, else events.sqlite3 next to the model directory)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=_int_in(1, 65535), default=8000, help="port (default 8000)")
-    parser.add_argument("--workers", type=_int_in(1, 64), default=1,
-                        help="server processes, each with its own SO_REUSEPORT socket on the port (default 1)")
-    parser.add_argument("--access-log", action="store_true", help="log every request (default: only /metrics)")
+    parser.add_argument("--host", default=None, help="address to listen on (default RECOMMENDER_HOST, else 127.0.0.1)")
+    parser.add_argument("--port", type=_int_in(1, 65535), default=None,
+                        help="port (default RECOMMENDER_PORT, else 8000)")
+    parser.add_argument("--workers", type=_int_in(1, 64), default=None,
+                        help="server processes, each with its own SO_REUSEPORT socket on the port (default "
+                             "RECOMMENDER_WORKERS, else 1)")
+    parser.add_argument("--access-log", action="store_true", default=None,
+                        help="log every request (default: RECOMMENDER_ACCESS_LOG, else only /metrics)")
 
 
 def _add_forecast_request(parser: argparse.ArgumentParser) -> None:

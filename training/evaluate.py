@@ -28,7 +28,7 @@ Rows (one per model, in this order)
   chose, and the content model.
 * ``hybrid (niche 0)``: the trained hybrid in pure relevance order.
 * ``hybrid (default niche X)``: the model ``recommender recommend`` serves by default (the niche
-  knob chosen on the validation split).
+  knob chosen on the validation windows).
 
 Test buyers and relevance
 -------------------------
@@ -359,7 +359,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         def step(description: str):
             progress.set_description(description)
 
-        step("hybrid: train (validation split, model search, tuning, fit)")
+        step("hybrid: train (validation windows, model search, tuning, fit)")
         clock = time.perf_counter()
         result = train(train_part, config, show_progress=False)
         engine, chosen = result.engine, result.config

@@ -245,9 +245,10 @@ def verdict(evaluation: Evaluation) -> str:
     k = evaluation.k
     served, best = evaluation.default_row, most_accurate_row(evaluation)
     ndcg, mine, theirs = f"ndcg@{k}", served.metrics, best.metrics
-    why = (f"Served: {served.name}, the model \"recommender train\" builds, chosen on the validation split inside "
-           f"the training days (their last {evaluation.config['validation_days']} days), with the "
-           f"{_niche_reason(evaluation)}.")
+    days, windows = evaluation.config["validation_days"], len(evaluation.validation.get("window_buyers", [0]))
+    why = (f"Served: {served.name}, the model \"recommender train\" builds, chosen on {windows} validation "
+           f"window{'s' if windows > 1 else ''} of {days} days inside the training days (their last "
+           f"{windows * days} days), with the {_niche_reason(evaluation)}.")
     if mine[ndcg] >= theirs[ndcg]:
         return (f"{why} It is also the most accurate row: NDCG@{k} {mine[ndcg]:.3f}, "
                 f"long-tail share {mine['long_tail_share']:.2f}.")
@@ -303,7 +304,7 @@ def charts(evaluation: Evaluation) -> list[tuple[str, bytes, str]]:
     tradeoff_caption = (
         f"The hybrid on the test split for each value of the niche knob: NDCG@{k} (left axis) and the share of "
         f"recommended slots outside the 20% most popular items (right axis). The vertical line is the served knob, "
-        f"chosen on the validation split inside the training data (not on this test split); the flat lines are the "
+        f"chosen on validation windows inside the training data (not on this test split); the flat lines are the "
         f"baselines' NDCG@{k}.")
     drawn = [("tradeoff", tradeoff_plot(evaluation), tradeoff_caption),
              ("regions", region_plot(evaluation), REGION_CAPTION),

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,6 @@ from training.train import manifest_fields, train
 log = logging.getLogger(__name__)
 
 K = 10
-ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
 RELOAD_SECONDS = 600
 
 
@@ -89,24 +89,26 @@ def reload_server(server: str, model_dir: Path, admin_key: str) -> str:
 
 def retrain_once(store_url: str, catalog: Path, models_dir: Path, server: str | None = None,
                  recent_days: float = 7, margin: float = 0.0, config: TrainConfig | None = None,
-                 show_progress: bool = False) -> ModelRecord:
-    """One round (see the module's documentation); the registry's record of it."""
+                 show_progress: bool = False, admin_key: str = "") -> ModelRecord:
+    """One round (see the module's documentation); the registry's record of it. ``admin_key``
+    authenticates the reload on ``server``."""
     store = EventStore.open(store_url, migrate=False)
+    reload = None if server is None else partial(reload_server, server, admin_key=admin_key)
     try:
-        return _round(store, catalog, Path(models_dir), server, recent_days, margin, config or TrainConfig(),
+        return _round(store, catalog, Path(models_dir), reload, recent_days, margin, config or TrainConfig(),
                       show_progress)
     finally:
         store.close()
 
 
-def _round(store: EventStore, catalog: Path, models_dir: Path, server: str | None, recent_days: float,
-           margin: float, config: TrainConfig, show_progress: bool) -> ModelRecord:
+def _round(store: EventStore, catalog: Path, models_dir: Path, reload: Callable[[Path], str] | None,
+           recent_days: float, margin: float, config: TrainConfig, show_progress: bool) -> ModelRecord:
     position = store.position()
     dataset = load_store_dataset(store.url, catalog)
     position["until"] = str(dataset.purchases.timestamp.max())
     serving = store.serving_model()
     if serving is None:
-        return _promote(store, dataset, config, catalog, models_dir, server, position, show_progress,
+        return _promote(store, dataset, config, catalog, models_dir, reload, position, show_progress,
                         "promoted: no model was serving", {})
     serving_engine, serving_manifest = load_model_directory(serving.model_dir, RecommendationEngine)
     until = serving_manifest.get("data", {}).get("store", {}).get("until")
@@ -130,22 +132,23 @@ def _round(store: EventStore, catalog: Path, models_dir: Path, server: str | Non
         reason = f"not promoted: {scores} (needs at least the serving model's + {margin:g})"
         log.info(reason)
         return store.record_model(ModelRecord("candidate-" + _stamp(), "", "rejected", reason, **compared))
-    return _promote(store, dataset, candidate.config, catalog, models_dir, server, position, show_progress,
+    return _promote(store, dataset, candidate.config, catalog, models_dir, reload, position, show_progress,
                     f"promoted: {scores}", compared)
 
 
 def _promote(store: EventStore, dataset: Dataset, config: TrainConfig, catalog: Path, models_dir: Path,
-             server: str | None, position: dict, show_progress: bool, reason: str, compared: dict) -> ModelRecord:
-    """Train ``config`` on all of ``dataset``, write it under ``models_dir``, have ``server`` serve
-    it, and register the outcome."""
+             reload: Callable[[Path], str] | None, position: dict, show_progress: bool, reason: str,
+             compared: dict) -> ModelRecord:
+    """Train ``config`` on all of ``dataset``, write it under ``models_dir``, have the server serve
+    it (``reload``, when there is one), and register the outcome."""
     model_dir = models_dir / f"model-{_stamp()}"
     final = train(dataset, config, show_progress=show_progress)
     manifest = save_model_directory(model_dir, final.engine, manifest_fields(final, config, {"catalog": catalog},
                                                                              store=position))
     version = manifest["model_version"]
     try:
-        if server is not None:
-            reload_server(server, model_dir, os.environ.get(ADMIN_KEY_ENV, ""))
+        if reload is not None:
+            reload(model_dir)
     except (OSError, RuntimeError) as exc:
         failed = f"trained but not served: the reload failed: {exc}; {reason}"
         log.warning(failed)

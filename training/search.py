@@ -1,10 +1,11 @@
 """Model search: which model family, interaction weighting and parameters suit this data.
 
-``recommender train`` runs it on the validation split it carves from the training data (the
+``recommender train`` runs it on the validation windows it carves from the training data (the
 test days of ``recommender evaluate`` are never seen), and ``recommender tune`` is the same search
-with a bigger budget. Every candidate is fitted on the data before the validation days and judged
-by NDCG@k of its lists for the validation buyers (their purchases of items new to them, as
-``evaluate`` scores), with the long-tail share of those lists and the time it took.
+with a bigger budget. Every candidate is fitted on the data before each validation window and
+judged by NDCG@k of its lists for the windows' validation buyers, pooled (their purchases of
+items new to them, as ``evaluate`` scores), with the long-tail share of those lists and the time
+it took.
 
 The families and what the search knows of them (starting points, moves, popularity exponents,
 cost model, how EASE is sized) come from the registry, :data:`recommender.models.FAMILIES`.
@@ -13,7 +14,7 @@ cost model, how EASE is sized) come from the registry, :data:`recommender.models
 the same candidates, scores and choice on any machine and under any load. Its budget is a number
 of *planned* seconds: each candidate's cost is estimated before it runs from the data's size and
 its parameters (the family's :meth:`~recommender.models.base.Recommender.fit_cost` plus judging
-its lists, :func:`scoring_seconds`), and the search stops when the next candidate's estimate no
+its lists, :func:`scoring_seconds`, in every window), and the search stops when the next candidate's estimate no
 longer fits in what the plan has left. What each candidate really took is recorded, never read.
 
 1. **Floors**: the starting points of the families that play the ``floor`` part (popularity per
@@ -43,7 +44,7 @@ Families with popularity exponents (the item-item models) are scored once per fi
 scoreboard. EASE, cubic in the items, is solved on as many of the most-bought items as the plan
 has left room for (its family's ``fit_to_plan``).
 
-The default budget grows with the data (:func:`default_budget_seconds`). The blend of the chosen
+The default budget grows with the data and the number of windows (:func:`default_budget_seconds`). The blend of the chosen
 model with the content and popularity models, and the niche knob, are then settled by
 :func:`training.train.tune_on_validation`.
 """
@@ -89,9 +90,10 @@ RANKING_POOL = 100  # items per buyer among which the popularity exponents are r
 JUDGING_THREADS = 2
 
 
-def default_budget_seconds(purchase_lines: int) -> float:
-    """The search's planned seconds for a data set of ``purchase_lines`` lines, when none is given."""
-    return float(min(MAX_BUDGET_SECONDS, max(MIN_BUDGET_SECONDS, SECONDS_PER_LINE * purchase_lines)))
+def default_budget_seconds(purchase_lines: int, windows: int = 1) -> float:
+    """The search's planned seconds for a data set of ``purchase_lines`` lines judged on ``windows``
+    validation windows (every candidate is fitted once per window), when none is given."""
+    return windows * float(min(MAX_BUDGET_SECONDS, max(MIN_BUDGET_SECONDS, SECONDS_PER_LINE * purchase_lines)))
 
 
 def machine_memory_bytes() -> float:

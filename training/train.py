@@ -1,15 +1,18 @@
-"""The training job: validation split, model search, tune the blend, pick the niche knob, refit, save.
+"""The training job: validation windows, model search, tune the blend, pick the niche knob, refit, save.
 
-1. The last ``validation_days`` of the training data become a validation split (the test split of
-   ``recommender evaluate`` is never seen here).
+1. The last ``validation_days`` of the training data become a validation window, and the
+   ``validation_days`` before them a second one (``validation_windows``; see
+   :func:`validation_windows`). Each window is judged by models fitted on the data before it; the
+   test split of ``recommender evaluate`` is never seen here. Every step below pools the windows'
+   buyers, so a window at a holiday or a season's start does not choose alone.
 2. Unless the config names its components, the model search (:mod:`training.search`) chooses the
-   collaborative model, its interaction weighting and parameters on that split, within the
-   config's time budget; the hybrid is that model, the content model and tier popularity.
-3. The hybrid's components are fitted on the rest; their scores on the validation buyers tune
-   the blend weights per history bucket (:func:`~recommender.models.hybrid.tune_blend_weights`).
+   collaborative model, its interaction weighting and parameters on those windows, within the
+   config's planned budget; the hybrid is that model, the content model and tier popularity.
+3. The hybrid's components are fitted before each window; their scores on the validation buyers
+   tune the blend weights per history bucket (:func:`~recommender.models.hybrid.tune_blend_weights`).
 4. With those weights, NDCG@k and long-tail share are measured for each niche knob in the grid;
    ``niche="auto"`` takes the largest knob that keeps NDCG@k within ``niche_max_ndcg_loss`` of
-   pure relevance.
+   pure relevance and at or above the best popularity candidate's.
 5. Everything is refitted on all the training data and wrapped in a
    :class:`~recommender.engine.RecommendationEngine`.
 
@@ -54,7 +57,7 @@ from training.search import Window, default_budget_seconds, describe_trial, sear
 
 log = logging.getLogger(__name__)
 
-VALIDATION_BUYERS = 5_000  # validation buyers sampled for tuning (enough for stable NDCG, fast)
+VALIDATION_BUYERS = 5_000  # validation buyers sampled for tuning, over all windows (enough for stable NDCG, fast)
 SCORING_BATCH = 1_024
 MIN_HISTORY_SHARE = 0.5  # of a validation window's days, the least history an earlier window is fitted on
 BLEND_POOL = 100  # each component's top items per validation buyer among which blends are ranked
@@ -146,15 +149,16 @@ def make_hybrid(config: TrainConfig, weights=None,
     return HybridRecommender(components, weights=weights, bucket_edges=config.bucket_edges)
 
 
-def validation_relevance(data: TrainingData, validation: Dataset, seed: int) -> tuple[np.ndarray, sp.csr_matrix]:
+def validation_relevance(data: TrainingData, validation: Dataset, seed: int, most: int
+                         ) -> tuple[np.ndarray, sp.csr_matrix]:
     """The validation buyers and their relevant items (CSR, one row per buyer), as ``evaluate``
     judges its test days: training buyers who bought at least one item new to them in the
-    validation days, those purchases relevant; a seeded sample of :data:`VALIDATION_BUYERS` of them
-    when there are more."""
+    validation days, those purchases relevant; a seeded sample of ``most`` of them when there are
+    more."""
     relevant = relevance_matrix(validation, data.users, data.n_items, data.purchased)
     codes = np.flatnonzero(relevant.getnnz(axis=1) > 0)
-    if len(codes) > VALIDATION_BUYERS:
-        codes = np.sort(np.random.default_rng(seed).choice(codes, VALIDATION_BUYERS, replace=False))
+    if len(codes) > most:
+        codes = np.sort(np.random.default_rng(seed).choice(codes, most, replace=False))
     return codes, relevant[codes]
 
 
@@ -163,11 +167,12 @@ def _in_batches(n: int):
         yield slice(start, min(n, start + SCORING_BATCH))
 
 
-def budget_seconds(config: TrainConfig, source: TrainingInput) -> float:
-    """The model search's time budget: the config's, else scaled to the purchase lines."""
+def budget_seconds(config: TrainConfig, source: TrainingInput, windows: int) -> float:
+    """The model search's planned seconds: the config's, else scaled to the purchase lines and the
+    number of validation windows."""
     if config.budget_minutes is not None:
         return 60.0 * float(config.budget_minutes)
-    return default_budget_seconds(source.counts()["purchase_lines"])
+    return default_budget_seconds(source.counts()["purchase_lines"], windows)
 
 
 def blend_candidates(hybrid: HybridRecommender, data: TrainingData, buyers: np.ndarray) -> CandidatePool:
@@ -202,12 +207,16 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     (every step pools the buyers of all windows). Returns what the manifest records, with
     ``config`` the config naming the chosen components."""
     source = as_input(dataset)
-    budget = budget_seconds(config, source) if config.searches else None
     windows = validation_windows(source, config)
+    budget = budget_seconds(config, source, len(windows)) if config.searches else None
+    sample = VALIDATION_BUYERS // len(windows)  # buyers per window
+
+    def relevant_in(validation: Dataset) -> Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]]:
+        return lambda data: validation_relevance(data, validation, config.seed, sample)
 
     def window(fit_part: TrainingInput, validation: Dataset) -> Window:
         return Window(lambda weighting: fit_part.training_data(config.replaced(weighting=weighting)),
-                      lambda data: validation_relevance(data, validation, config.seed))
+                      relevant_in(validation))
 
     search = None
     if config.searches:
@@ -233,7 +242,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     progress.update()
 
     progress.set_description("validation: tune blend")
-    judged = [validation_relevance(data, validation, config.seed) for data, (_, validation) in zip(datas, windows)]
+    judged = [relevant_in(validation)(data) for data, (_, validation) in zip(datas, windows)]
     relevant = sp.vstack([window_relevant for _, window_relevant in judged], format="csr")
     pools = [blend_candidates(hybrid, data, buyers) for hybrid, data, (buyers, _) in zip(hybrids, datas, judged)]
     buckets = [history_buckets(data.batch(buyers), config.bucket_edges) for data, (buyers, _) in zip(datas, judged)]

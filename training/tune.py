@@ -58,7 +58,8 @@ def tune(dataset: Dataset, base_config: TrainConfig | None = None, budget_minute
     base_config = base_config or TrainConfig()
     train_part, _ = temporal_split(dataset, test_days)
     if budget_minutes is None:
-        budget_minutes = TUNE_BUDGET_FACTOR * default_budget_seconds(len(train_part.purchases)) / 60.0
+        budget_minutes = TUNE_BUDGET_FACTOR * default_budget_seconds(len(train_part.purchases),
+                                                               base_config.validation_windows) / 60.0
     config = base_config.replaced("tune config", components=None, budget_minutes=float(budget_minutes))
     log.info("tuning on %s purchase lines up to %s (the last %g days, the test split, are left out), "
              "budget %.1f minutes", f"{len(train_part.purchases):,}", train_part.purchases.timestamp.max(),
