@@ -1,7 +1,8 @@
 """The HTTP API: recommendations, similar items, ranking, popularity and merchants' forecasts.
 
-``create_app(model_dir)`` loads and verifies the model directory once into a
-:class:`~serving.served.ServedModel` (``app.state.served``), and includes one router per concern
+``create_app(settings)`` takes the server's settings (:mod:`serving.settings`, read once at start),
+loads and verifies the model directory once into a :class:`~serving.served.ServedModel`, keeps
+both in the app's typed state (:mod:`serving.state`), and includes one router per concern
 (:mod:`serving.routes`): recommendations, items, merchants, admin, operations. Routes use
 FastAPI's public API only: path and query parameters as one pydantic model each per route,
 validated in one call inside the route and published as the route's parameters
@@ -22,7 +23,7 @@ Caps and policies (also in the OpenAPI descriptions):
   ``unavailable_item_ids``; neither is ranked.
 
 Events: ``POST /v1/events`` (:mod:`serving.routes.events`) stores storefronts' buyer events in the
-event store (``RECOMMENDER_STORE``), authenticated by ingest keys (``RECOMMENDER_INGEST_KEYS``).
+event store (setting ``store``), authenticated by ingest keys (setting ``ingest_keys``).
 
 Operations: ``POST /v1/admin/reload`` (:mod:`serving.routes.admin`) swaps in another model
 directory: requests in flight finish on the old model and none fails; with several worker
@@ -36,60 +37,54 @@ BLAS is limited to one thread per process (set in the lifespan): the server scal
 from __future__ import annotations
 
 import asyncio
-import os
 from contextlib import asynccontextmanager
-from pathlib import Path as FilePath
 
 from fastapi import FastAPI
 
+from recommender.merchant_tokens import token_hash
 from recommender.store import EventStore, GroupCommit
 from serving.batching import RecommendationBatcher
 from serving.body_limit import BodyLimitMiddleware
-from serving.forecasts import (
-    FORECASTS_DIR_ENV,
-    MERCHANT_TOKENS_ENV,
-    load_forecast_state,
-)
-from serving.metrics import Metrics, MetricsMiddleware
+from serving.forecasts import load_forecast_state
+from serving.metrics import MetricsMiddleware
 from serving.responses import install_error_handlers
 from serving.routes import ROUTERS
 from serving.routes.admin import AdminRateLimit
 from serving.routes.pages import static_pages
 from serving.schemas import MAX_CANDIDATES, MAX_ID_LENGTH, MAX_K
-from serving.served import ModelSwapper, ServedModel, freeze_heap
+from serving.served import ServedModel, freeze_heap
+from serving.settings import ServingSettings, env_name
+from serving.state import ServingState, state_of
 from serving.watcher import Watcher
 
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
-MODEL_DIR_ENV = "RECOMMENDER_MODEL_DIR"
-STORE_ENV = "RECOMMENDER_STORE"
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     from threadpoolctl import threadpool_limits
 
+    state = state_of(app)
     limiter = threadpool_limits(1, "blas")  # process-wide: requests parallelise across processes
     freeze_heap()
-    watcher = asyncio.create_task(Watcher(app.state).run())
+    watcher = asyncio.create_task(Watcher(state).run())
     try:
         yield
     finally:
         watcher.cancel()
         limiter.restore_original_limits()
-        if app.state.store is not None:
-            app.state.event_writer.close()
-            app.state.store.close()
+        if state.store is not None:
+            state.event_writer.close()
+            state.store.close()
 
 
-def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath | None = None,
-               merchant_tokens: str | FilePath | None = None, store_url: str | None = None) -> FastAPI:
-    """The API serving the model directory ``model_dir`` (verified and loaded now, so a bad
-    directory fails at start with a ``ModelDirectoryError``); ``None`` starts without a model
-    (``/readyz`` answers 503 until one is assigned to ``app.state.served``). ``forecasts_dir``
-    (from ``recommender forecast-publish``) and ``merchant_tokens`` (a token file) serve the
-    merchant forecast route (:mod:`serving.routes.merchants`), which answers 503 without them.
-    ``store_url`` is the event store ``POST /v1/events`` writes to (:mod:`recommender.store`;
-    opened now, and migrated to the newest schema), 503 without one."""
+def create_app(settings: ServingSettings) -> FastAPI:
+    """The API configured by ``settings``. Its model directory (``model_dir``) is verified and loaded
+    now, so a bad directory fails at start with a ``ModelDirectoryError``; without one the app starts
+    without a model (``/readyz`` answers 503 until one is swapped in). The published forecasts and
+    the merchant token file serve the merchant forecast route (:mod:`serving.routes.merchants`),
+    which answers 503 without them. The event store ``POST /v1/events`` writes to is opened now,
+    and migrated to the newest schema (503 without one)."""
     app = FastAPI(title="Rural goods recommender",
                   description="Recommends rural Chinese farm produce and handicrafts to city buyers; niche "
                               "regional goods are surfaced on purpose (the `niche` knob). Caps: k <= "
@@ -104,16 +99,16 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
                   # hooks would need an SDK this project does not install, and cost 4 us per request to look
                   # for one
                   telemetry={"tracing": False, "metrics": False, "logs": False})
-    app.state.served = ServedModel.load(model_dir) if model_dir is not None else None
-    app.state.forecasts, app.state.merchant_tokens = load_forecast_state(forecasts_dir, merchant_tokens)
-    app.state.store = EventStore.open(store_url) if store_url else None
-    app.state.event_writer = GroupCommit(app.state.store) if store_url else None
-    swapper = app.state.swapper = ModelSwapper(app.state)
-    app.state.metrics = Metrics(lambda: swapper.version)
-    app.state.batcher = RecommendationBatcher()
-    app.state.admin_rate_limit = AdminRateLimit.from_environment()
+    served = ServedModel.load(settings.model_dir) if settings.model_dir is not None else None
+    forecasts, merchant_tokens = load_forecast_state(settings.forecasts_dir, settings.merchant_tokens)
+    store = EventStore.open(settings.store.get_secret_value()) if settings.store is not None else None
+    state = app.state.serving = ServingState(
+        settings=settings, store=store, event_writer=GroupCommit(store) if store is not None else None,
+        ingest_key_hashes=frozenset(token_hash(key.get_secret_value()) for key in settings.ingest_keys),
+        admin_rate_limit=AdminRateLimit(settings.admin_rate), batcher=RecommendationBatcher(),
+        served=served, forecasts=forecasts, merchant_tokens=merchant_tokens)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -122,11 +117,9 @@ def create_app(model_dir: str | FilePath | None, forecasts_dir: str | FilePath |
 
 
 def create_app_from_environment() -> FastAPI:
-    """App factory for uvicorn worker processes: the model directory comes from ``RECOMMENDER_MODEL_DIR``,
-    the published forecasts and merchant tokens (optional) from ``RECOMMENDER_FORECASTS_DIR`` and
-    ``RECOMMENDER_MERCHANT_TOKENS``, the event store (optional) from ``RECOMMENDER_STORE``."""
-    model_dir = os.environ.get(MODEL_DIR_ENV)
-    if not model_dir:
-        raise RuntimeError(f"{MODEL_DIR_ENV} is not set: start the server with `recommender serve --model DIR`")
-    return create_app(model_dir, os.environ.get(FORECASTS_DIR_ENV) or None,
-                      os.environ.get(MERCHANT_TOKENS_ENV) or None, os.environ.get(STORE_ENV) or None)
+    """App factory for uvicorn (``uvicorn --factory serving.app:create_app_from_environment``): the
+    settings from the environment alone, read once now; ``RECOMMENDER_MODEL_DIR`` is required."""
+    settings = ServingSettings()
+    if settings.model_dir is None:
+        raise RuntimeError(f"{env_name('model_dir')} is not set: start the server with `recommender serve --model DIR`")
+    return create_app(settings)

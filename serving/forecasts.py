@@ -2,11 +2,11 @@
 
 Forecasts are never fitted per request: ``recommender forecast-publish`` writes them once
 (:mod:`recommender.forecasting.published`) and the server loads that directory at start
-(``create_app(..., forecasts_dir=)``, ``RECOMMENDER_FORECASTS_DIR``); a request slices the
+(setting ``forecasts_dir``, :mod:`serving.settings`); a request slices the
 merchant's rows (:mod:`serving.routes.merchants`). Publishing again to the same directory is picked
 up within a second, with no restart (:mod:`serving.watcher`). Merchants authenticate with
 ``Authorization: Bearer <token>``, tokens issued by ``recommender merchant-token`` into a file of
-SHA-256 hashes (``merchant_tokens=``, ``RECOMMENDER_MERCHANT_TOKENS``; re-read when it changes).
+SHA-256 hashes (setting ``merchant_tokens``; re-read when it changes).
 """
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ import os
 
 from recommender.forecasting.published import PublishedForecasts
 from recommender.merchant_tokens import MerchantTokens
-
-FORECASTS_DIR_ENV = "RECOMMENDER_FORECASTS_DIR"
-MERCHANT_TOKENS_ENV = "RECOMMENDER_MERCHANT_TOKENS"
 
 
 def load_forecast_state(forecasts_dir: str | os.PathLike | None,

@@ -14,7 +14,7 @@ Metrics (``/metrics``, Prometheus text format):
 * ``recommender_http_request_duration_seconds{method, route}``: histogram of the time to answer,
   buckets 1 ms .. 1 s (:data:`LATENCY_BUCKETS`, in seconds).
 * ``recommender_model_info{model_version}``: 1 for the model being served, read from
-  ``app.state.served`` at scrape time (so it follows every reload; no sample while no model is
+  the app state's served model at scrape time (so it follows every reload; no sample while no model is
   loaded).
 * ``recommender_model_reloads_total{outcome}``: reloads through ``POST /v1/admin/reload``,
   ``outcome`` is ``success`` or ``failure``.

@@ -1,8 +1,8 @@
 """Keeping every worker process of a server on the same model after an admin reload.
 
 ``POST /v1/admin/reload`` reaches one worker process. With several workers (``recommender serve
---workers N``) the launcher gives all of them one *announcement file* (its path in
-``RECOMMENDER_RELOAD_FILE``): the worker that reloaded writes the new model's directory and
+--workers N``) the launcher gives all of them one *announcement file* (its path in the setting
+``reload_file``): the worker that reloaded writes the new model's directory and
 version into it (atomically, :func:`announce`), and every worker's watcher
 (:mod:`serving.watcher`) reads it when its modification time changes (:class:`Announcements`)
 and, when it announces a version other than the one it serves, loads that directory and swaps it
@@ -12,18 +12,9 @@ time; a worker that fails to load it keeps its model and logs why.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from recommender.atomic import atomic_file
-
-RELOAD_FILE_ENV = "RECOMMENDER_RELOAD_FILE"
-
-
-def announcement_file() -> Path | None:
-    """The announcement file shared by this server's workers (None with a single process)."""
-    path = os.environ.get(RELOAD_FILE_ENV)
-    return Path(path) if path else None
 
 
 def announce(path: Path, model_dir: str, model_version: str) -> None:

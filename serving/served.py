@@ -2,10 +2,10 @@
 
 :class:`ServedModel` is a loaded engine plus everything requests need precomputed (filter masks
 per category and region, the price array, titles, popularity rows, reason vectors, every known
-buyer's model vector and default list: :mod:`serving.precomputed`). The app keeps it as
-``app.state.served``; every request reads that reference once at its start (:func:`served_model`), so
-swapping a model in (:class:`ModelSwapper`) is one assignment and in-flight requests finish on the
-model they started with.
+buyer's model vector and default list: :mod:`serving.precomputed`). The app's state keeps it as
+``served`` (:mod:`serving.state`); every request reads that reference once at its start
+(:meth:`~serving.state.ServingState.current`), so swapping a model in (:class:`ModelSwapper`) is one
+assignment and in-flight requests finish on the model they started with.
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from fastapi import HTTPException, Request
 
 from recommender.artifacts import load_model_directory
 from recommender.engine import RecommendationEngine
@@ -29,6 +29,9 @@ from serving.item_json import ItemsJson
 from serving.live import LiveBuyers, LiveItems
 from serving.precomputed import DefaultLists
 from serving.responses import invalid
+
+if TYPE_CHECKING:
+    from serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
@@ -151,15 +154,6 @@ class ServedModel:
         return mask
 
 
-def served_model(request: Request) -> ServedModel:
-    """The model being served (read once per request, at its start), or 503."""
-    served = request.app.state.served
-    if served is None:
-        raise HTTPException(503, detail="no model is loaded; the service is not ready")
-    return served
-
-
-
 def freeze_heap() -> None:
     """Keep the garbage collector off the served model: collect, then move every object alive now
     (the model's records, strings and arrays: over 100k objects) to the permanent generation
@@ -175,14 +169,9 @@ class ModelSwapper:
     """Loads model directories and swaps them into ``state.served``, one at a time (counted in
     ``state.metrics``)."""
 
-    def __init__(self, state):
+    def __init__(self, state: ServingState):
         self.state = state
         self._lock = threading.Lock()
-
-    @property
-    def version(self) -> str | None:
-        served = self.state.served
-        return None if served is None else served.model_version
 
     @property
     def path(self) -> str:
@@ -194,7 +183,7 @@ class ModelSwapper:
         finish on the old model). Raises ``ModelDirectoryError`` (the old model keeps serving).
         Returns the previous and new model versions and the seconds taken."""
         with self._lock:
-            previous = self.version
+            previous = self.state.model_version
             start = time.perf_counter()
             try:
                 new = ServedModel.load(target)

@@ -31,19 +31,20 @@ import ctypes
 import ctypes.util
 import logging
 import multiprocessing
-import os
 import signal
 import socket
 import tempfile
+from functools import partial
+from pathlib import Path
 
 import uvicorn
 
 from recommender.signals import interrupt_on_sigterm
-from serving.reload_sync import RELOAD_FILE_ENV
+from serving.app import create_app
+from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
 
-APP_FACTORY = "serving.app:create_app_from_environment"
 BACKLOG = 2048
 STOP_SECONDS = 20.0
 
@@ -153,18 +154,19 @@ def bound_allocator() -> None:
         mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
-def run_worker(host: str, port: int, access_log: bool = False) -> None:
-    """One server process: the app (``create_app_from_environment``, which loads the model), then
+def run_worker(settings: ServingSettings) -> None:
+    """One server process: the app of ``settings`` (``create_app``, which loads the model), then
     its own ``SO_REUSEPORT`` socket and a uvicorn server on it."""
     bound_allocator()
-    config = uvicorn.Config(APP_FACTORY, factory=True, access_log=access_log, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(partial(create_app, settings), factory=True, access_log=settings.access_log,
+                            timeout_graceful_shutdown=10)
     logging.getLogger("uvicorn.error").addFilter(_not_a_stop_message)
     interrupt_on_sigterm()
     try:
         config.load()  # the model first: a worker joins the port only once it can answer
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM while loading: nothing to drain
         return
-    DrainingServer(config).run(sockets=[listening_socket(host, port)])
+    DrainingServer(config).run(sockets=[listening_socket(settings.host, settings.port)])
 
 
 UVICORN_STOP_MESSAGES = frozenset({"Shutting down", "Waiting for application shutdown.", "Application shutdown complete.",
@@ -177,26 +179,26 @@ def _not_a_stop_message(record: logging.LogRecord) -> bool:
     return record.msg not in UVICORN_STOP_MESSAGES
 
 
-def serve(host: str, port: int, workers: int = 1, access_log: bool = False) -> int:
-    """Serve on ``host:port`` with ``workers`` processes until interrupted; returns the exit status.
+def serve(settings: ServingSettings) -> int:
+    """Serve ``settings`` (on its ``host:port``, with its ``workers`` processes) until interrupted;
+    returns the exit status.
 
-    The model directory comes from the environment (``RECOMMENDER_MODEL_DIR``), as each worker
-    loads it itself. ``access_log`` logs every request (off by default: ``/metrics`` counts
-    requests per route and status for a fraction of the cost).
+    Each worker loads the model directory itself. ``access_log`` logs every request (off by
+    default: ``/metrics`` counts requests per route and status for a fraction of the cost).
     """
-    check_port_free(host, port)
-    if workers == 1:
-        run_worker(host, port, access_log)
+    check_port_free(settings.host, settings.port)
+    if settings.workers == 1:
+        run_worker(settings)
         return 0
     with tempfile.TemporaryDirectory(prefix="recommender-serve-") as shared:
-        os.environ[RELOAD_FILE_ENV] = os.path.join(shared, "model.json")  # inherited by the workers
-        return _supervise(host, port, workers, access_log)
+        return _supervise(settings.model_copy(update={"reload_file": Path(shared) / "model.json"}))
 
 
-def _supervise(host: str, port: int, workers: int, access_log: bool) -> int:
-    """Start ``workers`` worker processes and wait for them (see :func:`serve`)."""
+def _supervise(settings: ServingSettings) -> int:
+    """Start the settings' worker processes and wait for them (see :func:`serve`)."""
+    workers = settings.workers
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=run_worker, args=(host, port, access_log), name=f"worker-{i + 1}")
+    processes = [context.Process(target=run_worker, args=(settings,), name=f"worker-{i + 1}")
                  for i in range(workers)]
     for process in processes:
         process.start()

@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-from serving.reload_sync import Announcements, announcement_file
+from serving.reload_sync import Announcements
+
+if TYPE_CHECKING:
+    from serving.state import ServingState
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,9 @@ class Watcher:
     """Keeps ``state`` (``served`` through ``state.swapper``, ``forecasts``, ``merchant_tokens``)
     up to date with the files it came from."""
 
-    def __init__(self, state):
+    def __init__(self, state: ServingState):
         self.state = state
-        shared = announcement_file()
+        shared = state.settings.reload_file
         self.announcements = Announcements(shared) if shared is not None else None
 
     def check(self) -> None:
@@ -61,7 +65,7 @@ class Watcher:
 
     def _follow_model(self) -> None:
         wanted = self.announcements.new()
-        if wanted is not None and wanted["model_version"] != self.state.swapper.version:
+        if wanted is not None and wanted["model_version"] != self.state.model_version:
             self.state.swapper.swap(wanted["model_dir"])
 
     async def run(self, poll_seconds: float | None = None) -> None:

@@ -23,6 +23,8 @@ from recommender.campaigns import (
 from recommender.store import EventStore
 from serving.app import create_app
 from serving.routes.admin import ADMIN_KEY_ENV
+from serving.settings import ServingSettings
+from serving.state import state_of
 from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 ADMIN = "campaign-key"
@@ -105,7 +107,8 @@ def test_the_store_grants_impressions_within_budget_and_cap(store_url):  # noqa:
 @pytest.fixture
 def client(small_model, tmp_path, monkeypatch):
     monkeypatch.setenv(ADMIN_KEY_ENV, ADMIN)
-    with TestClient(create_app(small_model, store_url=f"sqlite:///{tmp_path / 'events.sqlite3'}")) as test_client:
+    settings = ServingSettings(model_dir=small_model, store=f"sqlite:///{tmp_path / 'events.sqlite3'}")
+    with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 
@@ -133,7 +136,7 @@ def test_a_bad_campaign_is_422_naming_the_field(client, changes, field):
 
 
 def test_an_id_in_use_and_an_unavailable_item_are_422(client):
-    served = client.app.state.served
+    served = state_of(client.app).served
     hidden = str(served.item_ids[0])
     served.engine.available[0] = False
     assert post(client, campaign(select=None, items=[hidden], campaign_id="x")).json()["errors"][0]["loc"] == [
@@ -144,7 +147,7 @@ def test_an_id_in_use_and_an_unavailable_item_are_422(client):
 
 def test_campaign_items_are_marked_within_the_cap_and_the_campaign_can_be_stopped(client):
     assert post(client, campaign()).status_code == 201
-    served = client.app.state.served
+    served = state_of(client.app).served
     time.sleep(0.6)  # the watcher picks the campaign up
     buyers = [str(user) for user in served.engine.users.ids[:60]]
     marked = {}
@@ -170,7 +173,7 @@ def test_campaign_items_are_marked_within_the_cap_and_the_campaign_can_be_stoppe
 
 
 def test_a_buyer_the_gate_excludes_sees_no_campaign_item(client):
-    served = client.app.state.served
+    served = state_of(client.app).served
     engine = served.engine
     categories = engine.catalog["category"].astype(str).to_numpy()
     regions = engine.catalog["region"].astype(str).to_numpy()
@@ -208,7 +211,7 @@ def test_campaign_routes_need_the_admin_key(client):
 
 
 def test_rank_marks_and_lifts_campaign_candidates_within_the_cap(client):
-    served = client.app.state.served
+    served = state_of(client.app).served
     engine = served.engine
     assert post(client, campaign(per_buyer_cap=3, max_in_top10=2)).status_code == 201
     time.sleep(0.6)

@@ -16,13 +16,15 @@ import pytest
 from recommender.artifacts import load_model_directory
 from recommender.campaigns import Campaign, Placer
 from recommender.store import EventStore
-from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
+from serving.routes.admin import ADMIN_KEY_ENV
+from serving.settings import env_name
 from tests.live_server import ServerProcess
 from training.cli import main
 
 ADMIN = "campaign-admin-key"
 BUDGET = 5_000
 WINDOW_SECONDS = 40
+ADMIN_RATE_ENV = env_name("admin_rate")
 CAP = 3
 CLIENTS = 6
 

@@ -14,8 +14,8 @@ from recommender.forecasting.published import ForecastDirectoryError, PublishedF
 from recommender.forecasting.views import EXPLAINED
 from recommender.loaders import load_dataset
 from recommender.merchant_tokens import issue_token
-from serving.app import MODEL_DIR_ENV, create_app_from_environment
-from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
+from serving.app import create_app_from_environment
+from serving.settings import env_name
 from training.cli import main
 
 
@@ -104,8 +104,8 @@ def test_merchant_token_refuses_a_foreign_file_without_touching_it(tmp_path, cap
 
 
 def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp_path, capsys, monkeypatch):
-    for variable in (FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV, MODEL_DIR_ENV):
-        monkeypatch.setenv(variable, "")  # serve sets them for its workers: restored after the test
+    for field in ("forecasts_dir", "merchant_tokens", "model_dir"):
+        monkeypatch.setenv(env_name(field), "")  # the flags alone (an empty variable is unset)
     assert main(["serve", "--model", str(small_model), "--forecasts", str(tmp_path)]) == 2
     assert "not a forecast directory" in capsys.readouterr().err
 
@@ -126,9 +126,9 @@ def test_published_tables_are_the_forecast_commands_numbers(published_forecasts,
 def test_app_factory_reads_forecasts_and_tokens_from_the_environment(small_model, published_forecasts, tmp_path,
                                                                      monkeypatch):
     token = issue_token(tmp_path / "tokens.json", "M1")
-    monkeypatch.setenv(MODEL_DIR_ENV, str(small_model))
-    monkeypatch.setenv(FORECASTS_DIR_ENV, str(published_forecasts))
-    monkeypatch.setenv(MERCHANT_TOKENS_ENV, str(tmp_path / "tokens.json"))
+    monkeypatch.setenv(env_name("model_dir"), str(small_model))
+    monkeypatch.setenv(env_name("forecasts_dir"), str(published_forecasts))
+    monkeypatch.setenv(env_name("merchant_tokens"), str(tmp_path / "tokens.json"))
     client = TestClient(create_app_from_environment())
     answer = client.get("/v1/merchants/M1/forecast", params={"horizon": 2},
                         headers={"Authorization": f"Bearer {token}"})

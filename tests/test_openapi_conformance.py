@@ -18,8 +18,9 @@ import pytest
 from live_server import ServerProcess
 
 from recommender.merchant_tokens import issue_token
-from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
+from serving.routes.admin import ADMIN_KEY_ENV
 from serving.routes.events import INGEST_KEYS_ENV
+from serving.settings import env_name
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
@@ -39,7 +40,7 @@ def live_server(small_model, published_forecasts, tmp_path_factory):
     with ServerProcess(small_model, 1, "--forecasts", str(published_forecasts),
                        "--merchant-tokens", str(work / "tokens.json"), "--store", f"sqlite:///{work / 'events.db'}",
                        env={ADMIN_KEY_ENV: ADMIN_KEY, INGEST_KEYS_ENV: ADMIN_KEY,
-                            ADMIN_RATE_ENV: "100000/minute"}) as server:  # the reload route itself
+                            env_name("admin_rate"): "100000/minute"}) as server:  # the reload route itself
         yield server.url, token
 
 

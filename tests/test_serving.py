@@ -19,11 +19,13 @@ from serving.schemas import (
     SimilarItemsQuery,
     SimilarItemsResponse,
 )
+from serving.settings import ServingSettings
+from serving.state import state_of
 
 
 @pytest.fixture(scope="module")
 def app(small_model):
-    return create_app(small_model)
+    return create_app(ServingSettings(model_dir=small_model))
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def served(app):
-    return app.state.served
+    return state_of(app).served
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def test_healthz_and_readyz(client, served):
 
 
 def test_without_model_not_ready_but_alive():
-    with TestClient(create_app(None)) as bare:
+    with TestClient(create_app(ServingSettings())) as bare:
         assert bare.get("/healthz").status_code == 200
         for path in ("/readyz", "/v1/model", "/v1/popular", "/v1/users/u1/recommendations"):
             answer = bare.get(path)
@@ -223,8 +225,8 @@ def test_score_items_matches_full_scores(served, buyer):
 
 
 def test_rank_lists_unavailable_items_apart(small_model, buyer):
-    app = create_app(small_model)  # a private copy of the engine, safe to modify
-    served = app.state.served
+    app = create_app(ServingSettings(model_dir=small_model))  # a private copy of the engine, safe to modify
+    served = state_of(app).served
     ids = [str(i) for i in served.item_ids[:6]]
     served.engine.available[item_codes(served, ids[:2])] = False
     with TestClient(app) as private:
@@ -341,12 +343,12 @@ def test_framework_errors_have_the_error_shape_too(client, method, path, status)
 
 
 def test_unexpected_errors_are_json_500(small_model, monkeypatch):
-    app = create_app(small_model)
+    app = create_app(ServingSettings(model_dir=small_model))
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app.state.served.engine, "recommend", broken)
+    monkeypatch.setattr(state_of(app).served.engine, "recommend", broken)
     with TestClient(app, raise_server_exceptions=False) as private:
         answer = private.get("/v1/users/u/recommendations?max_price=1000000")  # a filter: computed
     assert answer.status_code == 500 and "internal server error" in answer.json()["detail"]

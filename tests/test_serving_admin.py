@@ -14,7 +14,11 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from serving import create_app
-from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_RATE_ENV
+from serving.routes.admin import ADMIN_KEY_ENV
+from serving.settings import ServingSettings, env_name
+from serving.state import state_of
+
+ADMIN_RATE_ENV = env_name("admin_rate")
 
 KEY = "s3cret-admin-key"
 RECS = "/v1/users/{user_id}/recommendations"
@@ -25,14 +29,14 @@ def admin_key(monkeypatch):
 
 
 @pytest.fixture
-def client(small_model):
-    """A fresh app per test: reloads change its state."""
-    with TestClient(create_app(small_model)) as test_client:
+def client(small_model, admin_key):
+    """A fresh app per test (reloads change its state), with the admin key set before it starts."""
+    with TestClient(create_app(ServingSettings(model_dir=small_model))) as test_client:
         yield test_client
 
 
 def buyer_of(client) -> str:
-    engine = client.app.state.served.engine
+    engine = state_of(client.app).served.engine
     return str(engine.users.ids[0])
 
 
@@ -45,7 +49,7 @@ def reload(client, body=None, key=KEY):
 
 def test_admin_requests_are_rate_limited_per_key_and_guesses_per_client(small_model, admin_key, monkeypatch):
     monkeypatch.setenv(ADMIN_RATE_ENV, "3/minute")
-    with TestClient(create_app(small_model)) as client:
+    with TestClient(create_app(ServingSettings(model_dir=small_model))) as client:
         for _ in range(3):
             assert reload(client, {"model_dir": ""}).status_code == 422  # counted, though refused
         limited = reload(client, {"model_dir": ""})
@@ -60,7 +64,7 @@ def test_admin_requests_are_rate_limited_per_key_and_guesses_per_client(small_mo
 def test_a_bad_admin_rate_is_refused_at_start(small_model, monkeypatch):
     monkeypatch.setenv(ADMIN_RATE_ENV, "often")
     with pytest.raises(ValueError, match=ADMIN_RATE_ENV):
-        create_app(small_model)
+        create_app(ServingSettings(model_dir=small_model))
 
 
 def test_keys_and_tokens_are_never_logged(small_model, published_forecasts, admin_key, tmp_path, caplog):
@@ -68,7 +72,9 @@ def test_keys_and_tokens_are_never_logged(small_model, published_forecasts, admi
 
     token = issue_token(tmp_path / "tokens.json", "M1")
     caplog.set_level("DEBUG")
-    with TestClient(create_app(small_model, published_forecasts, tmp_path / "tokens.json")) as client:
+    settings = ServingSettings(model_dir=small_model, forecasts_dir=published_forecasts,
+                               merchant_tokens=tmp_path / "tokens.json")
+    with TestClient(create_app(settings)) as client:
         reload(client, {"model_dir": str(tmp_path / "missing")})
         reload(client, key=KEY + "-wrong")
         client.get("/v1/merchants/M1/forecast", headers={"Authorization": f"Bearer {token}"})
@@ -91,15 +97,16 @@ def test_reload_with_wrong_key_is_401(client, admin_key, second_model, versions)
 
 
 @pytest.mark.parametrize("value", [None, ""])
-def test_reload_disabled_without_server_key(client, monkeypatch, value):
+def test_reload_disabled_without_server_key(small_model, monkeypatch, value):
     if value is None:
         monkeypatch.delenv(ADMIN_KEY_ENV, raising=False)
     else:
         monkeypatch.setenv(ADMIN_KEY_ENV, value)
-    for key in (None, "", KEY):
-        answer = reload(client, key=key)
-        assert answer.status_code == 403
-        assert answer.json()["detail"] == f"admin API disabled: set {ADMIN_KEY_ENV}"
+    with TestClient(create_app(ServingSettings(model_dir=small_model))) as client:
+        for key in (None, "", KEY):
+            answer = reload(client, key=key)
+            assert answer.status_code == 403
+            assert answer.json()["detail"] == f"admin API disabled: set {ADMIN_KEY_ENV}"
 
 
 def test_reload_is_documented_with_the_api_key_scheme(client):
@@ -137,7 +144,7 @@ def test_reload_default_is_the_served_directory(client, admin_key, small_model, 
         assert answer.status_code == 200, answer.text
         assert answer.json()["model_dir"] == str(small_model)
         assert answer.json()["model_version"] == versions[0]
-    assert client.app.state.served.path == str(small_model)
+    assert state_of(client.app).served.path == str(small_model)
 
 
 @pytest.mark.parametrize("damage", ["missing", "no_manifest", "bad_checksum"])
@@ -150,7 +157,7 @@ def test_broken_directory_keeps_the_old_model(client, admin_key, small_model, tm
     elif damage == "bad_checksum":
         engine_file = next(p for p in target.iterdir() if p.name != "manifest.json")
         engine_file.write_bytes(engine_file.read_bytes()[:-10] + b"0123456789")
-    served_before = client.app.state.served
+    served_before = state_of(client.app).served
     answer = reload(client, {"model_dir": str(target)})
     assert answer.status_code == 422
     detail = answer.json()["detail"]
@@ -158,7 +165,7 @@ def test_broken_directory_keeps_the_old_model(client, admin_key, small_model, tm
                 "bad_checksum": "checksum does not match"}[damage]
     assert expected in detail and str(target) in detail
     assert f"still serving model {versions[0]}" in detail
-    assert client.app.state.served is served_before
+    assert state_of(client.app).served is served_before
     assert client.get("/v1/model").json()["model_version"] == versions[0]
     assert client.get(f"/v1/users/{buyer_of(client)}/recommendations").status_code == 200
 
@@ -173,7 +180,7 @@ def test_reload_rejects_a_bad_body(client, admin_key):
 
 
 def test_reload_brings_a_bare_app_up(admin_key, small_model, versions):
-    with TestClient(create_app(None)) as bare:
+    with TestClient(create_app(ServingSettings())) as bare:
         assert bare.get("/readyz").status_code == 503
         nothing = reload(bare)
         assert nothing.status_code == 422 and "no model_dir given" in nothing.json()["detail"]
@@ -229,8 +236,8 @@ def free_port() -> int:
 def test_reload_under_concurrent_requests(admin_key, small_model, second_model, versions):
     """Real uvicorn on 127.0.0.1: 6 threads ask for recommendations while the model is swapped
     back and forth; every request answers 200 with one of the two versions."""
-    app = create_app(small_model)
-    buyers = [str(u) for u in app.state.served.engine.users.ids[:50]] + ["never-seen-buyer"]
+    app = create_app(ServingSettings(model_dir=small_model))
+    buyers = [str(u) for u in state_of(app).served.engine.users.ids[:50]] + ["never-seen-buyer"]
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = threading.Thread(target=server.run, daemon=True)
@@ -287,7 +294,7 @@ def test_reload_under_concurrent_requests(admin_key, small_model, second_model, 
     statuses = {status for status, _ in answers}
     assert statuses == {200}, statuses
     assert {version for _, version in answers} == set(versions)
-    assert app.state.served.model_version == versions[1]
+    assert state_of(app).served.model_version == versions[1]
 
 
 # --- metrics ---------------------------------------------------------------------------------------
@@ -354,7 +361,8 @@ def test_metrics(client, admin_key, second_model, versions):
 
 
 def test_each_app_has_its_own_registry(small_model):
-    with TestClient(create_app(small_model)) as one, TestClient(create_app(None)) as two:
+    with (TestClient(create_app(ServingSettings(model_dir=small_model))) as one,
+          TestClient(create_app(ServingSettings())) as two):
         one.get("/healthz")
         families = scrape(two)
         assert not samples(families, "recommender_http_requests", "recommender_http_requests_total",
@@ -369,7 +377,7 @@ def test_exposure_counts_the_top_ten_the_api_serves(client, admin_key):
     answer = client.get("/v1/admin/exposure", headers={"X-API-Key": KEY})
     assert answer.status_code == 200, answer.text
     exposure = answer.json()
-    engine = client.app.state.served.engine
+    engine = state_of(client.app).served.engine
     assert exposure["buyers"] == len(engine.users) and exposure["k"] == 10
     slots: dict[str, int] = {}
     for user_id in engine.users.ids:

@@ -12,20 +12,23 @@ from recommender.models.base import Recommender
 from serving.app import create_app
 from serving.routes.events import INGEST_KEYS_ENV
 from serving.schemas import ErrorResponse
+from serving.settings import ServingSettings
+from serving.state import state_of
 from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 KEY = "storefront-key-1"
+ADMIN = "items-admin-key"
 
 
 @pytest.fixture
 def client(store_url, monkeypatch):
     monkeypatch.setenv(INGEST_KEYS_ENV, f"other-key, {KEY}")
-    with TestClient(create_app(None, store_url=store_url)) as test_client:  # ingestion needs no model
+    with TestClient(create_app(ServingSettings(store=store_url))) as test_client:  # ingestion needs no model
         yield test_client
 
 
 def stored(client) -> list:
-    return client.app.state.store.events_after(0)
+    return state_of(client.app).store.events_after(0)
 
 
 def post(client, events, key=KEY, **kwargs):
@@ -77,29 +80,32 @@ def test_malformed_batches_are_422(client, payload, location):
     assert stored(client) == []
 
 
-@pytest.mark.parametrize("key, status", [(None, 401), ("wrong", 401), ("admin-key", 401)])
-def test_a_storefront_key_is_required(client, monkeypatch, key, status):
-    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", "admin-key")
-    answer = post(client, [event("e1")], key=key)
-    assert answer.status_code == status and answer.headers["WWW-Authenticate"] == "X-API-Key"
-    assert stored(client) == []
+@pytest.mark.parametrize("key, status", [(None, 401), ("wrong", 401), (ADMIN, 401)])
+def test_a_storefront_key_is_required(store_url, monkeypatch, key, status):
+    monkeypatch.setenv(INGEST_KEYS_ENV, KEY)
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)  # not an ingest key
+    with TestClient(create_app(ServingSettings(store=store_url))) as client:
+        answer = post(client, [event("e1")], key=key)
+        assert answer.status_code == status and answer.headers["WWW-Authenticate"] == "X-API-Key"
+        assert stored(client) == []
 
 
-def test_ingestion_is_disabled_without_keys(client, monkeypatch):
-    monkeypatch.delenv(INGEST_KEYS_ENV)
-    answer = post(client, [event("e1")])
+def test_ingestion_is_disabled_without_keys(store_url, monkeypatch):
+    monkeypatch.delenv(INGEST_KEYS_ENV, raising=False)
+    with TestClient(create_app(ServingSettings(store=store_url))) as client:
+        answer = post(client, [event("e1")])
     assert answer.status_code == 403 and INGEST_KEYS_ENV in answer.json()["detail"]
 
 
 def test_without_a_store_the_route_is_503(monkeypatch):
     monkeypatch.setenv(INGEST_KEYS_ENV, KEY)
-    with TestClient(create_app(None)) as client:
+    with TestClient(create_app(ServingSettings())) as client:
         answer = post(client, [event("e1")])
     assert answer.status_code == 503 and "--store" in answer.json()["detail"]
 
 
 def test_a_store_that_cannot_write_is_503_and_stores_nothing(client):
-    with client.app.state.store.engine.connect() as connection:  # the table gone: every write fails
+    with state_of(client.app).store.engine.connect() as connection:  # the table gone: every write fails
         connection.exec_driver_sql("ALTER TABLE events RENAME TO events_away")
         connection.commit()
     answer = post(client, [event("e1")])
@@ -121,7 +127,9 @@ def wait_for(condition, seconds: float = 5.0):
 @pytest.fixture
 def model_client(small_model, tmp_path, monkeypatch):
     monkeypatch.setenv(INGEST_KEYS_ENV, KEY)
-    with TestClient(create_app(small_model, store_url=f"sqlite:///{tmp_path / 'events.sqlite3'}")) as test_client:
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+    settings = ServingSettings(model_dir=small_model, store=f"sqlite:///{tmp_path / 'events.sqlite3'}")
+    with TestClient(create_app(settings)) as test_client:
         yield test_client
 
 
@@ -134,7 +142,7 @@ def item_ids(answer: dict) -> list[str]:
 
 
 def test_a_purchase_leaves_the_buyers_lists_and_a_return_brings_it_back(model_client):
-    served = model_client.app.state.served
+    served = state_of(model_client.app).served
     buyer = str(served.engine.users.ids[0])
     first = item_ids(listed(model_client, buyer))[0]
     assert post(model_client, [event("p1", user_id=buyer, item_id=first)]).status_code == 200
@@ -147,7 +155,7 @@ def test_a_purchase_leaves_the_buyers_lists_and_a_return_brings_it_back(model_cl
 
 
 def test_a_buyer_never_seen_is_personalised_from_the_first_purchase(model_client):
-    served = model_client.app.state.served
+    served = state_of(model_client.app).served
     item = str(served.item_ids[int(served.engine.item_sales.argmax())])
     assert listed(model_client, "first-time-buyer")["personalized"] is False
     post(model_client, [event("n1", user_id="first-time-buyer", item_id=item, city_tier=2)])
@@ -158,7 +166,7 @@ def test_a_buyer_never_seen_is_personalised_from_the_first_purchase(model_client
 
 
 def test_views_and_unknown_items_change_no_ranking(model_client):
-    served = model_client.app.state.served
+    served = state_of(model_client.app).served
     buyer = str(served.engine.users.ids[1])
     before = item_ids(listed(model_client, buyer))
     post(model_client, [event("v1", user_id=buyer, item_id=before[0], type="view"),
@@ -167,16 +175,12 @@ def test_views_and_unknown_items_change_no_ranking(model_client):
     assert item_ids(listed(model_client, buyer)) == before and served.live.get(buyer) is None
 
 
-ADMIN = "items-admin-key"
-
-
 def put_item(client, item_id: str, **fields):
     return client.put(f"/v1/items/{item_id}", json={"title": "An item", **fields}, headers={"X-API-Key": ADMIN})
 
 
-def test_an_item_made_unavailable_leaves_every_route_and_comes_back(model_client, monkeypatch):
-    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
-    served = model_client.app.state.served
+def test_an_item_made_unavailable_leaves_every_route_and_comes_back(model_client):
+    served = state_of(model_client.app).served
     buyer = str(served.engine.users.ids[2])
     hidden = item_ids(listed(model_client, buyer))[0]
     neighbour = item_ids(model_client.get(f"/v1/items/{hidden}/similar", params={"k": 5}).json())[0]
@@ -205,9 +209,8 @@ def copy_of(served, code: int, **changes) -> dict:
             "tags": [tag for tag in str(row.tags).split(";") if tag], **changes}
 
 
-def test_a_new_item_is_ranked_by_its_content_at_once(model_client, monkeypatch):
-    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
-    served = model_client.app.state.served
+def test_a_new_item_is_ranked_by_its_content_at_once(model_client):
+    served = state_of(model_client.app).served
     original = int(served.engine.item_sales.argmax())
     buyers = [str(user) for user in served.engine.users.ids[served.engine.purchased[:, original].nonzero()[0]]]
     bought = item_ids(listed(model_client, buyers[1]))[0]  # a purchase since training, to survive the additions
@@ -229,7 +232,7 @@ def test_a_new_item_is_ranked_by_its_content_at_once(model_client, monkeypatch):
     assert sum("LYCHEE-NEW-1" in items for items in shown) >= len(shown) // 3
     assert wait_for(lambda: sum("LYCHEE-NEW-1" in item_ids(listed(model_client, buyer, k=20))
                                 for buyer in buyers[:30]) >= len(shown) // 3)
-    assert model_client.app.state.served.manifest["added_items"] == 1
+    assert state_of(model_client.app).served.manifest["added_items"] == 1
     assert bought not in item_ids(listed(model_client, buyers[1]))
     again = put_item(model_client, "LYCHEE-NEW-1", available=False)
     assert again.json()["in_model"] is True
@@ -238,16 +241,15 @@ def test_a_new_item_is_ranked_by_its_content_at_once(model_client, monkeypatch):
 
 
 def test_a_model_that_cannot_add_items_keeps_serving(model_client, monkeypatch, caplog):
-    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
-    served = model_client.app.state.served
+    served = state_of(model_client.app).served
     model = served.engine.model  # given the base class's with_items: a family that cannot add items
     monkeypatch.setattr(model, "with_items", partial(Recommender.with_items, model))
     with caplog.at_level("WARNING", logger="serving.served"):
         assert put_item(model_client, "LYCHEE-NEW-2", category="fruit").status_code == 200
         assert wait_for(lambda: "ranked after the next training" in caplog.text)
-    assert model_client.app.state.served is served
+    assert state_of(model_client.app).served is served
     assert model_client.get("/v1/items/LYCHEE-NEW-2/similar").status_code == 404
-    [item] = model_client.app.state.store.items_since(0)
+    [item] = state_of(model_client.app).store.items_since(0)
     assert (item.item_id, item.category, item.available) == ("LYCHEE-NEW-2", "fruit", True)
 
 
@@ -255,20 +257,18 @@ def test_a_model_that_cannot_add_items_keeps_serving(model_client, monkeypatch, 
     ({"title": ""}, ["body", "title"]), ({"title": "x", "price": -1}, ["body", "price"]),
     ({"title": "x", "tags": ["a;b"]}, ["body", "tags", 0]), ({"title": "x", "colour": "red"}, ["body", "colour"]),
 ])
-def test_bad_items_are_422(model_client, monkeypatch, fields, location):
-    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+def test_bad_items_are_422(model_client, fields, location):
     answer = model_client.put("/v1/items/X-1", json=fields, headers={"X-API-Key": ADMIN})
     assert answer.status_code == 422 and location in [error["loc"] for error in answer.json()["errors"]]
-    assert model_client.app.state.store.items_since(0) == []
+    assert state_of(model_client.app).store.items_since(0) == []
 
 
-def test_items_need_the_admin_key(model_client, monkeypatch):
-    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+def test_items_need_the_admin_key(model_client):
     assert model_client.put("/v1/items/X-1", json={"title": "x"}, headers={"X-API-Key": KEY}).status_code == 401
 
 
 def test_rank_scores_a_buyer_from_the_new_history(model_client):
-    served = model_client.app.state.served
+    served = state_of(model_client.app).served
     item = str(served.item_ids[int(served.engine.item_sales.argmax())])
     candidates = [str(i) for i in served.item_ids[:50]]
 

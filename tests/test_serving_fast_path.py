@@ -14,6 +14,8 @@ from recommender.ranking import RowIndices, top_k_of_product
 from serving import create_app
 from serving.served import ServedModel
 from serving.precomputed import DefaultLists, valid_prefix
+from serving.settings import ServingSettings
+from serving.state import state_of
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +111,15 @@ def test_narrow_filters_scored_over_their_items_alone_answer_as_the_full_product
 
 @pytest.mark.parametrize("model", ["small_model", "second_model"])
 def test_api_answers_the_same_with_and_without_the_fast_paths(model, request):
-    app = create_app(request.getfixturevalue(model))
+    app = create_app(ServingSettings(model_dir=request.getfixturevalue(model)))
     with TestClient(app) as client:
-        served = app.state.served
+        served = state_of(app).served
         assert served.default_lists is not None
         users = [str(u) for u in served.engine.users.ids[:30]] + ["never-seen-1", "never-seen-2"]
         queries = ["k=5", "k=20", "k=20&niche=0", "k=20&exclude_purchased=false", "k=20&city_tier=1",
                    "k=7&city_tier=3"]
         fast = {(u, q): client.get(f"/v1/users/{u}/recommendations?{q}").json() for u in users for q in queries}
-        app.state.served = dataclasses.replace(served, default_lists=None)
+        state_of(app).served = dataclasses.replace(served, default_lists=None)
         served.engine.__dict__.pop("_user_vectors", None)
         for (user, query), answer in fast.items():
             slow = client.get(f"/v1/users/{user}/recommendations?{query}").json()

@@ -15,6 +15,7 @@ from recommender.merchant_tokens import issue_token
 from serving import watcher
 from serving.app import create_app
 from serving.schemas import MerchantForecastResponse, MerchantSalesResponse
+from serving.settings import ServingSettings
 from training.cli import main
 from training.forecast_report import units
 
@@ -30,7 +31,7 @@ def tokens(tmp_path_factory) -> tuple[object, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def client(published_forecasts, tokens) -> TestClient:
-    return TestClient(create_app(None, published_forecasts, tokens[0]))
+    return TestClient(create_app(ServingSettings(forecasts_dir=published_forecasts, merchant_tokens=tokens[0])))
 
 
 def get(client: TestClient, merchant: str, token: str | None, **params):
@@ -170,9 +171,9 @@ def test_bad_query_is_422_naming_the_problem(client, tokens, params, message):
 
 
 def test_route_is_503_until_forecasts_and_tokens_are_configured(published_forecasts, tokens):
-    answer = get(TestClient(create_app(None)), "M1", tokens[1]["M1"])
+    answer = get(TestClient(create_app(ServingSettings())), "M1", tokens[1]["M1"])
     assert answer.status_code == 503 and "forecasts not published" in answer.json()["detail"]
-    answer = get(TestClient(create_app(None, published_forecasts)), "M1", tokens[1]["M1"])
+    answer = get(TestClient(create_app(ServingSettings(forecasts_dir=published_forecasts))), "M1", tokens[1]["M1"])
     assert answer.status_code == 503 and "merchant tokens not configured" in answer.json()["detail"]
 
 
@@ -187,7 +188,8 @@ def test_reissued_token_replaces_the_old_one_without_a_restart(published_forecas
     monkeypatch.setattr(watcher, "POLL_SECONDS", 0.05)
     path = tmp_path / "tokens.json"
     old = issue_token(path, "M1")
-    with TestClient(create_app(None, published_forecasts, path)) as client:  # the lifespan runs the watcher
+    settings = ServingSettings(forecasts_dir=published_forecasts, merchant_tokens=path)
+    with TestClient(create_app(settings)) as client:  # the lifespan runs the watcher
         assert get(client, "M1", old).status_code == 200
         new = issue_token(path, "M1")
         assert wait_for(lambda: get(client, "M1", new).status_code == 200)
@@ -212,7 +214,8 @@ def test_republished_forecasts_are_served_without_a_restart(forecast_market, pub
     def served_horizon(client) -> int:
         return get(client, "M1", tokens[1]["M1"]).json()["horizon"]
 
-    with TestClient(create_app(None, served_dir, tokens[0])) as client:  # the lifespan runs the watcher
+    settings = ServingSettings(forecasts_dir=served_dir, merchant_tokens=tokens[0])
+    with TestClient(create_app(settings)) as client:  # the lifespan runs the watcher
         assert served_horizon(client) == PUBLISHED_HORIZON
         assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog),
                      "--out", str(served_dir), "--horizon", "4", "--quiet"]) == 0

@@ -24,6 +24,7 @@ from recommender.models.als import als_fold_in
 from recommender.models.spark_als import SparkALSRecommender
 from recommender.spark import SparkUnavailable, require_spark
 from serving import create_app
+from serving.settings import ServingSettings
 from training.cli import main
 from training.config import TrainConfig
 from training.spark_train import spark_input
@@ -133,7 +134,7 @@ def test_spark_model_directory_serves_and_excludes_purchases(spark_model):
     np.testing.assert_array_equal(engine.users.decode(engine.users.encode(buyers)), np.asarray(buyers, dtype=object))
     assert list(engine.items.ids) == list(dataset.catalog.item_id)
     bought = dataset.purchases.groupby("user_id", observed=True).item_id.agg(lambda s: set(s.astype(str)))
-    with TestClient(create_app(out)) as client:
+    with TestClient(create_app(ServingSettings(model_dir=out))) as client:
         for user in buyers[:20]:
             response = client.get(f"/v1/users/{user}/recommendations", params={"k": 10})
             assert response.status_code == 200, response.text

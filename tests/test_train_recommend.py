@@ -179,6 +179,7 @@ def test_recommend_with_reasons_writes_the_apis_reasons(small_model, small_marke
     from fastapi.testclient import TestClient
 
     from serving import create_app
+    from serving.settings import ServingSettings
 
     purchases, catalog = small_market
     buyers = list(load_dataset(purchases, catalog).purchases.user_id.cat.categories[:15])
@@ -191,7 +192,7 @@ def test_recommend_with_reasons_writes_the_apis_reasons(small_model, small_marke
     assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "reason"]
     assert recs.reason.notna().all()
     assert recs.reason.str.startswith("bought by buyers who bought").any()
-    with TestClient(create_app(small_model)) as client:
+    with TestClient(create_app(ServingSettings(model_dir=small_model))) as client:
         for user in buyers[:5] + ["NEW-BUYER"]:
             answer = client.get(f"/v1/users/{user}/recommendations?k=8").json()
             mine = recs[recs.user_id == user]

@@ -1,8 +1,8 @@
 """The admin API: ``POST /v1/admin/reload`` loads a model directory and serves it.
 
-The route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` (at each
-request) and clients send it in the ``X-API-Key`` header; a missing or wrong key is a 401, and
-while the variable is unset (or empty) the route answers 403 ("admin API disabled").
+The route needs the admin key: the server reads it from ``RECOMMENDER_ADMIN_KEY`` once, at start
+(:mod:`serving.settings`), and clients send it in the ``X-API-Key`` header; a missing or wrong key
+is a 401, and while the variable is unset (or empty) the route answers 403 ("admin API disabled").
 
 Admin requests are rate-limited (:class:`AdminRateLimit`, a moving window from the ``limits``
 library): per key for requests with the right key, per client address for requests without it
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import math
-import os
 import time
 from typing import Annotated
 
@@ -29,15 +28,15 @@ from recommender.artifacts import ModelDirectoryError
 from recommender.merchant_tokens import token_hash
 from recommender.metrics import exposure_table, gini, least_exposed_share, long_tail_share
 from serving.parameters import NO_PARAMETERS
-from serving.reload_sync import announce, announcement_file
+from serving.reload_sync import announce
 from serving.responses import documented_errors, invalid, json_response
 from serving.schemas import ExposureResponse, ReloadRequest, ReloadResponse
-from serving.served import ServedModel, served_model
+from serving.served import ServedModel
+from serving.settings import env_name
+from serving.state import State
 
-ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
+ADMIN_KEY_ENV = env_name("admin_key")
 ADMIN_KEY_HEADER = "X-API-Key"
-ADMIN_RATE_ENV = "RECOMMENDER_ADMIN_RATE"
-DEFAULT_ADMIN_RATE = "60/minute"
 EXPOSURE_K = 10
 EXPOSURE_SAMPLE = 20_000  # buyers scored for the exposure when the lists are not precomputed
 
@@ -47,15 +46,8 @@ class AdminRateLimit:
     per identity in any moving window."""
 
     def __init__(self, rate: str):
-        try:
-            self.rate = parse(rate)
-        except ValueError as exc:
-            raise ValueError(f"{ADMIN_RATE_ENV}: not a rate such as '60/minute': {rate!r}") from exc
+        self.rate = parse(rate)  # checked by the settings
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    @classmethod
-    def from_environment(cls) -> AdminRateLimit:
-        return cls(os.environ.get(ADMIN_RATE_ENV) or DEFAULT_ADMIN_RATE)
 
     def hit(self, identity: str) -> None:
         """Count one request of ``identity``; a 429 with ``Retry-After`` when it is over the limit."""
@@ -69,17 +61,18 @@ _admin_key_header = APIKeyHeader(name=ADMIN_KEY_HEADER, scheme_name="AdminKey", 
                                  description=f"The admin key (the server's {ADMIN_KEY_ENV}).")
 
 
-async def require_admin_key(request: Request, key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
+async def require_admin_key(request: Request, state: State,
+                            key: Annotated[str | None, Depends(_admin_key_header)]) -> None:
     """403 while ``RECOMMENDER_ADMIN_KEY`` is unset or empty on the server; 429 over the rate
     limit; 401 when the ``X-API-Key`` header is missing or does not match it (compared in
     constant time)."""
-    expected = os.environ.get(ADMIN_KEY_ENV, "")
-    if not expected:
+    expected = state.settings.admin_key
+    if expected is None:
         raise HTTPException(403, detail=f"admin API disabled: set {ADMIN_KEY_ENV}")
     valid = bool(key) and hmac.compare_digest(key.encode("utf-8", "surrogateescape"),
-                                              expected.encode("utf-8", "surrogateescape"))
+                                              expected.get_secret_value().encode("utf-8", "surrogateescape"))
     client = request.client.host if request.client else "unknown"
-    request.app.state.admin_rate_limit.hit(f"key:{token_hash(key)}" if valid else f"client:{client}")
+    state.admin_rate_limit.hit(f"key:{token_hash(key)}" if valid else f"client:{client}")
     if not key:
         raise HTTPException(401, detail=f"missing API key: send the admin key in the {ADMIN_KEY_HEADER} header",
                             headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
@@ -104,20 +97,20 @@ ADMIN_ERRORS = documented_errors(400, 401, 403, 413, 422, 429, descriptions={
                          f"A bad directory is a 422 naming the problem and the old model keeps serving. Needs the "
                          f"`{ADMIN_KEY_HEADER}` header equal to the server's `{ADMIN_KEY_ENV}` (401 when missing "
                          f"or wrong); 403 while `{ADMIN_KEY_ENV}` is not set on the server.")
-def reload_model(request: Request, body: ReloadRequest | None = None) -> Response:
+def reload_model(request: Request, state: State, body: ReloadRequest | None = None) -> Response:
     # a plain def: runs in the threadpool, never blocks the event loop
     NO_PARAMETERS.parse(request)
-    swapper = request.app.state.swapper
+    swapper = state.swapper
     target = body.model_dir if body is not None and body.model_dir else swapper.path
     if not target:
         raise invalid("body", "model_dir", "no model_dir given and no model directory is being served")
     try:
         previous_version, version, seconds = swapper.swap(target)
     except ModelDirectoryError as exc:
-        current = swapper.version
+        current = state.model_version
         kept = f"still serving model {current}" if current else "no model is loaded"
         raise invalid("body", "model_dir", f"model not reloaded ({kept}): {exc}") from exc
-    shared = announcement_file()
+    shared = state.settings.reload_file
     if shared is not None:
         announce(shared, str(target), version)
     return json_response({"previous_model_version": previous_version, "model_version": version,
@@ -153,10 +146,10 @@ def _finite(value: float) -> float | None:
             description="The share of the buyers' top-10 slots each region and merchant gets, next to its share "
                         "of the purchases, with the Gini coefficient and the least-exposed fifth's share: the "
                         "organic default lists of the served model, before campaign placements.")
-def served_exposure(request: Request) -> Response:
+def served_exposure(request: Request, state: State) -> Response:
     # a plain def: counting (or scoring a sample) runs in the threadpool
     NO_PARAMETERS.parse(request)
-    served = served_model(request)
+    served = state.current()
     engine = served.engine
     lists = served_top_lists(served)
     sales = engine.item_sales

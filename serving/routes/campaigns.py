@@ -21,9 +21,9 @@ from recommender.store import CampaignRecord, EventStore, to_us
 from serving.parameters import NO_PARAMETERS, Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
-from serving.routes.events import event_store
 from serving.schemas import MAX_CURVE_POINTS, CampaignIn, CampaignOut, CampaignSelect, CampaignsResponse, Identifier
-from serving.served import ServedModel, served_model
+from serving.served import ServedModel
+from serving.state import State
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_admin_key)])
 ADMIN_ERRORS = {401: f"Missing or wrong {ADMIN_KEY_HEADER}.", 403: f"Admin API disabled ({ADMIN_KEY_ENV} is not set).",
@@ -131,10 +131,10 @@ def _record(store: EventStore, campaign_id: str) -> CampaignRecord:
                          "they fit, marked `\"campaign\": id`. 422 for unknown or unavailable items, a "
                          "selection matching no available item, an end before the start, a non-positive "
                          "budget or an id in use.")
-def create_campaign(request: Request, body: CampaignIn) -> Response:
+def create_campaign(request: Request, state: State, body: CampaignIn) -> Response:
     # a plain def: the store's write runs in the threadpool
     NO_PARAMETERS.parse(request)
-    store, served = event_store(request), served_model(request)
+    store, served = state.event_store(), state.current()
     campaign = checked_campaign(body, served)
     try:
         record = store.add_campaign(campaign.to_dict(), to_us(campaign.start), to_us(campaign.end))
@@ -146,9 +146,9 @@ def create_campaign(request: Request, body: CampaignIn) -> Response:
 @router.get("/v1/admin/campaigns", response_model=CampaignsResponse, openapi_extra=NO_PARAMETERS.openapi,
             responses=documented_errors(401, 403, 422, 429, 503, descriptions=ADMIN_ERRORS),
             summary="Every campaign and its delivery (admin key required)")
-def list_campaigns(request: Request) -> Response:
+def list_campaigns(request: Request, state: State) -> Response:
     NO_PARAMETERS.parse(request)
-    store, served = event_store(request), served_model(request)
+    store, served = state.event_store(), state.current()
     return json_response({"campaigns": [campaign_report(record, served, store) for record in store.campaigns()]})
 
 
@@ -156,9 +156,9 @@ def list_campaigns(request: Request) -> Response:
             responses=documented_errors(401, 403, 404, 422, 429, 503, descriptions={
                 **ADMIN_ERRORS, 404: "No campaign has this id."}),
             summary="A campaign's delivery: planned, delivered, pacing error, multiplier, reach (admin key required)")
-def get_campaign(request: Request) -> Response:
+def get_campaign(request: Request, state: State) -> Response:
     path, _ = CAMPAIGN_PARAMETERS.parse(request)
-    store, served = event_store(request), served_model(request)
+    store, served = state.event_store(), state.current()
     return json_response(campaign_report(_record(store, path.campaign_id), served, store))
 
 
@@ -167,8 +167,8 @@ def get_campaign(request: Request) -> Response:
                responses=documented_errors(401, 403, 404, 422, 429, 503, descriptions={
                    **ADMIN_ERRORS, 404: "No campaign has this id."}),
                summary="Stop a campaign now, on every worker (admin key required)")
-def stop_campaign(request: Request) -> Response:
+def stop_campaign(request: Request, state: State) -> Response:
     path, _ = CAMPAIGN_PARAMETERS.parse(request)
-    store, served = event_store(request), served_model(request)
+    store, served = state.event_store(), state.current()
     store.stop_campaign(path.campaign_id)
     return json_response(campaign_report(_record(store, path.campaign_id), served, store))

@@ -2,7 +2,7 @@
 (:mod:`recommender.store`), durably before it answers.
 
 Storefronts authenticate with ``X-API-Key``: one of the keys in ``RECOMMENDER_INGEST_KEYS``
-(comma-separated, read at each request so keys can be rotated; compared by SHA-256, and never
+(comma-separated, read once at start: a restart rotates them; compared by SHA-256, and never
 logged). The admin key is not an ingest key. While no key is configured the route answers 403
 ("ingestion disabled"); a missing or wrong key is a 401.
 
@@ -16,9 +16,7 @@ A store that cannot take the batch (a database down, SQLite locked past its wait
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -26,27 +24,24 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import DBAPIError
 
 from recommender.merchant_tokens import token_hash
-from recommender.store import Event, EventStore, to_us
+from recommender.store import Event, to_us
 from serving.parameters import NO_PARAMETERS
 from serving.responses import documented_errors, json_response
 from serving.schemas import MAX_EVENTS, EventsRequest, EventsResponse
+from serving.settings import env_name
+from serving.state import State
 
-INGEST_KEYS_ENV = "RECOMMENDER_INGEST_KEYS"
+INGEST_KEYS_ENV = env_name("ingest_keys")
 RETRY_SECONDS = 1
 
 _storefront_key = APIKeyHeader(name="X-API-Key", scheme_name="StorefrontKey", auto_error=False,
                                description=f"A storefront's ingest key (one of the server's {INGEST_KEYS_ENV}).")
 
 
-@lru_cache(maxsize=4)
-def _key_hashes(configured: str) -> frozenset[str]:
-    return frozenset(token_hash(key.strip()) for key in configured.split(",") if key.strip())
-
-
-async def require_ingest_key(key: Annotated[str | None, Depends(_storefront_key)]) -> None:
+async def require_ingest_key(state: State, key: Annotated[str | None, Depends(_storefront_key)]) -> None:
     """403 while ``RECOMMENDER_INGEST_KEYS`` is unset or empty; 401 when ``X-API-Key`` is missing
     or none of them."""
-    hashes = _key_hashes(os.environ.get(INGEST_KEYS_ENV, ""))
+    hashes = state.ingest_key_hashes
     if not hashes:
         raise HTTPException(403, detail=f"event ingestion disabled: set {INGEST_KEYS_ENV} on the server")
     if not key:
@@ -55,14 +50,6 @@ async def require_ingest_key(key: Annotated[str | None, Depends(_storefront_key)
     if token_hash(key) not in hashes:
         raise HTTPException(401, detail="invalid ingest key in the X-API-Key header",
                             headers={"WWW-Authenticate": "X-API-Key"})
-
-
-def event_store(request: Request) -> EventStore:
-    """The server's event store, or 503."""
-    store = request.app.state.store
-    if store is None:
-        raise HTTPException(503, detail="no event store: start the server with --store URL (or RECOMMENDER_STORE)")
-    return store
 
 
 router = APIRouter(tags=["events"], dependencies=[Depends(require_ingest_key)])
@@ -80,15 +67,15 @@ router = APIRouter(tags=["events"], dependencies=[Depends(require_ingest_key)])
                          "before the answer: all of them or, if any is bad, none. An event whose `event_id` is "
                          "stored already is skipped and listed in `duplicate_event_ids`, so a batch can be sent "
                          "again safely.")
-def post_events(request: Request, body: EventsRequest) -> Response:
+def post_events(request: Request, state: State, body: EventsRequest) -> Response:
     # a plain def: the store's write (and its fsync) runs in the threadpool, never on the event loop
     NO_PARAMETERS.parse(request)
-    event_store(request)  # 503 without a store
+    state.event_store()  # 503 without a store
     received = datetime.now(timezone.utc)
     batch = [Event(e.event_id, e.user_id, e.item_id, e.type, to_us(e.timestamp or received), e.quantity, e.city_tier)
              for e in body.events]
     try:
-        added = request.app.state.event_writer.add(batch)  # committed with the batches other requests send now
+        added = state.event_writer.add(batch)  # committed with the batches other requests send now
     except DBAPIError as exc:
         raise HTTPException(503, detail=f"the event store could not take the batch ({type(exc.orig).__name__}); "
                                         "nothing was stored: retry", headers={"Retry-After": str(RETRY_SECONDS)}

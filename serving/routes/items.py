@@ -15,7 +15,6 @@ from serving.parameters import NO_PARAMETERS, Parameters
 from serving.precomputed import valid_prefix
 from serving.responses import documented_errors, json_response
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
-from serving.routes.events import event_store
 from serving.schemas import (
     CatalogFacets,
     ItemIn,
@@ -26,7 +25,7 @@ from serving.schemas import (
     SimilarItemsQuery,
     SimilarItemsResponse,
 )
-from serving.served import served_model
+from serving.state import State, state_of
 
 router = APIRouter(tags=["recommend"])
 SIMILAR_PARAMETERS = Parameters(SimilarItemsQuery, path=ItemPath)
@@ -40,7 +39,7 @@ POPULAR_PARAMETERS = Parameters(PopularQuery)
             description="Items with purchases use the model's collaborative neighbours; items nobody has bought yet "
                         "use the content model (text and attributes). 404 for an unknown item id.")
 async def similar(request: Request) -> Response:
-    served = served_model(request)
+    served = state_of(request.app).current()
     path, query = SIMILAR_PARAMETERS.parse(request)
     item_id = path.item_id
     engine = served.engine
@@ -61,7 +60,7 @@ async def similar(request: Request) -> Response:
             description="Recent (time-decayed) popularity among buyers of a city tier, shrunk towards global "
                         "popularity; global popularity when no tier is given. Available items only.")
 async def popular(request: Request) -> Response:
-    served = served_model(request)
+    served = state_of(request.app).current()
     _, query = POPULAR_PARAMETERS.parse(request)
     mask = served.filter_mask(query.category, None, None)
     allowed = served.engine.available if mask is None else served.engine.available & mask
@@ -77,7 +76,7 @@ async def popular(request: Request) -> Response:
             responses=documented_errors(422, 503),
             summary="The served catalog's categories and regions (the values the list filters take)")
 async def catalog_facets(request: Request) -> Response:
-    served = served_model(request)
+    served = state_of(request.app).current()
     NO_PARAMETERS.parse(request)
     return json_response({"categories": sorted(served.category_masks), "regions": sorted(served.region_masks)})
 
@@ -98,13 +97,13 @@ admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key
                         "region, merchant, tags, price) like the catalog's never-bought items, in recommendations, "
                         "/v1/rank and similar items; the next training (`recommender train --from-store`) learns "
                         "from its purchases.")
-def put_item(request: Request, body: ItemIn) -> Response:
+def put_item(request: Request, state: State, body: ItemIn) -> Response:
     # a plain def: the store's write runs in the threadpool
     path, _ = ITEM_PARAMETERS.parse(request)
-    store = event_store(request)
-    stored = store.put_item(Item(path.item_id, body.title, body.description, body.category, body.region,
-                                 body.merchant_id, body.price, ";".join(body.tags) or None, body.available))
-    served = request.app.state.served
+    stored = state.event_store().put_item(Item(path.item_id, body.title, body.description, body.category, body.region,
+                                               body.merchant_id, body.price, ";".join(body.tags) or None,
+                                               body.available))
+    served = state.served
     in_model = served is not None and served.engine.items.code_of(path.item_id) >= 0
     return json_response({"item_id": path.item_id, "available": stored.available, "in_model": in_model,
                           "updated_at": from_us(stored.updated_us).isoformat()})

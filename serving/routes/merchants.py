@@ -22,10 +22,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from recommender.forecasting.published import PublishedForecasts
-from serving.forecasts import FORECASTS_DIR_ENV, MERCHANT_TOKENS_ENV
 from serving.parameters import Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.schemas import ForecastQuery, MerchantForecastResponse, MerchantPath, MerchantSalesResponse
+from serving.settings import env_name
+from serving.state import State
 
 BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -34,23 +35,23 @@ FORECAST_PARAMETERS = Parameters(ForecastQuery, path=MerchantPath)
 _bearer = HTTPBearer(auto_error=False, description="The merchant's own token, from `recommender merchant-token`.")
 
 
-async def get_forecasts(request: Request) -> PublishedForecasts:
+async def get_forecasts(state: State) -> PublishedForecasts:
     """The published forecasts, or 503."""
-    forecasts = request.app.state.forecasts
+    forecasts = state.forecasts
     if forecasts is None:
         raise HTTPException(503, detail="forecasts not published: run `recommender forecast-publish` and start the "
-                                        f"server with --forecasts DIR (or {FORECASTS_DIR_ENV})")
+                                        f"server with --forecasts DIR (or {env_name('forecasts_dir')})")
     return forecasts
 
 
-async def authenticated_merchant(request: Request, credentials: Annotated[
+async def authenticated_merchant(state: State, credentials: Annotated[
         HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """The merchant whose bearer token the request carries: 503 without a token file, 401 without
     a token or with a token of no merchant."""
-    tokens = request.app.state.merchant_tokens
+    tokens = state.merchant_tokens
     if tokens is None:
         raise HTTPException(503, detail="merchant tokens not configured: start the server with --merchant-tokens "
-                                        f"FILE (or {MERCHANT_TOKENS_ENV})")
+                                        f"FILE (or {env_name('merchant_tokens')})")
     if credentials is None:
         raise HTTPException(401, detail="missing merchant token: send 'Authorization: Bearer <token>'",
                             headers=BEARER)

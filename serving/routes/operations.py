@@ -11,9 +11,8 @@ from recommender.store import from_us
 from serving.metrics import CONTENT_TYPE_LATEST
 from serving.parameters import NO_PARAMETERS
 from serving.responses import documented_errors, json_response
-from serving.routes.events import event_store
 from serving.schemas import HealthResponse, ModelInfo, ModelsResponse, ReadyResponse
-from serving.served import served_model
+from serving.state import State
 
 router = APIRouter(tags=["ops"])
 
@@ -25,15 +24,15 @@ async def healthz() -> Response:
 
 @router.get("/readyz", response_model=ReadyResponse, responses=documented_errors(503),
             summary="Readiness: 200 when a model is loaded, 503 otherwise")
-async def readyz(request: Request) -> Response:
-    return json_response({"status": "ready", "model_version": served_model(request).model_version})
+async def readyz(state: State) -> Response:
+    return json_response({"status": "ready", "model_version": state.current().model_version})
 
 
 @router.get("/v1/model", response_model=ModelInfo, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],
             responses=documented_errors(422, 503),
             summary="The manifest of the model being served")
-async def model_info(request: Request) -> Response:
-    served = served_model(request)
+async def model_info(request: Request, state: State) -> Response:
+    served = state.current()
     NO_PARAMETERS.parse(request)
     return json_response(served.manifest)
 
@@ -41,10 +40,10 @@ async def model_info(request: Request) -> Response:
 @router.get("/v1/models", response_model=ModelsResponse, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],
             responses=documented_errors(422, 503, descriptions={503: "No event store."}),
             summary="The model registry: every model `recommender retrain` trained, newest first")
-def registered_models(request: Request) -> Response:
+def registered_models(request: Request, state: State) -> Response:
     # a plain def: the store's read runs in the threadpool
     NO_PARAMETERS.parse(request)
-    records = event_store(request).models()
+    records = state.event_store().models()
     return json_response({"models": [
         {**{name: value for name, value in record.__dict__.items() if name != "created_us"},
          "created_at": from_us(record.created_us).isoformat()}
@@ -54,5 +53,5 @@ def registered_models(request: Request) -> Response:
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}},
             summary="Prometheus metrics: requests, latencies, served model version")
-async def prometheus_metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+async def prometheus_metrics(state: State) -> Response:
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

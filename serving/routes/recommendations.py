@@ -25,7 +25,8 @@ from serving.schemas import (
     RecommendationsQuery,
     RecommendationsResponse,
 )
-from serving.served import ServedModel, served_model
+from serving.served import ServedModel
+from serving.state import ServingState, state_of
 
 UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
 
@@ -41,7 +42,8 @@ RECOMMENDATIONS_PARAMETERS = Parameters(RecommendationsQuery, path=BuyerPath)
                         "`max_price` leaves out items without a price; an unknown `category` or `region` is a 422 "
                         "listing the known values.")
 async def recommendations(request: Request) -> Response:
-    served = served_model(request)
+    state = state_of(request.app)
+    served = state.current()
     path, query = RECOMMENDATIONS_PARAMETERS.parse(request)
     user_id = path.user_id
     engine = served.engine
@@ -53,7 +55,7 @@ async def recommendations(request: Request) -> Response:
     if live is not None:  # purchases since training: the buyer's history as the event store has it
         listed = live_list(served, live, k, tier, niche, mask, query.exclude_purchased, defaults)
         tier = tier or live.tier
-        listed, campaigns = await _with_campaigns(request, served, user_id, live.code, tier, live.bought, listed,
+        listed, campaigns = await _with_campaigns(state, served, user_id, live.code, tier, live.bought, listed,
                                                   live.histories(engine.n_items))
         return _answer(served, user_id, True, niche, tier, *listed, campaigns)
     code = engine.users.code_of(user_id)
@@ -62,7 +64,7 @@ async def recommendations(request: Request) -> Response:
         listed = None  # an item of the precomputed list was made unavailable since: compute the list
     if listed is None:
         key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price)
-        listed = valid_prefix(*await request.app.state.batcher.recommend(
+        listed = valid_prefix(*await state.batcher.recommend(
             engine, key, code, tier, k=k, niche=niche, mask=mask, include_purchased=not query.exclude_purchased))
     codes, scores, reason_ids = listed
     if tier is None:
@@ -72,18 +74,18 @@ async def recommendations(request: Request) -> Response:
     bought = engine.bought(code)
     if reason_ids is None:
         reason_ids = served.explainer.reason_ids(codes, bought, tier)
-    listed, campaigns = await _with_campaigns(request, served, user_id, code, tier, bought,
+    listed, campaigns = await _with_campaigns(state, served, user_id, code, tier, bought,
                                               Listed(codes, scores, reason_ids))
     return _answer(served, user_id, True, niche, tier, *listed, campaigns)
 
 
-async def _with_campaigns(request: Request, served: ServedModel, user_id: str, code: int, tier: int,
+async def _with_campaigns(state: ServingState, served: ServedModel, user_id: str, code: int, tier: int,
                           bought: np.ndarray, listed: Listed, histories: Histories | None = None,
                           ranked: bool = False) -> tuple[Listed, dict[int, str]]:
     """A personalised list (or, ``ranked``, a storefront's candidates in the model's order) with the
     open campaigns' items placed (:mod:`serving.campaigns`), and the campaign of each item shown
     for one, by position; as it is without a running campaign."""
-    store = request.app.state.store
+    store = state.store
     if store is None or not served.campaigns.running:
         return listed, {}
     return await served.campaigns.place(store, user_id, code, tier or None, bought, listed, histories, ranked)
@@ -119,7 +121,8 @@ def _answer(served: ServedModel, user_id: str, personalized: bool, niche: float,
                          "Duplicate ids are ranked once. A running campaign may mark candidates of its own in the "
                          "first 10 (`campaign`) and lift one from below into them, as in recommendation lists.")
 async def rank(request: Request, body: RankRequest) -> Response:
-    served = served_model(request)
+    state = state_of(request.app)
+    served = state.current()
     NO_PARAMETERS.parse(request)
     engine = served.engine
     ids = list(dict.fromkeys(body.item_ids))
@@ -140,7 +143,7 @@ async def rank(request: Request, body: RankRequest) -> Response:
         order = np.argsort(-scores, kind="stable")
         listed, campaigns = Listed(known[order], scores[order].astype(np.float32)), {}
         if live is not None or user >= 0:  # campaigns go to buyers with a history only (the gate)
-            listed, campaigns = await _with_campaigns(request, served, body.user_id, user, tier or 0,
+            listed, campaigns = await _with_campaigns(state, served, body.user_id, user, tier or 0,
                                                       live.bought if live is not None else engine.bought(user),
                                                       listed, histories, ranked=True)
         # float32's shortest decimal, as the list routes write scores; JSON has no -inf
