@@ -125,6 +125,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate_buy_again(args: argparse.Namespace) -> int:
+    from recommender.loaders import load_dataset
+    from training.buy_again import evaluate_buy_again
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    print(evaluate_buy_again(dataset, test_days=args.test_days, k=args.k).table())
+    return 0
+
+
 def run_tune(args: argparse.Namespace) -> int:
     from training.tune import tune
 
@@ -438,6 +447,13 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     _add_budget(parser, "as train")
 
 
+def _add_evaluate_buy_again(parser: argparse.ArgumentParser) -> None:
+    _add_validate(parser)
+    parser.add_argument("--test-days", type=float, default=28,
+                        help="days at the end held out as the test split (default 28)")
+    parser.add_argument("--k", type=int, default=10, help="list length for the metrics (default 10)")
+
+
 def _add_tune(parser: argparse.ArgumentParser) -> None:
     _add_inputs(parser)
     _add_test_days(parser)
@@ -574,6 +590,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "train": ("train the hybrid recommender and write a model directory", _add_train, run_train),
     "recommend": ("write top-k recommendations for a file of buyers", _add_recommend, run_recommend),
     "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
+    "evaluate-buy-again": ("temporal split: repeat timing against personal purchase-frequency baselines",
+                           _add_evaluate_buy_again, run_evaluate_buy_again),
     "tune": ("the model search of train with a bigger budget, saved as a config", _add_tune, run_tune),
     "serve": ("serve a model directory over HTTP (FastAPI, uvicorn)", _add_serve, run_serve),
     "retrain": ("train from the event store, compare with the serving model on recent days, promote if not worse",

@@ -1,0 +1,106 @@
+"""Repeat timing: the probability that a buyer buys an item they bought before again soon.
+
+Farm produce is bought again (tea, rice, honey, fruit in season), each item at its own pace. For
+every (buyer, item) pair of a :class:`~recommender.features.repeat.PairHistory` the model
+estimates how long the buyer takes between purchases of the item:
+
+* the item's **typical interval** is the geometric mean of its repeat buyers' mean intervals,
+  shrunk towards its category's (and the category's towards the whole catalog's) by
+  ``prior_buyers`` pseudo-buyers, so an item with two repeat buyers leans on its category;
+* the pair's **expected interval** is the buyer's own mean interval for the item, shrunk towards
+  the item's typical one by ``prior_buyers`` pseudo-intervals (a buyer seen once gets the item's).
+
+From these and the purchase counts it builds a few features (purchase days, decayed purchase
+days, days since the last purchase, the expected interval, how due the pair is: days since the
+last purchase over the expected interval, the item's and the buyer's share of repeat purchases)
+and a logistic regression of "bought again within ``horizon_days``", fitted on a validation
+window (the pairs before it, labelled by what the window's buyers bought again), turns them into a
+probability. The fitted model keeps numbers only (no scikit-learn object), so a saved engine
+loads without scikit-learn.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from recommender.features.repeat import PairHistory
+
+FEATURES = ("log purchase days", "log decayed purchase days", "log days since last", "log expected interval",
+            "log due ratio", "squared log due ratio", "chance within the horizon at that pace",
+            "item repeat share", "buyer repeat share")
+
+
+def _group_means(values: np.ndarray, groups: np.ndarray, n_groups: int, prior_mean: np.ndarray | float,
+                 prior: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per group, the mean of ``values`` shrunk towards ``prior_mean`` by ``prior`` pseudo-values,
+    and the group's count of values."""
+    sums = np.bincount(groups, weights=values, minlength=n_groups)
+    counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    return (sums + prior * prior_mean) / (counts + prior), counts
+
+
+class RepeatTiming:
+    """Probability of buying an item again within ``horizon_days``, per (buyer, item) pair bought
+    before (see the module notes). ``prior_buyers`` is the shrinkage strength of the intervals and
+    repeat shares; ``regularization`` the logistic regression's inverse strength ``C``."""
+
+    def __init__(self, horizon_days: float = 28.0, prior_buyers: float = 5.0, regularization: float = 1.0):
+        self.horizon_days = horizon_days
+        self.prior_buyers = prior_buyers
+        self.regularization = regularization
+
+    def expected_interval(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
+        """Each pair's expected days between purchases (the buyer's own, shrunk to the item's)."""
+        return np.exp(self._log_intervals(history, item_groups)[0])
+
+    def _log_intervals(self, history: PairHistory, item_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each pair's log expected interval and each item's log typical interval."""
+        prior = self.prior_buyers
+        interval = history.mean_interval
+        repeat = np.isfinite(interval)
+        log_own = np.log(np.maximum(np.where(repeat, interval, 1.0), 1.0))
+        items, n_items = history.items, history.pattern.shape[1]
+        overall = float(log_own[repeat].mean()) if repeat.any() else np.log(self.horizon_days)
+        n_groups = int(item_groups.max()) + 1 if len(item_groups) else 1
+        group_of_pair = item_groups[items]
+        category, _ = _group_means(log_own[repeat], group_of_pair[repeat], n_groups, overall, prior)
+        item_log, _ = _group_means(log_own[repeat], items[repeat], n_items, category[item_groups], prior)
+        gaps = np.where(repeat, history.days - 1.0, 0.0)
+        pair_log = (gaps * log_own + prior * item_log[items]) / (gaps + prior)
+        return pair_log, item_log
+
+    def features(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
+        """The model's inputs, one row per pair (columns :data:`FEATURES`)."""
+        prior = self.prior_buyers
+        log_interval, _ = self._log_intervals(history, item_groups)
+        log_since = np.log1p(history.last_age)
+        due = log_since - log_interval
+        repeated = (history.days > 1).astype(np.float64)
+        overall = float(repeated.mean()) if len(repeated) else 0.0
+        item_share, _ = _group_means(repeated, history.items, history.pattern.shape[1], overall, prior)
+        buyer_share, _ = _group_means(repeated, history.buyers, history.pattern.shape[0], overall, prior)
+        return np.column_stack([np.log(history.days), np.log1p(history.decayed), log_since, log_interval, due,
+                                due ** 2, -np.expm1(-self.horizon_days / np.exp(log_interval)),
+                                item_share[history.items], buyer_share[history.buyers]])
+
+    def fit(self, history: PairHistory, item_groups: np.ndarray, bought_again: np.ndarray) -> "RepeatTiming":
+        """Learn the weights of the features from ``bought_again`` (per pair of ``history``: bought
+        within the ``horizon_days`` after its reference time)."""
+        from sklearn.linear_model import LogisticRegression
+
+        features = self.features(history, item_groups)
+        self.mean_ = features.mean(axis=0)
+        self.scale_ = np.where(features.std(axis=0) > 0, features.std(axis=0), 1.0)
+        labels = np.asarray(bought_again, dtype=bool)
+        if labels.all() or not labels.any():
+            raise ValueError("repeat timing needs pairs bought again and pairs not bought again in the validation "
+                             f"window; got {int(labels.sum()):,} of {len(labels):,} bought again")
+        regression = LogisticRegression(C=self.regularization, max_iter=1_000)
+        regression.fit((features - self.mean_) / self.scale_, labels)
+        self.coef_ = regression.coef_.ravel().copy()
+        self.intercept_ = float(regression.intercept_[0])
+        return self
+
+    def probability(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
+        """Each pair's probability of being bought again within ``horizon_days``."""
+        logits = ((self.features(history, item_groups) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        return 1.0 / (1.0 + np.exp(-logits))
