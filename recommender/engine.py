@@ -21,6 +21,7 @@ from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.loaders import appended_catalog
 from recommender.models.base import Recommender
+from recommender.models.repeat import RepeatScores
 from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
 from recommender.rerank import NicheReranker, check_niche
 
@@ -38,7 +39,7 @@ class RecommendationEngine:
 
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
-                 item_sales: np.ndarray, content: CatalogContent):
+                 item_sales: np.ndarray, content: CatalogContent, repeat: RepeatScores | None = None):
         self.model = model
         self.users = users
         self.items = items
@@ -49,17 +50,20 @@ class RecommendationEngine:
         self.reranker = reranker
         self.item_sales = item_sales
         self.content = content  # embeds items listed after training
-        self.available = catalog.available.to_numpy(dtype=bool)
+        self.repeat = repeat  # buy-again scores of the items each buyer bought before
+        self.available = catalog.available.to_numpy(dtype=bool)  # a server ranks by its own (available=)
 
     @classmethod
     def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0,
-              candidates: int = NicheReranker.candidates) -> "RecommendationEngine":
-        """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob."""
+              candidates: int = NicheReranker.candidates, repeat: RepeatScores | None = None
+              ) -> "RecommendationEngine":
+        """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob; ``repeat``
+        the buy-again scores of the same buyers (:meth:`buy_again`)."""
         purchased = data.purchased
         item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)
         reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
         return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
-                   data.catalog, reranker, item_sales, data.content)
+                   data.catalog, reranker, item_sales, data.content, repeat)
 
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
@@ -85,7 +89,7 @@ class RecommendationEngine:
         engine = RecommendationEngine(self.model.with_items(catalog, content.vectors), self.users,
                                       IdEncoder(catalog.item_id), widened(self.history), widened(self.purchased),
                                       self.user_tiers, catalog, self.reranker.with_items(item_sales, catalog),
-                                      item_sales, content)
+                                      item_sales, content, None if self.repeat is None else self.repeat.widened(n_items))
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
         return engine
 
@@ -194,7 +198,8 @@ class RecommendationEngine:
 
     def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None,
-                  histories: Histories | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  histories: Histories | None = None, available: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify); the
         scores are what the lists are ordered by: the model's at ``niche`` 0, else the re-ranker's
         (:mod:`recommender.rerank`).
@@ -202,14 +207,24 @@ class RecommendationEngine:
         Unavailable items and items outside ``mask`` are never returned; items a buyer already
         bought are left out unless ``include_purchased``. ``niche`` (default: the model's) moves
         the ranking towards long-tail, priority-region and small-merchant items. ``histories``
-        replace the buyers' stored histories (see :class:`Histories`).
+        replace the buyers' stored histories (see :class:`Histories`). ``available`` (boolean per
+        item) replaces the catalog's availability: a server's, which changes while it serves.
         """
         niche = self.knob(niche)
         depth = k if niche == 0.0 else max(k, self.reranker.candidates)
         candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
                                              tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth,
-                                             histories=histories)
+                                             histories=histories, available=available)
         return self.rerank(users, candidates, scores, k, niche)
+
+    def buy_again(self, users: np.ndarray, k: int, available: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Each buyer's ``k`` items bought before that they are likeliest to buy again soon, as
+        ``(item codes, probabilities)`` (-1 / -inf pad a shorter history; a buyer without one gets
+        only padding); unavailable items are left out (``available`` replaces the catalog's)."""
+        if self.repeat is None:
+            raise ValueError("this model has no buy-again scores: train it again with this version")
+        return self.repeat.top(users, k, self.available if available is None else available)
 
     @property
     def niche_depth(self) -> int:
@@ -244,7 +259,8 @@ class RecommendationEngine:
 
     def candidates(self, users: np.ndarray, depth: int, *, include_purchased: bool = False,
                    mask: np.ndarray | None = None, tiers: np.ndarray | None = None, niche_depth: int = 0,
-                   histories: Histories | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   histories: Histories | None = None, available: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """The model's ``depth`` best items per buyer in relevance order, after exclusions; with
         ``niche_depth``, followed by its ``niche_depth`` best niche items (long-tail or promoted,
         the re-ranker's niche membership > 0), which may repeat items of the first part.
@@ -253,7 +269,8 @@ class RecommendationEngine:
         first may have no niche item among its first fifty, so the knob would have nothing to
         bring up; the niche part gives it the niche goods this buyer is likeliest to want."""
         users = np.asarray(users, dtype=np.int64)
-        allowed = self.available if mask is None else self.available & mask
+        available = self.available if available is None else available
+        allowed = available if mask is None else available & mask
         narrow = mask is not None and np.count_nonzero(allowed) <= NARROW_FILTER_SHARE * self.n_items
         if not self.model.is_linear:
             return self._dense_candidates(users, depth, niche_depth, include_purchased, allowed, narrow, tiers,
@@ -370,15 +387,17 @@ class RecommendationEngine:
         scores = self.model.score(batch) if every else self.model.score_items(batch, item_codes)
         return np.asarray(scores[0], dtype=np.float32)
 
-    def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` items most like each of ``items``, available and inside ``mask``.
+    def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None,
+                      available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most like each of ``items``, available (by ``available``, default the
+        catalog's) and inside ``mask``.
 
         Items with purchases use the model's own neighbours; items nobody has bought yet use
         the content model, which knows them by their text and attributes.
         """
         items = np.asarray(items, dtype=np.int64)
-        allowed = self.available if mask is None else self.available & mask
+        available = self.available if available is None else available
+        allowed = available if mask is None else available & mask
         fetch = min(self.n_items, max(4 * k, k + 50))
         codes, scores = self.model.similar_items(items, fetch)
         content = self.model.component("content")

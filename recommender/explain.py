@@ -9,6 +9,8 @@
   tier is unknown).
 * Similar items: "bought by the same buyers as <title>" or, for items nobody has bought yet
   (served by the content model), "similar in content to <title>".
+* Buy-again lists: "you buy this about every 5 weeks; last bought 6 weeks ago"
+  (:func:`repeat_reason`, from repeat timing's expected interval).
 * Items from a priority region or in the long tail get "; from <region>", so niche goods say
   where they come from.
 
@@ -26,6 +28,23 @@ import numpy as np
 
 from recommender.contract import MAX_CITY_TIER
 from recommender.models.hybrid import NEIGHBOUR_ROLES
+
+def _duration(days: float) -> str:
+    """Days in the unit a person would say: days up to two weeks, weeks up to two months, months."""
+    if days < 14:
+        count, unit = max(1, round(days)), "day"
+    elif days < 60:
+        count, unit = round(days / 7), "week"
+    else:
+        count, unit = round(days / 30.4), "month"
+    return f"{count} {unit}{'s' if count != 1 else ''}"
+
+
+def repeat_reason(interval_days: float, since_days: float) -> str:
+    """Why a buy-again item is shown: "you buy this about every 5 weeks; last bought 6 weeks ago"
+    (the days since the last purchase count to the end of the model's data)."""
+    return f"you buy this about every {_duration(interval_days)}; last bought {_duration(since_days)} ago"
+
 
 MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the work for bulk buyers)
 # reason ids with a fixed text: negative, so they index the end of Explainer.reason_texts, after the

@@ -90,6 +90,25 @@ class RowIndices:
         return SimpleNamespace(indices=self.indices[self.indptr[row]:self.indptr[row + 1]])
 
 
+def top_k_of_rows(matrix: sp.csr_matrix, rows: np.ndarray, k: int, allowed: np.ndarray | None = None,
+                  cells: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best stored cells of each of ``rows`` of a sparse score matrix as ``(columns,
+    scores)``, best first (-1 / -inf where a row has fewer), columns outside ``allowed`` left out;
+    rows are expanded to dense blocks of at most ``cells`` scores and ranked by :func:`top_k`."""
+    step, width = max(1, cells // max(matrix.shape[1], 1)), min(k, matrix.shape[1])
+    codes, scores = [np.empty((0, width), dtype=np.int64)], [np.empty((0, width))]
+    for start in range(0, len(rows), step):
+        block = matrix[rows[start:start + step]].tocoo()
+        dense = np.full(block.shape, -np.inf)
+        dense[block.row, block.col] = block.data
+        if allowed is not None:
+            dense[:, ~allowed] = -np.inf
+        found = top_k(dense, k)
+        codes.append(found[0])
+        scores.append(found[1])
+    return np.vstack(codes), np.vstack(scores)
+
+
 def product_layout(item_vectors: np.ndarray) -> np.ndarray:
     """Item vectors as :func:`top_k_of_product` multiplies them fastest: float32, Fortran order
     (a copy unless they already are; keep the result when calling repeatedly)."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
-from recommender.features.repeat import pair_history
+from recommender.features.encoders import IdEncoder
+from recommender.features.repeat import bought_again, item_groups, pair_history
+from recommender.explain import repeat_reason
 from recommender.loaders import load_dataset
 from recommender.models.repeat import FEATURES, RepeatTiming
 from training.buy_again import evaluate_buy_again
@@ -22,10 +25,14 @@ def purchases(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
                          "timestamp": REFERENCE - pd.to_timedelta(frame.age, unit="D")})
 
 
+def users_of(lines: pd.DataFrame) -> IdEncoder:
+    return IdEncoder(lines.user_id.cat.categories)
+
+
 def test_pair_history_counts_purchase_days_ages_and_decay():
     lines = purchases([("ann", "tea", 0), ("ann", "tea", 0.2), ("ann", "tea", 14), ("ann", "tea", 28),
                        ("bob", "rice", 10)])
-    history = pair_history(lines, (2, 3), half_life_days=14.0, reference_time=REFERENCE)
+    history = pair_history(lines, users_of(lines), 3, half_life_days=14.0, reference_time=REFERENCE)
     assert history.pattern.nnz == 2 and list(history.buyers) == [0, 1] and list(history.items) == [0, 1]
     np.testing.assert_array_equal(history.days, [3, 1])  # two lines on the same day count once
     np.testing.assert_array_equal(history.first_age, [28, 10])
@@ -50,8 +57,7 @@ def test_expected_interval_is_the_buyers_own_pace_and_a_one_time_buyer_gets_the_
     once = purchases([("new", "tea", 3)])
     lines = pd.concat([lines, once]).astype({"user_id": "category"})
     lines["item_id"] = pd.Categorical(lines.item_id, categories=["tea", "rice", "honey"])
-    shape = (len(lines.user_id.cat.categories), 3)
-    history = pair_history(lines, shape, 90.0, REFERENCE)
+    history = pair_history(lines, users_of(lines), 3, 90.0, REFERENCE)
     intervals = RepeatTiming().expected_interval(history, np.zeros(3, dtype=np.int64))
     tea, rice = history.items == 0, history.items == 1
     newcomer = history.buyers == list(lines.user_id.cat.categories).index("new")
@@ -64,12 +70,14 @@ def test_a_due_item_is_more_likely_bought_again_than_one_just_bought():
     lines = weekly_and_monthly_buyers(200)
     cutoff = REFERENCE - pd.Timedelta(days=14)
     before, after = lines[lines.timestamp <= cutoff], lines[lines.timestamp > cutoff]
-    shape = (len(lines.user_id.cat.categories), 3)
-    history = pair_history(before, shape, 90.0, cutoff)
+    history = pair_history(before, users_of(lines), 3, 90.0, cutoff)
     later = set(zip(after.user_id.cat.codes, after.item_id.cat.codes))
-    bought_again = np.array([(b, i) in later for b, i in zip(history.buyers, history.items)])
+    again = np.array([(b, i) in later for b, i in zip(history.buyers, history.items)])
+    later_matrix = sp.csr_matrix((np.ones(len(after)), (after.user_id.cat.codes, after.item_id.cat.codes)),
+                                 shape=history.pattern.shape)
+    np.testing.assert_array_equal(bought_again(history, later_matrix), again)
     groups = np.zeros(3, dtype=np.int64)
-    model = RepeatTiming(horizon_days=14).fit(history, groups, bought_again)
+    model = RepeatTiming(horizon_days=14).fit(history, groups, again)
     assert model.coef_.shape == (len(FEATURES),)
     probability = model.probability(history, groups)
     assert ((probability > 0) & (probability < 1)).all()
@@ -78,14 +86,34 @@ def test_a_due_item_is_more_likely_bought_again_than_one_just_bought():
     due = rice & (history.last_age >= 20)
     fresh = rice & (history.last_age <= 5)
     assert probability[due].mean() > 2 * probability[fresh].mean()
-    assert bought_again[due].mean() > bought_again[fresh].mean()  # what the data says, too
+    assert again[due].mean() > again[fresh].mean()  # what the data says, too
     # tea (weekly) is nearly always bought again within 14 days
     assert probability[history.items == 0].mean() > 0.8
+    # the scores a buy-again list ranks by: the same probabilities, each buyer's likeliest first
+    scores = model.scores(history, groups)
+    lists, best = scores.top(np.arange(3), k=3, allowed=np.array([True, True, False]))
+    assert lists.shape == (3, 3) and (lists[:, 2] == -1).all()  # two earlier items each; honey not allowed
+    for buyer in range(3):
+        mine = history.buyers == buyer
+        order = np.argsort(-probability[mine], kind="stable")
+        np.testing.assert_array_equal(lists[buyer, :2], history.items[mine][order])
+        np.testing.assert_allclose(best[buyer, :2], probability[mine][order], rtol=1e-6)
+        interval, since = scores.timing(buyer, np.array([1]))
+        assert interval[0] == pytest.approx(30, rel=0.15)
+        assert since[0] == history.last_age[mine & (history.items == 1)][0]
+    assert scores.widened(5).probability.shape == (200, 5)
+
+
+def test_item_groups_are_categories_and_zero_without_one():
+    catalog = pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["tea", None, "tea"]})
+    groups = item_groups(catalog)
+    assert groups[0] == groups[2] != groups[1] == 0
+    assert (item_groups(catalog.drop(columns="category")) == 0).all()
 
 
 def test_fitting_needs_both_outcomes():
     lines = weekly_and_monthly_buyers(5)
-    history = pair_history(lines, (5, 3), 90.0, REFERENCE)
+    history = pair_history(lines, users_of(lines), 3, 90.0, REFERENCE)
     with pytest.raises(ValueError, match="bought again and pairs not bought again"):
         RepeatTiming().fit(history, np.zeros(3, dtype=np.int64), np.ones(history.pattern.nnz, dtype=bool))
 
@@ -105,3 +133,39 @@ def test_evaluate_buy_again_command_prints_the_table(small_market, capsys):
     assert main(["evaluate-buy-again", "--purchases", str(purchases), "--catalog", str(catalog), "--k", "5"]) == 0
     out = capsys.readouterr().out
     assert "repeat timing" in out and "test recall@5" in out and "decayed half-life" in out
+
+
+@pytest.mark.parametrize("interval, since, text", [
+    (35.2, 41.0, "you buy this about every 5 weeks; last bought 6 weeks ago"),
+    (1.0, 0.2, "you buy this about every 1 day; last bought 1 day ago"),
+    (91.0, 13.0, "you buy this about every 3 months; last bought 13 days ago"),
+])
+def test_repeat_reasons_say_the_pace_in_the_unit_a_person_would(interval, since, text):
+    assert repeat_reason(interval, since) == text
+
+
+def test_buy_again_command_lists_each_buyers_earlier_items_likeliest_first(small_model, small_market, tmp_path):
+    import json
+
+    from recommender.artifacts import MANIFEST
+
+    data = load_dataset(*small_market)
+    buyers = list(data.purchases.user_id.cat.categories[:40])
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": buyers + ["NEW-BUYER"]}).to_csv(users, index=False)
+    out = tmp_path / "again.csv"
+    assert main(["buy-again", "--model", str(small_model), "--users", str(users), "--k", "5", "--out", str(out)]) == 0
+    rows = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+    assert list(rows.columns) == ["user_id", "rank", "item_id", "score", "reason"]
+    assert "NEW-BUYER" not in set(rows.user_id) and set(rows.user_id) <= set(buyers) and len(rows) > 0
+    bought = data.purchases.groupby("user_id", observed=True).item_id.agg(lambda s: set(s.astype(str)))
+    unavailable = set(data.catalog.item_id[~data.catalog.available])
+    for user, group in rows.groupby("user_id"):
+        assert set(group.item_id) <= bought[user] and not set(group.item_id) & unavailable
+        assert group["rank"].tolist() == list(range(1, len(group) + 1)) and len(group) <= 5
+        assert group.score.is_monotonic_decreasing and group.score.between(0, 1).all()
+        assert len(group) == min(5, len(bought[user] - unavailable))
+    assert rows.reason.str.fullmatch(r"you buy this about every \d+ (day|week|month)s?; "
+                                     r"last bought \d+ (day|week|month)s? ago").all()
+    repeat = json.loads((small_model / MANIFEST).read_text())["validation"]["repeat_timing"]
+    assert repeat["bought_again"] > 0 and set(repeat["weights"]) == set(FEATURES)

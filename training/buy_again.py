@@ -22,16 +22,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender.features.repeat import PairHistory, pair_history
+from recommender.features.encoders import IdEncoder
+from recommender.features.repeat import PairHistory, bought_again, item_groups, pair_history
 from recommender.loaders import Dataset
 from recommender.metrics import ndcg_at_k, recall_at_k
 from recommender.models.repeat import RepeatTiming
-from recommender.ranking import top_k
+from recommender.ranking import top_k_of_rows
 from recommender.splits import relevance_matrix, temporal_split, validation_split
 
 HALF_LIVES = (7.0, 30.0, 90.0, 365.0)
-HISTORY_HALF_LIFE = 90.0  # days: the decayed purchase days repeat timing reads
-SCORED_CELLS = 1 << 24  # dense buyers x items scores ranked at once (128 MB of float64)
 
 
 @dataclass
@@ -44,19 +43,14 @@ class BuyAgainSplit:
     buyers: np.ndarray  # codes of the buyers with at least one item bought again
 
 
-def buy_again_split(before: Dataset, after: Dataset, half_life_days: float = HISTORY_HALF_LIFE) -> BuyAgainSplit:
+def buy_again_split(before: Dataset, after: Dataset) -> BuyAgainSplit:
     """The history of ``before`` and the pairs of it bought again in ``after`` (same buyer codes)."""
-    purchases = before.purchases
-    shape = (len(purchases.user_id.cat.categories), len(purchases.item_id.cat.categories))
-    history = pair_history(purchases, shape, half_life_days)
-    later = relevance_matrix(after, purchases.user_id.cat.categories, shape[1])
-    again = sp.csr_matrix(later.multiply(history.pattern))
+    users = IdEncoder(before.purchases.user_id.cat.categories)
+    history = pair_history(before.purchases, users, len(before.catalog))
+    again = sp.csr_matrix(relevance_matrix(after, users, len(before.catalog)).multiply(history.pattern))
     again.eliminate_zeros()
     buyers = np.flatnonzero(again.getnnz(axis=1) > 0)
-    aligned = sp.csr_matrix(history.pattern + again)  # again is within the pattern: the same cells, 2 where bought
-    aligned.sort_indices()
-    bought_again = aligned.data > 1
-    return BuyAgainSplit(history, bought_again, again[buyers], buyers)
+    return BuyAgainSplit(history, bought_again(history, again), again[buyers], buyers)
 
 
 def ranked_history(history: PairHistory, scores: np.ndarray, buyers: np.ndarray, available: np.ndarray,
@@ -65,15 +59,7 @@ def ranked_history(history: PairHistory, scores: np.ndarray, buyers: np.ndarray,
     items left out; -1 pads a short history."""
     matrix = sp.csr_matrix((scores.astype(np.float64), history.pattern.indices, history.pattern.indptr),
                            shape=history.pattern.shape)
-    lists, step = [], max(1, SCORED_CELLS // max(matrix.shape[1], 1))
-    for start in range(0, len(buyers), step):
-        rows = matrix[buyers[start:start + step]]
-        dense = np.full(rows.shape, -np.inf)
-        filled = rows.tocoo()
-        dense[filled.row, filled.col] = filled.data
-        dense[:, ~available] = -np.inf
-        lists.append(top_k(dense, k)[0])
-    return np.vstack(lists) if lists else np.empty((0, k), dtype=np.int64)
+    return top_k_of_rows(matrix, buyers, k, available)[0]
 
 
 def baseline_scores(history: PairHistory) -> dict[str, np.ndarray]:
@@ -103,8 +89,7 @@ def evaluate_buy_again(dataset: Dataset, test_days: float = 28, k: int = 10) -> 
     """Repeat timing and the personal baselines on the last ``test_days`` days (see the module notes)."""
     train, test = temporal_split(dataset, test_days)
     fit_part, validation = validation_split(train, test_days)
-    item_groups = train.catalog.category.astype("category").cat.codes.to_numpy(np.int64) \
-        if "category" in train.catalog else np.zeros(len(train.catalog), dtype=np.int64)
+    groups = item_groups(train.catalog)
     available = train.catalog.available.to_numpy(dtype=bool)
     splits = {"validation": buy_again_split(fit_part, validation), "test": buy_again_split(train, test)}
 
@@ -114,18 +99,18 @@ def evaluate_buy_again(dataset: Dataset, test_days: float = 28, k: int = 10) -> 
 
     def decayed(split: BuyAgainSplit, half_life: float) -> np.ndarray:
         before = fit_part if split is splits["validation"] else train
-        shape = split.history.pattern.shape
-        return pair_history(before.purchases, shape, half_life).decayed
+        users = IdEncoder(before.purchases.user_id.cat.categories)
+        return pair_history(before.purchases, users, len(before.catalog), half_life).decayed
 
     best_half_life = max(HALF_LIVES, key=lambda h: measured(splits["validation"], decayed(splits["validation"], h))[0])
-    model = RepeatTiming(horizon_days=test_days).fit(splits["validation"].history, item_groups,
+    model = RepeatTiming(horizon_days=test_days).fit(splits["validation"].history, groups,
                                                      splits["validation"].bought_again)
     rows = []
     for name in ("personal top frequency", "personal recency", "decayed personal frequency", "repeat timing"):
         row = {"method": name}
         for part, split in splits.items():
             if name == "repeat timing":
-                scores = model.probability(split.history, item_groups)
+                scores = model.probability(split.history, groups)
             elif name == "decayed personal frequency":
                 scores = decayed(split, best_half_life)
             else:

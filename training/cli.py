@@ -108,6 +108,18 @@ def run_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_buy_again(args: argparse.Namespace) -> int:
+    from recommender.artifacts import load_model_directory
+    from recommender.engine import RecommendationEngine
+    from training.recommend import write_buy_again
+
+    engine, manifest = load_model_directory(args.model, RecommendationEngine)
+    counts = write_buy_again(engine, args.users, args.out, args.k)
+    print(f"model {manifest['model_version']}: {counts['buyers']:,} buyers ({counts['with_items']:,} with items to "
+          f"buy again), {counts['rows']:,} rows written to {args.out}")
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate
     from training.report import write_report
@@ -447,6 +459,14 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     _add_budget(parser, "as train")
 
 
+def _add_buy_again(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--users", type=Path, required=True, help="CSV or Parquet file with a user_id column")
+    parser.add_argument("--k", type=int, default=10, help="items per buyer (default 10)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output file: user_id,rank,item_id,score,reason (CSV, or Parquet by extension)")
+
+
 def _add_evaluate_buy_again(parser: argparse.ArgumentParser) -> None:
     _add_validate(parser)
     parser.add_argument("--test-days", type=float, default=28,
@@ -589,6 +609,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "validate": ("check purchase and catalog files against the data contract", _add_validate, run_validate),
     "train": ("train the hybrid recommender and write a model directory", _add_train, run_train),
     "recommend": ("write top-k recommendations for a file of buyers", _add_recommend, run_recommend),
+    "buy-again": ("write each buyer's earlier items likeliest to be bought again soon, with the reason",
+                  _add_buy_again, run_buy_again),
     "evaluate": ("temporal split: every model and the hybrid against baselines", _add_evaluate, run_evaluate),
     "evaluate-buy-again": ("temporal split: repeat timing against personal purchase-frequency baselines",
                            _add_evaluate_buy_again, run_evaluate_buy_again),

@@ -4,7 +4,8 @@ Buyers are scored in chunks (one fused product and partial sort per chunk) on a 
 threads, each limited to one BLAS thread so that the cores are not oversubscribed
 (:meth:`~recommender.engine.RecommendationEngine.recommend_many`). Buyers unknown to the model
 get the cold-start (tier popularity) ranking. With ``reasons``, every row says why, as the API does
-(:class:`~recommender.explain.Explainer`).
+(:class:`~recommender.explain.Explainer`). :func:`write_buy_again` writes buy-again lists: the
+items a buyer bought before, likeliest to be bought again soon first.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 from recommender import columns as col
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
-from recommender.explain import Explainer
+from recommender.explain import Explainer, repeat_reason
 from recommender.progress import progress_bar
 from recommender.tables import is_parquet, read_columns, read_header, write_table
 
@@ -60,8 +61,9 @@ def reasons_of(engine: RecommendationEngine, user_ids: np.ndarray, items: np.nda
 
 
 def recommendations_table(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray,
-                          scores: np.ndarray, reasons: bool = False) -> pa.Table:
-    """Long format ``user_id, rank, item_id, score`` (and ``reason``), best first, padding dropped.
+                          scores: np.ndarray, reasons: list[str] | None = None) -> pa.Table:
+    """Long format ``user_id, rank, item_id, score`` (and ``reason``: one per filled slot, row by
+    row), best first, padding dropped.
     The id columns are dictionary-encoded (each distinct id once: five times faster to write as
     CSV, the same text)."""
     filled = items >= 0
@@ -73,8 +75,8 @@ def recommendations_table(engine: RecommendationEngine, user_ids: np.ndarray, it
                                                   pa.array(np.asarray(engine.items.ids).astype(str))),
         "score": pa.array(scores[filled].astype(np.float32)),
     }
-    if reasons:
-        columns["reason"] = pa.array(reasons_of(engine, user_ids, items), pa.string())
+    if reasons is not None:
+        columns["reason"] = pa.array(reasons, pa.string())
     return pa.table(columns)
 
 
@@ -84,7 +86,30 @@ def write_recommendations(engine: RecommendationEngine, users_path, out_path, k:
     """Score every buyer of ``users_path`` and write ``out_path`` atomically; returns counts."""
     user_ids = read_user_ids(users_path)
     items, scores = recommend_all(engine, user_ids, k, include_purchased, niche, threads, show_progress)
-    write_table(recommendations_table(engine, user_ids, items, scores, reasons), out_path)
+    texts = reasons_of(engine, user_ids, items) if reasons else None
+    write_table(recommendations_table(engine, user_ids, items, scores, texts), out_path)
     known = engine.users.encode(user_ids) >= 0
     return {"buyers": len(user_ids), "known": int(known.sum()), "cold_start": int((~known).sum()),
             "rows": int((items >= 0).sum())}
+
+
+def buy_again_reasons(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray) -> list[str]:
+    """Each filled slot's repeat reason (:func:`~recommender.explain.repeat_reason`), row by row."""
+    texts = []
+    for code, row in zip(engine.users.encode(user_ids).tolist(), items):
+        interval, since = engine.repeat.timing(code, row[row >= 0])
+        texts.extend(repeat_reason(days, ago) for days, ago in zip(interval.tolist(), since.tolist()))
+    return texts
+
+
+def write_buy_again(engine: RecommendationEngine, users_path, out_path, k: int) -> dict:
+    """Each buyer of ``users_path``'s ``k`` earlier items likeliest to be bought again soon, with
+    the probability as the score and the repeat reason, written to ``out_path`` atomically (a buyer
+    the model does not know, or without a history, gets no rows); returns counts."""
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+    user_ids = read_user_ids(users_path)
+    items, scores = engine.buy_again(engine.users.encode(user_ids), k)
+    write_table(recommendations_table(engine, user_ids, items, scores, buy_again_reasons(engine, user_ids, items)),
+                out_path)
+    return {"buyers": len(user_ids), "with_items": int((items[:, :1] >= 0).sum()), "rows": int((items >= 0).sum())}

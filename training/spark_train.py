@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from recommender.features.encoders import IdEncoder
+from recommender.features.repeat import PairHistory, pair_history
 from recommender.loaders import Dataset, LoadReport, load_catalog
 from recommender.models import make_model
 from recommender.models.base import Recommender
 from recommender.spark import DEFAULT_MASTER, spark_session
 from recommender.spark.interactions import SparkTrainingData, spark_training_data
-from recommender.spark.purchases import days_covered, read_purchases, validation_split
+from recommender.spark.purchases import days_covered, purchase_days, read_purchases, validation_split
 from training.config import TrainConfig
 from training.train import TrainResult, train
 
@@ -60,6 +62,11 @@ class SparkInput:
 
     def days_covered(self) -> float:
         return days_covered(self.lines)
+
+    def pair_history(self, users: IdEncoder | None = None) -> tuple[PairHistory, IdEncoder]:
+        days = purchase_days(self.lines, self.catalog)
+        users = IdEncoder(days.user_id.cat.categories) if users is None else users
+        return pair_history(days, users, len(self.catalog)), users
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed, engine="spark")

@@ -14,7 +14,8 @@
    ``niche="auto"`` takes the largest knob that keeps NDCG@k within ``niche_max_ndcg_loss`` of
    pure relevance and at or above the best popularity candidate's.
 5. Everything is refitted on all the training data and wrapped in a
-   :class:`~recommender.engine.RecommendationEngine`.
+   :class:`~recommender.engine.RecommendationEngine`, with the buy-again scores of repeat timing
+   (:func:`fit_repeat_timing`, fitted on the latest validation window).
 
 Where the data comes from is a :class:`TrainingInput`: a loaded :class:`Dataset` in memory
 (:class:`LocalInput`, ``--engine local``) or purchases in Spark
@@ -38,11 +39,14 @@ from tqdm import tqdm
 
 from recommender.artifacts import sha256_of
 from recommender.engine import RecommendationEngine
+from recommender.features.encoders import IdEncoder
+from recommender.features.repeat import PairHistory, bought_again, item_groups, pair_history
 from recommender.features.training_data import ITEM_SIDE, TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import make_model
 from recommender.models.base import Recommender
+from recommender.models.repeat import FEATURES, RepeatScores, RepeatTiming
 from recommender.models.hybrid import (
     CandidatePool,
     HybridRecommender,
@@ -88,6 +92,10 @@ class TrainingInput(Protocol):
     def days_covered(self) -> float:
         """Days from the first purchase to the last."""
 
+    def pair_history(self, users: IdEncoder | None = None) -> tuple[PairHistory, IdEncoder]:
+        """Each (buyer, item) pair's purchase days, buyers coded by ``users`` (default: the input's
+        own buyers), with the encoder used."""
+
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         """The unfitted hybrid component ``name`` (``seed``: its random state, if it has one)."""
 
@@ -120,6 +128,11 @@ class LocalInput:
     def days_covered(self) -> float:
         times = self.dataset.purchases.timestamp
         return (times.max() - times.min()) / pd.Timedelta(days=1)
+
+    def pair_history(self, users: IdEncoder | None = None) -> tuple[PairHistory, IdEncoder]:
+        purchases = self.dataset.purchases
+        users = IdEncoder(purchases.user_id.cat.categories) if users is None else users
+        return pair_history(purchases, users, len(self.dataset.catalog)), users
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed)
@@ -276,6 +289,26 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
             "niche_curve": curve, "niche": niche}
 
 
+def fit_repeat_timing(source: TrainingInput, config: TrainConfig, users: IdEncoder, catalog: pd.DataFrame
+                      ) -> tuple[RepeatScores | None, dict]:
+    """Buy-again scores of ``users``' whole history: repeat timing fitted on the latest validation
+    window (which earlier items its buyers bought again there, within ``validation_days``), and
+    what the manifest records about it. None, with the reason, when the window cannot teach it
+    (nothing, or everything, bought again)."""
+    fit_part, validation = source.validation_split(config.validation_days)
+    history, fit_users = fit_part.pair_history()
+    again = bought_again(history, relevance_matrix(validation, fit_users, len(catalog)))
+    groups = item_groups(catalog)
+    record = {"horizon_days": config.validation_days, "pairs": int(len(again)), "bought_again": int(again.sum())}
+    try:
+        model = RepeatTiming(horizon_days=config.validation_days).fit(history, groups, again)
+    except ValueError as exc:
+        log.warning("no buy-again scores: %s", exc)
+        return None, {**record, "skipped": str(exc)}
+    full, _ = source.pair_history(users)
+    return model.scores(full, groups), {**record, "weights": dict(zip(FEATURES, model.coef_.round(4).tolist()))}
+
+
 def choose_niche(curve: list[dict], config: TrainConfig, floor: float | None = None) -> float:
     """The largest knob whose NDCG@k stays within ``niche_max_ndcg_loss`` (relative) of knob 0
     and, with a ``floor`` (the best simple baseline's validation NDCG@k), at or above it; knob 0
@@ -292,7 +325,7 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
     config = config or TrainConfig()
     source = as_input(dataset)
     seconds = {}
-    with threadpool_limits(1, "blas"), progress_bar(total=6, disable=not show_progress, unit="step") as progress:
+    with threadpool_limits(1, "blas"), progress_bar(total=7, disable=not show_progress, unit="step") as progress:
         start = time.perf_counter()
         validation = tune_on_validation(source, config, progress)
         seconds["validation"] = time.perf_counter() - start
@@ -304,7 +337,10 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
         progress.update()
         progress.set_description("final: fit")
         hybrid = make_hybrid(config, np.asarray(validation["blend_weights"]), source.component).fit(data)
-        engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"])
+        progress.update()
+        progress.set_description("buy again: repeat timing")
+        repeat, validation["repeat_timing"] = fit_repeat_timing(source, config, data.users, data.catalog)
+        engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"], repeat=repeat)
         progress.update()
         seconds["final_fit"] = time.perf_counter() - start
     source_counts = source.counts()

@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recommender.features.encoders import IdEncoder
+
 SECONDS_PER_DAY = 86_400.0
+DECAY_HALF_LIFE_DAYS = 90.0  # of the decayed purchase days repeat timing reads
 
 
 @dataclass
@@ -48,26 +51,41 @@ class PairHistory:
             return np.where(self.days > 1, (self.first_age - self.last_age) / (self.days - 1), np.nan)
 
 
-def pair_history(purchases: pd.DataFrame, shape: tuple[int, int], half_life_days: float,
-                 reference_time: np.datetime64 | None = None) -> PairHistory:
+def pair_history(purchases: pd.DataFrame, users: IdEncoder, n_items: int,
+                 half_life_days: float = DECAY_HALF_LIFE_DAYS, reference_time: np.datetime64 | None = None) -> PairHistory:
     """The :class:`PairHistory` of ``purchases`` (categorical ``user_id`` and ``item_id``, whose
-    codes are rows and columns of ``shape``, and ``timestamp``), ages counted back from
-    ``reference_time`` (default: the last purchase) in whole days."""
+    item codes are columns, and ``timestamp``), buyers in the order of ``users`` (the purchases of
+    buyers it does not know left out), ages counted back from ``reference_time`` (default: the
+    last purchase) in whole days."""
     reference = pd.Timestamp(purchases.timestamp.max() if reference_time is None else reference_time)
     age = ((reference - purchases.timestamp).dt.total_seconds().to_numpy() / SECONDS_PER_DAY).clip(min=0.0)
-    days = pd.DataFrame({"buyer": purchases.user_id.cat.codes.to_numpy(np.int64),
+    buyer_of_category = users.encode(purchases.user_id.cat.categories)
+    days = pd.DataFrame({"buyer": buyer_of_category[purchases.user_id.cat.codes.to_numpy(np.int64)],
                          "item": purchases.item_id.cat.codes.to_numpy(np.int64),
-                         "age": np.floor(age)}).drop_duplicates()
+                         "age": np.floor(age)})
+    days = days[(days.buyer >= 0) & (days.item >= 0)].drop_duplicates()
     days["decayed"] = 0.5 ** (days.age / half_life_days)
     pairs = days.groupby(["buyer", "item"], sort=True).agg(days=("age", "size"), first_age=("age", "max"),
                                                            last_age=("age", "min"), decayed=("decayed", "sum"))
     buyers = pairs.index.get_level_values(0).to_numpy()
     items = pairs.index.get_level_values(1).to_numpy()
-    order = np.arange(len(pairs), dtype=np.int64)
-    pattern = sp.csr_matrix((order + 1, (buyers, items)), shape=shape)  # sorted by (buyer, item): canonical
-    pattern.sort_indices()
-    position = pattern.data.astype(np.int64) - 1
-    pattern.data = np.ones(len(position), dtype=np.float32)
-    return PairHistory(pattern, pairs.days.to_numpy(np.float64)[position], pairs.first_age.to_numpy()[position],
-                       pairs.last_age.to_numpy()[position], pairs.decayed.to_numpy()[position],
+    # sorted by (buyer, item), so the CSR's stored cells are in the frame's order
+    pattern = sp.csr_matrix((np.ones(len(pairs), dtype=np.float32), (buyers, items)), shape=(len(users), n_items))
+    return PairHistory(pattern, pairs.days.to_numpy(np.float64), pairs.first_age.to_numpy(np.float64),
+                       pairs.last_age.to_numpy(np.float64), pairs.decayed.to_numpy(np.float64),
                        np.datetime64(reference.to_datetime64()))
+
+
+def bought_again(history: PairHistory, later: sp.csr_matrix) -> np.ndarray:
+    """Per pair of ``history``, whether ``later`` (buyers x items, e.g. a validation window's
+    purchases, same codes) holds it."""
+    again = sp.csr_matrix(history.pattern + later.multiply(history.pattern).astype(bool))  # 2 where bought again
+    again.sort_indices()
+    return again.data > 1
+
+
+def item_groups(catalog: pd.DataFrame) -> np.ndarray:
+    """Each item's group code for shrinking its interval: its category (0 for an item without)."""
+    if "category" not in catalog:
+        return np.zeros(len(catalog), dtype=np.int64)
+    return catalog.category.astype("category").cat.codes.to_numpy(np.int64) + 1

@@ -20,9 +20,13 @@ loads without scikit-learn.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
 
 from recommender.features.repeat import PairHistory
+from recommender.ranking import top_k_of_rows
 
 FEATURES = ("log purchase days", "log decayed purchase days", "log days since last", "log expected interval",
             "log due ratio", "squared log due ratio", "chance within the horizon at that pace",
@@ -36,6 +40,45 @@ def _group_means(values: np.ndarray, groups: np.ndarray, n_groups: int, prior_me
     sums = np.bincount(groups, weights=values, minlength=n_groups)
     counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
     return (sums + prior * prior_mean) / (counts + prior), counts
+
+
+@dataclass
+class RepeatScores:
+    """What buy-again lists are ranked by: each buyer's earlier items with their probability of
+    being bought again within ``horizon_days`` of ``reference_time`` (``probability``, buyers x
+    items, a stored cell per pair bought before), and per stored cell the expected days between
+    purchases and the days from the last purchase to ``reference_time`` (the reasons' figures)."""
+
+    probability: sp.csr_matrix
+    interval: np.ndarray
+    last_age: np.ndarray
+    reference_time: np.datetime64
+    horizon_days: float
+
+    def top(self, users: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each buyer's ``k`` likeliest items to buy again as ``(item codes, probabilities)``,
+        items outside ``allowed`` left out (-1 / -inf pad a shorter history; a negative code, an
+        unknown buyer, gets padding only)."""
+        users = np.asarray(users, dtype=np.int64)
+        known = users >= 0
+        found = top_k_of_rows(self.probability, users[known], k, allowed)
+        codes = np.full((len(users), found[0].shape[1]), -1, dtype=np.int64)
+        scores = np.full(codes.shape, -np.inf)
+        codes[known], scores[known] = found
+        return codes, scores
+
+    def timing(self, user: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The expected interval and the days since the last purchase of ``items`` (codes the buyer
+        bought before) at the reference time."""
+        start, end = self.probability.indptr[user], self.probability.indptr[user + 1]
+        cells = start + np.searchsorted(self.probability.indices[start:end], items)
+        return self.interval[cells], self.last_age[cells]
+
+    def widened(self, n_items: int) -> "RepeatScores":
+        """The same scores over a catalog of ``n_items`` (items appended after training)."""
+        matrix = self.probability
+        return RepeatScores(sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], n_items)),
+                            self.interval, self.last_age, self.reference_time, self.horizon_days)
 
 
 class RepeatTiming:
@@ -104,3 +147,11 @@ class RepeatTiming:
         """Each pair's probability of being bought again within ``horizon_days``."""
         logits = ((self.features(history, item_groups) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
         return 1.0 / (1.0 + np.exp(-logits))
+
+    def scores(self, history: PairHistory, item_groups: np.ndarray) -> RepeatScores:
+        """The :class:`RepeatScores` of every pair of ``history``."""
+        pattern = history.pattern
+        probability = sp.csr_matrix((self.probability(history, item_groups).astype(np.float32), pattern.indices,
+                                     pattern.indptr), shape=pattern.shape)
+        return RepeatScores(probability, self.expected_interval(history, item_groups).astype(np.float32),
+                            history.last_age.astype(np.float32), history.reference_time, float(self.horizon_days))

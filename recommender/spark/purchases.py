@@ -184,6 +184,21 @@ def last_purchase_seconds(lines) -> int:
     return int(lines.agg(F.max("seconds")).first()[0])
 
 
+def purchase_days(lines, catalog: pd.DataFrame) -> pd.DataFrame:
+    """The distinct (buyer, item, day) of the lines, days counted back from the last purchase, on
+    the driver as the purchases :func:`recommender.features.repeat.pair_history` reads
+    (``user_id``, ``item_id`` categorical over the catalog, ``timestamp``)."""
+    from pyspark.sql import functions as F
+
+    last = last_purchase_seconds(lines)
+    age = F.floor((F.lit(last) - F.col("seconds")) / SECONDS_PER_DAY).alias("age")
+    days = lines.select("user_id", "item", age).distinct().toArrow().to_pandas()
+    return pd.DataFrame({
+        "user_id": pd.Categorical(days.user_id.astype(TEXT)),
+        "item_id": pd.Categorical.from_codes(days["item"].to_numpy(dtype=np.int64), categories=catalog.item_id),
+        "timestamp": pd.Timestamp(last, unit="s") - pd.to_timedelta(days.age.to_numpy(dtype=np.float64), unit="D")})
+
+
 def days_covered(lines) -> float:
     """Days from the first purchase line to the last."""
     from pyspark.sql import functions as F
