@@ -1,8 +1,9 @@
 """The HTTP API: recommendations, similar items, ranking, popularity and merchants' forecasts.
 
 ``create_app(settings)`` takes the server's settings (:mod:`serving.settings`, read once at start),
-loads and verifies the model directory once into a :class:`~serving.served.ServedModel`, keeps
-both in the app's typed state (:mod:`serving.state`), and includes one router per concern
+loads and verifies the model directory once into a :class:`~serving.served.ServedModel` (with
+its live overlay, :mod:`serving.live`), keeps both in the app's typed state (:mod:`serving.state`),
+and includes one router per concern
 (:mod:`serving.routes`): recommendations, items, merchants, admin, operations. Routes use
 FastAPI's public API only: path and query parameters as one pydantic model each per route,
 validated in one call inside the route and published as the route's parameters
@@ -52,7 +53,7 @@ from serving.routes import ROUTERS
 from serving.routes.admin import AdminRateLimit
 from serving.routes.pages import static_pages
 from serving.schemas import MAX_CANDIDATES, MAX_ID_LENGTH, MAX_K
-from serving.served import ServedModel, freeze_heap
+from serving.served import Served, freeze_heap
 from serving.settings import ServingSettings, env_name
 from serving.state import ServingState, state_of
 from serving.watcher import Watcher
@@ -99,7 +100,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
                   # hooks would need an SDK this project does not install, and cost 4 us per request to look
                   # for one
                   telemetry={"tracing": False, "metrics": False, "logs": False})
-    served = ServedModel.load(settings.model_dir) if settings.model_dir is not None else None
+    served = Served.load(settings.model_dir) if settings.model_dir is not None else None
     forecasts, merchant_tokens = load_forecast_state(settings.forecasts_dir, settings.merchant_tokens)
     store = EventStore.open(settings.store.get_secret_value()) if settings.store is not None else None
     state = app.state.serving = ServingState(

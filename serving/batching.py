@@ -27,13 +27,14 @@ class RecommendationBatcher:
         self._scheduled = False
 
     async def recommend(self, engine: RecommendationEngine, key: Hashable, user_code: int, tier: int | None,
-                        **options) -> tuple[np.ndarray, np.ndarray]:
-        """One buyer's ``engine.recommend(..., **options)`` row (codes, scores); ``key``
-        identifies ``options`` (requests with equal keys and engines are batched together),
-        ``tier`` overrides the buyer's city tier."""
+                        available: np.ndarray | None = None, **options) -> tuple[np.ndarray, np.ndarray]:
+        """One buyer's ``engine.recommend(..., available=available, **options)`` row (codes,
+        scores); ``key`` identifies ``options`` (requests with equal keys, engines and
+        availabilities are batched together), ``tier`` overrides the buyer's city tier."""
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
-        group = self._pending.setdefault((id(engine), key), (engine, options, []))
+        group = self._pending.setdefault((id(engine), id(available), key),
+                                         (engine, {**options, "available": available}, []))
         group[2].append((user_code, tier, answer))
         if not self._scheduled:
             self._scheduled = True

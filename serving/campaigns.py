@@ -40,11 +40,12 @@ TRAFFIC_EVENTS = 100_000  # newest events whose arrival times give the traffic c
 
 
 class LiveCampaigns:
-    """The running campaigns of one served model, and their placement in its lists."""
+    """The running campaigns of one served model, and their placement in its lists among the
+    ``available`` items (the live overlay's, :attr:`serving.live.LiveItems.available`)."""
 
-    def __init__(self, engine: RecommendationEngine, explainer: Explainer):
+    def __init__(self, engine: RecommendationEngine, explainer: Explainer, available: np.ndarray):
         self.engine, self.explainer = engine, explainer
-        self.placer = Placer(engine.catalog, engine.available)
+        self.placer = Placer(engine.catalog, available)
         self.running: dict[str, PacedCampaign] = {}
         self.not_placed: set[str] = set()  # ended before this model served, or items it does not know
         self.curve: TrafficCurve | None = None

@@ -1,10 +1,18 @@
-"""Purchases since the model was trained, from the event store, reflected in rankings at once.
+"""The live overlay of a served model: what the event store changed since it was trained.
 
-Each worker follows the event store (:meth:`LiveBuyers.follow`, called by :mod:`serving.watcher`
-every quarter of a second): for every buyer with new purchases or returns it rebuilds the buyer's history
-(the stored row plus the new purchases, minus returned items), lets the model fold it in (factor
-models solve the buyer's vector from it, item-item models read it as it is:
-:class:`recommender.engine.Histories`), and recomputes the buyer's default list. Requests for that
+A served model is a snapshot that never changes (:class:`serving.served.ServedModel`); what
+changes while it is served lives in its :class:`LiveOverlay`, which only the watcher changes
+(:mod:`serving.watcher`, every quarter of a second): the buyers whose purchases arrived since
+(:class:`LiveBuyers`), the items whose availability changed or that the model does not know
+(:class:`LiveItems`) and the running campaigns (:class:`serving.campaigns.LiveCampaigns`). A new
+snapshot gets a new overlay (carried over from the old one when it only adds items), so two
+snapshots never share one.
+
+Each worker follows the event store (:meth:`LiveBuyers.follow`): for every buyer with new
+purchases or returns it rebuilds the buyer's history (the stored row plus the new purchases,
+minus returned items), lets the model fold it in (factor models solve the buyer's vector from it,
+item-item models read it as it is: :class:`recommender.engine.Histories`), and recomputes the
+buyer's default list. Requests for that
 buyer are then answered from it, so a bought item leaves the buyer's recommendations, from every
 worker, within about a second of its acknowledgement, and a buyer the model has never seen is
 personalised from the first purchase. Views and carts change no live ranking (training weighs them:
@@ -22,6 +30,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,7 +39,11 @@ from recommender.engine import Histories, RecommendationEngine
 from recommender.explain import Explainer
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.store import EventStore, Item, StoredEvent, to_us
+from serving.campaigns import LiveCampaigns
 from serving.precomputed import Listed, valid_prefix
+
+if TYPE_CHECKING:
+    from serving.served import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +93,12 @@ def request_tiers(tier: int) -> np.ndarray | None:
 
 
 class LiveBuyers:
-    """The buyers of one served model whose purchases arrived after it was trained."""
+    """The buyers of one served model whose purchases arrived after it was trained, their lists
+    ranked among the ``available`` items (the overlay's, :attr:`LiveItems.available`)."""
 
-    def __init__(self, engine: RecommendationEngine, explainer: Explainer, depth: int, manifest: dict):
-        self.engine, self.explainer, self.depth = engine, explainer, depth
+    def __init__(self, engine: RecommendationEngine, explainer: Explainer, depth: int, manifest: dict,
+                 available: np.ndarray):
+        self.engine, self.explainer, self.depth, self.available = engine, explainer, depth, available
         created_at = manifest.get("created_at")
         self.created_us = to_us(datetime.fromisoformat(created_at)) if created_at else 0
         self.trained_on = manifest.get("data", {}).get("store")  # {"url", "last_seq"} of train --from-store
@@ -173,7 +188,7 @@ class LiveBuyers:
                               sp.vstack([row.purchased for row in rows], format="csr"))
         codes, scores = engine.recommend(np.array([code for _, code, *_ in rebuilt]), self.depth,
                                          tiers=np.array([tier for _, _, tier, *_ in rebuilt], dtype=np.int8),
-                                         histories=histories)
+                                         histories=histories, available=self.available)
         for (user_id, code, tier, bought, weights), row_codes, row_scores in zip(rebuilt, codes, scores):
             listed = valid_prefix(row_codes, row_scores)
             reasons = self.explainer.reason_ids(listed.codes, bought, tier or None)
@@ -185,12 +200,16 @@ class LiveItems:
     an item made unavailable leaves every route at once, an item made available again can be
     recommended again (the precomputed default lists gain it at the next training), and available
     items the model does not know wait in :attr:`new` until the server adds them to the model
-    (:meth:`serving.served.ModelSwapper.add_items`)."""
+    (:meth:`serving.served.ModelSwapper.add_items`). The availability is this overlay's own copy
+    (:attr:`available`, what every route ranks by); the engine's, the catalog's, never changes."""
 
     def __init__(self, engine: RecommendationEngine, kept: LiveItems | None = None):
-        """``kept``: the live items of the model ``engine`` extends with added items, whose position
-        in the store and hidden state carry over."""
+        """``kept``: the live items of the model ``engine`` extends with added items, whose
+        availability, position in the store and hidden state carry over."""
         self.engine = engine
+        self.available = engine.available.copy()
+        if kept is not None:
+            self.available[:len(kept.available)] = kept.available
         self.hidden = kept is not None and kept.hidden  # whether an item was made unavailable since loading
         self.since_us = 0 if kept is None else kept.since_us  # update time followed (0: every item still to read)
         self.new: dict[str, Item] = {}  # available items the model does not know, by id, latest version
@@ -206,7 +225,7 @@ class LiveItems:
     def shows(self, codes: np.ndarray) -> bool:
         """Whether every item of a list computed before the last availability change may still be
         shown (a row lookup only once an item was hidden)."""
-        return not self.hidden or bool(self.engine.available[codes].all())
+        return not self.hidden or bool(self.available[codes].all())
 
     def apply(self, item: Item) -> bool:
         code = self.engine.items.code_of(item.item_id)
@@ -216,9 +235,36 @@ class LiveItems:
             else:
                 self.new.pop(item.item_id, None)
             return False
-        if bool(self.engine.available[code]) == item.available:
+        if bool(self.available[code]) == item.available:
             return False
-        self.engine.available[code] = item.available
+        self.available[code] = item.available
         self.hidden |= not item.available
         log.info("item %s is %s", item.item_id, "available" if item.available else "unavailable")
         return True
+
+
+class LiveOverlay:
+    """What changes while one model snapshot is served: its buyers, items and campaigns as the
+    event store has them. Only the watcher changes a served overlay; a snapshot not served yet
+    follows the store through its own (:meth:`follow`)."""
+
+    def __init__(self, model: ServedModel, kept: LiveOverlay | None = None):
+        """``kept``: the overlay of the model ``model`` extends with added items, whose buyers and
+        items carry over."""
+        engine = model.engine
+        self.items = LiveItems(engine, kept.items if kept is not None else None)
+        self.buyers = LiveBuyers(engine, model.explainer, engine.reranker.candidates, model.manifest,
+                                 self.items.available)
+        if kept is not None:
+            self.buyers.carry_over(kept.buyers)
+        self.campaigns = LiveCampaigns(engine, model.explainer, self.items.available)
+
+    @property
+    def available(self) -> np.ndarray:
+        """Each item's availability now (boolean, by item code)."""
+        return self.items.available
+
+    def follow(self, store: EventStore) -> None:
+        """Catch up with the store's items and events."""
+        self.items.follow(store)
+        self.buyers.follow(store)

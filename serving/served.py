@@ -2,10 +2,13 @@
 
 :class:`ServedModel` is a loaded engine plus everything requests need precomputed (filter masks
 per category and region, the price array, titles, popularity rows, reason vectors, every known
-buyer's model vector and default list: :mod:`serving.precomputed`). The app's state keeps it as
-``served`` (:mod:`serving.state`); every request reads that reference once at its start
+buyer's model vector and default list: :mod:`serving.precomputed`): a snapshot that never
+changes. What changes while it is served (purchases since training, items made unavailable or
+added, campaigns) is its live overlay (:class:`serving.live.LiveOverlay`), which only the watcher
+changes. The two travel together as one :class:`Served`, which the app's state keeps as ``served``
+(:mod:`serving.state`); every request reads that reference once at its start
 (:meth:`~serving.state.ServingState.current`), so swapping a model in (:class:`ModelSwapper`) is one
-assignment and in-flight requests finish on the model they started with.
+assignment and in-flight requests finish on the model and overlay they started with.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,9 +27,8 @@ from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, catalog_text
 from recommender.loaders import written_items_catalog
 from recommender.store import EventStore, Item
-from serving.campaigns import LiveCampaigns
 from serving.item_json import ItemsJson
-from serving.live import LiveBuyers, LiveItems
+from serving.live import LiveOverlay
 from serving.precomputed import DefaultLists
 from serving.responses import invalid
 
@@ -53,9 +55,10 @@ def _item_records(item_ids, titles, regions, merchants, categories, prices) -> l
                 item_ids.tolist(), titles.tolist(), regions.tolist(), merchants.tolist(), categories.tolist(), prices)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ServedModel:
-    """A loaded engine, its manifest, and everything requests need precomputed."""
+    """A loaded engine, its manifest, and everything requests need precomputed; never changed
+    (a new model, or this one with more items, is a new snapshot)."""
 
     engine: RecommendationEngine
     manifest: dict
@@ -69,9 +72,6 @@ class ServedModel:
     explainer: Explainer
     default_lists: DefaultLists | None  # known buyers' lists for default requests (None: over the memory bound)
     items_json: ItemsJson  # the items of answers, as JSON
-    live: LiveBuyers  # buyers whose purchases arrived after training (from the event store)
-    live_items: LiveItems  # items whose availability changed through the API (from the event store)
-    campaigns: LiveCampaigns  # the store's running campaigns, placed in buyers' lists
 
     @property
     def model_version(self) -> str:
@@ -101,17 +101,12 @@ class ServedModel:
         prices = (catalog["price"].to_numpy(dtype=np.float32).astype(str).astype(np.float64) if "price" in catalog
                   else np.full(n, np.nan))
         merchants = catalog_text(catalog, "merchant_id")
-        live = LiveBuyers(engine, explainer, engine.reranker.candidates, manifest)
-        if kept is not None:
-            live.carry_over(kept.live)
         return cls(engine=engine, manifest=manifest, path=path, item_ids=item_ids, titles=titles, prices=prices,
                    category_masks=_value_masks(categories), region_masks=_value_masks(regions),
                    popularity=engine.tier_popularity(), explainer=explainer,
                    default_lists=kept.default_lists if kept is not None else DefaultLists.compute(engine, explainer),
                    items_json=ItemsJson(_item_records(item_ids, titles, regions, merchants, categories, prices),
-                                        explainer.reason_texts, explainer.suffix),
-                   live=live, live_items=LiveItems(engine, kept.live_items if kept is not None else None),
-                   campaigns=LiveCampaigns(engine, explainer))
+                                        explainer.reason_texts, explainer.suffix))
 
     def with_items(self, items: list[Item]) -> ServedModel:
         """This model extended with ``items`` it does not know, ranked by their content
@@ -123,15 +118,9 @@ class ServedModel:
         manifest = {**self.manifest, "added_items": self.manifest.get("added_items", 0) + len(items)}
         return ServedModel.from_engine(engine, manifest, self.path, kept=self)
 
-    def with_lists(self, store: EventStore | None) -> ServedModel:
-        """This model with every buyer's list computed again (the added items among them), caught
-        up with the event store."""
-        full = ServedModel.from_engine(self.engine, self.manifest, self.path)
-        full.live_items.hidden = True  # the engine is shared: items hidden since loading are not in the catalog
-        if store is not None:
-            full.live_items.follow(store)
-            full.live.follow(store)
-        return full
+    def with_lists(self) -> ServedModel:
+        """This model with every buyer's list computed again (the added items among them)."""
+        return ServedModel.from_engine(self.engine, self.manifest, self.path)
 
     def filter_mask(self, category: str | None, region: str | None, max_price: float | None) -> np.ndarray | None:
         """Boolean item mask of the filters (None when there are none; availability is applied by
@@ -152,6 +141,33 @@ class ServedModel:
                 cheap = self.prices <= max_price  # unknown (nan) prices are left out
             mask = cheap if mask is None else mask & cheap
         return mask
+
+
+class Served(NamedTuple):
+    """What a request reads once, at its start: a model snapshot and its live overlay, swapped together."""
+
+    model: ServedModel
+    live: LiveOverlay
+
+    @classmethod
+    def load(cls, path) -> Served:
+        """Load and verify a model directory (raises ``ModelDirectoryError``), with a new overlay."""
+        model = ServedModel.load(path)
+        return cls(model, LiveOverlay(model))
+
+    def with_items(self, items: list[Item]) -> Served:
+        """This model extended with ``items`` (:meth:`ServedModel.with_items`), its overlay carried over."""
+        model = self.model.with_items(items)
+        return Served(model, LiveOverlay(model, kept=self.live))
+
+    def with_lists(self, store: EventStore | None) -> Served:
+        """This model with every buyer's list computed again (:meth:`ServedModel.with_lists`) and a
+        new overlay, caught up with the event store before it is served."""
+        model = self.model.with_lists()
+        live = LiveOverlay(model)
+        if store is not None:
+            live.follow(store)
+        return Served(model, live)
 
 
 def freeze_heap() -> None:
@@ -176,7 +192,7 @@ class ModelSwapper:
     @property
     def path(self) -> str:
         served = self.state.served
-        return "" if served is None else served.path
+        return "" if served is None else served.model.path
 
     def swap(self, target: str) -> tuple[str | None, str, float]:
         """Load, verify and prepare ``target``, then serve it (one assignment: requests in flight
@@ -186,7 +202,7 @@ class ModelSwapper:
             previous = self.state.model_version
             start = time.perf_counter()
             try:
-                new = ServedModel.load(target)
+                new = Served.load(target)
             except Exception as exc:
                 self.state.metrics.reloads.labels("failure").inc()
                 log.warning("model reload from %s refused: %s", target, exc)
@@ -195,20 +211,22 @@ class ModelSwapper:
             seconds = time.perf_counter() - start
             self.state.metrics.reloads.labels("success").inc()
             freeze_heap()
-        log.info("model reloaded from %s: %s -> %s in %.2f s", target, previous, new.model_version, seconds)
-        return previous, new.model_version, seconds
+        version = new.model.model_version
+        log.info("model reloaded from %s: %s -> %s in %.2f s", target, previous, version, seconds)
+        return previous, version, seconds
 
-    def add_items(self, served: ServedModel) -> None:
-        """Serve ``served`` extended with the new items its event store follower found
+    def add_items(self, served: Served) -> None:
+        """Serve ``served`` extended with the new items its overlay found
         (:attr:`serving.live.LiveItems.new`) at once, then, from a background thread, with every
-        buyer's list computed again (:meth:`ServedModel.with_lists`); either step is skipped when
+        buyer's list computed again (:meth:`Served.with_lists`); either step is skipped when
         another model was swapped in meanwhile (it follows the store itself). A model that cannot
-        add items keeps serving, and its new items are ranked after the next training (logged)."""
+        add items keeps serving, and its new items are ranked after the next training (logged).
+        Called by the watcher (it empties the overlay's :attr:`~serving.live.LiveItems.new`)."""
         with self._lock:
-            items = list(served.live_items.new.values())
+            items = list(served.live.items.new.values())
             if self.state.served is not served or not items:
                 return
-            served.live_items.new.clear()
+            served.live.items.new.clear()
             start = time.perf_counter()
             try:
                 extended = served.with_items(items)
@@ -220,7 +238,7 @@ class ModelSwapper:
                  len(items), items[0].item_id, time.perf_counter() - start)
         threading.Thread(target=self._serve_lists, args=(extended, start), name="new-item-lists", daemon=True).start()
 
-    def _serve_lists(self, extended: ServedModel, start: float) -> None:
+    def _serve_lists(self, extended: Served, start: float) -> None:
         try:
             full = extended.with_lists(self.state.store)
         except Exception as exc:  # a background thread: log, the extended model keeps serving

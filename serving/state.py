@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from recommender.store import EventStore, GroupCommit
     from serving.batching import RecommendationBatcher
     from serving.routes.admin import AdminRateLimit
-    from serving.served import ServedModel
+    from serving.served import Served
 
 
 @dataclass(eq=False)
@@ -38,7 +38,7 @@ class ServingState:
     ingest_key_hashes: frozenset[str]  # SHA-256 of the storefronts' keys
     admin_rate_limit: AdminRateLimit
     batcher: RecommendationBatcher
-    served: ServedModel | None = None  # None: no model, the model routes answer 503
+    served: Served | None = None  # the model snapshot and its live overlay; None: the model routes answer 503
     forecasts: PublishedForecasts | None = None
     merchant_tokens: MerchantTokens | None = None
     metrics: Metrics = field(init=False)
@@ -52,10 +52,10 @@ class ServingState:
     def model_version(self) -> str | None:
         """The version of the model served now (None without one)."""
         served = self.served
-        return None if served is None else served.model_version
+        return None if served is None else served.model.model_version
 
-    def current(self) -> ServedModel:
-        """The model being served (read it once per request, at its start), or 503."""
+    def current(self) -> Served:
+        """The model being served and its live overlay (read once per request, at its start), or 503."""
         served = self.served
         if served is None:
             raise HTTPException(503, detail="no model is loaded; the service is not ready")

@@ -11,7 +11,7 @@ loop), :meth:`Watcher.check` looks at
   and returns stored since the last check, by any worker, change those buyers' rankings
   (:mod:`serving.live`), and items the model does not know are added to it, ranked by their
   content (:meth:`serving.served.ModelSwapper.add_items`), and campaigns' deliveries update their
-  pacing (:mod:`serving.campaigns`).
+  pacing (:mod:`serving.campaigns`): the served model's live overlay, which nothing else changes.
 
 Each file check is a ``stat``, and a file is read only when it changed; the store check is one
 indexed query. A source that fails to load is logged and the one served is kept; the watcher goes
@@ -50,10 +50,11 @@ class Watcher:
             steps.append(("published forecasts", lambda: setattr(state, "forecasts", state.forecasts.refreshed())))
         if state.store is not None and state.served is not None:
             served = state.served  # read once: a swap meanwhile follows on the next check
-            steps.append(("items of the event store", lambda: served.live_items.follow(state.store)))
-            steps.append(("events of the event store", lambda: served.live.follow(state.store)))
+            live = served.live  # changed by this watcher alone
+            steps.append(("items of the event store", lambda: live.items.follow(state.store)))
+            steps.append(("events of the event store", lambda: live.buyers.follow(state.store)))
             steps.append(("new items of the event store", lambda: state.swapper.add_items(served)))
-            steps.append(("campaigns of the event store", lambda: served.campaigns.follow(state.store)))
+            steps.append(("campaigns of the event store", lambda: live.campaigns.follow(state.store)))
         if state.merchant_tokens is not None:
             steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens",
                                                                state.merchant_tokens.refreshed())))

@@ -36,7 +36,7 @@ def client(app):
 
 @pytest.fixture(scope="module")
 def served(app):
-    return state_of(app).served
+    return state_of(app).served.model
 
 
 @pytest.fixture(scope="module")
@@ -225,10 +225,10 @@ def test_score_items_matches_full_scores(served, buyer):
 
 
 def test_rank_lists_unavailable_items_apart(small_model, buyer):
-    app = create_app(ServingSettings(model_dir=small_model))  # a private copy of the engine, safe to modify
+    app = create_app(ServingSettings(model_dir=small_model))
     served = state_of(app).served
-    ids = [str(i) for i in served.item_ids[:6]]
-    served.engine.available[item_codes(served, ids[:2])] = False
+    ids = [str(i) for i in served.model.item_ids[:6]]
+    served.live.available[item_codes(served.model, ids[:2])] = False  # as the watcher does
     with TestClient(app) as private:
         body = private.post("/v1/rank", json={"user_id": buyer, "item_ids": ids}).json()
         assert body["unavailable_item_ids"] == ids[:2]
@@ -348,7 +348,7 @@ def test_unexpected_errors_are_json_500(small_model, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(state_of(app).served.engine, "recommend", broken)
+    monkeypatch.setattr(state_of(app).served.model.engine, "recommend", broken)
     with TestClient(app, raise_server_exceptions=False) as private:
         answer = private.get("/v1/users/u/recommendations?max_price=1000000")  # a filter: computed
     assert answer.status_code == 500 and "internal server error" in answer.json()["detail"]

@@ -36,7 +36,7 @@ def client(small_model, admin_key):
 
 
 def buyer_of(client) -> str:
-    engine = state_of(client.app).served.engine
+    engine = state_of(client.app).served.model.engine
     return str(engine.users.ids[0])
 
 
@@ -144,7 +144,7 @@ def test_reload_default_is_the_served_directory(client, admin_key, small_model, 
         assert answer.status_code == 200, answer.text
         assert answer.json()["model_dir"] == str(small_model)
         assert answer.json()["model_version"] == versions[0]
-    assert state_of(client.app).served.path == str(small_model)
+    assert state_of(client.app).served.model.path == str(small_model)
 
 
 @pytest.mark.parametrize("damage", ["missing", "no_manifest", "bad_checksum"])
@@ -237,7 +237,7 @@ def test_reload_under_concurrent_requests(admin_key, small_model, second_model, 
     """Real uvicorn on 127.0.0.1: 6 threads ask for recommendations while the model is swapped
     back and forth; every request answers 200 with one of the two versions."""
     app = create_app(ServingSettings(model_dir=small_model))
-    buyers = [str(u) for u in state_of(app).served.engine.users.ids[:50]] + ["never-seen-buyer"]
+    buyers = [str(u) for u in state_of(app).served.model.engine.users.ids[:50]] + ["never-seen-buyer"]
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = threading.Thread(target=server.run, daemon=True)
@@ -294,7 +294,7 @@ def test_reload_under_concurrent_requests(admin_key, small_model, second_model, 
     statuses = {status for status, _ in answers}
     assert statuses == {200}, statuses
     assert {version for _, version in answers} == set(versions)
-    assert state_of(app).served.model_version == versions[1]
+    assert state_of(app).served.model.model_version == versions[1]
 
 
 # --- metrics ---------------------------------------------------------------------------------------
@@ -377,7 +377,7 @@ def test_exposure_counts_the_top_ten_the_api_serves(client, admin_key):
     answer = client.get("/v1/admin/exposure", headers={"X-API-Key": KEY})
     assert answer.status_code == 200, answer.text
     exposure = answer.json()
-    engine = state_of(client.app).served.engine
+    engine = state_of(client.app).served.model.engine
     assert exposure["buyers"] == len(engine.users) and exposure["k"] == 10
     slots: dict[str, int] = {}
     for user_id in engine.users.ids:

@@ -142,7 +142,7 @@ def item_ids(answer: dict) -> list[str]:
 
 
 def test_a_purchase_leaves_the_buyers_lists_and_a_return_brings_it_back(model_client):
-    served = state_of(model_client.app).served
+    served = state_of(model_client.app).served.model
     buyer = str(served.engine.users.ids[0])
     first = item_ids(listed(model_client, buyer))[0]
     assert post(model_client, [event("p1", user_id=buyer, item_id=first)]).status_code == 200
@@ -155,7 +155,7 @@ def test_a_purchase_leaves_the_buyers_lists_and_a_return_brings_it_back(model_cl
 
 
 def test_a_buyer_never_seen_is_personalised_from_the_first_purchase(model_client):
-    served = state_of(model_client.app).served
+    served = state_of(model_client.app).served.model
     item = str(served.item_ids[int(served.engine.item_sales.argmax())])
     assert listed(model_client, "first-time-buyer")["personalized"] is False
     post(model_client, [event("n1", user_id="first-time-buyer", item_id=item, city_tier=2)])
@@ -167,12 +167,12 @@ def test_a_buyer_never_seen_is_personalised_from_the_first_purchase(model_client
 
 def test_views_and_unknown_items_change_no_ranking(model_client):
     served = state_of(model_client.app).served
-    buyer = str(served.engine.users.ids[1])
+    buyer = str(served.model.engine.users.ids[1])
     before = item_ids(listed(model_client, buyer))
     post(model_client, [event("v1", user_id=buyer, item_id=before[0], type="view"),
                         event("c1", user_id=buyer, item_id="NOT-IN-CATALOG")])
-    assert wait_for(lambda: served.live.seq == 2)
-    assert item_ids(listed(model_client, buyer)) == before and served.live.get(buyer) is None
+    assert wait_for(lambda: served.live.buyers.seq == 2)
+    assert item_ids(listed(model_client, buyer)) == before and served.live.buyers.get(buyer) is None
 
 
 def put_item(client, item_id: str, **fields):
@@ -180,7 +180,7 @@ def put_item(client, item_id: str, **fields):
 
 
 def test_an_item_made_unavailable_leaves_every_route_and_comes_back(model_client):
-    served = state_of(model_client.app).served
+    served = state_of(model_client.app).served.model
     buyer = str(served.engine.users.ids[2])
     hidden = item_ids(listed(model_client, buyer))[0]
     neighbour = item_ids(model_client.get(f"/v1/items/{hidden}/similar", params={"k": 5}).json())[0]
@@ -210,7 +210,7 @@ def copy_of(served, code: int, **changes) -> dict:
 
 
 def test_a_new_item_is_ranked_by_its_content_at_once(model_client):
-    served = state_of(model_client.app).served
+    served = state_of(model_client.app).served.model
     original = int(served.engine.item_sales.argmax())
     buyers = [str(user) for user in served.engine.users.ids[served.engine.purchased[:, original].nonzero()[0]]]
     bought = item_ids(listed(model_client, buyers[1]))[0]  # a purchase since training, to survive the additions
@@ -232,7 +232,7 @@ def test_a_new_item_is_ranked_by_its_content_at_once(model_client):
     assert sum("LYCHEE-NEW-1" in items for items in shown) >= len(shown) // 3
     assert wait_for(lambda: sum("LYCHEE-NEW-1" in item_ids(listed(model_client, buyer, k=20))
                                 for buyer in buyers[:30]) >= len(shown) // 3)
-    assert state_of(model_client.app).served.manifest["added_items"] == 1
+    assert state_of(model_client.app).served.model.manifest["added_items"] == 1
     assert bought not in item_ids(listed(model_client, buyers[1]))
     again = put_item(model_client, "LYCHEE-NEW-1", available=False)
     assert again.json()["in_model"] is True
@@ -242,7 +242,7 @@ def test_a_new_item_is_ranked_by_its_content_at_once(model_client):
 
 def test_a_model_that_cannot_add_items_keeps_serving(model_client, monkeypatch, caplog):
     served = state_of(model_client.app).served
-    model = served.engine.model  # given the base class's with_items: a family that cannot add items
+    model = served.model.engine.model  # given the base class's with_items: a family that cannot add items
     monkeypatch.setattr(model, "with_items", partial(Recommender.with_items, model))
     with caplog.at_level("WARNING", logger="serving.served"):
         assert put_item(model_client, "LYCHEE-NEW-2", category="fruit").status_code == 200
@@ -268,7 +268,7 @@ def test_items_need_the_admin_key(model_client):
 
 
 def test_rank_scores_a_buyer_from_the_new_history(model_client):
-    served = state_of(model_client.app).served
+    served = state_of(model_client.app).served.model
     item = str(served.item_ids[int(served.engine.item_sales.argmax())])
     candidates = [str(i) for i in served.item_ids[:50]]
 

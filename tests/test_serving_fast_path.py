@@ -114,13 +114,14 @@ def test_api_answers_the_same_with_and_without_the_fast_paths(model, request):
     app = create_app(ServingSettings(model_dir=request.getfixturevalue(model)))
     with TestClient(app) as client:
         served = state_of(app).served
-        assert served.default_lists is not None
-        users = [str(u) for u in served.engine.users.ids[:30]] + ["never-seen-1", "never-seen-2"]
+        model = served.model
+        assert model.default_lists is not None
+        users = [str(u) for u in model.engine.users.ids[:30]] + ["never-seen-1", "never-seen-2"]
         queries = ["k=5", "k=20", "k=20&niche=0", "k=20&exclude_purchased=false", "k=20&city_tier=1",
                    "k=7&city_tier=3"]
         fast = {(u, q): client.get(f"/v1/users/{u}/recommendations?{q}").json() for u in users for q in queries}
-        state_of(app).served = dataclasses.replace(served, default_lists=None)
-        served.engine.__dict__.pop("_user_vectors", None)
+        state_of(app).served = served._replace(model=dataclasses.replace(model, default_lists=None))
+        model.engine.__dict__.pop("_user_vectors", None)
         for (user, query), answer in fast.items():
             slow = client.get(f"/v1/users/{user}/recommendations?{query}").json()
             scores = [[item.pop("score") for item in body["items"]] for body in (answer, slow)]

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from recommender.artifacts import load_model_directory
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
+from recommender.features.encoders import IdEncoder
 from recommender.features.interactions import InteractionWeighting
 from recommender.loaders import UNKNOWN_ITEM_OUTCOMES, load_dataset
 from recommender.models.als import als_fold_in
@@ -239,3 +240,15 @@ def test_forecast_on_spark_matches_the_local_engine(spark, forecast_market, tmp_
         assert (on_spark[column] - local[column]).abs().max() <= 0.01 + 1e-9
     with pytest.raises(SystemExit):
         main([*common[:-1], "--engine", "mapreduce", "--out", str(tmp_path / "x.csv")])
+
+
+def test_spark_collects_the_same_purchase_days_as_the_local_input(small_input, small_market):
+    from training.train import LocalInput
+
+    local = LocalInput(load_dataset(*small_market))
+    users = IdEncoder(local.dataset.purchases.user_id.cat.categories)
+    on_spark, _ = small_input.pair_history(users)
+    on_driver, _ = local.pair_history(users)
+    assert (on_spark.pattern != on_driver.pattern).nnz == 0
+    for field in ("days", "first_age", "last_age", "decayed"):
+        np.testing.assert_allclose(getattr(on_spark, field), getattr(on_driver, field), rtol=1e-9, err_msg=field)

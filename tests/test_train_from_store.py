@@ -15,7 +15,7 @@ from recommender.features.training_data import build_training_data
 from recommender.loaders import load_dataset, load_store_dataset
 from recommender.splits import temporal_split
 from recommender.store import Event, EventStore, Item
-from serving.served import ServedModel
+from serving.served import Served
 from tests.conftest import SECOND_CONFIG
 from training.cli import main
 
@@ -53,10 +53,10 @@ def test_training_from_the_store_matches_training_from_the_file(small_market, tm
         file_engine.users.code_of(str(returned.user_id)), file_engine.items.code_of(str(returned.item_id))] > 0
 
     assert "LYCHEE-NEW-1" not in set(store_engine.items.ids)  # written after this training
-    served = ServedModel.load(tmp_path / "store")  # served with the store it was trained from
-    assert served.live.follow(store) == 0  # nothing the training did not read
+    buyers = Served.load(tmp_path / "store").live.buyers  # served with the store it was trained from
+    assert buyers.follow(store) == 0  # nothing the training did not read
     store.add([Event("after-training", str(returned.user_id), str(returned.item_id), "purchase", int(times[0]))])
-    assert served.live.follow(store) == 1 and served.live.get(str(returned.user_id)) is not None
+    assert buyers.follow(store) == 1 and buyers.get(str(returned.user_id)) is not None
     store.close()
 
 

@@ -31,7 +31,7 @@ from serving.parameters import NO_PARAMETERS
 from serving.reload_sync import announce
 from serving.responses import documented_errors, invalid, json_response
 from serving.schemas import ExposureResponse, ReloadRequest, ReloadResponse
-from serving.served import ServedModel
+from serving.served import Served
 from serving.settings import env_name
 from serving.state import State
 
@@ -117,15 +117,15 @@ def reload_model(request: Request, state: State, body: ReloadRequest | None = No
                           "model_dir": str(target), "seconds": round(seconds, 3)})
 
 
-def served_top_lists(served: ServedModel, k: int = EXPOSURE_K) -> np.ndarray:
+def served_top_lists(served: Served, k: int = EXPOSURE_K) -> np.ndarray:
     """The first ``k`` items (codes, -1 padding) of the buyers' default lists: the precomputed
     lists of every training buyer, else the lists of a sample of :data:`EXPOSURE_SAMPLE` buyers."""
-    lists = served.default_lists
+    lists = served.model.default_lists
     if lists is not None and lists.depth >= k:
         return np.where(np.arange(k) < lists.lengths[:, None], lists.codes[:, :k], -1).astype(np.int64)
-    engine = served.engine
+    engine = served.model.engine
     buyers = np.random.default_rng(0).permutation(len(engine.users))[:EXPOSURE_SAMPLE]
-    return engine.recommend_many(np.sort(buyers), k)[0]
+    return engine.recommend_many(np.sort(buyers), k, available=served.live.available)[0]
 
 
 def _by_group(lists: np.ndarray, labels: np.ndarray, sales: np.ndarray) -> dict:
@@ -150,12 +150,12 @@ def served_exposure(request: Request, state: State) -> Response:
     # a plain def: counting (or scoring a sample) runs in the threadpool
     NO_PARAMETERS.parse(request)
     served = state.current()
-    engine = served.engine
+    engine = served.model.engine
     lists = served_top_lists(served)
     sales = engine.item_sales
     # the loaders give every catalog a region and a merchant_id, "unknown" where missing
     labels = {column: engine.catalog[column].astype(str).to_numpy() for column in ("region", "merchant_id")}
-    return json_response({"model_version": served.model_version, "buyers": len(lists), "k": lists.shape[1],
+    return json_response({"model_version": served.model.model_version, "buyers": len(lists), "k": lists.shape[1],
                           "long_tail_share": _finite(long_tail_share(lists, sales)),
                           "region": _by_group(lists, labels["region"], sales),
                           "merchant": _by_group(lists, labels["merchant_id"], sales)})

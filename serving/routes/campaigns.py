@@ -22,7 +22,7 @@ from serving.parameters import NO_PARAMETERS, Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
 from serving.schemas import MAX_CURVE_POINTS, CampaignIn, CampaignOut, CampaignSelect, CampaignsResponse, Identifier
-from serving.served import ServedModel
+from serving.served import Served
 from serving.state import State
 
 router = APIRouter(tags=["campaigns"], dependencies=[Depends(require_admin_key)])
@@ -39,8 +39,9 @@ class CampaignPath(BaseModel):
 CAMPAIGN_PARAMETERS = Parameters(path=CampaignPath)
 
 
-def checked_campaign(body: CampaignIn, served: ServedModel) -> Campaign:
-    """The posted campaign, checked against the served model's catalog (422 naming the field)."""
+def checked_campaign(body: CampaignIn, served: Served) -> Campaign:
+    """The posted campaign, checked against the served model's catalog and its items' availability
+    now (422 naming the field)."""
     if body.end <= body.start:
         raise invalid("body", "end", "end must be after start")
     select = body.select
@@ -52,25 +53,25 @@ def checked_campaign(body: CampaignIn, served: ServedModel) -> Campaign:
                         max_in_top10=body.max_in_top10, items=tuple(dict.fromkeys(body.items or ())),
                         select=Selection(**{name: tuple(getattr(select, name)) for name in CampaignSelect.model_fields})
                         if has_select else None, gate_share=body.gate_share)
-    engine = served.engine
+    engine, available = served.model.engine, served.live.available
     try:
         member = campaign.item_mask(engine.catalog)
     except ValueError as exc:
         raise invalid("body", "items", str(exc)) from exc
     if campaign.items:
-        unavailable = [item for item in campaign.items if not engine.available[engine.items.code_of(item)]]
+        unavailable = [item for item in campaign.items if not available[engine.items.code_of(item)]]
         if unavailable:
             raise invalid("body", "items", f"unavailable item id(s) {', '.join(map(repr, unavailable[:10]))}")
-    elif not (member & engine.available).any():
+    elif not (member & available).any():
         raise invalid("body", "select", "the selection matches no available item of the catalog")
     return campaign
 
 
-def campaign_report(record: CampaignRecord, served: ServedModel, store: EventStore) -> dict:
+def campaign_report(record: CampaignRecord, served: Served, store: EventStore) -> dict:
     """A campaign's definition and delivery (the :class:`~serving.schemas.CampaignOut` fields)."""
     campaign = Campaign.from_dict(record.definition)
     now = datetime.now(timezone.utc)
-    running = served.campaigns.running.get(campaign.campaign_id)
+    running = served.live.campaigns.running.get(campaign.campaign_id)
     curve = running.curve if running is not None else TrafficCurve()
     planned = campaign.impressions * curve.share(campaign.start, campaign.end, now)
     if record.stopped_us is not None:
@@ -84,7 +85,7 @@ def campaign_report(record: CampaignRecord, served: ServedModel, store: EventSto
     else:
         status = "running"
     buyers, per_item = store.campaign_delivery(campaign.campaign_id)
-    engine = served.engine
+    engine = served.model.engine
     groups: dict[str, dict[str, int]] = {"merchant_id": {}, "region": {}}
     for item_id, shown in per_item.items():
         code = engine.items.code_of(item_id)

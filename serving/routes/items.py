@@ -39,19 +39,19 @@ POPULAR_PARAMETERS = Parameters(PopularQuery)
             description="Items with purchases use the model's collaborative neighbours; items nobody has bought yet "
                         "use the content model (text and attributes). 404 for an unknown item id.")
 async def similar(request: Request) -> Response:
-    served = state_of(request.app).current()
+    model, live = state_of(request.app).current()
     path, query = SIMILAR_PARAMETERS.parse(request)
     item_id = path.item_id
-    engine = served.engine
+    engine = model.engine
     code = engine.items.code_of(item_id)
     if code == UNKNOWN_CODE:
         raise HTTPException(404, detail=f"unknown item id {item_id!r}: not in the catalog of model "
-                                        f"{served.model_version}")
-    codes, scores, _ = valid_prefix(*(row[0] for row in engine.similar_items(np.array([code], dtype=np.int64),
-                                                                             query.k)))
-    reason = served.explainer.similar(code, cold=engine.item_sales[code] == 0)
-    return json_response({"item_id": item_id, "model_version": served.model_version,
-                          "items": served.items_json.items(codes, scores, reason)})
+                                        f"{model.model_version}")
+    codes, scores, _ = valid_prefix(*(row[0] for row in engine.similar_items(
+        np.array([code], dtype=np.int64), query.k, available=live.available)))
+    reason = model.explainer.similar(code, cold=engine.item_sales[code] == 0)
+    return json_response({"item_id": item_id, "model_version": model.model_version,
+                          "items": model.items_json.items(codes, scores, reason)})
 
 
 @router.get("/v1/popular", response_model=PopularResponse, openapi_extra=POPULAR_PARAMETERS.openapi,
@@ -60,25 +60,25 @@ async def similar(request: Request) -> Response:
             description="Recent (time-decayed) popularity among buyers of a city tier, shrunk towards global "
                         "popularity; global popularity when no tier is given. Available items only.")
 async def popular(request: Request) -> Response:
-    served = state_of(request.app).current()
+    model, live = state_of(request.app).current()
     _, query = POPULAR_PARAMETERS.parse(request)
-    mask = served.filter_mask(query.category, None, None)
-    allowed = served.engine.available if mask is None else served.engine.available & mask
-    row = np.where(allowed, served.popularity[query.city_tier or 0], -np.inf)
+    mask = model.filter_mask(query.category, None, None)
+    allowed = live.available if mask is None else live.available & mask
+    row = np.where(allowed, model.popularity[query.city_tier or 0], -np.inf)
     codes, scores, _ = valid_prefix(*(row[0] for row in top_k(row[None, :], query.k)))
     reasons = np.full(len(codes), popular_id(query.city_tier))
     return json_response({"city_tier": query.city_tier, "category": query.category,
-                          "model_version": served.model_version,
-                          "items": served.items_json.items(codes, scores, reasons)})
+                          "model_version": model.model_version,
+                          "items": model.items_json.items(codes, scores, reasons)})
 
 
 @router.get("/v1/catalog/facets", response_model=CatalogFacets, openapi_extra=NO_PARAMETERS.openapi,
             responses=documented_errors(422, 503),
             summary="The served catalog's categories and regions (the values the list filters take)")
 async def catalog_facets(request: Request) -> Response:
-    served = state_of(request.app).current()
+    model = state_of(request.app).current().model
     NO_PARAMETERS.parse(request)
-    return json_response({"categories": sorted(served.category_masks), "regions": sorted(served.region_masks)})
+    return json_response({"categories": sorted(model.category_masks), "regions": sorted(model.region_masks)})
 
 
 ITEM_PARAMETERS = Parameters(path=ItemPath)
@@ -104,6 +104,6 @@ def put_item(request: Request, state: State, body: ItemIn) -> Response:
                                                body.merchant_id, body.price, ";".join(body.tags) or None,
                                                body.available))
     served = state.served
-    in_model = served is not None and served.engine.items.code_of(path.item_id) >= 0
+    in_model = served is not None and served.model.engine.items.code_of(path.item_id) >= 0
     return json_response({"item_id": path.item_id, "available": stored.available, "in_model": in_model,
                           "updated_at": from_us(stored.updated_us).isoformat()})

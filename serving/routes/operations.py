@@ -25,16 +25,16 @@ async def healthz() -> Response:
 @router.get("/readyz", response_model=ReadyResponse, responses=documented_errors(503),
             summary="Readiness: 200 when a model is loaded, 503 otherwise")
 async def readyz(state: State) -> Response:
-    return json_response({"status": "ready", "model_version": state.current().model_version})
+    return json_response({"status": "ready", "model_version": state.current().model.model_version})
 
 
 @router.get("/v1/model", response_model=ModelInfo, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],
             responses=documented_errors(422, 503),
             summary="The manifest of the model being served")
 async def model_info(request: Request, state: State) -> Response:
-    served = state.current()
+    model = state.current().model
     NO_PARAMETERS.parse(request)
-    return json_response(served.manifest)
+    return json_response(model.manifest)
 
 
 @router.get("/v1/models", response_model=ModelsResponse, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from recommender.engine import Histories
 from recommender.explain import popular_id
-from serving.live import LiveBuyer
+from serving.live import LiveBuyer, LiveOverlay
 from serving.parameters import NO_PARAMETERS, Parameters
 from serving.precomputed import Listed, valid_prefix
 from serving.responses import documented_errors, json_response
@@ -43,73 +43,74 @@ RECOMMENDATIONS_PARAMETERS = Parameters(RecommendationsQuery, path=BuyerPath)
                         "listing the known values.")
 async def recommendations(request: Request) -> Response:
     state = state_of(request.app)
-    served = state.current()
+    model, live = state.current()
     path, query = RECOMMENDATIONS_PARAMETERS.parse(request)
     user_id = path.user_id
-    engine = served.engine
-    mask = served.filter_mask(query.category, query.region, query.max_price)
+    engine = model.engine
+    mask = model.filter_mask(query.category, query.region, query.max_price)
     k, tier = query.k, query.city_tier
     niche = engine.knob(query.niche)
     defaults = mask is None and query.exclude_purchased and niche == engine.default_niche
-    live = served.live.get(user_id)
-    if live is not None:  # purchases since training: the buyer's history as the event store has it
-        listed = live_list(served, live, k, tier, niche, mask, query.exclude_purchased, defaults)
-        tier = tier or live.tier
-        listed, campaigns = await _with_campaigns(state, served, user_id, live.code, tier, live.bought, listed,
-                                                  live.histories(engine.n_items))
-        return _answer(served, user_id, True, niche, tier, *listed, campaigns)
+    buyer = live.buyers.get(user_id)
+    if buyer is not None:  # purchases since training: the buyer's history as the event store has it
+        listed = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults)
+        tier = tier or buyer.tier
+        listed, campaigns = await _with_campaigns(state, live, user_id, buyer.code, tier, buyer.bought, listed,
+                                                  buyer.histories(engine.n_items))
+        return _answer(model, user_id, True, niche, tier, *listed, campaigns)
     code = engine.users.code_of(user_id)
-    listed = served.default_lists.top(code, k, tier) if defaults and served.default_lists is not None else None
-    if listed is not None and not served.live_items.shows(listed.codes):
+    listed = model.default_lists.top(code, k, tier) if defaults and model.default_lists is not None else None
+    if listed is not None and not live.items.shows(listed.codes):
         listed = None  # an item of the precomputed list was made unavailable since: compute the list
     if listed is None:
         key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price)
         listed = valid_prefix(*await state.batcher.recommend(
-            engine, key, code, tier, k=k, niche=niche, mask=mask, include_purchased=not query.exclude_purchased))
+            engine, key, code, tier, available=live.available, k=k, niche=niche, mask=mask,
+            include_purchased=not query.exclude_purchased))
     codes, scores, reason_ids = listed
     if tier is None:
         tier = int(engine.user_tiers[code]) if code >= 0 else 0
     if code < 0:
-        return _answer(served, user_id, False, niche, tier, codes, scores, np.full(len(codes), popular_id(tier)))
+        return _answer(model, user_id, False, niche, tier, codes, scores, np.full(len(codes), popular_id(tier)))
     bought = engine.bought(code)
     if reason_ids is None:
-        reason_ids = served.explainer.reason_ids(codes, bought, tier)
-    listed, campaigns = await _with_campaigns(state, served, user_id, code, tier, bought,
+        reason_ids = model.explainer.reason_ids(codes, bought, tier)
+    listed, campaigns = await _with_campaigns(state, live, user_id, code, tier, bought,
                                               Listed(codes, scores, reason_ids))
-    return _answer(served, user_id, True, niche, tier, *listed, campaigns)
+    return _answer(model, user_id, True, niche, tier, *listed, campaigns)
 
 
-async def _with_campaigns(state: ServingState, served: ServedModel, user_id: str, code: int, tier: int,
+async def _with_campaigns(state: ServingState, live: LiveOverlay, user_id: str, code: int, tier: int,
                           bought: np.ndarray, listed: Listed, histories: Histories | None = None,
                           ranked: bool = False) -> tuple[Listed, dict[int, str]]:
     """A personalised list (or, ``ranked``, a storefront's candidates in the model's order) with the
     open campaigns' items placed (:mod:`serving.campaigns`), and the campaign of each item shown
     for one, by position; as it is without a running campaign."""
     store = state.store
-    if store is None or not served.campaigns.running:
+    if store is None or not live.campaigns.running:
         return listed, {}
-    return await served.campaigns.place(store, user_id, code, tier or None, bought, listed, histories, ranked)
+    return await live.campaigns.place(store, user_id, code, tier or None, bought, listed, histories, ranked)
 
 
-def live_list(served: ServedModel, live: LiveBuyer, k: int, tier: int | None, niche: float, mask: np.ndarray | None,
-              exclude_purchased: bool, defaults: bool) -> Listed:
+def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, tier: int | None, niche: float,
+              mask: np.ndarray | None, exclude_purchased: bool, defaults: bool) -> Listed:
     """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
     default list when the request asks for it, else scored now (one buyer: no batching)."""
-    if defaults and tier is None and k <= served.live.depth and served.live_items.shows(live.listed.codes[:k]):
-        return Listed(*(part[:k] for part in live.listed))
-    engine = served.engine
-    codes, scores = engine.recommend(np.array([live.code]), k, niche=niche, mask=mask, tiers=live.tiers(tier),
+    if defaults and tier is None and k <= live.buyers.depth and live.items.shows(buyer.listed.codes[:k]):
+        return Listed(*(part[:k] for part in buyer.listed))
+    engine = model.engine
+    codes, scores = engine.recommend(np.array([buyer.code]), k, niche=niche, mask=mask, tiers=buyer.tiers(tier),
                                      include_purchased=not exclude_purchased,
-                                     histories=live.histories(engine.n_items))
+                                     histories=buyer.histories(engine.n_items), available=live.available)
     listed = valid_prefix(codes[0], scores[0])
-    return Listed(*listed[:2], served.explainer.reason_ids(listed.codes, live.bought, tier or live.tier or None))
+    return Listed(*listed[:2], model.explainer.reason_ids(listed.codes, buyer.bought, tier or buyer.tier or None))
 
 
-def _answer(served: ServedModel, user_id: str, personalized: bool, niche: float, tier: int, codes: np.ndarray,
+def _answer(model: ServedModel, user_id: str, personalized: bool, niche: float, tier: int, codes: np.ndarray,
             scores: np.ndarray, reason_ids: np.ndarray, campaigns: dict[int, str] | None = None) -> Response:
-    return json_response({"user_id": user_id, "personalized": personalized, "model_version": served.model_version,
+    return json_response({"user_id": user_id, "personalized": personalized, "model_version": model.model_version,
                           "niche": niche, "city_tier": tier or None,
-                          "items": served.items_json.items(codes, scores, reason_ids, campaigns)})
+                          "items": model.items_json.items(codes, scores, reason_ids, campaigns)})
 
 
 @router.post("/v1/rank", response_model=RankResponse, openapi_extra=NO_PARAMETERS.openapi,
@@ -122,35 +123,35 @@ def _answer(served: ServedModel, user_id: str, personalized: bool, niche: float,
                          "first 10 (`campaign`) and lift one from below into them, as in recommendation lists.")
 async def rank(request: Request, body: RankRequest) -> Response:
     state = state_of(request.app)
-    served = state.current()
+    model, live = state.current()
     NO_PARAMETERS.parse(request)
-    engine = served.engine
+    engine = model.engine
     ids = list(dict.fromkeys(body.item_ids))
     codes = np.asarray(engine.items.encode(ids), dtype=np.int64)
     unknown = [item for item, c in zip(ids, codes.tolist()) if c < 0]
     known = codes[codes >= 0]
-    available = engine.available[known]
-    unavailable = [str(served.item_ids[c]) for c in known[~available].tolist()]
+    available = live.available[known]
+    unavailable = [str(model.item_ids[c]) for c in known[~available].tolist()]
     known = known[available]
-    live = served.live.get(body.user_id)  # purchases since training: scored from the store's history
+    buyer = live.buyers.get(body.user_id)  # purchases since training: scored from the store's history
     user, tier, histories = engine.users.code_of(body.user_id), body.city_tier, None
-    if live is not None:
-        user, tier, histories = live.code, tier or live.tier or None, live.histories(engine.n_items)
+    if buyer is not None:
+        user, tier, histories = buyer.code, tier or buyer.tier or None, buyer.histories(engine.n_items)
     items: list[dict] = []
     if len(known):
         scores = engine.score_items(user, known, tier, histories)
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores, kind="stable")
         listed, campaigns = Listed(known[order], scores[order].astype(np.float32)), {}
-        if live is not None or user >= 0:  # campaigns go to buyers with a history only (the gate)
-            listed, campaigns = await _with_campaigns(state, served, body.user_id, user, tier or 0,
-                                                      live.bought if live is not None else engine.bought(user),
+        if buyer is not None or user >= 0:  # campaigns go to buyers with a history only (the gate)
+            listed, campaigns = await _with_campaigns(state, live, body.user_id, user, tier or 0,
+                                                      buyer.bought if buyer is not None else engine.bought(user),
                                                       listed, histories, ranked=True)
         # float32's shortest decimal, as the list routes write scores; JSON has no -inf
         shown = np.where(np.isfinite(listed.scores), listed.scores, UNSCORED).astype(np.float32).astype(str).astype(
             np.float64)
-        items = [{"item_id": str(served.item_ids[c]), "score": s, "campaign": campaigns.get(position)}
+        items = [{"item_id": str(model.item_ids[c]), "score": s, "campaign": campaigns.get(position)}
                  for position, (c, s) in enumerate(zip(listed.codes.tolist(), shown.tolist()))]
-    return json_response({"user_id": body.user_id, "personalized": user >= 0 or live is not None,
-                          "model_version": served.model_version,
+    return json_response({"user_id": body.user_id, "personalized": user >= 0 or buyer is not None,
+                          "model_version": model.model_version,
                           "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable})
