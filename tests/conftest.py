@@ -164,3 +164,29 @@ def spark(tmp_path_factory):
                        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}) as session:
         session.sparkContext.setLogLevel("ERROR")
         yield session
+
+
+# --- markers (registered in pyproject.toml; `make test-fast` leaves out all four) ---------------------
+
+# A test using one of these fixtures, directly or through another fixture, gets the marker, so a new
+# Spark or PostgreSQL test is marked without anyone remembering to. store_url reaches PostgreSQL
+# only at run time (getfixturevalue): its "postgresql" parameter carries the marker itself.
+MARKER_OF_FIXTURE = {"spark": "spark", "postgres_server": "postgres"}
+
+# Slow tests marked here rather than in their module: the full model searches of test_search.py.
+SLOW_TESTS = {"test_search.py": {"test_plan_runs_floors_every_family_then_weightings_then_moves_and_picks_the_best",
+                                 "test_families_that_need_more_memory_than_the_machine_are_skipped_with_the_reason",
+                                 "test_a_failing_candidate_is_recorded_and_the_search_goes_on",
+                                 "test_several_windows_fit_each_candidate_before_each_and_pool_their_buyers"}}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+        slow = SLOW_TESTS.get(item.path.name, set())
+        if missing := sorted(name for name in slow if not hasattr(item.module, name)):
+            raise pytest.UsageError(f"conftest.py's SLOW_TESTS names tests {item.path.name} no longer has: {missing}")
+        if item.originalname in slow:
+            item.add_marker("slow")

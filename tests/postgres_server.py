@@ -82,7 +82,7 @@ def postgres_server():
 _databases = itertools.count()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request, tmp_path):
     """An empty event store: a SQLite file, then a new database on the session's PostgreSQL."""
     if request.param == "sqlite":

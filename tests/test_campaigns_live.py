@@ -21,6 +21,8 @@ from serving.settings import env_name
 from tests.live_server import ServerProcess
 from training.cli import main
 
+pytestmark = pytest.mark.slow  # a live 2-worker server for a 40-second campaign
+
 ADMIN = "campaign-admin-key"
 BUDGET = 5_000
 WINDOW_SECONDS = 40

@@ -67,6 +67,7 @@ def market(small_market):
     return load_dataset(*small_market)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget_minutes", [None, 0.002], ids=["default budget", "budget that stops the search"])
 def test_training_under_load_chooses_the_same_model_and_lists(market, budget_minutes):
     config = TrainConfig(budget_minutes=budget_minutes)

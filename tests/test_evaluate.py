@@ -29,6 +29,8 @@ from training.evaluate import (
 from training.train import train
 from training.report import REPORT_FILE, report_html, verdict, write_report
 
+pytestmark = pytest.mark.slow  # one evaluation feeds the module: the model search and every baseline
+
 TEST_DAYS = 30
 K = 10
 UNIT_METRICS = ("recall@{k}", "recall@20", "ndcg@{k}", "map@{k}", "coverage", "long_tail_share",

@@ -133,6 +133,7 @@ def _add_from_another_process(url: str, start: int, batches: int = 50) -> None:
     store.close()
 
 
+@pytest.mark.slow
 def test_a_follower_reading_during_concurrent_writes_misses_no_event(store_url):
     """Events become visible in position order: a reader that goes on from the last position it saw
     (as every server worker does) never skips an event committed later with an earlier position."""

@@ -12,6 +12,8 @@ import pytest
 from serving.routes.events import INGEST_KEYS_ENV
 from tests.live_server import ServerProcess
 
+pytestmark = pytest.mark.slow  # a live 2-worker server
+
 KEY = "live-key"
 REACT_SECONDS = 1.0
 CONFIRMATIONS = 12  # consecutive answers, each on a new connection, that must all show the change

@@ -32,6 +32,7 @@ def test_item_rows_explain_themselves_and_totals_have_ordered_bands(dataset):
         assert (totals.p10 <= totals.p50).all() and (totals.p50 <= totals.p90).all() and (totals.p10 >= 0).all()
 
 
+@pytest.mark.slow
 def test_a_merchants_view_and_a_shorter_horizon_are_slices_of_the_catalogs_forecast(dataset):
     catalog = forecast(dataset, horizon=8, by="item").series_table()
     mine = forecast(dataset, horizon=4, by="item", merchant_id="M1").series_table()
@@ -48,6 +49,7 @@ def test_a_merchants_view_and_a_shorter_horizon_are_slices_of_the_catalogs_forec
         forecast(dataset, horizon=4, merchant_id="M3")
 
 
+@pytest.mark.slow
 def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
     purchases, catalog = forecast_market
     common = ["--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4", "--quiet"]
@@ -69,6 +71,7 @@ def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
     assert any(f"<span class='small'>{name}</span>" in page for name in METHODS)
 
 
+@pytest.mark.slow
 def test_backtest_command_prints_every_baseline_and_the_best_simple_one(forecast_market, capsys):
     purchases, catalog = forecast_market
     assert main(["forecast-backtest", "--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "4",

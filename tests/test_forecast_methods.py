@@ -48,6 +48,7 @@ def test_simple_methods_are_statsforecasts_named_and_seasonal_naive_needs_a_seas
     assert "seasonal_naive" not in short and all(f.shape == (40, 4) and (f >= 0).all() for f in short.values())
 
 
+@pytest.mark.slow
 def test_global_model_learns_seasonality_across_series():
     values = seasonal_values(30, 120 + 8, seed=3)
     history = panel(values[:, :120])
@@ -61,6 +62,7 @@ def test_global_model_learns_seasonality_across_series():
     assert np.array_equal(GlobalMedianModel(horizon=8, max_rows=8000).fit(history).predict(8), forecast)  # seeded
 
 
+@pytest.mark.slow
 def test_global_median_ignores_one_off_bulk_orders_that_move_a_mean():
     rng = np.random.default_rng(3)
     values = rng.poisson(5.0, size=(60, 60)).astype(float)
@@ -79,6 +81,7 @@ def test_rolling_quantiles_are_the_quartiles_of_the_last_weeks_before_each_origi
     assert median[0, 2] == pytest.approx(np.median(values[0, :2]))  # fewer weeks than the window: what there is
 
 
+@pytest.mark.slow
 def test_selected_band_is_calibrated_at_every_step_and_widens_where_errors_grow():
     rng = np.random.default_rng(4)
     history, horizon, n = 60, 12, 150
@@ -157,6 +160,7 @@ def test_lag_features_measure_last_years_seasonal_swing_and_the_markets_momentum
     assert peak.q50_4 * scale[0] == pytest.approx(20.0)
 
 
+@pytest.mark.slow
 def test_a_total_of_items_whose_median_is_zero_is_moved_to_what_the_total_sells():
     rng = np.random.default_rng(7)
     values = (rng.random((100, 60)) < 0.3).astype(float)  # a unit in 3 weeks of 10: every median is 0

@@ -110,6 +110,7 @@ def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp
     assert "not a forecast directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_published_tables_are_the_forecast_commands_numbers(published_forecasts, forecast_market):
     dataset = load_dataset(*forecast_market)
     result = forecast(dataset, PUBLISHED_HORIZON, "W", "item")

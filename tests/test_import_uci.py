@@ -156,7 +156,7 @@ def test_unreadable_quantity_names_the_row(tmp_path):
         import_online_retail(source, tmp_path / "out")
 
 
-# --- the real data set -------------------------------------------------------------------------
+# --- the real data set (541,909 rows: its tests are slow) --------------------------------------
 
 @pytest.fixture(scope="module")
 def real_import(tmp_path_factory):
@@ -172,6 +172,7 @@ def real_source(real_import):
     return pd.read_csv(REAL_FILE, dtype=str, keep_default_na=False)
 
 
+@pytest.mark.slow
 def test_real_figures(real_import):
     report = real_import
     assert report.rows_read == 541_909
@@ -185,6 +186,7 @@ def test_real_figures(real_import):
     assert report.nonpositive_quantity == 8_536
 
 
+@pytest.mark.slow
 def test_real_files_are_consistent(real_import):
     purchases = pd.read_csv(real_import.paths["purchases"], dtype={"user_id": str, "item_id": str,
                                                                    "order_id": str})
@@ -205,6 +207,7 @@ def test_real_files_are_consistent(real_import):
     assert purchases.timestamp.max() == "2011-12-09T12:50:00Z"
 
 
+@pytest.mark.slow
 def test_real_figures_match_the_readme(real_import, real_source):
     """README: CustomerID, Quantity > 0 and UnitPrice > 0 leave 397,884 rows and 4,338 customers.
 
@@ -244,6 +247,7 @@ def test_loader_excludes_cancellations_fixture(fixture_import):
     assert _returns_dropped(_purchase_report(dataset)) == 2
 
 
+@pytest.mark.slow
 def test_loader_excludes_cancellations_real(real_import):
     loaders = pytest.importorskip("recommender.loaders")
     dataset = loaders.load_dataset(real_import.paths["purchases"], real_import.paths["catalog"])

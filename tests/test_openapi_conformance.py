@@ -22,6 +22,8 @@ from serving.routes.admin import ADMIN_KEY_ENV
 from serving.routes.events import INGEST_KEYS_ENV
 from serving.settings import env_name
 
+pytestmark = pytest.mark.slow  # schemathesis, about 1,100 requests to a live server
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 PHASES = "examples,coverage,fuzzing,stateful"

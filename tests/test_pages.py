@@ -15,6 +15,8 @@ from recommender.merchant_tokens import issue_token
 from serving.routes.admin import ADMIN_KEY_ENV
 from tests.live_server import ServerProcess
 
+pytestmark = pytest.mark.browser
+
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 ADMIN = "pages-admin-key"
 MERCHANT = "M1"

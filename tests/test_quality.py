@@ -8,6 +8,8 @@ from recommender.loaders import load_dataset
 from training.evaluate import PLAIN_ALS_ROW, POPULARITY_ROW, evaluate
 
 
+pytestmark = pytest.mark.slow  # trains and evaluates on a 2,000-buyer marketplace
+
 @pytest.fixture(scope="module")
 def evaluation(tmp_path_factory):
     from recommender.demo_marketplace import write_demo_marketplace

@@ -56,10 +56,12 @@ def merchant_report(dataset, out_dir) -> tuple[Forecast, Forecast, str, str]:
 
 @pytest.fixture(scope="module")
 def year_of_sales(tmp_path_factory):
+    """A merchant report on 60 weeks of sales: forecasting them takes seconds, so its tests are slow."""
     dataset = write_moving_market(tmp_path_factory.mktemp("year"), weeks=60)
     return merchant_report(dataset, tmp_path_factory.mktemp("report") / "report")
 
 
+@pytest.mark.slow
 def test_merchant_page_says_what_to_expect_against_the_same_weeks_last_year(year_of_sales):
     *_, page = year_of_sales
     # forecast weeks 60-63; a year before, weeks 8-11: 7 teas and 21 fans a week
@@ -70,6 +72,7 @@ def test_merchant_page_says_what_to_expect_against_the_same_weeks_last_year(year
     assert "P50, bottom-up" not in page
 
 
+@pytest.mark.slow
 def test_merchant_page_names_items_by_title_and_flags_rising_and_falling(year_of_sales):
     *_, index, page = year_of_sales
     assert "<th class='name'>Rising tea</th><td class='name nowrap'>UP-1</td>" in page
@@ -83,6 +86,7 @@ def test_merchant_page_names_items_by_title_and_flags_rising_and_falling(year_of
     assert "<td class='name nowrap'>tier 1</td><td class='name nowrap'>tier 2</td>" in index  # rising, falling
 
 
+@pytest.mark.slow
 def test_merchant_charts_are_full_width_with_legible_text_and_legends_off_the_plot(year_of_sales):
     items, tiers, *_ = year_of_sales
     (merchant,) = merchant_demands(items, tiers, {})

@@ -30,6 +30,7 @@ def add_purchases(url: str, lines, start: int) -> None:
     store.close()
 
 
+@pytest.mark.slow  # a live server
 def test_retrain_promotes_rejects_and_registers(small_market, small_model, tmp_path, monkeypatch):
     purchases, catalog = small_market
     lines = load_dataset(purchases, catalog).purchases

@@ -18,6 +18,7 @@ def child_pids(pid: int) -> list[int]:
     return [int(child) for child in text.split()]
 
 
+@pytest.mark.slow  # live servers in subprocesses
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_over_http(small_model, workers):
     server = ServerProcess(small_model, workers).start()
@@ -45,6 +46,7 @@ def test_serve_answers_over_http(small_model, workers):
     assert output.strip().splitlines()[-1] == "stopped", output  # drained and stopped, in one line
 
 
+@pytest.mark.slow  # live servers in subprocesses
 def test_admin_reload_reaches_every_worker(small_model, second_model, versions, monkeypatch):
     monkeypatch.setenv(ADMIN_KEY_ENV, "key")  # inherited by the server
     with ServerProcess(small_model, 2) as server:

@@ -15,6 +15,8 @@ from live_server import HOST, ServerProcess, free_port
 
 from recommender.artifacts import load_model_directory
 
+pytestmark = pytest.mark.slow  # live servers in subprocesses, stopped by signals
+
 CLIENTS = 16  # threads, each with its own keep-alive connection, sending requests back to back
 LOAD_SECONDS_BEFORE_STOP = 1.0
 STOP_SECONDS = 20  # the server must have exited this long after SIGTERM

@@ -233,6 +233,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow  # a live uvicorn under load
 def test_reload_under_concurrent_requests(admin_key, small_model, second_model, versions):
     """Real uvicorn on 127.0.0.1: 6 threads ask for recommendations while the model is swapped
     back and forth; every request answers 200 with one of the two versions."""

@@ -83,6 +83,7 @@ def test_tiers_and_merchant_total_default_to_the_published_horizon(client, token
     assert set(items.period_start) >= set(totals.index)
 
 
+@pytest.mark.slow
 def test_api_every_cli_scope_and_the_report_give_the_same_forecast(client, tokens, forecast_market, tmp_path):
     purchases, catalog = forecast_market
     common = ["--purchases", str(purchases), "--catalog", str(catalog), "--quiet"]
@@ -204,6 +205,7 @@ def test_openapi_documents_the_route_and_its_statuses(client):
     assert route["security"] == [{"HTTPBearer": []}]
 
 
+@pytest.mark.slow
 def test_republished_forecasts_are_served_without_a_restart(forecast_market, published_forecasts, tokens, tmp_path,
                                                               monkeypatch, caplog):
     monkeypatch.setattr(watcher, "POLL_SECONDS", 0.05)

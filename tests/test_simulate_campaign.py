@@ -16,6 +16,8 @@ from recommender.loaders import load_dataset
 from training.cli import main
 from training.simulate_campaign import simulate_campaign
 
+pytestmark = pytest.mark.slow  # trains a model and replays 30 days of traffic
+
 REPLAY_DAYS = 30
 CAMPAIGN = {"campaign_id": "new-craft", "name": "New Craftsmanship", "select": {"tags": ["handmade"]},
             "start": "2026-08-01T00:00:00+08:00", "end": "2026-08-31T00:00:00+08:00", "impressions": 500,

@@ -13,6 +13,8 @@ from training.config import TrainConfig
 from training.search import SEARCHED, default_budget_seconds
 from training.tune import TUNE_BUDGET_FACTOR, tune
 
+pytestmark = pytest.mark.slow  # each test runs the model search
+
 
 @pytest.fixture(scope="module")
 def market(small_market):
