@@ -1,5 +1,6 @@
 # Two entry points: `make demo` runs the main job on the embedded demo marketplace,
 # `make test` runs the whole test suite. Both create the virtual environment they need.
+# `make test-fast` is the inner loop: the tests not marked slow, browser, postgres or spark.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ INGEST_KEY ?= demo-ingest-key
 # the demo server's admin key: the operator console and the admin routes (choose your own outside the demo)
 ADMIN_KEY ?= demo-admin-key
 
-.PHONY: demo test install lock clean
+.PHONY: demo test test-fast install lock clean
 
 # Every package comes from a lock file (exact versions, resolved for every Python and platform);
 # the project itself is installed on top without resolving anything again. requirements.lock holds
@@ -65,6 +66,10 @@ demo: install
 test: $(VENV)/.test-packages
 	scripts/system-packages.sh
 	$(BIN)/python -m pytest
+
+# No chromium, PostgreSQL or Spark needed: the markers (pyproject.toml) leave their tests out.
+test-fast: $(VENV)/.test-packages
+	$(BIN)/python -m pytest -m "not slow and not browser and not postgres and not spark"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) build *.egg-info
