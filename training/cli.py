@@ -11,9 +11,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recommender.contract import UNKNOWN_ITEM_POLICIES, ContractError
 from recommender.signals import interrupt_on_sigterm
+
+if TYPE_CHECKING:
+    from serving.settings import ServingSettings
 
 log = logging.getLogger("recommender")
 
@@ -233,7 +237,7 @@ def run_serve(args: argparse.Namespace) -> int:
     return status
 
 
-def _serve_settings(args: argparse.Namespace):
+def _serve_settings(args: argparse.Namespace) -> ServingSettings:
     """The server's settings: the flags given over the environment's (:mod:`serving.settings`), the
     paths made absolute, the event store defaulting to ``events.sqlite3`` next to the model directory."""
     from pydantic import SecretStr
@@ -260,7 +264,7 @@ def _migrate_store(url: str) -> str:
     return shown
 
 
-def _check_forecasts(settings) -> None:
+def _check_forecasts(settings: ServingSettings) -> None:
     """Load the forecasts and the merchant tokens to serve, so a bad directory or token file stops
     the server now."""
     from serving.forecasts import load_forecast_state
