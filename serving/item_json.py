@@ -37,11 +37,11 @@ class ItemsJson:
         self._reasons = np.array([b',"reason":"' + _text_body(text) for text in reason_texts], dtype=object)
         self._tails = np.array([_text_body(suffix) + b'",' + ORGANIC for suffix in suffixes], dtype=object)
 
-    def items(self, codes: np.ndarray, scores: np.ndarray, reasons: np.ndarray | str,
+    def items(self, codes: np.ndarray, scores: np.ndarray, reasons: np.ndarray | str | list[str],
               campaigns: dict[int, str] | None = None) -> orjson.Fragment:
         """The items ``codes`` with ``scores`` (as float32, in the fewest digits that read back as the
-        same float32) and ``reasons``: reason ids (one per item) or one text for every item; each
-        reason is followed by its item's suffix. ``campaigns``: the campaign id of the items
+        same float32) and ``reasons``: reason ids (one per item), one text for every item, or a list
+        of texts (one per item); each reason is followed by its item's suffix. ``campaigns``: the campaign id of the items
         shown for one, by position in the list."""
         n = len(codes)
         if n == 0:
@@ -50,7 +50,12 @@ class ItemsJson:
         parts[0::PIECES] = self._heads[codes]
         scores = np.ascontiguousarray(scores, dtype=np.float32)  # orjson encodes C-contiguous arrays only
         parts[1::PIECES] = orjson.dumps(scores, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
-        parts[2::PIECES] = (b',"reason":"' + _text_body(reasons)) if isinstance(reasons, str) else self._reasons[reasons]
+        if isinstance(reasons, str):
+            parts[2::PIECES] = b',"reason":"' + _text_body(reasons)
+        elif isinstance(reasons, list):
+            parts[2::PIECES] = [b',"reason":"' + _text_body(text) for text in reasons]
+        else:
+            parts[2::PIECES] = self._reasons[reasons]
         parts[3::PIECES] = self._tails[codes]
         for position, campaign_id in (campaigns or {}).items():  # '"campaign":null},' -> '"campaign":"ID"},'
             tail = parts[PIECES * position + 3]

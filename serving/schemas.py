@@ -127,6 +127,14 @@ class SimilarItemsQuery(BaseModel):
     k: ListLength = 10
 
 
+class BuyAgainQuery(BaseModel):
+    """The query parameters of ``GET /v1/users/{user_id}/buy-again``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: ListLength = 10
+
+
 class PopularQuery(BaseModel):
     """The query parameters of ``GET /v1/popular``."""
 
@@ -155,6 +163,24 @@ class RecommendationsResponse(BaseModel):
                                                     "parameter, else the buyer's stored tier); null if unknown.",
                                   examples=[2])
     items: list[RecommendedItem] = Field(description="Best first; fewer than k when fewer items qualify.")
+
+
+class BuyAgainResponse(BaseModel):
+    """The items a buyer bought before, likeliest to be bought again soon first."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "user_id": "U-000042", "model_version": "20261123T204300Z-67ef63b5", "items": [
+            {**ITEM_EXAMPLE, "score": 0.62,
+             "reason": "you buy this about every 5 weeks; last bought 6 weeks ago; from Danzhai County"}]}]})
+
+    user_id: str = Field(description="The buyer id asked about.", examples=["U-000042"])
+    model_version: str = Field(description="Version id of the model that answered.",
+                               examples=["20261123T204300Z-67ef63b5"])
+    items: list[RecommendedItem] = Field(description=(
+        "The buyer's earlier items, the likeliest to be bought again soon first; `score` is the probability of "
+        "buying the item again within the model's horizon (its validation window, 30 days by default) after the "
+        "last day of its training data. Unavailable items are left out; empty for a buyer without a history "
+        "(or unknown to the model)."))
 
 
 class SimilarItemsResponse(BaseModel):

@@ -1,4 +1,5 @@
-"""Recommendations for a buyer: ``GET /v1/users/{user_id}/recommendations`` and ``POST /v1/rank``.
+"""Recommendations for a buyer: ``GET /v1/users/{user_id}/recommendations``, ``POST /v1/rank`` and
+``GET /v1/users/{user_id}/buy-again``.
 
 Known buyers' requests with default parameters are answered from their precomputed lists
 (:mod:`serving.precomputed`); the others are scored in batches with the requests that arrive with
@@ -12,13 +13,15 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from recommender.engine import Histories
-from recommender.explain import popular_id
+from recommender.explain import popular_id, repeat_reason
 from serving.live import LiveBuyer, LiveOverlay
 from serving.parameters import NO_PARAMETERS, Parameters
 from serving.precomputed import Listed, valid_prefix
 from serving.responses import documented_errors, json_response
 from serving.schemas import (
     MAX_CANDIDATES,
+    BuyAgainQuery,
+    BuyAgainResponse,
     BuyerPath,
     RankRequest,
     RankResponse,
@@ -32,6 +35,7 @@ UNSCORED = -1e30  # /v1/rank's score of a candidate the model cannot score
 
 router = APIRouter(tags=["recommend"])
 RECOMMENDATIONS_PARAMETERS = Parameters(RecommendationsQuery, path=BuyerPath)
+BUY_AGAIN_PARAMETERS = Parameters(BuyAgainQuery, path=BuyerPath)
 
 
 @router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsResponse,
@@ -155,3 +159,26 @@ async def rank(request: Request, body: RankRequest) -> Response:
     return json_response({"user_id": body.user_id, "personalized": user >= 0 or buyer is not None,
                           "model_version": model.model_version,
                           "items": items, "unknown_item_ids": unknown, "unavailable_item_ids": unavailable})
+
+
+@router.get("/v1/users/{user_id}/buy-again", response_model=BuyAgainResponse,
+            openapi_extra=BUY_AGAIN_PARAMETERS.openapi, responses=documented_errors(422, 503),
+            summary="Items a buyer is likely to buy again soon",
+            description="The buyer's earlier items ranked by the probability of buying each again soon (repeat "
+                        "timing: the buyer's own pace with the item, shrunk to the item's and its category's), "
+                        "with a reason such as \"you buy this about every 5 weeks; last bought 6 weeks ago\". "
+                        "Unavailable items are left out; a buyer without a history gets an empty list.")
+async def buy_again(request: Request) -> Response:
+    state = state_of(request.app)
+    model, live = state.current()
+    path, query = BUY_AGAIN_PARAMETERS.parse(request)
+    engine = model.engine
+    code = engine.users.code_of(path.user_id)
+    if engine.repeat is None:  # the training data had no validation window to learn repeat timing from
+        listed, reasons = Listed(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)), []
+    else:
+        listed = valid_prefix(*(row[0] for row in engine.buy_again(np.array([code]), query.k, available=live.available)))
+        intervals, since = engine.repeat.timing(code, listed.codes)
+        reasons = [repeat_reason(days, ago) for days, ago in zip(intervals.tolist(), since.tolist())]
+    return json_response({"user_id": path.user_id, "model_version": model.model_version,
+                          "items": model.items_json.items(listed.codes, listed.scores, reasons)})
