@@ -211,11 +211,11 @@ def test_spark_options_need_the_spark_engine(contract_files, tmp_path, capsys):
 
 def test_the_model_search_runs_on_spark_and_keeps_its_scoreboard(spark, small_market, tmp_path):
     """train --engine spark with the default search (two families, a budget planning five
-    candidates): ALS candidates fit on Spark, the others on the driver, and the manifest keeps the
-    scoreboard."""
+    candidates on two validation windows): ALS candidates fit on Spark, RP3beta's item-item weights
+    computed there, and the manifest keeps the scoreboard."""
     purchases, catalog = small_market
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"families": ["als", "rp3beta"], "budget_minutes": 0.002, "blend_trials": 10,
+    config.write_text(json.dumps({"families": ["als", "rp3beta"], "budget_minutes": 0.004, "blend_trials": 10,
                                   "components": None}))
     out = tmp_path / "model"
     assert main(["train", "--engine", "spark", "--spark-master", "local[2]", "--purchases", str(purchases),

@@ -44,7 +44,7 @@ def test_tune_searches_only_the_days_before_the_test_split(tuned, market):
     cutoff = market.purchases.timestamp.max() - pd.Timedelta(days=30)
     assert dataset.purchases.timestamp.max() <= cutoff
     assert config.searches and config.budget_minutes == pytest.approx(
-        TUNE_BUDGET_FACTOR * default_budget_seconds(len(dataset.purchases)) / 60)
+        TUNE_BUDGET_FACTOR * default_budget_seconds(len(dataset.purchases), config.validation_windows) / 60)
 
 
 def test_tune_writes_a_config_naming_the_chosen_model(tuned):
