@@ -89,7 +89,8 @@ class RecommendationEngine:
         engine = RecommendationEngine(self.model.with_items(catalog, content.vectors), self.users,
                                       IdEncoder(catalog.item_id), widened(self.history), widened(self.purchased),
                                       self.user_tiers, catalog, self.reranker.with_items(item_sales, catalog),
-                                      item_sales, content, None if self.repeat is None else self.repeat.widened(n_items))
+                                      item_sales, content,
+                                      None if self.repeat is None else self.repeat.widened(n_items))
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
         return engine
 

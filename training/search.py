@@ -14,8 +14,9 @@ cost model, how EASE is sized) come from the registry, :data:`recommender.models
 the same candidates, scores and choice on any machine and under any load. Its budget is a number
 of *planned* seconds: each candidate's cost is estimated before it runs from the data's size and
 its parameters (the family's :meth:`~recommender.models.base.Recommender.fit_cost` plus judging
-its lists, :func:`scoring_seconds`, in every window), and the search stops when the next candidate's estimate no
-longer fits in what the plan has left. What each candidate really took is recorded, never read.
+its lists, :func:`scoring_seconds`, in every window), and the search stops when the next
+candidate's estimate no longer fits in what the plan has left. What each candidate really took
+is recorded, never read.
 
 1. **Floors**: the starting points of the families that play the ``floor`` part (popularity per
    city tier, by distinct buyers, trending over the last weeks): the bar the served model must
@@ -44,8 +45,9 @@ Families with popularity exponents (the item-item models) are scored once per fi
 scoreboard. EASE, cubic in the items, is solved on as many of the most-bought items as the plan
 has left room for (its family's ``fit_to_plan``).
 
-The default budget grows with the data and the number of windows (:func:`default_budget_seconds`). The blend of the chosen
-model with the content and popularity models, and the niche knob, are then settled by
+The default budget grows with the data and the number of windows
+(:func:`default_budget_seconds`). The blend of the chosen model with the content and popularity
+models, and the niche knob, are then settled by
 :func:`training.train.tune_on_validation`.
 """
 from __future__ import annotations
@@ -369,9 +371,10 @@ def search_models(windows: Sequence[Window], make: Callable[[str, dict], Recomme
                   memory_bytes: float | None = None) -> SearchResult:
     """Run the search (see the module notes).
 
-``windows`` are the validation windows (:class:`Window`, the latest first): every candidate is
+    ``windows`` are the validation windows (:class:`Window`, the latest first): every candidate is
     fitted on the data before each and judged on the buyers of all of them, pooled.
-    ``make(family, params)`` builds an unfitted model. ``budget_seconds`` is the plan's size in estimated seconds; ``weighting`` fixes the
+    ``make(family, params)`` builds an unfitted model. ``budget_seconds`` is the plan's size in
+    estimated seconds; ``weighting`` fixes the
     weighting (no weighting round); ``families`` restricts the searched families. At least one
     candidate always runs, whatever the budget.
     """

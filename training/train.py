@@ -46,7 +46,6 @@ from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import make_model
 from recommender.models.base import Recommender
-from recommender.models.repeat import FEATURES, RepeatScores, RepeatTiming
 from recommender.models.hybrid import (
     CandidatePool,
     HybridRecommender,
@@ -54,6 +53,7 @@ from recommender.models.hybrid import (
     history_buckets,
     tune_blend_weights,
 )
+from recommender.models.repeat import FEATURES, RepeatScores, RepeatTiming
 from recommender.progress import progress_bar
 from recommender.splits import relevance_matrix, validation_split
 from training.config import TrainConfig

@@ -52,7 +52,8 @@ class PairHistory:
 
 
 def pair_history(purchases: pd.DataFrame, users: IdEncoder, n_items: int,
-                 half_life_days: float = DECAY_HALF_LIFE_DAYS, reference_time: np.datetime64 | None = None) -> PairHistory:
+                 half_life_days: float = DECAY_HALF_LIFE_DAYS,
+                 reference_time: np.datetime64 | None = None) -> PairHistory:
     """The :class:`PairHistory` of ``purchases`` (categorical ``user_id`` and ``item_id``, whose
     item codes are columns, and ``timestamp``), buyers in the order of ``users`` (the purchases of
     buyers it does not know left out), ages counted back from ``reference_time`` (default: the

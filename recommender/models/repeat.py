@@ -77,8 +77,8 @@ class RepeatScores:
     def widened(self, n_items: int) -> "RepeatScores":
         """The same scores over a catalog of ``n_items`` (items appended after training)."""
         matrix = self.probability
-        return RepeatScores(sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], n_items)),
-                            self.interval, self.last_age, self.reference_time, self.horizon_days)
+        widened = sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], n_items))
+        return RepeatScores(widened, self.interval, self.last_age, self.reference_time, self.horizon_days)
 
 
 class RepeatTiming:

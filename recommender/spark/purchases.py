@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recommender.contract import MAX_CITY_TIER, PURCHASE_REQUIRED, UNKNOWN_ITEM_POLICIES, UNKNOWN_TIER, ContractError
 from recommender.columns import EPOCH_SECONDS_MAX, TEXT
+from recommender.contract import MAX_CITY_TIER, PURCHASE_REQUIRED, UNKNOWN_ITEM_POLICIES, UNKNOWN_TIER, ContractError
 from recommender.loaders import (
     RETURNS,
     UNKNOWN_ITEM_EXAMPLES,

@@ -177,7 +177,8 @@ async def buy_again(request: Request) -> Response:
     if engine.repeat is None:  # the training data had no validation window to learn repeat timing from
         listed, reasons = Listed(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)), []
     else:
-        listed = valid_prefix(*(row[0] for row in engine.buy_again(np.array([code]), query.k, available=live.available)))
+        found = engine.buy_again(np.array([code]), query.k, available=live.available)
+        listed = valid_prefix(*(row[0] for row in found))
         intervals, since = engine.repeat.timing(code, listed.codes)
         reasons = [repeat_reason(days, ago) for days, ago in zip(intervals.tolist(), since.tolist())]
     return json_response({"user_id": path.user_id, "model_version": model.model_version,
