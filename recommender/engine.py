@@ -37,6 +37,8 @@ NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: s
 class RecommendationEngine:
     """Answers "top k for these buyers" and "items like this one" from a fitted model."""
 
+    repeat: RepeatScores | None = None  # an engine saved before buy-again loads without its scores
+
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
                  item_sales: np.ndarray, content: CatalogContent, repeat: RepeatScores | None = None):

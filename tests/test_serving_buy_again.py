@@ -49,3 +49,15 @@ def test_bad_parameters_are_a_422_naming_the_field(client, params, field):
     answer = client.get("/v1/users/U-1/buy-again", params=params)
     assert answer.status_code == 422
     assert field in answer.text
+
+
+def test_a_model_saved_without_buy_again_scores_answers_an_empty_list(app, client):
+    served = state_of(app).served.model
+    engine = served.engine
+    user_id = str(engine.users.ids[0])
+    saved = engine.__dict__.pop("repeat")  # as an engine pickled before buy-again existed loads
+    try:
+        answer = client.get(f"/v1/users/{user_id}/buy-again")
+    finally:
+        engine.repeat = saved
+    assert answer.status_code == 200 and answer.json()["items"] == []
