@@ -28,6 +28,8 @@ import numpy as np
 
 from recommender.contract import MAX_CITY_TIER
 from recommender.models.hybrid import NEIGHBOUR_ROLES
+from recommender.models.repeat import RepeatScores
+
 
 def _duration(days: float) -> str:
     """Days in the unit a person would say: days up to two weeks, weeks up to two months, months."""
@@ -44,6 +46,12 @@ def repeat_reason(interval_days: float, since_days: float) -> str:
     """Why a buy-again item is shown: "you buy this about every 5 weeks; last bought 6 weeks ago"
     (the days since the last purchase count to the end of the model's data)."""
     return f"you buy this about every {_duration(interval_days)}; last bought {_duration(since_days)} ago"
+
+
+def repeat_reasons(repeat: RepeatScores, user: int, items: np.ndarray) -> list[str]:
+    """The :func:`repeat_reason` of each of ``items`` (codes the buyer ``user`` bought before)."""
+    intervals, since = repeat.timing(user, items)
+    return [repeat_reason(days, ago) for days, ago in zip(intervals.tolist(), since.tolist())]
 
 
 MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the work for bulk buyers)

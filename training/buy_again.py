@@ -57,9 +57,7 @@ def ranked_history(history: PairHistory, scores: np.ndarray, buyers: np.ndarray,
                    k: int) -> np.ndarray:
     """The top-k of each buyer's earlier items by ``scores`` (one per pair of ``history``), unavailable
     items left out; -1 pads a short history."""
-    matrix = sp.csr_matrix((scores.astype(np.float64), history.pattern.indices, history.pattern.indptr),
-                           shape=history.pattern.shape)
-    return top_k_of_rows(matrix, buyers, k, available)[0]
+    return top_k_of_rows(history.on_pattern(scores.astype(np.float64)), buyers, k, available)[0]
 
 
 def baseline_scores(history: PairHistory) -> dict[str, np.ndarray]:

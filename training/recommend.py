@@ -18,7 +18,7 @@ import pyarrow as pa
 from recommender import columns as col
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
-from recommender.explain import Explainer, repeat_reason
+from recommender.explain import Explainer, repeat_reasons
 from recommender.progress import progress_bar
 from recommender.tables import is_parquet, read_columns, read_header, write_table
 
@@ -94,11 +94,10 @@ def write_recommendations(engine: RecommendationEngine, users_path, out_path, k:
 
 
 def buy_again_reasons(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray) -> list[str]:
-    """Each filled slot's repeat reason (:func:`~recommender.explain.repeat_reason`), row by row."""
+    """Each filled slot's repeat reason (:func:`~recommender.explain.repeat_reasons`), row by row."""
     texts = []
     for code, row in zip(engine.users.encode(user_ids).tolist(), items):
-        interval, since = engine.repeat.timing(code, row[row >= 0])
-        texts.extend(repeat_reason(days, ago) for days, ago in zip(interval.tolist(), since.tolist()))
+        texts.extend(repeat_reasons(engine.repeat, code, row[row >= 0]))
     return texts
 
 

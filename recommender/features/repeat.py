@@ -44,6 +44,10 @@ class PairHistory:
         """The item code of each pair."""
         return self.pattern.indices
 
+    def on_pattern(self, values: np.ndarray) -> sp.csr_matrix:
+        """``values`` (one per pair) as a buyers x items CSR matrix on the pairs' cells."""
+        return sp.csr_matrix((values, self.pattern.indices, self.pattern.indptr), shape=self.pattern.shape)
+
     @property
     def mean_interval(self) -> np.ndarray:
         """Days between a pair's consecutive purchase days on average (NaN when bought on one day)."""

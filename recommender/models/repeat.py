@@ -33,13 +33,15 @@ FEATURES = ("log purchase days", "log decayed purchase days", "log days since la
             "item repeat share", "buyer repeat share")
 
 
+INTERVAL_FEATURE = FEATURES.index("log expected interval")
+
+
 def _group_means(values: np.ndarray, groups: np.ndarray, n_groups: int, prior_mean: np.ndarray | float,
-                 prior: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per group, the mean of ``values`` shrunk towards ``prior_mean`` by ``prior`` pseudo-values,
-    and the group's count of values."""
+                 prior: float) -> np.ndarray:
+    """Per group, the mean of ``values`` shrunk towards ``prior_mean`` by ``prior`` pseudo-values."""
     sums = np.bincount(groups, weights=values, minlength=n_groups)
-    counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
-    return (sums + prior * prior_mean) / (counts + prior), counts
+    counts = np.bincount(groups, minlength=n_groups)
+    return (sums + prior * prior_mean) / (counts + prior)
 
 
 @dataclass
@@ -93,10 +95,10 @@ class RepeatTiming:
 
     def expected_interval(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
         """Each pair's expected days between purchases (the buyer's own, shrunk to the item's)."""
-        return np.exp(self._log_intervals(history, item_groups)[0])
+        return np.exp(self._log_intervals(history, item_groups))
 
-    def _log_intervals(self, history: PairHistory, item_groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each pair's log expected interval and each item's log typical interval."""
+    def _log_intervals(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
+        """Each pair's log expected interval."""
         prior = self.prior_buyers
         interval = history.mean_interval
         repeat = np.isfinite(interval)
@@ -105,22 +107,21 @@ class RepeatTiming:
         overall = float(log_own[repeat].mean()) if repeat.any() else np.log(self.horizon_days)
         n_groups = int(item_groups.max()) + 1 if len(item_groups) else 1
         group_of_pair = item_groups[items]
-        category, _ = _group_means(log_own[repeat], group_of_pair[repeat], n_groups, overall, prior)
-        item_log, _ = _group_means(log_own[repeat], items[repeat], n_items, category[item_groups], prior)
+        category = _group_means(log_own[repeat], group_of_pair[repeat], n_groups, overall, prior)
+        item_log = _group_means(log_own[repeat], items[repeat], n_items, category[item_groups], prior)
         gaps = np.where(repeat, history.days - 1.0, 0.0)
-        pair_log = (gaps * log_own + prior * item_log[items]) / (gaps + prior)
-        return pair_log, item_log
+        return (gaps * log_own + prior * item_log[items]) / (gaps + prior)
 
     def features(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
         """The model's inputs, one row per pair (columns :data:`FEATURES`)."""
         prior = self.prior_buyers
-        log_interval, _ = self._log_intervals(history, item_groups)
+        log_interval = self._log_intervals(history, item_groups)
         log_since = np.log1p(history.last_age)
         due = log_since - log_interval
         repeated = (history.days > 1).astype(np.float64)
         overall = float(repeated.mean()) if len(repeated) else 0.0
-        item_share, _ = _group_means(repeated, history.items, history.pattern.shape[1], overall, prior)
-        buyer_share, _ = _group_means(repeated, history.buyers, history.pattern.shape[0], overall, prior)
+        item_share = _group_means(repeated, history.items, history.pattern.shape[1], overall, prior)
+        buyer_share = _group_means(repeated, history.buyers, history.pattern.shape[0], overall, prior)
         return np.column_stack([np.log(history.days), np.log1p(history.decayed), log_since, log_interval, due,
                                 due ** 2, -np.expm1(-self.horizon_days / np.exp(log_interval)),
                                 item_share[history.items], buyer_share[history.buyers]])
@@ -132,7 +133,8 @@ class RepeatTiming:
 
         features = self.features(history, item_groups)
         self.mean_ = features.mean(axis=0)
-        self.scale_ = np.where(features.std(axis=0) > 0, features.std(axis=0), 1.0)
+        spread = features.std(axis=0)
+        self.scale_ = np.where(spread > 0, spread, 1.0)
         labels = np.asarray(bought_again, dtype=bool)
         if labels.all() or not labels.any():
             raise ValueError("repeat timing needs pairs bought again and pairs not bought again in the validation "
@@ -145,13 +147,15 @@ class RepeatTiming:
 
     def probability(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
         """Each pair's probability of being bought again within ``horizon_days``."""
-        logits = ((self.features(history, item_groups) - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        return self._probability_of(self.features(history, item_groups))
+
+    def _probability_of(self, features: np.ndarray) -> np.ndarray:
+        logits = ((features - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
         return 1.0 / (1.0 + np.exp(-logits))
 
     def scores(self, history: PairHistory, item_groups: np.ndarray) -> RepeatScores:
-        """The :class:`RepeatScores` of every pair of ``history``."""
-        pattern = history.pattern
-        probability = sp.csr_matrix((self.probability(history, item_groups).astype(np.float32), pattern.indices,
-                                     pattern.indptr), shape=pattern.shape)
-        return RepeatScores(probability, self.expected_interval(history, item_groups).astype(np.float32),
+        """The :class:`RepeatScores` of every pair of ``history`` (its features built once)."""
+        features = self.features(history, item_groups)
+        return RepeatScores(history.on_pattern(self._probability_of(features).astype(np.float32)),
+                            np.exp(features[:, INTERVAL_FEATURE]).astype(np.float32),
                             history.last_age.astype(np.float32), history.reference_time, float(self.horizon_days))

@@ -13,7 +13,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from recommender.engine import Histories
-from recommender.explain import popular_id, repeat_reason
+from recommender.explain import popular_id, repeat_reasons
 from serving.live import LiveBuyer, LiveOverlay
 from serving.parameters import NO_PARAMETERS, Parameters
 from serving.precomputed import Listed, valid_prefix
@@ -174,12 +174,11 @@ async def buy_again(request: Request) -> Response:
     path, query = BUY_AGAIN_PARAMETERS.parse(request)
     engine = model.engine
     code = engine.users.code_of(path.user_id)
-    if engine.repeat is None:  # the training data had no validation window to learn repeat timing from
+    if engine.repeat is None:  # trained before buy-again, or its validation window could not teach it
         listed, reasons = Listed(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)), []
     else:
         found = engine.buy_again(np.array([code]), query.k, available=live.available)
         listed = valid_prefix(*(row[0] for row in found))
-        intervals, since = engine.repeat.timing(code, listed.codes)
-        reasons = [repeat_reason(days, ago) for days, ago in zip(intervals.tolist(), since.tolist())]
+        reasons = repeat_reasons(engine.repeat, code, listed.codes)
     return json_response({"user_id": path.user_id, "model_version": model.model_version,
                           "items": model.items_json.items(listed.codes, listed.scores, reasons)})
