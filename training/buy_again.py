@@ -21,16 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from tqdm import tqdm
 
 from recommender.features.encoders import IdEncoder
 from recommender.features.repeat import PairHistory, bought_again, item_groups, pair_history
 from recommender.loaders import Dataset
 from recommender.metrics import ndcg_at_k, recall_at_k
 from recommender.models.repeat import RepeatTiming
+from recommender.progress import progress_bar
 from recommender.ranking import top_k_of_rows
 from recommender.splits import relevance_matrix, temporal_split, validation_split
 
 HALF_LIVES = (7.0, 30.0, 90.0, 365.0)
+METHODS = ("personal top frequency", "personal recency", "decayed personal frequency", "repeat timing")
 
 
 @dataclass
@@ -83,13 +86,21 @@ class BuyAgainEvaluation:
                 f"{self.test_days:g} days; k={self.k}; decayed half-life {self.decayed_half_life:g} d (validation)")
 
 
-def evaluate_buy_again(dataset: Dataset, test_days: float = 28, k: int = 10) -> BuyAgainEvaluation:
+def evaluate_buy_again(dataset: Dataset, test_days: float = 28, k: int = 10,
+                       show_progress: bool = True) -> BuyAgainEvaluation:
     """Repeat timing and the personal baselines on the last ``test_days`` days (see the module notes)."""
+    with progress_bar(total=2 + len(HALF_LIVES) + len(METHODS), disable=not show_progress, unit="step",
+                      desc="buy again: histories") as progress:
+        return _evaluate(dataset, test_days, k, progress)
+
+
+def _evaluate(dataset: Dataset, test_days: float, k: int, progress: tqdm) -> BuyAgainEvaluation:
     train, test = temporal_split(dataset, test_days)
     fit_part, validation = validation_split(train, test_days)
     groups = item_groups(train.catalog)
     available = train.catalog.available.to_numpy(dtype=bool)
     splits = {"validation": buy_again_split(fit_part, validation), "test": buy_again_split(train, test)}
+    progress.update()
 
     def measured(split: BuyAgainSplit, scores: np.ndarray) -> tuple[float, float]:
         lists = ranked_history(split.history, scores, split.buyers, available, k)
@@ -100,11 +111,19 @@ def evaluate_buy_again(dataset: Dataset, test_days: float = 28, k: int = 10) -> 
         users = IdEncoder(before.purchases.user_id.cat.categories)
         return pair_history(before.purchases, users, len(before.catalog), half_life).decayed
 
-    best_half_life = max(HALF_LIVES, key=lambda h: measured(splits["validation"], decayed(splits["validation"], h))[0])
+    def validation_recall(half_life: float) -> float:
+        progress.update()
+        return measured(splits["validation"], decayed(splits["validation"], half_life))[0]
+
+    progress.set_description("buy again: decayed half-life")
+    best_half_life = max(HALF_LIVES, key=validation_recall)
+    progress.set_description("buy again: fit repeat timing")
     model = RepeatTiming(horizon_days=test_days).fit(splits["validation"].history, groups,
                                                      splits["validation"].bought_again)
+    progress.update()
     rows = []
-    for name in ("personal top frequency", "personal recency", "decayed personal frequency", "repeat timing"):
+    for name in METHODS:
+        progress.set_description(f"buy again: {name}")
         row = {"method": name}
         for part, split in splits.items():
             if name == "repeat timing":
@@ -115,5 +134,6 @@ def evaluate_buy_again(dataset: Dataset, test_days: float = 28, k: int = 10) -> 
                 scores = baseline_scores(split.history)[name]
             row[f"{part} recall@{k}"], row[f"{part} ndcg@{k}"] = measured(split, scores)
         rows.append(row)
+        progress.update()
     return BuyAgainEvaluation(k, float(test_days), len(splits["test"].buyers), pd.DataFrame(rows).set_index("method"),
                               best_half_life)

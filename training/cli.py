@@ -146,7 +146,7 @@ def run_evaluate_buy_again(args: argparse.Namespace) -> int:
     from training.buy_again import evaluate_buy_again
 
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
-    print(evaluate_buy_again(dataset, test_days=args.test_days, k=args.k).table())
+    print(evaluate_buy_again(dataset, test_days=args.test_days, k=args.k, show_progress=not args.quiet).table())
     return 0
 
 
@@ -476,6 +476,7 @@ def _add_evaluate_buy_again(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-days", type=float, default=28,
                         help="days at the end held out as the test split (default 28)")
     parser.add_argument("--k", type=int, default=10, help="list length for the metrics (default 10)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_tune(parser: argparse.ArgumentParser) -> None:
