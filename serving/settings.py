@@ -2,7 +2,7 @@
 
 Every setting is an environment variable ``RECOMMENDER_<NAME>`` (an empty value counts as unset);
 ``recommender serve``'s flags set the same fields and override the environment
-(``training/cli.py``). ``recommender serve`` reads them once and hands the object to its worker
+(``recommender/cli/serve.py``). ``recommender serve`` reads them once and hands the object to its worker
 processes; ``create_app(settings)`` builds the app from it, and nothing reads the environment
 after that (a key changed in the environment of a running server changes nothing: restart it).
 A bad value stops the start with a ``ValueError`` naming the variable. The table of every

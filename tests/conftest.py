@@ -84,7 +84,7 @@ PUBLISHED_HORIZON = 8
 @pytest.fixture(scope="session")
 def published_forecasts(forecast_market, tmp_path_factory) -> Path:
     """The forecast market's forecasts published by the CLI (8 weeks ahead), once per test session."""
-    from training.cli import main
+    from recommender.cli import main
 
     out = tmp_path_factory.mktemp("published") / "forecasts"
     purchases, catalog = forecast_market
@@ -96,7 +96,7 @@ def published_forecasts(forecast_market, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_model(small_market, tmp_path_factory) -> Path:
     """A model directory trained by the CLI on the small marketplace, once per test session."""
-    from training.cli import main
+    from recommender.cli import main
 
     out = tmp_path_factory.mktemp("model") / "model"
     purchases, catalog = small_market
@@ -112,7 +112,7 @@ SECOND_CONFIG = {"components": {"als": {"factors": 16, "regularization": 0.1, "i
 @pytest.fixture(scope="session")
 def second_model(small_market, tmp_path_factory):
     """Another model directory on the same marketplace, trained with a different config."""
-    from training.cli import main
+    from recommender.cli import main
 
     root = tmp_path_factory.mktemp("second")
     config = root / "config.json"

@@ -49,7 +49,7 @@ class ServerProcess:
         return f"http://{HOST}:{self.port}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "training.cli", "serve", "--model", str(self.model_dir), "--host", HOST,
+        return [sys.executable, "-m", "recommender.cli", "serve", "--model", str(self.model_dir), "--host", HOST,
                 "--port", str(self.port), "--workers", str(self.workers), *self.options]
 
     def start(self) -> ServerProcess:

@@ -15,11 +15,11 @@ import pytest
 
 from recommender.artifacts import load_model_directory
 from recommender.campaigns import Campaign, Placer
+from recommender.cli import main
 from recommender.store import EventStore
 from serving.routes.admin import ADMIN_KEY_ENV
 from serving.settings import env_name
 from tests.live_server import ServerProcess
-from training.cli import main
 
 pytestmark = pytest.mark.slow  # a live 2-worker server for a 40-second campaign
 

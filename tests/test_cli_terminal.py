@@ -9,7 +9,7 @@ from importlib.metadata import version
 
 import pytest
 
-from training.cli import build_parser
+from recommender.cli import build_parser
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
@@ -19,7 +19,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 
 def test_version():
-    answer = subprocess.run([sys.executable, "-m", "training.cli", "--version"], capture_output=True, text=True,
+    answer = subprocess.run([sys.executable, "-m", "recommender.cli", "--version"], capture_output=True, text=True,
                             timeout=60)
     assert answer.returncode == 0 and answer.stdout.strip() == f"recommender {version('recommender')}"
 
@@ -48,7 +48,7 @@ def test_progress_into_a_log_is_plain_lines_not_bar_frames(small_model, tmp_path
     """Standard error redirected to a file: the progress is logged as whole lines, never redrawn."""
     users = tmp_path / "users.csv"
     users.write_text("user_id\nU0000001\nU0000002\n", encoding="utf-8")
-    answer = subprocess.run([sys.executable, "-m", "training.cli", "recommend", "--model", str(small_model),
+    answer = subprocess.run([sys.executable, "-m", "recommender.cli", "recommend", "--model", str(small_model),
                              "--users", str(users), "--k", "5", "--out", str(tmp_path / "recs.csv")],
                             capture_output=True, text=True, timeout=120)
     assert answer.returncode == 0, answer.stderr

@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 from conftest import PURCHASES, write
-from training.cli import main
+
+from recommender.cli import main
 
 
 def test_validate_prints_summary(contract_files, capsys):
@@ -26,8 +27,8 @@ def test_validate_fails_with_file_row_and_column(tmp_path, capsys):
 
 
 def test_console_script_entry_point_runs(contract_files):
-    result = subprocess.run([sys.executable, "-m", "training.cli", "validate", "--purchases", str(contract_files[0])],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "recommender.cli", "validate",
+                             "--purchases", str(contract_files[0])], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "5 lines" in result.stdout
 

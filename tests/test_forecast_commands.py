@@ -4,11 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from recommender.cli import main
 from recommender.forecasting import MerchantWithoutSalesError, UnknownMerchantError, forecast
 from recommender.forecasting.methods import METHODS, SIMPLE
 from recommender.forecasting.views import EXPLAINED
 from recommender.loaders import load_dataset
-from training.cli import main
 
 
 @pytest.fixture(scope="module")

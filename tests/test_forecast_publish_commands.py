@@ -9,6 +9,7 @@ import pytest
 from conftest import PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
+from recommender.cli import main
 from recommender.forecasting import forecast
 from recommender.forecasting.published import ForecastDirectoryError, PublishedForecasts
 from recommender.forecasting.views import EXPLAINED
@@ -16,7 +17,6 @@ from recommender.loaders import load_dataset
 from recommender.merchant_tokens import issue_token
 from serving.app import create_app_from_environment
 from serving.settings import env_name
-from training.cli import main
 
 
 def test_publish_writes_every_level_and_the_merchants_history(published_forecasts):

@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from recommender.cli import main
 from recommender.explain import repeat_reason
 from recommender.features.encoders import IdEncoder
 from recommender.features.repeat import bought_again, item_groups, pair_history
 from recommender.loaders import load_dataset
 from recommender.models.repeat import FEATURES, RepeatTiming
 from training.buy_again import evaluate_buy_again
-from training.cli import main
 
 REFERENCE = pd.Timestamp("2026-06-30")
 

@@ -9,12 +9,12 @@ import httpx
 import numpy as np
 import pytest
 
+from recommender.cli import main
 from recommender.loaders import load_dataset
 from recommender.store import Event, EventStore
 from serving.routes.admin import ADMIN_KEY_ENV
 from tests.conftest import SECOND_CONFIG
 from tests.live_server import ServerProcess
-from training.cli import main
 
 ADMIN_KEY = "retrain-admin-key"
 

@@ -9,8 +9,8 @@ import pytest
 from live_server import ServerProcess
 
 from recommender.artifacts import load_model_directory
+from recommender.cli import main
 from serving.routes.admin import ADMIN_KEY_ENV
-from training.cli import main
 
 
 def child_pids(pid: int) -> list[int]:

@@ -11,12 +11,12 @@ import pytest
 from conftest import FORECAST_ITEMS, PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
+from recommender.cli import main
 from recommender.merchant_tokens import issue_token
 from serving import watcher
 from serving.app import create_app
 from serving.schemas import MerchantForecastResponse, MerchantSalesResponse
 from serving.settings import ServingSettings
-from training.cli import main
 from training.forecast_report import units
 
 # M1 sells two items, M2 three, M3 is in the catalog but never sold, M9 is not in the catalog.

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from recommender.cli import build_parser, main
+from recommender.cli.serve import _serve_settings
 from serving import create_app
 from serving.settings import ServingSettings, env_name
-from training.cli import _serve_settings, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIABLES = {"model_dir": "RECOMMENDER_MODEL_DIR", "forecasts_dir": "RECOMMENDER_FORECASTS_DIR",

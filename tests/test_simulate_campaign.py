@@ -12,8 +12,8 @@ import pytest
 
 from recommender.artifacts import load_model_directory
 from recommender.campaigns import Campaign
+from recommender.cli import main
 from recommender.loaders import load_dataset
-from training.cli import main
 from training.simulate_campaign import simulate_campaign
 
 pytestmark = pytest.mark.slow  # trains a model and replays 30 days of traffic

@@ -16,6 +16,7 @@ from conftest import CATALOG, PURCHASES, write
 from fastapi.testclient import TestClient
 
 from recommender.artifacts import load_model_directory
+from recommender.cli import main
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
 from recommender.features.encoders import IdEncoder
@@ -26,7 +27,6 @@ from recommender.models.spark_als import SparkALSRecommender
 from recommender.spark import SparkUnavailable, require_spark
 from serving import create_app
 from serving.settings import ServingSettings
-from training.cli import main
 from training.config import TrainConfig
 from training.spark_train import spark_input
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from recommender.artifacts import load_model_directory
+from recommender.cli import main
 from recommender.features.interactions import InteractionWeighting
 from recommender.features.training_data import build_training_data
 from recommender.loaders import load_dataset, load_store_dataset
@@ -17,7 +18,6 @@ from recommender.splits import temporal_split
 from recommender.store import Event, EventStore, Item
 from serving.served import Served
 from tests.conftest import SECOND_CONFIG
-from training.cli import main
 
 
 def test_training_from_the_store_matches_training_from_the_file(small_market, tmp_path):

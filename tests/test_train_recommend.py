@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from recommender.artifacts import ENGINE_FILE, MANIFEST, ModelDirectoryError, load_model_directory
+from recommender.cli import main
 from recommender.engine import RecommendationEngine
 from recommender.loaders import load_dataset
-from training.cli import main
 from training.config import TrainConfig
 from training.train import choose_niche
 

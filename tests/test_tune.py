@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import training.tune as tune_module
+from recommender.cli import main
 from recommender.loaders import load_dataset
-from training.cli import main
 from training.config import TrainConfig
 from training.search import SEARCHED, default_budget_seconds
 from training.tune import TUNE_BUDGET_FACTOR, tune

@@ -1,0 +1,287 @@
+"""Commands on recommendation models: train, evaluate and tune them, recommend from them, retrain
+from the event store, simulate a campaign."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from recommender.cli.commands import Group
+from recommender.cli.options import (
+    add_budget,
+    add_files,
+    add_inputs,
+    add_test_days,
+    add_unknown_items,
+    duration,
+    training_config,
+    training_data,
+)
+
+log = logging.getLogger("recommender")
+commands = Group()
+
+
+def _add_train(parser: argparse.ArgumentParser) -> None:
+    add_inputs(parser, spark=True)
+    add_budget(parser, "scaled to the data: 20 s up to 3.3M purchase lines, then 6 s per million")
+    parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
+    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+                        help="local: in memory on this machine (default); spark: purchases read, aggregated and "
+                             "ALS fitted on Apache Spark (pip install .[spark], Java 17+)")
+    parser.add_argument("--spark-master", default=None,
+                        help="Spark master URL with --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
+    parser.add_argument("--spark-checkpoint-dir", default=None,
+                        help="ALS checkpoint directory with --engine spark (default: a temporary local directory; "
+                             "on a cluster, a path every node reaches, e.g. hdfs://...)")
+
+
+def _store_position(url: str | None) -> dict | None:
+    """The store's URL (without its password) and newest event position, taken before the training
+    reads it (a server replays the events after it; one read twice is harmless)."""
+    if not url:
+        return None
+    from recommender.store import EventStore
+
+    store = EventStore.open(url, migrate=False)
+    try:
+        return store.position()
+    finally:
+        store.close()
+
+
+@commands.command("train", "train the hybrid recommender and write a model directory", _add_train)
+def run_train(args: argparse.Namespace) -> int:
+    """Train on files or the event store (locally or on Spark) and write the model directory."""
+    from recommender.artifacts import save_model_directory
+    from training.train import manifest_fields, summary_table, train
+
+    config = training_config(args)
+    if args.engine == "spark" and args.from_store:
+        raise ValueError("--from-store trains on one machine: leave out --engine spark")
+    store = _store_position(args.from_store)
+    if args.engine == "spark":
+        from training.spark_train import train_with_spark
+
+        result = train_with_spark(args.purchases, args.catalog, config, master=args.spark_master,
+                                  checkpoint_dir=args.spark_checkpoint_dir, unknown_items=args.unknown_items,
+                                  show_progress=not args.quiet)
+    else:
+        if args.spark_master or args.spark_checkpoint_dir:
+            raise ValueError("--spark-master and --spark-checkpoint-dir need --engine spark")
+        dataset = training_data(args)
+        log.info("loaded %s", dataset.summary().replace("\n", "; "))
+        result = train(dataset, config, show_progress=not args.quiet)
+    manifest = save_model_directory(args.out, result.engine, manifest_fields(
+        result, config, {"purchases": args.purchases, "catalog": args.catalog}, store=store))
+    print(summary_table(result, result.config))
+    print(f"model {manifest['model_version']} written to {args.out}")
+    return 0
+
+
+def _add_recommend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--users", type=Path, required=True, help="file with a user_id column (CSV or Parquet)")
+    parser.add_argument("--out", type=Path, required=True, help="output: user_id,rank,item_id,score (CSV or Parquet)")
+    parser.add_argument("--k", type=int, default=20, help="recommendations per buyer (default 20)")
+    parser.add_argument("--include-purchased", action="store_true", help="keep items the buyer already bought")
+    parser.add_argument("--niche", type=float, default=None,
+                        help="niche knob from 0 (pure relevance) to 1 (default: the model's)")
+    parser.add_argument("--threads", type=int, default=2, help="scoring threads (default 2)")
+    parser.add_argument("--reasons", action="store_true",
+                        help="add a reason column (\"bought by buyers who bought ...\"), as the API gives")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@commands.command("recommend", "write top-k recommendations for a file of buyers", _add_recommend)
+def run_recommend(args: argparse.Namespace) -> int:
+    """Write each buyer's top-k recommendations of a model directory."""
+    from recommender.artifacts import load_model_directory
+    from recommender.engine import RecommendationEngine
+    from training.recommend import write_recommendations
+
+    engine, manifest = load_model_directory(args.model, RecommendationEngine)
+    counts = write_recommendations(engine, args.users, args.out, args.k, include_purchased=args.include_purchased,
+                                   niche=args.niche, threads=args.threads, show_progress=not args.quiet,
+                                   reasons=args.reasons)
+    print(f"model {manifest['model_version']}: {counts['buyers']:,} buyers ({counts['cold_start']:,} unknown, "
+          f"given the cold-start ranking), {counts['rows']:,} rows written to {args.out}")
+    return 0
+
+
+def _add_buy_again(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--users", type=Path, required=True, help="CSV or Parquet file with a user_id column")
+    parser.add_argument("--k", type=int, default=10, help="items per buyer (default 10)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output file: user_id,rank,item_id,score,reason (CSV, or Parquet by extension)")
+
+
+@commands.command("buy-again", "write each buyer's earlier items likeliest to be bought again soon, with the reason",
+                  _add_buy_again)
+def run_buy_again(args: argparse.Namespace) -> int:
+    """Write each buyer's earlier items ranked by repeat timing, with the reason."""
+    from recommender.artifacts import load_model_directory
+    from recommender.engine import RecommendationEngine
+    from training.recommend import write_buy_again
+
+    engine, manifest = load_model_directory(args.model, RecommendationEngine)
+    counts = write_buy_again(engine, args.users, args.out, args.k)
+    print(f"model {manifest['model_version']}: {counts['buyers']:,} buyers ({counts['with_items']:,} with items to "
+          f"buy again), {counts['rows']:,} rows written to {args.out}")
+    return 0
+
+
+def _add_evaluate(parser: argparse.ArgumentParser) -> None:
+    add_inputs(parser)
+    add_test_days(parser)
+    parser.add_argument("--k", type=int, default=10, help="list length for the metrics (default 10)")
+    parser.add_argument("--report", type=Path, default=None, help="directory for an HTML report with plots")
+    add_budget(parser, "as train")
+
+
+@commands.command("evaluate", "temporal split: every model and the hybrid against baselines", _add_evaluate)
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Print the temporal evaluation's table (and write its HTML report with ``--report``)."""
+    from training.evaluate import evaluate
+    from training.report import write_report
+    from training.search import scoreboard_table
+
+    config = training_config(args)
+    dataset = training_data(args)
+    evaluation = evaluate(dataset, config, test_days=args.test_days, k=args.k, show_progress=not args.quiet)
+    if evaluation.validation.get("search"):
+        print("model search on the validation windows (inside the training days):")
+        print(scoreboard_table(evaluation.validation["search"]) + "\n")
+    print(evaluation.table())
+    if args.report:
+        print(f"report written to {write_report(evaluation, args.report)}")
+    return 0
+
+
+def _add_evaluate_buy_again(parser: argparse.ArgumentParser) -> None:
+    add_files(parser)
+    parser.add_argument("--test-days", type=float, default=28,
+                        help="days at the end held out as the test split (default 28)")
+    parser.add_argument("--k", type=int, default=10, help="list length for the metrics (default 10)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@commands.command("evaluate-buy-again", "temporal split: repeat timing against personal purchase-frequency baselines",
+                  _add_evaluate_buy_again)
+def run_evaluate_buy_again(args: argparse.Namespace) -> int:
+    """Print the buy-again evaluation's table."""
+    from recommender.loaders import load_dataset
+    from training.buy_again import evaluate_buy_again
+
+    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    print(evaluate_buy_again(dataset, test_days=args.test_days, k=args.k, show_progress=not args.quiet).table())
+    return 0
+
+
+def _add_tune(parser: argparse.ArgumentParser) -> None:
+    add_inputs(parser)
+    add_test_days(parser)
+    add_budget(parser, "four times train's")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the best config (JSON)")
+
+
+@commands.command("tune", "the model search of train with a bigger budget, saved as a config", _add_tune)
+def run_tune(args: argparse.Namespace) -> int:
+    """Search the model with a bigger budget and save the best config."""
+    from training.tune import tune
+
+    config = training_config(args)
+    dataset = training_data(args)
+    result = tune(dataset, config, budget_minutes=args.budget, test_days=args.test_days,
+                  show_progress=not args.quiet)
+    result.best_config.save(args.out)
+    print(result.table())
+    print(f"best config written to {args.out}; train with: recommender train ... --config {args.out}")
+    return 0
+
+
+def _add_retrain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, metavar="URL", help="event store to train from")
+    parser.add_argument("--catalog", type=Path, required=True, help="catalog file (the store's items are added)")
+    parser.add_argument("--models-dir", type=Path, required=True, help="directory the new model directories go in")
+    parser.add_argument("--server", default=None, metavar="URL",
+                        help="server whose admin reload serves a promoted model, e.g. http://127.0.0.1:8000 "
+                             "(admin key from RECOMMENDER_ADMIN_KEY); without it, models are only registered")
+    parser.add_argument("--every", type=duration, default=None, metavar="INTERVAL",
+                        help="retrain every INTERVAL (30m, 1h, ...) until stopped; default: once")
+    parser.add_argument("--recent-days", type=float, default=7.0,
+                        help="days held out to compare the candidate with the serving model (default 7)")
+    parser.add_argument("--margin", type=float, default=0.0,
+                        help="NDCG@10 the candidate must gain over the serving model to be promoted (default 0)")
+    parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_budget(parser, "as train's")
+
+
+@commands.command("retrain", "train from the event store, compare with the serving model on recent days, promote if "
+                  "not worse", _add_retrain)
+def run_retrain(args: argparse.Namespace) -> int:
+    """Retrain once, or every ``--every`` until stopped (a failed round leaves serving untouched)."""
+    import time
+
+    from serving.settings import AdminKeySettings
+    from training.retrain import retrain_once
+
+    config = training_config(args)
+    admin_key = AdminKeySettings().admin_key  # RECOMMENDER_ADMIN_KEY, read once
+    while True:
+        try:
+            record = retrain_once(args.store, args.catalog, args.models_dir, server=args.server,
+                                  recent_days=args.recent_days, margin=args.margin, config=config,
+                                  show_progress=not args.quiet,
+                                  admin_key=admin_key.get_secret_value() if admin_key is not None else "")
+            print(f"{record.status}: {record.model_version} {record.model_dir} ({record.reason})")
+        except Exception as exc:  # noqa: BLE001 (a failed round leaves serving untouched; --every tries again)
+            if args.every is None:
+                raise
+            log.warning("retraining failed, serving untouched; next round in %.0f s: %s", args.every, exc)
+        if args.every is None:
+            return 0
+        time.sleep(args.every)
+
+
+def _add_simulate_campaign(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--campaign", type=Path, required=True,
+                        help="campaign JSON, as POST /v1/admin/campaigns takes it (its window is laid over the visits)")
+    parser.add_argument("--traffic", type=Path, required=True, help="purchases file whose orders are the visits")
+    parser.add_argument("--catalog", type=Path, default=None, help="catalog file (for the traffic file's items)")
+    parser.add_argument("--days", type=float, default=None,
+                        help="replay the traffic's last N days (default: as many as the campaign's window)")
+    parser.add_argument("--out", type=Path, default=None, help="HTML report to write (the delivery plot)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_unknown_items(parser)
+
+
+@commands.command("simulate-campaign", "replay past visits with a campaign: delivery against the plan, accuracy cost, "
+                  "reach", _add_simulate_campaign)
+def run_simulate_campaign(args: argparse.Namespace) -> int:
+    """Replay the traffic's visits with the campaign and print (and with ``--out`` plot) its delivery."""
+    import json
+
+    from recommender.artifacts import load_model_directory
+    from recommender.campaigns import Campaign
+    from recommender.engine import RecommendationEngine
+    from recommender.loaders import load_dataset
+    from training.simulate_campaign import simulate_campaign, write_simulation_report
+
+    try:
+        campaign = Campaign.from_dict(json.loads(args.campaign.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{args.campaign}: not a campaign object ({exc})") from exc
+    except ValueError as exc:
+        raise ValueError(f"{args.campaign}: {exc}") from exc
+    engine, _ = load_model_directory(args.model, RecommendationEngine)
+    dataset = load_dataset(args.traffic, args.catalog, unknown_items=args.unknown_items)
+    days = args.days if args.days is not None else (campaign.end - campaign.start).total_seconds() / 86_400
+    simulation = simulate_campaign(engine, campaign, dataset, days, show_progress=not args.quiet)
+    print(simulation.table())
+    if args.out:
+        print(f"report written to {write_simulation_report(simulation, args.out)}")
+    return 0
