@@ -12,21 +12,11 @@ The parent process only supervises: it starts the workers, forwards SIGINT/SIGTE
 if one dies, stops the others and exits with an error. It also gives the workers a shared
 announcement file, so that an admin reload received by one reaches all (:mod:`serving.reload_sync`).
 
-SIGTERM (or SIGINT) drains a worker (:class:`DrainingServer`): every connection the kernel has
-accepted is answered. uvicorn's own shutdown loses requests under load (measured: 4-50 connection
-resets per restart at 32 concurrent clients): closing the listening socket resets the connections
-still queued on it, and it closes every connection without a request in progress at once, also
-those whose request has arrived but not been read yet, and idle keep-alive connections a client
-is sending its next request on. So a worker first accepts what is queued, then closes its socket
-(new connections are refused from then on), answers every request on its connections with
-``Connection: close``, and lets idle keep-alive connections end at their keep-alive timeout, as
-they would while serving; only then does uvicorn's shutdown run (bounded waits throughout). A
-stop that drained exits 0, with one worker as with several (uvicorn would re-raise the signal).
+SIGTERM (or SIGINT) drains a worker: every connection the kernel has accepted is answered, and a
+stop that drained exits 0 (:mod:`serving.draining`).
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -41,6 +31,7 @@ import uvicorn
 
 from recommender.signals import interrupt_on_sigterm
 from serving.app import create_app
+from serving.draining import DrainingServer
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -80,62 +71,6 @@ def check_port_free(host: str, port: int) -> None:
         raise AddressUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-class DrainingServer(uvicorn.Server):
-    """A uvicorn server whose SIGTERM/SIGINT stop answers every connection already accepted (see the
-    module's docstring); the rest of the stop is uvicorn's."""
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        # every response from now on closes its connection (uvicorn adds these headers to each one)
-        self.server_state.default_headers = [*self.server_state.default_headers, (b"connection", b"close")]
-        queued = _accept_queued(sockets or [])
-        for server in self.servers:  # no await since the last accept: nothing new is queued meanwhile
-            server.close()
-        for connection in queued:
-            await loop.connect_accepted_socket(self._new_protocol, connection)
-        # idle keep-alive connections close at their keep-alive timeout, busy ones after their response
-        deadline = loop.time() + self.config.timeout_keep_alive + 1
-        while self.server_state.connections and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        await super().shutdown(sockets)  # what is left: requests still running, connections never used
-
-    def _new_protocol(self) -> asyncio.Protocol:
-        return self.config.http_protocol_class(config=self.config, server_state=self.server_state,
-                                               app_state=self.lifespan.state)
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        """SIGINT and SIGTERM stop the server, drained. Unlike uvicorn's own handling, the signal is
-        not raised again after the stop (exit status 0), and a second one does not force the stop:
-        that skips the app's shutdown, whose cancellation is then logged as a traceback (measured:
-        a supervisor's SIGTERM overtaking the worker's own Ctrl-C did it). The stop stays bounded
-        (the keep-alive and graceful-shutdown timeouts, then the supervisor's kill)."""
-
-        def stop(signum, frame) -> None:
-            self.should_exit = True
-
-        previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-
-def _accept_queued(sockets: list[socket.socket]) -> list[socket.socket]:
-    """The connections the kernel has accepted on ``sockets`` (non-blocking) that the server has not."""
-    accepted = []
-    for sock in sockets:
-        while True:
-            try:
-                connection = sock.accept()[0]
-            except (BlockingIOError, InterruptedError):
-                break
-            connection.setblocking(False)
-            accepted.append(connection)
-    return accepted
-
-
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters
 MMAP_THRESHOLD_BYTES = 128 << 10  # glibc's initial value, which it otherwise raises after large frees
 MALLOC_ARENAS = 2
@@ -169,9 +104,9 @@ def run_worker(settings: ServingSettings) -> None:
     DrainingServer(config).run(sockets=[listening_socket(settings.host, settings.port)])
 
 
-UVICORN_STOP_MESSAGES = frozenset({"Shutting down", "Waiting for application shutdown.", "Application shutdown complete.",
-                                   "Finished server process [%d]", "Waiting for connections to close. (CTRL+C to "
-                                                                    "force quit)"})
+UVICORN_STOP_MESSAGES = frozenset({"Shutting down", "Waiting for application shutdown.",
+                                   "Application shutdown complete.", "Finished server process [%d]",
+                                   "Waiting for connections to close. (CTRL+C to force quit)"})
 
 
 def _not_a_stop_message(record: logging.LogRecord) -> bool:
