@@ -110,10 +110,10 @@ def _library_fit(queue, paths, model_dir):
 
 def _scoring(queue, model_dir, users_file):
     from recommender.artifacts import load_model_directory
-    from training.recommend import read_user_ids, recommend_all
+    from training.recommend import read_ids, recommend_all
 
     engine, _ = load_model_directory(model_dir)
-    users = read_user_ids(users_file)
+    users = read_ids(users_file)
     rates = {}
     for name, niche in (("niche 0", 0.0), (f"default niche {engine.default_niche:g}", None)):
         recommend_all(engine, users[:2_000], K, niche=niche)  # warm-up

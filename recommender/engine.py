@@ -6,7 +6,7 @@ the HTTP API both call it; it is what a model directory stores.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ from recommender.features.catalog_content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.loaders import appended_catalog
+from recommender.models.audience import Audience, AudienceModel
 from recommender.models.base import Recommender
 from recommender.models.repeat import RepeatScores
 from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
@@ -30,7 +31,9 @@ CHUNK = 2_048  # buyers per call in recommend_many (linear models: implicit's fu
 DENSE_CHUNK_CELLS = 1 << 21  # models scored densely: buyers x items per call, kept near the CPU caches (8 MB)
 MIN_DENSE_CHUNK = 16
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
-CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split")  # rebuilt after loading, never saved
+CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split", "_component_vectors",
+          "_repeat_by_item")  # rebuilt after loading, never saved
+AUDIENCE_BLOCK = 32  # items whose audience scores for every buyer are computed at once
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
 
 
@@ -38,10 +41,12 @@ class RecommendationEngine:
     """Answers "top k for these buyers" and "items like this one" from a fitted model."""
 
     repeat: RepeatScores | None = None  # an engine saved before buy-again loads without its scores
+    audiences: AudienceModel | None = None  # nor one saved before audiences without their model
 
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
-                 item_sales: np.ndarray, content: CatalogContent, repeat: RepeatScores | None = None):
+                 item_sales: np.ndarray, content: CatalogContent, repeat: RepeatScores | None = None,
+                 audiences: AudienceModel | None = None):
         self.model = model
         self.users = users
         self.items = items
@@ -53,19 +58,21 @@ class RecommendationEngine:
         self.item_sales = item_sales
         self.content = content  # embeds items listed after training
         self.repeat = repeat  # buy-again scores of the items each buyer bought before
+        self.audiences = audiences  # who will buy an item: the first-time model and its signals
         self.available = catalog.available.to_numpy(dtype=bool)  # a server ranks by its own (available=)
 
     @classmethod
     def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0,
-              candidates: int = NicheReranker.candidates, repeat: RepeatScores | None = None
-              ) -> "RecommendationEngine":
+              candidates: int = NicheReranker.candidates, repeat: RepeatScores | None = None,
+              audiences: AudienceModel | None = None) -> "RecommendationEngine":
         """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob; ``repeat``
-        the buy-again scores of the same buyers (:meth:`buy_again`)."""
+        the buy-again scores of the same buyers (:meth:`buy_again`), ``audiences`` what
+        :meth:`audience` needs besides them."""
         purchased = data.purchased
         item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)
         reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
         return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
-                   data.catalog, reranker, item_sales, data.content, repeat)
+                   data.catalog, reranker, item_sales, data.content, repeat, audiences)
 
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
@@ -92,7 +99,8 @@ class RecommendationEngine:
                                       IdEncoder(catalog.item_id), widened(self.history), widened(self.purchased),
                                       self.user_tiers, catalog, self.reranker.with_items(item_sales, catalog),
                                       item_sales, content,
-                                      None if self.repeat is None else self.repeat.widened(n_items))
+                                      None if self.repeat is None else self.repeat.widened(n_items),
+                                      None if self.audiences is None else self.audiences.widened(n_items))
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
         return engine
 
@@ -228,6 +236,59 @@ class RecommendationEngine:
         if self.repeat is None:
             raise ValueError("this model has no buy-again scores: train it again with this version")
         return self.repeat.top(users, k, self.available if available is None else available)
+
+    @property
+    def audience_components(self) -> list[tuple[str, Recommender]]:
+        """The models whose scores first-time audiences read: a blend's components, else the model."""
+        return list(self.model.components) if self.model.role == "blend" else [("model", self.model)]
+
+    def audience_columns(self, items: np.ndarray) -> np.ndarray:
+        """Every audience component's raw scores of item codes ``items`` for every training buyer
+        (float32, buyers x items x components). Linear components' buyer vectors are computed once
+        and kept; other components score just those columns."""
+        items = np.asarray(items, dtype=np.int64)
+        everyone = UserBatch(np.arange(len(self.users)), self.history, self.user_tiers)
+        if "_component_vectors" not in self.__dict__:
+            self._component_vectors = [model.user_vectors(everyone) if model.is_linear else None
+                                       for _, model in self.audience_components]
+        columns = [(vectors @ model.item_vectors()[items].T) if vectors is not None
+                   else model.score_items(everyone, items)
+                   for (_, model), vectors in zip(self.audience_components, self._component_vectors)]
+        return np.stack([np.asarray(column, dtype=np.float32) for column in columns], axis=-1)
+
+    def audience_columns_of(self, items: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+        """Each item code of ``items`` with its :meth:`audience_columns` (buyers x components),
+        computed :data:`AUDIENCE_BLOCK` items at a time."""
+        items = np.asarray(items, dtype=np.int64)
+        for start in range(0, len(items), AUDIENCE_BLOCK):
+            block = items[start:start + AUDIENCE_BLOCK]
+            columns = self.audience_columns(block)
+            for position, item in enumerate(block.tolist()):
+                yield item, columns[:, position, :]
+
+    def audiences_of(self, items: np.ndarray) -> Iterator[Audience]:
+        """The :meth:`audience` of each item code of ``items``, in order."""
+        for item, columns in self.audience_columns_of(items):
+            yield self.audience(item, columns)
+
+    def audience(self, item: int, columns: np.ndarray | None = None) -> Audience:
+        """Who will buy item code ``item`` within the audience horizon: its past buyers by repeat
+        timing, every other training buyer by the first-time model (see
+        :mod:`recommender.models.audience`); ``columns`` (buyers x components) are its
+        :meth:`audience_columns` when already computed."""
+        if self.audiences is None or self.repeat is None:
+            raise ValueError("this model has no audience model: train it again with this version")
+        if "_repeat_by_item" not in self.__dict__:
+            self._repeat_by_item = sp.csr_matrix(self.repeat.probability.T)
+        by_item = self._repeat_by_item
+        start, end = (by_item.indptr[item], by_item.indptr[item + 1]) if item < by_item.shape[0] else (0, 0)
+        past, repeat = by_item.indices[start:end], by_item.data[start:end]
+        columns = self.audience_columns(np.array([item]))[:, 0, :] if columns is None else columns
+        features = self.audiences.first_time.features(columns, self.audiences.signals, item)
+        first_time = self.audiences.first_time.probability(features)
+        first_time[past] = -1.0
+        return Audience(int(item), past, repeat.astype(np.float64), first_time, features,
+                        self.audiences.signals.horizon_days)
 
     @property
     def niche_depth(self) -> int:

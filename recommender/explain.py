@@ -11,6 +11,10 @@
   (served by the content model), "similar in content to <title>".
 * Buy-again lists: "you buy this about every 5 weeks; last bought 6 weeks ago"
   (:func:`repeat_reason`, from repeat timing's expected interval).
+* Audiences (the platform's view of an item's likely buyers): the repeat part says the buyer's
+  pace the same way ("buys it about every 5 weeks; ..."); the first-time part names the signal
+  that weighs most for that buyer in the first-time model ("bought by buyers with similar
+  purchases", "buys often", ...; :func:`first_time_reasons`).
 * Items from a priority region or in the long tail get "; from <region>", so niche goods say
   where they come from.
 
@@ -27,6 +31,7 @@ import math
 import numpy as np
 
 from recommender.contract import MAX_CITY_TIER
+from recommender.models.audience import SIGNAL_FEATURES, Audience
 from recommender.models.hybrid import NEIGHBOUR_ROLES
 from recommender.models.repeat import RepeatScores
 
@@ -42,16 +47,37 @@ def _duration(days: float) -> str:
     return f"{count} {unit}{'s' if count != 1 else ''}"
 
 
-def repeat_reason(interval_days: float, since_days: float) -> str:
+REPEAT_PACE = {"buyer": "you buy this", "audience": "buys it"}  # who the reason speaks to: the buyer, or about them
+FIRST_TIME_TEXTS = {"collaborative": "bought by buyers with similar purchases", "content": "buys goods like it",
+                    "popularity": "popular in the buyer's city tier", "buyer activity": "buys often",
+                    "buyer recency": "bought recently", "item newcomers": "the item is drawing new buyers"}
+
+
+def repeat_reason(interval_days: float, since_days: float, voice: str = "buyer") -> str:
     """Why a buy-again item is shown: "you buy this about every 5 weeks; last bought 6 weeks ago"
-    (the days since the last purchase count to the end of the model's data)."""
-    return f"you buy this about every {_duration(interval_days)}; last bought {_duration(since_days)} ago"
+    (the days since the last purchase count to the end of the model's data); ``voice="audience"``
+    says it of the buyer ("buys it about every ...")."""
+    return f"{REPEAT_PACE[voice]} about every {_duration(interval_days)}; last bought {_duration(since_days)} ago"
 
 
-def repeat_reasons(repeat: RepeatScores, user: int, items: np.ndarray) -> list[str]:
+def repeat_reasons(repeat: RepeatScores, user: int, items: np.ndarray, voice: str = "buyer") -> list[str]:
     """The :func:`repeat_reason` of each of ``items`` (codes the buyer ``user`` bought before)."""
     intervals, since = repeat.timing(user, items)
-    return [repeat_reason(days, ago) for days, ago in zip(intervals.tolist(), since.tolist())]
+    return [repeat_reason(days, ago, voice) for days, ago in zip(intervals.tolist(), since.tolist())]
+
+
+def audience_reasons(engine, audience: Audience, kind: str, buyers: np.ndarray) -> list[str]:
+    """Why each of ``buyers`` (codes) is in part ``kind`` of ``engine``'s ``audience``: a repeat
+    buyer's pace (:func:`repeat_reason`, said of the buyer); for a first-time buyer, the text of the
+    feature that raises their probability most
+    (:meth:`~recommender.models.audience.FirstTimeAudience.strongest`): a component's score, named
+    by its role, or one of the buyer's and item's signals."""
+    if kind == "repeat":
+        return [repeat_reasons(engine.repeat, buyer, np.array([audience.item]), "audience")[0]
+                for buyer in np.asarray(buyers).tolist()]
+    names = [model.role for _, model in engine.audience_components] + list(SIGNAL_FEATURES)
+    strongest = engine.audiences.first_time.strongest(audience.first_time_features[buyers])
+    return [FIRST_TIME_TEXTS[names[feature]] for feature in strongest.tolist()]
 
 
 MAX_HISTORY = 500  # a buyer's purchases compared per request (bounds the work for bulk buyers)

@@ -5,7 +5,8 @@ threads, each limited to one BLAS thread so that the cores are not oversubscribe
 (:meth:`~recommender.engine.RecommendationEngine.recommend_many`). Buyers unknown to the model
 get the cold-start (tier popularity) ranking. With ``reasons``, every row says why, as the API does
 (:class:`~recommender.explain.Explainer`). :func:`write_buy_again` writes buy-again lists: the
-items a buyer bought before, likeliest to be bought again soon first.
+items a buyer bought before, likeliest to be bought again soon first; :func:`write_audiences` the
+other side: each item's likeliest buyers.
 """
 from __future__ import annotations
 
@@ -18,23 +19,24 @@ import pyarrow as pa
 from recommender import columns as col
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
-from recommender.explain import Explainer, repeat_reasons
+from recommender.explain import Explainer, audience_reasons, repeat_reasons
+from recommender.models.audience import KINDS
 from recommender.progress import progress_bar
 from recommender.tables import is_parquet, read_columns, read_header, write_table
 
 MAX_K = 1_000
 
 
-def read_user_ids(path: str | os.PathLike) -> np.ndarray:
-    """The ``user_id`` column of a CSV or Parquet file, checked (non-empty ids)."""
+def read_ids(path: str | os.PathLike, column: str = "user_id") -> np.ndarray:
+    """The id column ``column`` of a CSV or Parquet file, checked (non-empty ids)."""
     path = Path(path)
-    if "user_id" not in read_header(path):
-        raise ContractError(f"{path}: missing required column 'user_id'")
-    table = read_columns(path, ["user_id"])
+    if column not in read_header(path):
+        raise ContractError(f"{path}: missing required column {column!r}")
+    table = read_columns(path, [column])
     if table.num_rows == 0:
         raise ContractError(f"{path}: has a header but no rows")
-    where = col.Where(str(path), "user_id", not is_parquet(path))
-    return col.text(table.column("user_id"), where, required=True).to_numpy(dtype=object)
+    where = col.Where(str(path), column, not is_parquet(path))
+    return col.text(table.column(column), where, required=True).to_numpy(dtype=object)
 
 
 def recommend_all(engine: RecommendationEngine, user_ids: np.ndarray, k: int, include_purchased: bool = False,
@@ -84,7 +86,7 @@ def write_recommendations(engine: RecommendationEngine, users_path, out_path, k:
                           niche: float | None = None, threads: int = 2, show_progress: bool = True,
                           reasons: bool = False) -> dict:
     """Score every buyer of ``users_path`` and write ``out_path`` atomically; returns counts."""
-    user_ids = read_user_ids(users_path)
+    user_ids = read_ids(users_path)
     items, scores = recommend_all(engine, user_ids, k, include_purchased, niche, threads, show_progress)
     texts = reasons_of(engine, user_ids, items) if reasons else None
     write_table(recommendations_table(engine, user_ids, items, scores, texts), out_path)
@@ -107,8 +109,50 @@ def write_buy_again(engine: RecommendationEngine, users_path, out_path, k: int) 
     the model does not know, or without a history, gets no rows); returns counts."""
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
-    user_ids = read_user_ids(users_path)
+    user_ids = read_ids(users_path)
     items, scores = engine.buy_again(engine.users.encode(user_ids), k)
     write_table(recommendations_table(engine, user_ids, items, scores, buy_again_reasons(engine, user_ids, items)),
                 out_path)
     return {"buyers": len(user_ids), "with_items": int((items[:, :1] >= 0).sum()), "rows": int((items >= 0).sum())}
+
+
+def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int) -> tuple[pa.Table, dict]:
+    """Each known item's audience (:meth:`~recommender.engine.RecommendationEngine.audience`) as
+    rows ``item_id, rank, user_id, score, kind, reason``: up to ``k`` buyers of each part, ranked
+    within it, with the probability as the score; and counts, with the expected buyers of each part
+    summed over the items."""
+    codes = engine.items.encode(item_ids)
+    known = np.flatnonzero(codes >= 0)
+    columns = {name: [] for name in ("item_id", "rank", "user_id", "score", "kind", "reason")}
+    expected = dict.fromkeys(KINDS, 0.0)
+    user_ids = np.asarray(engine.users.ids).astype(str)
+    with progress_bar(total=len(known), unit="item", desc="audiences") as progress:
+        for audience in engine.audiences_of(codes[known]):
+            for kind in KINDS:
+                buyers, probability = audience.top(kind, k)
+                expected[kind] += float(audience.part(kind)[1].sum())
+                columns["item_id"] += [engine.items.ids[audience.item]] * len(buyers)
+                columns["rank"] += range(1, len(buyers) + 1)
+                columns["user_id"] += user_ids[buyers].tolist()
+                columns["score"] += probability.tolist()
+                columns["kind"] += [kind] * len(buyers)
+                columns["reason"] += audience_reasons(engine, audience, kind, buyers)
+            progress.update()
+    types = {"rank": pa.int32(), "score": pa.float32()}
+    table = pa.table({name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()})
+    counts = {"items": len(item_ids), "known": len(known), "rows": table.num_rows,
+              "horizon_days": engine.audiences.signals.horizon_days,
+              **{f"expected_{kind}_buyers": round(value, 1) for kind, value in expected.items()}}
+    return table, counts
+
+
+def write_audiences(engine: RecommendationEngine, items_path, out_path, k: int) -> dict:
+    """The audiences of the items of ``items_path`` (an ``item_id`` column) written to ``out_path``
+    atomically (:func:`audience_table`; an item the model does not know gets no rows); returns counts."""
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+    if engine.audiences is None or engine.repeat is None:
+        raise ValueError("this model has no audience model: train it again with this version")
+    table, counts = audience_table(engine, read_ids(items_path, "item_id"), k)
+    write_table(table, out_path)
+    return counts

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from recommender.features.encoders import IdEncoder
-from recommender.features.repeat import PairHistory, pair_history
+from recommender.features.repeat import BuyerHistory, buyer_history
 from recommender.loaders import Dataset, LoadReport, load_catalog
 from recommender.models import make_model
 from recommender.models.base import Recommender
@@ -63,10 +63,8 @@ class SparkInput:
     def days_covered(self) -> float:
         return days_covered(self.lines)
 
-    def pair_history(self, users: IdEncoder | None = None) -> tuple[PairHistory, IdEncoder]:
-        days = purchase_days(self.lines, self.catalog)
-        users = IdEncoder(days.user_id.cat.categories) if users is None else users
-        return pair_history(days, users, len(self.catalog)), users
+    def buyer_history(self, users: IdEncoder) -> BuyerHistory:
+        return buyer_history(purchase_days(self.lines, self.catalog), users, len(self.catalog))
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed, engine="spark")

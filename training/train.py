@@ -13,9 +13,12 @@
 4. With those weights, NDCG@k and long-tail share are measured for each niche knob in the grid;
    ``niche="auto"`` takes the largest knob that keeps NDCG@k within ``niche_max_ndcg_loss`` of
    pure relevance and at or above the best popularity candidate's.
-5. Everything is refitted on all the training data and wrapped in a
-   :class:`~recommender.engine.RecommendationEngine`, with the buy-again scores of repeat timing
-   (:func:`fit_repeat_timing`, fitted on the latest validation window).
+5. On the latest validation window, repeat timing learns when buyers buy an item again
+   (:func:`fit_repeat_timing`) and the first-time audience model who buys an item for the first
+   time (:func:`training.audience.fit_first_time_audience`).
+6. Everything is refitted on all the training data and wrapped in a
+   :class:`~recommender.engine.RecommendationEngine`, with the buy-again scores and the audience
+   model of the whole history.
 
 Where the data comes from is a :class:`TrainingInput`: a loaded :class:`Dataset` in memory
 (:class:`LocalInput`, ``--engine local``) or purchases in Spark
@@ -40,11 +43,20 @@ from tqdm import tqdm
 from recommender.artifacts import sha256_of
 from recommender.engine import RecommendationEngine
 from recommender.features.encoders import IdEncoder
-from recommender.features.repeat import PairHistory, bought_again, item_groups, pair_history
+from recommender.features.repeat import (
+    AudienceSignals,
+    BuyerHistory,
+    PairHistory,
+    audience_signals,
+    bought_again,
+    buyer_history,
+    item_groups,
+)
 from recommender.features.training_data import ITEM_SIDE, TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import make_model
+from recommender.models.audience import AudienceModel, FirstTimeAudience
 from recommender.models.base import Recommender
 from recommender.models.hybrid import (
     CandidatePool,
@@ -65,6 +77,27 @@ VALIDATION_BUYERS = 5_000  # validation buyers sampled for tuning, over all wind
 SCORING_BATCH = 1_024
 MIN_HISTORY_SHARE = 0.5  # of a validation window's days, the least history an earlier window is fitted on
 BLEND_POOL = 100  # each component's top items per validation buyer among which blends are ranked
+AUDIENCE_ITEMS = 400  # items of the latest window the first-time audience model learns from
+AUDIENCE_NEGATIVES = 400  # per item, buyers who did not buy it sampled (weighted up to all of them)
+
+
+@dataclass
+class LatestWindow:
+    """The latest validation window: the engine fitted on the data before it (chosen model, tuned
+    blend), the buyers' purchase history before it (coded as that engine's buyers) and the
+    window's purchases (buyers x items). What buy-again and audiences learn from."""
+
+    engine: RecommendationEngine
+    history: PairHistory
+    bought: sp.csr_matrix
+
+
+@dataclass
+class Tuned:
+    """What :func:`tune_on_validation` found (``record``, for the manifest) and its latest window."""
+
+    record: dict
+    latest: LatestWindow
 
 
 @dataclass
@@ -92,9 +125,8 @@ class TrainingInput(Protocol):
     def days_covered(self) -> float:
         """Days from the first purchase to the last."""
 
-    def pair_history(self, users: IdEncoder | None = None) -> tuple[PairHistory, IdEncoder]:
-        """Each (buyer, item) pair's purchase days, buyers coded by ``users`` (default: the input's
-        own buyers), with the encoder used."""
+    def buyer_history(self, users: IdEncoder) -> BuyerHistory:
+        """Each (buyer, item) pair's purchase days and each buyer's place, buyers coded by ``users``."""
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         """The unfitted hybrid component ``name`` (``seed``: its random state, if it has one)."""
@@ -129,10 +161,8 @@ class LocalInput:
         times = self.dataset.purchases.timestamp
         return (times.max() - times.min()) / pd.Timedelta(days=1)
 
-    def pair_history(self, users: IdEncoder | None = None) -> tuple[PairHistory, IdEncoder]:
-        purchases = self.dataset.purchases
-        users = IdEncoder(purchases.user_id.cat.categories) if users is None else users
-        return pair_history(purchases, users, len(self.dataset.catalog)), users
+    def buyer_history(self, users: IdEncoder) -> BuyerHistory:
+        return buyer_history(self.dataset.purchases, users, len(self.dataset.catalog))
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed)
@@ -215,10 +245,10 @@ def validation_windows(source: TrainingInput, config: TrainConfig) -> list[tuple
     return windows
 
 
-def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, progress: tqdm) -> dict:
+def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, progress: tqdm) -> Tuned:
     """Steps 1-4: the model, blend weights and niche knob from the validation windows of ``dataset``
     (every step pools the buyers of all windows). Returns what the manifest records, with
-    ``config`` the config naming the chosen components."""
+    ``config`` the config naming the chosen components, and the latest window."""
     source = as_input(dataset)
     windows = validation_windows(source, config)
     budget = budget_seconds(config, source, len(windows)) if config.searches else None
@@ -281,32 +311,83 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     progress.update()
     floor = search.floor.ndcg if search is not None and search.floor is not None else None
     niche = choose_niche(curve, config, floor) if config.niche == "auto" else float(config.niche)
-    return {"config": config.to_dict(), "search": search.to_dict() if search is not None else None,
+    latest_engine, latest_data = per_window[0][0], datas[0]
+    history = windows[0][0].buyer_history(latest_data.users).pairs
+    latest = LatestWindow(latest_engine, history, relevance_matrix(windows[0][1], latest_data.users,
+                                                                   latest_data.n_items))
+    return Tuned({"config": config.to_dict(), "search": search.to_dict() if search is not None else None,
             "buyers": int(sum(sizes)), "window_buyers": sizes, "blend_weights": weights.round(4).tolist(),
             "components": [name for name, _ in hybrids[0].components], "bucket_edges": list(config.bucket_edges),
             f"blend_ndcg@{config.k}": {str(key): round(value, 5) for key, value in quality.items()},
             f"component_ndcg@{config.k}": {name: round(value, 5) for name, value in alone.items()},
-            "niche_curve": curve, "niche": niche}
+            "niche_curve": curve, "niche": niche}, latest)
 
 
-def fit_repeat_timing(source: TrainingInput, config: TrainConfig, users: IdEncoder, catalog: pd.DataFrame
+def fit_repeat_timing(latest: LatestWindow, config: TrainConfig, history: PairHistory, catalog: pd.DataFrame
                       ) -> tuple[RepeatScores | None, dict]:
-    """Buy-again scores of ``users``' whole history: repeat timing fitted on the latest validation
-    window (which earlier items its buyers bought again there, within ``validation_days``), and
-    what the manifest records about it. None, with the reason, when the window cannot teach it
-    (nothing, or everything, bought again)."""
-    fit_part, validation = source.validation_split(config.validation_days)
-    history, fit_users = fit_part.pair_history()
-    again = bought_again(history, relevance_matrix(validation, fit_users, len(catalog)))
+    """Buy-again scores of ``history`` (the whole history): repeat timing fitted on the latest
+    validation window (which earlier items its buyers bought again there, within
+    ``validation_days``), and what the manifest records about it. None, with the reason, when the
+    window cannot teach it (nothing, or everything, bought again)."""
+    again = bought_again(latest.history, latest.bought)
     groups = item_groups(catalog)
     record = {"horizon_days": config.validation_days, "pairs": int(len(again)), "bought_again": int(again.sum())}
     try:
-        model = RepeatTiming(horizon_days=config.validation_days).fit(history, groups, again)
+        model = RepeatTiming(horizon_days=config.validation_days).fit(latest.history, groups, again)
     except ValueError as exc:
         log.warning("no buy-again scores: %s", exc)
         return None, {**record, "skipped": str(exc)}
-    full, _ = source.pair_history(users)
-    return model.scores(full, groups), {**record, "weights": dict(zip(FEATURES, model.coef_.round(4).tolist()))}
+    return model.scores(history, groups), {**record, "weights": dict(zip(FEATURES, model.coef_.round(4).tolist()))}
+
+
+def first_time_rows(latest: LatestWindow, signals: AudienceSignals, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the first-time audience model learns from, as ``(features, labels, weights)``: for a
+    seeded sample of :data:`AUDIENCE_ITEMS` items bought before the latest window, every buyer who
+    bought one there for the first time (weight 1) and :data:`AUDIENCE_NEGATIVES` of the buyers who
+    had not bought it and did not (weighted up to all of them, so probabilities stay calibrated)."""
+    rng = np.random.default_rng(seed)
+    before = sp.csr_matrix(latest.history.pattern, dtype=bool)
+    first_bought = sp.csr_matrix(latest.bought - latest.bought.multiply(before))
+    first_bought.eliminate_zeros()
+    first_bought = first_bought.T.tocsr()  # items x buyers: first purchases in the window
+    before_by_item = before.T.tocsr()
+    bought_items = np.flatnonzero(before.getnnz(axis=0) > 0)
+    items = np.sort(rng.choice(bought_items, min(AUDIENCE_ITEMS, len(bought_items)), replace=False))
+    n_buyers = before.shape[0]
+    features, labels, weights = [], [], []
+    for item, columns in latest.engine.audience_columns_of(items):
+        item_features = FirstTimeAudience.features(columns, signals, item)
+        positives = first_bought.indices[first_bought.indptr[item]:first_bought.indptr[item + 1]]
+        others = np.ones(n_buyers, dtype=bool)
+        others[before_by_item.indices[before_by_item.indptr[item]:before_by_item.indptr[item + 1]]] = False
+        others[positives] = False
+        pool = np.flatnonzero(others)
+        negatives = rng.choice(pool, min(AUDIENCE_NEGATIVES, len(pool)), replace=False)
+        features += [item_features[positives], item_features[negatives]]
+        labels += [np.ones(len(positives), dtype=bool), np.zeros(len(negatives), dtype=bool)]
+        weights += [np.ones(len(positives)), np.full(len(negatives), len(pool) / max(len(negatives), 1))]
+    return np.vstack(features), np.concatenate(labels), np.concatenate(weights)
+
+
+def fit_audiences(latest: LatestWindow, config: TrainConfig, history: BuyerHistory
+                  ) -> tuple[AudienceModel | None, dict]:
+    """The audience model of ``history`` (the whole history): the first-time model fitted on the
+    latest validation window (:func:`first_time_rows`), with the signals and places of the whole
+    history, and what the manifest records about it. None, with the reason, when the window cannot
+    teach it."""
+    horizon = config.validation_days
+    features, labels, weights = first_time_rows(latest, audience_signals(latest.history, horizon), config.seed)
+    record = {"horizon_days": horizon, "rows": int(len(labels)), "first_purchases": int(labels.sum())}
+    components = [name for name, _ in latest.engine.audience_components]
+    try:
+        first_time = FirstTimeAudience(horizon_days=horizon).fit(features, labels, weights, components)
+    except ValueError as exc:
+        log.warning("no audience model: %s", exc)
+        return None, {**record, "skipped": str(exc)}
+    record["weights"] = dict(zip(first_time.feature_names_, first_time.coef_.round(4).tolist()))
+    return AudienceModel(first_time, audience_signals(history.pairs, horizon), history.places,
+                         tuple(history.place_names)), record
 
 
 def choose_niche(curve: list[dict], config: TrainConfig, floor: float | None = None) -> float:
@@ -327,7 +408,8 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
     seconds = {}
     with threadpool_limits(1, "blas"), progress_bar(total=7, disable=not show_progress, unit="step") as progress:
         start = time.perf_counter()
-        validation = tune_on_validation(source, config, progress)
+        tuned = tune_on_validation(source, config, progress)
+        validation = tuned.record
         seconds["validation"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -338,9 +420,12 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
         progress.set_description("final: fit")
         hybrid = make_hybrid(config, np.asarray(validation["blend_weights"]), source.component).fit(data)
         progress.update()
-        progress.set_description("buy again: repeat timing")
-        repeat, validation["repeat_timing"] = fit_repeat_timing(source, config, data.users, data.catalog)
-        engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"], repeat=repeat)
+        progress.set_description("buy again and audiences")
+        history = source.buyer_history(data.users)
+        repeat, validation["repeat_timing"] = fit_repeat_timing(tuned.latest, config, history.pairs, data.catalog)
+        audiences, validation["audiences"] = fit_audiences(tuned.latest, config, history)
+        engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"], repeat=repeat,
+                                            audiences=audiences)
         progress.update()
         seconds["final_fit"] = time.perf_counter() - start
     source_counts = source.counts()

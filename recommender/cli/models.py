@@ -132,6 +132,51 @@ def run_buy_again(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_audience(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model directory written by train")
+    parser.add_argument("--items", type=Path, required=True, help="CSV or Parquet file with an item_id column")
+    parser.add_argument("--k", type=int, default=100, help="buyers per part of each audience (default 100)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output file: item_id,rank,user_id,score,kind,reason (CSV, or Parquet by extension)")
+
+
+@commands.command("audience", "write each item's likeliest buyers: past buyers due again, and first-time buyers",
+                  _add_audience)
+def run_audience(args: argparse.Namespace) -> int:
+    """Write each item's audience, both parts, with the reasons."""
+    from recommender.artifacts import load_model_directory
+    from recommender.engine import RecommendationEngine
+    from training.recommend import write_audiences
+
+    engine, manifest = load_model_directory(args.model, RecommendationEngine)
+    counts = write_audiences(engine, args.items, args.out, args.k)
+    print(f"model {manifest['model_version']}: {counts['items']:,} items ({counts['known']:,} known to the model), "
+          f"{counts['rows']:,} rows written to {args.out}; expected buyers within "
+          f"{counts['horizon_days']:g} days: {counts['expected_repeat_buyers']:,.1f} repeat, "
+          f"{counts['expected_first_time_buyers']:,.1f} first-time")
+    return 0
+
+
+def _add_evaluate_audiences(parser: argparse.ArgumentParser) -> None:
+    add_inputs(parser)
+    parser.add_argument("--test-days", type=float, default=28,
+                        help="days at the end held out as the test split (default 28)")
+    parser.add_argument("--k", type=int, default=100, help="buyers per part for the metrics (default 100)")
+    add_budget(parser, "as train")
+
+
+@commands.command("evaluate-audiences", "temporal split: both audience parts against their baselines",
+                  _add_evaluate_audiences)
+def run_evaluate_audiences(args: argparse.Namespace) -> int:
+    """Print the audience evaluation's table."""
+    from training.audience import evaluate_audiences
+
+    evaluation = evaluate_audiences(training_data(args), training_config(args), test_days=args.test_days, k=args.k,
+                                    show_progress=not args.quiet)
+    print(evaluation.table())
+    return 0
+
+
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     add_inputs(parser)
     add_test_days(parser)

@@ -163,6 +163,14 @@ class ItemItemRecommender(Recommender):
         """``history @ weights_`` (float32, buyers x items)."""
         return np.asarray(self._product(batch).toarray(), dtype=np.float32)
 
+    def score_items(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
+        """``history @ weights_[:, items]``: those columns only (an audience scores one item for
+        every buyer)."""
+        self.check_fitted()
+        _, history = check_batch(batch, self.n_users_, self.n_items_, f"{type(self).__name__}.score_items")
+        columns = self.weights_[:, check_items(items, self.n_items_, f"{type(self).__name__}.score_items")]
+        return np.asarray((history @ columns).toarray(), dtype=np.float32)
+
     def scores_and_spread(self, batch: UserBatch, items: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The scores at ``items`` and their spread, the spread from the sparse product's values
         alone (every other item scores 0) rather than from a pass over the dense scores."""

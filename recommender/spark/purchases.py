@@ -13,8 +13,8 @@ expressions (no Python UDF), so the lines never come to the driver:
   other policy's option, as the loader's does (without the first row's number).
 
 Cleaned lines have the columns ``user_id`` (string), ``item`` (int, catalog row), ``seconds``
-(long, epoch seconds), ``quantity`` (double, float32-rounded like the loaders') and ``city_tier``
-(int, 0 when unknown).
+(long, epoch seconds), ``quantity`` (double, float32-rounded like the loaders'), ``city_tier``
+(int, 0 when unknown) and ``city`` (string, empty when unknown).
 """
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ def _parsed_columns(frame):
         broken["city_tier"] = (~empty(raw) & ~valid, f"is not a city tier from 1 to {MAX_CITY_TIER}")
     else:
         columns["city_tier"] = F.lit(UNKNOWN_TIER)
+    columns["city"] = text("city") if "city" in types else F.lit("")
     return columns, broken
 
 
@@ -169,7 +170,7 @@ def read_purchases(spark, path: str, catalog: pd.DataFrame, unknown_items: str =
         report.notes.append(unknown_items_note(added_ids, len(added_ids), int(counts["added"]), unknown_items))
     kept = parsed.where(~returns & ~unknown).select(
         F.col("_user_id").alias("user_id"), "item", *(F.col(f"_{name}").alias(name) for name in
-                                                      ("seconds", "quantity", "city_tier")))
+                                                      ("seconds", "quantity", "city_tier", "city")))
     kept = kept.persist(StorageLevel.MEMORY_AND_DISK)
     if report.rows_kept == 0:
         raise ContractError(f"{path}: no usable purchases remain after the policies: "
@@ -185,18 +186,21 @@ def last_purchase_seconds(lines) -> int:
 
 
 def purchase_days(lines, catalog: pd.DataFrame) -> pd.DataFrame:
-    """The distinct (buyer, item, day) of the lines, days counted back from the last purchase, on
-    the driver as the purchases :func:`recommender.features.repeat.pair_history` reads
-    (``user_id``, ``item_id`` categorical over the catalog, ``timestamp``)."""
+    """The distinct (buyer, item, day) of the lines with their units, days counted back from the
+    last purchase, on the driver as the purchases :func:`recommender.features.repeat.pair_history`
+    and :func:`recommender.features.context.buyer_places` read (``user_id``, ``item_id``
+    categorical over the catalog, ``timestamp``, ``quantity``, ``city``: one of the day's)."""
     from pyspark.sql import functions as F
 
     last = last_purchase_seconds(lines)
     age = F.floor((F.lit(last) - F.col("seconds")) / SECONDS_PER_DAY).alias("age")
-    days = lines.select("user_id", "item", age).distinct().toArrow().to_pandas()
+    days = lines.groupBy("user_id", "item", age).agg(F.sum("quantity").alias("quantity"),
+                                                     F.max("city").alias("city")).toArrow().to_pandas()
     return pd.DataFrame({
         "user_id": pd.Categorical(days.user_id.astype(TEXT)),
         "item_id": pd.Categorical.from_codes(days["item"].to_numpy(dtype=np.int64), categories=catalog.item_id),
-        "timestamp": pd.Timestamp(last, unit="s") - pd.to_timedelta(days.age.to_numpy(dtype=np.float64), unit="D")})
+        "timestamp": pd.Timestamp(last, unit="s") - pd.to_timedelta(days.age.to_numpy(dtype=np.float64), unit="D"),
+        "quantity": days.quantity.to_numpy(dtype=np.float64), "city": days.city.fillna("").astype(str)})
 
 
 def days_covered(lines) -> float:
