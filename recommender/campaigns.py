@@ -17,21 +17,33 @@ Delivery is paced as ad servers pace budgets:
 * a **relevance gate** (:func:`passes_gate`) decides where a campaign item may appear at all: it
   already ranks within the buyer's own top ``gate_share`` of the catalog, or the buyer has bought
   goods of its category or region. A buyer no campaign item passes for sees none.
+
+A campaign's **report** (:func:`campaign_report`): its status (:func:`campaign_status`), planned
+against delivered impressions over time (:func:`delivery_curve`), the pacing error and multiplier,
+and where the impressions went (buyers reached, per merchant and region), from the store's
+delivery counts (:class:`recommender.store.CampaignDelivery`).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from recommender.columns import TEXT
+from recommender.contract import UNKNOWN_LABEL
+
+if TYPE_CHECKING:
+    from recommender.features.encoders import IdEncoder
+    from recommender.store import CampaignDelivery, CampaignRecord
 
 HOURS_PER_WEEK = 168
 MAX_CAMPAIGN_ITEMS = 10_000
 CAMPAIGN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MAX_CURVE_POINTS = 120  # most minutes a campaign's delivery curve lists
 
 
 @dataclass(frozen=True)
@@ -331,3 +343,58 @@ def catalog_codes(catalog: pd.DataFrame, column: str) -> np.ndarray:
     codes, uniques = pd.factorize(catalog[column].astype(object), use_na_sentinel=True)
     unknown = np.isin(np.asarray(uniques, dtype=object), ["", "unknown"])
     return np.where((codes >= 0) & ~unknown[np.maximum(codes, 0)], codes, -1).astype(np.int64)
+
+
+def campaign_status(campaign: Campaign, record: CampaignRecord, now: datetime) -> str:
+    """``stopped``, ``scheduled`` (before its start), ``exhausted`` (its budget delivered), ``ended``
+    (past its end) or ``running``, in that order of precedence."""
+    if record.stopped_us is not None:
+        return "stopped"
+    if now < campaign.start:
+        return "scheduled"
+    if record.delivered >= campaign.impressions:
+        return "exhausted"
+    if now >= campaign.end:
+        return "ended"
+    return "running"
+
+
+def delivery_curve(campaign: Campaign, curve: TrafficCurve, minutes: list[tuple[int, int]], until: datetime
+                   ) -> list[dict]:
+    """Delivered and planned impressions at the start, at the end of the ``minutes`` with
+    impressions ((minute since the epoch, impressions), in time order; at most
+    :data:`MAX_CURVE_POINTS` of them, evenly spread: the delivered count is exact at each) and at
+    ``until``."""
+    delivered = np.cumsum([shown for _, shown in minutes], dtype=np.int64)
+    ends = [datetime.fromtimestamp(60 * (minute + 1), timezone.utc) for minute, _ in minutes]
+    kept = np.unique(np.linspace(0, len(minutes) - 1, num=min(len(minutes), MAX_CURVE_POINTS)).round().astype(int))
+    points = [(campaign.start, 0)] + [(min(ends[i], until), int(delivered[i])) for i in kept]
+    if until > points[-1][0]:
+        points.append((until, points[-1][1]))
+    return [{"at": at.isoformat(), "delivered": count,
+             "planned": round(campaign.impressions * curve.share(campaign.start, campaign.end, at), 1)}
+            for at, count in points]
+
+
+def campaign_report(record: CampaignRecord, delivery: CampaignDelivery, catalog: pd.DataFrame, items: IdEncoder,
+                    running: PacedCampaign | None, now: datetime) -> dict:
+    """A stored campaign's definition, status and delivery, as the API reports it: ``catalog`` and
+    ``items`` are the served model's (catalog rows by item code), ``running`` the campaign as this
+    worker paces it (None when it does not place it: a flat plan, no multiplier)."""
+    campaign = Campaign.from_dict(record.definition)
+    curve = running.curve if running is not None else TrafficCurve()
+    planned = campaign.impressions * curve.share(campaign.start, campaign.end, now)
+    groups: dict[str, dict[str, int]] = {"merchant_id": {}, "region": {}}
+    for item_id, shown in delivery.per_item.items():
+        code = items.code_of(item_id)
+        for column, totals in groups.items():
+            value = str(catalog[column].iloc[code]) if code >= 0 else UNKNOWN_LABEL
+            totals[value] = totals.get(value, 0) + int(shown)
+    return {"campaign": campaign.to_dict(), "status": campaign_status(campaign, record, now),
+            "delivery_curve": delivery_curve(campaign, curve, delivery.per_minute, min(now, campaign.end)),
+            "items": int(np.count_nonzero(campaign.item_mask(catalog, strict=False))),
+            "delivered": record.delivered, "planned": round(planned, 1),
+            "pacing_error": round((planned - record.delivered) / campaign.impressions, 6),
+            "multiplier": None if running is None else round(running.controller.multiplier, 6),
+            "buyers_reached": delivery.buyers_reached, "per_merchant": groups["merchant_id"],
+            "per_region": groups["region"]}

@@ -172,9 +172,9 @@ def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
 
 
 def _store_purchase_columns(store) -> pd.DataFrame:
-    """The store's purchase lines (:meth:`~recommender.store.EventStore.purchases`) typed as
+    """The store's purchase lines (:meth:`~recommender.store.Events.purchases`) typed as
     :func:`_purchase_columns` types a file's."""
-    lines = store.purchases()
+    lines = store.events.purchases()
     n = len(lines)
     return pd.DataFrame({
         "user_id": lines["user_id"].astype(col.TEXT), "item_id": lines["item_id"].astype(col.TEXT),
@@ -271,7 +271,7 @@ def load_dataset(purchases_path: str | os.PathLike, catalog_path: str | os.PathL
 def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = None,
                        unknown_items: str = "drop") -> Dataset:
     """:func:`load_dataset` with the purchases of the event store at ``store_url`` (purchases net
-    of returns: see :meth:`~recommender.store.EventStore.purchases`), its views and carts
+    of returns: see :meth:`~recommender.store.Events.purchases`), its views and carts
     (``signals``), and the catalog file updated with the items written to the store through the
     API (new ones added, changed ones replaced)."""
     # imported here: SQLAlchemy and Alembic only for the commands that read a store
@@ -279,7 +279,7 @@ def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = 
 
     store = EventStore.open(store_url, migrate=False)
     try:
-        frame, written, signals = _store_purchase_columns(store), store.items_since(0), store.signals()
+        frame, written, signals = _store_purchase_columns(store), store.items.since(0), store.events.signals()
     finally:
         store.close()
     dataset = _dataset(lambda catalog: _with_policies(frame, store.display_url, catalog, unknown_items),

@@ -104,7 +104,7 @@ def create_app(settings: ServingSettings) -> FastAPI:
     forecasts, merchant_tokens = load_forecast_state(settings.forecasts_dir, settings.merchant_tokens)
     store = EventStore.open(settings.store.get_secret_value()) if settings.store is not None else None
     state = app.state.serving = ServingState(
-        settings=settings, store=store, event_writer=GroupCommit(store) if store is not None else None,
+        settings=settings, store=store, event_writer=GroupCommit(store.events) if store is not None else None,
         ingest_key_hashes=frozenset(token_hash(key.get_secret_value()) for key in settings.ingest_keys),
         admin_rate_limit=AdminRateLimit(settings.admin_rate), batcher=RecommendationBatcher(),
         served=served, forecasts=forecasts, merchant_tokens=merchant_tokens)

@@ -16,7 +16,7 @@ items (:meth:`LiveCampaigns.place`):
    ``max_in_top10`` of the campaign's items); it shows the score of the item whose place it
    takes, so that the answer's scores still never rise down the list;
 4. the impressions are counted in the store in one transaction, within the budget and the
-   buyer's frequency cap (:meth:`recommender.store.EventStore.reserve_impressions`): only what
+   buyer's frequency cap (:meth:`recommender.store.Campaigns.reserve_impressions`): only what
    is granted is marked (``"campaign": id``) and, for lifted items, shown.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class LiveCampaigns:
         """Pick up campaigns created or stopped, the impressions every worker delivered, and update
         each campaign's multiplier."""
         now = now or datetime.now(timezone.utc)
-        records = {record.campaign_id: record for record in store.campaigns()
+        records = {record.campaign_id: record for record in store.campaigns.all()
                    if record.stopped_us is None}
         for campaign_id in set(self.running) - set(records):
             del self.running[campaign_id]
@@ -76,8 +76,8 @@ class LiveCampaigns:
             self.not_placed.add(campaign.campaign_id)
             return None
         if self.curve is None:
-            received = [event.received_us for event in store.events_after(max(0, store.last_seq() - TRAFFIC_EVENTS),
-                                                                              limit=TRAFFIC_EVENTS)]
+            newest = store.events.after(max(0, store.events.last_seq() - TRAFFIC_EVENTS), limit=TRAFFIC_EVENTS)
+            received = [event.received_us for event in newest]
             self.curve = TrafficCurve.from_times(pd.Series(pd.to_datetime(received, unit="us", utc=True)))
         running = PacedCampaign(campaign, np.flatnonzero(member), self.curve)
         self.running[campaign.campaign_id] = running
@@ -128,7 +128,7 @@ class LiveCampaigns:
         if not shown:
             return
         items = [str(self.engine.items.ids[code]) for code in shown]
-        granted = await asyncio.to_thread(store.reserve_impressions, campaign.campaign_id, user_id, items,
+        granted = await asyncio.to_thread(store.campaigns.reserve_impressions, campaign.campaign_id, user_id, items,
                                           campaign.per_buyer_cap)
         paced.delivered += granted  # this worker's view until the next follow reads every worker's
         if granted < len(shown):

@@ -121,7 +121,7 @@ class LiveBuyers:
         """Apply the events stored since the last call (on the first, the newest events received
         since the model was created); returns how many buyers changed."""
         if self.seq is None:
-            newest = store.last_seq()
+            newest = store.events.last_seq()
             if self.trained_on is not None and self.trained_on["url"] == store.display_url:
                 self.seq = max(self.trained_on["last_seq"], newest - REPLAY_LIMIT)  # what training did not read
                 events = self._read(store, newest)
@@ -135,7 +135,7 @@ class LiveBuyers:
     def _read(self, store: EventStore, until: int | None) -> list[StoredEvent]:
         events: list[StoredEvent] = []
         while True:
-            batch = store.events_after(self.seq, limit=FOLLOW_BATCH)
+            batch = store.events.after(self.seq, limit=FOLLOW_BATCH)
             events.extend(batch)
             if batch:
                 self.seq = batch[-1].seq
@@ -217,7 +217,7 @@ class LiveItems:
     def follow(self, store: EventStore) -> int:
         """Apply the items written since the last call (on the first: every item in the store);
         returns how many of the model's items changed availability."""
-        written = store.items_since(self.since_us)
+        written = store.items.since(self.since_us)
         if written:
             self.since_us = written[-1].updated_us  # items at this very time are read again next time: harmless
         return sum(self.apply(item) for item in written)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from recommender.campaigns import MAX_CURVE_POINTS
 from recommender.contract import MAX_CITY_TIER
 from recommender.forecasting.selection import MAX_HORIZON
 
@@ -17,7 +18,6 @@ MAX_K = 1000  # longest list any endpoint returns
 MAX_CANDIDATES = 5000  # most item ids one /v1/rank request may carry
 MAX_ID_LENGTH = 128  # longest buyer or item id accepted
 MIN_CITY_TIER = 1  # 0 means unknown in the data contract
-MAX_CURVE_POINTS = 120  # most minutes a campaign's delivery curve lists
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 

@@ -89,18 +89,20 @@ def test_a_lifted_item_enters_where_its_lifted_score_ranks():
 def test_the_store_grants_impressions_within_budget_and_cap(store_url):  # noqa: F811
     store = EventStore.open(store_url)
     try:
-        store.add_campaign({"campaign_id": "c", "impressions": 5}, 0, 1)
+        store.campaigns.add({"campaign_id": "c", "impressions": 5}, 0, 1)
         with pytest.raises(ValueError, match="already in use"):
-            store.add_campaign({"campaign_id": "c", "impressions": 5}, 0, 1)
-        grants = [store.reserve_impressions("c", user, items, 2) for user, items in
+            store.campaigns.add({"campaign_id": "c", "impressions": 5}, 0, 1)
+        grants = [store.campaigns.reserve_impressions("c", user, items, 2) for user, items in
                   (("u1", ["A", "B", "C"]), ("u1", ["A"]), ("u2", ["A", "B"]), ("u3", ["C", "D"]))]
         assert grants == [2, 0, 2, 1]  # u1 capped at 2; the budget of 5 ends at u3's first
-        assert store.buyer_impressions("c") == {"u1": 2, "u2": 2, "u3": 1}
-        assert store.campaign_delivery("c") == (3, {"A": 2, "B": 2, "C": 1})
-        minutes = store.delivery_by_minute("c")
+        assert store.campaigns.buyer_impressions("c") == {"u1": 2, "u2": 2, "u3": 1}
+        delivery = store.campaigns.delivery("c")
+        assert (delivery.buyers_reached, delivery.per_item) == (3, {"A": 2, "B": 2, "C": 1})
+        minutes = delivery.per_minute
         assert sum(shown for _, shown in minutes) == 5 and abs(minutes[-1][0] - time.time() / 60) < 2
-        assert store.stop_campaign("c") and not store.stop_campaign("c")
-        assert store.reserve_impressions("c", "u4", ["A"], 2) == 0
+        assert store.campaigns.get("c").delivered == 5 and store.campaigns.get("nope") is None
+        assert store.campaigns.stop("c") and not store.campaigns.stop("c")
+        assert store.campaigns.reserve_impressions("c", "u4", ["A"], 2) == 0
     finally:
         store.close()
 

@@ -96,8 +96,8 @@ def test_a_campaign_is_delivered_in_full_evenly_within_caps_and_only_past_the_ga
 
     store = EventStore.open(store_url, migrate=False)
     try:
-        [record] = store.campaigns()
-        per_buyer = store.buyer_impressions("new-craft")
+        [record] = store.campaigns.all()
+        per_buyer = store.campaigns.buyer_impressions("new-craft")
     finally:
         store.close()
     print(f"delivered {record.delivered} of {BUDGET}; most ahead of plan {max(ahead):+.3f} of the budget; "

@@ -7,7 +7,6 @@ import threading
 
 import pandas as pd
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 
 from recommender.store import Added, Event, EventStore, GroupCommit, StoreError
@@ -38,9 +37,7 @@ def test_open_creates_the_schema_with_its_indexes(store):
 
 def test_open_upgrades_a_store_of_an_older_schema(store_url):
     store = EventStore(store_url)
-    with store.engine.connect() as connection:
-        command.upgrade(store._alembic_config(connection), "0001")  # as an earlier release left it
-        connection.commit()
+    store.migrate("0001")  # as an earlier release left it
     assert store.schema_version() == "0001"
     assert "items_updated" not in {index["name"] for index in inspect(store.engine).get_indexes("items")}
     store.close()
@@ -54,34 +51,34 @@ def test_open_upgrades_a_store_of_an_older_schema(store_url):
 
 def test_a_retried_batch_stores_nothing_twice(store):
     batch = [purchase("e1"), purchase("e2", item="JDZ-2", quantity=2, city_tier=1), purchase("e1")]
-    first = store.add(batch)
+    first = store.events.add(batch)
     assert first.stored == 2 and first.duplicate_ids == ("e1",)  # repeated inside the batch
-    again = store.add(batch + [purchase("e3", user="u2")])
+    again = store.events.add(batch + [purchase("e3", user="u2")])
     assert again.stored == 1 and again.duplicate_ids == ("e1", "e2", "e1")
-    assert store.count() == 3
-    assert [(e.event_id, e.item_id, e.quantity, e.city_tier) for e in store.history("u1")] == [
+    assert store.events.count() == 3
+    assert [(e.event_id, e.item_id, e.quantity, e.city_tier) for e in store.events.history("u1")] == [
         ("e1", "FH-1", 1.0, None), ("e2", "JDZ-2", 2.0, 1)]
 
 
 def test_a_batch_breaking_a_constraint_stores_nothing(store):
-    store.add([purchase("kept")])
+    store.events.add([purchase("kept")])
     with pytest.raises(Exception):  # the database's own error: city tier 9 breaks a CHECK constraint
-        store.add([purchase("new-1"), purchase("new-2", city_tier=9)])
-    assert [e.event_id for e in store.events_after(0)] == ["kept"]
+        store.events.add([purchase("new-1"), purchase("new-2", city_tier=9)])
+    assert [e.event_id for e in store.events.after(0)] == ["kept"]
 
 
 def test_events_after_a_position_come_in_arrival_order(store):
-    store.add([purchase(f"e{i}", user=f"u{i % 3}") for i in range(10)])
-    first = store.events_after(0, limit=4)
-    rest = store.events_after(first[-1].seq)
+    store.events.add([purchase(f"e{i}", user=f"u{i % 3}") for i in range(10)])
+    first = store.events.after(0, limit=4)
+    rest = store.events.after(first[-1].seq)
     assert [e.event_id for e in first + rest] == [f"e{i}" for i in range(10)]
     assert all(a.seq < b.seq for a, b in zip(first + rest, (first + rest)[1:]))
 
 
 def test_purchases_are_contract_lines_with_returns_negative(store):
-    store.add([purchase("p1", quantity=3, city_tier=2), purchase("v1", type="view"),
-               purchase("r1", type="return", timestamp_us=T0 + 86_400_000_000)])
-    lines = store.purchases()
+    store.events.add([purchase("p1", quantity=3, city_tier=2), purchase("v1", type="view"),
+                      purchase("r1", type="return", timestamp_us=T0 + 86_400_000_000)])
+    lines = store.events.purchases()
     assert lines["order_id"].tolist() == ["p1", "r1"] and lines["quantity"].tolist() == [3.0, -1.0]
     assert lines["timestamp"].tolist() == [pd.Timestamp("2026-05-28 20:26:40", tz="UTC"),
                                            pd.Timestamp("2026-05-29 20:26:40", tz="UTC")]
@@ -89,10 +86,10 @@ def test_purchases_are_contract_lines_with_returns_negative(store):
 
 
 def test_returns_cancel_the_purchases_they_return(store):
-    store.add([purchase("p1", item="FH-1"), purchase("r1", item="FH-1", type="return"),
-               purchase("p2", item="JDZ-2", quantity=2), purchase("r2", item="JDZ-2", type="return"),
-               purchase("p3", item="FH-1", user="u2")])
-    lines = store.purchases()
+    store.events.add([purchase("p1", item="FH-1"), purchase("r1", item="FH-1", type="return"),
+                      purchase("p2", item="JDZ-2", quantity=2), purchase("r2", item="JDZ-2", type="return"),
+                      purchase("p3", item="FH-1", user="u2")])
+    lines = store.events.purchases()
     assert lines["order_id"].tolist() == ["p2", "r2", "p3"]  # u1's FH-1 returned whole; one of two JDZ-2 kept
 
 
@@ -129,7 +126,7 @@ def test_a_store_behind_the_code_is_refused_without_migrating(store_url):
 def _add_from_another_process(url: str, start: int, batches: int = 50) -> None:
     store = EventStore.open(url, migrate=False)
     for i in range(start, start + batches):
-        store.add([purchase(f"e{i}"), purchase(f"e{i + 1}")])  # overlapping batches of both processes
+        store.events.add([purchase(f"e{i}"), purchase(f"e{i + 1}")])  # overlapping batches of both processes
     store.close()
 
 
@@ -144,14 +141,14 @@ def test_a_follower_reading_during_concurrent_writes_misses_no_event(store_url):
     for writer in writers:
         writer.start()
     followed, position = [], 0
-    while any(writer.is_alive() for writer in writers) or position < store.last_seq():
-        for event in store.events_after(position):
+    while any(writer.is_alive() for writer in writers) or position < store.events.last_seq():
+        for event in store.events.after(position):
             followed.append(event.event_id)
             position = event.seq
     for writer in writers:
         writer.join(timeout=120)
         assert writer.exitcode == 0
-    assert sorted(followed) == sorted(event.event_id for event in store.events_after(0, limit=10_000))
+    assert sorted(followed) == sorted(event.event_id for event in store.events.after(0, limit=10_000))
     store.close()
 
 
@@ -165,12 +162,12 @@ def test_writers_in_several_processes_store_each_event_once(store_url):
         writer.join(timeout=120)
         assert writer.exitcode == 0
     store = EventStore.open(store_url, migrate=False)
-    assert store.count() == 76 and len({e.event_id for e in store.events_after(0)}) == 76
+    assert store.events.count() == 76 and len({e.event_id for e in store.events.after(0)}) == 76
     store.close()
 
 
 def test_group_commit_answers_each_batch_and_fails_a_bad_one_alone(store):
-    writer = GroupCommit(store)
+    writer = GroupCommit(store.events)
     batches = [[purchase(f"g{i}"), purchase(f"g{i + 1}")] for i in range(0, 40, 2)]
     batches.append([purchase("g0"), purchase("bad", city_tier=9)])  # a duplicate, and a broken constraint
     outcomes: dict[int, object] = {}
@@ -189,9 +186,9 @@ def test_group_commit_answers_each_batch_and_fails_a_bad_one_alone(store):
     writer.close()
     assert all(outcomes[i] == Added(2, ()) for i in range(20))
     assert isinstance(outcomes[20], Exception)  # only the broken batch failed, and stored nothing
-    assert sorted(e.event_id for e in store.events_after(0)) == sorted(f"g{i}" for i in range(40))
+    assert sorted(e.event_id for e in store.events.after(0)) == sorted(f"g{i}" for i in range(40))
 
 
 def test_batches_committed_together_count_a_repeated_event_once(store):
-    added = store.add_batches([[purchase("x1"), purchase("x2")], [purchase("x2"), purchase("x3")], []])
+    added = store.events.add_batches([[purchase("x1"), purchase("x2")], [purchase("x2"), purchase("x3")], []])
     assert added == [Added(2, ()), Added(1, ("x2",)), Added(0, ())]

@@ -69,13 +69,13 @@ def test_sigkill_loses_no_acknowledged_event_and_counts_none_twice(small_model, 
 
     with ServerProcess(small_model, 2, "--store", store_url, env=env, port=server.port):
         store = EventStore.open(store_url, migrate=False)
-        stored_ids = [event.event_id for event in store.events_after(0, limit=10_000_000)]
+        stored_ids = [event.event_id for event in store.events.after(0, limit=10_000_000)]
         expected = {f"b{number}-e{i}" for number in acked for i in range(BATCH)}
         assert expected <= set(stored_ids)  # every acknowledged event survived
         assert len(stored_ids) == len(set(stored_ids))
         with httpx.Client(base_url=base, timeout=10, headers={"X-API-Key": KEY}) as client:
             for number in attempted:  # a storefront re-sends every batch it is unsure of (here: all)
                 assert client.post("/v1/events", json={"events": batch(number)}).status_code == 200
-        stored_ids = [event.event_id for event in store.events_after(0, limit=10_000_000)]
+        stored_ids = [event.event_id for event in store.events.after(0, limit=10_000_000)]
         assert len(stored_ids) == len(set(stored_ids)) == len(set(attempted)) * BATCH
         store.close()

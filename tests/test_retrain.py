@@ -25,8 +25,8 @@ LATE_DAYS = 30  # purchases held back until after the first round
 def add_purchases(url: str, lines, start: int) -> None:
     store = EventStore.open(url)
     times = lines.timestamp.to_numpy().astype("datetime64[us]").astype(np.int64)
-    store.add([Event(f"line-{start + i}", str(user), str(item), "purchase", int(time))
-               for i, (user, item, time) in enumerate(zip(lines.user_id, lines.item_id, times))])
+    store.events.add([Event(f"line-{start + i}", str(user), str(item), "purchase", int(time))
+                      for i, (user, item, time) in enumerate(zip(lines.user_id, lines.item_id, times))])
     store.close()
 
 

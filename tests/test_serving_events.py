@@ -28,7 +28,7 @@ def client(store_url, monkeypatch):
 
 
 def stored(client) -> list:
-    return state_of(client.app).store.events_after(0)
+    return state_of(client.app).store.events.after(0)
 
 
 def post(client, events, key=KEY, **kwargs):
@@ -249,7 +249,7 @@ def test_a_model_that_cannot_add_items_keeps_serving(model_client, monkeypatch, 
         assert wait_for(lambda: "ranked after the next training" in caplog.text)
     assert state_of(model_client.app).served is served
     assert model_client.get("/v1/items/LYCHEE-NEW-2/similar").status_code == 404
-    [item] = state_of(model_client.app).store.items_since(0)
+    [item] = state_of(model_client.app).store.items.since(0)
     assert (item.item_id, item.category, item.available) == ("LYCHEE-NEW-2", "fruit", True)
 
 
@@ -260,7 +260,7 @@ def test_a_model_that_cannot_add_items_keeps_serving(model_client, monkeypatch, 
 def test_bad_items_are_422(model_client, fields, location):
     answer = model_client.put("/v1/items/X-1", json=fields, headers={"X-API-Key": ADMIN})
     assert answer.status_code == 422 and location in [error["loc"] for error in answer.json()["errors"]]
-    assert state_of(model_client.app).store.items_since(0) == []
+    assert state_of(model_client.app).store.items.since(0) == []
 
 
 def test_items_need_the_admin_key(model_client):

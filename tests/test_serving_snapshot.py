@@ -35,10 +35,10 @@ def test_a_live_item_change_leaves_an_older_snapshot_sharing_the_engine_alone(sm
     engine = served.model.engine
     catalog = engine.available.copy()
     first, second = (str(item) for item in engine.items.ids[:2])
-    store.put_item(Item("NEW-1", "A new item", category="tea"))
+    store.items.put(Item("NEW-1", "A new item", category="tea"))
     served.live.items.follow(store)  # the new item waits to be added to the model
     extended = served.with_items(list(served.live.items.new.values()))
-    store.put_item(Item(first, "Hidden now", available=False))
+    store.items.put(Item(first, "Hidden now", available=False))
     full = extended.with_lists(store)  # computed again: the same engine, a new overlay caught up with the store
     assert full.model.engine is extended.model.engine
     code = engine.items.code_of(first)
@@ -47,7 +47,7 @@ def test_a_live_item_change_leaves_an_older_snapshot_sharing_the_engine_alone(sm
     assert served.live.available[code]
     for snapshot in (served, extended, full):  # no engine changed
         np.testing.assert_array_equal(snapshot.model.engine.available[:len(catalog)], catalog)
-    store.put_item(Item(second, "Hidden too", available=False))
+    store.items.put(Item(second, "Hidden too", available=False))
     assert extended.live.items.follow(store) == 2  # each overlay follows the store on its own
     assert full.live.available[engine.items.code_of(second)]
 

@@ -26,13 +26,14 @@ def test_training_from_the_store_matches_training_from_the_file(small_market, tm
     store_url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
     store = EventStore.open(store_url)
     times = lines.timestamp.to_numpy().astype("datetime64[us]").astype(np.int64)
-    store.add([Event(f"line-{i}", str(user), str(item), "purchase", int(time), float(quantity), int(tier) or None)
-               for i, (user, item, time, quantity, tier) in enumerate(zip(
-                   lines.user_id, lines.item_id, times, lines.quantity, lines.city_tier))])
+    store.events.add([Event(f"line-{i}", str(user), str(item), "purchase", int(time), float(quantity),
+                            int(tier) or None)
+                      for i, (user, item, time, quantity, tier) in enumerate(zip(
+                          lines.user_id, lines.item_id, times, lines.quantity, lines.city_tier))])
     returned = lines.iloc[0]
-    store.add([Event("return-1", str(returned.user_id), str(returned.item_id), "return", int(times[0]) + 1,
-                     float(lines[(lines.user_id == returned.user_id) & (lines.item_id == returned.item_id)]
-                           .quantity.sum()))])
+    store.events.add([Event("return-1", str(returned.user_id), str(returned.item_id), "return", int(times[0]) + 1,
+                            float(lines[(lines.user_id == returned.user_id) & (lines.item_id == returned.item_id)]
+                                  .quantity.sum()))])
     config = tmp_path / "config.json"
     config.write_text(json.dumps(SECOND_CONFIG), encoding="utf-8")
     runs = {}
@@ -45,7 +46,7 @@ def test_training_from_the_store_matches_training_from_the_file(small_market, tm
     counts_file, counts_store = file_manifest["data"]["counts"], store_manifest["data"]["counts"]
     assert counts_store["purchase_lines"] == counts_file["purchase_lines"] - int(
         ((lines.user_id == returned.user_id) & (lines.item_id == returned.item_id)).sum())  # the return cancels
-    assert store_manifest["data"]["store"] == {"url": store.display_url, "last_seq": store.last_seq()}
+    assert store_manifest["data"]["store"] == {"url": store.display_url, "last_seq": store.events.last_seq()}
     assert store_manifest["data"]["fingerprint"] is None
     buyer = store_engine.users.code_of(str(returned.user_id))
     item = store_engine.items.code_of(str(returned.item_id))
@@ -55,7 +56,7 @@ def test_training_from_the_store_matches_training_from_the_file(small_market, tm
     assert "LYCHEE-NEW-1" not in set(store_engine.items.ids)  # written after this training
     buyers = Served.load(tmp_path / "store").live.buyers  # served with the store it was trained from
     assert buyers.follow(store) == 0  # nothing the training did not read
-    store.add([Event("after-training", str(returned.user_id), str(returned.item_id), "purchase", int(times[0]))])
+    store.events.add([Event("after-training", str(returned.user_id), str(returned.item_id), "purchase", int(times[0]))])
     assert buyers.follow(store) == 1 and buyers.get(str(returned.user_id)) is not None
     store.close()
 
@@ -75,11 +76,11 @@ def test_items_written_through_the_api_enter_the_next_training(small_market, tmp
     store_url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
     store = EventStore.open(store_url)
     times = lines.timestamp.to_numpy().astype("datetime64[us]").astype(np.int64)
-    store.add([Event(f"line-{i}", str(user), str(item), "purchase", int(time))
-               for i, (user, item, time) in enumerate(zip(lines.user_id, lines.item_id, times))])
+    store.events.add([Event(f"line-{i}", str(user), str(item), "purchase", int(time))
+                      for i, (user, item, time) in enumerate(zip(lines.user_id, lines.item_id, times))])
     changed = str(lines.item_id.iloc[0])
-    store.put_item(Item(changed, "Renamed through the API", category="fruit", available=False))
-    store.put_item(Item("LYCHEE-NEW-1", "Conghua Nuomici Lychee", description="Fresh lychee from Conghua",
+    store.items.put(Item(changed, "Renamed through the API", category="fruit", available=False))
+    store.items.put(Item("LYCHEE-NEW-1", "Conghua Nuomici Lychee", description="Fresh lychee from Conghua",
                         category="fruit", region="Conghua, Guangdong", tags="Seasonal;priority_region"))
     config = tmp_path / "config.json"
     config.write_text(json.dumps(SECOND_CONFIG), encoding="utf-8")
@@ -100,7 +101,7 @@ def test_views_and_carts_weigh_in_training_as_the_config_says(tmp_path):
     store_url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
     store = EventStore.open(store_url)
     day = 86_400_000_000
-    store.add([Event("p1", "u1", "A", "purchase", 10 * day), Event("p2", "u1", "B", "purchase", 10 * day),
+    store.events.add([Event("p1", "u1", "A", "purchase", 10 * day), Event("p2", "u1", "B", "purchase", 10 * day),
                Event("p3", "u2", "A", "purchase", 10 * day, quantity=2), Event("p4", "u2", "C", "purchase", 20 * day),
                Event("v1", "u1", "C", "view", 19 * day), Event("v2", "u2", "A", "view", 19 * day),
                Event("c1", "u2", "B", "cart", 19 * day), Event("v3", "viewer-only", "A", "view", 19 * day),

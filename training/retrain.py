@@ -106,7 +106,7 @@ def _round(store: EventStore, catalog: Path, models_dir: Path, reload: Callable[
     position = store.position()
     dataset = load_store_dataset(store.url, catalog)
     position["until"] = str(dataset.purchases.timestamp.max())
-    serving = store.serving_model()
+    serving = store.models.serving()
     if serving is None:
         return _promote(store, dataset, config, catalog, models_dir, reload, position, show_progress,
                         "promoted: no model was serving", {})
@@ -118,8 +118,8 @@ def _round(store: EventStore, catalog: Path, models_dir: Path, reload: Callable[
     except ValueError as exc:
         reason = f"not compared, serving model {serving.model_version} kept: {exc}"
         log.info(reason)
-        return store.record_model(ModelRecord("candidate-" + _stamp(), "", "rejected", reason,
-                                              serving_version=serving.model_version))
+        return store.models.record(ModelRecord("candidate-" + _stamp(), "", "rejected", reason,
+                                               serving_version=serving.model_version))
     candidate = train(history, config, show_progress=show_progress)
     candidate_ndcg = recent_ndcg(candidate.engine, history, recent)
     serving_ndcg = recent_ndcg(serving_engine, history, recent)
@@ -131,7 +131,7 @@ def _round(store: EventStore, catalog: Path, models_dir: Path, reload: Callable[
     if candidate_ndcg < serving_ndcg + margin:
         reason = f"not promoted: {scores} (needs at least the serving model's + {margin:g})"
         log.info(reason)
-        return store.record_model(ModelRecord("candidate-" + _stamp(), "", "rejected", reason, **compared))
+        return store.models.record(ModelRecord("candidate-" + _stamp(), "", "rejected", reason, **compared))
     return _promote(store, dataset, candidate.config, catalog, models_dir, reload, position, show_progress,
                     f"promoted: {scores}", compared)
 
@@ -152,9 +152,9 @@ def _promote(store: EventStore, dataset: Dataset, config: TrainConfig, catalog: 
     except (OSError, RuntimeError) as exc:
         failed = f"trained but not served: the reload failed: {exc}; {reason}"
         log.warning(failed)
-        return store.record_model(ModelRecord(version, str(model_dir), "failed", failed, **compared))
+        return store.models.record(ModelRecord(version, str(model_dir), "failed", failed, **compared))
     log.info("%s (%s)", reason, model_dir)
-    return store.record_model(ModelRecord(version, str(model_dir), "promoted", reason, **compared))
+    return store.models.record(ModelRecord(version, str(model_dir), "promoted", reason, **compared))
 
 
 def _stamp() -> str:

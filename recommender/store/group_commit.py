@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
-from recommender.store.event_store import Added, Event, EventStore
+from recommender.store.events import Added, Event, Events
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +24,17 @@ MAX_GROUP_EVENTS = 10_000  # most events in one transaction
 
 
 class GroupCommit:
-    """Writes batches of events to ``store`` from one writer thread, grouping the batches that
-    wait; :meth:`add` blocks until its batch is stored (or raises what storing it raised)."""
+    """Writes batches of events to ``events`` (a store's) from one writer thread, grouping the
+    batches that wait; :meth:`add` blocks until its batch is stored (or raises what storing it raised)."""
 
-    def __init__(self, store: EventStore):
-        self.store = store
+    def __init__(self, events: Events):
+        self.events = events
         self._waiting: queue.SimpleQueue[tuple[Sequence[Event], Future] | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="event-group-commit", daemon=True)
         self._writer.start()
 
     def add(self, batch: Sequence[Event]) -> Added:
-        """:meth:`EventStore.add`, committed with the batches of other threads that wait with it."""
+        """:meth:`Events.add`, committed with the batches of other threads that wait with it."""
         done: Future = Future()
         self._waiting.put((batch, done))
         return done.result()
@@ -66,7 +66,7 @@ class GroupCommit:
 
     def _commit(self, group: list[tuple[Sequence[Event], Future]]) -> None:
         try:
-            results = self.store.add_batches([batch for batch, _ in group])
+            results = self.events.add_batches([batch for batch, _ in group])
         except Exception as exc:  # noqa: BLE001 (retried one by one: each caller gets its own outcome)
             if len(group) == 1:
                 group[0][1].set_exception(exc)
@@ -74,7 +74,7 @@ class GroupCommit:
             log.warning("a group of %d batches was refused (%s): storing them one by one", len(group), exc)
             for batch, done in group:
                 try:
-                    done.set_result(self.store.add(batch))
+                    done.set_result(self.events.add(batch))
                 except Exception as single:  # noqa: BLE001
                     done.set_exception(single)
             return

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from recommender.campaigns import Campaign, Selection, TrafficCurve
-from recommender.contract import UNKNOWN_LABEL
+from recommender.campaigns import Campaign, Selection, campaign_report
 from recommender.store import CampaignRecord, EventStore, to_us
 from serving.parameters import NO_PARAMETERS, Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.routes.admin import ADMIN_KEY_ENV, ADMIN_KEY_HEADER, require_admin_key
-from serving.schemas import MAX_CURVE_POINTS, CampaignIn, CampaignOut, CampaignSelect, CampaignsResponse, Identifier
+from serving.schemas import CampaignIn, CampaignOut, CampaignSelect, CampaignsResponse, Identifier
 from serving.served import Served
 from serving.state import State
 
@@ -67,58 +65,16 @@ def checked_campaign(body: CampaignIn, served: Served) -> Campaign:
     return campaign
 
 
-def campaign_report(record: CampaignRecord, served: Served, store: EventStore) -> dict:
-    """A campaign's definition and delivery (the :class:`~serving.schemas.CampaignOut` fields)."""
-    campaign = Campaign.from_dict(record.definition)
-    now = datetime.now(timezone.utc)
-    running = served.live.campaigns.running.get(campaign.campaign_id)
-    curve = running.curve if running is not None else TrafficCurve()
-    planned = campaign.impressions * curve.share(campaign.start, campaign.end, now)
-    if record.stopped_us is not None:
-        status = "stopped"
-    elif now < campaign.start:
-        status = "scheduled"
-    elif record.delivered >= campaign.impressions:
-        status = "exhausted"
-    elif now >= campaign.end:
-        status = "ended"
-    else:
-        status = "running"
-    buyers, per_item = store.campaign_delivery(campaign.campaign_id)
+def report(record: CampaignRecord, served: Served, store: EventStore) -> dict:
+    """A campaign's report (:func:`recommender.campaigns.campaign_report`) against the served model
+    and this worker's pacing of it."""
     engine = served.model.engine
-    groups: dict[str, dict[str, int]] = {"merchant_id": {}, "region": {}}
-    for item_id, shown in per_item.items():
-        code = engine.items.code_of(item_id)
-        for column, totals in groups.items():
-            value = str(engine.catalog[column].iloc[code]) if code >= 0 else UNKNOWN_LABEL
-            totals[value] = totals.get(value, 0) + int(shown)
-    return {"campaign": campaign.to_dict(), "status": status, "delivery_curve": delivery_curve(
-                campaign, curve, store.delivery_by_minute(campaign.campaign_id), min(now, campaign.end)),
-            "items": int(np.count_nonzero(campaign.item_mask(engine.catalog, strict=False))),
-            "delivered": record.delivered, "planned": round(planned, 1),
-            "pacing_error": round((planned - record.delivered) / campaign.impressions, 6),
-            "multiplier": None if running is None else round(running.controller.multiplier, 6),
-            "buyers_reached": buyers, "per_merchant": groups["merchant_id"], "per_region": groups["region"]}
-
-
-def delivery_curve(campaign: Campaign, curve: TrafficCurve, minutes: list[tuple[int, int]], until: datetime
-                   ) -> list[dict]:
-    """Delivered and planned impressions at the start, at the end of the minutes with impressions
-    (at most :data:`MAX_CURVE_POINTS`, evenly spread: the delivered count is exact at each) and at
-    ``until``."""
-    delivered = np.cumsum([shown for _, shown in minutes], dtype=np.int64)
-    ends = [datetime.fromtimestamp(60 * (minute + 1), timezone.utc) for minute, _ in minutes]
-    kept = np.unique(np.linspace(0, len(minutes) - 1, num=min(len(minutes), MAX_CURVE_POINTS)).round().astype(int))
-    points = [(campaign.start, 0)] + [(min(ends[i], until), int(delivered[i])) for i in kept]
-    if until > points[-1][0]:
-        points.append((until, points[-1][1]))
-    return [{"at": at.isoformat(), "delivered": count,
-             "planned": round(campaign.impressions * curve.share(campaign.start, campaign.end, at), 1)}
-            for at, count in points]
+    return campaign_report(record, store.campaigns.delivery(record.campaign_id), engine.catalog, engine.items,
+                           served.live.campaigns.running.get(record.campaign_id), datetime.now(timezone.utc))
 
 
 def _record(store: EventStore, campaign_id: str) -> CampaignRecord:
-    found = next((record for record in store.campaigns() if record.campaign_id == campaign_id), None)
+    found = store.campaigns.get(campaign_id)
     if found is None:
         raise HTTPException(404, detail=f"unknown campaign {campaign_id!r}")
     return found
@@ -138,10 +94,10 @@ def create_campaign(request: Request, state: State, body: CampaignIn) -> Respons
     store, served = state.event_store(), state.current()
     campaign = checked_campaign(body, served)
     try:
-        record = store.add_campaign(campaign.to_dict(), to_us(campaign.start), to_us(campaign.end))
+        record = store.campaigns.add(campaign.to_dict(), to_us(campaign.start), to_us(campaign.end))
     except ValueError as exc:
         raise invalid("body", "campaign_id", str(exc)) from exc
-    return json_response(campaign_report(record, served, store), status_code=201)
+    return json_response(report(record, served, store), status_code=201)
 
 
 @router.get("/v1/admin/campaigns", response_model=CampaignsResponse, openapi_extra=NO_PARAMETERS.openapi,
@@ -150,7 +106,7 @@ def create_campaign(request: Request, state: State, body: CampaignIn) -> Respons
 def list_campaigns(request: Request, state: State) -> Response:
     NO_PARAMETERS.parse(request)
     store, served = state.event_store(), state.current()
-    return json_response({"campaigns": [campaign_report(record, served, store) for record in store.campaigns()]})
+    return json_response({"campaigns": [report(record, served, store) for record in store.campaigns.all()]})
 
 
 @router.get("/v1/admin/campaigns/{campaign_id}", response_model=CampaignOut, openapi_extra=CAMPAIGN_PARAMETERS.openapi,
@@ -160,7 +116,7 @@ def list_campaigns(request: Request, state: State) -> Response:
 def get_campaign(request: Request, state: State) -> Response:
     path, _ = CAMPAIGN_PARAMETERS.parse(request)
     store, served = state.event_store(), state.current()
-    return json_response(campaign_report(_record(store, path.campaign_id), served, store))
+    return json_response(report(_record(store, path.campaign_id), served, store))
 
 
 @router.delete("/v1/admin/campaigns/{campaign_id}", response_model=CampaignOut,
@@ -171,5 +127,5 @@ def get_campaign(request: Request, state: State) -> Response:
 def stop_campaign(request: Request, state: State) -> Response:
     path, _ = CAMPAIGN_PARAMETERS.parse(request)
     store, served = state.event_store(), state.current()
-    store.stop_campaign(path.campaign_id)
-    return json_response(campaign_report(_record(store, path.campaign_id), served, store))
+    store.campaigns.stop(path.campaign_id)
+    return json_response(report(_record(store, path.campaign_id), served, store))

@@ -100,7 +100,7 @@ admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key
 def put_item(request: Request, state: State, body: ItemIn) -> Response:
     # a plain def: the store's write runs in the threadpool
     path, _ = ITEM_PARAMETERS.parse(request)
-    stored = state.event_store().put_item(Item(path.item_id, body.title, body.description, body.category, body.region,
+    stored = state.event_store().items.put(Item(path.item_id, body.title, body.description, body.category, body.region,
                                                body.merchant_id, body.price, ";".join(body.tags) or None,
                                                body.available))
     served = state.served

@@ -43,7 +43,7 @@ async def model_info(request: Request, state: State) -> Response:
 def registered_models(request: Request, state: State) -> Response:
     # a plain def: the store's read runs in the threadpool
     NO_PARAMETERS.parse(request)
-    records = state.event_store().models()
+    records = state.event_store().models.newest_first()
     return json_response({"models": [
         {**{name: value for name, value in record.__dict__.items() if name != "created_us"},
          "created_at": from_us(record.created_us).isoformat()}
