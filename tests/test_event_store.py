@@ -42,10 +42,10 @@ def test_open_upgrades_a_store_of_an_older_schema(store_url):
     assert "items_updated" not in {index["name"] for index in inspect(store.engine).get_indexes("items")}
     store.close()
     upgraded = EventStore.open(store_url)
-    assert upgraded.schema_version() == EventStore.newest_schema_version() == "0005"
+    assert upgraded.schema_version() == EventStore.newest_schema_version() == "0006"
     assert "items_updated" in {index["name"] for index in inspect(upgraded.engine).get_indexes("items")}
-    assert {"models", "campaigns", "campaign_buyers", "campaign_items", "campaign_minutes"} <= set(
-        inspect(upgraded.engine).get_table_names())
+    assert {"models", "campaigns", "campaign_buyers", "campaign_items", "campaign_minutes", "lots", "lot_items",
+            "lot_sales"} <= set(inspect(upgraded.engine).get_table_names())
     upgraded.close()
 
 

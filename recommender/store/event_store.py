@@ -5,7 +5,9 @@ each in a module of its own:
   (:mod:`recommender.store.events`);
 * :attr:`EventStore.items`: catalog items managed through the API (:mod:`recommender.store.items`);
 * :attr:`EventStore.models`: the model registry of ``recommender retrain`` (:mod:`recommender.store.registry`);
-* :attr:`EventStore.campaigns`: campaign records and their delivery (:mod:`recommender.store.campaigns`).
+* :attr:`EventStore.campaigns`: campaign records and their delivery (:mod:`recommender.store.campaigns`);
+* :attr:`EventStore.lots`: merchants' harvest lots and the units sold, which stored purchases
+  count against (:mod:`recommender.store.lots`).
 
 They share the database's engine and its writers' turn. :meth:`EventStore.open` migrates the
 database (or checks it is migrated) and :meth:`EventStore.close` closes it.
@@ -16,6 +18,7 @@ from recommender.store.campaigns import Campaigns
 from recommender.store.database import Database
 from recommender.store.events import Events
 from recommender.store.items import Items
+from recommender.store.lots import Lots
 from recommender.store.registry import ModelRegistry
 
 
@@ -24,7 +27,8 @@ class EventStore(Database):
 
     def __init__(self, url: str):
         super().__init__(url)
-        self.events = Events(self)
+        self.lots = Lots(self)
+        self.events = Events(self, self.lots)
         self.items = Items(self)
         self.models = ModelRegistry(self)
         self.campaigns = Campaigns(self)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import func, select
 
 from recommender.store.database import Database, now_us
 from recommender.store.schema import EVENT_TYPES, SIGNAL_TYPES, events
+
+if TYPE_CHECKING:
+    from recommender.store.lots import Lots
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,10 @@ class Added:
 
 
 class Events:
-    """The buyer events of ``database``."""
+    """The buyer events of ``database``; the purchases stored count against ``lots`` in the same transaction."""
 
-    def __init__(self, database: Database):
-        self.database = database
+    def __init__(self, database: Database, lots: Lots):
+        self.database, self.lots = database, lots
 
     def add(self, batch: Sequence[Event]) -> Added:
         """Store ``batch`` in one transaction (all or nothing) and return what was new; events whose
@@ -66,7 +70,8 @@ class Events:
     def add_batches(self, batches: Sequence[Sequence[Event]]) -> list[Added]:
         """Store several batches in one transaction (one commit: see :class:`recommender.store.GroupCommit`),
         all of them or none; what each added, as :meth:`add` says, an event repeated in an earlier
-        batch counting as stored before."""
+        batch counting as stored before. The purchases newly stored count against the lots of
+        their items in that transaction (:meth:`Lots.count_sales <recommender.store.lots.Lots.count_sales>`)."""
         received = now_us()
         rows = [{"event_id": e.event_id, "user_id": e.user_id, "item_id": e.item_id, "type": e.type,
                  "timestamp_us": e.timestamp_us, "quantity": float(e.quantity), "city_tier": e.city_tier,
@@ -77,6 +82,7 @@ class Events:
                          .returning(events.c.event_id))
             with self.database.writing() as connection:
                 stored = set(connection.execute(statement, rows).scalars())
+                self.lots.count_sales(connection, _first_purchases(batches, stored))
         seen: set[str] = set()
         added = []
         for batch in batches:
@@ -142,3 +148,13 @@ class Events:
             frame = pd.read_sql_query(query, connection)
         frame["timestamp"] = pd.to_datetime(frame.pop("timestamp_us"), unit="us", utc=True)
         return frame
+
+
+def _first_purchases(batches: Sequence[Sequence[Event]], stored: set[str]) -> list[Event]:
+    """The purchases among ``batches`` whose ids were ``stored`` now, each as its first occurrence (the one stored)."""
+    first: dict[str, Event] = {}
+    for batch in batches:
+        for e in batch:
+            if e.event_id in stored and e.event_id not in first:
+                first[e.event_id] = e
+    return [e for e in first.values() if e.type == "purchase"]

@@ -12,10 +12,16 @@
   the impressions delivered; ``campaign_buyers``, ``campaign_items`` and ``campaign_minutes``:
   impressions per buyer (the frequency cap), per item (delivery per merchant and region) and per
   minute since the Unix epoch (delivery over time).
+* ``lots``: merchants' harvest lots (:mod:`recommender.store.lots`): units on offer between
+  ``available_from_us`` and ``sell_by_us``, the city tiers and regions they ship to (JSON lists;
+  NULL: everywhere), and the units sold so far (never more than the units); ``lot_items``: the
+  items of each lot; ``lot_sales``: the units each purchase event took from a lot, one row per
+  lot and event id, so an event is counted once.
 
 Indexes: ``events.event_id`` (unique: idempotent ingestion), ``(user_id, seq)`` (a buyer's
 history in order); ``seq`` is the primary key (events after a position, for followers);
-``items.updated_us`` (items changed since a time, for followers).
+``items.updated_us`` (items changed since a time, for followers); ``lot_items.item_id`` (the lots
+a purchased item belongs to).
 """
 from __future__ import annotations
 
@@ -123,4 +129,40 @@ campaign_minutes = Table(
     Column("campaign_id", String(64), primary_key=True),
     Column("minute", BigInteger, primary_key=True),
     Column("shown", BigInteger, nullable=False),
+)
+
+MAX_LOT_ID_LENGTH = 64
+
+lots = Table(
+    "lots", metadata,
+    Column("merchant_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("lot_id", String(MAX_LOT_ID_LENGTH), primary_key=True),
+    Column("units", BigInteger, nullable=False),
+    Column("units_sold", BigInteger, nullable=False),
+    Column("available_from_us", BigInteger, nullable=False),
+    Column("sell_by_us", BigInteger, nullable=False),
+    Column("tiers", Text),  # a JSON list of city tiers; NULL: every tier
+    Column("regions", Text),  # a JSON list of regions; NULL: every region
+    Column("created_us", BigInteger, nullable=False),
+    Column("withdrawn_us", BigInteger),
+    CheckConstraint("units > 0", name="lots_units"),
+    CheckConstraint("units_sold BETWEEN 0 AND units", name="lots_units_sold"),
+    CheckConstraint("sell_by_us > available_from_us", name="lots_window"),
+)
+
+lot_items = Table(
+    "lot_items", metadata,
+    Column("merchant_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("lot_id", String(MAX_LOT_ID_LENGTH), primary_key=True),
+    Column("item_id", String(MAX_ID_LENGTH), primary_key=True),
+    Index("lot_items_item", "item_id"),
+)
+
+lot_sales = Table(
+    "lot_sales", metadata,
+    Column("merchant_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("lot_id", String(MAX_LOT_ID_LENGTH), primary_key=True),
+    Column("event_id", String(MAX_ID_LENGTH), primary_key=True),
+    Column("units", BigInteger, nullable=False),
+    CheckConstraint("units > 0", name="lot_sales_units"),
 )
