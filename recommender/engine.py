@@ -102,6 +102,8 @@ class RecommendationEngine:
                                       None if self.repeat is None else self.repeat.widened(n_items),
                                       None if self.audiences is None else self.audiences.widened(n_items))
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
+        if "_component_vectors" in self.__dict__:  # buyers' vectors: nobody bought the added items
+            engine._component_vectors = self._component_vectors
         return engine
 
     @property
@@ -138,8 +140,11 @@ class RecommendationEngine:
         """Compute once what per-request scoring of a linear model reads: both layouts of the item
         vectors (:attr:`item_matrix`, :attr:`item_rows`), and the vectors of every training buyer,
         so that a request for a known buyer (in its stored city tier) costs a row lookup instead of
-        the model's ``user_vectors``. Returns whether the buyer vectors were computed: not for
-        non-linear models, nor when they would take more than ``max_bytes``."""
+        the model's ``user_vectors``; and with an audience model, the audience components' buyer
+        vectors (:attr:`component_vectors`). Returns whether the buyer vectors were computed: not
+        for non-linear models, nor when they would take more than ``max_bytes``."""
+        if self.audiences is not None:
+            self.component_vectors  # noqa: B018 (built now rather than by the first audience request)
         if not self.model.is_linear:
             return False
         self.item_rows  # noqa: B018 (built now rather than by the first narrow-filter request)
@@ -247,14 +252,24 @@ class RecommendationEngine:
         (float32, buyers x items x components). Linear components' buyer vectors are computed once
         and kept; other components score just those columns."""
         items = np.asarray(items, dtype=np.int64)
-        everyone = UserBatch(np.arange(len(self.users)), self.history, self.user_tiers)
-        if "_component_vectors" not in self.__dict__:
-            self._component_vectors = [model.user_vectors(everyone) if model.is_linear else None
-                                       for _, model in self.audience_components]
         columns = [(vectors @ model.item_vectors()[items].T) if vectors is not None
-                   else model.score_items(everyone, items)
-                   for (_, model), vectors in zip(self.audience_components, self._component_vectors)]
+                   else model.score_items(self.everyone, items)
+                   for (_, model), vectors in zip(self.audience_components, self.component_vectors)]
         return np.stack([np.asarray(column, dtype=np.float32) for column in columns], axis=-1)
+
+    @property
+    def everyone(self) -> UserBatch:
+        """Every training buyer, as a batch to score."""
+        return UserBatch(np.arange(len(self.users)), self.history, self.user_tiers)
+
+    @property
+    def component_vectors(self) -> list[np.ndarray | None]:
+        """Every training buyer's vectors of each linear audience component (None for the others),
+        computed once: they do not change while the engine serves, items added or not."""
+        if "_component_vectors" not in self.__dict__:
+            self._component_vectors = [model.user_vectors(self.everyone) if model.is_linear else None
+                                       for _, model in self.audience_components]
+        return self._component_vectors
 
     def audience_columns_of(self, items: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
         """Each item code of ``items`` with its :meth:`audience_columns` (buyers x components),

@@ -135,6 +135,25 @@ class BuyAgainQuery(BaseModel):
     k: ListLength = 10
 
 
+class AudienceQuery(BaseModel):
+    """The query parameters of ``GET /v1/items/{item_id}/audience``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: ListLength = 100
+    tier: CityTierParameter = Field(None, description="Only buyers of this city tier (1..5).")
+    region: Identifier | None = Field(None, description=(
+        "Only buyers of this region: the city their purchases name most often (the `city` column of the "
+        "purchases), as `by_region` of the merchant's view lists them."), examples=["Shanghai"])
+
+
+class MerchantItemPath(BaseModel):
+    """The path parameters of ``/v1/merchants/{merchant_id}/items/{item_id}/...``."""
+
+    merchant_id: Identifier = Field(description="Merchant id (catalog merchant_id).", examples=["M-DZ-02"])
+    item_id: Identifier = Field(description="One of the merchant's item ids.", examples=["DZ-000001"])
+
+
 class PopularQuery(BaseModel):
     """The query parameters of ``GET /v1/popular``."""
 
@@ -181,6 +200,81 @@ class BuyAgainResponse(BaseModel):
         "buying the item again within the model's horizon (its validation window, 30 days by default) after the "
         "last day of its training data. Unavailable items are left out; empty for a buyer without a history "
         "(or unknown to the model)."))
+
+
+class AudienceBuyer(BaseModel):
+    """A buyer of an item's audience."""
+
+    user_id: str = Field(description="Buyer id.", examples=["U-000042"])
+    score: float = Field(description="Probability of buying the item within the audience's horizon.",
+                         examples=[0.31])
+    reason: str = Field(description="Why the buyer is in the audience.",
+                        examples=["buys it about every 5 weeks; last bought 6 weeks ago"])
+
+
+class AudiencePart(BaseModel):
+    """One part of an item's audience."""
+
+    expected_buyers: float = Field(description=(
+        "Expected number of the part's buyers (all of them, within the filters, not only those listed) who buy "
+        "the item within the horizon: the sum of their probabilities."), examples=[42.7])
+    buyers: list[AudienceBuyer] = Field(description="The part's likeliest buyers, likeliest first.")
+
+
+class AudienceResponse(BaseModel):
+    """Who will buy an item: its past buyers due to buy it again, and buyers who never bought it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "item_id": "DZ-000001", "model_version": "20261123T204300Z-67ef63b5", "horizon_days": 30,
+        "repeat": {"expected_buyers": 12.4, "buyers": [
+            {"user_id": "U-000042", "score": 0.31, "reason": "buys it about every 5 weeks; last bought 6 weeks ago"}]},
+        "first_time": {"expected_buyers": 30.9, "buyers": [
+            {"user_id": "U-000917", "score": 0.04, "reason": "bought by buyers with similar purchases"}]}}]})
+
+    item_id: str = Field(description="The item asked about.", examples=["DZ-000001"])
+    model_version: str = Field(description="Version id of the model that answered.",
+                               examples=["20261123T204300Z-67ef63b5"])
+    horizon_days: float = Field(description="The days after the model's data the probabilities cover.",
+                                examples=[30])
+    repeat: AudiencePart = Field(description="Buyers who bought the item before, by repeat timing.")
+    first_time: AudiencePart = Field(description="Buyers who never bought it, by the first-time audience model.")
+
+
+class AudienceCounts(BaseModel):
+    """Expected buyers of each part and expected units."""
+
+    expected_repeat_buyers: float = Field(description="Expected buyers who bought the item before.", examples=[3.1])
+    expected_first_time_buyers: float = Field(description="Expected buyers who never bought it.", examples=[7.9])
+    expected_units: float = Field(description="Expected units: expected buyers times the item's units per purchase "
+                                              "day.", examples=[12.5])
+
+
+class AudienceTier(AudienceCounts):
+    """The audience in one city tier."""
+
+    city_tier: int = Field(description="City tier 1..5; 0: buyers of unknown tier.", examples=[1])
+
+
+class AudienceRegion(AudienceCounts):
+    """The audience in one region (the buyers' city)."""
+
+    region: str | None = Field(description="The region; null gathers the other regions and buyers of unknown region.",
+                               examples=["Shanghai"])
+
+
+class AudienceMakeUp(AudienceCounts):
+    """The size and make-up of an item's audience, without a buyer id: what its merchant may read."""
+
+    merchant_id: str = Field(description="The merchant.", examples=["M-DZ-02"])
+    item_id: str = Field(description="The merchant's item asked about.", examples=["DZ-000001"])
+    model_version: str = Field(description="Version id of the model that answered.",
+                               examples=["20261123T204300Z-67ef63b5"])
+    horizon_days: float = Field(description="The days after the model's data the expectations cover.", examples=[30])
+    repeat_share: float = Field(description="Share of the expected buyers who bought the item before.",
+                                examples=[0.28])
+    by_city_tier: list[AudienceTier] = Field(description="Per city tier with expected buyers, tier order.")
+    by_region: list[AudienceRegion] = Field(description=(
+        "The ten regions with the most expected buyers, most first, then (region null) all the others."))
 
 
 class SimilarItemsResponse(BaseModel):

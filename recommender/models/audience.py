@@ -22,6 +22,7 @@ from recommender.features.repeat import AudienceSignals
 from recommender.ranking import top_k
 
 SIGNAL_FEATURES = ("buyer activity", "buyer recency", "item newcomers")
+MAKE_UP_PLACES = 10  # places a merchant's make-up names; the others are gathered
 KINDS = ("repeat", "first_time")
 
 
@@ -142,3 +143,30 @@ class AudienceModel:
     def widened(self, n_items: int) -> "AudienceModel":
         """The same over a catalog of ``n_items`` (items appended after training)."""
         return AudienceModel(self.first_time, self.signals.widened(n_items), self.places, self.place_names)
+
+    def make_up(self, audience: Audience, tiers: np.ndarray, n_places: int = MAKE_UP_PLACES) -> dict:
+        """The size and make-up of ``audience`` without a buyer in it (what its merchant may read):
+        expected buyers of each part and expected units in all, and the same per city tier
+        (``tiers``: each buyer's, 0 unknown) and for the ``n_places`` places with the most expected
+        buyers (``None`` gathers the other and unknown places)."""
+        units = float(self.signals.units[audience.item])
+
+        def groups(codes: np.ndarray, n_groups: int) -> np.ndarray:  # groups x parts
+            return np.column_stack([audience.expected(kind, codes, n_groups) for kind in KINDS])
+
+        def expected(counts: np.ndarray) -> dict:
+            return {**{f"expected_{kind}_buyers": float(count) for kind, count in zip(KINDS, counts)},
+                    "expected_units": float(counts.sum() * units)}
+
+        by_tier = groups(np.asarray(tiers, dtype=np.int64), int(np.max(tiers, initial=0)) + 1)
+        by_place = groups(self.places.astype(np.int64) + 1, len(self.place_names) + 1)  # row 0: unknown
+        named = by_place[1:]
+        shown = [place for place in np.argsort(-named.sum(axis=1), kind="stable")[:n_places] if named[place].sum() > 0]
+        rest = by_place.sum(axis=0) - named[shown].sum(axis=0)
+        total = by_tier.sum(axis=0)
+        return {"horizon_days": audience.horizon_days, **expected(total),
+                "repeat_share": float(total[0] / total.sum()) if total.sum() > 0 else 0.0,
+                "by_city_tier": [{"city_tier": tier, **expected(counts)} for tier, counts in enumerate(by_tier)
+                                 if counts.sum() > 0],
+                "by_region": [{"region": self.place_names[place], **expected(named[place])} for place in shown]
+                + ([{"region": None, **expected(rest)}] if rest.sum() > 0 else [])}
