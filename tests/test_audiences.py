@@ -95,6 +95,7 @@ def test_features_standardise_each_component_over_all_buyers():
     assert features[:, 0].argmax() == 3 and (features[:, -1] == np.log1p(3)).all()
 
 
+@pytest.mark.slow  # trains a model (search included) on all but the last 28 days
 def test_first_time_audiences_find_next_months_buyers_better_than_their_baselines(small_market):
     from recommender.loaders import load_dataset
 
