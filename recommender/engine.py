@@ -299,10 +299,9 @@ class RecommendationEngine:
         start, end = (by_item.indptr[item], by_item.indptr[item + 1]) if item < by_item.shape[0] else (0, 0)
         past, repeat = by_item.indices[start:end], by_item.data[start:end]
         columns = self.audience_columns(np.array([item]))[:, 0, :] if columns is None else columns
-        features = self.audiences.first_time.features(columns, self.audiences.signals, item)
-        first_time = self.audiences.first_time.probability(features)
+        first_time, scores = self.audiences.first_time_scores(item, columns)
         first_time[past] = -1.0
-        return Audience(int(item), past, repeat.astype(np.float64), first_time, features,
+        return Audience(int(item), past, repeat.astype(np.float64), first_time, scores,
                         self.audiences.signals.horizon_days)
 
     @property

@@ -76,7 +76,7 @@ def audience_reasons(engine, audience: Audience, kind: str, buyers: np.ndarray) 
         return [repeat_reasons(engine.repeat, buyer, np.array([audience.item]), "audience")[0]
                 for buyer in np.asarray(buyers).tolist()]
     names = [model.role for _, model in engine.audience_components] + list(SIGNAL_FEATURES)
-    strongest = engine.audiences.first_time.strongest(audience.first_time_features[buyers])
+    strongest = engine.audiences.first_time.strongest(engine.audiences.first_time_features(audience, buyers))
     return [FIRST_TIME_TEXTS[names[feature]] for feature in strongest.tolist()]
 
 

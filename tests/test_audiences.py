@@ -39,6 +39,19 @@ def test_the_parts_split_the_buyers_into_past_buyers_and_everyone_else(engine):
     assert top_probability[-1] >= np.partition(first_time, -10)[-10]
 
 
+def test_serving_computes_the_first_time_models_probabilities_in_one_product(engine):
+    item = most_bought_item(engine)
+    columns = engine.audience_columns(np.array([item]))[:, 0, :]
+    model = engine.audiences.first_time
+    expected = model.probability(model.features(columns.astype(np.float64), engine.audiences.signals, item))
+    audience = engine.audience(item, columns)
+    buyers, probability = audience.part("first_time")
+    np.testing.assert_allclose(probability, expected[buyers], rtol=1e-4)
+    np.testing.assert_allclose(engine.audiences.first_time_features(audience, buyers[:50]),
+                               model.features(columns.astype(np.float64), engine.audiences.signals, item)[buyers[:50]],
+                               rtol=1e-4, atol=1e-5)
+
+
 def test_a_filter_keeps_only_its_buyers(engine):
     audience = engine.audience(most_bought_item(engine))
     tier_two = engine.user_tiers == 2

@@ -15,6 +15,7 @@ tier within it, is their sum. The fitted model keeps numbers only (no scikit-lea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -29,11 +30,12 @@ KINDS = ("repeat", "first_time")
 def standardised(columns: np.ndarray) -> np.ndarray:
     """Each column of ``columns`` (buyers x columns) standardised over the buyers and compressed
     (``sign(z) * log1p(|z|)``: a score far above the rest stays first without dwarfing the other
-    features); 0 for a constant column."""
-    columns = np.asarray(columns, dtype=np.float64)
+    features); 0 for a constant column. Float32 columns stay float32 (what serving computes)."""
+    columns = np.asarray(columns)
+    columns = columns if columns.dtype in (np.float32, np.float64) else columns.astype(np.float64)
     mean, spread = columns.mean(axis=0), columns.std(axis=0)
     z = np.divide(columns - mean, spread, out=np.zeros_like(columns), where=spread > 0)
-    return np.sign(z) * np.log1p(np.abs(z))
+    return np.copysign(np.log1p(np.abs(z)), z)
 
 
 class FirstTimeAudience:
@@ -90,13 +92,14 @@ class Audience:
     """One item's audience over the training buyers: ``repeat_buyers`` (codes of its past buyers)
     with their ``repeat_probability``, and every buyer's ``first_time_probability`` (-1 for past
     buyers: not part of it), each of buying the item within ``horizon_days``;
-    ``first_time_features`` are the first-time model's inputs that gave them (the reasons')."""
+    ``first_time_scores`` are the components' standardised scores that gave them (buyers x
+    components, what the reasons read)."""
 
     item: int
     repeat_buyers: np.ndarray
     repeat_probability: np.ndarray
     first_time_probability: np.ndarray
-    first_time_features: np.ndarray
+    first_time_scores: np.ndarray
     horizon_days: float
 
     def part(self, kind: str, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +146,38 @@ class AudienceModel:
     def widened(self, n_items: int) -> "AudienceModel":
         """The same over a catalog of ``n_items`` (items appended after training)."""
         return AudienceModel(self.first_time, self.signals.widened(n_items), self.places, self.place_names)
+
+    @cached_property
+    def _weights(self) -> np.ndarray:
+        """The first-time model's weights of its raw inputs (its coefficients over their scales)."""
+        return self.first_time.coef_ / self.first_time.scale_
+
+    @cached_property
+    def _buyer_logits(self) -> np.ndarray:
+        """Each buyer's part of the first-time logit that does not depend on the item (float32):
+        the intercept, the buyer's signals' terms, and every input's centring."""
+        model, weights = self.first_time, self._weights
+        activity, recency = (len(weights) - len(SIGNAL_FEATURES) + offset for offset in (0, 1))
+        logits = (model.intercept_ - weights @ model.mean_ + weights[activity] * self.signals.activity
+                  + weights[recency] * self.signals.recency)
+        return logits.astype(np.float32)
+
+    def first_time_scores(self, item: int, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every buyer's probability of buying ``item`` for the first time (float32) from its
+        components' raw scores ``columns`` (buyers x components), and their standardised scores:
+        :meth:`FirstTimeAudience.probability` of :meth:`FirstTimeAudience.features`, computed as one
+        product with the buyers' precomputed part (what an audience request costs)."""
+        scores = standardised(np.asarray(columns, dtype=np.float32))
+        weights = self._weights.astype(np.float32)
+        logits = self._buyer_logits + scores @ weights[:scores.shape[1]] + weights[-1] * self.signals.newcomers[item]
+        return 1.0 / (1.0 + np.exp(-logits)), scores
+
+    def first_time_features(self, audience: Audience, buyers: np.ndarray) -> np.ndarray:
+        """The first-time model's inputs of ``buyers`` (codes) for ``audience``'s item (the rows of
+        :meth:`FirstTimeAudience.features`)."""
+        return np.column_stack([audience.first_time_scores[buyers], self.signals.activity[buyers],
+                                self.signals.recency[buyers],
+                                np.full(len(buyers), self.signals.newcomers[audience.item])])
 
     def make_up(self, audience: Audience, tiers: np.ndarray, n_places: int = MAKE_UP_PLACES) -> dict:
         """The size and make-up of ``audience`` without a buyer in it (what its merchant may read):

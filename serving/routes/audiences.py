@@ -60,8 +60,9 @@ def buyers_kept(engine: RecommendationEngine, query: AudienceQuery) -> np.ndarra
 
 
 @admin_router.get("/v1/items/{item_id}/audience", response_model=AudienceResponse,
-                  openapi_extra=AUDIENCE_PARAMETERS.openapi, responses=documented_errors(401, 403, 404, 422, 429, 503, descriptions={
-                      404: "The item is not in the served model's catalog, or the model has no audience model."}),
+                  openapi_extra=AUDIENCE_PARAMETERS.openapi, responses=documented_errors(
+                      401, 403, 404, 422, 429, 503, descriptions={
+                          404: "The item is not in the served model's catalog, or the model has no audience model."}),
                   summary="The buyers likeliest to buy an item (admin key required)",
                   description="Two ranked parts of up to `k` buyers each: `repeat`, buyers who bought the item "
                               "before and are due to buy it again (repeat timing), and `first_time`, buyers who "
