@@ -764,3 +764,113 @@ class MerchantSalesResponse(BaseModel):
     merchant_id: str = Field(description="The merchant asked about.", examples=["M-DZ-02"])
     freq: str = Field(description="Period length: W (weeks, starting on Monday) or D (days).", examples=["W"])
     rows: list[SalesRow] = Field(description="Units per item and period, the last 52 periods before the forecast.")
+
+
+class LotIn(BaseModel):
+    """A harvest lot a merchant declares: ``units`` of its ``items`` on offer from ``available_from``
+    until ``sell_by`` (when it spoils or its season ends)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "lot_id": "pomegranate-2026-a", "items": ["HL-000101", "HL-000102"], "units": 700,
+        "available_from": "2026-12-08T00:00:00+08:00", "sell_by": "2027-01-20T00:00:00+08:00", "tiers": [1, 2]}]})
+
+    lot_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                        description="The merchant's id of the lot: 1-64 letters, digits, `.`, `_`, `-`.")
+    items: list[Identifier] = Field(min_length=1, max_length=1_000, description="The lot's item ids, the merchant's "
+                                                                               "own, known to the served model.")
+    units: int = Field(gt=0, le=10**9, description="Units on offer (whole units, positive).")
+    available_from: datetime = Field(description="ISO 8601; without an offset, UTC.")
+    sell_by: datetime = Field(description="ISO 8601, after `available_from`: when the lot spoils or its season ends.")
+    tiers: list[Annotated[int, Field(ge=MIN_CITY_TIER, le=MAX_CITY_TIER)]] = Field(
+        [], max_length=MAX_CITY_TIER, description="City tiers it ships to (none: all).")
+    regions: list[Identifier] = Field([], max_length=1_000, description="Buyers' regions it ships to (none: all).")
+
+    @field_validator("available_from", "sell_by")
+    @classmethod
+    def _in_utc_and_plausible(cls, value: datetime) -> datetime:
+        value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        if not CAMPAIGN_TIMES[0] <= value <= CAMPAIGN_TIMES[1]:
+            raise ValueError(f"must be between {CAMPAIGN_TIMES[0].date()} and {CAMPAIGN_TIMES[1].date()}")
+        return value
+
+
+class LotPath(BaseModel):
+    """The path parameters of ``/v1/merchants/{merchant_id}/lots/{lot_id}``."""
+
+    merchant_id: Identifier = Field(description="Merchant id (catalog merchant_id).", examples=["M-HL-01"])
+    lot_id: Identifier = Field(description="The lot's id.", examples=["pomegranate-2026-a"])
+
+
+class Quantiles(BaseModel):
+    """Units at the 10th, 50th and 90th percentiles."""
+
+    p10: float
+    p50: float
+    p90: float
+
+
+class CurvePoint(Quantiles):
+    """Cumulative units sold by ``date``: sold so far, then expected."""
+
+    date: datetime
+
+
+class TierUnits(BaseModel):
+    """Expected units (P50) in one city tier."""
+
+    city_tier: int = Field(description="City tier 1..5; 0: buyers of unknown tier.")
+    p50: float
+
+
+class LotAudienceTier(BaseModel):
+    """The buyers who could take a lot, in one city tier."""
+
+    city_tier: int = Field(description="City tier 1..5; 0: buyers of unknown tier.")
+    expected_buyers: float = Field(description="Expected buyers of the lot's items within the audience horizon "
+                                               "(repeat and first-time; a buyer of two items counts twice).")
+    expected_units: float
+
+
+class SellThroughOut(BaseModel):
+    """Will the lot sell by its sell-by date: the demand forecast of its items from now (or from
+    when it is available) to the sell-by date, against its remaining units."""
+
+    units: float
+    sold: float
+    remaining: float
+    at_risk: bool = Field(description="The P50 of the sales to come is below the remaining units.")
+    start: datetime = Field(description="From when the expected sales are counted: now, or when the lot is available.")
+    sell_by: datetime
+    covered_until: datetime = Field(description="How far the published forecast reaches (at most `sell_by`).")
+    expected: Quantiles = Field(description="Units expected to sell from `start` to `sell_by` (the band: the sum of "
+                                            "the periods' bands).")
+    shortfall: Quantiles = Field(description="Remaining units expected unsold; `p10` if sales come in at their P90.")
+    by_city_tier: list[TierUnits] = Field(description="Expected units (P50) per city tier the lot ships to.")
+    curve: list[CurvePoint] = Field(description="Cumulative units by date: sold so far, then expected.")
+
+
+class LotOut(BaseModel):
+    """A lot, its sales so far and its projection."""
+
+    merchant_id: str
+    lot_id: str
+    items: list[str]
+    units: int
+    units_sold: int = Field(description="Units of the lot's items bought within its window, counted once per event.")
+    remaining: int
+    available_from: datetime
+    sell_by: datetime
+    tiers: list[int]
+    regions: list[str]
+    created_at: datetime
+    withdrawn_at: datetime | None = Field(description="When the merchant withdrew it (null: on offer).")
+    projection: SellThroughOut | None = Field(description="Null when no forecasts are published (see `note`).")
+    audience: list[LotAudienceTier] = Field(description="Who could take the lot, per city tier (its tiers and "
+                                                        "regions only); empty without an audience model.")
+    note: str | None = Field(None, description="Why something is missing, e.g. no forecasts published.")
+
+
+class LotsResponse(BaseModel):
+    """A merchant's lots (or every merchant's, for the operator)."""
+
+    lots: list[LotOut]
