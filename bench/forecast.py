@@ -38,7 +38,7 @@ UCI_ORIGIN = "2011-10-10"
 
 
 def _backtest(queue, paths, last_origin):
-    from recommender.forecasting import backtest
+    from recommender.forecasting.backtest import backtest
     from recommender.loaders import load_dataset
 
     result = backtest(load_dataset(*paths), HORIZON, "W", "item", origins=1, last_origin=last_origin,
@@ -47,10 +47,10 @@ def _backtest(queue, paths, last_origin):
 
 
 def _speed(queue, paths):
-    from recommender.forecasting import forecast
     from recommender.forecasting.methods import simple_forecasts
     from recommender.forecasting.panel import demand_panel
     from recommender.forecasting.selection import fit_horizon
+    from recommender.forecasting.views import forecast
     from recommender.loaders import load_dataset
 
     dataset = load_dataset(*paths)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from recommender.campaigns import MAX_CURVE_POINTS
 from recommender.contract import MAX_CITY_TIER
-from recommender.forecasting.selection import MAX_HORIZON
+from recommender.forecasting.spec import MAX_HORIZON
 
 MAX_K = 1000  # longest list any endpoint returns
 MAX_CANDIDATES = 5000  # most item ids one /v1/rank request may carry

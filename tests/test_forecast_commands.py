@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from recommender.cli import main
-from recommender.forecasting import MerchantWithoutSalesError, UnknownMerchantError, forecast
 from recommender.forecasting.methods import METHODS, SIMPLE
-from recommender.forecasting.views import EXPLAINED
+from recommender.forecasting.spec import EXPLAINED
+from recommender.forecasting.views import MerchantWithoutSalesError, UnknownMerchantError, forecast
 from recommender.loaders import load_dataset
 
 

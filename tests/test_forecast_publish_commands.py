@@ -10,9 +10,9 @@ from conftest import PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
 from recommender.cli import main
-from recommender.forecasting import forecast
 from recommender.forecasting.published import ForecastDirectoryError, PublishedForecasts
-from recommender.forecasting.views import EXPLAINED
+from recommender.forecasting.spec import EXPLAINED
+from recommender.forecasting.views import forecast
 from recommender.loaders import load_dataset
 from recommender.merchant_tokens import issue_token
 from serving.app import create_app_from_environment

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from recommender.forecasting import Forecast, forecast
+from recommender.forecasting.views import Forecast, forecast
 from recommender.loaders import load_dataset
 from training.evaluate import (
     EASE_ROW,

@@ -4,7 +4,7 @@ Output columns (``recommender forecast --out``): ``item_id`` (``--by item``), pl
 (``--by item,city_tier``; 0 = unknown tier), or ``merchant_id`` alone (``--by merchant``: each
 merchant's total), then ``period_start`` (the period's first day: Monday for weeks), ``p10``,
 ``p50``, ``p90`` (units) and the explanations: ``model`` (the method selected for the series),
-``recent_level``, ``recent_trend``, ``rising`` (:data:`recommender.forecasting.views.EXPLAINED`).
+``recent_level``, ``recent_trend``, ``rising`` (:data:`recommender.forecasting.spec.EXPLAINED`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from recommender.columns import TEXT
-from recommender.forecasting.views import KEYS, VALUES, Forecast, rounded
+from recommender.forecasting.spec import KEYS, VALUES
+from recommender.forecasting.views import Forecast, rounded
 from recommender.tables import write_table
 
 

@@ -1,7 +1,7 @@
 """Per-merchant forecast reports, written for the merchant: one self-contained HTML page per merchant, and an index.
 
 ``write_forecast_report(items, tiers, out_dir, catalog)`` takes the views of one forecast by item and
-one by item x city tier (:func:`recommender.forecasting.forecast`) and the catalog (for the items'
+one by item x city tier (:func:`recommender.forecasting.views.forecast`) and the catalog (for the items'
 titles), and writes, atomically,
 
 * ``out_dir/index.html``: every merchant with the units it can expect per week, the same weeks'
@@ -37,9 +37,9 @@ from joblib import Parallel, delayed
 
 from recommender.atomic import atomic_directory
 from recommender.columns import TEXT
-from recommender.forecasting import SELECTED, Forecast, aggregate
 from recommender.forecasting.panel import RECENT
-from recommender.forecasting.views import RISING, recent_trend
+from recommender.forecasting.selection import SELECTED, aggregate
+from recommender.forecasting.views import RISING, Forecast, recent_trend
 from recommender.loaders import item_titles
 from recommender.progress import progress_bar
 from training.report import (

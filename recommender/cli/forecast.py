@@ -8,6 +8,7 @@ from pathlib import Path
 
 from recommender.cli.commands import Group
 from recommender.cli.options import add_unknown_items
+from recommender.extras import require
 
 commands = Group()
 
@@ -51,10 +52,12 @@ def _add_forecast(parser: argparse.ArgumentParser) -> None:
 @commands.command("forecast", "demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast)
 def run_forecast(args: argparse.Namespace) -> int:
     """Write the forecast table (and with ``--report`` the merchants' HTML reports)."""
-    from recommender.forecasting import forecast, view
+    from recommender.forecasting.views import forecast, view
     from recommender.loaders import load_dataset
     from training.forecast import write_forecast
 
+    if args.report:
+        require("report", "forecast --report")
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
 
     with _forecast_engine(args) as spark:
@@ -93,7 +96,7 @@ def _add_forecast_backtest(parser: argparse.ArgumentParser) -> None:
                   _add_forecast_backtest)
 def run_forecast_backtest(args: argparse.Namespace) -> int:
     """Print the rolling-origin backtest's summary."""
-    from recommender.forecasting import backtest
+    from recommender.forecasting.backtest import backtest
     from recommender.loaders import load_dataset
 
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
@@ -120,7 +123,7 @@ def _add_forecast_publish(parser: argparse.ArgumentParser) -> None:
                   _add_forecast_publish)
 def run_forecast_publish(args: argparse.Namespace) -> int:
     """Write the forecast directory the server's merchant route serves."""
-    from recommender.forecasting.published import publish_forecasts
+    from recommender.forecasting.publish import publish_forecasts
     from recommender.loaders import load_dataset
 
     dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)

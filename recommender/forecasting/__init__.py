@@ -13,29 +13,20 @@ The pipeline, one module per step:
    :mod:`~recommender.forecasting.calibration` (conformal, per horizon step), totals.
 4. :mod:`~recommender.forecasting.views`: the tables of that one fit (per series, per merchant,
    one merchant, a shorter horizon) with the reasons a merchant reads (method, recent level and
-   trend, rising tiers); :func:`forecast` is the entry point.
+   trend, rising tiers); :func:`~recommender.forecasting.views.forecast` is the entry point.
 5. :mod:`~recommender.forecasting.backtest`: rolling-origin backtests against every baseline;
    :mod:`~recommender.forecasting.metrics`: WAPE, MASE, bias, coverage.
-6. :mod:`~recommender.forecasting.published`: the forecast directory ``forecast-publish`` writes
-   and the API serves.
+6. :mod:`~recommender.forecasting.publish`: the forecast directory ``forecast-publish`` writes;
+   :mod:`~recommender.forecasting.published`: its format, and its reading by the API.
+
+:mod:`~recommender.forecasting.spec` holds what both sides share (levels, longest horizons, the
+tables' columns). The fitting modules need the ``[forecast]`` extra (statsforecast, LightGBM); the
+reading side and ``spec`` do not, so the server needs no forecasting library. This package imports
+none of its modules: import the one you use (``from recommender.forecasting.views import forecast``).
 
 Given a SparkSession (``--engine spark``), the simple methods run on Spark through statsforecast's
 fugue backend and everything else stays the same: the same numbers, within float32 rounding.
 
-Errors are :class:`ForecastInputError` (a ``ValueError``) with a message that says what to change.
+Errors are :class:`~recommender.forecasting.panel.ForecastInputError` (a ``ValueError``) with a
+message that says what to change.
 """
-from recommender.forecasting.backtest import Backtest, backtest
-from recommender.forecasting.panel import DemandPanel, ForecastInputError, demand_panel
-from recommender.forecasting.selection import MAX_HORIZON, SELECTED, PanelForecast, aggregate, forecast_panel
-from recommender.forecasting.views import (
-    BY_CHOICES,
-    Forecast,
-    MerchantWithoutSalesError,
-    UnknownMerchantError,
-    forecast,
-    view,
-)
-
-__all__ = ["Backtest", "backtest", "DemandPanel", "ForecastInputError", "demand_panel", "MAX_HORIZON", "SELECTED",
-           "PanelForecast", "aggregate", "forecast_panel", "BY_CHOICES", "Forecast", "MerchantWithoutSalesError",
-           "UnknownMerchantError", "forecast", "view"]

@@ -27,7 +27,7 @@ from recommender.forecasting import metrics as fm
 from recommender.forecasting.methods import SIMPLE
 from recommender.forecasting.panel import ForecastInputError, demand_panel, group_sums
 from recommender.forecasting.selection import SELECTED, aggregate, forecast_panel
-from recommender.forecasting.views import check_request
+from recommender.forecasting.spec import check_request
 from recommender.loaders import Dataset
 from recommender.progress import progress_bar
 

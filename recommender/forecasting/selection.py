@@ -39,12 +39,12 @@ import numpy as np
 
 from recommender.forecasting.calibration import MIN_TRAIN, band_around, scaled_errors, validation_origins
 from recommender.forecasting.methods import point_forecasts
-from recommender.forecasting.panel import DemandPanel, ForecastInputError, group_sums
+from recommender.forecasting.panel import DemandPanel, group_sums
+from recommender.forecasting.spec import MAX_HORIZON
 from recommender.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-MAX_HORIZON = {"W": 26, "D": 182}  # half a year
 SELECTED = "selected"
 SWITCH_MARGINS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 MIN_JUDGED_PERIODS = 2
@@ -192,10 +192,3 @@ def aggregate(result: PanelForecast, groups: np.ndarray, name: str = SELECTED) -
     recentre = sum(np.abs(actual[:, k] - moved[k]).sum() for k in range(len(origins))) < np.abs(actual - summed).sum()
     return Totals(labels, band_around(point, errors, history, panel.freq, recentre=recentre), history)
 
-
-def check_horizon(horizon: int, freq: str) -> None:
-    """Raise :class:`ForecastInputError` for a horizon the library does not serve."""
-    limit = MAX_HORIZON[freq]
-    if not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= limit:
-        unit = "weeks" if freq == "W" else "days"
-        raise ForecastInputError(f"horizon must be 1..{limit} {unit} (26 weeks) for freq {freq}, got {horizon!r}")

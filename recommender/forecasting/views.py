@@ -6,8 +6,9 @@ slice or a sum of that fit, never a fit of its own, so ``recommender forecast`` 
 one merchant, the published forecasts the API serves and the merchant report agree on every item
 and week.
 
-Series rows say why, for a merchant reading them (:data:`EXPLAINED`): ``model``, the method
-selected for the series; ``recent_level``, units per period over the last :data:`~recommender.forecasting.panel.RECENT`
+Series rows say why, for a merchant reading them
+(:data:`~recommender.forecasting.spec.EXPLAINED`): ``model``, the method selected for the series;
+``recent_level``, units per period over the last :data:`~recommender.forecasting.panel.RECENT`
 periods (13 weeks); ``recent_trend``, how those periods compare with the ones before them (+0.25 =
 a quarter more; empty when nothing sold then); ``rising``, whether that trend is at least
 :data:`RISING` (for item x city tier rows: the tiers where the item's demand is rising).
@@ -21,26 +22,13 @@ import numpy as np
 import pandas as pd
 
 from recommender.forecasting.calibration import validation_origins
-from recommender.forecasting.panel import LEVELS, RECENT, DemandPanel, ForecastInputError, demand_panel
-from recommender.forecasting.selection import (
-    MAX_HORIZON,
-    SELECTED,
-    VALIDATION_WINDOWS,
-    PanelForecast,
-    aggregate,
-    check_horizon,
-    forecast_panel,
-)
+from recommender.forecasting.panel import RECENT, DemandPanel, ForecastInputError, demand_panel
+from recommender.forecasting.selection import SELECTED, VALIDATION_WINDOWS, PanelForecast, aggregate, forecast_panel
+from recommender.forecasting.spec import QUANTILE_COLUMNS, check_request
 from recommender.loaders import Dataset
 
 log = logging.getLogger(__name__)
 
-BY_CHOICES = LEVELS + ("merchant",)
-SERIES_KEYS = {"item": ["item_id"], "item,city_tier": ["item_id", "city_tier"]}
-KEYS = {**SERIES_KEYS, "merchant": ["merchant_id"]}  # the columns naming a row of each table
-QUANTILE_COLUMNS = ["p10", "p50", "p90"]
-EXPLAINED = ["model", "recent_level", "recent_trend", "rising"]
-VALUES = ["period_start", *QUANTILE_COLUMNS, *EXPLAINED]  # the columns every table has after its keys
 RISING = 0.10
 
 
@@ -50,15 +38,6 @@ class UnknownMerchantError(ForecastInputError):
 
 class MerchantWithoutSalesError(ForecastInputError):
     """The merchant is in the catalog but sold nothing in the data."""
-
-
-def check_request(horizon: int, freq: str, by: str) -> None:
-    """Raise :class:`ForecastInputError` for a horizon, period length or level the library does not serve."""
-    if by not in BY_CHOICES:
-        raise ForecastInputError(f"by must be one of {', '.join(BY_CHOICES)}, got {by!r}")
-    if freq not in MAX_HORIZON:
-        raise ForecastInputError(f"freq must be W (weekly) or D (daily), got {freq!r}")
-    check_horizon(horizon, freq)
 
 
 def recent_trend(history: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray]:
@@ -102,8 +81,8 @@ class Forecast:
         return table
 
     def _explained(self, table: pd.DataFrame, model, history: np.ndarray) -> pd.DataFrame:
-        """``table`` with :data:`EXPLAINED`: ``model``, and the recent level and trend of each of its
-        series' ``history`` (one row per series, in the table's order)."""
+        """``table`` with :data:`~recommender.forecasting.spec.EXPLAINED`: ``model``, and the recent
+        level and trend of each of its series' ``history`` (one row per series, in the table's order)."""
         level, trend = recent_trend(history, self.panel.freq)
         table["model"] = model
         table["recent_level"] = np.repeat(level, self.horizon)
@@ -113,7 +92,8 @@ class Forecast:
 
     def series_table(self, name: str = SELECTED) -> pd.DataFrame:
         """One row per series and period: the series' columns, period_start, p10, p50, p90 and
-        :data:`EXPLAINED` (for method ``name``'s forecast, the selected one by default)."""
+        :data:`~recommender.forecasting.spec.EXPLAINED` (for method ``name``'s forecast, the selected
+        one by default)."""
         panel, h = self.panel, self.horizon
         rows = self._rows(panel.series.merchant_id.to_numpy())
         keys = [c for c in ("item_id", "city_tier", "merchant_id", "category") if c in panel.series]

@@ -1,0 +1,114 @@
+"""Publishing forecasts for the serving API: ``recommender forecast-publish`` fits the whole catalog
+once per level (:func:`~recommender.forecasting.selection.forecast_panel`, items and items x tiers;
+merchant totals are the item fit's totals, exactly as ``recommender forecast --by merchant``) and
+writes the forecast directory :mod:`~recommender.forecasting.published` describes and reads.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recommender.artifacts import MANIFEST, sha256_of
+from recommender.atomic import atomic_directory
+from recommender.columns import TEXT
+from recommender.forecasting.calibration import validation_origins
+from recommender.forecasting.panel import demand_panel
+from recommender.forecasting.published import FILES, FORMAT_VERSION, SALES_FILE
+from recommender.forecasting.selection import VALIDATION_WINDOWS, forecast_panel
+from recommender.forecasting.spec import SERIES_KEYS, VALUES, check_request
+from recommender.forecasting.views import rounded, view
+from recommender.loaders import Dataset, item_titles
+
+SALES_PERIODS = 52  # the periods of sales published before the forecast
+
+
+def _merchant_history(dataset: Dataset, panel) -> dict[str, dict]:
+    """Every catalog merchant's sales history in the forecast's periods (merchants without sales included)."""
+    catalog_items = dataset.catalog.merchant_id.astype(TEXT).value_counts()
+    sold = pd.DataFrame({"merchant_id": panel.series.merchant_id.to_numpy(), "units": panel.values.sum(axis=1)})
+    active = panel.values > 0  # every series of a panel sold in at least one period
+    sold["first"] = active.argmax(axis=1)
+    sold["last"] = panel.n_periods - 1 - active[:, ::-1].argmax(axis=1)
+    per_merchant = sold.groupby("merchant_id").agg(items_sold=("units", "size"), units=("units", "sum"),
+                                                   first=("first", "min"), last=("last", "max"))
+    history = {}
+    for merchant, items in catalog_items.sort_index().items():
+        entry = {"catalog_items": int(items), "items_sold": 0, "units": 0.0, "first_sale_period": None,
+                 "last_sale_period": None}
+        if merchant in per_merchant.index:
+            row = per_merchant.loc[merchant]
+            entry.update(items_sold=int(row["items_sold"]), units=float(row["units"]),
+                         first_sale_period=str(panel.starts[int(row["first"])].date()),
+                         last_sale_period=str(panel.starts[int(row["last"])].date()))
+        history[str(merchant)] = entry
+    return history
+
+
+def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | None = None, freq: str = "W",
+                      sources: dict[str, str | os.PathLike] | None = None, show_progress: bool = False) -> dict:
+    """Forecast every merchant at every level of :data:`FILES` and write the forecast directory
+    ``out`` atomically (nothing is written when the forecast fails); returns the manifest.
+
+    ``horizon`` defaults to the whole fitted horizon (:func:`~recommender.forecasting.selection.fit_horizon`:
+    26 weeks when the history can calibrate them); ``sources`` (``{"purchases": path, "catalog":
+    path}``) are fingerprinted in the manifest.
+    """
+    check_request(1 if horizon is None else horizon, freq, "item")
+    start = time.perf_counter()
+    panels = {level: demand_panel(dataset, freq, level) for level in ("item", "item,city_tier")}
+    if horizon is not None:  # a clear error before any fitting
+        validation_origins(panels["item"].n_periods, horizon, VALIDATION_WINDOWS, freq)
+    fitted = {level: forecast_panel(panel, show_progress=show_progress) for level, panel in panels.items()}
+    horizon = horizon or fitted["item"].horizon
+    items, tiers = (view(fitted[level], level, horizon) for level in ("item", "item,city_tier"))
+    tables = {"item": items.series_table(), "item,city_tier": tiers.series_table(),
+              "merchant": items.totals_table("merchant_id")}
+    seconds = time.perf_counter() - start
+    sources = {name: str(path) for name, path in (sources or {}).items()}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data": {**sources, "sha256": sha256_of(*sources.values()) if sources else None},
+        "horizon": horizon,
+        "freq": freq,
+        "period_starts": [str(day) for day in items.starts.date],
+        "history_periods": items.result.panel.n_periods,
+        "forecast_seconds": round(seconds, 1),
+        "levels": {},
+        "merchants": _merchant_history(dataset, items.result.panel),
+    }
+    with atomic_directory(out) as tmp:
+        sales = sales_table(items.result.panel)
+        sales["title"] = sales.item_id.map(item_titles(dataset.catalog)).fillna(sales.item_id)
+        pq.write_table(pa.Table.from_pandas(sales, preserve_index=False), tmp / SALES_FILE)
+        manifest["sales"] = {"file": SALES_FILE, "rows": len(sales), "periods": SALES_PERIODS,
+                             "sha256": sha256_of(tmp / SALES_FILE)}
+        for level, name in FILES.items():
+            table = rounded(tables[level][["merchant_id", *SERIES_KEYS.get(level, []), *VALUES]])
+            pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp / name)
+            series = len(table) // horizon
+            manifest["levels"][level] = {"file": name, "rows": len(table), "series": series,
+                                         "sha256": sha256_of(tmp / name)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    return manifest
+
+
+def sales_table(panel) -> pd.DataFrame:
+    """Units sold per item and period (``merchant_id``, ``item_id``, ``period_start``, ``units``) over the
+    panel's last :data:`SALES_PERIODS` periods, periods without sales included (zeros)."""
+    values = panel.values[:, -SALES_PERIODS:]
+    starts = panel.starts[-SALES_PERIODS:]
+    n_series, n_periods = values.shape
+    return pd.DataFrame({
+        "merchant_id": np.repeat(panel.series.merchant_id.astype(str).to_numpy(), n_periods),
+        "item_id": np.repeat(panel.series.item_id.astype(str).to_numpy(), n_periods),
+        "period_start": np.tile(starts.date, n_series),
+        "units": values.reshape(-1).astype(np.float64),
+    })
