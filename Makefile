@@ -15,7 +15,9 @@ ADMIN_KEY ?= demo-admin-key
 
 # Every package comes from a lock file (exact versions, resolved for every Python and platform);
 # the project itself is installed on top without resolving anything again. requirements.lock holds
-# what the main job needs; requirements-test.lock adds the test tools and Spark, at the same versions.
+# what the demo runs: the core and the extras DEMO_EXTRAS; requirements-test.lock every extra
+# (PostgreSQL's driver and Spark too) and the test tools, at the same versions (docs/dependencies.md).
+DEMO_EXTRAS := forecast serve report
 $(BIN)/recommender: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -29,14 +31,13 @@ $(VENV)/.test-packages: $(BIN)/recommender requirements-test.lock
 	$(BIN)/pip install --quiet -r requirements-test.lock
 	touch $@
 
-# After changing the dependencies in pyproject.toml: resolve everything once, then the core at the
-# versions chosen there.
+# After changing the dependencies in pyproject.toml: resolve everything (every extra) once, then the
+# demo's packages at the versions chosen there.
 lock: install
 	$(BIN)/pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --universal --python-version 3.11 \
-		-o requirements-test.lock
-	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 -c requirements-test.lock \
-		-o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 -o requirements-test.lock
+	$(BIN)/uv pip compile pyproject.toml $(DEMO_EXTRAS:%=--extra %) --universal --python-version 3.11 \
+		-c requirements-test.lock -o requirements.lock
 
 DATA := --purchases $(DEMO_DIR)/purchases.csv --catalog $(DEMO_DIR)/catalog.csv
 

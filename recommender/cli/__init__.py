@@ -15,6 +15,7 @@ import sys
 from recommender.cli import data, forecast, models, serve
 from recommender.cli.commands import Group
 from recommender.contract import ContractError
+from recommender.extras import MissingExtraError, missing_extra
 from recommender.signals import interrupt_on_sigterm
 
 GROUPS: tuple[Group, ...] = (data.commands, models.commands, forecast.commands, serve.commands)
@@ -65,4 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # a package of an extra that is not installed: say which extra
+        missing = exc if isinstance(exc, MissingExtraError) else missing_extra(exc, f"recommender {args.command}")
+        if missing is None or args.verbose:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from recommender.cli.options import (
     training_config,
     training_data,
 )
+from recommender.extras import require
 
 log = logging.getLogger("recommender")
 commands = Group()
@@ -192,6 +193,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from training.report import write_report
     from training.search import scoreboard_table
 
+    if args.report:
+        require("report", "evaluate --report")
     config = training_config(args)
     dataset = training_data(args)
     evaluation = evaluate(dataset, config, test_days=args.test_days, k=args.k, show_progress=not args.quiet)
@@ -270,11 +273,14 @@ def run_retrain(args: argparse.Namespace) -> int:
     """Retrain once, or every ``--every`` until stopped (a failed round leaves serving untouched)."""
     import time
 
-    from serving.settings import AdminKeySettings
     from training.retrain import retrain_once
 
     config = training_config(args)
-    admin_key = AdminKeySettings().admin_key  # RECOMMENDER_ADMIN_KEY, read once
+    admin_key = None
+    if args.server:  # RECOMMENDER_ADMIN_KEY, read once, to reload the server (the [serve] extra reads it)
+        from serving.settings import AdminKeySettings
+
+        admin_key = AdminKeySettings().admin_key
     while True:
         try:
             record = retrain_once(args.store, args.catalog, args.models_dir, server=args.server,
@@ -316,6 +322,8 @@ def run_simulate_campaign(args: argparse.Namespace) -> int:
     from recommender.loaders import load_dataset
     from training.simulate_campaign import simulate_campaign, write_simulation_report
 
+    if args.out:
+        require("report", "simulate-campaign --out")
     try:
         campaign = Campaign.from_dict(json.loads(args.campaign.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError, AttributeError) as exc:

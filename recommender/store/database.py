@@ -7,7 +7,8 @@ migrations (:mod:`recommender.store.migrations`; :meth:`Database.open` runs them
 * ``sqlite:///PATH`` (a file, created when missing; WAL mode, ``synchronous=FULL``: a write is on
   disk when it returns, and survives the process being killed or the machine losing power;
   writers from several threads and processes take turns through a lock file);
-* ``postgresql://USER@HOST:PORT/DB`` (psycopg 3; ``postgresql+psycopg://`` is the same).
+* ``postgresql://USER@HOST:PORT/DB`` (psycopg 3, the ``[postgres]`` extra; ``postgresql+psycopg://`` is
+  the same).
 
 Writers commit one at a time (:meth:`Database.writing`: SQLite's write lock, a PostgreSQL advisory
 lock), so events become visible in the order of their positions and a follower going on from the
@@ -32,6 +33,8 @@ from sqlalchemy import Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
+
+from recommender.extras import missing_extra
 
 WRITE_LOCK_KEY = 0x7265636F  # PostgreSQL advisory lock of the store's writers ("reco")
 BUSY_TIMEOUT_MS = 10_000  # how long a SQLite writer waits for another process's write to finish
@@ -119,7 +122,13 @@ class Database:
             # writers take turns through this file's lock (closed in close)
             self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")  # noqa: SIM115
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True)
+            try:
+                self.engine = create_engine(self.url, pool_pre_ping=True)
+            except ModuleNotFoundError as exc:  # the driver, psycopg: the [postgres] extra
+                missing = missing_extra(exc, "a postgresql:// store")
+                if missing is None:
+                    raise
+                raise missing from exc
         self._insert = sqlite.insert if self.dialect == "sqlite" else postgresql.insert  # with ON CONFLICT
 
     @classmethod
