@@ -185,7 +185,7 @@ def test_missing_pyspark_says_what_to_install(monkeypatch, contract_files, tmp_p
     assert main(["train", "--engine", "spark", "--purchases", str(purchases), "--catalog", str(catalog),
                  "--out", str(tmp_path / "model"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "needs pyspark, which is not installed" in err and "pip install .[spark]" in err
+    assert "needs pyspark, which is not installed" in err and "pip install 'recommender[spark]'" in err
 
 
 def test_missing_or_old_java_says_what_to_install(monkeypatch, tmp_path):

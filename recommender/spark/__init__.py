@@ -1,6 +1,6 @@
 """Apache Spark for data one machine cannot hold (``recommender train --engine spark``, ``forecast --engine spark``).
 
-Spark is an optional extra (``pip install .[spark]``) and needs Java 17 or newer; nothing here
+Spark is an optional extra (``pip install 'recommender[spark]'``) and needs Java 17 or newer; nothing here
 imports ``pyspark`` at module level, so the rest of the package (and serving) never needs it.
 :func:`require_spark` checks both before a session is started, so a missing piece is reported
 as what to install rather than as a Java gateway stack trace.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 DEFAULT_MASTER = "local[*]"
 MIN_JAVA = 17
-INSTALL_PYSPARK = "install it with `pip install .[spark]` (from the project directory) or `pip install pyspark>=4.0`"
+INSTALL_PYSPARK = "install the [spark] extra: pip install 'recommender[spark]'"
 INSTALL_JAVA = (f"install Java {MIN_JAVA} or newer (e.g. `apt-get install openjdk-{MIN_JAVA}-jre-headless`) and put "
                 "its `java` on PATH or set JAVA_HOME to its directory")
 
