@@ -249,13 +249,15 @@ class RecommendationEngine:
 
     def audience_columns(self, items: np.ndarray) -> np.ndarray:
         """Every audience component's raw scores of item codes ``items`` for every training buyer
-        (float32, buyers x items x components). Linear components' buyer vectors are computed once
-        and kept; other components score just those columns."""
+        (float32, items x buyers x components, each item's buyers x components in column order:
+        what standardising each component over the buyers reads fastest). Linear components' buyer
+        vectors are computed once and kept; other components score just those columns."""
         items = np.asarray(items, dtype=np.int64)
         columns = [(vectors @ model.item_vectors()[items].T) if vectors is not None
                    else model.score_items(self.everyone, items)
                    for (_, model), vectors in zip(self.audience_components, self.component_vectors)]
-        return np.stack([np.asarray(column, dtype=np.float32) for column in columns], axis=-1)
+        by_item = np.stack([np.asarray(column, dtype=np.float32).T for column in columns], axis=1)
+        return by_item.transpose(0, 2, 1)  # items x components x buyers, seen as items x buyers x components
 
     @property
     def everyone(self) -> UserBatch:
@@ -277,9 +279,7 @@ class RecommendationEngine:
         items = np.asarray(items, dtype=np.int64)
         for start in range(0, len(items), AUDIENCE_BLOCK):
             block = items[start:start + AUDIENCE_BLOCK]
-            columns = self.audience_columns(block)
-            for position, item in enumerate(block.tolist()):
-                yield item, columns[:, position, :]
+            yield from zip(block.tolist(), self.audience_columns(block))
 
     def audiences_of(self, items: np.ndarray) -> Iterator[Audience]:
         """The :meth:`audience` of each item code of ``items``, in order."""
@@ -298,7 +298,7 @@ class RecommendationEngine:
         by_item = self._repeat_by_item
         start, end = (by_item.indptr[item], by_item.indptr[item + 1]) if item < by_item.shape[0] else (0, 0)
         past, repeat = by_item.indices[start:end], by_item.data[start:end]
-        columns = self.audience_columns(np.array([item]))[:, 0, :] if columns is None else columns
+        columns = self.audience_columns(np.array([item]))[0] if columns is None else columns
         first_time, scores = self.audiences.first_time_scores(item, columns)
         first_time[past] = -1.0
         return Audience(int(item), past, repeat.astype(np.float64), first_time, scores,

@@ -127,7 +127,7 @@ class LiveCampaigns:
             [] if placement.lifted is None else [placement.lifted[1]])
         if not shown:
             return
-        items = [str(self.engine.items.ids[code]) for code in shown]
+        items = [str(item) for item in self.engine.items.decode(shown)]
         granted = await asyncio.to_thread(store.campaigns.reserve_impressions, campaign.campaign_id, user_id, items,
                                           campaign.per_buyer_cap)
         paced.delivered += granted  # this worker's view until the next follow reads every worker's

@@ -41,7 +41,7 @@ def test_the_parts_split_the_buyers_into_past_buyers_and_everyone_else(engine):
 
 def test_serving_computes_the_first_time_models_probabilities_in_one_product(engine):
     item = most_bought_item(engine)
-    columns = engine.audience_columns(np.array([item]))[:, 0, :]
+    columns = engine.audience_columns(np.array([item]))[0]
     model = engine.audiences.first_time
     expected = model.probability(model.features(columns.astype(np.float64), engine.audiences.signals, item))
     audience = engine.audience(item, columns)
@@ -69,7 +69,7 @@ def test_an_item_listed_after_training_gets_a_first_time_audience_from_its_conte
     buyers, probability = audience.top("first_time", 20)
     assert len(buyers) == 20 and np.ptp(audience.part("first_time")[1]) > 0
     content = [position for position, (_, model) in enumerate(wider.audience_components) if model.role == "content"]
-    columns = wider.audience_columns(np.array([wider.n_items - 1]))[:, 0, :]
+    columns = wider.audience_columns(np.array([wider.n_items - 1]))[0]
     assert np.ptp(columns[:, content[0]]) > 0  # the content model tells buyers apart for it
 
 

@@ -119,11 +119,16 @@ class Audience:
 
     def top(self, kind: str, k: int, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` likeliest buyers of part ``kind`` as ``(codes, probabilities)``, best first."""
+        if kind == "first_time":  # ranked where it is, every buyer's place kept (-1 outside the part)
+            probability = self.first_time_probability
+            values = probability if keep is None else np.where(keep, probability, -1.0)
+            codes, best = (found[0] for found in top_k(values, k))
+            member = best >= 0
+            return codes[member], best[member]
         codes, probability = self.part(kind, keep)
-        positions, best = top_k(probability, k)
-        positions, best = positions[0], best[0]
-        found = positions >= 0
-        return codes[positions[found]], best[found]
+        positions, best = (found[0] for found in top_k(probability, k))
+        member = positions >= 0
+        return codes[positions[member]], best[member]
 
     def expected(self, kind: str, groups: np.ndarray, n_groups: int, keep: np.ndarray | None = None) -> np.ndarray:
         """The expected number of buyers of part ``kind`` in each group (``groups``: a group code

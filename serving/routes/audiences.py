@@ -76,14 +76,13 @@ async def audience(request: Request) -> Response:
     engine = model.engine
     code, found = item_audience(model, path.item_id)
     keep = buyers_kept(engine, query)
-    user_ids = engine.users.ids
     answer = {"item_id": path.item_id, "model_version": model.model_version, "horizon_days": found.horizon_days}
     for kind in KINDS:
         buyers, probability = found.top(kind, query.k, keep)
         reasons = audience_reasons(engine, found, kind, buyers)
         answer[kind] = {"expected_buyers": float(found.part(kind, keep)[1].sum()),
-                        "buyers": [{"user_id": user_ids[buyer], "score": score, "reason": reason}
-                                   for buyer, score, reason in zip(buyers.tolist(), probability.tolist(), reasons)]}
+                        "buyers": [{"user_id": user_id, "score": score, "reason": reason} for user_id, score, reason
+                                   in zip(engine.users.decode(buyers).tolist(), probability.tolist(), reasons)]}
     return json_response(answer)
 
 
