@@ -18,6 +18,15 @@ Delivery is paced as ad servers pace budgets:
   already ranks within the buyer's own top ``gate_share`` of the catalog, or the buyer has bought
   goods of its category or region. A buyer no campaign item passes for sees none.
 
+A **clearance campaign** (:class:`Clearance`, started from a harvest lot's projected shortfall)
+has a goal in units sold by the lot's sell-by date rather than in impressions: it places the lot's
+items for the lot's audience only (within the same gate), its multiplier follows the lot's sales
+against a plan that sells the remaining units evenly over the traffic to the sell-by date, its
+impression budget is the shortfall over the measured conversion (:func:`conversion_rate`: campaign
+impressions followed by purchases, with a prior of :data:`PRIOR_CONVERSION` worth
+:data:`PRIOR_IMPRESSIONS` impressions), and it stops when the lot is sold out or withdrawn (the
+store grants no impression for a lot without units left).
+
 A campaign's **report** (:func:`campaign_report`): its status (:func:`campaign_status`), planned
 against delivered impressions over time (:func:`delivery_curve`), the pacing error and multiplier,
 and where the impressions went (buyers reached, per merchant and region), from the store's
@@ -25,8 +34,9 @@ delivery counts (:class:`recommender.store.CampaignDelivery`).
 """
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
@@ -75,9 +85,65 @@ class Selection:
         return chosen
 
 
+PRIOR_CONVERSION = 0.02  # purchases per impression assumed before any is measured (e-commerce recommendation slots)
+PRIOR_IMPRESSIONS = 1_000  # how many measured impressions the prior weighs as
+AUDIENCE_SIZE = 1_000  # a clearance campaign's audience: the likeliest buyers of each part of each lot item
+
+
+def conversion_rate(impressions: int, purchases: int) -> float:
+    """Purchases per campaign impression: the measured ``purchases`` over ``impressions``, shrunk
+    towards :data:`PRIOR_CONVERSION` by :data:`PRIOR_IMPRESSIONS` pseudo-impressions (the prior
+    until there is enough data)."""
+    return (PRIOR_CONVERSION * PRIOR_IMPRESSIONS + purchases) / (PRIOR_IMPRESSIONS + impressions)
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """What makes a campaign a lot's clearance: the lot (``merchant_id``, ``lot_id``), its units
+    still to sell when the campaign started (``remaining``), the units to sell beyond the organic
+    forecast (``goal_units``, the projected shortfall), the ``conversion`` its budget was sized
+    with, and the buyers per part and lot item in its audience (``audience``)."""
+
+    merchant_id: str
+    lot_id: str
+    remaining: int
+    goal_units: float
+    conversion: float
+    audience: int = AUDIENCE_SIZE
+
+    def __post_init__(self):
+        if self.remaining < 1:
+            raise ValueError("clearance: the lot has no units left")
+        if not self.goal_units > 0:
+            raise ValueError("clearance: goal_units must be positive")
+        if not 0.0 < self.conversion <= 1.0:
+            raise ValueError("clearance: conversion must be in (0, 1]")
+        if self.audience < 1:
+            raise ValueError("clearance: audience must be at least 1")
+
+    @property
+    def lot(self) -> tuple[str, str]:
+        return self.merchant_id, self.lot_id
+
+
+def clearance_campaign(merchant_id: str, lot_id: str, items: tuple[str, ...], remaining: int, shortfall: float,
+                       sell_by: datetime, now: datetime, conversion: float, audience: int = AUDIENCE_SIZE
+                       ) -> Campaign:
+    """The clearance campaign of a lot with ``remaining`` units and a projected ``shortfall`` by
+    ``sell_by``: its ``items`` from ``now`` to ``sell_by``, ``shortfall / conversion`` impressions
+    (at least one), at most one lot item in a top 10 and three impressions per buyer."""
+    campaign_id = f"clearance-{merchant_id}-{lot_id}"
+    if not CAMPAIGN_ID.match(campaign_id):
+        campaign_id = f"clearance-{hashlib.sha256(f'{merchant_id}/{lot_id}'.encode()).hexdigest()[:16]}"
+    return Campaign(campaign_id=campaign_id, name=f"clearance of lot {lot_id} ({merchant_id})", start=now,
+                    end=sell_by, impressions=max(1, int(np.ceil(shortfall / conversion))), items=tuple(items),
+                    clearance=Clearance(merchant_id, lot_id, remaining, float(shortfall), conversion, audience))
+
+
 @dataclass(frozen=True)
 class Campaign:
-    """A campaign as an operator defines it (times are aware datetimes, UTC)."""
+    """A campaign as an operator defines it (times are aware datetimes, UTC); with ``clearance``,
+    a lot's clearance (see the module notes)."""
 
     campaign_id: str
     name: str
@@ -89,6 +155,7 @@ class Campaign:
     items: tuple[str, ...] = ()
     select: Selection | None = None
     gate_share: float = 0.1
+    clearance: Clearance | None = None
 
     def __post_init__(self):
         if not CAMPAIGN_ID.match(self.campaign_id):
@@ -107,6 +174,8 @@ class Campaign:
             raise ValueError("max_in_top10: must be 1..10")
         if not 0.0 < self.gate_share <= 1.0:
             raise ValueError("gate_share: must be in (0, 1]")
+        if self.clearance is not None and not self.items:
+            raise ValueError("items: a clearance campaign names its lot's items")
 
     def item_mask(self, catalog: pd.DataFrame, strict: bool = True) -> np.ndarray:
         """The campaign's catalog rows; ``strict`` raises ValueError naming ids the catalog does not
@@ -129,6 +198,8 @@ class Campaign:
         else:
             body["select"] = {name: list(getattr(self.select, name))
                               for name in ("tags", "regions", "merchants", "categories") if getattr(self.select, name)}
+        if self.clearance is not None:
+            body["clearance"] = asdict(self.clearance)
         return body
 
     @classmethod
@@ -144,7 +215,8 @@ class Campaign:
                    per_buyer_cap=int(body.get("per_buyer_cap", 3)), max_in_top10=int(body.get("max_in_top10", 1)),
                    items=tuple(body.get("items") or ()),
                    select=Selection(**{name: tuple(values) for name, values in select.items()}) if select else None,
-                   gate_share=float(body.get("gate_share", 0.1)))
+                   gate_share=float(body.get("gate_share", 0.1)),
+                   clearance=Clearance(**body["clearance"]) if body.get("clearance") else None)
 
 
 def _utc(value: str | datetime) -> datetime:
@@ -260,25 +332,45 @@ class PacedCampaign:
     delivered: int = 0
     updated: datetime | None = None
     capped: set = field(default_factory=set)  # buyers who reached the cap (or met an exhausted budget)
+    audience: np.ndarray | None = None  # a clearance's buyers (a flag per buyer code); None: every buyer
 
     def planned(self, now: datetime) -> float:
         """Impressions the plan has delivered by ``now``."""
         campaign = self.campaign
         return campaign.impressions * self.curve.share(campaign.start, campaign.end, now)
 
-    def follow(self, delivered: int, now: datetime) -> None:
-        """Take the impressions delivered so far (by every server worker) and update the multiplier."""
+    def planned_sales(self, now: datetime) -> float:
+        """A clearance's lot units the plan has sold by ``now`` since the campaign started: its
+        remaining units evenly over the traffic to the sell-by date."""
+        campaign = self.campaign
+        return campaign.clearance.remaining * self.curve.share(campaign.start, campaign.end, now)
+
+    def follow(self, delivered: int, now: datetime, sold: int | None = None) -> None:
+        """Take the impressions delivered so far (by every server worker) and update the multiplier:
+        on impressions against their plan, or for a clearance on the lot's units ``sold`` since the
+        campaign started against :meth:`planned_sales`."""
         self.delivered = delivered
         seconds = 0.0 if self.updated is None else (now - self.updated).total_seconds()
-        self.controller.update((self.planned(now) - delivered) / self.campaign.impressions, seconds)
+        clearance = self.campaign.clearance
+        if clearance is None:
+            error = (self.planned(now) - delivered) / self.campaign.impressions
+        else:
+            error = (self.planned_sales(now) - (sold or 0)) / clearance.remaining
+        self.controller.update(error, seconds)
         self.updated = now
 
     def open(self, now: datetime) -> bool:
-        """Whether to place the campaign now: in its window, with budget left, and not ahead of its
-        plan by more than AHEAD_SLACK of the budget, so delivery never runs ahead of the traffic."""
+        """Whether to place the campaign now: in its window, with budget left, and (but for a
+        clearance, which follows sales) not ahead of its plan by more than AHEAD_SLACK of the
+        budget, so delivery never runs ahead of the traffic."""
         campaign = self.campaign
-        return (campaign.start <= now < campaign.end and self.delivered < min(
-            campaign.impressions, self.planned(now) + AHEAD_SLACK * campaign.impressions))
+        if not campaign.start <= now < campaign.end or self.delivered >= campaign.impressions:
+            return False
+        return campaign.clearance is not None or self.delivered < self.planned(now) + AHEAD_SLACK * campaign.impressions
+
+    def reaches(self, user_code: int) -> bool:
+        """Whether the campaign may be placed for the buyer ``user_code`` (a clearance: its audience)."""
+        return self.audience is None or (0 <= user_code < len(self.audience) and bool(self.audience[user_code]))
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,22 @@ def lot_buyers(engine: "RecommendationEngine", record: LotRecord) -> np.ndarray 
     return keep
 
 
+def clearance_audience(engine: "RecommendationEngine", items: tuple[str, ...], record: LotRecord, size: int
+                       ) -> np.ndarray:
+    """Which training buyers a lot's clearance campaign may reach (a flag per buyer code): of the
+    buyers the lot ships to, the ``size`` likeliest of each part of each of its ``items``'
+    audiences. None of them without an audience model."""
+    chosen = np.zeros(len(engine.users), dtype=bool)
+    if engine.audiences is None or engine.repeat is None:
+        return chosen
+    codes = engine.items.encode(list(items))
+    keep = lot_buyers(engine, record)
+    for audience in engine.audiences_of(codes[codes >= 0]):
+        for kind in ("repeat", "first_time"):
+            chosen[audience.top(kind, size, keep)[0]] = True
+    return chosen
+
+
 def lot_audience(engine: "RecommendationEngine", record: LotRecord) -> list[dict]:
     """Who could take the lot, per city tier: the expected buyers of its items (both parts of their
     audiences, among the buyers it ships to; a buyer of two items counts twice) and the expected
@@ -168,9 +184,14 @@ def lot_report(record: LotRecord, engine: "RecommendationEngine", forecast: pd.D
     if forecast is None:
         answer["note"] = "no forecasts published: run `recommender forecast-publish` and serve them (--forecasts)"
     else:
-        rows = forecast[forecast.item_id.isin(record.items)]
-        answer["projection"] = project_sell_through(
-            rows, period_days, record.units, record.units_sold, from_us(record.available_from_us),
-            from_us(record.sell_by_us), now, record.tiers or None).to_dict()
+        answer["projection"] = lot_projection(record, forecast, period_days, now).to_dict()
     return answer
+
+
+def lot_projection(record: LotRecord, forecast: pd.DataFrame, period_days: float, now: datetime) -> SellThrough:
+    """The :func:`project_sell_through` of a stored lot from ``forecast`` (its merchant's rows per
+    item and city tier; the lot's items are read)."""
+    return project_sell_through(forecast[forecast.item_id.isin(record.items)], period_days, record.units,
+                                record.units_sold, from_us(record.available_from_us), from_us(record.sell_by_us), now,
+                                record.tiers or None)
 

@@ -18,6 +18,10 @@ items (:meth:`LiveCampaigns.place`):
 4. the impressions are counted in the store in one transaction, within the budget and the
    buyer's frequency cap (:meth:`recommender.store.Campaigns.reserve_impressions`): only what
    is granted is marked (``"campaign": id``) and, for lifted items, shown.
+
+A lot's clearance campaign is placed for its audience only (computed when a worker starts placing
+it), paced on the lot's sales, and stopped by the first worker that sees the lot sold out or
+withdrawn; the store grants it nothing from the moment the lot has no units left.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import pandas as pd
 from recommender.campaigns import TOP, Campaign, PacedCampaign, Placer, TrafficCurve
 from recommender.engine import Histories, RecommendationEngine
 from recommender.explain import Explainer
+from recommender.lots import clearance_audience
 from recommender.store import CampaignRecord, EventStore
 from serving.precomputed import Listed
 
@@ -62,8 +67,20 @@ class LiveCampaigns:
             if campaign_id in self.not_placed:
                 continue
             running = self.running.get(campaign_id) or self._start(record, store, now)
-            if running is not None:
+            if running is None:
+                continue
+            clearance = running.campaign.clearance
+            if clearance is None:
                 running.follow(record.delivered, now)
+                continue
+            lot = store.lots.get(*clearance.lot)
+            if lot is None or lot.withdrawn_us is not None or lot.remaining <= 0:  # its goal is met, or gone
+                store.campaigns.stop(campaign_id)
+                del self.running[campaign_id]
+                log.info("clearance %s stopped: lot %s %s", campaign_id, clearance.lot_id,
+                         "sold out" if lot is not None and lot.remaining <= 0 else "withdrawn")
+                continue
+            running.follow(record.delivered, now, sold=lot.units_sold - (lot.units - clearance.remaining))
 
     def _start(self, record: CampaignRecord, store: EventStore, now: datetime) -> PacedCampaign | None:
         campaign = Campaign.from_dict(record.definition)
@@ -79,7 +96,14 @@ class LiveCampaigns:
             newest = store.events.after(max(0, store.events.last_seq() - TRAFFIC_EVENTS), limit=TRAFFIC_EVENTS)
             received = [event.received_us for event in newest]
             self.curve = TrafficCurve.from_times(pd.Series(pd.to_datetime(received, unit="us", utc=True)))
-        running = PacedCampaign(campaign, np.flatnonzero(member), self.curve)
+        audience = None
+        if campaign.clearance is not None:
+            lot = store.lots.get(*campaign.clearance.lot)
+            if lot is None:
+                self.not_placed.add(campaign.campaign_id)
+                return None
+            audience = clearance_audience(self.engine, campaign.items, lot, campaign.clearance.audience)
+        running = PacedCampaign(campaign, np.flatnonzero(member), self.curve, audience=audience)
         self.running[campaign.campaign_id] = running
         log.info("campaign %s placed: %d items, %d impressions from %s to %s", campaign.campaign_id,
                  len(running.codes), campaign.impressions, campaign.start, campaign.end)
@@ -105,7 +129,7 @@ class LiveCampaigns:
         entries = [[code, score, reason, None] for code, score, reason in zip(
             listed.codes.tolist(), listed.scores.tolist(), reasons.tolist())]  # code, score, reason id, campaign
         for running in active:
-            if user_id not in running.capped:
+            if user_id not in running.capped and running.reaches(user_code):
                 await self._place_campaign(running, store, user_id, tier, bought, scores, entries, ranked)
         entries = entries[:len(listed.codes)]
         codes, shown, reason_ids, campaigns = zip(*entries)
@@ -129,7 +153,8 @@ class LiveCampaigns:
             return
         items = [str(item) for item in self.engine.items.decode(shown)]
         granted = await asyncio.to_thread(store.campaigns.reserve_impressions, campaign.campaign_id, user_id, items,
-                                          campaign.per_buyer_cap)
+                                          campaign.per_buyer_cap,
+                                          None if campaign.clearance is None else campaign.clearance.lot)
         paced.delivered += granted  # this worker's view until the next follow reads every worker's
         if granted < len(shown):
             paced.capped.add(user_id)  # the budget or the buyer's cap ran out

@@ -874,3 +874,26 @@ class LotsResponse(BaseModel):
     """A merchant's lots (or every merchant's, for the operator)."""
 
     lots: list[LotOut]
+
+
+class ClearanceIn(BaseModel):
+    """How to start a lot's clearance campaign (every field optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audience: int = Field(1_000, ge=1, le=100_000, description="The likeliest buyers of each part of each lot "
+                                                               "item's audience the campaign may reach.")
+
+
+class ClearanceOut(BaseModel):
+    """A lot's clearance campaign as started, and what sized it."""
+
+    campaign: CampaignOut = Field(description="The campaign (admin routes: `/v1/admin/campaigns/{campaign_id}`).")
+    goal_units: float = Field(description="Units to sell beyond the forecast by the sell-by date: the projected "
+                                          "shortfall (P50).")
+    conversion: float = Field(description="Purchases per impression the budget was sized with: measured on past "
+                                          "campaigns, shrunk towards the prior (2% worth 1,000 impressions).")
+    measured_impressions: int = Field(description="Campaign impressions measured so far (every campaign).")
+    measured_purchases: int = Field(description="Purchases that followed them.")
+    audience_buyers: int = Field(description="Buyers the campaign may reach.")
+

@@ -94,6 +94,19 @@ def published_forecasts(forecast_market, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_forecasts(small_market, tmp_path_factory) -> Path:
+    """The small marketplace's forecasts published by the CLI (26 weeks ahead), once per test session:
+    the same catalog as small_model's, so its merchants' lots have projections."""
+    from recommender.cli import main
+
+    out = tmp_path_factory.mktemp("small_forecasts") / "forecasts"
+    purchases, catalog = small_market
+    assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out", str(out),
+                 "--horizon", "26", "--quiet"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def small_model(small_market, tmp_path_factory) -> Path:
     """A model directory trained by the CLI on the small marketplace, once per test session."""
     from recommender.cli import main

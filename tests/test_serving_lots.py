@@ -34,16 +34,6 @@ def merchants(engine) -> dict[str, list[str]]:
         "sales", ascending=False).item_id] for merchant in totals.index[:2]}
 
 
-@pytest.fixture(scope="module")
-def small_forecasts(small_market, tmp_path_factory):
-    from recommender.cli import main
-
-    out = tmp_path_factory.mktemp("lot-forecasts") / "forecasts"
-    assert main(["forecast-publish", "--purchases", str(small_market[0]), "--catalog", str(small_market[1]),
-                 "--out", str(out), "--horizon", "26", "--quiet"]) == 0
-    return out
-
-
 def make_client(small_model, merchants, tmp_path, monkeypatch, forecasts=None):
     tokens = tmp_path / "tokens.json"
     issued = {merchant: issue_token(tokens, merchant) for merchant in merchants}
@@ -162,3 +152,63 @@ def test_the_projection_and_the_operators_lots_at_risk(small_model, merchants, s
         assert [row["lot_id"] for row in at_risk.json()["lots"]] == ["harvest-2"]
         every = client.get("/v1/admin/lots", headers={"X-API-Key": ADMIN}).json()["lots"]
         assert {row["lot_id"] for row in every} == {"harvest-1", "harvest-2"}
+
+
+def campaign_items(client, user_id: str, campaign_id: str) -> list[str]:
+    answer = client.get(f"/v1/users/{user_id}/recommendations", params={"k": 20})
+    return [item["item_id"] for item in answer.json()["items"] if item.get("campaign") == campaign_id]
+
+
+@pytest.mark.slow  # publishes the small marketplace's forecasts
+def test_a_clearance_reaches_the_lots_audience_only_and_ends_when_the_lot_sells_out(
+        small_model, engine, merchants, small_forecasts, tmp_path, monkeypatch):
+    from recommender.lots import clearance_audience
+    from recommender.store import from_us
+    from serving import watcher
+    from serving.state import state_of
+
+    monkeypatch.setattr(watcher, "POLL_SECONDS", 3600)  # the test follows the store itself (pick_up)
+    client, issued = make_client(small_model, merchants, tmp_path, monkeypatch, forecasts=small_forecasts)
+    owner, items = next(iter(merchants.items()))
+    headers = as_merchant(issued[owner])
+    with client:
+        state = state_of(client.app)
+
+        def pick_up() -> None:
+            watcher.Watcher(state).check()
+
+        assert client.post(f"/v1/merchants/{owner}/lots", json={**lot(items[:2], units=10**6), "lot_id": "slow"},
+                           headers=headers).status_code == 201
+        small = client.post(f"/v1/merchants/{owner}/lots/harvest-1/clearance", headers=headers)
+        assert small.status_code == 404
+        client.post(f"/v1/merchants/{owner}/lots", json=lot(items[:2], units=1, days=(0, 60)), headers=headers)
+        assert client.post(f"/v1/merchants/{owner}/lots/harvest-1/clearance", headers=headers).status_code == 409
+
+        started = client.post(f"/v1/merchants/{owner}/lots/slow/clearance", json={"audience": 40}, headers=headers)
+        assert started.status_code == 201, started.text
+        body = started.json()
+        campaign_id = body["campaign"]["campaign"]["campaign_id"]
+        assert body["campaign"]["campaign"]["impressions"] == int(np.ceil(body["goal_units"] / body["conversion"]))
+        assert body["campaign"]["campaign"]["items"] == sorted(items[:2])
+        assert body["conversion"] == pytest.approx(0.02) and body["audience_buyers"] > 0
+        assert client.post(f"/v1/merchants/{owner}/lots/slow/clearance", headers=headers).status_code == 409
+        pick_up()
+
+        record = state.store.lots.get(owner, "slow")
+        audience = clearance_audience(engine, record.items, record, 40)
+        user_ids = np.asarray(engine.users.ids).astype(str)
+        reached = [user for user in user_ids[audience][:60] if campaign_items(client, user, campaign_id)]
+        outside = [user for user in user_ids[~audience][:60] if campaign_items(client, user, campaign_id)]
+        assert reached and not outside
+
+        # the lot sells out: from the purchase that empties it, no lot item is shown for the clearance
+        remaining = state.store.lots.get(owner, "slow").remaining
+        sold_out = {"event_id": "the-last-units", "user_id": "a-big-buyer", "item_id": items[0], "type": "purchase",
+                    "quantity": remaining, "timestamp": (from_us(record.available_from_us) + timedelta(
+                        hours=1)).isoformat()}
+        assert client.post("/v1/events", json={"events": [sold_out]}, headers={"X-API-Key": INGEST}).status_code == 200
+        assert state.store.lots.get(owner, "slow").remaining == 0
+        assert not any(campaign_items(client, user, campaign_id) for user in reached)
+        pick_up()
+        stopped = client.get(f"/v1/admin/campaigns/{campaign_id}", headers={"X-API-Key": ADMIN}).json()
+        assert stopped["status"] == "stopped"

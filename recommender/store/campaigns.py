@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from recommender.store.database import Database, now_us
-from recommender.store.schema import campaign_buyers, campaign_items, campaign_minutes, campaigns
+from recommender.store.schema import campaign_buyers, campaign_items, campaign_minutes, campaigns, events, lots
 
 
 @dataclass(frozen=True)
@@ -78,16 +78,24 @@ class Campaigns:
         with self.database.writing() as connection:
             return connection.execute(statement).rowcount == 1
 
-    def reserve_impressions(self, campaign_id: str, user_id: str, item_ids: Sequence[str], cap: int) -> int:
+    def reserve_impressions(self, campaign_id: str, user_id: str, item_ids: Sequence[str], cap: int,
+                            lot: tuple[str, str] | None = None) -> int:
         """Count impressions of ``item_ids`` (in order) for buyer ``user_id``, in one transaction and
         as far as the campaign's budget and the buyer's ``cap`` allow; how many were granted (the
-        first ones), 0 for a stopped or unknown campaign. Every worker counts here, so neither the
-        budget nor the cap is ever exceeded."""
+        first ones), 0 for a stopped or unknown campaign, and for a clearance of ``lot``
+        (merchant id, lot id) 0 once the lot is sold out or withdrawn. Every worker counts here, so
+        neither the budget nor the cap is ever exceeded, and no lot item is shown for a clearance
+        after the purchase that sold the lot out is stored."""
         with self.database.writing() as connection:
             campaign = connection.execute(select(campaigns.c.impressions, campaigns.c.delivered, campaigns.c.stopped_us)
                                           .where(campaigns.c.campaign_id == campaign_id)).first()
             if campaign is None or campaign.stopped_us is not None:
                 return 0
+            if lot is not None:
+                on_offer = connection.execute(select(lots.c.units - lots.c.units_sold).where(
+                    lots.c.merchant_id == lot[0], lots.c.lot_id == lot[1], lots.c.withdrawn_us.is_(None))).scalar()
+                if not on_offer or on_offer <= 0:
+                    return 0
             shown = connection.execute(select(campaign_buyers.c.shown).where(
                 campaign_buyers.c.campaign_id == campaign_id, campaign_buyers.c.user_id == user_id)).scalar()
             granted = max(0, min(len(item_ids), campaign.impressions - campaign.delivered, cap - (shown or 0)))
@@ -100,6 +108,22 @@ class Campaigns:
                             [(campaign_id, item_id, 1) for item_id in item_ids[:granted]])
             self._increment(connection, campaign_minutes, "minute", [(campaign_id, int(time.time() // 60), granted)])
         return granted
+
+    def conversions(self) -> tuple[int, int]:
+        """What campaigns converted, over every campaign: the impressions delivered, and the
+        purchases that followed them (purchases of a campaign's items, after its start, by buyers
+        it reached; a buyer's purchases of one item count once per campaign)."""
+        with self.database.engine.connect() as connection:
+            impressions = connection.execute(select(func.coalesce(func.sum(campaigns.c.delivered), 0))).scalar()
+            followed = (select(campaign_buyers.c.campaign_id, campaign_buyers.c.user_id, campaign_items.c.item_id)
+                        .join(campaign_items, campaign_items.c.campaign_id == campaign_buyers.c.campaign_id)
+                        .join(campaigns, campaigns.c.campaign_id == campaign_buyers.c.campaign_id)
+                        .join(events, (events.c.user_id == campaign_buyers.c.user_id)
+                              & (events.c.item_id == campaign_items.c.item_id))
+                        .where(events.c.type == "purchase", events.c.timestamp_us >= campaigns.c.start_us)
+                        .distinct().subquery())
+            purchases = connection.execute(select(func.count()).select_from(followed)).scalar()
+        return int(impressions), int(purchases)
 
     def _increment(self, connection: Connection, table: Table, key: str, rows: list[tuple[str, str | int, int]]
                    ) -> None:

@@ -9,6 +9,10 @@ what a merchant reads of one: :func:`recommender.lots.lot_report`).
   the sell-through projection and the audience; ``DELETE .../lots/{lot_id}`` withdraws one.
 * ``GET /v1/admin/lots`` (admin key) lists every merchant's lots, ``at_risk=true`` only those whose
   projected P50 sales fall short of their remaining units.
+* ``POST /v1/merchants/{merchant_id}/lots/{lot_id}/clearance`` starts the lot's clearance campaign
+  from its projected shortfall (:func:`recommender.campaigns.clearance_campaign`): 201; 409 for a
+  lot withdrawn, sold out, projected to sell out without one, or with one already; 503 without
+  published forecasts (nothing to size it with).
 
 The projection reads the forecasts the server publishes (``--forecasts``); without them a lot has
 no projection and says why.
@@ -21,14 +25,24 @@ import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.lots import lot_report
+from recommender.campaigns import clearance_campaign, conversion_rate
+from recommender.lots import clearance_audience, lot_projection, lot_report
 from recommender.store import Lot, LotConflict, LotRecord, to_us
 from serving.parameters import Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.routes.admin import require_admin_key
+from serving.routes.campaigns import report
 from serving.routes.merchants import ERRORS as MERCHANT_ERRORS
 from serving.routes.merchants import Merchant
-from serving.schemas import LotIn, LotOut, LotPath, LotsResponse, MerchantPath
+from serving.schemas import (
+    ClearanceIn,
+    ClearanceOut,
+    LotIn,
+    LotOut,
+    LotPath,
+    LotsResponse,
+    MerchantPath,
+)
 from serving.served import Served
 from serving.state import State
 
@@ -170,3 +184,49 @@ def admin_lots(request: Request, state: State) -> Response:
     if query.at_risk:
         found = [lot for lot in found if lot["projection"] is not None and lot["projection"]["at_risk"]]
     return json_response({"lots": found})
+
+
+@router.post("/v1/merchants/{merchant_id}/lots/{lot_id}/clearance", response_model=ClearanceOut, status_code=201,
+             openapi_extra=LOT_PARAMETERS.openapi, responses={**ERRORS, **documented_errors(400, 413)},
+             summary="Start a lot's clearance campaign from its projected shortfall (the merchant's own token)",
+             description="A campaign whose goal is the lot's projected shortfall (P50) in units sold by its sell-by "
+                         "date: it places the lot's items for the lot's audience only, within the relevance gate, "
+                         "paces on the lot's sales against a plan that sells its remaining units evenly to the "
+                         "sell-by date, and stops when the lot is sold out or withdrawn. Its impression budget is "
+                         "the shortfall over the measured conversion of past campaigns (with a prior). 409 for a "
+                         "lot withdrawn, sold out, projected to sell out without a campaign, or with one already.")
+def start_clearance(request: Request, state: State, merchant: Merchant, body: ClearanceIn | None = None
+                    ) -> Response:
+    path, _ = LOT_PARAMETERS.parse(request)
+    own(merchant, path.merchant_id)
+    served, store = state.current(), state.event_store()
+    record = store.lots.get(merchant, path.lot_id)
+    if record is None:
+        raise HTTPException(404, detail=f"merchant {merchant!r} has no lot {path.lot_id!r}")
+    if record.withdrawn_us is not None or record.remaining <= 0:
+        raise HTTPException(409, detail=f"lot {path.lot_id!r} is {'withdrawn' if record.remaining > 0 else 'sold out'}")
+    forecast, period_days = forecast_rows(state, merchant)
+    if forecast is None:
+        raise HTTPException(503, detail="no forecasts published: a clearance is sized on the lot's projection")
+    now = datetime.now(timezone.utc)
+    projection = lot_projection(record, forecast, period_days, now)
+    shortfall = projection.shortfall["p50"]
+    if shortfall <= 0:
+        raise HTTPException(409, detail=f"lot {path.lot_id!r} is projected to sell out by its sell-by date without a "
+                                        f"campaign (P50 {projection.expected['p50']:.1f} of {record.remaining} units)")
+    impressions, purchases = store.campaigns.conversions()
+    body = body or ClearanceIn()
+    campaign = clearance_campaign(merchant, record.lot_id, record.items, record.remaining, shortfall,
+                                  projection.sell_by, projection.start, conversion_rate(impressions, purchases),
+                                  body.audience)
+    try:
+        stored = store.campaigns.add(campaign.to_dict(), to_us(campaign.start), to_us(campaign.end))
+    except ValueError as exc:
+        raise HTTPException(409, detail=f"lot {path.lot_id!r} has a clearance campaign already "
+                                        f"({campaign.campaign_id})") from exc
+    audience = clearance_audience(served.model.engine, record.items, record, body.audience)
+    return json_response({"campaign": report(stored, served, store), "goal_units": shortfall,
+                          "conversion": campaign.clearance.conversion, "measured_impressions": impressions,
+                          "measured_purchases": purchases, "audience_buyers": int(audience.sum())},
+                         status_code=201)
+
