@@ -286,8 +286,11 @@ def test_invalid_arguments_name_the_argument(kwargs, name):
 
 def test_write_and_read_back(tmp_path, small):
     paths = write_demo_marketplace(tmp_path / "demo", buyers=300, items=120, seed=7)
-    assert set(paths) == {"purchases", "catalog"}
+    assert set(paths) == {"purchases", "catalog", "buyers"}
     assert paths["purchases"] == tmp_path / "demo" / "purchases.csv"
+    buyers = pa_csv.read_csv(paths["buyers"])
+    assert buyers.column("user_id").to_pylist() == small.buyers.column("user_id").to_pylist()
+    assert {"top_category", "favourite_regions"} <= set(buyers.column_names)
     purchases = pa_csv.read_csv(paths["purchases"])
     catalog = pa_csv.read_csv(paths["catalog"], parse_options=pa_csv.ParseOptions(newlines_in_values=True))
     assert purchases.column_names == small.purchases.column_names

@@ -171,15 +171,16 @@ def simulate_campaign(engine: RecommendationEngine, campaign: Campaign, dataset:
         for column, totals in per.items():
             value = str(catalog[column].iloc[code]) if column in catalog else "unknown"
             totals[value] = totals.get(value, 0) + count
+    n_items = engine.n_items
     return Simulation(campaign, len(visits), times.to_numpy(), planned, delivered,
-                      _ndcg(with_lists, relevant_rows, engine.n_items), _ndcg(without_lists, relevant_rows,
-                                                                               engine.n_items),
+                      ndcg_of_lists(with_lists, relevant_rows, n_items),
+                      ndcg_of_lists(without_lists, relevant_rows, n_items),
                       len(relevant_rows), waste, sum(count > 0 for count in shown_per_buyer.values()),
                       per["merchant_id"], per["region"],
-                      {"impressions": niche_impressions, "ndcg": _ndcg(niche_lists, relevant_rows, engine.n_items)})
+                      {"impressions": niche_impressions, "ndcg": ndcg_of_lists(niche_lists, relevant_rows, n_items)})
 
 
-def _ndcg(lists: list[np.ndarray], relevant: list[list[int]], n_items: int) -> float:
+def ndcg_of_lists(lists: list[np.ndarray], relevant: list[list[int]], n_items: int) -> float:
     """Mean NDCG@TOP of ``lists`` against the ``relevant`` item codes of each (nan without any)."""
     if not lists:
         return math.nan
@@ -215,20 +216,27 @@ def delivery_plot(simulation: Simulation) -> bytes:
     return buffer.getvalue()
 
 
-def write_simulation_report(simulation: Simulation, path: str | os.PathLike) -> Path:
-    """An HTML report (the table and the plot, embedded; nothing fetched), written atomically."""
-    png = base64.b64encode(delivery_plot(simulation)).decode("ascii")
-    reach = "".join(f"<tr><td>{html.escape(name)}</td><td>{count:,}</td></tr>"
-                    for name, count in sorted(simulation.per_merchant.items(), key=lambda kv: -kv[1]))
-    text = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Campaign simulation "
-            f"{html.escape(simulation.campaign.campaign_id)}</title></head><body style='font-family:sans-serif'>"
-            f"<h1>Campaign simulation: {html.escape(simulation.campaign.name)}</h1>"
-            f"<pre>{html.escape(simulation.table())}</pre>"
-            f"<figure><img alt='delivered impressions against the plan, and the hourly pacing error' "
-            f"src='data:image/png;base64,{png}'><figcaption>Top: impressions delivered (red) against the plan "
-            f"(dashed), which follows the traffic of the visits before the window. Bottom: the pacing error at the "
-            f"end of each hour, as a share of the budget (above 0: behind the plan).</figcaption></figure>"
-            f"<h2>Impressions per merchant</h2><table><tbody>{reach}</tbody></table></body></html>")
+def html_report(title: str, table: str, png: bytes, alt: str, caption: str, path: str | os.PathLike,
+                extra: str = "") -> Path:
+    """A simulation's HTML report: ``table`` (text) and the ``png`` plot embedded (nothing fetched),
+    then ``extra`` HTML, written atomically."""
+    image = base64.b64encode(png).decode("ascii")
+    text = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body style='font-family:sans-serif'><h1>{html.escape(title)}</h1><pre>{html.escape(table)}</pre>"
+            f"<figure><img alt='{html.escape(alt)}' src='data:image/png;base64,{image}'><figcaption>{caption}"
+            f"</figcaption></figure>{extra}</body></html>")
     with atomic_file(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_simulation_report(simulation: Simulation, path: str | os.PathLike) -> Path:
+    """An HTML report (the table and the plot, embedded; nothing fetched), written atomically."""
+    reach = "".join(f"<tr><td>{html.escape(name)}</td><td>{count:,}</td></tr>"
+                    for name, count in sorted(simulation.per_merchant.items(), key=lambda kv: -kv[1]))
+    return html_report(
+        f"Campaign simulation: {simulation.campaign.name}", simulation.table(), delivery_plot(simulation),
+        "delivered impressions against the plan, and the hourly pacing error",
+        "Top: impressions delivered (red) against the plan (dashed), which follows the traffic of the visits before "
+        "the window. Bottom: the pacing error at the end of each hour, as a share of the budget (above 0: behind the "
+        "plan).", path, f"<h2>Impressions per merchant</h2><table><tbody>{reach}</tbody></table>")

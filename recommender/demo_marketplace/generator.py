@@ -959,11 +959,14 @@ def generate_marketplace(buyers: int = 20_000, items: int = 2_000, seed: int = 0
 
 def write_demo_marketplace(out_dir: str | os.PathLike, buyers: int = 20_000, items: int = 2_000, seed: int = 0,
                            purchases: int | None = None) -> dict[str, Path]:
-    """Generate a demo marketplace and write ``purchases.csv`` and ``catalog.csv`` into ``out_dir``."""
+    """Generate a demo marketplace and write ``purchases.csv`` and ``catalog.csv`` into ``out_dir``,
+    and ``buyers.csv``: the buyers' latent traits (their known tastes, what ``simulate-lot`` reads;
+    not part of the data contract)."""
     market = generate_marketplace(buyers=buyers, items=items, seed=seed, purchases=purchases)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return {
         "purchases": write_table(market.purchases, out / "purchases.csv"),
         "catalog": write_table(market.catalog, out / "catalog.csv"),
+        "buyers": write_table(market.buyers, out / "buyers.csv"),
     }
