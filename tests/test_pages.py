@@ -230,3 +230,172 @@ def test_the_api_docs_work_with_no_network(site, browser):
         shot(docs, "docs")
     finally:
         context.close()
+
+
+# --- harvest lots: the merchant page's lots and the console's lots at risk ----------------------------
+
+@pytest.fixture(scope="module")
+def lot_site(small_model, small_market, small_forecasts, tmp_path_factory):
+    """A server of the small marketplace's model with its forecasts (the same catalog, so lots have
+    projections), and a token of its merchant with the most purchases."""
+    import pandas as pd
+
+    purchases, catalog = small_market
+    owner = pd.read_csv(catalog).set_index("item_id").merchant_id
+    merchant = str(pd.read_csv(purchases).item_id.map(owner).value_counts().index[0])
+    work = tmp_path_factory.mktemp("lot-pages")
+    token = issue_token(work / "tokens.json", merchant)
+    with ServerProcess(small_model, 1, "--forecasts", str(small_forecasts), "--merchant-tokens",
+                       str(work / "tokens.json"), "--store", f"sqlite:///{work / 'events.sqlite3'}",
+                       env={ADMIN_KEY_ENV: ADMIN}) as server:
+        yield server.url, merchant, token
+
+
+def merchant_api(base: str, merchant: str, token: str, path: str, method: str = "GET", **options) -> httpx.Response:
+    return httpx.request(method, f"{base}/v1/merchants/{merchant}{path}", headers={"Authorization": f"Bearer {token}"},
+                         **options)
+
+
+def forecast_items(base: str, merchant: str, token: str) -> list[str]:
+    return sorted({row["item_id"] for row in merchant_api(base, merchant, token, "/forecast?by=item").json()["rows"]})
+
+
+def declare(base: str, merchant: str, token: str, lot_id: str, units: int, days: int = 60) -> dict:
+    today = datetime.now(timezone.utc).replace(microsecond=0)
+    answer = merchant_api(base, merchant, token, "/lots", "POST", json={
+        "lot_id": lot_id, "items": forecast_items(base, merchant, token)[:3], "units": units,
+        "available_from": today.isoformat(), "sell_by": (today + timedelta(days=days)).isoformat()})
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+def sign_in(page, base: str, merchant: str, token: str) -> None:
+    page.goto(f"{base}/ui/merchant.html")
+    page.get_by_label("Merchant id").fill(merchant)
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#lots-section:not([hidden]) #lot-items input")
+
+
+def test_a_merchant_declares_a_lot_reads_its_projection_and_withdraws_it(lot_site, page, errors):
+    base, merchant, token = lot_site
+    sign_in(page, base, merchant, token)
+    offered = page.locator("#lot-items input").evaluate_all("boxes => boxes.map(box => box.value)")
+    assert set(forecast_items(base, merchant, token)) <= set(offered)  # the items the page knows
+    today = datetime.now(timezone.utc).date()
+    page.get_by_label("Lot id", exact=True).fill("harvest-page")
+    for box in page.locator("#lot-items input").all()[:2]:
+        box.check()
+    page.get_by_label("Units", exact=True).fill("40")
+    page.get_by_label("Available from", exact=True).fill(today.isoformat())
+    page.get_by_label("Sell by", exact=True).fill((today - timedelta(days=5)).isoformat())  # too early: a 422
+    page.get_by_role("button", name="Declare").click()
+    page.wait_for_function("document.getElementById('lot-error-sell_by').textContent.length > 0")
+    assert "after" in page.locator("#lot-error-sell_by").text_content()
+    assert page.get_by_label("Sell by", exact=True).get_attribute("aria-invalid") == "true"
+    assert page.locator("#lot-error-units").text_content() == ""
+    assert "harvest-page" not in {lot["lot_id"] for lot in merchant_api(base, merchant, token, "/lots").json()["lots"]}
+    errors.clear()  # the browser logs the refused request (422) as a console error: expected here
+
+    page.get_by_label("Sell by", exact=True).fill((today + timedelta(days=60)).isoformat())
+    page.get_by_role("button", name="Declare").click()
+    lot = page.locator('.lot[data-lot-id="harvest-page"]')
+    lot.locator(".js-plotly-plot").wait_for()
+    assert page.locator("#lot-error-sell_by").text_content() == ""
+    listed = {row["lot_id"]: row for row in merchant_api(base, merchant, token, "/lots").json()["lots"]}
+    stored = listed["harvest-page"]
+    assert stored["units"] == 40 and len(stored["items"]) == 2 and stored["projection"] is not None
+    projection = stored["projection"]
+    facts = dict(zip(lot.locator(".facts dt").all_text_contents(), lot.locator(".facts dd").all_text_contents()))
+    assert facts == {"units": "40", "sold": str(stored["units_sold"]), "remaining": str(stored["remaining"]),
+                     "available from": stored["available_from"][:10], "sell by": stored["sell_by"][:10],
+                     "expected sales to come (P50)": f"{projection['expected']['p50']:.1f}",
+                     "P10 - P90": f"{projection['expected']['p10']:.1f} - {projection['expected']['p90']:.1f}",
+                     "shortfall (P50)": f"{projection['shortfall']['p50']:.1f}", "city tiers": "all"}
+    traces = {trace["name"]: trace for trace in lot.locator(".js-plotly-plot").evaluate(
+        "chart => chart.data.map(trace => ({name: trace.name, x: trace.x, y: trace.y}))")}
+    assert traces["expected P50"]["y"] == pytest.approx([point["p50"] for point in projection["curve"]])
+    assert traces["expected P10-P90"]["y"] == pytest.approx([point["p10"] for point in projection["curve"]])
+    assert traces["units"]["y"] == [40, 40]
+    assert traces["sell-by"]["x"] == [stored["sell_by"]] * 2
+    assert traces["sold so far"]["y"] == [projection["sold"]]
+    assert lot.locator("table.audience tbody tr").count() == len(stored["audience"]) > 0
+    shot(page, "merchant-lots")
+
+    page.get_by_label("Lot id", exact=True).fill("harvest-page")  # the same id, another definition: a 409
+    page.locator("#lot-items input").first.check()
+    page.get_by_label("Units", exact=True).fill("41")
+    page.get_by_role("button", name="Declare").click()
+    page.wait_for_function("document.getElementById('lot-error-lot_id').textContent.length > 0")
+    assert "harvest-page" in page.locator("#lot-error-lot_id").text_content()
+    errors.clear()  # the refused request (409), logged by the browser
+
+    lot.get_by_role("button", name="Withdraw").click()
+    lot.locator(".withdrawn").wait_for()
+    after = {row["lot_id"]: row for row in merchant_api(base, merchant, token, "/lots").json()["lots"]}
+    assert after["harvest-page"]["withdrawn_at"] is not None
+    assert lot.get_by_role("button", name="Withdraw").count() == 0
+    assert errors == []
+
+
+def test_the_operator_console_lists_the_lots_at_risk_by_shortfall(lot_site, page, errors):
+    base, merchant, token = lot_site
+    declare(base, merchant, token, "glut", units=10**6)
+    declare(base, merchant, token, "sells-out", units=1)
+    at_risk = httpx.get(f"{base}/v1/admin/lots", params={"at_risk": "true"},
+                        headers={"X-API-Key": ADMIN}).json()["lots"]
+    assert "glut" in {lot["lot_id"] for lot in at_risk} and "sells-out" not in {lot["lot_id"] for lot in at_risk}
+    page.goto(f"{base}/ui/admin.html")
+    page.get_by_label("Admin key").fill(ADMIN)
+    page.get_by_role("button", name="Open").click()
+    page.wait_for_function("document.querySelectorAll('#lots-at-risk tbody tr').length > 0")
+    rows = page.locator("#lots-at-risk tbody tr").evaluate_all(
+        "rows => rows.map(row => [...row.cells].map(cell => cell.textContent))")
+    by_shortfall = sorted(at_risk, key=lambda lot: -lot["projection"]["shortfall"]["p50"])
+    assert [row[:2] for row in rows] == [[lot["merchant_id"], lot["lot_id"]] for lot in by_shortfall]
+    shown = next(row for row in rows if row[1] == "glut")
+    glut = next(lot for lot in at_risk if lot["lot_id"] == "glut")
+    projection = glut["projection"]
+    assert shown[2:] == [str(len(glut["items"])), str(10**6), str(glut["units_sold"]), str(glut["remaining"]),
+                         glut["sell_by"][:10], f"{projection['expected']['p50']:.1f}",
+                         f"{projection['shortfall']['p50']:.1f}"]
+    shot(page, "admin-lots")
+    assert errors == []
+
+
+def test_the_merchant_lots_fit_a_phones_width(lot_site, browser):
+    base, merchant, token = lot_site
+    declare(base, merchant, token, "phone-lot", units=500)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        sign_in(phone, base, merchant, token)
+        phone.locator('.lot[data-lot-id="phone-lot"] .js-plotly-plot').wait_for()
+        width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"the lots scroll sideways at 390 px: {width}"
+        shot(phone, "phone-merchant-lots")
+    finally:
+        context.close()
+
+
+def test_a_lot_without_a_projection_shows_why(lot_site, page, errors):
+    """A server without published forecasts answers each lot with no projection and a note (see
+    test_serving_lots.py); here the lots' answer is changed so, on its way to the page."""
+    base, merchant, token = lot_site
+    declare(base, merchant, token, "no-forecast", units=30)
+    note = "no forecasts published: run `recommender forecast-publish` and serve them (--forecasts)"
+
+    def without_projections(route):
+        answer = route.fetch()
+        body = answer.json()
+        for lot in body["lots"]:
+            lot.update(projection=None, note=note)
+        route.fulfill(response=answer, json=body)
+
+    page.route(f"{base}/v1/merchants/{merchant}/lots", without_projections)
+    sign_in(page, base, merchant, token)
+    lot = page.locator('.lot[data-lot-id="no-forecast"]')
+    assert lot.locator(".note").text_content() == note
+    assert lot.locator(".chart").count() == 0 and "no projection" in lot.locator("h3").text_content()
+    assert lot.locator(".facts dd").nth(5).text_content() == "n/a"
+    assert errors == []

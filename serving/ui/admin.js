@@ -1,8 +1,8 @@
 // Operator console: the served model's manifest, its validation against the baselines and the model
 // search (GET /v1/model); request counts, rates and latencies (GET /metrics, every 5 s); with the
 // admin key (X-API-Key header): exposure of regions and merchants in the served lists
-// (GET /v1/admin/exposure) and each campaign's delivery over time against its plan
-// (GET /v1/admin/campaigns).
+// (GET /v1/admin/exposure), each campaign's delivery over time against its plan
+// (GET /v1/admin/campaigns) and the harvest lots at risk across merchants (GET /v1/admin/lots).
 "use strict";
 
 const CHART_CONFIG = { responsive: true, displaylogo: false };
@@ -111,10 +111,19 @@ async function campaigns(key) {
                                              legend: { orientation: "h", y: -0.2 } }, CHART_CONFIG);
 }
 
+async function lotsAtRisk(key) {
+  const answer = await api("/v1/admin/lots?at_risk=true", { headers: { "X-API-Key": key } });
+  const byShortfall = answer.lots.sort((a, b) => b.projection.shortfall.p50 - a.projection.shortfall.p50);
+  document.querySelector("#lots-at-risk tbody").innerHTML = byShortfall.length ? byShortfall.map(lot =>
+    cells([lot.merchant_id, lot.lot_id, lot.items.length, lot.units, lot.units_sold, lot.remaining,
+           lot.sell_by.slice(0, 10), lot.projection.expected.p50.toFixed(1), lot.projection.shortfall.p50.toFixed(1)]))
+    .join("") : `<tr><td colspan="9">No lot at risk.</td></tr>`;
+}
+
 async function open(event) {
   event.preventDefault();
   const key = document.getElementById("key").value;
-  const failed = (await Promise.allSettled([exposure(key), campaigns(key)]))
+  const failed = (await Promise.allSettled([exposure(key), campaigns(key), lotsAtRisk(key)]))
     .filter(outcome => outcome.status === "rejected").map(outcome => outcome.reason);
   const refused = failed.find(error => error.status === 401 || error.status === 403);
   showMessage(refused ? "The admin key is not accepted." : failed.map(error => error.message).join("; "));

@@ -9,6 +9,7 @@ async function api(path, options = {}) {
     const detail = (body && body.detail) || `${answer.status} ${answer.statusText}`;
     const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
     error.status = answer.status;
+    error.body = body;  // the API's error shape: detail, and errors[] naming each bad field
     throw error;
   }
   return body;

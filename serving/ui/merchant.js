@@ -1,7 +1,7 @@
 // Merchant dashboard: the merchant's published forecast (GET /v1/merchants/{id}/forecast, bearer
 // token in the Authorization header) as charts with the P10-P90 band after the last year's sales
 // (GET /v1/merchants/{id}/sales), per city tier (rising tiers marked) and per item, and as a CSV
-// download.
+// download; then its harvest lots (lots.js).
 "use strict";
 
 const RISING = 1.1;  // a tier is rising when its last third of the horizon expects 10% more than its first
@@ -48,10 +48,9 @@ function trend(values) {
   return first > 0 ? last / first : (last > 0 ? Infinity : 1);
 }
 
-async function signIn(event) {
-  event.preventDefault();
-  const merchant = document.getElementById("merchant").value.trim();
-  const token = document.getElementById("token").value;
+const refused = error => error.status === 401 || error.status === 403;
+
+async function showForecast(merchant, token) {
   try {
     const [total, items, tiers, sales] = await Promise.all([forecast(merchant, token, "merchant"),
       forecast(merchant, token, "item"), forecast(merchant, token, "item,city_tier"),
@@ -99,11 +98,31 @@ async function signIn(event) {
     }).join("");
     showMessage(`Forecast of ${merchant}, published ${total.generated_at}.`);
   } catch (error) {
+    rows = [];
+    titles = {};
     document.getElementById("dashboard").hidden = true;
-    showMessage(error.status === 401 || error.status === 403
-      ? "This token does not open this merchant's forecast: check the merchant id and the token."
-      : error.message);
+    throw error;
   }
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const merchant = document.getElementById("merchant").value.trim();
+  const token = document.getElementById("token").value;
+  document.getElementById("lots-section").hidden = true;
+  const problems = [];
+  for (const step of [() => showForecast(merchant, token), () => openLots(merchant, token, titles)]) {
+    try {
+      await step();
+    } catch (error) {
+      if (refused(error)) {
+        showMessage("This token does not open this merchant's forecast: check the merchant id and the token.");
+        return;
+      }
+      problems.push(error.message);  // e.g. no forecast published: the lots are still shown
+    }
+  }
+  if (problems.length) showMessage(problems.join("; "));
 }
 
 function download() {
