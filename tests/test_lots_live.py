@@ -13,9 +13,10 @@ two workers sell past a lot's units, the database's check refuses the transactio
 storefront gets 503s, which the test counts as a failure).
 
 :class:`LiveLots` (the ``live`` fixture) is the server with a merchant, its token, an ingest key
-and the admin key: a test declares a lot, sends a load and reads the lot back on any worker, so a
-check of what else the server does while a lot sells out (a clearance campaign's placements) runs
-on the same setup.
+and the admin key: a test declares lots (:func:`declare_lots`), sends a load while reading them
+(:meth:`LiveLots.send_watching`) and reads them back on any worker, so a check of what else the
+server does while a lot sells out (a clearance campaign started between the two steps, and its
+placements after sell-out) runs on the same setup.
 """
 from __future__ import annotations
 
@@ -125,6 +126,25 @@ class LiveLots:
         self.batches_stored += len(answers)
         return answers
 
+    def send_watching(self, batches: list[list[dict]]) -> tuple[list[dict], list[dict[str, tuple[int, int]]]]:
+        """:meth:`send` the batches while reading the lots on new connections every 50 ms: the
+        answers, and the reads (the last one made once every batch was answered)."""
+        stop, seen = threading.Event(), []
+
+        def watch() -> None:
+            while not stop.is_set():
+                seen.append(self.read())
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            answers = self.send(batches)
+        finally:
+            stop.set()
+            watcher.join(timeout=60)
+        return answers, [*seen, self.read()]
+
     def counted(self) -> dict[str, list[tuple[str, int]]]:
         """Each of the merchant's lots' sales in the store: (event id, units) each."""
         store = EventStore.open(self.store_url, migrate=False)
@@ -173,13 +193,6 @@ def live(small_model, store_url, catalog, tmp_path: Path):  # noqa: F811
         yield LiveLots(server, store_url, merchant, token, own[:3], [*own[3:], other], buyers)
 
 
-def watch(live: LiveLots, stop: threading.Event, seen: list[dict[str, tuple[int, int]]]) -> None:
-    """Read the lots (units sold, remaining) on new connections until ``stop``."""
-    while not stop.is_set():
-        seen.append(live.read())
-        time.sleep(0.05)
-
-
 def late_purchases(load: LotLoad) -> list[dict]:
     """LATE counting purchases of the lot under new event ids (the same fields as counting ones)."""
     counting = [event for batch in load.batches for event in batch if event["event_id"] in load.counting]
@@ -194,6 +207,17 @@ def in_turn(units: list[int], purchases: int) -> list[int]:
     return sold
 
 
+def declare_lots(live: LiveLots, load: LotLoad, units: list[int]) -> dict[str, int]:
+    """Declare lots of ``units`` each on the load's items and window, in order (the first declared
+    sells first): their units by lot id."""
+    lots = {f"harvest-{number:02d}": lot_units for number, lot_units in enumerate(units)}
+    for lot_id, lot_units in lots.items():
+        declared = live.declare({**load.lot, "lot_id": lot_id, "units": lot_units})
+        assert declared["tiers"] == list(SHIPPED_TIERS) and (declared["units_sold"], declared["remaining"]) == (
+            0, lot_units)
+    return lots
+
+
 # lots of the same items and window, declared in this order: the first declared sells first
 SPLITS = {"sold-out": [7_000], "units-left": [9_000], "twenty-lots-sold-out-in-turn": [350] * 20}
 
@@ -202,26 +226,13 @@ SPLITS = {"sold-out": [7_000], "units-left": [9_000], "twenty-lots-sold-out-in-t
 def test_concurrent_duplicated_purchases_count_once_each_within_the_lot_and_never_past_its_units(live, units):
     load = lot_load("harvest-00", live.lot_items, live.other_items, live.buyers, units[0], purchases=9_000)
     assert (load.sends, load.distinct) == (10_000, 9_000) and len(load.counting) == 7_740
-    lots = {f"harvest-{number:02d}": lot_units for number, lot_units in enumerate(units)}
-    for lot_id, lot_units in lots.items():
-        declared = live.declare({**load.lot, "lot_id": lot_id, "units": lot_units})
-        assert declared["tiers"] == list(SHIPPED_TIERS) and (declared["units_sold"], declared["remaining"]) == (
-            0, lot_units)
-
-    stop, seen = threading.Event(), []
-    watcher = threading.Thread(target=watch, args=(live, stop, seen))
-    watcher.start()
-    try:
-        answers = live.send(load.batches)
-    finally:
-        stop.set()
-        watcher.join(timeout=60)
+    lots = declare_lots(live, load, units)
+    answers, seen = live.send_watching(load.batches)
     assert sum(answer["stored"] for answer in answers) == load.distinct  # each event id stored once
     assert sum(len(answer["duplicate_event_ids"]) for answer in answers) == load.sends - load.distinct
     per_worker = live.events_stored_per_scrape()
     assert all(0 < count < live.batches_stored for count in per_worker), per_worker  # both workers stored batches
 
-    seen.append(live.read())
     for lot_id, lot_units in lots.items():
         assert all(read[lot_id][0] + read[lot_id][1] == lot_units and read[lot_id][1] >= 0 for read in seen), seen
         assert [read[lot_id][0] for read in seen] == sorted(read[lot_id][0] for read in seen), "units sold went down"
@@ -231,7 +242,8 @@ def test_concurrent_duplicated_purchases_count_once_each_within_the_lot_and_neve
     counted = live.counted()
     assert {lot_id: len(sales) for lot_id, sales in counted.items()} == {
         lot_id: sold for lot_id, (sold, _) in expected.items() if sold}
-    counted_ids = [event_id for sales in counted.values() for event_id, units in sales if units == 1]
+    assert {sold for sales in counted.values() for _, sold in sales} == {1}  # a purchase of 1 unit takes 1
+    counted_ids = [event_id for sales in counted.values() for event_id, _ in sales]
     assert len(counted_ids) == len(set(counted_ids)) == sum(sold for sold, _ in expected.values())
     assert set(counted_ids) <= load.counting  # never a purchase outside the window, the items or the tiers
     assert set(counted_ids) == load.counting or sum(units) < len(load.counting)
