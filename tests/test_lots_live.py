@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -254,3 +255,77 @@ def test_concurrent_duplicated_purchases_count_once_each_within_the_lot_and_neve
     after = {lot_id: (sold, lots[lot_id] - sold)
              for lot_id, sold in zip(lots, in_turn(units, len(load.counting) + LATE))}
     assert [live.read() for _ in range(READS)] == [after] * READS
+
+
+@pytest.fixture
+def live_with_forecasts(small_model, small_forecasts, store_url, catalog, tmp_path: Path):  # noqa: F811
+    """:func:`live`, serving the small marketplace's forecasts too (a clearance is sized on them)."""
+    merchant, own, other, buyers = catalog
+    token = issue_token(tmp_path / "tokens.json", merchant)
+    with ServerProcess(small_model, 2, "--store", store_url, "--merchant-tokens", str(tmp_path / "tokens.json"),
+                       "--forecasts", str(small_forecasts),
+                       env={INGEST_KEYS_ENV: INGEST, ADMIN_KEY_ENV: ADMIN}) as server:
+        yield LiveLots(server, store_url, merchant, token, own[:3], [*own[3:], other], buyers)
+
+
+CLEARANCE_AUDIENCE = 60  # buyers per part and lot item the clearance may reach
+
+
+def test_no_lot_item_is_placed_for_the_clearance_after_the_lot_sells_out(live_with_forecasts, small_model):
+    from recommender.artifacts import load_model_directory
+    from recommender.engine import RecommendationEngine
+    from recommender.lots import clearance_audience
+
+    live = live_with_forecasts
+    load = lot_load("harvest-00", live.lot_items, live.other_items, live.buyers, 7_000, purchases=9_000)
+    declare_lots(live, load, [7_000])
+    started = httpx.post(f"{live.server.url}/v1/merchants/{live.merchant}/lots/harvest-00/clearance", timeout=30,
+                         json={"audience": CLEARANCE_AUDIENCE}, headers={"Authorization": f"Bearer {live.token}"})
+    assert started.status_code == 201, started.text
+    campaign_id = started.json()["campaign"]["campaign"]["campaign_id"]
+    store = EventStore.open(live.store_url, migrate=False)
+    engine = load_model_directory(small_model, RecommendationEngine)[0]
+    record = store.lots.get(live.merchant, "harvest-00")
+    audience = [str(user) for user in np.asarray(engine.users.ids)[clearance_audience(
+        engine, record.items, record, CLEARANCE_AUDIENCE)]]
+    time.sleep(1.0)  # both workers' watchers pick the campaign up (every quarter of a second)
+
+    sold_out_at: list[float] = []  # when a read of the store first saw the lot without units
+    placements: list[tuple[float, int]] = []  # (request start, lot items placed for the clearance)
+    stop = threading.Event()
+
+    def watch_store() -> None:
+        while not stop.is_set() and not sold_out_at:
+            if store.lots.get(live.merchant, "harvest-00").remaining == 0:
+                sold_out_at.append(time.monotonic())
+            time.sleep(0.01)
+
+    def browse() -> None:
+        with httpx.Client(base_url=live.server.url, timeout=30) as client:
+            for turn in range(100_000):
+                if stop.is_set():
+                    return
+                started_at = time.monotonic()
+                items = client.get(f"/v1/users/{audience[turn % len(audience)]}/recommendations",
+                                   params={"k": 20}).json()["items"]
+                placements.append((started_at, sum(item.get("campaign") == campaign_id for item in items)))
+
+    helpers = [threading.Thread(target=watch_store), threading.Thread(target=browse)]
+    for thread in helpers:
+        thread.start()
+    try:
+        live.send(load.batches)
+        time.sleep(1.0)  # some requests after the sell-out, before the watchers stop the campaign
+    finally:
+        stop.set()
+        for thread in helpers:
+            thread.join(timeout=60)
+        store.close()
+    assert sold_out_at, "the lot did not sell out"
+    before = [placed for at, placed in placements if at < sold_out_at[0]]
+    after = [placed for at, placed in placements if at > sold_out_at[0]]
+    assert sum(before) > 0 and after, (sum(before), len(after))  # the clearance ran, and was asked for after
+    assert sum(after) == 0  # not one lot item shown for it once the sale that emptied the lot was stored
+    status = httpx.get(f"{live.server.url}/v1/admin/campaigns/{campaign_id}", headers={"X-API-Key": ADMIN},
+                       timeout=30).json()["status"]
+    assert status == "stopped"
