@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from recommender.campaigns import MAX_CURVE_POINTS
 from recommender.contract import MAX_CITY_TIER
@@ -628,6 +628,17 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FILTER_LEN
 CAMPAIGN_TIMES = (datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
 
 
+def _plausible_utc(value: datetime) -> datetime:
+    """A campaign's or a lot's time in UTC (UTC when it has no offset), within CAMPAIGN_TIMES."""
+    value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if not CAMPAIGN_TIMES[0] <= value <= CAMPAIGN_TIMES[1]:
+        raise ValueError(f"must be between {CAMPAIGN_TIMES[0].date()} and {CAMPAIGN_TIMES[1].date()}")
+    return value.astimezone(timezone.utc)
+
+
+PlannedTime = Annotated[datetime, AfterValidator(_plausible_utc)]
+
+
 class CampaignSelect(BaseModel):
     """Campaign items chosen by attributes: every field given must match one of its values."""
 
@@ -655,8 +666,8 @@ class CampaignIn(BaseModel):
     items: list[Identifier] | None = Field(None, min_length=1, max_length=10_000,
                                            description="The campaign's item ids (or `select`).")
     select: CampaignSelect | None = Field(None, description="The campaign's items by attributes (or `items`).")
-    start: datetime = Field(description="ISO 8601; without an offset, UTC.")
-    end: datetime = Field(description="ISO 8601, after `start`.")
+    start: PlannedTime = Field(description="ISO 8601; without an offset, UTC.")
+    end: PlannedTime = Field(description="ISO 8601, after `start`.")
     impressions: int = Field(gt=0, le=10**12, description="The impression budget.")
     per_buyer_cap: int = Field(3, ge=1, le=1000, description="Impressions per buyer at most.")
     max_in_top10: int = Field(1, ge=1, le=10, description="Campaign items in a list's first 10 at most.")
@@ -664,13 +675,6 @@ class CampaignIn(BaseModel):
                                                             "buyer who ranks it within this share of the catalog "
                                                             "(or bought goods of its category or region).")
 
-    @field_validator("start", "end")
-    @classmethod
-    def _in_utc_and_plausible(cls, value: datetime) -> datetime:
-        value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-        if not CAMPAIGN_TIMES[0] <= value <= CAMPAIGN_TIMES[1]:
-            raise ValueError(f"must be between {CAMPAIGN_TIMES[0].date()} and {CAMPAIGN_TIMES[1].date()}")
-        return value.astimezone(timezone.utc)
 
 
 class DeliveryPoint(BaseModel):
@@ -779,19 +783,12 @@ class LotIn(BaseModel):
     items: list[Identifier] = Field(min_length=1, max_length=1_000, description="The lot's item ids, the merchant's "
                                                                                "own, known to the served model.")
     units: int = Field(gt=0, le=10**9, description="Units on offer (whole units, positive).")
-    available_from: datetime = Field(description="ISO 8601; without an offset, UTC.")
-    sell_by: datetime = Field(description="ISO 8601, after `available_from`: when the lot spoils or its season ends.")
+    available_from: PlannedTime = Field(description="ISO 8601; without an offset, UTC.")
+    sell_by: PlannedTime = Field(description="ISO 8601, after `available_from`: when the lot spoils or its season "
+                                             "ends.")
     tiers: list[Annotated[int, Field(ge=MIN_CITY_TIER, le=MAX_CITY_TIER)]] = Field(
         [], max_length=MAX_CITY_TIER, description="City tiers it ships to (none: all).")
     regions: list[Identifier] = Field([], max_length=1_000, description="Buyers' regions it ships to (none: all).")
-
-    @field_validator("available_from", "sell_by")
-    @classmethod
-    def _in_utc_and_plausible(cls, value: datetime) -> datetime:
-        value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-        if not CAMPAIGN_TIMES[0] <= value <= CAMPAIGN_TIMES[1]:
-            raise ValueError(f"must be between {CAMPAIGN_TIMES[0].date()} and {CAMPAIGN_TIMES[1].date()}")
-        return value
 
 
 class LotPath(BaseModel):
