@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from recommender.models.audience import KINDS
 from recommender.store.database import from_us
-from recommender.store.lots import LotRecord
+from recommender.store.lots import Lot, LotRecord
 
 if TYPE_CHECKING:
     from recommender.engine import RecommendationEngine
@@ -120,7 +121,7 @@ def project_sell_through(forecast: pd.DataFrame, period_days: float, units: floa
                        min(max(horizon_end, start), sell_by))
 
 
-def lot_buyers(engine: "RecommendationEngine", record: LotRecord) -> np.ndarray | None:
+def lot_buyers(engine: "RecommendationEngine", record: Lot) -> np.ndarray | None:
     """The training buyers a lot ships to (its tiers and regions; buyers of unknown tier or place
     are kept), or None for all of them."""
     keep = None
@@ -134,23 +135,22 @@ def lot_buyers(engine: "RecommendationEngine", record: LotRecord) -> np.ndarray 
     return keep
 
 
-def clearance_audience(engine: "RecommendationEngine", items: tuple[str, ...], record: LotRecord, size: int
-                       ) -> np.ndarray:
+def clearance_audience(engine: "RecommendationEngine", record: Lot, size: int) -> np.ndarray:
     """Which training buyers a lot's clearance campaign may reach (a flag per buyer code): of the
-    buyers the lot ships to, the ``size`` likeliest of each part of each of its ``items``'
-    audiences. None of them without an audience model."""
+    buyers the lot ships to, the ``size`` likeliest of each part of each of its items' audiences.
+    None of them without an audience model."""
     chosen = np.zeros(len(engine.users), dtype=bool)
     if engine.audiences is None or engine.repeat is None:
         return chosen
-    codes = engine.items.encode(list(items))
+    codes = engine.items.encode(list(record.items))
     keep = lot_buyers(engine, record)
     for audience in engine.audiences_of(codes[codes >= 0]):
-        for kind in ("repeat", "first_time"):
+        for kind in KINDS:
             chosen[audience.top(kind, size, keep)[0]] = True
     return chosen
 
 
-def lot_audience(engine: "RecommendationEngine", record: LotRecord) -> list[dict]:
+def lot_audience(engine: "RecommendationEngine", record: Lot) -> list[dict]:
     """Who could take the lot, per city tier: the expected buyers of its items (both parts of their
     audiences, among the buyers it ships to; a buyer of two items counts twice) and the expected
     units; empty for a model without audiences."""
@@ -162,7 +162,7 @@ def lot_audience(engine: "RecommendationEngine", record: LotRecord) -> list[dict
     n_tiers = int(tiers.max(initial=0)) + 1
     buyers, units = np.zeros(n_tiers), np.zeros(n_tiers)
     for audience in engine.audiences_of(codes[codes >= 0]):
-        expected = sum(audience.expected(kind, tiers, n_tiers, keep) for kind in ("repeat", "first_time"))
+        expected = sum(audience.expected(kind, tiers, n_tiers, keep) for kind in KINDS)
         buyers += expected
         units += expected * float(engine.audiences.signals.units[audience.item])
     return [{"city_tier": tier, "expected_buyers": float(buyers[tier]), "expected_units": float(units[tier])}

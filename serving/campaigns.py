@@ -102,7 +102,7 @@ class LiveCampaigns:
             if lot is None:
                 self.not_placed.add(campaign.campaign_id)
                 return None
-            audience = clearance_audience(self.engine, campaign.items, lot, campaign.clearance.audience)
+            audience = clearance_audience(self.engine, lot, campaign.clearance.audience)
         running = PacedCampaign(campaign, np.flatnonzero(member), self.curve, audience=audience)
         self.running[campaign.campaign_id] = running
         log.info("campaign %s placed: %d items, %d impressions from %s to %s", campaign.campaign_id,

@@ -287,7 +287,7 @@ def test_no_lot_item_is_placed_for_the_clearance_after_the_lot_sells_out(live_wi
     engine = load_model_directory(small_model, RecommendationEngine)[0]
     record = store.lots.get(live.merchant, "harvest-00")
     audience = [str(user) for user in np.asarray(engine.users.ids)[clearance_audience(
-        engine, record.items, record, CLEARANCE_AUDIENCE)]]
+        engine, record, CLEARANCE_AUDIENCE)]]
     time.sleep(1.0)  # both workers' watchers pick the campaign up (every quarter of a second)
 
     sold_out_at: list[float] = []  # when a read of the store first saw the lot without units

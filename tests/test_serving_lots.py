@@ -195,7 +195,7 @@ def test_a_clearance_reaches_the_lots_audience_only_and_ends_when_the_lot_sells_
         pick_up()
 
         record = state.store.lots.get(owner, "slow")
-        audience = clearance_audience(engine, record.items, record, 40)
+        audience = clearance_audience(engine, record, 40)
         user_ids = np.asarray(engine.users.ids).astype(str)
         reached = [user for user in user_ids[audience][:60] if campaign_items(client, user, campaign_id)]
         outside = [user for user in user_ids[~audience][:60] if campaign_items(client, user, campaign_id)]

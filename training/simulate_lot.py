@@ -127,7 +127,7 @@ def simulate_lot(engine: RecommendationEngine, dataset: Dataset, buyers: pd.Data
                                   end, start, PRIOR_CONVERSION)
     paced = PacedCampaign(campaign, np.sort(codes), TrafficCurve.from_times(pd.Series(before.timestamp)
                                                                            .dt.tz_localize("UTC")),
-                          audience=clearance_audience(engine, lot.items, lot, AUDIENCE_SIZE))
+                          audience=clearance_audience(engine, lot, AUDIENCE_SIZE))
     placer = Placer(engine.catalog, engine.available)
     top_category, favourites = buyer_tastes(buyers, engine)
     category = engine.catalog.category.astype(str).to_numpy()

@@ -224,7 +224,7 @@ def start_clearance(request: Request, state: State, merchant: Merchant, body: Cl
     except ValueError as exc:
         raise HTTPException(409, detail=f"lot {path.lot_id!r} has a clearance campaign already "
                                         f"({campaign.campaign_id})") from exc
-    audience = clearance_audience(served.model.engine, record.items, record, body.audience)
+    audience = clearance_audience(served.model.engine, record, body.audience)
     return json_response({"campaign": report(stored, served, store), "goal_units": shortfall,
                           "conversion": campaign.clearance.conversion, "measured_impressions": impressions,
                           "measured_purchases": purchases, "audience_buyers": int(audience.sum())},
