@@ -101,7 +101,9 @@ def run_worker(settings: ServingSettings) -> None:
         config.load()  # the model first: a worker joins the port only once it can answer
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM while loading: nothing to drain
         return
-    DrainingServer(config).run(sockets=[listening_socket(settings.host, settings.port)])
+    server = DrainingServer(config)
+    server.stop_on_signals()  # a signal from here on stops it, before uvicorn takes the signals over too
+    server.run(sockets=[listening_socket(settings.host, settings.port)])
 
 
 UVICORN_STOP_MESSAGES = frozenset({"Shutting down", "Waiting for application shutdown.",
