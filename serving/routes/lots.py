@@ -84,11 +84,8 @@ def forecast_rows(state: State, merchant_id: str) -> tuple[pd.DataFrame | None, 
 def reports(state: State, served: Served, records: list[LotRecord]) -> list[dict]:
     """Each lot's :func:`~recommender.lots.lot_report` against the served model and the forecasts."""
     now = datetime.now(timezone.utc)
-    found = []
-    for record in records:
-        forecast, period_days = forecast_rows(state, record.merchant_id)
-        found.append(lot_report(record, served.model.engine, forecast, period_days, now))
-    return found
+    forecasts = {merchant: forecast_rows(state, merchant) for merchant in {record.merchant_id for record in records}}
+    return [lot_report(record, served.model.engine, *forecasts[record.merchant_id], now) for record in records]
 
 
 def checked_lot(body: LotIn, merchant_id: str, served: Served) -> Lot:
