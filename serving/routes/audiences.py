@@ -36,8 +36,8 @@ admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key
 router = APIRouter(tags=["forecast"])
 
 
-def item_audience(model: ServedModel, item_id: str) -> tuple[int, Audience]:
-    """The served model's item code and audience of ``item_id``, or 404."""
+def item_audience(model: ServedModel, item_id: str) -> Audience:
+    """The served model's audience of ``item_id``, or 404."""
     engine = model.engine
     code = engine.items.code_of(item_id)
     if code == UNKNOWN_CODE:
@@ -46,7 +46,7 @@ def item_audience(model: ServedModel, item_id: str) -> tuple[int, Audience]:
     if engine.audiences is None or engine.repeat is None:
         raise HTTPException(404, detail=f"model {model.model_version} has no audience model (trained before "
                                         "audiences, or its validation window could not teach one): train it again")
-    return code, engine.audience(code)
+    return engine.audience(code)
 
 
 def buyers_kept(engine: RecommendationEngine, query: AudienceQuery) -> np.ndarray | None:
@@ -74,7 +74,7 @@ async def audience(request: Request) -> Response:
     model, _ = state_of(request.app).current()
     path, query = AUDIENCE_PARAMETERS.parse(request)
     engine = model.engine
-    code, found = item_audience(model, path.item_id)
+    found = item_audience(model, path.item_id)
     keep = buyers_kept(engine, query)
     answer = {"item_id": path.item_id, "model_version": model.model_version, "horizon_days": found.horizon_days}
     for kind in KINDS:
@@ -105,6 +105,6 @@ async def audience_make_up(request: Request, merchant: Merchant) -> Response:
     if code != UNKNOWN_CODE and ("merchant_id" not in engine.catalog
                                  or engine.catalog.merchant_id.iloc[code] != merchant):
         raise HTTPException(403, detail=f"item {path.item_id!r} is not one of merchant {merchant!r}'s items")
-    _, found = item_audience(model, path.item_id)
+    found = item_audience(model, path.item_id)
     return json_response({"merchant_id": merchant, "item_id": path.item_id, "model_version": model.model_version,
                           **engine.audiences.make_up(found, engine.user_tiers)})
