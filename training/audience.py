@@ -24,7 +24,6 @@ import pandas as pd
 import scipy.sparse as sp
 from tqdm import tqdm
 
-from recommender.features.training_data import UserBatch
 from recommender.loaders import Dataset
 from recommender.metrics import recall_at_k
 from recommender.models.audience import KINDS, standardised
@@ -97,7 +96,7 @@ def _evaluate(engine, source, config, history, before, relevant, items, k, test_
               ) -> AudienceEvaluation:
     data = source.training_data(config)
     ease = EASERecommender(max_items=EASE_ITEMS).fit(data)
-    ease_columns = ease.score_items(UserBatch(np.arange(len(engine.users)), data.user_items, data.user_tiers), items)
+    ease_columns = ease.score_items(data.batch(np.arange(data.n_users)), items)
     progress.update()
     progress.set_description("audiences: items")
     decayed = history.on_pattern(history.decayed).T.tocsr()
