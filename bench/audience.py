@@ -33,9 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._process import run  # noqa: E402
-from bench.serve import RECOMMENDER, build_model  # noqa: E402
-from tests.live_server import HOST, ServerProcess  # noqa: E402
+from bench._process import run
+from bench.serve import RECOMMENDER, build_model
+from tests.live_server import HOST, ServerProcess
 
 KEY = "bench-audience-key"
 P99_TARGET_MS = 20.0

@@ -23,11 +23,11 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommender.features.encoders import UNKNOWN_CODE  # noqa: E402
-from recommender.features.training_data import UserBatch  # noqa: E402
-from recommender.models.als import ALSRecommender  # noqa: E402
-from recommender.models.bpr import BPRRecommender  # noqa: E402
-from recommender.models.item_knn import EASERecommender, ItemKNNRecommender  # noqa: E402
+from recommender.features.encoders import UNKNOWN_CODE
+from recommender.features.training_data import UserBatch
+from recommender.models.als import ALSRecommender
+from recommender.models.bpr import BPRRecommender
+from recommender.models.item_knn import EASERecommender, ItemKNNRecommender
 
 
 def planted_matrix(buyers: int, items: int, per_buyer: int, groups: int, seed: int) -> sp.csr_matrix:

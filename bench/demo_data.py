@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recommender.demo_marketplace import generate_marketplace  # noqa: E402
-from recommender.tables import write_table  # noqa: E402
+from recommender.demo_marketplace import generate_marketplace
+from recommender.tables import write_table
 
 
 def main(argv: list[str] | None = None) -> int:

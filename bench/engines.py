@@ -23,14 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._process import market_paths  # noqa: E402
-from bench.spark import K, engine_arguments, write_parquet  # noqa: E402
-from recommender.loaders import load_dataset  # noqa: E402
-from recommender.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from recommender.splits import relevance_matrix, temporal_split  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
-from training.search import describe_trial  # noqa: E402
-from training.train import TrainResult, train  # noqa: E402
+from bench._process import market_paths
+from bench.spark import K, engine_arguments, write_parquet
+from recommender.loaders import load_dataset
+from recommender.metrics import ndcg_at_k, recall_at_k
+from recommender.splits import relevance_matrix, temporal_split
+from training.config import TrainConfig
+from training.search import describe_trial
+from training.train import TrainResult, train
 
 
 def scores(result: TrainResult, test) -> dict:

@@ -44,17 +44,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import psycopg  # noqa: E402
+import numpy as np
+import psycopg
 
-from bench._http import exchange  # noqa: E402
-from bench.serve import build_model, cpu_seconds, get  # noqa: E402
-from bench.soak import rss_mb  # noqa: E402
-from recommender.store import EventStore  # noqa: E402
-from serving.routes.admin import ADMIN_KEY_ENV  # noqa: E402
-from serving.routes.events import INGEST_KEYS_ENV  # noqa: E402
-from tests.live_server import HOST, ServerProcess  # noqa: E402
-from tests.postgres_server import PostgresServer  # noqa: E402
+from bench._http import exchange
+from bench.serve import build_model, cpu_seconds, get
+from bench.soak import rss_mb
+from recommender.store import EventStore
+from serving.routes.admin import ADMIN_KEY_ENV
+from serving.routes.events import INGEST_KEYS_ENV
+from tests.live_server import HOST, ServerProcess
+from tests.postgres_server import PostgresServer
 
 KEY = "bench-events-key"
 BATCH_SIZES = (1, 100)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._process import run  # noqa: E402
+from bench._process import run
 
 HORIZON = 8
 MIN_RECENT_SALES = 4

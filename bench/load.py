@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._process import peak_mb, run, start_measuring  # noqa: E402
+from bench._process import peak_mb, run, start_measuring
 
 
 def _contract_load(queue, purchases, catalog):

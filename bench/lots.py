@@ -46,13 +46,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._http import exchange  # noqa: E402
-from bench.serve import build_model  # noqa: E402
-from recommender.merchant_tokens import issue_token  # noqa: E402
-from serving.routes.events import INGEST_KEYS_ENV  # noqa: E402
-from tests.live_server import HOST, ServerProcess  # noqa: E402
-from tests.lot_load import LotLoad, lot_load  # noqa: E402
-from tests.postgres_server import PostgresServer  # noqa: E402
+from bench._http import exchange
+from bench.serve import build_model
+from recommender.merchant_tokens import issue_token
+from serving.routes.events import INGEST_KEYS_ENV
+from tests.live_server import HOST, ServerProcess
+from tests.lot_load import LotLoad, lot_load
+from tests.postgres_server import PostgresServer
 
 KEY = "bench-lots-key"
 READS = 8

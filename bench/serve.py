@@ -54,9 +54,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._http import exchange  # noqa: E402
-from bench._process import run  # noqa: E402
-from tests.live_server import HOST, ServerProcess  # noqa: E402
+from bench._http import exchange
+from bench._process import run
+from tests.live_server import HOST, ServerProcess
 
 K = 20
 SAMPLE_BUYERS = 20_000

@@ -67,18 +67,18 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from queue import Empty
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._http import exchange  # noqa: E402
-from bench._process import run  # noqa: E402
-from bench.serve import RECOMMENDER, get  # noqa: E402
-from tests.live_server import HOST, ServerProcess  # noqa: E402
-from recommender.artifacts import MANIFEST  # noqa: E402
-from recommender.atomic import atomic_directory  # noqa: E402
+from bench._http import exchange
+from bench._process import run
+from bench.serve import RECOMMENDER, get
+from recommender.artifacts import MANIFEST
+from recommender.atomic import atomic_directory
+from tests.live_server import HOST, ServerProcess
 
 ADMIN_KEY_ENV = "RECOMMENDER_ADMIN_KEY"
 MINUTE = 60.0
@@ -164,7 +164,7 @@ def _sample_ids(queue, model_dir, n_buyers, seed):
 def republish(published: Path, served: Path) -> str:
     """Write the served forecast directory again, atomically: the published tables, a new creation time."""
     manifest = json.loads((published / MANIFEST).read_text(encoding="utf-8"))
-    manifest["created_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     with atomic_directory(served) as tmp:
         for path in published.iterdir():
             if path.name != MANIFEST:

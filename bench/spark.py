@@ -35,16 +35,16 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._process import market_paths  # noqa: E402
-from recommender.columns import TEXT  # noqa: E402
-from recommender.contract import UNKNOWN_TIER  # noqa: E402
-from recommender.engine import RecommendationEngine  # noqa: E402
-from recommender.loaders import load_dataset  # noqa: E402
-from recommender.metrics import ndcg_at_k, recall_at_k  # noqa: E402
-from recommender.models import FAMILIES, ALSRecommender  # noqa: E402
-from recommender.models.spark_als import SparkALSRecommender  # noqa: E402
-from recommender.splits import relevance_matrix, temporal_split  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
+from bench._process import market_paths
+from recommender.columns import TEXT
+from recommender.contract import UNKNOWN_TIER
+from recommender.engine import RecommendationEngine
+from recommender.loaders import load_dataset
+from recommender.metrics import ndcg_at_k, recall_at_k
+from recommender.models import FAMILIES, ALSRecommender
+from recommender.models.spark_als import SparkALSRecommender
+from recommender.splits import relevance_matrix, temporal_split
+from training.config import TrainConfig
 
 K = 10
 

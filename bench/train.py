@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._process import market_paths, peak_mb, run, start_measuring  # noqa: E402
+from bench._process import market_paths, peak_mb, run, start_measuring
 
 K = 20
 FACTORS = 64

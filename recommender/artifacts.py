@@ -14,7 +14,7 @@ import json
 import os
 import platform
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -60,7 +60,7 @@ def new_version_id(created: datetime) -> str:
 
 def save_model_directory(path: str | os.PathLike, engine, manifest: dict) -> dict:
     """Write ``engine`` and its manifest (completed with version, time, files) atomically."""
-    created = datetime.now(timezone.utc)
+    created = datetime.now(UTC)
     manifest = {"format_version": FORMAT_VERSION, "model_version": new_version_id(created),
                 "created_at": created.isoformat(timespec="seconds"), **manifest,
                 "libraries": library_versions()}

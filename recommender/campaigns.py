@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -221,7 +221,7 @@ class Campaign:
 
 def _utc(value: str | datetime) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ class TrafficCurve:
 
     def _cumulative(self, moment: datetime) -> float:
         """Traffic from the epoch's Monday (1970-01-05) to ``moment``, in hour-weights."""
-        hours = (moment - datetime(1970, 1, 5, tzinfo=timezone.utc)) / timedelta(hours=1)
+        hours = (moment - datetime(1970, 1, 5, tzinfo=UTC)) / timedelta(hours=1)
         weeks, within = divmod(hours, HOURS_PER_WEEK)
         whole, part = int(within), within - int(within)
         week = self.hourly.sum()
@@ -458,7 +458,7 @@ def delivery_curve(campaign: Campaign, curve: TrafficCurve, minutes: list[tuple[
     :data:`MAX_CURVE_POINTS` of them, evenly spread: the delivered count is exact at each) and at
     ``until``."""
     delivered = np.cumsum([shown for _, shown in minutes], dtype=np.int64)
-    ends = [datetime.fromtimestamp(60 * (minute + 1), timezone.utc) for minute, _ in minutes]
+    ends = [datetime.fromtimestamp(60 * (minute + 1), UTC) for minute, _ in minutes]
     kept = np.unique(np.linspace(0, len(minutes) - 1, num=min(len(minutes), MAX_CURVE_POINTS)).round().astype(int))
     points = [(campaign.start, 0)] + [(min(ends[i], until), int(delivered[i])) for i in kept]
     if until > points[-1][0]:

@@ -64,7 +64,7 @@ class RecommendationEngine:
     @classmethod
     def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0,
               candidates: int = NicheReranker.candidates, repeat: RepeatScores | None = None,
-              audiences: AudienceModel | None = None) -> "RecommendationEngine":
+              audiences: AudienceModel | None = None) -> RecommendationEngine:
         """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob; ``repeat``
         the buy-again scores of the same buyers (:meth:`buy_again`), ``audiences`` what
         :meth:`audience` needs besides them."""
@@ -77,7 +77,7 @@ class RecommendationEngine:
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
 
-    def with_items(self, rows: pd.DataFrame) -> "RecommendationEngine":
+    def with_items(self, rows: pd.DataFrame) -> RecommendationEngine:
         """A copy that also ranks the catalog rows ``rows``: items listed after training, appended
         after the engine's items (available as ``rows`` say; the others as they are now). Nobody has
         bought them, so every model scores them by their content
@@ -370,7 +370,7 @@ class RecommendationEngine:
         return tuple(np.hstack(parts) for parts in zip(*found)) if niche_depth else found[0]
 
     @property
-    def niche_split(self) -> tuple["ItemGroup", "ItemGroup"]:
+    def niche_split(self) -> tuple[ItemGroup, ItemGroup]:
         """The catalog's non-niche and niche items, each with its item vectors (product layout) and
         purchases (columns renumbered): one product over each is one product over the catalog
         (computed once, for linear models)."""

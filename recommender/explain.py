@@ -142,7 +142,7 @@ class Explainer:
                                    "collaborative")
 
     @classmethod
-    def of(cls, engine) -> "Explainer":
+    def of(cls, engine) -> Explainer:
         """The explainer of an engine, naming items by their catalog titles (their ids where untitled)."""
         titles = catalog_text(engine.catalog, "title")
         titles = np.where([title is None for title in titles], np.asarray(engine.items.ids, dtype=object), titles)

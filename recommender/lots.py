@@ -121,7 +121,7 @@ def project_sell_through(forecast: pd.DataFrame, period_days: float, units: floa
                        min(max(horizon_end, start), sell_by))
 
 
-def lot_buyers(engine: "RecommendationEngine", record: Lot) -> np.ndarray | None:
+def lot_buyers(engine: RecommendationEngine, record: Lot) -> np.ndarray | None:
     """The training buyers a lot ships to (its tiers and regions; buyers of unknown tier or place
     are kept), or None for all of them."""
     keep = None
@@ -135,7 +135,7 @@ def lot_buyers(engine: "RecommendationEngine", record: Lot) -> np.ndarray | None
     return keep
 
 
-def clearance_audience(engine: "RecommendationEngine", record: Lot, size: int) -> np.ndarray:
+def clearance_audience(engine: RecommendationEngine, record: Lot, size: int) -> np.ndarray:
     """Which training buyers a lot's clearance campaign may reach (a flag per buyer code): of the
     buyers the lot ships to, the ``size`` likeliest of each part of each of its items' audiences.
     None of them without an audience model."""
@@ -150,7 +150,7 @@ def clearance_audience(engine: "RecommendationEngine", record: Lot, size: int) -
     return chosen
 
 
-def lot_audience(engine: "RecommendationEngine", record: Lot) -> list[dict]:
+def lot_audience(engine: RecommendationEngine, record: Lot) -> list[dict]:
     """Who could take the lot, per city tier: the expected buyers of its items (both parts of their
     audiences, among the buyers it ships to; a buyer of two items counts twice) and the expected
     units; empty for a model without audiences."""
@@ -169,7 +169,7 @@ def lot_audience(engine: "RecommendationEngine", record: Lot) -> list[dict]:
             for tier in range(n_tiers) if buyers[tier] > 0]
 
 
-def lot_report(record: LotRecord, engine: "RecommendationEngine", forecast: pd.DataFrame | None,
+def lot_report(record: LotRecord, engine: RecommendationEngine, forecast: pd.DataFrame | None,
                period_days: float, now: datetime) -> dict:
     """A lot as the API shows it: its definition, units sold and remaining, the
     :func:`project_sell_through` of ``forecast`` (its items' rows per city tier; None: no forecasts

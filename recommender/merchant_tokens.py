@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from recommender.atomic import atomic_file, file_stamp
@@ -71,7 +71,7 @@ def issue_token(path: str | os.PathLike, merchant_id: str) -> str:
     merchants = read_token_file(path) if path.exists() else {}
     token = secrets.token_urlsafe(TOKEN_BYTES)
     merchants[merchant_id] = {"sha256": token_hash(token),
-                              "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                              "issued_at": datetime.now(UTC).isoformat(timespec="seconds")}
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps({"format_version": FORMAT_VERSION, "merchants": merchants}, indent=2,
                                   ensure_ascii=False, sort_keys=True), encoding="utf-8")

@@ -77,7 +77,7 @@ class RowIndices:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def subset(self, positions: slice | np.ndarray) -> "RowIndices":
+    def subset(self, positions: slice | np.ndarray) -> RowIndices:
         """The same matrix's rows at ``positions`` of this one's."""
         subset = RowIndices.__new__(RowIndices)
         subset.indptr, subset.indices, subset.rows = self.indptr, self.indices, self.rows[positions]

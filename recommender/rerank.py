@@ -347,7 +347,7 @@ class NicheReranker:
         _check_share(self.tail_share, "tail_share")
         _check_share(self.small_merchant_quantile, "small_merchant_quantile")
 
-    def fit(self, popularity, catalog: pd.DataFrame, user_tail_propensity=None) -> "NicheReranker":
+    def fit(self, popularity, catalog: pd.DataFrame, user_tail_propensity=None) -> NicheReranker:
         """Flag the items and learn the buyers' niche propensities.
 
         ``popularity``: training purchases per item code (see ``metrics.item_popularity``).
@@ -377,7 +377,7 @@ class NicheReranker:
         self.propensity_ = np.where(known, propensity, population)
         return self
 
-    def with_items(self, popularity, catalog: pd.DataFrame) -> "NicheReranker":
+    def with_items(self, popularity, catalog: pd.DataFrame) -> NicheReranker:
         """A copy whose item flags cover ``catalog`` (the fitted items first, then items added
         since, with ``popularity``: training purchases, 0 for the added ones); the buyers'
         propensities are kept."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ class LiveCampaigns:
     def follow(self, store: EventStore, now: datetime | None = None) -> None:
         """Pick up campaigns created or stopped, the impressions every worker delivered, and update
         each campaign's multiplier."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         records = {record.campaign_id: record for record in store.campaigns.all()
                    if record.stopped_us is None}
         for campaign_id in set(self.running) - set(records):
@@ -111,7 +111,7 @@ class LiveCampaigns:
 
     def active(self, now: datetime | None = None) -> list[PacedCampaign]:
         """The campaigns open now (in their window, with budget left)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return [running for running in self.running.values() if running.open(now)]
 
     async def place(self, store: EventStore, user_id: str, user_code: int, tier: int | None, bought: np.ndarray,

@@ -5,7 +5,7 @@ what it means and every body carries an example.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -515,7 +515,7 @@ class MerchantForecastResponse(BaseModel):
 
 MAX_EVENTS = 1000  # most events one POST /v1/events may carry
 MAX_QUANTITY = 1_000_000
-EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(days=1)  # how far in the future a sender's clock may be
 EVENT_EXAMPLE = {"event_id": "order-88123-line-1", "user_id": "U-000042", "item_id": "DZ-000001", "type": "purchase",
                  "timestamp": "2026-11-30T09:15:00+08:00", "quantity": 1, "city_tier": 1}
@@ -545,8 +545,8 @@ class EventIn(BaseModel):
     def _plausible_time(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-        if not EARLIEST_EVENT <= value <= datetime.now(timezone.utc) + CLOCK_SKEW:
+        value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        if not EARLIEST_EVENT <= value <= datetime.now(UTC) + CLOCK_SKEW:
             raise ValueError(f"timestamp {value.isoformat()} is not between {EARLIEST_EVENT.date()} and one day "
                              "from now")
         return value
@@ -625,15 +625,15 @@ class ModelsResponse(BaseModel):
 
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_FILTER_LENGTH)]
-CAMPAIGN_TIMES = (datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc))
+CAMPAIGN_TIMES = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 
 def _plausible_utc(value: datetime) -> datetime:
     """A campaign's or a lot's time in UTC (UTC when it has no offset), within CAMPAIGN_TIMES."""
-    value = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if not CAMPAIGN_TIMES[0] <= value <= CAMPAIGN_TIMES[1]:
         raise ValueError(f"must be between {CAMPAIGN_TIMES[0].date()} and {CAMPAIGN_TIMES[1].date()}")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 PlannedTime = Annotated[datetime, AfterValidator(_plausible_utc)]

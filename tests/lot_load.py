@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 SHIPPED_TIERS = (1, 2)  # the lot ships to these city tiers; purchases from 3..5 must not count
 BATCH_SIZES = (1, 3, 10, 25, 60, 120, 250)  # drawn uniformly: 1..250 events, 70 on average
@@ -59,7 +59,7 @@ def lot_load(lot_id: str, lot_items: list[str], other_items: list[str], buyers: 
     ``other_items`` are the merchant's items outside the lot. The same ``seed`` draws the same
     events and batches."""
     rng = random.Random(seed)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     opens, sell_by = now - timedelta(days=2), now + timedelta(hours=6)
     window_us = int((now - opens) / timedelta(microseconds=1))
 

@@ -3,7 +3,7 @@ and the admin API (422s naming the field, marks in lists, the gate, stopping).""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from serving.state import state_of
 from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 ADMIN = "campaign-key"
-T0 = datetime(2026, 8, 3, tzinfo=timezone.utc)  # a Monday
+T0 = datetime(2026, 8, 3, tzinfo=UTC)  # a Monday
 
 
 def test_a_campaign_names_its_bad_field():
@@ -123,7 +123,7 @@ def pick_up(client) -> None:
 
 
 def campaign(**changes) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"campaign_id": "craft", "name": "Craft", "select": {"tags": ["handmade"]},
             "start": (now - timedelta(seconds=1)).isoformat(), "end": (now + timedelta(minutes=10)).isoformat(),
             "impressions": 1_000, "per_buyer_cap": 2, "max_in_top10": 2, **changes}

@@ -9,7 +9,7 @@ import math
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import numpy as np
@@ -58,7 +58,7 @@ def server(campaign_model, tmp_path_factory):
 
 def test_a_campaign_is_delivered_in_full_evenly_within_caps_and_only_past_the_gate(server, campaign_model):
     base, store_url = server
-    start = datetime.now(timezone.utc) + timedelta(seconds=2)
+    start = datetime.now(UTC) + timedelta(seconds=2)
     end = start + timedelta(seconds=WINDOW_SECONDS)
     answer = httpx.post(f"{base}/v1/admin/campaigns", headers={"X-API-Key": ADMIN}, timeout=10, json={
         "campaign_id": "new-craft", "name": "New craftsmanship", "select": {"tags": ["handmade"]},
@@ -91,7 +91,7 @@ def test_a_campaign_is_delivered_in_full_evenly_within_caps_and_only_past_the_ga
         threading.Thread(target=watch)]
     for thread in threads:
         thread.start()
-    time.sleep(max(0.0, (end - datetime.now(timezone.utc)).total_seconds()) + 1.0)
+    time.sleep(max(0.0, (end - datetime.now(UTC)).total_seconds()) + 1.0)
     stop.set()
     for thread in threads:
         thread.join(timeout=30)

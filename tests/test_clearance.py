@@ -2,7 +2,7 @@
 the lot's sales, shown to the lot's audience only, granted nothing once the lot is sold out."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ from recommender.campaigns import (
 from recommender.store import Event, EventStore, Lot, to_us
 from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
-T0 = datetime(2026, 11, 2, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
 
 def clearance(remaining=100, shortfall=40.0, conversion=0.02, days=10) -> Campaign:
@@ -61,7 +61,7 @@ def test_a_clearance_reaches_its_audience_only():
 def test_the_store_grants_a_clearance_nothing_once_its_lot_is_sold_out_or_withdrawn(store_url):  # noqa: F811
     store = EventStore.open(store_url)
     try:
-        now_us = to_us(datetime.now(timezone.utc))
+        now_us = to_us(datetime.now(UTC))
         store.lots.declare(Lot("M1", "pom-1", ("POM-A",), 2, now_us - 10**9, now_us + 10**12))
         store.lots.declare(Lot("M1", "pom-2", ("POM-B",), 5, now_us - 10**9, now_us + 10**12))
         for campaign_id in ("c1", "c2"):
@@ -81,7 +81,7 @@ def test_the_store_grants_a_clearance_nothing_once_its_lot_is_sold_out_or_withdr
 def test_conversions_count_purchases_of_campaign_items_by_reached_buyers_after_the_start(store_url):  # noqa: F811
     store = EventStore.open(store_url)
     try:
-        start = to_us(datetime.now(timezone.utc)) - 10**9
+        start = to_us(datetime.now(UTC)) - 10**9
         store.campaigns.add({"campaign_id": "c", "impressions": 100}, start, start + 10**12)
         for user in ("u1", "u2", "u3"):
             store.campaigns.reserve_impressions("c", user, ["A", "B"], 5)

@@ -26,8 +26,8 @@ from training.evaluate import (
     evaluate,
     hybrid_default_row,
 )
-from training.train import train
 from training.report import REPORT_FILE, report_html, verdict, write_report
+from training.train import train
 
 pytestmark = pytest.mark.slow  # one evaluation feeds the module: the model search and every baseline
 

@@ -175,7 +175,7 @@ def test_group_commit_answers_each_batch_and_fails_a_bad_one_alone(store):
     def send(i: int) -> None:
         try:
             outcomes[i] = writer.add(batches[i])
-        except Exception as exc:  # noqa: BLE001 (the outcome under test)
+        except Exception as exc:  # the outcome under test
             outcomes[i] = exc
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(batches))]

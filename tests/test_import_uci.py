@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from recommender.contract import ContractError
-from recommender.loaders import RETURNS
 from recommender.importers import ImportReport, import_online_retail
 from recommender.importers.uci_online_retail import NO_CUSTOMER, NO_PRICE, NON_PRODUCT
+from recommender.loaders import RETURNS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_FILE = PROJECT_ROOT.parent / "shared" / "data" / "uci_online_retail" / "online_retail.csv.gz"

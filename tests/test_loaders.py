@@ -8,8 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import CATALOG, PURCHASES, write
+
 from recommender.contract import ContractError
 from recommender.loaders import RETURNS, UNKNOWN_ITEMS, load_catalog, load_dataset, load_purchases
 

@@ -1,14 +1,14 @@
 """The sell-through projection of a harvest lot (`recommender.lots`)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
 
 from recommender.lots import project_sell_through
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def weekly(item_tiers: dict[tuple[str, int], tuple[float, float, float]], weeks: int = 6) -> pd.DataFrame:

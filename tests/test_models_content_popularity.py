@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from conftest import write
+
 from recommender.features.training_data import UserBatch, build_training_data
 from recommender.loaders import load_dataset
 from recommender.models.base import ModelLoadError, NotFittedError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -126,7 +126,7 @@ def test_the_merchant_page_refuses_a_wrong_token_and_shows_the_right_merchants_f
 
 def test_the_operator_console_shows_the_model_traffic_and_campaigns(site, page, errors):
     base, _ = site
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     created = httpx.post(f"{base}/v1/admin/campaigns", headers={"X-API-Key": ADMIN}, json={
         "campaign_id": "craft", "name": "Craft week", "select": {"tags": ["handmade"]}, "impressions": 100,
         "start": (now - timedelta(minutes=1)).isoformat(), "end": (now + timedelta(hours=1)).isoformat()})
@@ -261,7 +261,7 @@ def forecast_items(base: str, merchant: str, token: str) -> list[str]:
 
 
 def declare(base: str, merchant: str, token: str, lot_id: str, units: int, days: int = 60) -> dict:
-    today = datetime.now(timezone.utc).replace(microsecond=0)
+    today = datetime.now(UTC).replace(microsecond=0)
     answer = merchant_api(base, merchant, token, "/lots", "POST", json={
         "lot_id": lot_id, "items": forecast_items(base, merchant, token)[:3], "units": units,
         "available_from": today.isoformat(), "sell_by": (today + timedelta(days=days)).isoformat()})
@@ -282,7 +282,7 @@ def test_a_merchant_declares_a_lot_reads_its_projection_and_withdraws_it(lot_sit
     sign_in(page, base, merchant, token)
     offered = page.locator("#lot-items input").evaluate_all("boxes => boxes.map(box => box.value)")
     assert set(forecast_items(base, merchant, token)) <= set(offered)  # the items the page knows
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     page.get_by_label("Lot id", exact=True).fill("harvest-page")
     for box in page.locator("#lot-items input").all()[:2]:
         box.check()

@@ -7,7 +7,6 @@ import pytest
 from recommender.loaders import load_dataset
 from training.evaluate import PLAIN_ALS_ROW, POPULARITY_ROW, evaluate
 
-
 pytestmark = pytest.mark.slow  # trains and evaluates on a 2,000-buyer marketplace
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from training.search import (
     SEARCHED,
     WEIGHTINGS,
     Trial,
+    Window,
     default_budget_seconds,
     niche_friendliest_tie,
     scoreboard_table,
-    Window,
     search_models,
 )
 

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from serving import create_app
 from serving.schemas import (
-    ErrorResponse,
     MAX_CANDIDATES,
     MAX_K,
+    ErrorResponse,
     PopularQuery,
     PopularResponse,
     RecommendationsQuery,

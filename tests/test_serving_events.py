@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 
 import pytest
@@ -49,7 +49,7 @@ def test_a_batch_is_stored_and_a_retry_counts_nothing_twice(client):
     assert again.json() == {"stored": 1, "duplicate_event_ids": ["e1", "e2", "e3"]}
     rows = {e.event_id: e for e in stored(client)}
     assert len(rows) == 4 and rows["e1"].quantity == 2 and rows["e1"].city_tier == 1
-    assert rows["e1"].timestamp_us == int(datetime(2026, 11, 30, 1, 15, tzinfo=timezone.utc).timestamp() * 1e6)
+    assert rows["e1"].timestamp_us == int(datetime(2026, 11, 30, 1, 15, tzinfo=UTC).timestamp() * 1e6)
     assert rows["e2"].timestamp_us == rows["e1"].timestamp_us - 15 * 60 * 1_000_000  # no offset: UTC
     assert rows["e3"].timestamp_us == 1_790_000_000 * 1_000_000
     assert abs(rows["e4"].timestamp_us - rows["e4"].received_us) < 5_000_000  # no timestamp: when received

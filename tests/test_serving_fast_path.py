@@ -12,8 +12,8 @@ from recommender.engine import NARROW_FILTER_SHARE
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.ranking import RowIndices, top_k_of_product
 from serving import create_app
-from serving.served import ServedModel
 from serving.precomputed import DefaultLists, valid_prefix
+from serving.served import ServedModel
 from serving.settings import ServingSettings
 from serving.state import state_of
 

@@ -2,7 +2,7 @@
 them; each lot shows its projection and audience; the operator lists the lots at risk."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from serving.settings import ServingSettings
 
 ADMIN = "lots-admin-key"
 INGEST = "lots-storefront-key"
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")

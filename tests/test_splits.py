@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import write
+
 from recommender.features.encoders import IdEncoder
 from recommender.loaders import load_dataset
 from recommender.splits import (

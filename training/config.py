@@ -34,6 +34,7 @@ from pathlib import Path
 
 from recommender.features.interactions import InteractionWeighting, check_event_weights
 
+
 @dataclass
 class TrainConfig:
     """Everything ``recommender train`` can be told."""
@@ -100,11 +101,11 @@ class TrainConfig:
         """Whether training chooses the collaborative model by the model search."""
         return self.components is None
 
-    def replaced(self, source: str = "config", **changes) -> "TrainConfig":
+    def replaced(self, source: str = "config", **changes) -> TrainConfig:
         """A copy with some fields changed, checked like a config file (``source`` names it in errors)."""
         return TrainConfig.from_dict({**self.to_dict(), **changes}, source)
 
-    def with_model(self, family: str, params: dict, weighting: dict) -> "TrainConfig":
+    def with_model(self, family: str, params: dict, weighting: dict) -> TrainConfig:
         """This config naming its components: ``family`` with ``params`` blended with the families
         that play the ``blended`` part (content, popularity) at their defaults, but for one that
         plays the chosen family's role, on ``weighting`` (what the model search chose)."""
@@ -129,7 +130,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+    def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -141,7 +142,7 @@ class TrainConfig:
             raise ValueError(f"{source}: {exc}") from exc
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
+    def from_file(cls, path: str | os.PathLike) -> TrainConfig:
         """Read a JSON (``.json``) or TOML (``.toml``) config file."""
         path = Path(path)
         if not path.is_file():

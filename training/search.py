@@ -115,7 +115,7 @@ class Candidate:
     weighting: tuple
 
     @classmethod
-    def of(cls, family: str, params: dict, weighting: dict) -> "Candidate":
+    def of(cls, family: str, params: dict, weighting: dict) -> Candidate:
         return cls(family, tuple(sorted(params.items())), tuple(sorted(weighting.items())))
 
     @property

@@ -48,7 +48,7 @@ class SparkInput:
     built: dict[int, SparkTrainingData] = field(default_factory=dict, repr=False)
     depth: int = 0
 
-    def validation_split(self, days: float) -> tuple["SparkInput", Dataset]:
+    def validation_split(self, days: float) -> tuple[SparkInput, Dataset]:
         fit_lines, validation = validation_split(self.lines, days, self.catalog)
         return SparkInput(fit_lines, self.catalog, self.reports, self.built, self.depth + 1), validation
 

@@ -115,7 +115,7 @@ class TrainResult:
 class TrainingInput(Protocol):
     """Where the training job's data comes from, and what it runs on."""
 
-    def validation_split(self, days: float) -> tuple["TrainingInput", Dataset]:
+    def validation_split(self, days: float) -> tuple[TrainingInput, Dataset]:
         """The input before the last ``days`` days, and the purchases after them (buyer and item
         ids suffice: they become the relevance matrix)."""
 
@@ -147,7 +147,7 @@ class LocalInput:
     dataset: Dataset
     items: dict = field(default_factory=dict, repr=False)
 
-    def validation_split(self, days: float) -> tuple["LocalInput", Dataset]:
+    def validation_split(self, days: float) -> tuple[LocalInput, Dataset]:
         fit_part, validation = validation_split(self.dataset, days)
         return LocalInput(fit_part, self.items), validation
 

@@ -288,7 +288,7 @@ def run_retrain(args: argparse.Namespace) -> int:
                                   show_progress=not args.quiet,
                                   admin_key=admin_key.get_secret_value() if admin_key is not None else "")
             print(f"{record.status}: {record.model_version} {record.model_dir} ({record.reason})")
-        except Exception as exc:  # noqa: BLE001 (a failed round leaves serving untouched; --every tries again)
+        except Exception as exc:  # a failed round leaves serving untouched; --every tries again
             if args.every is None:
                 raise
             log.warning("retraining failed, serving untouched; next round in %.0f s: %s", args.every, exc)

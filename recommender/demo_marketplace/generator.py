@@ -508,7 +508,7 @@ class _Buyers:
     join: np.ndarray
     niche: np.ndarray
     band: np.ndarray
-    taste: "_Taste"
+    taste: _Taste
     fav1: np.ndarray
     fav2: np.ndarray
     has_two: np.ndarray

@@ -26,12 +26,12 @@ class CatalogContent:
     vectors: np.ndarray
 
     @classmethod
-    def of(cls, features: "ItemContentFeatures", embedding: "ContentEmbedding",
-           vectors: np.ndarray) -> "CatalogContent":
+    def of(cls, features: ItemContentFeatures, embedding: ContentEmbedding,
+           vectors: np.ndarray) -> CatalogContent:
         """The content of fitted transformers and the vectors they gave the catalog's items."""
         return cls(pickle.dumps((features, embedding), protocol=pickle.HIGHEST_PROTOCOL), vectors)
 
-    def extended(self, catalog: pd.DataFrame) -> "CatalogContent":
+    def extended(self, catalog: pd.DataFrame) -> CatalogContent:
         """This content with the vectors of the catalog rows ``catalog`` appended."""
         features, embedding = pickle.loads(self.encoders)
         added = embedding.transform(features.transform(catalog))

@@ -61,7 +61,7 @@ class ItemContentFeatures(TransformerMixin, BaseEstimator):
             frame[name] = catalog[name].astype(TEXT)
         return frame
 
-    def fit(self, catalog: pd.DataFrame, y=None) -> "ItemContentFeatures":
+    def fit(self, catalog: pd.DataFrame, y=None) -> ItemContentFeatures:
         frame = self._columns(catalog)
         distinct_prices = frame.price.nunique()
         bands = min(self.price_bands, distinct_prices)
@@ -109,7 +109,7 @@ class ContentEmbedding(TransformerMixin, BaseEstimator):
         self.dimensions = dimensions
         self.random_state = random_state
 
-    def fit(self, item_content: sp.spmatrix, y=None) -> "ContentEmbedding":
+    def fit(self, item_content: sp.spmatrix, y=None) -> ContentEmbedding:
         if isinstance(self.dimensions, bool) or not isinstance(self.dimensions, int) or self.dimensions < 1:
             raise ValueError(f"content dimensions must be a positive integer, got {self.dimensions!r}")
         dimensions = min(self.dimensions, item_content.shape[0] - 1, item_content.shape[1] - 1)

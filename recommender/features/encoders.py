@@ -53,5 +53,5 @@ class IdEncoder:
             tmp.write_text(json.dumps(self.index_.tolist(), ensure_ascii=False), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "IdEncoder":
+    def load(cls, path: str | os.PathLike) -> IdEncoder:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")))

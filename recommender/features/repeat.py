@@ -133,7 +133,7 @@ class AudienceSignals:
     units: np.ndarray
     horizon_days: float
 
-    def widened(self, n_items: int) -> "AudienceSignals":
+    def widened(self, n_items: int) -> AudienceSignals:
         """The same signals over a catalog of ``n_items`` (items appended after training: no
         newcomers, the catalog's median units)."""
         added = n_items - len(self.newcomers)

@@ -34,7 +34,7 @@ class UserBatch:
         return len(self.users)
 
     @classmethod
-    def cold(cls, tiers: np.ndarray, n_items: int) -> "UserBatch":
+    def cold(cls, tiers: np.ndarray, n_items: int) -> UserBatch:
         """Buyers with no history, known only by their city tier."""
         tiers = np.asarray(tiers, dtype=np.int8)
         return cls(np.full(len(tiers), UNKNOWN_CODE), sp.csr_matrix((len(tiers), n_items), dtype="float32"), tiers)

@@ -100,7 +100,7 @@ class GlobalMedianModel(BaseEstimator):
         items = self.item_features_.iloc[rows].reset_index(drop=True)
         return pd.concat([features, items], axis=1), scale
 
-    def fit(self, panel: DemandPanel) -> "GlobalMedianModel":
+    def fit(self, panel: DemandPanel) -> GlobalMedianModel:
         """Train on every origin of the panel's history."""
         self.values_, self.starts_, self.freq_ = panel.values, panel.starts, panel.freq
         self.item_features_ = _item_features(panel.series)

@@ -55,14 +55,14 @@ class DemandPanel:
         step = pd.Timedelta(days=PERIOD_DAYS[self.freq])
         return pd.DatetimeIndex([self.starts[-1] + step * (h + 1) for h in range(horizon)])
 
-    def head(self, n_periods: int) -> "DemandPanel":
+    def head(self, n_periods: int) -> DemandPanel:
         """The first ``n_periods`` periods (for backtests), without series that sold nothing in them."""
         values = self.values[:, :n_periods]
         sold = values.sum(axis=1) > 0
         return replace(self, values=values[sold], starts=self.starts[:n_periods],
                        series=self.series[sold].reset_index(drop=True))
 
-    def truncated(self, n_periods: int) -> "DemandPanel":
+    def truncated(self, n_periods: int) -> DemandPanel:
         """The first ``n_periods`` periods of every series (validation windows keep the rows aligned)."""
         return replace(self, values=self.values[:, :n_periods], starts=self.starts[:n_periods])
 
@@ -71,7 +71,7 @@ class DemandPanel:
         return pd.DataFrame({"unique_id": np.repeat(np.arange(self.n_series), self.n_periods),
                              "ds": np.tile(self.starts.to_numpy(), self.n_series), "y": self.values.reshape(-1)})
 
-    def subset(self, rows: np.ndarray) -> "DemandPanel":
+    def subset(self, rows: np.ndarray) -> DemandPanel:
         """The panel restricted to the series at ``rows`` (positions or a boolean mask)."""
         return replace(self, values=self.values[rows], series=self.series[rows].reset_index(drop=True))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -74,7 +74,7 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
     sources = {name: str(path) for name, path in (sources or {}).items()}
     manifest = {
         "format_version": FORMAT_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "data": {**sources, "sha256": sha256_of(*sources.values()) if sources else None},
         "horizon": horizon,
         "freq": freq,

@@ -78,7 +78,7 @@ class FactorModel(LinearRecommender):
     def item_vectors(self) -> np.ndarray:
         return self.item_factors_
 
-    def fit(self, data: TrainingData) -> "FactorModel":
+    def fit(self, data: TrainingData) -> FactorModel:
         """Factorise ``data.user_items`` (buyers x items, implicit's convention)."""
         who = f"{type(self).__name__}.fit"
         self._check_params()
@@ -96,7 +96,7 @@ class FactorModel(LinearRecommender):
         self._after_fit()
         return self
 
-    def with_items(self, catalog, embedding: np.ndarray) -> "FactorModel":
+    def with_items(self, catalog, embedding: np.ndarray) -> FactorModel:
         """A copy that also ranks the added items, with factors mapped from their content (zeros
         without ``map_cold_items``)."""
         self.check_fitted()

@@ -55,7 +55,7 @@ class FirstTimeAudience:
                                 np.full(n_buyers, signals.newcomers[item])])
 
     def fit(self, features: np.ndarray, labels: np.ndarray, weights: np.ndarray,
-            components: list[str]) -> "FirstTimeAudience":
+            components: list[str]) -> FirstTimeAudience:
         """Learn the weights from rows of :meth:`features` (buyers who had not bought the item),
         ``labels`` (bought it in the validation window) and ``weights`` (each row's inverse
         sampling rate, so the probabilities stay calibrated when negatives are sampled)."""
@@ -148,7 +148,7 @@ class AudienceModel:
     places: np.ndarray
     place_names: tuple[str, ...]
 
-    def widened(self, n_items: int) -> "AudienceModel":
+    def widened(self, n_items: int) -> AudienceModel:
         """The same over a catalog of ``n_items`` (items appended after training)."""
         return AudienceModel(self.first_time, self.signals.widened(n_items), self.places, self.place_names)
 

@@ -80,7 +80,7 @@ class Recommender(ABC):
         components of a blend are not expanded)."""
         return {name: getattr(self, name) for name in self.parameter_names()}
 
-    def set_params(self, **params) -> "Recommender":
+    def set_params(self, **params) -> Recommender:
         """Set parameters by name; refuses a name ``__init__`` does not take. Returns self."""
         unknown = sorted(set(params) - set(self.parameter_names()))
         if unknown:
@@ -94,7 +94,7 @@ class Recommender(ABC):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     @abstractmethod
-    def fit(self, data: TrainingData) -> "Recommender":
+    def fit(self, data: TrainingData) -> Recommender:
         """Learn from the training data; returns self."""
 
     @abstractmethod
@@ -119,7 +119,7 @@ class Recommender(ABC):
         scores = self.score(batch)
         return (scores if items is None else scores[:, items]), scores.std(axis=1, dtype=np.float64)
 
-    def component(self, role: str) -> "Recommender | None":
+    def component(self, role: str) -> Recommender | None:
         """The model playing ``role`` (see :data:`ROLES`) here: this model if it has that role,
         else None (a blend looks among its components)."""
         return self if self.role == role else None
@@ -130,7 +130,7 @@ class Recommender(ABC):
         (int64). The base model names none."""
         return np.full(len(items), -1, dtype=np.int64)
 
-    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> "Recommender":
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> Recommender:
         """A copy that also ranks the items appended after the fitted ones, which nobody has bought:
         ``catalog`` and ``embedding`` (content vectors, ``TrainingData.item_embedding``'s kind) cover
         every item, the fitted ones first. A family that cannot raises NotImplementedError (its
@@ -156,7 +156,7 @@ class Recommender(ABC):
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Recommender":
+    def load(cls, path: str | os.PathLike) -> Recommender:
         """Read a model written by :meth:`save`; refuses anything else with a clear message."""
         path = Path(path)
         if not path.is_file():

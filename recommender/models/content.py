@@ -63,7 +63,7 @@ class ContentRecommender(LinearRecommender):
         self.profile = profile
         self.recency = recency
 
-    def fit(self, data: TrainingData) -> "ContentRecommender":
+    def fit(self, data: TrainingData) -> ContentRecommender:
         """Keep the catalog's content vectors (every item, bought or not); no interactions needed."""
         who = "ContentRecommender.fit"
         if self.profile not in PROFILES:
@@ -91,7 +91,7 @@ class ContentRecommender(LinearRecommender):
             weights.data = np.power(weights.data, np.float32(self.recency), dtype=np.float32)
         return unit_rows(np.asarray(weights @ self.item_vectors_, dtype=np.float32))
 
-    def with_items(self, catalog, embedding: np.ndarray) -> "ContentRecommender":
+    def with_items(self, catalog, embedding: np.ndarray) -> ContentRecommender:
         """A copy that also ranks the added items, by their content vectors."""
         self.check_fitted()
         added = check_added_items(catalog, embedding, self.n_items_, "ContentRecommender.with_items")

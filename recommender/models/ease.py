@@ -143,7 +143,7 @@ class ExactEASE(Recommender):
     def __init__(self, l2: float = 250.0):
         self.l2 = l2
 
-    def fit(self, data: TrainingData) -> "ExactEASE":
+    def fit(self, data: TrainingData) -> ExactEASE:
         user_items = check_training_data(data, "ExactEASE.fit")
         self.weights_ = ease_weights(user_items, float(self.l2))
         self.n_users_, self.n_items_ = user_items.shape

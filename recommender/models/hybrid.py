@@ -109,7 +109,7 @@ class HybridRecommender(Recommender):
             raise ValueError("hybrid weights must be non-negative")
         return weights
 
-    def fit(self, data: TrainingData, refit: bool = True) -> "HybridRecommender":
+    def fit(self, data: TrainingData, refit: bool = True) -> HybridRecommender:
         """Fit every component on ``data`` (with ``refit=False``, components already fitted, on
         this very data, are kept as they are)."""
         if not self.components:
@@ -131,7 +131,7 @@ class HybridRecommender(Recommender):
         return [np.atleast_2d(np.cov(model.item_vectors(), rowvar=False, bias=True)).astype(np.float32)
                 if model.is_linear else None for _, model in self.components]
 
-    def with_items(self, catalog, embedding: np.ndarray) -> "HybridRecommender":
+    def with_items(self, catalog, embedding: np.ndarray) -> HybridRecommender:
         """A copy whose every component also ranks the added items, blended with the weights as
         fitted and the score spreads of the catalog they join (as if they had been listed)."""
         self.check_fitted()
@@ -195,7 +195,7 @@ class HybridRecommender(Recommender):
                                            seen, available))
         return scores
 
-    def set_weights(self, weights) -> "HybridRecommender":
+    def set_weights(self, weights) -> HybridRecommender:
         """Use new blend weights without refitting the components (item vectors do not change)."""
         self.weights = weights
         self.weights_ = self._check_weights()
@@ -255,7 +255,7 @@ class CandidatePool:
     invalid: np.ndarray
 
     @classmethod
-    def concat(cls, pools: list["CandidatePool"]) -> "CandidatePool":
+    def concat(cls, pools: list[CandidatePool]) -> CandidatePool:
         """Pools of consecutive batches of buyers as one (candidate lists padded to one width)."""
         width = max(pool.candidates.shape[1] for pool in pools)
 

@@ -87,7 +87,7 @@ class ItemItemRecommender(Recommender):
         if not isinstance(self.map_cold_items, (bool, np.bool_)):
             raise ValueError(f"{who}: map_cold_items must be True or False, got {self.map_cold_items!r}")
 
-    def fit(self, data: TrainingData) -> "ItemItemRecommender":
+    def fit(self, data: TrainingData) -> ItemItemRecommender:
         """Learn the item-item weights of ``data.user_items``, prune them and scale by popularity."""
         who = f"{type(self).__name__}.fit"
         self._check_params(who)
@@ -122,7 +122,7 @@ class ItemItemRecommender(Recommender):
         mapped.eliminate_zeros()
         return sp.csr_matrix(mapped, dtype=np.float32)
 
-    def with_items(self, catalog, embedding: np.ndarray) -> "ItemItemRecommender":
+    def with_items(self, catalog, embedding: np.ndarray) -> ItemItemRecommender:
         """A copy that also ranks the added items: with ``map_cold_items``, each takes the weights of
         the bought items closest to it in content, as never-bought items do in ``fit``; else none."""
         self.check_fitted()
@@ -144,7 +144,7 @@ class ItemItemRecommender(Recommender):
         """What popularity exponent ``beta`` multiplies each item's column by (float32)."""
         return np.power(np.maximum(self.scale_buyers_, 1.0), -beta).astype(np.float32)
 
-    def with_beta(self, beta: float) -> "ItemItemRecommender":
+    def with_beta(self, beta: float) -> ItemItemRecommender:
         """A copy with popularity exponent ``beta``, without refitting (one column scaling)."""
         self.check_fitted()
         beta = check_number(beta, "beta", f"{type(self).__name__}.with_beta")

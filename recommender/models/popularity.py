@@ -84,7 +84,7 @@ class PopularityRecommender(LinearRecommender):
         if self.damping not in DAMPINGS:
             raise ValueError(f"PopularityRecommender: damping must be one of {DAMPINGS}, got {self.damping!r}")
 
-    def fit(self, data: TrainingData) -> "PopularityRecommender":
+    def fit(self, data: TrainingData) -> PopularityRecommender:
         """Per-tier and global shares of the (damped) decayed confidence mass of each item."""
         self._check_params()
         confidence = getattr(data, "confidence", None)
@@ -134,7 +134,7 @@ class PopularityRecommender(LinearRecommender):
         self.n_items_ = int(n_items)
         return self
 
-    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> "PopularityRecommender":
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> PopularityRecommender:
         """A copy that also ranks the added items: nobody bought them, so their popularity is 0."""
         self.check_fitted()
         n_added = len(check_added_items(catalog, embedding, self.n_items_, "PopularityRecommender.with_items"))

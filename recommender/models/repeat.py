@@ -76,7 +76,7 @@ class RepeatScores:
         cells = start + np.searchsorted(self.probability.indices[start:end], items)
         return self.interval[cells], self.last_age[cells]
 
-    def widened(self, n_items: int) -> "RepeatScores":
+    def widened(self, n_items: int) -> RepeatScores:
         """The same scores over a catalog of ``n_items`` (items appended after training)."""
         matrix = self.probability
         widened = sp.csr_matrix((matrix.data, matrix.indices, matrix.indptr), shape=(matrix.shape[0], n_items))
@@ -126,7 +126,7 @@ class RepeatTiming:
                                 due ** 2, -np.expm1(-self.horizon_days / np.exp(log_interval)),
                                 item_share[history.items], buyer_share[history.buyers]])
 
-    def fit(self, history: PairHistory, item_groups: np.ndarray, bought_again: np.ndarray) -> "RepeatTiming":
+    def fit(self, history: PairHistory, item_groups: np.ndarray, bought_again: np.ndarray) -> RepeatTiming:
         """Learn the weights of the features from ``bought_again`` (per pair of ``history``: bought
         within the ``horizon_days`` after its reference time)."""
         from sklearn.linear_model import LogisticRegression

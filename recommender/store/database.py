@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,7 +60,7 @@ def to_us(moment: datetime) -> int:
 
 def from_us(microseconds: int) -> datetime:
     """A time the store keeps (microseconds since the epoch) as a UTC datetime."""
-    return datetime.fromtimestamp(microseconds / 1_000_000, timezone.utc)
+    return datetime.fromtimestamp(microseconds / 1_000_000, UTC)
 
 
 def engine_url(url: str) -> str:
@@ -120,7 +120,7 @@ class Database:
             database.parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(self.url)
             # writers take turns through this file's lock (closed in close)
-            self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")  # noqa: SIM115
+            self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")
         else:
             try:
                 self.engine = create_engine(self.url, pool_pre_ping=True)

@@ -67,7 +67,7 @@ class GroupCommit:
     def _commit(self, group: list[tuple[Sequence[Event], Future]]) -> None:
         try:
             results = self.events.add_batches([batch for batch, _ in group])
-        except Exception as exc:  # noqa: BLE001 (retried one by one: each caller gets its own outcome)
+        except Exception as exc:  # retried one by one: each caller gets its own outcome
             if len(group) == 1:
                 group[0][1].set_exception(exc)
                 return
@@ -75,7 +75,7 @@ class GroupCommit:
             for batch, done in group:
                 try:
                     done.set_result(self.events.add(batch))
-                except Exception as single:  # noqa: BLE001
+                except Exception as single:
                     done.set_exception(single)
             return
         for (_, done), added in zip(group, results):

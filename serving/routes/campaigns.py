@@ -9,7 +9,7 @@ positive number or an id already in use are a 422 naming the field.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
@@ -70,7 +70,7 @@ def report(record: CampaignRecord, served: Served, store: EventStore) -> dict:
     and this worker's pacing of it."""
     engine = served.model.engine
     return campaign_report(record, store.campaigns.delivery(record.campaign_id), engine.catalog, engine.items,
-                           served.live.campaigns.running.get(record.campaign_id), datetime.now(timezone.utc))
+                           served.live.campaigns.running.get(record.campaign_id), datetime.now(UTC))
 
 
 def _record(store: EventStore, campaign_id: str) -> CampaignRecord:

@@ -16,7 +16,7 @@ A store that cannot take the batch (a database down, SQLite locked past its wait
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -71,7 +71,7 @@ def post_events(request: Request, state: State, body: EventsRequest) -> Response
     # a plain def: the store's write (and its fsync) runs in the threadpool, never on the event loop
     NO_PARAMETERS.parse(request)
     state.event_store()  # 503 without a store
-    received = datetime.now(timezone.utc)
+    received = datetime.now(UTC)
     batch = [Event(e.event_id, e.user_id, e.item_id, e.type, to_us(e.timestamp or received), e.quantity, e.city_tier)
              for e in body.events]
     try:

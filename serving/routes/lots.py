@@ -19,7 +19,7 @@ no projection and says why.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -83,7 +83,7 @@ def forecast_rows(state: State, merchant_id: str) -> tuple[pd.DataFrame | None, 
 
 def reports(state: State, served: Served, records: list[LotRecord]) -> list[dict]:
     """Each lot's :func:`~recommender.lots.lot_report` against the served model and the forecasts."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     forecasts = {merchant: forecast_rows(state, merchant) for merchant in {record.merchant_id for record in records}}
     return [lot_report(record, served.model.engine, *forecasts[record.merchant_id], now) for record in records]
 
@@ -205,7 +205,7 @@ def start_clearance(request: Request, state: State, merchant: Merchant, body: Cl
     forecast, period_days = forecast_rows(state, merchant)
     if forecast is None:
         raise HTTPException(503, detail="no forecasts published: a clearance is sized on the lot's projection")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     projection = lot_projection(record, forecast, period_days, now)
     shortfall = projection.shortfall["p50"]
     if shortfall <= 0:
