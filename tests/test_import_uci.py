@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recommender.cli import main
 from recommender.contract import ContractError
 from recommender.importers import ImportReport, import_online_retail
 from recommender.importers.uci_online_retail import NO_CUSTOMER, NO_PRICE, NON_PRODUCT
@@ -143,9 +144,43 @@ def test_parquet_input_with_native_types(tmp_path, fixture_import):
 
 def test_missing_column_is_a_contract_error(tmp_path):
     source = _write_fixture(tmp_path / "bad.csv", "InvoiceNo,StockCode,Quantity\n536365,85123A,6\n")
-    with pytest.raises(ContractError, match="missing column.*Description"):
+    with pytest.raises(ContractError, match="missing column.*Description.*; found: InvoiceNo, StockCode, Quantity"):
         import_online_retail(source, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+WHERE_TO_GET = ("https://archive.ics.uci.edu/dataset/352/online+retail", "CC BY 4.0", "doi.org/10.24432/C5BW33",
+                "nothing is downloaded", "--source PATH")
+
+
+def test_a_missing_source_says_where_to_get_the_data_set(tmp_path, capsys):
+    missing = tmp_path / "Online Retail.csv"
+    with pytest.raises(ContractError) as raised:
+        import_online_retail(missing, tmp_path / "out")
+    assert str(raised.value).startswith(f"{missing}: no such file; the data set is the UCI Machine Learning")
+    assert all(part in str(raised.value) for part in WHERE_TO_GET)
+    assert main(["import-uci", "--source", str(missing), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {raised.value}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_says_where_the_data_set_comes_from(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["import-uci", "--help"])
+    assert stop.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    assert all(part in shown for part in WHERE_TO_GET)
+
+
+def test_command_imports_a_source_given_by_path_and_credits_it(tmp_path, capsys):
+    (tmp_path / "elsewhere").mkdir()
+    source = _write_fixture(tmp_path / "elsewhere" / "Online Retail.csv")
+    assert main(["import-uci", "--source", str(source), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert f"UCI Online Retail: 16 rows read from {source}" in out
+    assert "source: the UCI Machine Learning Repository's \"Online Retail\" " \
+           "(https://archive.ics.uci.edu/dataset/352/online+retail), licensed CC BY 4.0" in out
+    assert _read_text(tmp_path / "out" / "purchases.csv.gz").values.tolist() == EXPECTED_PURCHASES
 
 
 def test_unreadable_quantity_names_the_row(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from recommender.cli.commands import Group
 from recommender.cli.options import add_files
+from recommender.datasets import UCI_ONLINE_RETAIL
 
 log = logging.getLogger("recommender")
 commands = Group()
@@ -45,9 +46,11 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def _add_import_uci(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = f"Where to get it: {UCI_ONLINE_RETAIL.where_to_get()}."
     parser.add_argument("--source", type=Path, default=None,
-                        help="UCI Online Retail CSV (default: shared/data/uci_online_retail/online_retail.csv.gz "
-                             "next to the project's directory)")
+                        help="the UCI Online Retail file: CSV, CSV.gz or Parquet (default: the copy staged in "
+                             "../shared/data/uci_online_retail/online_retail.csv.gz next to the project's "
+                             "directory, if there is one)")
     parser.add_argument("--out", type=Path, required=True, help="directory for purchases.csv.gz and catalog.csv")
     parser.add_argument("--no-compress", action="store_true", help="write purchases.csv instead of .csv.gz")
 

@@ -1,8 +1,16 @@
 """Importer for the UCI "Online Retail" data set (a UK online giftware retailer, 2010-12 to 2011-12).
 
+Where it comes from (:data:`recommender.datasets.UCI_ONLINE_RETAIL`): the UCI Machine Learning
+Repository, https://archive.ics.uci.edu/dataset/352/online+retail (Chen, D. (2015),
+https://doi.org/10.24432/C5BW33), under CC BY 4.0: whoever publishes results on it credits the source.
+It is published as the workbook ``Online Retail.xlsx``; saved as CSV (its month/day/year times
+included) it is read as it is. Nothing is downloaded: without ``--source`` the importer reads the
+copy staged next to the project root
+(``../shared/data/uci_online_retail/online_retail.csv.gz``, 541,909 rows, its provenance in the
+``README.md`` beside it), and a missing file is an error saying where to get the data set.
+
 Source layout: one row per invoice line, columns ``InvoiceNo, StockCode, Description, Quantity,
-InvoiceDate, UnitPrice, CustomerID, Country`` (CSV, CSV.gz or Parquet; the staged copy is
-``../shared/data/uci_online_retail/online_retail.csv.gz`` next to the project root, 541,909 rows).
+InvoiceDate, UnitPrice, CustomerID, Country`` (CSV, CSV.gz or Parquet).
 
 The importer writes ``purchases.csv.gz`` (``purchases.csv`` with ``compress=False``) and
 ``catalog.csv`` under the data contract (:mod:`recommender.contract`), each file atomically.
@@ -65,6 +73,7 @@ import pyarrow.compute as pc
 
 from recommender import columns as col
 from recommender.contract import ContractError
+from recommender.datasets import UCI_ONLINE_RETAIL
 from recommender.tables import is_parquet, read_columns, read_header, write_table
 
 SOURCE_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
@@ -110,7 +119,8 @@ class ImportReport:
 
     def summary(self) -> str:
         """A few human-readable lines."""
-        lines = [f"UCI Online Retail: {self.rows_read:,} rows read" + (f" from {self.source}" if self.source else "")]
+        lines = [f"UCI Online Retail: {self.rows_read:,} rows read" + (f" from {self.source}" if self.source else ""),
+                 f"  source: {UCI_ONLINE_RETAIL.provenance()}"]
         lines += [f"  dropped {n:,}: {reason}" for reason, n in self.dropped.items()]
         lines.append(f"  wrote {self.purchases_written:,} purchase lines ({self.customers:,} customers; "
                      f"{self.nonpositive_quantity:,} cancellation lines with quantity <= 0, which the loader "
@@ -123,11 +133,14 @@ def import_online_retail(source: str | os.PathLike, out_dir: str | os.PathLike,
                          compress: bool = True) -> ImportReport:
     """Convert the UCI Online Retail file ``source`` into contract files under ``out_dir``.
 
-    Raises :class:`ContractError` when the source lacks a column of the UCI layout or has a value
-    that cannot be read (a Quantity that is not a whole number, an unreadable date, ...).
+    Raises :class:`ContractError` when the source is missing (saying where to get it), lacks a column
+    of the UCI layout or has a value that cannot be read (a Quantity that is not a whole number, an
+    unreadable date, ...).
     """
     source = Path(source)
     out_dir = Path(out_dir)
+    if not source.is_file():
+        raise ContractError(f"{source}: no such file; {UCI_ONLINE_RETAIL.where_to_get()}")
     lines = _read_lines(source)
     rows_read = len(lines)
 
@@ -172,7 +185,8 @@ def _read_lines(source: Path) -> pd.DataFrame:
     missing = [name for name in SOURCE_COLUMNS if name not in header]
     if missing:
         raise ContractError(f"{source}: not in the UCI Online Retail layout: missing column(s) "
-                            f"{', '.join(missing)} (expected {', '.join(SOURCE_COLUMNS)})")
+                            f"{', '.join(missing)} (expected {', '.join(SOURCE_COLUMNS)}; found: "
+                            f"{', '.join(header) or 'no columns'})")
     table = read_columns(source, list(SOURCE_COLUMNS))
     is_csv = not is_parquet(source)
 
