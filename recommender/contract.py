@@ -56,6 +56,7 @@ MAX_CITY_TIER = 5
 UNKNOWN_TIER = 0
 UNKNOWN_LABEL = "unknown"
 UNKNOWN_ITEM_POLICIES = ("drop", "add")
+UNKNOWN_ITEM_EVENT_POLICIES = ("store", "refuse")  # a server's events of items its catalog lacks
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})

@@ -564,12 +564,19 @@ class EventsRequest(BaseModel):
 class EventsResponse(BaseModel):
     """What the store did with a batch (durably: on disk before this answer is sent)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"stored": 1, "duplicate_event_ids": []}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"stored": 1, "duplicate_event_ids": [],
+                                                               "unknown_item_ids": []}]})
 
     stored: int = Field(description="Events newly stored.", examples=[1])
     duplicate_event_ids: list[str] = Field(description="Ids of the batch's events stored before (by an earlier "
                                                        "request, or earlier in this batch), not stored again.",
                                            examples=[[]])
+    unknown_item_ids: list[str] = Field(
+        description="Item ids of the batch's events that the server's catalog lacks (neither the served model's "
+                    "items nor added through `PUT /v1/items`), each once, in the batch's order. Their events are "
+                    "stored all the same: they change no ranking now, and a later training learns from them "
+                    "once the items are in its catalog. A server started with `--unknown-items refuse` answers "
+                    "such a batch with a 422 instead.", examples=[[]])
 
 
 class ItemIn(BaseModel):

@@ -11,11 +11,13 @@ setting is in ``docs/serving-design.md`` (a test keeps it in step with this clas
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from limits import parse
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from recommender.contract import UNKNOWN_ITEM_EVENT_POLICIES
 
 ENV_PREFIX = "RECOMMENDER_"
 DEFAULT_ADMIN_RATE = "60/minute"
@@ -65,6 +67,11 @@ class ServingSettings(AdminKeySettings):
                           "app factory's: none (the event, item and campaign routes answer 503).")
     ingest_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         (), description="Comma-separated storefront keys: header `X-API-Key` of `POST /v1/events`. Unset: 403.")
+    unknown_items: Literal[UNKNOWN_ITEM_EVENT_POLICIES] = Field(
+        "store", description="Events of items the server's catalog lacks (neither the served model's items nor "
+                             "added through `PUT /v1/items`): `store` them (a later training learns from them; "
+                             "the answer lists the ids in `unknown_item_ids`), or `refuse` the whole batch with a "
+                             "422 naming each such event's `item_id`.")
     admin_rate: str = Field(
         DEFAULT_ADMIN_RATE, description="Admin requests allowed per key, and guesses per client address, per "
                                         "worker process, in the `limits` library's notation; over it a 429.")

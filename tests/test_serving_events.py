@@ -44,9 +44,11 @@ def test_a_batch_is_stored_and_a_retry_counts_nothing_twice(client):
              event("e2", type="view", timestamp="2026-11-30T01:00:00"),
              event("e3", type="cart", timestamp=1_790_000_000)]
     first = post(client, batch)
-    assert first.status_code == 200 and first.json() == {"stored": 3, "duplicate_event_ids": []}
+    # no model served: the catalog is only the items added through PUT /v1/items, which FH-1 is not
+    assert first.status_code == 200
+    assert first.json() == {"stored": 3, "duplicate_event_ids": [], "unknown_item_ids": ["FH-1"]}
     again = post(client, batch + [event("e4")])
-    assert again.json() == {"stored": 1, "duplicate_event_ids": ["e1", "e2", "e3"]}
+    assert again.json() == {"stored": 1, "duplicate_event_ids": ["e1", "e2", "e3"], "unknown_item_ids": ["FH-1"]}
     rows = {e.event_id: e for e in stored(client)}
     assert len(rows) == 4 and rows["e1"].quantity == 2 and rows["e1"].city_tier == 1
     assert rows["e1"].timestamp_us == int(datetime(2026, 11, 30, 1, 15, tzinfo=UTC).timestamp() * 1e6)
@@ -169,14 +171,55 @@ def test_views_and_unknown_items_change_no_ranking(model_client):
     served = state_of(model_client.app).served
     buyer = str(served.model.engine.users.ids[1])
     before = item_ids(listed(model_client, buyer))
-    post(model_client, [event("v1", user_id=buyer, item_id=before[0], type="view"),
-                        event("c1", user_id=buyer, item_id="NOT-IN-CATALOG")])
+    answer = post(model_client, [event("v1", user_id=buyer, item_id=before[0], type="view"),
+                                 event("c1", user_id=buyer, item_id="NOT-IN-CATALOG")])
+    assert answer.json() == {"stored": 2, "duplicate_event_ids": [], "unknown_item_ids": ["NOT-IN-CATALOG"]}
     assert wait_for(lambda: served.live.buyers.seq == 2)
     assert item_ids(listed(model_client, buyer)) == before and served.live.buyers.get(buyer) is None
 
 
 def put_item(client, item_id: str, **fields):
     return client.put(f"/v1/items/{item_id}", json={"title": "An item", **fields}, headers={"X-API-Key": ADMIN})
+
+
+def test_events_of_items_the_catalog_lacks_are_stored_and_listed(model_client):
+    served = state_of(model_client.app).served.model
+    known = [str(item) for item in served.item_ids[:2]]
+    assert put_item(model_client, "ADDED-1", available=False).status_code == 200  # known from the store at once
+    answer = post(model_client, [event("k1", item_id=known[0]), event("u1", item_id="GONE-1"),
+                                 event("a1", item_id="ADDED-1", type="view"), event("u2", item_id="TYPO-7"),
+                                 event("u3", item_id="GONE-1", type="return"), event("k2", item_id=known[1])])
+    assert answer.status_code == 200
+    assert answer.json() == {"stored": 6, "duplicate_event_ids": [], "unknown_item_ids": ["GONE-1", "TYPO-7"]}
+    assert [e.item_id for e in stored(model_client)] == [known[0], "GONE-1", "ADDED-1", "TYPO-7", "GONE-1", known[1]]
+
+
+@pytest.fixture
+def refusing_client(small_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("RECOMMENDER_UNKNOWN_ITEMS", "refuse")
+    monkeypatch.setenv(INGEST_KEYS_ENV, KEY)
+    monkeypatch.setenv("RECOMMENDER_ADMIN_KEY", ADMIN)
+    with TestClient(create_app(ServingSettings(model_dir=small_model,
+                                               store=f"sqlite:///{tmp_path / 'events.sqlite3'}"))) as test_client:
+        yield test_client
+
+
+def test_a_server_that_refuses_unknown_items_refuses_the_whole_batch_naming_each_event(refusing_client):
+    known = str(state_of(refusing_client.app).served.model.item_ids[0])
+    batch = [event("k1", item_id=known), event("u1", item_id="GONE-1"), event("k2", item_id=known, type="view"),
+             event("u2", item_id="GONE-1", type="cart")]
+    answer = post(refusing_client, batch)
+    assert answer.status_code == 422
+    body = ErrorResponse.model_validate(answer.json())
+    assert [(tuple(error.loc), error.type) for error in body.errors] == [
+        (("body", "events", 1, "item_id"), "unknown_item"), (("body", "events", 3, "item_id"), "unknown_item")]
+    assert "'GONE-1' is not in the catalog" in body.errors[0].msg
+    assert body.detail.startswith("events.1.item_id: item 'GONE-1' is not in the catalog")
+    assert stored(refusing_client) == []
+    assert post(refusing_client, [event("k3", item_id=known)]).json()["unknown_item_ids"] == []
+    assert put_item(refusing_client, "GONE-1").status_code == 200  # added to the catalog: taken from now on
+    assert post(refusing_client, batch).json() == {"stored": 4, "duplicate_event_ids": [], "unknown_item_ids": []}
+    assert sorted(e.event_id for e in stored(refusing_client)) == ["k1", "k2", "k3", "u1", "u2"]
 
 
 def test_an_item_made_unavailable_leaves_every_route_and_comes_back(model_client):

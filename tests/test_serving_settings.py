@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIABLES = {"model_dir": "RECOMMENDER_MODEL_DIR", "forecasts_dir": "RECOMMENDER_FORECASTS_DIR",
              "merchant_tokens": "RECOMMENDER_MERCHANT_TOKENS", "store": "RECOMMENDER_STORE",
              "admin_key": "RECOMMENDER_ADMIN_KEY", "admin_rate": "RECOMMENDER_ADMIN_RATE",
-             "ingest_keys": "RECOMMENDER_INGEST_KEYS", "reload_file": "RECOMMENDER_RELOAD_FILE"}
+             "ingest_keys": "RECOMMENDER_INGEST_KEYS", "reload_file": "RECOMMENDER_RELOAD_FILE",
+             "unknown_items": "RECOMMENDER_UNKNOWN_ITEMS"}
 
 
 @pytest.fixture(autouse=True)
@@ -33,14 +34,14 @@ def test_the_variables_keep_their_names(monkeypatch, tmp_path):
     values = {"model_dir": str(tmp_path / "model"), "forecasts_dir": str(tmp_path / "forecasts"),
               "merchant_tokens": str(tmp_path / "tokens.json"), "store": "sqlite:///events.sqlite3",
               "admin_key": "s3cret-admin", "admin_rate": "5/second", "ingest_keys": " shop-a, shop-b ,,",
-              "reload_file": str(tmp_path / "model.json")}
+              "reload_file": str(tmp_path / "model.json"), "unknown_items": "refuse"}
     for field, value in values.items():
         monkeypatch.setenv(VARIABLES[field], value)
     settings = ServingSettings()
     assert settings.model_dir == tmp_path / "model" and settings.forecasts_dir == tmp_path / "forecasts"
     assert settings.merchant_tokens == tmp_path / "tokens.json" and settings.reload_file == tmp_path / "model.json"
     assert settings.store.get_secret_value() == "sqlite:///events.sqlite3" and settings.admin_rate == "5/second"
-    assert settings.admin_key.get_secret_value() == "s3cret-admin"
+    assert settings.admin_key.get_secret_value() == "s3cret-admin" and settings.unknown_items == "refuse"
     assert [key.get_secret_value() for key in settings.ingest_keys] == ["shop-a", "shop-b"]
     assert "s3cret-admin" not in repr(settings) and "shop-a" not in repr(settings)  # keys never shown
 
@@ -59,6 +60,7 @@ def test_an_empty_variable_is_unset(monkeypatch):
     ("RECOMMENDER_PORT", "70000", "less than or equal to 65535"),
     ("RECOMMENDER_WORKERS", "0", "greater than or equal to 1"),
     ("RECOMMENDER_ACCESS_LOG", "sometimes", "valid boolean"),
+    ("RECOMMENDER_UNKNOWN_ITEMS", "drop", "Input should be 'store' or 'refuse'"),
 ])
 def test_a_bad_value_is_an_error_naming_the_variable(monkeypatch, variable, value, message):
     monkeypatch.setenv(variable, value)
@@ -77,10 +79,13 @@ def test_the_flags_of_serve_override_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("RECOMMENDER_WORKERS", "3")
     monkeypatch.setenv("RECOMMENDER_STORE", "sqlite:///from-the-environment.sqlite3")
     monkeypatch.setenv("RECOMMENDER_FORECASTS_DIR", str(tmp_path / "env-forecasts"))
+    monkeypatch.setenv("RECOMMENDER_UNKNOWN_ITEMS", "store")
     args = build_parser().parse_args(["serve", "--model", str(tmp_path / "model"), "--port", "9002",
-                                      "--forecasts", str(tmp_path / "flag-forecasts"), "--access-log"])
+                                      "--forecasts", str(tmp_path / "flag-forecasts"), "--access-log",
+                                      "--unknown-items", "refuse"])
     settings = _serve_settings(args)
     assert (settings.port, settings.workers, settings.access_log, settings.host) == (9002, 3, True, "127.0.0.1")
+    assert settings.unknown_items == "refuse"
     assert settings.model_dir == (tmp_path / "model").resolve()
     assert settings.forecasts_dir == (tmp_path / "flag-forecasts").resolve()
     assert settings.store.get_secret_value() == "sqlite:///from-the-environment.sqlite3"
@@ -90,6 +95,7 @@ def test_serve_defaults_the_store_next_to_the_model(tmp_path):
     settings = _serve_settings(build_parser().parse_args(["serve", "--model", str(tmp_path / "model")]))
     assert settings.store.get_secret_value() == f"sqlite:///{tmp_path.resolve() / 'events.sqlite3'}"
     assert settings.port == 8000 and settings.workers == 1 and settings.access_log is False
+    assert settings.unknown_items == "store"
 
 
 def test_the_settings_are_read_once_at_start(small_model, monkeypatch):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from recommender.cli.commands import Group
 from recommender.cli.options import int_in
+from recommender.contract import UNKNOWN_ITEM_EVENT_POLICIES
 
 if TYPE_CHECKING:
     from serving.settings import ServingSettings
@@ -28,6 +29,10 @@ def _add_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=None,
                         help="event store for POST /v1/events: sqlite:///PATH or postgresql://USER@HOST/DB (default: "
                              "RECOMMENDER_STORE, else events.sqlite3 next to the model directory)")
+    parser.add_argument("--unknown-items", choices=UNKNOWN_ITEM_EVENT_POLICIES, default=None,
+                        help="events of items the catalog lacks (neither the model's nor added through PUT "
+                             "/v1/items): store them and list their ids in the answer, or refuse the batch with a "
+                             "422 (default: RECOMMENDER_UNKNOWN_ITEMS, else store)")
     parser.add_argument("--host", default=None, help="address to listen on (default RECOMMENDER_HOST, else 127.0.0.1)")
     parser.add_argument("--port", type=int_in(1, 65535), default=None,
                         help="port (default RECOMMENDER_PORT, else 8000)")
