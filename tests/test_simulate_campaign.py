@@ -71,3 +71,17 @@ def test_a_bad_campaign_file_names_the_field(replay, capsys):
     assert main(["simulate-campaign", "--model", str(root / "model"), "--campaign", str(root / "bad.json"),
                  "--traffic", str(paths["purchases"])]) == 2
     assert "impressions" in capsys.readouterr().err
+
+
+def test_a_replay_of_days_the_model_has_seen_says_its_cost_is_not_measured(replay, capsys):
+    """Every purchase of the model's own training days is already in the buyers' histories: nothing
+    new to find, so no NDCG (not nan) and the advice to use a model trained before them."""
+    root, paths = replay
+    assert main(["simulate-campaign", "--model", str(root / "model"), "--campaign", str(root / "campaign.json"),
+                 "--traffic", str(root / "before.csv"), "--catalog", str(paths["catalog"]), "--days", "7",
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "nan" not in printed.lower(), printed
+    assert re.search(r"NDCG@10 with / without\s+not measured / not measured \(no replayed visit bought an item "
+                     r"new to the buyer: the model has seen these days; use one trained before them\)", printed)
+    assert re.search(r"niche knob 1 alone\s+[\d,]+ campaign-item impressions, NDCG@10 not measured", printed)

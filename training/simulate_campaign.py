@@ -71,22 +71,29 @@ class Simulation:
                              index=pd.DatetimeIndex(self.times))
         return frame.error.resample("1h").last().dropna()
 
+    def ndcg(self, value: float) -> str:
+        """``value`` (an NDCG@10 of the replay) in words: not measured when no visit had an item to find."""
+        return f"{value:.4f}" if self.scored_visits else "not measured"
+
     def table(self) -> str:
         """The figures as aligned text."""
         errors = self.hourly_error().abs()
+        scored = (f"{self.scored_visits:,} visits with an item new to the buyer" if self.scored_visits else
+                  "no replayed visit bought an item new to the buyer: the model has seen these days; use one "
+                  "trained before them")
         rows = [("campaign", f"{self.campaign.campaign_id}: {self.campaign.impressions:,} impressions, cap "
                              f"{self.campaign.per_buyer_cap}, {self.campaign.max_in_top10} in the top {TOP}"),
                 ("visits replayed", f"{self.visits:,} from {self.times[0]} to {self.times[-1]}"),
                 ("delivered", f"{int(self.delivered[-1]):,} ({self.delivery_ratio:.3f} of the budget)"),
                 ("pacing error per hour", f"mean |error| {errors.mean():.3f}, max {errors.max():.3f} of the budget"),
-                (f"NDCG@{TOP} with / without", f"{self.ndcg_with:.4f} / {self.ndcg_without:.4f} "
-                                               f"({self.scored_visits:,} visits with an item new to the buyer)"),
+                (f"NDCG@{TOP} with / without", f"{self.ndcg(self.ndcg_with)} / {self.ndcg(self.ndcg_without)} "
+                                               f"({scored})"),
                 ("waste", f"{self.waste:,} impressions outside the buyer's top {self.campaign.gate_share:.0%} "
                           "(through the profile match)"),
                 ("reach", f"{self.buyers_reached:,} buyers, {len(self.per_merchant)} merchants, "
                           f"{len(self.per_region)} regions"),
                 (f"niche knob {NICHE_ALONE:g} alone", f"{self.niche_alone['impressions']:,.0f} campaign-item "
-                                                      f"impressions, NDCG@{TOP} {self.niche_alone['ndcg']:.4f}")]
+                                                      f"impressions, NDCG@{TOP} {self.ndcg(self.niche_alone['ndcg'])}")]
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
