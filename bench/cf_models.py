@@ -56,9 +56,10 @@ def planted_matrix(buyers: int, items: int, per_buyer: int, groups: int, seed: i
     return matrix
 
 
-def timed(fn):
+def timed(fn, *args, **kwargs):
+    """Seconds ``fn(*args, **kwargs)`` took, and its result."""
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -99,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "ease" and matrix.shape[1] > model.max_items:
             print(f"{name:<28}skipped: {matrix.shape[1]:,} items > max_items {model.max_items:,}")
             continue
-        fit_s, _ = timed(lambda: model.fit(data))
-        score_s, _ = timed(lambda: model.score(known))
-        fold_s, _ = timed(lambda: model.score(unseen))
+        fit_s, _ = timed(model.fit, data)
+        score_s, _ = timed(model.score, known)
+        fold_s, _ = timed(model.score, unseen)
         print(f"{name:<28}{fit_s:>10.2f}{score_s:>16.3f}{fold_s:>18.3f}")
         if name == "als":
             from implicit.cpu.als import AlternatingLeastSquares
@@ -110,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                 warnings.simplefilter("ignore", RuntimeWarning)  # the BLAS-threads warning is the point here
                 direct = AlternatingLeastSquares(factors=args.factors, regularization=model.regularization,
                                                  iterations=model.iterations, random_state=0)
-                direct_s, _ = timed(lambda: direct.fit(matrix, show_progress=False))
-            recalc_s, _ = timed(lambda: direct.recalculate_user(np.arange(n), matrix[users]))
+                direct_s, _ = timed(direct.fit, matrix, show_progress=False)
+            recalc_s, _ = timed(direct.recalculate_user, np.arange(n), matrix[users])
             print(f"{'  baseline implicit ALS':<28}{direct_s:>10.2f}{'':>16}{recalc_s:>18.3f}"
                   "   (BLAS threads unlimited; fold-in = recalculate_user)")
     return 0

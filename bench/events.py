@@ -40,6 +40,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -150,7 +151,7 @@ def reaction_seconds(port: int, buyers: list[str]) -> list[float]:
     for buyer in buyers:
         item = first_items(port, buyer)[0]
         post(port, [{"event_id": f"react-{next(_ids)}", "user_id": buyer, "item_id": item, "type": "purchase"}])
-        found.append(seconds_until(time.perf_counter(), lambda: item not in first_items(port, buyer), 30))
+        found.append(seconds_until(time.perf_counter(), partial(_not_listed, port, buyer, item), 30))
     return found
 
 
@@ -175,6 +176,18 @@ def seconds_until(acknowledged: float, shown, limit: float) -> float:
     return streak_start - acknowledged if streak == CONFIRMATIONS else float("inf")
 
 
+def _not_listed(port: int, buyer: str, item: str) -> bool:
+    return item not in first_items(port, buyer)
+
+
+def _ranked(port: int, item: str) -> bool:
+    return get(port, f"/v1/items/{item}/similar?k=10")[0] == 200
+
+
+def _listed_for_any(port: int, buyers: list[str], item: str) -> bool:
+    return any(item in first_items(port, buyer) for buyer in buyers)
+
+
 def new_item_seconds(port: int, copies: list[tuple[dict, list[str]]]) -> list[tuple[float, float]]:
     """Per copied catalog row (its fields and buyers whose list gains it): seconds from an acknowledged
     PUT of the row under a new id until the item's similar items answer (it is ranked), and until
@@ -184,8 +197,8 @@ def new_item_seconds(port: int, copies: list[tuple[dict, list[str]]]) -> list[tu
         item_id = f"NEW-{next(_ids)}"
         put_item(port, item_id, fields)
         acknowledged = time.perf_counter()
-        ranked = seconds_until(acknowledged, lambda: get(port, f"/v1/items/{item_id}/similar?k=10")[0] == 200, 120)
-        listed = seconds_until(acknowledged, lambda: any(item_id in first_items(port, buyer) for buyer in buyers), 300)
+        ranked = seconds_until(acknowledged, partial(_ranked, port, item_id), 120)
+        listed = seconds_until(acknowledged, partial(_listed_for_any, port, buyers, item_id), 300)
         found.append((ranked, listed))
     return found
 

@@ -371,7 +371,8 @@ def main() -> None:
             for name in ("recommendations", *(name for name in COMPUTED if name in results[P99_TARGET_WORKERS])):
                 p99 = results[P99_TARGET_WORKERS][name]["p99_ms"]
                 verdict = "PASS" if p99 < P99_TARGET_MS else "MISS"
-                print(f"{P99_TARGET_WORKERS} workers: {name} p99 {p99:.1f} ms (target < {P99_TARGET_MS:g} ms): {verdict}")
+                print(f"{P99_TARGET_WORKERS} workers: {name} p99 {p99:.1f} ms "
+                      f"(target < {P99_TARGET_MS:g} ms): {verdict}")
         if len(results) > 1:
             first = min(results)
             for workers in sorted(results)[1:]:

@@ -41,8 +41,8 @@ class ItemsJson:
               campaigns: dict[int, str] | None = None) -> orjson.Fragment:
         """The items ``codes`` with ``scores`` (as float32, in the fewest digits that read back as the
         same float32) and ``reasons``: reason ids (one per item), one text for every item, or a list
-        of texts (one per item); each reason is followed by its item's suffix. ``campaigns``: the campaign id of the items
-        shown for one, by position in the list."""
+        of texts (one per item); each reason is followed by its item's suffix. ``campaigns``: the
+        campaign id of the items shown for one, by position in the list."""
         n = len(codes)
         if n == 0:
             return orjson.Fragment(b"[]")

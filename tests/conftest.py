@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# the event store fixtures (postgres_server, store_url) for every test module
+pytest_plugins = ["tests.postgres_server"]
+
 PURCHASES = """user_id,item_id,timestamp,quantity,order_id,price,city,city_tier
 u1,FH-1,2025-06-01T10:00:00Z,1,o1,35.0,Beijing,1
 u1,JDZ-2,2025-06-01T10:00:00Z,2,o1,120.5,Beijing,1
@@ -21,7 +24,7 @@ FH-1,Palm-leaf fan,"Hand-woven in Fenghuang, Hunan",weaving,"Fenghuang County, H
 JDZ-2,Celadon tea bowl,Jingdezhen kiln,ceramics,"Jingdezhen, Jiangxi",M2,120,handmade;gift,yes
 HL-3,Huili pomegranates 5 kg,Soft-seed pomegranates,fruit,"Huili, Sichuan",M3,12,seasonal;priority_region,1
 XX-4,Wooden comb,Langqiao comb,wood carving,"Langqiao, Anhui",M4,,handmade,false
-"""
+"""  # noqa: E501 (a data row)
 
 
 def write(path: Path, text: str) -> Path:
@@ -139,7 +142,8 @@ def second_model(small_market, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def versions(small_model, second_model) -> tuple[str, str]:
-    first, second = (json.loads((d / "manifest.json").read_text())["model_version"] for d in (small_model, second_model))
+    first, second = (json.loads((d / "manifest.json").read_text())["model_version"]
+                     for d in (small_model, second_model))
     assert first != second
     return first, second
 

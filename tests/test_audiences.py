@@ -131,7 +131,7 @@ def test_audience_command_writes_both_parts_of_each_known_item(small_model, engi
     table = pd.read_csv(out, dtype={"item_id": str, "user_id": str})
     assert list(table.columns) == ["item_id", "rank", "user_id", "score", "kind", "reason"]
     assert set(table.item_id) == {known}
-    for kind, part in table.groupby("kind"):
+    for _, part in table.groupby("kind"):
         assert list(part["rank"]) == list(range(1, len(part) + 1)) and len(part) == 15
         assert part.score.is_monotonic_decreasing
     past = set(np.asarray(engine.users.ids)[engine.purchased[:, most_bought_item(engine)].nonzero()[0]])

@@ -26,7 +26,6 @@ from serving.app import create_app
 from serving.routes.admin import ADMIN_KEY_ENV
 from serving.settings import ServingSettings
 from serving.state import state_of
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 ADMIN = "campaign-key"
 T0 = datetime(2026, 8, 3, tzinfo=UTC)  # a Monday
@@ -86,7 +85,7 @@ def test_a_lifted_item_enters_where_its_lifted_score_ranks():
         True, False, True]
 
 
-def test_the_store_grants_impressions_within_budget_and_cap(store_url):  # noqa: F811
+def test_the_store_grants_impressions_within_budget_and_cap(store_url):
     store = EventStore.open(store_url)
     try:
         store.campaigns.add({"campaign_id": "c", "impressions": 5}, 0, 1)

@@ -51,8 +51,9 @@ def campaign_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(campaign_model, tmp_path_factory):
     store = f"sqlite:///{tmp_path_factory.mktemp('campaign') / 'events.sqlite3'}"
+    # a high admin rate limit: the test polls the report
     with ServerProcess(campaign_model, 2, "--store", store,
-                       env={ADMIN_KEY_ENV: ADMIN, ADMIN_RATE_ENV: "100000/minute"}) as server:  # the test polls the report
+                       env={ADMIN_KEY_ENV: ADMIN, ADMIN_RATE_ENV: "100000/minute"}) as server:
         yield server.url, store
 
 

@@ -16,7 +16,6 @@ from recommender.campaigns import (
     conversion_rate,
 )
 from recommender.store import Event, EventStore, Lot, to_us
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -58,7 +57,7 @@ def test_a_clearance_reaches_its_audience_only():
     assert PacedCampaign(clearance(), np.array([0]), TrafficCurve()).reaches(-1)
 
 
-def test_the_store_grants_a_clearance_nothing_once_its_lot_is_sold_out_or_withdrawn(store_url):  # noqa: F811
+def test_the_store_grants_a_clearance_nothing_once_its_lot_is_sold_out_or_withdrawn(store_url):
     store = EventStore.open(store_url)
     try:
         now_us = to_us(datetime.now(UTC))
@@ -78,7 +77,7 @@ def test_the_store_grants_a_clearance_nothing_once_its_lot_is_sold_out_or_withdr
         store.close()
 
 
-def test_conversions_count_purchases_of_campaign_items_by_reached_buyers_after_the_start(store_url):  # noqa: F811
+def test_conversions_count_purchases_of_campaign_items_by_reached_buyers_after_the_start(store_url):
     store = EventStore.open(store_url)
     try:
         start = to_us(datetime.now(UTC)) - 10**9

@@ -161,7 +161,8 @@ def test_niche_curve_spans_the_knob_and_matches_the_rows(run):
     knobs = [point["niche"] for point in evaluation.niche_curve]
     assert knobs == pytest.approx([round(0.05 * i, 2) for i in range(21)])
     by_knob = {point["niche"]: point for point in evaluation.niche_curve}
-    for knob, name in ((0.0, HYBRID_ZERO_ROW), (evaluation.default_niche, hybrid_default_row(evaluation.default_niche))):
+    default = evaluation.default_niche
+    for knob, name in ((0.0, HYBRID_ZERO_ROW), (default, hybrid_default_row(default))):
         assert by_knob[knob][f"ndcg@{K}"] == evaluation.metric(name, "ndcg@{k}")
         assert by_knob[knob]["long_tail_share"] == evaluation.metric(name, "long_tail_share")
 

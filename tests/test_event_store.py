@@ -8,9 +8,9 @@ import threading
 import pandas as pd
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from recommender.store import Added, Event, EventStore, GroupCommit, StoreError
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 T0 = 1_780_000_000_000_000  # 2026-05-28, microseconds
 
@@ -62,7 +62,7 @@ def test_a_retried_batch_stores_nothing_twice(store):
 
 def test_a_batch_breaking_a_constraint_stores_nothing(store):
     store.events.add([purchase("kept")])
-    with pytest.raises(Exception):  # the database's own error: city tier 9 breaks a CHECK constraint
+    with pytest.raises(IntegrityError):  # the database's own: city tier 9 breaks a CHECK constraint
         store.events.add([purchase("new-1"), purchase("new-2", city_tier=9)])
     assert [e.event_id for e in store.events.after(0)] == ["kept"]
 

@@ -13,7 +13,6 @@ import pytest
 from recommender.store import EventStore
 from serving.routes.events import INGEST_KEYS_ENV
 from tests.live_server import ServerProcess
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow  # live 2-worker servers, killed and restarted
 

@@ -23,7 +23,8 @@ def purchases_frame(users, items, days, quantity=None, tiers=None):
     n = len(users)
     return pd.DataFrame({
         "user_id": pd.Categorical(users), "item_id": pd.Categorical(items),
-        "timestamp": (np.datetime64("2025-01-01T00:00:00") + np.asarray(days) * np.timedelta64(1, "D")).astype("datetime64[s]"),
+        "timestamp": (np.datetime64("2025-01-01T00:00:00")
+                      + np.asarray(days) * np.timedelta64(1, "D")).astype("datetime64[s]"),
         "quantity": np.asarray(quantity if quantity is not None else np.ones(n), dtype="float32"),
         "city_tier": np.asarray(tiers if tiers is not None else np.zeros(n), dtype="int8"),
     })

@@ -44,7 +44,8 @@ def test_linear_blend_equals_the_weighted_sum_of_scaled_scores(market):
 
 
 def test_a_non_linear_component_uses_the_dense_blend(market):
-    hybrid = HybridRecommender([("ease", EASERecommender(l2=50.0)), ("popularity", PopularityRecommender())]).fit(market)
+    components = [("ease", EASERecommender(l2=50.0)), ("popularity", PopularityRecommender())]
+    hybrid = HybridRecommender(components).fit(market)
     assert not hybrid.is_linear
     batch = market.batch(np.arange(20))
     assert hybrid.score(batch).shape == (20, market.n_items)
@@ -110,7 +111,7 @@ def test_fused_top_k_matches_the_dense_path(market):
     hybrid = HybridRecommender(components()).fit(market)
     engine = RecommendationEngine.build(hybrid, market)
     users = np.arange(100)
-    fused, fused_scores = engine.recommend(users, 10, niche=0.0)
+    fused, fused_scores = engine.recommend(users, 10, niche=0.0, distinct_products=False)
     dense = exclude(hybrid.score(engine.batch(users)), market.purchased[users], engine.available)
     expected, expected_scores = top_k(dense, 10)
     np.testing.assert_allclose(fused_scores, expected_scores, rtol=1e-4, atol=1e-4)

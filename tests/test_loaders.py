@@ -128,7 +128,8 @@ def test_parquet_errors_name_the_row(tmp_path):
 BAD_PURCHASES = [
     ("missing column", PURCHASES.replace("timestamp", "time"), r"missing required column 'timestamp'"),
     ("unparsable timestamp", replace_line(PURCHASES, 3, "u2,FH-1,2025-13-45,1,o2,35.0,Chengdu,2"),
-     r"row 2 \(line 3\), column 'timestamp': cannot be read as an ISO 8601 time or epoch seconds \(value '2025-13-45'\)"),
+     r"row 2 \(line 3\), column 'timestamp': cannot be read as an ISO 8601 time or epoch seconds "
+     r"\(value '2025-13-45'\)"),
     ("empty timestamp", replace_line(PURCHASES, 2, "u1,FH-1,,1,o1,35.0,Beijing,1"),
      r"row 1 \(line 2\), column 'timestamp': is empty"),
     ("epoch out of range", replace_line(PURCHASES, 2, "u1,FH-1,99999999999,1,o1,35.0,Beijing,1"),
@@ -172,7 +173,8 @@ BAD_CATALOGS = [
     ("empty title", replace_line(CATALOG, 3, "JDZ-2,  ,,,,,,,"), r"row 2 \(line 3\), column 'title': is empty"),
     ("bad availability", replace_line(CATALOG, 3, "JDZ-2,Bowl,,,,,,,maybe"),
      r"row 2 \(line 3\), column 'available': is not true/false"),
-    ("bad price", replace_line(CATALOG, 3, "JDZ-2,Bowl,,,,,free,,"), r"row 2 \(line 3\), column 'price': is not a number"),
+    ("bad price", replace_line(CATALOG, 3, "JDZ-2,Bowl,,,,,free,,"),
+     r"row 2 \(line 3\), column 'price': is not a number"),
 ]
 
 

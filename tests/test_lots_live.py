@@ -40,7 +40,6 @@ from serving.routes.admin import ADMIN_KEY_ENV
 from serving.routes.events import INGEST_KEYS_ENV
 from tests.live_server import ServerProcess
 from tests.lot_load import SHIPPED_TIERS, LotLoad, lot_load
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.slow  # a live 2-worker server per test
 
@@ -186,7 +185,7 @@ def catalog(small_model):
 
 
 @pytest.fixture
-def live(small_model, store_url, catalog, tmp_path: Path):  # noqa: F811
+def live(small_model, store_url, catalog, tmp_path: Path):
     merchant, own, other, buyers = catalog
     token = issue_token(tmp_path / "tokens.json", merchant)
     with ServerProcess(small_model, 2, "--store", store_url, "--merchant-tokens", str(tmp_path / "tokens.json"),
@@ -258,7 +257,7 @@ def test_concurrent_duplicated_purchases_count_once_each_within_the_lot_and_neve
 
 
 @pytest.fixture
-def live_with_forecasts(small_model, small_forecasts, store_url, catalog, tmp_path: Path):  # noqa: F811
+def live_with_forecasts(small_model, small_forecasts, store_url, catalog, tmp_path: Path):
     """:func:`live`, serving the small marketplace's forecasts too (a clearance is sized on them)."""
     merchant, own, other, buyers = catalog
     token = issue_token(tmp_path / "tokens.json", merchant)

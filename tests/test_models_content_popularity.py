@@ -25,7 +25,7 @@ ORANGE-1,Gannan navel oranges 5 kg,Sweet navel oranges,fruit,"Ganzhou, Jiangxi",
 TEA-1,Pu'er tea cake,Aged pu'er tea pressed cake,tea,"Pu'er, Yunnan",M8,60,gift,true
 HONEY-1,Wild mountain honey,Raw honey from Qinling hives,honey,"Qinling, Shaanxi",M9,50,seasonal,true
 COMB-1,Wooden comb,Langqiao carved comb,wood carving,"Langqiao, Anhui",M4,25,handmade,false
-"""
+"""  # noqa: E501 (data rows)
 
 # tier-1 buyers favour porcelain, tier-3 buyers fruit; f1 (tier 2) buys fans; z1 has no tier
 PURCHASES = """user_id,item_id,timestamp,quantity,order_id,price,city,city_tier

@@ -111,7 +111,8 @@ def test_the_merchant_page_refuses_a_wrong_token_and_shows_the_right_merchants_f
     page.get_by_label("Token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector("#dashboard:not([hidden])")
-    forecast = httpx.get(f"{base}/v1/merchants/{MERCHANT}/forecast", headers={"Authorization": f"Bearer {token}"}).json()
+    signed_in = {"Authorization": f"Bearer {token}"}
+    forecast = httpx.get(f"{base}/v1/merchants/{MERCHANT}/forecast", headers=signed_in).json()
     items = {row["item_id"] for row in forecast["rows"]}
     shown = set(page.locator("#items tbody td:first-child").all_text_contents())
     assert shown == items and page.locator("#total-chart .main-svg").count() > 0

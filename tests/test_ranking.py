@@ -15,7 +15,8 @@ def test_fused_top_k_equals_brute_force_with_exclusions(layout):
     mask = rng.random(300) > 0.1
     item_vectors = np.asarray(items, dtype=np.float32, order=layout)
     codes, scores = top_k_of_product(users, item_vectors, 15, seen, mask, threads=1)
-    expected_codes, expected_scores = top_k(exclude(users.astype(np.float32) @ items.astype(np.float32).T, seen, mask), 15)
+    product = users.astype(np.float32) @ items.astype(np.float32).T
+    expected_codes, expected_scores = top_k(exclude(product, seen, mask), 15)
     np.testing.assert_array_equal(codes, expected_codes)
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-5)
     assert not seen[np.arange(250)[:, None], codes].toarray().any()

@@ -201,30 +201,36 @@ def greedy_by_definition(candidates, scores, propensity, membership, niche, k):
     ties to the higher score, then to the earlier slot; with each pick's objective."""
     lists, objectives = [], []
     for row, raw, p in zip(candidates, scores, propensity):
-        usable = [i for i in range(len(row)) if row[i] >= 0 and np.isfinite(raw[i])]
-        usable.sort(key=lambda i: (-raw[i], i))
-        first = {}
-        for i in usable:
-            first.setdefault(row[i], i)
-        usable = [i for i in usable if first[row[i]] == i]
-        low, high = min(raw[usable], default=0.0), max(raw[usable], default=0.0)
-
-        def relevance(i):
-            return (raw[i] - low) / (high - low) if high > low else 1.0
-
-        def objective(i):
-            return (1 - niche) * relevance(i) + niche * p * membership[row[i]] * max(0.0, 1 - niche_sum / COVERAGE_SLOTS)
-
-        picked, niche_sum, picked_scores = [], 0.0, []
-        for _ in range(min(k, len(usable))):
-            best = max(usable, key=lambda i: (objective(i), -usable.index(i)))
-            picked_scores.append(objective(best))
-            usable.remove(best)
-            picked.append(row[best])
-            niche_sum += membership[row[best]]
+        picked, picked_scores = greedy_row(row, raw, p, membership, niche, k)
         lists.append(picked + [-1] * (k - len(picked)))
         objectives.append(picked_scores + [-np.inf] * (k - len(picked)))
     return np.array(lists), np.array(objectives)
+
+
+def greedy_row(row, raw, p, membership, niche, k):
+    """One row of :func:`greedy_by_definition`: the items picked and their objectives."""
+    usable = [i for i in range(len(row)) if row[i] >= 0 and np.isfinite(raw[i])]
+    usable.sort(key=lambda i: (-raw[i], i))
+    first = {}
+    for i in usable:
+        first.setdefault(row[i], i)
+    usable = [i for i in usable if first[row[i]] == i]
+    low, high = min(raw[usable], default=0.0), max(raw[usable], default=0.0)
+
+    def relevance(i):
+        return (raw[i] - low) / (high - low) if high > low else 1.0
+
+    def objective(i):
+        return (1 - niche) * relevance(i) + niche * p * membership[row[i]] * max(0.0, 1 - niche_sum / COVERAGE_SLOTS)
+
+    picked, niche_sum, picked_scores = [], 0.0, []
+    for _ in range(min(k, len(usable))):
+        best = max(usable, key=lambda i: (objective(i), -usable.index(i)))
+        picked_scores.append(objective(best))
+        usable.remove(best)
+        picked.append(row[best])
+        niche_sum += membership[row[best]]
+    return picked, picked_scores
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -14,7 +14,6 @@ from serving.routes.events import INGEST_KEYS_ENV
 from serving.schemas import ErrorResponse
 from serving.settings import ServingSettings
 from serving.state import state_of
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 KEY = "storefront-key-1"
 ADMIN = "items-admin-key"

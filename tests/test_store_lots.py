@@ -6,9 +6,9 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from recommender.store import Event, EventStore, GroupCommit, Lot, LotConflict
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 DAY = 86_400_000_000  # microseconds
 T0 = 1_780_000_000_000_000  # 2026-05-28
@@ -16,7 +16,7 @@ POTATOES = Lot("M1", "potatoes-2026", ("POT-1", "POT-2"), units=10, available_fr
 
 
 @pytest.fixture
-def store(store_url):  # noqa: F811
+def store(store_url):
     opened = EventStore.open(store_url)
     yield opened
     opened.close()
@@ -110,7 +110,7 @@ def test_a_withdrawn_lot_stops_counting(store):
 
 def test_a_failed_batch_counts_nothing(store):
     store.lots.declare(POTATOES)
-    with pytest.raises(Exception):  # the database's own error: city tier 9 breaks a CHECK constraint
+    with pytest.raises(IntegrityError):  # the database's own: city tier 9 breaks a CHECK constraint
         store.events.add([bought("fine"), bought("broken", city_tier=9)])
     assert sold(store) == 0 and store.events.count() == 0
 
@@ -133,7 +133,7 @@ def _send_purchases(url: str, worker: int, events: int) -> None:
 
 
 @pytest.mark.parametrize("units, events", [(1_000, 120), (50, 120)])
-def test_workers_storing_the_same_purchases_count_each_once(store, store_url, units, events):  # noqa: F811
+def test_workers_storing_the_same_purchases_count_each_once(store, store_url, units, events):
     """Three processes store the same 120 purchases concurrently: the lot counts each once, and a
     lot of 50 units stops at 50."""
     store.lots.declare(Lot("M1", "potatoes-2026", ("POT-1",), units, T0, T0 + 30 * DAY))

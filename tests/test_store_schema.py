@@ -9,11 +9,10 @@ from sqlalchemy import CheckConstraint, Column, Integer, MetaData, inspect
 
 from recommender.store import EventStore
 from recommender.store.schema import metadata
-from tests.postgres_server import postgres_server, store_url  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
-def migrated(store_url):  # noqa: F811
+def migrated(store_url):
     store = EventStore.open(store_url)
     yield store
     store.close()

@@ -85,12 +85,14 @@ class TrainConfig:
         if self.niche != "auto" and not (isinstance(self.niche, (int, float)) and 0 <= self.niche <= 1):
             raise ValueError(f"config: 'niche' must be 'auto' or a number from 0 to 1, got {self.niche!r}")
         if not isinstance(self.content_dimensions, int) or self.content_dimensions < 1:
-            raise ValueError(f"config: 'content_dimensions' must be a positive integer, got {self.content_dimensions!r}")
+            raise ValueError("config: 'content_dimensions' must be a positive integer, "
+                             f"got {self.content_dimensions!r}")
         if self.validation_days <= 0:
             raise ValueError(f"config: 'validation_days' must be positive, got {self.validation_days}")
         if isinstance(self.validation_windows, bool) or not isinstance(self.validation_windows, int) \
                 or self.validation_windows < 1:
-            raise ValueError(f"config: 'validation_windows' must be a positive integer, got {self.validation_windows!r}")
+            raise ValueError("config: 'validation_windows' must be a positive integer, "
+                             f"got {self.validation_windows!r}")
 
     @property
     def interaction_weighting(self) -> InteractionWeighting:

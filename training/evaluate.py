@@ -129,7 +129,8 @@ COLUMNS = (("ndcg@{k}", "NDCG@{k}", "{:.4f}"), ("recall@{k}", "Recall@{k}", "{:.
            ("coverage", "coverage", "{:.3f}"), ("long_tail_share", "long tail", "{:.3f}"),
            ("long_tail_recall@{k}", "tail Recall@{k}", "{:.4f}"), ("avg_popularity", "avg pop", "{:.1f}"),
            ("gini_region", "Gini region", "{:.3f}"), ("gini_merchant", "Gini merchant", "{:.3f}"),
-           ("least_fifth_merchant", "least 5th merch.", "{:.3f}"), ("priority_exposure", "priority exp./buys", "{:.2f}"),
+           ("least_fifth_merchant", "least 5th merch.", "{:.3f}"),
+           ("priority_exposure", "priority exp./buys", "{:.2f}"),
            ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
 
 

@@ -64,7 +64,8 @@ def tune(dataset: Dataset, base_config: TrainConfig | None = None, budget_minute
     log.info("tuning on %s purchase lines up to %s (the last %g days, the test split, are left out), "
              "budget %.1f minutes", f"{len(train_part.purchases):,}", train_part.purchases.timestamp.max(),
              test_days, budget_minutes)
-    with threadpool_limits(1, "blas"), progress_bar(total=4, disable=not show_progress, unit="step", desc="tune") as bar:
+    with (threadpool_limits(1, "blas"),
+          progress_bar(total=4, disable=not show_progress, unit="step", desc="tune") as bar):
         validation = tune_on_validation(train_part, config, bar).record
     best = TrainConfig.from_dict({**validation["config"], "budget_minutes": None}, "tuned config")
     return TuneResult(best, validation, float(test_days))

@@ -36,11 +36,12 @@ class FactorModel(LinearRecommender):
     """Mixin for implicit's matrix-factorisation models (ALS, BPR).
 
     Subclasses take a ``map_cold_items`` parameter (True: items nobody bought get factors mapped
-    from their content; False: implicit's own factors, zero for ALS) and implement :meth:`_implicit_model` (the unfitted ``implicit.cpu`` model built from
-    the parameters) and :meth:`_fold_in` (factors for buyers unseen in training, from their
-    histories); they may override :meth:`_item_embedding` (the item vectors compared by
-    ``similar_items``), :meth:`_after_fit` (extra learned attributes) and :meth:`_learn_factors`
-    (how the factors are learned: implicit by default, Spark for
+    from their content; False: implicit's own factors, zero for ALS) and implement
+    :meth:`_implicit_model` (the unfitted ``implicit.cpu`` model built from the parameters) and
+    :meth:`_fold_in` (factors for buyers unseen in training, from their histories); they may
+    override :meth:`_item_embedding` (the item vectors compared by ``similar_items``),
+    :meth:`_after_fit` (extra learned attributes) and :meth:`_learn_factors` (how the factors are
+    learned: implicit by default, Spark for
     :class:`~recommender.models.spark_als.SparkALSRecommender`). :meth:`_after_fit` runs again when
     items are added (:meth:`with_items`), so it must derive its attributes from the factors alone.
 

@@ -217,7 +217,7 @@ class HybridRecommender(Recommender):
             return self.user_vectors(batch) @ item_vectors.T
         buckets = history_buckets(batch, self.bucket_edges)
         total = np.zeros((len(batch), self.n_items_ if items is None else len(items)), dtype=np.float32)
-        for column, (_, model) in enumerate(self.components):
+        for column in range(len(self.components)):
             weight = self.weights_[buckets, column].astype(np.float32)
             if weight.any():
                 total += weight[:, None] * self._scaled_scores(column, batch, items)
@@ -286,15 +286,15 @@ def candidate_pool(scores_of_components: list, pool: int) -> CandidatePool:
     return CandidatePool(candidates, gathered, invalid)
 
 
-def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buckets: int, k: int = 10, trials: int = 120,
-                       min_buyers: int = 50, seed: int = 0) -> tuple[np.ndarray, dict]:
+def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buckets: int, k: int = 10,
+                       trials: int = 120, min_buyers: int = 50, seed: int = 0) -> tuple[np.ndarray, dict]:
     """Choose blend weights per history bucket by NDCG@k on validation buyers.
 
     ``pool`` holds the validation buyers' candidates (:func:`candidate_pool` of each component's
     :meth:`HybridRecommender.component_scores`, already-bought items left out); ``relevant`` their held-out
     purchases (CSR) and ``buckets`` their history buckets. Blends are ranked over each buyer's
-    pool, which gives the same top k as the full blend whenever the blend's top k lies in it. Each bucket tries the single
-    components, the equal blend and ``trials`` random points of the simplex (Dirichlet) and
+    pool, which gives the same top k as the full blend whenever the blend's top k lies in it. Each
+    bucket tries the single components, the equal blend and ``trials`` random points of the simplex (Dirichlet) and
     keeps the best; buckets with fewer than ``min_buyers`` validation buyers take the overall
     best, so that no bucket's weights are fitted to noise. Returns the weight
     table and the validation NDCG@k overall (``"all"``), per bucket and of each component alone

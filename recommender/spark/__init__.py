@@ -71,12 +71,12 @@ def spark_session(master: str = DEFAULT_MASTER, checkpoint_dir: str | None = Non
                   app_name: str = "recommender-train") -> Iterator:
     """A SparkSession on ``master`` (``local[*]``, ``spark://host:7077``, ``yarn``, ...), stopped on exit.
 
-    When a session is already active in this process (a notebook, a test suite), it is used
-    as it is (``master`` and ``conf`` do not apply) and left running. Times without a zone are read as UTC, like the single-machine loaders; Arrow moves results to
-    the driver. ALS checkpoints to ``checkpoint_dir`` (on a cluster, a path every node can
-    reach, e.g. on HDFS); by default a temporary local directory, removed on exit (an active
-    session keeps a checkpoint directory it already has). ``conf`` adds
-    Spark settings such as ``{"spark.sql.shuffle.partitions": "8"}``.
+    When a session is already active in this process (a notebook, a test suite), it is used as it is
+    (``master`` and ``conf`` do not apply) and left running. Times without a zone are read as UTC,
+    like the single-machine loaders; Arrow moves results to the driver. ALS checkpoints to
+    ``checkpoint_dir`` (on a cluster, a path every node can reach, e.g. on HDFS); by default a
+    temporary local directory, removed on exit (an active session keeps a checkpoint directory it
+    already has). ``conf`` adds Spark settings such as ``{"spark.sql.shuffle.partitions": "8"}``.
     """
     require_spark()
     from pyspark.sql import SparkSession
