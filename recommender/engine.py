@@ -18,6 +18,7 @@ from threadpoolctl import ThreadpoolController
 from recommender.contract import MAX_CITY_TIER
 from recommender.features.catalog_content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
+from recommender.features.products import Products, build_products
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.loaders import appended_catalog
 from recommender.models.audience import Audience, AudienceModel
@@ -35,6 +36,8 @@ CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split", "_compo
           "_repeat_by_item")  # rebuilt after loading, never saved
 AUDIENCE_BLOCK = 32  # items whose audience scores for every buyer are computed at once
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
+DISTINCT_DEPTH = 2  # one listing per product: candidates fetched, times the re-ranker's, as other listings drop out
+SIMILAR_DISTINCT_DEPTH = 4  # similar items fetched per answer, times this when other listings of a product drop out
 
 
 class RecommendationEngine:
@@ -42,11 +45,14 @@ class RecommendationEngine:
 
     repeat: RepeatScores | None = None  # an engine saved before buy-again loads without its scores
     audiences: AudienceModel | None = None  # nor one saved before audiences without their model
+    products: Products | None = None  # nor one saved before products without them (every listing shown)
+    distinct_products: bool = True  # one listing per product in a list, unless a request says otherwise
 
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
                  item_sales: np.ndarray, content: CatalogContent, repeat: RepeatScores | None = None,
-                 audiences: AudienceModel | None = None):
+                 audiences: AudienceModel | None = None, products: Products | None = None,
+                 distinct_products: bool = True):
         self.model = model
         self.users = users
         self.items = items
@@ -60,19 +66,23 @@ class RecommendationEngine:
         self.repeat = repeat  # buy-again scores of the items each buyer bought before
         self.audiences = audiences  # who will buy an item: the first-time model and its signals
         self.available = catalog.available.to_numpy(dtype=bool)  # a server ranks by its own (available=)
+        self.products = products  # which listings are one product (recommender.features.products)
+        self.distinct_products = distinct_products  # the default of recommend's distinct_products
 
     @classmethod
     def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0,
               candidates: int = NicheReranker.candidates, repeat: RepeatScores | None = None,
-              audiences: AudienceModel | None = None) -> RecommendationEngine:
+              audiences: AudienceModel | None = None, distinct_products: bool = True) -> RecommendationEngine:
         """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob; ``repeat``
         the buy-again scores of the same buyers (:meth:`buy_again`), ``audiences`` what
-        :meth:`audience` needs besides them."""
+        :meth:`audience` needs besides them; ``distinct_products`` the default of showing one
+        listing per product (the catalog's products are found here either way)."""
         purchased = data.purchased
         item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)
         reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
         return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
-                   data.catalog, reranker, item_sales, data.content, repeat, audiences)
+                   data.catalog, reranker, item_sales, data.content, repeat, audiences,
+                   build_products(data.catalog), distinct_products)
 
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
@@ -100,7 +110,9 @@ class RecommendationEngine:
                                       self.user_tiers, catalog, self.reranker.with_items(item_sales, catalog),
                                       item_sales, content,
                                       None if self.repeat is None else self.repeat.widened(n_items),
-                                      None if self.audiences is None else self.audiences.widened(n_items))
+                                      None if self.audiences is None else self.audiences.widened(n_items),
+                                      None if self.products is None else self.products.extended(catalog),
+                                      self.distinct_products)
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
         if "_component_vectors" in self.__dict__:  # buyers' vectors: nobody bought the added items
             engine._component_vectors = self._component_vectors
@@ -179,6 +191,16 @@ class RecommendationEngine:
             return self.purchased.indices[:0]
         return self.purchased.indices[self.purchased.indptr[user_code]:self.purchased.indptr[user_code + 1]]
 
+    def example_buyer(self) -> str | None:
+        """A buyer to show the model on: of the buyers with a history, the first (by code) whose number
+        of items bought is nearest the median; None for a model without buyers."""
+        counts = np.diff(self.purchased.indptr)
+        known = np.flatnonzero(counts)
+        if not len(known):
+            return None
+        nearest = np.argmin(np.abs(counts[known] - np.median(counts[known])))
+        return str(self.users.decode([known[nearest]])[0])
+
     @property
     def default_niche(self) -> float:
         return self.reranker.niche
@@ -214,8 +236,8 @@ class RecommendationEngine:
 
     def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None,
-                  histories: Histories | None = None, available: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  histories: Histories | None = None, available: np.ndarray | None = None,
+                  distinct_products: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify); the
         scores are what the lists are ordered by: the model's at ``niche`` 0, else the re-ranker's
         (:mod:`recommender.rerank`).
@@ -225,13 +247,39 @@ class RecommendationEngine:
         the ranking towards long-tail, priority-region and small-merchant items. ``histories``
         replace the buyers' stored histories (see :class:`Histories`). ``available`` (boolean per
         item) replaces the catalog's availability: a server's, which changes while it serves.
+        ``distinct_products`` (default: the model's) shows one listing per product
+        (:meth:`one_per_product`), chosen among :data:`DISTINCT_DEPTH` times the re-ranker's
+        candidates, so a list may come out shorter than ``k`` when a buyer's candidates hold
+        fewer products.
         """
         niche = self.knob(niche)
-        depth = k if niche == 0.0 else max(k, self.reranker.candidates)
+        distinct = self.distinct(distinct_products)
+        depth = (max(k, self.reranker.candidates) * DISTINCT_DEPTH if distinct
+                 else k if niche == 0.0 else max(k, self.reranker.candidates))
         candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
                                              tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth,
                                              histories=histories, available=available)
+        if distinct:
+            candidates, scores = self.one_per_product(candidates, scores)
         return self.rerank(users, candidates, scores, k, niche)
+
+    def distinct(self, distinct_products: bool | None = None) -> bool:
+        """Whether lists show one listing per product: ``distinct_products``, or the model's default
+        for None; never for an engine without products or whose products all have one listing."""
+        wanted = self.distinct_products if distinct_products is None else bool(distinct_products)
+        return wanted and self.products is not None and self.products.shared
+
+    def one_per_product(self, candidates: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row of ``candidates`` (item codes, -1 padding) with ``scores`` keeping one listing per
+        product: the one the model scores highest (the buyer's likeliest purchase), on a tie the
+        re-ranker's most niche one (small merchant, priority region, long tail); the others are
+        dropped and the rest moved up, in their order."""
+        membership = self.reranker.niche_items_[np.maximum(candidates, 0)]
+        keep = self.products.first_listings(candidates, scores, membership)
+        order = np.argsort(~keep, axis=1, kind="stable")
+        codes = np.take_along_axis(np.where(keep, candidates, -1), order, axis=1)
+        kept_scores = np.take_along_axis(np.where(keep, scores, -np.inf), order, axis=1)
+        return codes, kept_scores.astype(np.float32)
 
     def buy_again(self, users: np.ndarray, k: int, available: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -429,12 +477,18 @@ class RecommendationEngine:
         propensity = self.reranker.propensity_of(np.asarray(users, dtype=np.int64))
         return self.reranker.rerank(candidates, scores, propensity, k, niche)
 
-    def recommend_per_knob(self, users: np.ndarray, k: int, knobs, batch: int = 1_024) -> dict[float, np.ndarray]:
-        """Top-k item codes of every buyer at each niche knob, the model scored once per batch."""
+    def recommend_per_knob(self, users: np.ndarray, k: int, knobs, batch: int = 1_024,
+                           distinct_products: bool | None = None) -> dict[float, np.ndarray]:
+        """Top-k item codes of every buyer at each niche knob, the model scored once per batch (one
+        listing per product as ``distinct_products``, default the model's, says)."""
         lists = {knob: [] for knob in knobs}
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
-            candidates, scores = self.candidates(chunk, max(self.reranker.candidates, k), niche_depth=self.niche_depth)
+            distinct = self.distinct(distinct_products)
+            depth = max(self.reranker.candidates, k) * (DISTINCT_DEPTH if distinct else 1)
+            candidates, scores = self.candidates(chunk, depth, niche_depth=self.niche_depth)
+            if distinct:
+                candidates, scores = self.one_per_product(candidates, scores)
             for knob in knobs:
                 lists[knob].append(self.rerank(chunk, candidates, scores, k, knob)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}
@@ -466,9 +520,11 @@ class RecommendationEngine:
         return np.asarray(scores[0], dtype=np.float32)
 
     def similar_items(self, items: np.ndarray, k: int, mask: np.ndarray | None = None,
-                      available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      available: np.ndarray | None = None, distinct_products: bool | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items most like each of ``items``, available (by ``available``, default the
-        catalog's) and inside ``mask``.
+        catalog's) and inside ``mask``; with ``distinct_products`` (default: the model's), never a
+        listing of the item's own product, and one listing of each other product.
 
         Items with purchases use the model's own neighbours; items nobody has bought yet use
         the content model, which knows them by their text and attributes.
@@ -476,7 +532,8 @@ class RecommendationEngine:
         items = np.asarray(items, dtype=np.int64)
         available = self.available if available is None else available
         allowed = available if mask is None else available & mask
-        fetch = min(self.n_items, max(4 * k, k + 50))
+        distinct = self.distinct(distinct_products)
+        fetch = min(self.n_items, max(4 * k, k + 50) * (SIMILAR_DISTINCT_DEPTH if distinct else 1))
         codes, scores = self.model.similar_items(items, fetch)
         content = self.model.component("content")
         cold = self.item_sales[items] == 0
@@ -485,6 +542,11 @@ class RecommendationEngine:
             codes, scores = _fill_rows(codes, scores, cold, cold_codes, cold_scores)
         keep = (codes >= 0) & allowed[np.maximum(codes, 0)]
         filtered = np.where(keep, scores, -np.inf)
+        if distinct:
+            same = self.products.of[np.maximum(codes, 0)] == self.products.of[items][:, None]
+            filtered = np.where(same, -np.inf, filtered)
+            filtered = np.where(self.products.first_listings(codes, filtered, self.reranker.niche_items_[
+                np.maximum(codes, 0)]), filtered, -np.inf)
         order, best = top_k(filtered, k)
         picked = np.where(order >= 0, np.take_along_axis(codes, np.maximum(order, 0), axis=1), UNKNOWN_CODE)
         return picked, best

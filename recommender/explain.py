@@ -16,7 +16,10 @@
   that weighs most for that buyer in the first-time model ("bought by buyers with similar
   purchases", "buys often", ...; :func:`first_time_reasons`).
 * Items from a priority region or in the long tail get "; from <region>", so niche goods say
-  where they come from.
+  where they come from (nothing when the catalog does not name the region: no "from unknown").
+* A reason never names the item itself or another listing of the same product
+  (:mod:`recommender.features.products`): "bought by buyers who bought Menghai Pu'er Tea Cake"
+  under a Menghai Pu'er Tea Cake says nothing; the model's next explaining purchase is named.
 
 Every reason is a *reason id* into :attr:`Explainer.reason_texts` (the texts naming a purchase, one
 per item and explaining model, then the popularity texts of each city tier and the fixed texts)
@@ -30,7 +33,7 @@ import math
 
 import numpy as np
 
-from recommender.contract import MAX_CITY_TIER
+from recommender.contract import MAX_CITY_TIER, UNKNOWN_LABEL
 from recommender.models.audience import SIGNAL_FEATURES, Audience
 from recommender.models.hybrid import NEIGHBOUR_ROLES
 from recommender.models.repeat import RepeatScores
@@ -99,6 +102,14 @@ def catalog_text(catalog, column: str) -> np.ndarray:
                      else str(value) for value in values], dtype=object)
 
 
+def label_text(catalog, column: str) -> np.ndarray:
+    """A catalog label column (region, merchant) as :func:`catalog_text` reads it, None also where
+    the loaders filled in the placeholder ``unknown``: a buyer-facing text never shows it."""
+    values = catalog_text(catalog, column)
+    return np.array([None if value is None or value.strip().lower() == UNKNOWN_LABEL else value
+                     for value in values], dtype=object)
+
+
 def popular_text(tier: int) -> str:
     """The popularity reason of city tier ``tier`` (0: unknown)."""
     return f"popular with tier-{tier} buyers" if tier else "popular with buyers"
@@ -124,6 +135,7 @@ class Explainer:
 
     def __init__(self, engine, titles: np.ndarray, regions: np.ndarray):
         self.titles = titles
+        self.products = None if engine.products is None else engine.products.of  # product code per item
         model = engine.model
         # the models a purchase is named by, in order of preference, and their reason texts; reason id
         # ``purchase * len(sources) + source`` names a purchase (so the ids of an engine's items
@@ -146,13 +158,14 @@ class Explainer:
         """The explainer of an engine, naming items by their catalog titles (their ids where untitled)."""
         titles = catalog_text(engine.catalog, "title")
         titles = np.where([title is None for title in titles], np.asarray(engine.items.ids, dtype=object), titles)
-        return cls(engine, titles.astype(object), catalog_text(engine.catalog, "region"))
+        return cls(engine, titles.astype(object), label_text(engine.catalog, "region"))
 
     def reason_ids(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> np.ndarray:
         """Why each of ``codes`` suits a buyer of city tier ``tier`` who bought ``bought``, as ids into
         :attr:`reason_texts` (int32): the purchase the collaborative model names, else the one the
         content model names, else ``MATCHES_HISTORY``; ``BOUGHT_BEFORE`` for repeat purchases; the
-        popularity reason of the tier for all when ``bought`` is empty."""
+        popularity reason of the tier for all when ``bought`` is empty. A purchase of the item's own
+        product (the item itself or another listing of it) is never named."""
         codes = np.asarray(codes, dtype=np.int64)
         bought = np.asarray(bought, dtype=np.int64)[:MAX_HISTORY]
         if len(bought) == 0:
@@ -160,7 +173,7 @@ class Explainer:
         ids = np.full(len(codes), MATCHES_HISTORY, dtype=np.int32)
         open_rows = np.arange(len(codes))
         for source, model in enumerate(self.sources):
-            found = model.explaining_purchases(codes[open_rows], bought)
+            found = self._explaining_purchases(model, codes[open_rows], bought)
             named = found >= 0
             ids[open_rows[named]] = bought[found[named]] * len(self.sources) + source
             open_rows = open_rows[~named]
@@ -168,6 +181,19 @@ class Explainer:
                 break
         ids[(codes[:, None] == bought[None, :]).any(axis=1)] = BOUGHT_BEFORE
         return ids
+
+    def _explaining_purchases(self, model, codes: np.ndarray, bought: np.ndarray) -> np.ndarray:
+        """``model.explaining_purchases(codes, bought)``, but for a purchase of the item's own product:
+        those items are explained again from the buyer's purchases of other products."""
+        found = model.explaining_purchases(codes, bought)
+        if self.products is None:
+            return found
+        own = (found >= 0) & (self.products[bought[np.maximum(found, 0)]] == self.products[codes])
+        for row in np.flatnonzero(own).tolist():
+            others = np.flatnonzero(self.products[bought] != self.products[codes[row]])
+            again = model.explaining_purchases(codes[row:row + 1], bought[others])
+            found[row] = others[again[0]] if again[0] >= 0 else -1
+        return found
 
     def texts(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> list[str]:
         """The full reasons (with the items' suffixes) of :meth:`reason_ids`, as strings."""

@@ -336,3 +336,34 @@ def evaluate_rankings(recommended, relevant, popularity, groups: dict | None = N
         result[f"gini_{name}"] = exposure_gini(rec, mapping)
         result[f"least_fifth_{name}"] = least_exposed_share(rec, mapping)
     return result
+
+
+def intra_list_diversity(recommended, labels) -> float:
+    """Intra-list diversity by a label (category, region): over the lists of ``recommended`` (item
+    codes, -1 padding) with two items or more, the mean share of their pairs of items whose
+    ``labels`` (one per item code) differ; 0 when every list holds one label, 1 when no two items
+    share one. ``nan`` without such lists."""
+    rec = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
+    codes = group_codes(labels)[0]
+    filled = rec >= 0
+    values = np.where(filled, codes[np.maximum(rec, 0)], -2)  # -2: padding; a missing label (-1) is a label
+    n = filled.sum(axis=1)
+    pairs = n * (n - 1) / 2
+    same = np.zeros(len(rec))
+    for label in np.unique(values[filled]):
+        count = (values == label).sum(axis=1)
+        same += count * (count - 1) / 2
+    ok = pairs > 0
+    return float(np.mean(1.0 - same[ok] / pairs[ok])) if ok.any() else math.nan
+
+
+def repeated_group_share(recommended, groups: np.ndarray) -> float:
+    """Share of the lists of ``recommended`` (item codes, -1 padding) holding two items of one of
+    ``groups`` (an int group per item code, e.g. the product of each listing)."""
+    rec = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
+    if len(rec) == 0:
+        return math.nan
+    values = np.where(rec >= 0, np.asarray(groups)[np.maximum(rec, 0)], -1)
+    ordered = np.sort(values, axis=1)
+    repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+    return float(repeated.any(axis=1).mean())

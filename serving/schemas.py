@@ -99,6 +99,13 @@ class NoQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DistinctProducts = Annotated[bool | None, Field(
+    description="One listing per product: listings of one product by several merchants (the catalog's "
+                "`product_id`, else near-identical titles in a category) appear once, the likeliest to be "
+                "bought; similar items leave out the item's own product. Default the model's (on unless trained "
+                "with `distinct_products: false`).", examples=[True])]
+
+
 class RecommendationsQuery(BaseModel):
     """The query parameters of ``GET /v1/users/{user_id}/recommendations``."""
 
@@ -117,6 +124,7 @@ class RecommendationsQuery(BaseModel):
     exclude_purchased: bool = Field(True, description="Leave out items the buyer already bought.", examples=[True])
     niche: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
                                 description="Niche knob in [0, 1]; default the model's.", examples=[0.5])
+    distinct_products: DistinctProducts = None
 
 
 class SimilarItemsQuery(BaseModel):
@@ -125,6 +133,7 @@ class SimilarItemsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     k: ListLength = 10
+    distinct_products: DistinctProducts = None
 
 
 class BuyAgainQuery(BaseModel):

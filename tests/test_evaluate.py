@@ -228,3 +228,17 @@ def test_report_opens_with_a_verdict_computed_from_the_rows(run):
                              f"long-tail share {mine['long_tail_share']:.2f}.")
     text = report_html(evaluation)
     assert text.index(html.escape(line)) < text.index("<h2>Metrics")
+
+
+def test_every_listing_row_shows_what_one_listing_per_product_changes(run):
+    """Issue 32: the default lists hold no product twice; the same model with every listing does, and
+    both rows carry the intra-list diversity."""
+    evaluation, _ = run
+    default = evaluation.default_niche
+    every = evaluate_module.every_listing_row(default)
+    assert every in evaluation.names
+    assert evaluation.metric(hybrid_default_row(default), "repeated_product_lists") == 0.0
+    assert evaluation.metric(every, "repeated_product_lists") > 0.0
+    for name in (every, hybrid_default_row(default)):
+        assert 0.0 < evaluation.metric(name, "ild_category") <= 1.0
+    assert evaluation.metric(hybrid_default_row(default), "ild_category") >= evaluation.metric(every, "ild_category")

@@ -21,7 +21,9 @@ long-tail trade-off measured on the validation split (the largest knob whose NDC
 within ``niche_max_ndcg_loss`` of pure relevance). ``event_weights`` (``{"view": 0.1, "cart":
 0.3}``; default 0, purchases only) weigh the views and carts of an event store (``train
 --from-store``) into the models' input, relative to a purchase
-(:func:`recommender.features.interactions.with_signals`).
+(:func:`recommender.features.interactions.with_signals`). ``distinct_products`` (default true) is
+the default of showing one listing per product in a list (:mod:`recommender.features.products`;
+a request's ``distinct_products`` overrides it).
 """
 from __future__ import annotations
 
@@ -54,6 +56,7 @@ class TrainConfig:
     niche_grid: tuple = tuple(round(0.05 * step, 2) for step in range(21))  # 0, 0.05, ..., 1
     k: int = 10
     seed: int = 0
+    distinct_products: bool = True
 
     def __post_init__(self):
         from recommender.models import MODEL_CLASSES
@@ -87,6 +90,8 @@ class TrainConfig:
         if not isinstance(self.content_dimensions, int) or self.content_dimensions < 1:
             raise ValueError("config: 'content_dimensions' must be a positive integer, "
                              f"got {self.content_dimensions!r}")
+        if not isinstance(self.distinct_products, bool):
+            raise ValueError(f"config: 'distinct_products' must be true or false, got {self.distinct_products!r}")
         if self.validation_days <= 0:
             raise ValueError(f"config: 'validation_days' must be positive, got {self.validation_days}")
         if isinstance(self.validation_windows, bool) or not isinstance(self.validation_windows, int) \

@@ -26,6 +26,9 @@ Rows (one per model, in this order)
 * ``<name> (hybrid component)``: each of the hybrid's other components alone, the very models
   fitted inside the hybrid (same features, same parameters): the collaborative model the search
   chose, and the content model.
+* ``hybrid (default niche X, every listing)``: the default model with every listing of a product
+  (``distinct_products`` off; only when the catalog has products of several listings), against which
+  the other rows' one listing per product (:mod:`recommender.features.products`) is judged.
 * ``hybrid (niche 0)``: the trained hybrid in pure relevance order.
 * ``hybrid (default niche X)``: the model ``recommender recommend`` serves by default (the niche
   knob chosen on the validation windows).
@@ -75,6 +78,12 @@ Metrics (per row)
     collaborative model cannot place an item without purchases, so it scores near 0; the content
     model ranks new items by their text and attributes.
 
+``ild_category``, ``ild_region`` (intra-list diversity)
+    Over the top-``k`` lists, the mean share of their pairs of items of different categories /
+    regions (:func:`~recommender.metrics.intra_list_diversity`): 0 when a list holds one category.
+``repeated_product_lists``
+    Share of the top-``k`` lists holding two listings of one product (the trained engine's products).
+
 Besides the rows, the hybrid's trade-off curve on the test split (every metric for each niche
 knob of ``config.niche_grid``, default 0..1 step 0.05, plus the default knob) and, per row, the
 share of recommended slots per region and per training-popularity decile (with the same shares
@@ -96,7 +105,13 @@ from recommender.engine import RecommendationEngine
 from recommender.features.interactions import InteractionWeighting
 from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
-from recommender.metrics import evaluate_rankings, group_codes, recall_at_k
+from recommender.metrics import (
+    evaluate_rankings,
+    group_codes,
+    intra_list_diversity,
+    recall_at_k,
+    repeated_group_share,
+)
 from recommender.models import FAMILIES, make_model
 from recommender.models.base import Recommender
 from recommender.models.ease import ExactEASE
@@ -131,12 +146,19 @@ COLUMNS = (("ndcg@{k}", "NDCG@{k}", "{:.4f}"), ("recall@{k}", "Recall@{k}", "{:.
            ("gini_region", "Gini region", "{:.3f}"), ("gini_merchant", "Gini merchant", "{:.3f}"),
            ("least_fifth_merchant", "least 5th merch.", "{:.3f}"),
            ("priority_exposure", "priority exp./buys", "{:.2f}"),
-           ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"))
+           ("cold_recall@{k}", "cold Recall@{k}", "{:.4f}"),
+           ("ild_category", "ILD category", "{:.3f}"), ("ild_region", "ILD region", "{:.3f}"),
+           ("repeated_product_lists", "lists w/ a product twice", "{:.3f}"))
 
 
 def hybrid_default_row(niche: float) -> str:
     """Row name of the default model of ``recommender recommend``."""
     return f"hybrid (default niche {niche:g})"
+
+
+def every_listing_row(niche: float) -> str:
+    """Row name of the default model showing every listing of a product (``distinct_products`` off)."""
+    return f"hybrid (default niche {niche:g}, every listing)"
 
 
 @dataclass
@@ -243,8 +265,10 @@ class _Scorer:
     """The test buyers, their relevant items and the item groups: turns top-k lists into a row."""
 
     def __init__(self, buyers: np.ndarray, relevant: sp.csr_matrix, new: np.ndarray, popularity: np.ndarray,
-                 catalog: pd.DataFrame, k: int):
+                 catalog: pd.DataFrame, k: int, products: np.ndarray | None = None):
         self.buyers, self.relevant, self.k = buyers, relevant, k
+        self.catalog = catalog
+        self.products = np.arange(len(catalog)) if products is None else products  # product code per item
         self.popularity = popularity.astype(np.float64)
         n_items = relevant.shape[1]
         is_new = np.zeros(n_items, dtype=bool)
@@ -309,6 +333,10 @@ class _Scorer:
         cold = recall_at_k(recommended[self.cold_rows], self.cold, k) if len(self.cold_rows) else math.nan
         metrics[f"cold_recall@{k}"] = float(cold)
         metrics["cold_users"] = float(len(self.cold_rows))
+        for column in ("category", "region"):
+            metrics[f"ild_{column}"] = (intra_list_diversity(recommended, self.catalog[column])
+                                        if column in self.catalog else math.nan)
+        metrics["repeated_product_lists"] = repeated_group_share(recommended, self.products)
         filled = recommended[recommended >= 0]
         shown = float(self.priority[filled].mean()) if len(filled) else math.nan
         metrics["priority_exposure"] = shown / self.priority_bought if self.priority_bought > 0 else math.nan
@@ -367,7 +395,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         seconds["hybrid_train"] = time.perf_counter() - clock
         # training, features, popularity, plain ALS, EASE (if the catalog allows), RP3beta, the
         # components that are not popularity, the niche curve
-        progress.total = 6 + len(floor_baselines()) + (engine.n_items <= EASE_MAX_ITEMS) + sum(
+        progress.total = 6 + engine.distinct() + len(floor_baselines()) + (engine.n_items <= EASE_MAX_ITEMS) + sum(
             model.role != "popularity" for _, model in engine.model.components)
         progress.update()
 
@@ -385,7 +413,8 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         if max_buyers is not None and len(buyers) > max_buyers:
             buyers = np.sort(np.random.default_rng(config.seed).choice(buyers, int(max_buyers), replace=False))
         new = new_items(train_part, test)
-        scorer = _Scorer(buyers, relevance[buyers], new, engine.item_sales, data.catalog, k)
+        scorer = _Scorer(buyers, relevance[buyers], new, engine.item_sales, data.catalog, k,
+                         None if engine.products is None else engine.products.of)
         seconds["features"] = time.perf_counter() - clock
         progress.update()
 
@@ -432,8 +461,17 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
             if model.role != "popularity":
                 single(f"{name} (hybrid component)", model, None)
 
-        step("hybrid: niche curve")
         default = float(engine.default_niche)
+        if engine.distinct():
+            step("hybrid: every listing")
+            clock = time.perf_counter()
+            every = engine.recommend_per_knob(scorer.buyers, scorer.depth, [default], SCORING_BATCH,
+                                              distinct_products=False)[default]
+            rows.append(scorer.row(every_listing_row(default), every,
+                                   {"score": round(time.perf_counter() - clock, 2)}))
+            progress.update()
+
+        step("hybrid: niche curve")
         knobs = sorted(set(float(x) for x in config.niche_grid) | {0.0, default})
         clock = time.perf_counter()
         lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, knobs, SCORING_BATCH)

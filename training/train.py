@@ -299,7 +299,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     per_window = []
     for hybrid, data, (buyers, _) in zip(hybrids, datas, judged):
         hybrid.set_weights(weights)
-        engine = RecommendationEngine.build(hybrid, data)
+        engine = RecommendationEngine.build(hybrid, data, distinct_products=config.distinct_products)
         per_window.append((engine, engine.recommend_per_knob(buyers, config.k, config.niche_grid)))
     sizes = [len(buyers) for buyers, _ in judged]
     curve = []
@@ -425,7 +425,7 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
         repeat, validation["repeat_timing"] = fit_repeat_timing(tuned.latest, config, history.pairs, data.catalog)
         audiences, validation["audiences"] = fit_audiences(tuned.latest, config, history)
         engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"], repeat=repeat,
-                                            audiences=audiences)
+                                            audiences=audiences, distinct_products=config.distinct_products)
         progress.update()
         seconds["final_fit"] = time.perf_counter() - start
     source_counts = source.counts()

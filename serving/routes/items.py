@@ -48,7 +48,8 @@ async def similar(request: Request) -> Response:
         raise HTTPException(404, detail=f"unknown item id {item_id!r}: not in the catalog of model "
                                         f"{model.model_version}")
     codes, scores, _ = valid_prefix(*(row[0] for row in engine.similar_items(
-        np.array([code], dtype=np.int64), query.k, available=live.available)))
+        np.array([code], dtype=np.int64), query.k, available=live.available,
+        distinct_products=query.distinct_products)))
     reason = model.explainer.similar(code, cold=engine.item_sales[code] == 0)
     return json_response({"item_id": item_id, "model_version": model.model_version,
                           "items": model.items_json.items(codes, scores, reason)})

@@ -54,10 +54,12 @@ async def recommendations(request: Request) -> Response:
     mask = model.filter_mask(query.category, query.region, query.max_price)
     k, tier = query.k, query.city_tier
     niche = engine.knob(query.niche)
-    defaults = mask is None and query.exclude_purchased and niche == engine.default_niche
+    distinct = engine.distinct(query.distinct_products)
+    defaults = (mask is None and query.exclude_purchased and niche == engine.default_niche
+                and distinct == engine.distinct())
     buyer = live.buyers.get(user_id)
     if buyer is not None:  # purchases since training: the buyer's history as the event store has it
-        listed = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults)
+        listed = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults, distinct)
         tier = tier or buyer.tier
         listed, campaigns = await _with_campaigns(state, live, user_id, buyer.code, tier, buyer.bought, listed,
                                                   buyer.histories(engine.n_items))
@@ -67,10 +69,10 @@ async def recommendations(request: Request) -> Response:
     if listed is not None and not live.items.shows(listed.codes):
         listed = None  # an item of the precomputed list was made unavailable since: compute the list
     if listed is None:
-        key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price)
+        key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price, distinct)
         listed = valid_prefix(*await state.batcher.recommend(
             engine, key, code, tier, available=live.available, k=k, niche=niche, mask=mask,
-            include_purchased=not query.exclude_purchased))
+            include_purchased=not query.exclude_purchased, distinct_products=distinct))
     codes, scores, reason_ids = listed
     if tier is None:
         tier = int(engine.user_tiers[code]) if code >= 0 else 0
@@ -97,7 +99,7 @@ async def _with_campaigns(state: ServingState, live: LiveOverlay, user_id: str, 
 
 
 def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, tier: int | None, niche: float,
-              mask: np.ndarray | None, exclude_purchased: bool, defaults: bool) -> Listed:
+              mask: np.ndarray | None, exclude_purchased: bool, defaults: bool, distinct: bool) -> Listed:
     """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
     default list when the request asks for it, else scored now (one buyer: no batching)."""
     if defaults and tier is None and k <= live.buyers.depth and live.items.shows(buyer.listed.codes[:k]):
@@ -105,7 +107,8 @@ def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, t
     engine = model.engine
     codes, scores = engine.recommend(np.array([buyer.code]), k, niche=niche, mask=mask, tiers=buyer.tiers(tier),
                                      include_purchased=not exclude_purchased,
-                                     histories=buyer.histories(engine.n_items), available=live.available)
+                                     histories=buyer.histories(engine.n_items), available=live.available,
+                                     distinct_products=distinct)
     listed = valid_prefix(codes[0], scores[0])
     return Listed(*listed[:2], model.explainer.reason_ids(listed.codes, buyer.bought, tier or buyer.tier or None))
 
