@@ -373,7 +373,8 @@ class ModelInfo(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
         "format_version": 2, "model_version": "20261123T204300Z-67ef63b5", "created_at": "2026-11-23T20:43:00+00:00",
-        "default_niche": 0.3, "data": {"purchases": "purchases.csv", "catalog": "catalog.csv"},
+        "default_niche": 0.3, "example_buyer": "U0000042",
+        "data": {"purchases": "purchases.csv", "catalog": "catalog.csv"},
         "parameters": {"components": {"als": {}, "content": {}, "popularity": {}}},
         "files": {"engine.joblib": "3f2a..."}}]})
 
@@ -383,6 +384,9 @@ class ModelInfo(BaseModel):
                                    examples=["2026-11-23T20:43:00+00:00"])
     default_niche: float | None = Field(None, description="The niche knob used when a request gives none.",
                                         examples=[0.3])
+    example_buyer: str | None = Field(None, description="A buyer the model knows, to try it on (the storefront "
+                                      "preview opens on this buyer): of the buyers with a history, one with the "
+                                      "median number of items bought.", examples=["U0000042"])
 
 
 class HealthResponse(BaseModel):

@@ -76,7 +76,16 @@ def test_model_manifest(client, served):
     body = client.get("/v1/model").json()
     assert body["model_version"] == served.manifest["model_version"]
     assert body["files"] == served.manifest["files"]
-    assert "default_niche" in body
+    assert body["default_niche"] == served.engine.default_niche  # the knob served, exactly
+
+
+def test_model_names_a_known_buyer_with_a_median_history_to_try(client, served):
+    example = client.get("/v1/model").json()["example_buyer"]
+    counts = np.diff(served.engine.purchased.indptr)
+    bought = counts[served.engine.users.code_of(example)]
+    assert bought > 0 and abs(bought - np.median(counts[counts > 0])) <= 0.5
+    answer = client.get(f"/v1/users/{example}/recommendations").json()
+    assert answer["personalized"] is True and answer["items"]
 
 
 # --- recommendations -------------------------------------------------------------------------------

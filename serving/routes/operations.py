@@ -30,11 +30,15 @@ async def readyz(state: State) -> Response:
 
 @router.get("/v1/model", response_model=ModelInfo, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],
             responses=documented_errors(422, 503),
-            summary="The manifest of the model being served")
+            summary="The manifest of the model being served",
+            description="The manifest, with the niche knob the served model uses by default and a buyer it "
+                        "knows to try it on (`example_buyer`).")
 async def model_info(request: Request, state: State) -> Response:
     model = state.current().model
     NO_PARAMETERS.parse(request)
-    return json_response(model.manifest)
+    engine = model.engine
+    return json_response({**model.manifest, "default_niche": engine.default_niche,
+                          "example_buyer": engine.example_buyer()})
 
 
 @router.get("/v1/models", response_model=ModelsResponse, openapi_extra=NO_PARAMETERS.openapi, tags=["model"],
