@@ -68,11 +68,14 @@ async def lifespan(app: FastAPI):
     state = state_of(app)
     limiter = threadpool_limits(1, "blas")  # process-wide: requests parallelise across processes
     freeze_heap()
-    watcher = asyncio.create_task(Watcher(state).run())
+    watcher = Watcher(state)
+    # ready means caught up: the first check replays the event store before the server listens
+    await asyncio.to_thread(watcher.check)
+    following = asyncio.create_task(watcher.run())
     try:
         yield
     finally:
-        watcher.cancel()
+        following.cancel()
         limiter.restore_original_limits()
         if state.store is not None:
             state.event_writer.close()

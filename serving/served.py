@@ -150,10 +150,18 @@ class Served(NamedTuple):
     live: LiveOverlay
 
     @classmethod
-    def load(cls, path) -> Served:
-        """Load and verify a model directory (raises ``ModelDirectoryError``), with a new overlay."""
-        model = ServedModel.load(path)
-        return cls(model, LiveOverlay(model))
+    def load(cls, path, store: EventStore | None = None) -> Served:
+        """Load and verify a model directory (raises ``ModelDirectoryError``), with a new overlay
+        caught up with ``store``'s items and events when one is given."""
+        return cls.caught_up(ServedModel.load(path), store)
+
+    @classmethod
+    def caught_up(cls, model: ServedModel, store: EventStore | None) -> Served:
+        """``model`` with a new overlay, caught up with ``store`` (when given) before it is served."""
+        live = LiveOverlay(model)
+        if store is not None:
+            live.follow(store)
+        return cls(model, live)
 
     def with_items(self, items: list[Item]) -> Served:
         """This model extended with ``items`` (:meth:`ServedModel.with_items`), its overlay carried over."""
@@ -163,11 +171,7 @@ class Served(NamedTuple):
     def with_lists(self, store: EventStore | None) -> Served:
         """This model with every buyer's list computed again (:meth:`ServedModel.with_lists`) and a
         new overlay, caught up with the event store before it is served."""
-        model = self.model.with_lists()
-        live = LiveOverlay(model)
-        if store is not None:
-            live.follow(store)
-        return Served(model, live)
+        return Served.caught_up(self.model.with_lists(), store)
 
 
 def freeze_heap() -> None:
@@ -195,14 +199,15 @@ class ModelSwapper:
         return "" if served is None else served.model.path
 
     def swap(self, target: str) -> tuple[str | None, str, float]:
-        """Load, verify and prepare ``target``, then serve it (one assignment: requests in flight
-        finish on the old model). Raises ``ModelDirectoryError`` (the old model keeps serving).
+        """Load, verify and prepare ``target``, catch its overlay up with the event store, then serve
+        it (one assignment: requests in flight finish on the old model). Raises
+        ``ModelDirectoryError`` or the store's error (the old model keeps serving).
         Returns the previous and new model versions and the seconds taken."""
         with self._lock:
             previous = self.state.model_version
             start = time.perf_counter()
             try:
-                new = Served.load(target)
+                new = Served.load(target, self.state.store)
             except Exception as exc:
                 self.state.metrics.reloads.labels("failure").inc()
                 log.warning("model reload from %s refused: %s", target, exc)

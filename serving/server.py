@@ -40,8 +40,8 @@ BACKLOG = 2048
 STOP_SECONDS = 20.0
 
 
-def listening_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
-    """A TCP socket bound to ``host:port`` and listening, with ``TCP_NODELAY`` (and
+def bound_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
+    """A TCP socket bound to ``host:port``, not listening yet, with ``TCP_NODELAY`` (and
     ``SO_REUSEPORT`` when ``reuse_port``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -51,7 +51,6 @@ def listening_socket(host: str, port: int, reuse_port: bool = True) -> socket.so
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
-        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
@@ -66,7 +65,8 @@ def check_port_free(host: str, port: int) -> None:
     """Raise :class:`AddressUnavailable` naming the address when it cannot be listened on
     (e.g. another server holds it)."""
     try:
-        listening_socket(host, port, reuse_port=False).close()
+        with bound_socket(host, port, reuse_port=False) as sock:
+            sock.listen()
     except OSError as exc:
         raise AddressUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -94,7 +94,7 @@ def run_worker(settings: ServingSettings) -> None:
     its own ``SO_REUSEPORT`` socket and a uvicorn server on it."""
     bound_allocator()
     config = uvicorn.Config(partial(create_app, settings), factory=True, access_log=settings.access_log,
-                            timeout_graceful_shutdown=10)
+                            timeout_graceful_shutdown=10, backlog=BACKLOG)
     logging.getLogger("uvicorn.error").addFilter(_not_a_stop_message)
     interrupt_on_sigterm()
     try:
@@ -103,7 +103,9 @@ def run_worker(settings: ServingSettings) -> None:
         return
     server = DrainingServer(config)
     server.stop_on_signals()  # a signal from here on stops it, before uvicorn takes the signals over too
-    server.run(sockets=[listening_socket(settings.host, settings.port)])
+    # uvicorn listens on the socket once the app's startup (serving.app.lifespan: the event store
+    # replayed) is over: until then the kernel sends new connections to the workers that serve
+    server.run(sockets=[bound_socket(settings.host, settings.port)])
 
 
 UVICORN_STOP_MESSAGES = frozenset({"Shutting down", "Waiting for application shutdown.",

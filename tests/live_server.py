@@ -53,16 +53,22 @@ class ServerProcess:
                 "--port", str(self.port), "--workers", str(self.workers), *self.options]
 
     def start(self) -> ServerProcess:
+        """Launch the server and wait until every worker serves."""
+        self.launch()
+        try:
+            self.wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> ServerProcess:
+        """Start the server process without waiting for it."""
         self.log_path = self.log_path or Path(tempfile.mkdtemp(prefix="serve-")) / "server.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                             env={**os.environ, **self.env}, start_new_session=True,
                                             preexec_fn=self.preexec_fn)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
         return self
 
     __enter__ = start
@@ -73,7 +79,9 @@ class ServerProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def _wait_ready(self) -> None:
+    def wait_until_ready(self, every_worker: bool = True) -> None:
+        """Return once ``/readyz`` answers 200 and, with ``every_worker``, every worker has logged
+        its start."""
         deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -82,9 +90,9 @@ class ServerProcess:
                 ready = httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
             except httpx.TransportError:
                 ready = False
-            if ready and self.log_text().count(STARTED) >= self.workers:
+            if ready and (not every_worker or self.log_text().count(STARTED) >= self.workers):
                 return
-            time.sleep(0.2)
+            time.sleep(0.05)
         raise TimeoutError(f"server not ready after {READY_SECONDS:.0f} s:\n{self.log_text()[-3000:]}")
 
     def pids(self) -> list[int]:

@@ -23,7 +23,10 @@ async def healthz() -> Response:
 
 
 @router.get("/readyz", response_model=ReadyResponse, responses=documented_errors(503),
-            summary="Readiness: 200 when a model is loaded, 503 otherwise")
+            summary="Readiness: 200 once a model is loaded and the event store replayed, 503 without a model",
+            description="A worker starts listening only after its first replay of the event store (up to the "
+                        "moment it started), so every answer, this one included, reflects the events "
+                        "acknowledged before it started.")
 async def readyz(state: State) -> Response:
     return json_response({"status": "ready", "model_version": state.current().model.model_version})
 
