@@ -7,8 +7,9 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -22,7 +23,7 @@ class CampaignRecord:
     when it was created and stopped (None while it runs)."""
 
     campaign_id: str
-    definition: dict
+    definition: dict[str, Any]  # the API's JSON
     delivered: int
     created_us: int
     stopped_us: int | None
@@ -44,7 +45,7 @@ class Campaigns:
     def __init__(self, database: Database):
         self.database = database
 
-    def add(self, definition: dict, start_us: int, end_us: int) -> CampaignRecord:
+    def add(self, definition: dict[str, Any], start_us: int, end_us: int) -> CampaignRecord:
         """Store a new campaign (``definition``: its JSON, with ``campaign_id`` and ``impressions``);
         raises ValueError when the id is in use."""
         row = {"campaign_id": definition["campaign_id"], "definition": json.dumps(definition),
@@ -66,7 +67,7 @@ class Campaigns:
         found = self._records(select(campaigns).where(campaigns.c.campaign_id == campaign_id))
         return found[0] if found else None
 
-    def _records(self, query) -> list[CampaignRecord]:
+    def _records(self, query: Select[Any]) -> list[CampaignRecord]:
         with self.database.engine.connect() as connection:
             return [CampaignRecord(row.campaign_id, json.loads(row.definition), row.delivered, row.created_us,
                                    row.stopped_us) for row in connection.execute(query)]
@@ -98,7 +99,7 @@ class Campaigns:
                     return 0
             shown = connection.execute(select(campaign_buyers.c.shown).where(
                 campaign_buyers.c.campaign_id == campaign_id, campaign_buyers.c.user_id == user_id)).scalar()
-            granted = max(0, min(len(item_ids), campaign.impressions - campaign.delivered, cap - (shown or 0)))
+            granted: int = max(0, min(len(item_ids), campaign.impressions - campaign.delivered, cap - (shown or 0)))
             if granted == 0:
                 return 0
             connection.execute(update(campaigns).where(campaigns.c.campaign_id == campaign_id)
@@ -114,7 +115,7 @@ class Campaigns:
         purchases that followed them (purchases of a campaign's items, after its start, by buyers
         it reached; a buyer's purchases of one item count once per campaign)."""
         with self.database.engine.connect() as connection:
-            impressions = connection.execute(select(func.coalesce(func.sum(campaigns.c.delivered), 0))).scalar()
+            impressions = connection.execute(select(func.coalesce(func.sum(campaigns.c.delivered), 0))).scalar_one()
             followed = (select(campaign_buyers.c.campaign_id, campaign_buyers.c.user_id, campaign_items.c.item_id)
                         .join(campaign_items, campaign_items.c.campaign_id == campaign_buyers.c.campaign_id)
                         .join(campaigns, campaigns.c.campaign_id == campaign_buyers.c.campaign_id)
@@ -122,7 +123,7 @@ class Campaigns:
                               & (events.c.item_id == campaign_items.c.item_id))
                         .where(events.c.type == "purchase", events.c.timestamp_us >= campaigns.c.start_us)
                         .distinct().subquery())
-            purchases = connection.execute(select(func.count()).select_from(followed)).scalar()
+            purchases = connection.execute(select(func.count()).select_from(followed)).scalar_one()
         return int(impressions), int(purchases)
 
     def _increment(self, connection: Connection, table: Table, key: str, rows: list[tuple[str, str | int, int]]

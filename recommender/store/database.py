@@ -17,13 +17,14 @@ last position it saw misses nothing.
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -33,6 +34,7 @@ from sqlalchemy import Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from recommender.extras import missing_extra
 
@@ -82,7 +84,7 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection, _record):
+    def _configure(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # transactions begin where _begin says, not where pysqlite guesses
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_TIMEOUT_MS}"):
@@ -90,7 +92,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(connection):
+    def _begin(connection: Connection) -> None:
         # a writer takes the write lock at BEGIN: two processes never deadlock upgrading a read lock
         connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("writes")
                                    else "BEGIN")
@@ -113,10 +115,12 @@ class Database:
     def __init__(self, url: str):
         self.url = engine_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        self._turn_file = None
+        self._turn_file: BinaryIO | None = None
         self._thread_turn = threading.Lock()
         if self.dialect == "sqlite":
-            database = Path(make_url(self.url).database).expanduser()
+            path = make_url(self.url).database
+            assert path is not None  # engine_url refuses a sqlite URL without one
+            database = Path(path).expanduser()
             database.parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(self.url)
             # writers take turns through this file's lock (closed in close)
@@ -171,9 +175,12 @@ class Database:
     @staticmethod
     def newest_schema_version() -> str:
         """The newest migration this code has."""
-        return ScriptDirectory.from_config(alembic_config()).get_current_head()
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if head is None:
+            raise StoreError(f"no migrations in {MIGRATIONS}")
+        return head
 
-    def insert(self, table: Table):
+    def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """An INSERT into ``table`` in this database's dialect (with ``on_conflict_do_nothing`` and
         ``on_conflict_do_update``)."""
         return self._insert(table)

@@ -33,7 +33,7 @@ class EventStore(Database):
         self.models = ModelRegistry(self)
         self.campaigns = Campaigns(self)
 
-    def position(self) -> dict:
+    def position(self) -> dict[str, str | int]:
         """Where the store is now: its URL (without a password) and the position of its newest
         event, as a model's manifest records what its training read (``data.store``)."""
         return {"url": self.display_url, "last_seq": self.events.last_seq()}

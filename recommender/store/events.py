@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from recommender.store.database import Database, now_us
 from recommender.store.schema import EVENT_TYPES, SIGNAL_TYPES, events
@@ -34,7 +34,7 @@ class Event:
     quantity: float = 1.0
     city_tier: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
             raise ValueError(f"event {self.event_id!r}: type {self.type!r} is not one of {', '.join(EVENT_TYPES)}")
 
@@ -96,7 +96,7 @@ class Events:
             added.append(Added(new, tuple(duplicates)))
         return added
 
-    def _stored(self, statement) -> list[StoredEvent]:
+    def _stored(self, statement: Select[Any]) -> list[StoredEvent]:
         with self.database.engine.connect() as connection:
             return [StoredEvent(**row) for row in connection.execute(statement).mappings()]
 

@@ -29,13 +29,13 @@ class GroupCommit:
 
     def __init__(self, events: Events):
         self.events = events
-        self._waiting: queue.SimpleQueue[tuple[Sequence[Event], Future] | None] = queue.SimpleQueue()
+        self._waiting: queue.SimpleQueue[tuple[Sequence[Event], Future[Added]] | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="event-group-commit", daemon=True)
         self._writer.start()
 
     def add(self, batch: Sequence[Event]) -> Added:
         """:meth:`Events.add`, committed with the batches of other threads that wait with it."""
-        done: Future = Future()
+        done: Future[Added] = Future()
         self._waiting.put((batch, done))
         return done.result()
 
@@ -64,7 +64,7 @@ class GroupCommit:
             if stop:
                 return
 
-    def _commit(self, group: list[tuple[Sequence[Event], Future]]) -> None:
+    def _commit(self, group: list[tuple[Sequence[Event], Future[Added]]]) -> None:
         try:
             results = self.events.add_batches([batch for batch, _ in group])
         except Exception as exc:  # retried one by one: each caller gets its own outcome

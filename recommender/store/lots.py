@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from recommender.contract import MAX_CITY_TIER
@@ -58,7 +58,7 @@ class Lot:
     tiers: tuple[int, ...] = ()
     regions: tuple[str, ...] = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.merchant_id, str) or not 1 <= len(self.merchant_id) <= MAX_ID_LENGTH:
             raise ValueError(f"merchant_id: 1-{MAX_ID_LENGTH} characters")
         if not isinstance(self.lot_id, str) or not LOT_ID.match(self.lot_id):
@@ -161,7 +161,7 @@ class Lots:
         with self.database.writing() as connection:
             return connection.execute(statement).rowcount == 1
 
-    def _read(self, connection: Connection, *conditions) -> list[LotRecord]:
+    def _read(self, connection: Connection, *conditions: ColumnElement[bool]) -> list[LotRecord]:
         """The lots matching ``conditions`` (on ``lots``' columns), oldest first."""
         members: dict[tuple[str, str], list[str]] = defaultdict(list)
         for merchant_id, lot_id, item_id in connection.execute(
