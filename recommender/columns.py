@@ -7,11 +7,13 @@ file and the column; row positions are 0-based among data rows.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recommender.contract import (
     FALSE_WORDS,
@@ -19,6 +21,7 @@ from recommender.contract import (
     TAG_SEPARATOR,
     TRUE_WORDS,
     BadRows,
+    ContractError,
 )
 from recommender.tables import csv_line
 
@@ -29,6 +32,13 @@ ZONED_TIME = r"\d[T ]\d\d(?::?\d\d)*(?:[.,]\d+)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)\s*$
 """A date and time with a zone (``Z``, ``+08:00``, ``-0330``, ``+08``) at its end."""
 TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 """pandas 3's default ``"str"`` dtype, spelled out so pandas 2.3 behaves the same (missing values stay NaN)."""
+SHOP_DATE_FORMATS = ("%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y",
+                     "%m/%d/%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y", "%d-%m-%Y %H:%M", "%d-%m-%Y",
+                     "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d")
+"""Time formats of shop and spreadsheet exports that an unreadable time's error may suggest, the first the example."""
+ADVICE_SAMPLE = 1_000
+ISO_DATE = r"\d{4}-\d{1,2}-\d{1,2}"
+"""Unreadable times a suggested format must read."""
 
 
 @dataclass(frozen=True)
@@ -39,15 +49,18 @@ class Where:
     column: str
     is_csv: bool
 
-    def check(self, bad: np.ndarray, values: pd.Series, problem: str, show_value: bool = True) -> None:
-        """Raise the contract error for the first True in ``bad``, if any."""
+    def check(self, bad: np.ndarray, values: pd.Series, problem: str, show_value: bool = True,
+              advice: Callable[[], str] | None = None) -> None:
+        """Raise the contract error for the first True in ``bad``, if any, with what ``advice()`` says
+        to do about it."""
         if not bad.any():
             return
         positions = np.flatnonzero(bad)
         first = int(positions[0])
         value = values.iloc[first] if show_value else None
         line = csv_line(self.path, first, len(bad)) if self.is_csv else None
-        raise BadRows(self.path, self.column, problem, first, value, len(positions), line).error()
+        raise BadRows(self.path, self.column, problem, first, value, len(positions), line,
+                      advice() if advice else "").error()
 
 
 def _is_text(arrow_type: pa.DataType) -> bool:
@@ -88,41 +101,48 @@ def text(column, where: Where, required: bool = False, default: str = "") -> pd.
     return stripped.where(~empty, default)
 
 
-def numbers(column, where: Where, default: float = np.nan) -> np.ndarray:
-    """Finite numbers as float64; empty values become ``default``."""
-    fast = strict_cast(column, pa.float64())
+def numbers(column, where: Where, default: float = np.nan, decimal_comma: bool = False) -> np.ndarray:
+    """Finite numbers as float64; empty values become ``default``. ``decimal_comma``: text numbers
+    are written with a decimal comma (``35,50``), read after Arrow swaps it for a point."""
+    read = pc.replace_substring(column, ",", ".") if decimal_comma and _is_text(column.type) else column
+    fast = strict_cast(read, pa.float64())
     if fast is not None:
         parsed = fast.to_numpy(zero_copy_only=False)  # nulls become nan
         missing = np.isnan(parsed) & np.asarray(fast.is_null())
         if np.isfinite(parsed[~missing]).all():
             return np.where(missing, default, parsed)
     values = as_series(column)
-    parsed = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    parsed = pd.to_numeric(as_series(read), errors="coerce").astype("float64").to_numpy()
     missing = values.isna().to_numpy()
     if pd.api.types.is_string_dtype(values):
         missing = missing | values.str.strip().eq("").to_numpy()
     bad = ~missing & ~np.isfinite(parsed)
-    where.check(bad, values, _number_problem(values, bad))
+    where.check(bad, values, "is not a number", advice=lambda: _number_advice(values, bad, decimal_comma))
     return np.where(missing, default, parsed)
 
 
-def _number_problem(values: pd.Series, bad: np.ndarray) -> str:
-    """What is wrong with the first bad number, with the likely cause when it holds a comma
-    between digits (a decimal comma, or a thousands separator)."""
-    if bad.any() and COMMA_NUMBER.fullmatch(str(values.iloc[int(np.flatnonzero(bad)[0])]).strip()):
-        return ("is not a number: write numbers with a decimal point and no thousands separator (a spreadsheet "
-                "set to a European locale writes 35,50 for 35.50: change the locale or the column's format)")
-    return "is not a number"
+def _number_advice(values: pd.Series, bad: np.ndarray, decimal_comma: bool) -> str:
+    """What to do about the first bad number: ``--decimal-comma`` when it holds a comma between digits
+    (a decimal comma, or a thousands separator), or what that option reads."""
+    if decimal_comma:
+        return "read with --decimal-comma: a decimal comma and no thousands separator, such as 1234,50"
+    if COMMA_NUMBER.fullmatch(str(values.iloc[int(np.flatnonzero(bad)[0])]).strip()):
+        return ("if the file writes decimals with a comma (35,50 for 35.50, as a spreadsheet set to a European "
+                "locale does), use --decimal-comma; a thousands separator (1,234.50) must be removed")
+    return ""
 
 
-def timestamps(column, where: Where) -> np.ndarray:
-    """Timestamps as ``datetime64[s]`` in UTC, from ISO 8601 text, epoch seconds or native timestamps."""
+def timestamps(column, where: Where, date_format: str | None = None) -> np.ndarray:
+    """Timestamps as ``datetime64[s]`` in UTC, from ISO 8601 text, epoch seconds or native timestamps;
+    text in ``date_format`` (``strftime`` codes) when one is given."""
     if pa.types.is_timestamp(column.type):
         values = as_series(column)
         where.check(values.isna().to_numpy(), values, "is empty", show_value=False)
         if values.dt.tz is not None:
             values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         return values.to_numpy().astype("datetime64[s]")
+    if date_format is not None:
+        return _formatted_times(column, where, date_format)
     if _is_text(column.type) and column.null_count == 0:
         for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):  # ISO 8601, with or without a zone
             fast = strict_cast(column, target)
@@ -148,9 +168,42 @@ def timestamps(column, where: Where) -> np.ndarray:
         parsed = _iso_times(values[~is_epoch].astype(TEXT))
         bad = np.zeros(len(values), dtype=bool)
         bad[~is_epoch] = parsed.isna().to_numpy()
-        where.check(bad, values, "cannot be read as an ISO 8601 time or epoch seconds")
+        where.check(bad, values, "cannot be read as an ISO 8601 time or epoch seconds",
+                    advice=lambda: date_format_advice(values[bad]))
         result[~is_epoch] = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
     return result
+
+
+def _formatted_times(column, where: Where, date_format: str) -> np.ndarray:
+    """Text times in ``date_format``, read by pandas (``format=``; UTC unless the format has ``%z``)."""
+    values = as_series(column).astype(TEXT)
+    stripped = values.str.strip()
+    where.check((stripped.isna() | stripped.eq("")).to_numpy(), values, "is empty", show_value=False)
+    try:
+        parsed = pd.to_datetime(stripped, format=date_format, utc=True, errors="coerce")
+    except ValueError as exc:  # a format pandas cannot use at all
+        raise ContractError(f"--date-format {date_format!r}: not a format pandas reads ({exc})") from None
+    where.check(parsed.isna().to_numpy(), values, f"does not match --date-format {date_format!r}",
+                advice=lambda: date_format_advice(stripped[parsed.isna()], date_format))
+    return parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+
+
+def date_format_advice(unread: pd.Series, given: str | None = None) -> str:
+    """Which ``--date-format`` to use for times that could not be read: the usual formats of shop
+    exports that read the first :data:`ADVICE_SAMPLE` of them (day-first and month-first alike when
+    both do), else an example of the option."""
+    sample = unread.iloc[:ADVICE_SAMPLE].astype(TEXT).str.strip()
+    fitting = [f for f in SHOP_DATE_FORMATS if f != given
+               and pd.to_datetime(sample, format=f, errors="coerce").notna().all()]
+    if not fitting:
+        if sample.str.match(ISO_DATE).all():  # ISO 8601 with a date that does not exist: no format helps
+            return ""
+        return (f"use --date-format, e.g. --date-format {SHOP_DATE_FORMATS[0]!r}, with the strftime codes the file's "
+                "times are written in")
+    advice = f"use --date-format, e.g. --date-format {fitting[0]!r}, which reads them"
+    if len(fitting) > 1:
+        advice += f" (so does {fitting[1]!r}: choose the order of day and month your file writes)"
+    return advice
 
 
 def _iso_times(values: pd.Series) -> pd.Series:

@@ -39,7 +39,12 @@ Policies, applied by the loaders and counted in their report:
       report names how many such items and lines there are, up to five of the ids, the first
       line's row and the other policy (``--unknown-items add`` or ``drop``);
     * anything else that breaks the contract stops the load with a :class:`ContractError`
-      naming the file, the row and the column.
+      naming the file, the row (and a CSV file's line) and the column; a missing column's error
+      lists the columns found.
+
+Shop exports that write times or numbers their own way are read with a :class:`FileFormat`
+(the commands' ``--date-format`` and ``--decimal-comma``), which the error of a time or number
+that needs one names.
 """
 from __future__ import annotations
 
@@ -64,6 +69,22 @@ FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
 
 class ContractError(ValueError):
     """A file breaks the data contract; the message names the file, the row and the column."""
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """How a file writes times and numbers when not as the contract does: ``date_format``, the times'
+    format in ``strftime`` codes (e.g. ``%d/%m/%Y %H:%M``; None: ISO 8601 or epoch seconds; without
+    ``%z`` a time is UTC), and ``decimal_comma``, numbers written with a decimal comma (``35,50``)."""
+
+    date_format: str | None = None
+    decimal_comma: bool = False
+
+
+def missing_columns(path: object, missing: list[str], found: list[str]) -> ContractError:
+    """The error of a file that lacks the required columns ``missing``, listing the columns ``found``."""
+    return ContractError(f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(repr(name) for name in missing)} (found: {', '.join(found) or 'no columns'})")
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,12 @@ from recommender.contract import (
     UNKNOWN_ITEM_POLICIES,
     UNKNOWN_LABEL,
     UNKNOWN_TIER,
+    BadRows,
     ContractError,
+    FileFormat,
+    missing_columns,
 )
-from recommender.tables import is_parquet, read_columns, read_header
+from recommender.tables import csv_line, is_parquet, read_columns, read_header
 
 RETURNS = "return or cancellation (quantity <= 0)"
 UNKNOWN_ITEMS = "item not in the catalog"
@@ -86,12 +89,12 @@ def _read(path: Path, required: tuple[str, ...], optional: tuple[str, ...], mult
     header = read_header(path)
     missing = [name for name in required if name not in header]
     if missing:
-        raise ContractError(f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(repr(m) for m in missing)} (found: {', '.join(header) or 'no columns'})")
+        raise missing_columns(path, missing, header)
     present = [name for name in required + optional if name in header]
     repeated = [name for name in present if header.count(name) > 1]
     if repeated:
-        raise ContractError(f"{path}: the header repeats {', '.join(repr(name) for name in repeated)}")
+        raise ContractError(f"{path}: the header{'' if is_parquet(path) else ' (line 1)'} repeats "
+                            f"{', '.join(repr(name) for name in repeated)}")
     table = read_columns(path, present, multiline=multiline)
     if table.num_rows == 0:
         raise ContractError(f"{path}: has a header but no rows")
@@ -102,8 +105,9 @@ def _where(path: Path, column: str) -> col.Where:
     return col.Where(str(path), column, not is_parquet(path))
 
 
-def load_catalog(path: str | os.PathLike) -> tuple[pd.DataFrame, LoadReport]:
-    """Load and check a catalog file; item ids must be unique and titles non-empty."""
+def load_catalog(path: str | os.PathLike, file_format: FileFormat = FileFormat()) -> tuple[pd.DataFrame, LoadReport]:
+    """Load and check a catalog file; item ids must be unique and titles non-empty. ``file_format``:
+    how its prices are written (:class:`~recommender.contract.FileFormat`)."""
     path = Path(path)
     table = _read(path, CATALOG_REQUIRED, CATALOG_OPTIONAL, multiline=True)
     n = table.num_rows
@@ -112,13 +116,7 @@ def load_catalog(path: str | os.PathLike) -> tuple[pd.DataFrame, LoadReport]:
         return parse(table.column(name), _where(path, name), *args) if name in table.column_names else None
 
     item_id = get("item_id", col.text, True)
-    duplicated = item_id.duplicated().to_numpy()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated)[0])
-        first = int(np.flatnonzero(item_id.eq(item_id.iloc[row]).to_numpy())[0])
-        raise ContractError(
-            f"{path}: row {row + 1}, column 'item_id': duplicate id {item_id.iloc[row]!r} "
-            f"(first at row {first + 1}); {int(duplicated.sum())} duplicate rows in all")
+    _check_unique(path, item_id)
     catalog = pd.DataFrame({
         "item_id": item_id,
         "title": get("title", col.text, True),
@@ -127,7 +125,7 @@ def load_catalog(path: str | os.PathLike) -> tuple[pd.DataFrame, LoadReport]:
     for name in CATALOG_LABELS:
         values = get(name, col.text, False, UNKNOWN_LABEL)
         catalog[name] = pd.Categorical(values if values is not None else np.full(n, UNKNOWN_LABEL))
-    price = get("price", col.numbers)
+    price = get("price", col.numbers, np.nan, file_format.decimal_comma)
     catalog["price"] = (price if price is not None else np.full(n, np.nan)).astype("float32")
     tags = get("tags", col.tags)
     catalog["tags"] = tags if tags is not None else ""
@@ -136,7 +134,22 @@ def load_catalog(path: str | os.PathLike) -> tuple[pd.DataFrame, LoadReport]:
     return catalog, LoadReport(str(path), n)
 
 
-def _purchase_columns(path: Path) -> pd.DataFrame:
+def _check_unique(path: Path, item_id: pd.Series) -> None:
+    """A catalog's ids are unique: else the error names the first repeated id's row and line and
+    those of its first row."""
+    duplicated = item_id.duplicated().to_numpy()
+    if not duplicated.any():
+        return
+    row = int(np.flatnonzero(duplicated)[0])
+    first = int(np.flatnonzero(item_id.eq(item_id.iloc[row]).to_numpy())[0])
+    line = csv_line(path, row, len(item_id)) if not is_parquet(path) else None
+    first_line = csv_line(path, first, len(item_id)) if line else None
+    first_at = f"row {first + 1}" + (f" (line {first_line})" if first_line else "")
+    raise BadRows(str(path), "item_id", "is a duplicate id", row, item_id.iloc[row], int(duplicated.sum()), line,
+                  f"the id is first at {first_at}; each item id names one catalog row").error()
+
+
+def _purchase_columns(path: Path, file_format: FileFormat) -> pd.DataFrame:
     """Every contract column of a purchases file, parsed and typed (ids still as text)."""
     table = _read(path, PURCHASE_REQUIRED, PURCHASE_OPTIONAL, multiline=False)
     n = table.num_rows
@@ -148,11 +161,11 @@ def _purchase_columns(path: Path) -> pd.DataFrame:
     return pd.DataFrame({
         "user_id": get("user_id", col.text, True),
         "item_id": get("item_id", col.text, True),
-        "timestamp": get("timestamp", col.timestamps),
-        "quantity": get("quantity", col.numbers, 1.0).astype("float32") if "quantity" in present
-        else np.ones(n, dtype="float32"),
+        "timestamp": get("timestamp", col.timestamps, file_format.date_format),
+        "quantity": get("quantity", col.numbers, 1.0, file_format.decimal_comma).astype("float32")
+        if "quantity" in present else np.ones(n, dtype="float32"),
         "order_id": get("order_id", col.text) if "order_id" in present else "",
-        "price": get("price", col.numbers).astype("float32") if "price" in present
+        "price": get("price", col.numbers, np.nan, file_format.decimal_comma).astype("float32") if "price" in present
         else np.full(n, np.nan, dtype="float32"),
         "city": pd.Categorical(get("city", col.text, False, UNKNOWN_LABEL) if "city" in present
                                else np.full(n, UNKNOWN_LABEL)),
@@ -162,13 +175,15 @@ def _purchase_columns(path: Path) -> pd.DataFrame:
 
 
 def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
-                   unknown_items: str = "drop") -> tuple[pd.DataFrame, LoadReport]:
+                   unknown_items: str = "drop", file_format: FileFormat = FileFormat()
+                   ) -> tuple[pd.DataFrame, LoadReport]:
     """Load and check a purchases file, applying the return and unknown-item policies.
 
     With a catalog, purchases of items it lacks are dropped (``unknown_items="drop"``) or kept
     for items that the caller adds to the catalog (``"add"``: see :func:`load_dataset`).
+    ``file_format``: how its times and numbers are written (:class:`~recommender.contract.FileFormat`).
     """
-    return _with_policies(_purchase_columns(Path(path)), str(path), catalog, unknown_items)
+    return _with_policies(_purchase_columns(Path(path), file_format), str(path), catalog, unknown_items)
 
 
 def _store_purchase_columns(store) -> pd.DataFrame:
@@ -260,16 +275,18 @@ def add_unknown_items(catalog: pd.DataFrame, item_categories: pd.Index) -> pd.Da
 
 
 def load_dataset(purchases_path: str | os.PathLike, catalog_path: str | os.PathLike | None = None,
-                 unknown_items: str = "drop") -> Dataset:
-    """Load purchases and (optionally) a catalog, aligned so item codes are catalog rows.
+                 unknown_items: str = "drop", file_format: FileFormat = FileFormat()) -> Dataset:
+    """Load purchases and (optionally) a catalog, aligned so item codes are catalog rows; both files
+    in ``file_format``.
 
     Without a catalog, a minimal one is made from the purchased item ids (titles = ids).
     """
-    return _dataset(lambda catalog: load_purchases(purchases_path, catalog, unknown_items), catalog_path)
+    return _dataset(lambda catalog: load_purchases(purchases_path, catalog, unknown_items, file_format),
+                    catalog_path, file_format)
 
 
 def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = None,
-                       unknown_items: str = "drop") -> Dataset:
+                       unknown_items: str = "drop", file_format: FileFormat = FileFormat()) -> Dataset:
     """:func:`load_dataset` with the purchases of the event store at ``store_url`` (purchases net
     of returns: see :meth:`~recommender.store.Events.purchases`), its views and carts
     (``signals``), and the catalog file updated with the items written to the store through the
@@ -283,7 +300,7 @@ def load_store_dataset(store_url: str, catalog_path: str | os.PathLike | None = 
     finally:
         store.close()
     dataset = _dataset(lambda catalog: _with_policies(frame, store.display_url, catalog, unknown_items),
-                       catalog_path, written)
+                       catalog_path, file_format, written)
     signals["timestamp"] = signals["timestamp"].dt.tz_localize(None).astype("datetime64[s]")
     return replace(dataset, signals=signals)
 
@@ -325,13 +342,14 @@ def appended_catalog(catalog: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     return joined
 
 
-def _dataset(purchases_of, catalog_path: str | os.PathLike | None, written: list | None = None) -> Dataset:
-    """The dataset of ``purchases_of(catalog)`` (purchases and their report) and the catalog file,
-    with the items ``written`` through the API."""
+def _dataset(purchases_of, catalog_path: str | os.PathLike | None, file_format: FileFormat,
+             written: list | None = None) -> Dataset:
+    """The dataset of ``purchases_of(catalog)`` (purchases and their report) and the catalog file
+    (in ``file_format``), with the items ``written`` through the API."""
     reports = []
     catalog = None
     if catalog_path is not None:
-        catalog, catalog_report = load_catalog(catalog_path)
+        catalog, catalog_report = load_catalog(catalog_path, file_format)
         reports.append(catalog_report)
     if written:
         catalog = _with_written_items(catalog, written)

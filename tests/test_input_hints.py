@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import CATALOG, PURCHASES, write
 
-from recommender.contract import ContractError
+from recommender.contract import ContractError, FileFormat
 from recommender.loaders import load_catalog, load_dataset, load_purchases
 
 SUFFIXES = ("csv", "csv.gz")
@@ -129,17 +129,102 @@ def test_a_row_of_a_semicolon_file_with_a_wrong_field_count_is_named_by_its_line
 
 
 @pytest.mark.parametrize("price", ["35,50", "1,234.5", "-2,5"])
-def test_a_number_with_a_comma_names_the_decimal_point_fix(tmp_path, price):
+def test_a_number_with_a_comma_names_the_decimal_comma_option(tmp_path, price):
     text = separated(PURCHASES, ";").replace("u2;FH-1;1748772000;1;o2;35.0;", f"u2;FH-1;1748772000;1;o2;{price};")
-    message = error_of(load_purchases, write(tmp_path / "purchases.csv", text))
-    assert "row 3 (line 4), column 'price': is not a number: write numbers with a decimal point" in message
-    assert repr(price) in message and "European locale writes 35,50 for 35.50" in message
+    path = write(tmp_path / "purchases.csv", text)
+    assert error_of(load_purchases, path) == (
+        f"{path}: row 3 (line 4), column 'price': is not a number (value {price!r}); if the file writes decimals "
+        "with a comma (35,50 for 35.50, as a spreadsheet set to a European locale does), use --decimal-comma; a "
+        "thousands separator (1,234.50) must be removed")
 
 
 def test_other_bad_numbers_get_no_comma_hint(tmp_path):
     text = PURCHASES.replace("u2,FH-1,1748772000,1,o2,35.0,", "u2,FH-1,1748772000,1,o2,thirty,")
     message = error_of(load_purchases, write(tmp_path / "purchases.csv", text))
-    assert "column 'price': is not a number" in message and "decimal point" not in message
+    assert message.endswith("column 'price': is not a number (value 'thirty')")
+
+
+# -- a shop export's decimal commas and date formats -------------------------------------------------------------------
+
+DECIMAL_COMMA = FileFormat(decimal_comma=True)
+SHOP_PURCHASES = """user_id;item_id;timestamp;quantity;price
+u1;FH-1;01/02/2025 02:02;1;35,50
+u2;JDZ-2;13/02/2025 18:30;0,5;1200
+u3;FH-1;28/02/2025 00:00;2;
+"""
+SHOP_CATALOG = "item_id;title;price\nFH-1;Palm-leaf fan;35,5\nJDZ-2;Celadon tea bowl;-\n"
+
+
+@pytest.mark.parametrize("suffix", ["csv", "csv.gz", "parquet"])
+def test_a_shop_export_loads_with_its_date_format_and_decimal_comma(tmp_path, suffix):
+    path = tmp_path / f"purchases.{suffix}"
+    if suffix == "parquet":
+        pd.read_csv(io.StringIO(SHOP_PURCHASES), sep=";", dtype=str).to_parquet(path)
+    else:
+        write_bytes(path, SHOP_PURCHASES.encode())
+    frame, _ = load_purchases(path, file_format=FileFormat("%d/%m/%Y %H:%M", decimal_comma=True))
+    assert frame.timestamp.astype(str).tolist() == ["2025-02-01 02:02:00", "2025-02-13 18:30:00",
+                                                    "2025-02-28 00:00:00"]
+    assert frame.quantity.tolist() == [1.0, 0.5, 2.0] and frame.price.tolist()[:2] == [35.5, 1200.0]
+    catalog = write(tmp_path / "catalog.csv", SHOP_CATALOG.replace(";-", ";12,75"))
+    assert load_catalog(catalog, DECIMAL_COMMA)[0].price.tolist() == [35.5, 12.75]
+
+
+def test_without_its_date_format_a_shop_export_is_refused_with_the_format_that_reads_it(tmp_path):
+    path = write(tmp_path / "purchases.csv", SHOP_PURCHASES)
+    assert error_of(load_purchases, path, file_format=DECIMAL_COMMA) == (
+        f"{path}: row 1 (line 2), column 'timestamp': cannot be read as an ISO 8601 time or epoch seconds (value "
+        "'01/02/2025 02:02'); 3 rows in all have this problem; use --date-format, e.g. --date-format "
+        "'%d/%m/%Y %H:%M', which reads them")  # 13/02 rules the month first out
+    ambiguous = write(tmp_path / "ambiguous.csv", SHOP_PURCHASES.replace("13/02", "12/02").replace("28/02", "03/02"))
+    assert error_of(load_purchases, ambiguous, file_format=DECIMAL_COMMA).endswith(
+        "use --date-format, e.g. --date-format '%d/%m/%Y %H:%M', which reads them (so does '%m/%d/%Y %H:%M': "
+        "choose the order of day and month your file writes)")
+    other = write(tmp_path / "other.csv", SHOP_PURCHASES.replace("01/02/2025 02:02", "1 Feb 2025, 2:02 am"))
+    assert error_of(load_purchases, other, file_format=DECIMAL_COMMA).endswith(
+        "(value '1 Feb 2025, 2:02 am'); 3 rows in all have this problem; use --date-format, e.g. --date-format "
+        "'%d/%m/%Y %H:%M', with the strftime codes the file's times are written in")
+
+
+def test_a_time_that_does_not_match_the_date_format_is_named_with_one_that_reads_it(tmp_path):
+    path = write(tmp_path / "purchases.csv", SHOP_PURCHASES)
+    assert error_of(load_purchases, path, file_format=FileFormat("%m/%d/%Y %H:%M", decimal_comma=True)) == (
+        f"{path}: row 2 (line 3), column 'timestamp': does not match --date-format '%m/%d/%Y %H:%M' (value "
+        "'13/02/2025 18:30'); 2 rows in all have this problem; use --date-format, e.g. --date-format "
+        "'%d/%m/%Y %H:%M', which reads them")
+    zoned = write(tmp_path / "zoned.csv", "user_id,item_id,timestamp\nu1,FH-1,01.02.2025 10:00 +0800\n")
+    frame, _ = load_purchases(zoned, file_format=FileFormat("%d.%m.%Y %H:%M %z"))
+    assert frame.timestamp.astype(str).tolist() == ["2025-02-01 02:00:00"]  # UTC
+
+
+def test_a_decimal_comma_in_the_optional_price_column_names_the_option_and_then_loads(tmp_path):
+    catalog = write(tmp_path / "catalog.csv", SHOP_CATALOG)
+    assert error_of(load_catalog, catalog) == (
+        f"{catalog}: row 1 (line 2), column 'price': is not a number (value '35,5'); 2 rows in all have this "
+        "problem; if the file writes decimals with a comma (35,50 for 35.50, as a spreadsheet set to a European "
+        "locale does), use --decimal-comma; a thousands separator (1,234.50) must be removed")
+    assert error_of(load_catalog, catalog, DECIMAL_COMMA) == (  # what the option reads
+        f"{catalog}: row 2 (line 3), column 'price': is not a number (value '-'); read with --decimal-comma: a "
+        "decimal comma and no thousands separator, such as 1234,50")
+    thousands = write(tmp_path / "thousands.csv", SHOP_CATALOG.replace(";-", ";1.234,50"))
+    assert "(value '1.234,50'); read with --decimal-comma" in error_of(load_catalog, thousands, DECIMAL_COMMA)
+
+
+def test_a_duplicate_catalog_id_names_both_lines(tmp_path):
+    path = write(tmp_path / "catalog.csv", CATALOG + "JDZ-2,Another bowl,,,,,,,\nJDZ-2,A third,,,,,,,\n")
+    assert error_of(load_catalog, path) == (
+        f"{path}: row 5 (line 6), column 'item_id': is a duplicate id (value 'JDZ-2'); 2 rows in all have this "
+        "problem; the id is first at row 2 (line 3); each item id names one catalog row")
+
+
+@pytest.mark.parametrize("load, text, found", [
+    (load_purchases, "buyer,item_id,timestamp\nu1,FH-1,2025-06-01\n", "buyer, item_id, timestamp"),
+    (load_catalog, "sku;name\nFH-1;Palm-leaf fan\n", "sku, name"),
+])
+def test_a_missing_column_lists_the_columns_found(tmp_path, load, text, found):
+    path = write(tmp_path / "file.csv", text)
+    assert error_of(load, path).startswith(f"{path}: missing required column")
+    assert error_of(load, path).endswith(f"(found: {found})")
 
 
 # -- items missing from the catalog ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from recommender.contract import (
     UNKNOWN_LABEL,
     UNKNOWN_TIER,
     ContractError,
+    shortened,
 )
 from recommender.loaders import load_catalog, load_purchases
 
@@ -495,16 +496,23 @@ def test_a_duplicate_catalog_id_names_both_rows(folder, table, data):
     original = table.rows[first]["item_id"]
     table = table.with_cell(row, "item_id", Cell(" " + original.expected, " " + original.expected, None))
     fmt = data.draw(st.sampled_from(FORMATS))
+    starts = None
     if is_parquet(fmt):
         path = write(folder, "duplicate", fmt, parquet_bytes(table, data.draw(st.booleans())))
     else:
-        path = write(folder, "duplicate", fmt, csv_bytes(csv_text(table, data.draw(layouts(len(table.rows))))[0],
-                                                          fmt.lower() == "csv.gz"))
+        text, starts = csv_text(table, data.draw(layouts(len(table.rows))))
+        path = write(folder, "duplicate", fmt, csv_bytes(text, fmt.lower() == "csv.gz"))
     with pytest.raises(ContractError) as raised:
         load_catalog(path)
-    assert str(raised.value).startswith(
-        f"{path}: row {row + 1}, column 'item_id': duplicate id {original.expected!r} (first at row {first + 1})"
-    ), str(raised.value)
+    message = str(raised.value)
+    duplicate = re.match(re.escape(f"{path}: row {row + 1}") + r"(?: \(line (\d+)\))?" + re.escape(
+        f", column 'item_id': is a duplicate id (value {shortened(repr(original.expected))})"), message)
+    first_at = re.search(re.escape(f"the id is first at row {first + 1}") + r"(?: \(line (\d+)\))?;", message)
+    assert duplicate and first_at, message
+    if duplicate[1]:  # both lines when the file's lines are known (one row per line), and right
+        assert (int(duplicate[1]), int(first_at[1])) == (starts[row], starts[first]), message
+    else:
+        assert first_at[1] is None, message
 
 
 @settings(FUZZ, max_examples=80)
@@ -547,5 +555,6 @@ def test_a_repeated_contract_column_is_refused(folder, table, data):
         csv.writer(text, quoting=csv.QUOTE_ALL).writerows([names, *zip(*columns)])
         content = csv_bytes(text.getvalue(), fmt.lower() == "csv.gz")
     path = write(folder, "repeated", fmt, content)
-    with pytest.raises(ContractError, match=re.escape(f"{path}: the header repeats {name!r}")):
+    header = "the header" if is_parquet(fmt) else "the header (line 1)"
+    with pytest.raises(ContractError, match=re.escape(f"{path}: {header} repeats {name!r}")):
         load_purchases(path)

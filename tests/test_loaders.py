@@ -168,7 +168,7 @@ def test_error_counts_every_bad_row(tmp_path):
 BAD_CATALOGS = [
     ("missing title column", CATALOG.replace(",title,", ",name,"), r"missing required column 'title'"),
     ("duplicate id", replace_line(CATALOG, 4, "FH-1,Another fan,,,,,,,"),
-     r"row 3, column 'item_id': duplicate id 'FH-1' \(first at row 1\)"),
+     r"row 3 \(line 4\), column 'item_id': is a duplicate id \(value 'FH-1'\); the id is first at row 1 \(line 2\)"),
     ("empty id", replace_line(CATALOG, 3, ",Celadon tea bowl,,,,,,,"), r"row 2 \(line 3\), column 'item_id': is empty"),
     ("empty title", replace_line(CATALOG, 3, "JDZ-2,  ,,,,,,,"), r"row 2 \(line 3\), column 'title': is empty"),
     ("bad availability", replace_line(CATALOG, 3, "JDZ-2,Bowl,,,,,,,maybe"),

@@ -140,7 +140,7 @@ def test_recommend_rejects_a_users_file_without_user_id(small_model, tmp_path, c
     users.write_text("buyer\nu1\n")
     assert main(["recommend", "--model", str(small_model), "--users", str(users), "--out",
                  str(tmp_path / "r.csv")]) == 2
-    assert "missing required column 'user_id'" in capsys.readouterr().err
+    assert f"error: {users}: missing required column 'user_id' (found: buyer)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("config, message", [

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from recommender import columns as col
-from recommender.contract import ContractError
+from recommender.contract import ContractError, missing_columns
 from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, audience_reasons, repeat_reasons
 from recommender.models.audience import KINDS
@@ -30,8 +30,9 @@ MAX_K = 1_000
 def read_ids(path: str | os.PathLike, column: str = "user_id") -> np.ndarray:
     """The id column ``column`` of a CSV or Parquet file, checked (non-empty ids)."""
     path = Path(path)
-    if column not in read_header(path):
-        raise ContractError(f"{path}: missing required column {column!r}")
+    header = read_header(path)
+    if column not in header:
+        raise missing_columns(path, [column], header)
     table = read_columns(path, [column])
     if table.num_rows == 0:
         raise ContractError(f"{path}: has a header but no rows")

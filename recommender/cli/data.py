@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from recommender.cli.commands import Group
-from recommender.cli.options import add_files
+from recommender.cli.options import add_files, file_dataset
 from recommender.datasets import UCI_ONLINE_RETAIL
 
 log = logging.getLogger("recommender")
@@ -38,10 +38,7 @@ def run_demo_data(args: argparse.Namespace) -> int:
 @commands.command("validate", "check purchase and catalog files against the data contract", add_files)
 def run_validate(args: argparse.Namespace) -> int:
     """Load the files as the jobs do and print their summary."""
-    from recommender.loaders import load_dataset
-
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
-    print(dataset.summary())
+    print(file_dataset(args).summary())
     return 0
 
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from recommender.cli.commands import Group
-from recommender.cli.options import add_unknown_items
+from recommender.cli.options import add_file_options, file_dataset
 from recommender.extras import require
 
 commands = Group()
@@ -25,7 +25,7 @@ def _add_forecast_request(parser: argparse.ArgumentParser) -> None:
                              "Apache Spark, the same numbers (pip install .[spark], Java 17+)")
     parser.add_argument("--spark-master", default=None,
                         help="Spark master URL with --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
-    add_unknown_items(parser)
+    add_file_options(parser)
 
 
 @contextmanager
@@ -53,12 +53,11 @@ def _add_forecast(parser: argparse.ArgumentParser) -> None:
 def run_forecast(args: argparse.Namespace) -> int:
     """Write the forecast table (and with ``--report`` the merchants' HTML reports)."""
     from recommender.forecasting.views import forecast, view
-    from recommender.loaders import load_dataset
     from training.forecast import write_forecast
 
     if args.report:
         require("report", "forecast --report")
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    dataset = file_dataset(args)
 
     with _forecast_engine(args) as spark:
         def forecast_by(by: str):
@@ -97,9 +96,8 @@ def _add_forecast_backtest(parser: argparse.ArgumentParser) -> None:
 def run_forecast_backtest(args: argparse.Namespace) -> int:
     """Print the rolling-origin backtest's summary."""
     from recommender.forecasting.backtest import backtest
-    from recommender.loaders import load_dataset
 
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    dataset = file_dataset(args)
     with _forecast_engine(args) as spark:
         result = backtest(dataset, args.horizon, args.freq, args.by, origins=args.origins, step=args.step,
                           last_origin=args.last_origin, min_recent_sales=args.min_recent_sales, spark=spark,
@@ -116,7 +114,7 @@ def _add_forecast_publish(parser: argparse.ArgumentParser) -> None:
                         help="periods ahead (default the longest served: 26 weeks or 182 days)")
     parser.add_argument("--freq", default="W", help="W (weekly, default) or D (daily)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_unknown_items(parser)
+    add_file_options(parser)
 
 
 @commands.command("forecast-publish", "forecast every merchant once, for the serving API (forecast directory)",
@@ -124,9 +122,8 @@ def _add_forecast_publish(parser: argparse.ArgumentParser) -> None:
 def run_forecast_publish(args: argparse.Namespace) -> int:
     """Write the forecast directory the server's merchant route serves."""
     from recommender.forecasting.publish import publish_forecasts
-    from recommender.loaders import load_dataset
 
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    dataset = file_dataset(args)
     manifest = publish_forecasts(dataset, args.out, args.horizon, args.freq,
                                  sources={"purchases": args.purchases, "catalog": args.catalog},
                                  show_progress=not args.quiet)

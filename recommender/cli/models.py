@@ -9,11 +9,12 @@ from pathlib import Path
 from recommender.cli.commands import Group
 from recommender.cli.options import (
     add_budget,
+    add_file_options,
     add_files,
     add_inputs,
     add_test_days,
-    add_unknown_items,
     duration,
+    file_dataset,
     training_config,
     training_data,
 )
@@ -60,6 +61,9 @@ def run_train(args: argparse.Namespace) -> int:
     config = training_config(args)
     if args.engine == "spark" and args.from_store:
         raise ValueError("--from-store trains on one machine: leave out --engine spark")
+    if args.engine == "spark" and (args.date_format or args.decimal_comma):
+        raise ValueError("--date-format and --decimal-comma are read on one machine: leave out --engine spark, or "
+                         "write the purchases' times in ISO 8601 and numbers with a decimal point")
     store = _store_position(args.from_store)
     if args.engine == "spark":
         from training.spark_train import train_with_spark
@@ -219,10 +223,9 @@ def _add_evaluate_buy_again(parser: argparse.ArgumentParser) -> None:
                   _add_evaluate_buy_again)
 def run_evaluate_buy_again(args: argparse.Namespace) -> int:
     """Print the buy-again evaluation's table."""
-    from recommender.loaders import load_dataset
     from training.buy_again import evaluate_buy_again
 
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    dataset = file_dataset(args)
     print(evaluate_buy_again(dataset, test_days=args.test_days, k=args.k, show_progress=not args.quiet).table())
     return 0
 
@@ -307,7 +310,7 @@ def _add_simulate_campaign(parser: argparse.ArgumentParser) -> None:
                         help="replay the traffic's last N days (default: as many as the campaign's window)")
     parser.add_argument("--out", type=Path, default=None, help="HTML report to write (the delivery plot)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_unknown_items(parser)
+    add_file_options(parser)
 
 
 @commands.command("simulate-campaign", "replay past visits with a campaign: delivery against the plan, accuracy cost, "
@@ -319,7 +322,6 @@ def run_simulate_campaign(args: argparse.Namespace) -> int:
     from recommender.artifacts import load_model_directory
     from recommender.campaigns import Campaign
     from recommender.engine import RecommendationEngine
-    from recommender.loaders import load_dataset
     from training.simulate_campaign import simulate_campaign, write_simulation_report
 
     if args.out:
@@ -331,7 +333,7 @@ def run_simulate_campaign(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError(f"{args.campaign}: {exc}") from exc
     engine, _ = load_model_directory(args.model, RecommendationEngine)
-    dataset = load_dataset(args.traffic, args.catalog, unknown_items=args.unknown_items)
+    dataset = file_dataset(args, args.traffic)
     days = args.days if args.days is not None else (campaign.end - campaign.start).total_seconds() / 86_400
     simulation = simulate_campaign(engine, campaign, dataset, days, show_progress=not args.quiet)
     print(simulation.table())
@@ -352,7 +354,7 @@ def _add_simulate_lot(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the buyers' responses (default 0)")
     parser.add_argument("--out", type=Path, default=None, help="HTML report to write (the sell-through plot)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_unknown_items(parser)
+    add_file_options(parser)
 
 
 @commands.command("simulate-lot", "replay the last days of the demo marketplace with a harvest lot: share sold by its "
@@ -365,7 +367,6 @@ def run_simulate_lot(args: argparse.Namespace) -> int:
 
     from recommender.artifacts import load_model_directory
     from recommender.engine import RecommendationEngine
-    from recommender.loaders import load_dataset
     from training.simulate_lot import simulate_lot, write_lot_report
 
     if args.out:
@@ -380,7 +381,7 @@ def run_simulate_lot(args: argparse.Namespace) -> int:
     if isinstance(units, bool) or not isinstance(units, int) or units < 1 or not items:
         raise ValueError(f"{args.lot}: a lot names items and a positive whole number of units")
     engine, _ = load_model_directory(args.model, RecommendationEngine)
-    dataset = load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+    dataset = file_dataset(args)
     buyers = pd.read_csv(args.buyers, dtype=str)
     missing = [name for name in ("user_id", "top_category", "favourite_regions") if name not in buyers]
     if missing:

@@ -5,21 +5,33 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from recommender.contract import UNKNOWN_ITEM_POLICIES
+from recommender.contract import UNKNOWN_ITEM_POLICIES, FileFormat
 
 
-def add_unknown_items(parser: argparse.ArgumentParser) -> None:
-    """``--unknown-items``: what to do with purchases of items missing from the catalog."""
+def add_file_options(parser: argparse.ArgumentParser) -> None:
+    """How purchase and catalog files are read: ``--unknown-items`` (purchases of items missing from
+    the catalog), ``--date-format`` and ``--decimal-comma`` (a shop export's times and numbers)."""
     parser.add_argument("--unknown-items", choices=UNKNOWN_ITEM_POLICIES, default="drop",
                         help="purchases of items missing from the catalog: drop them (default) "
                              "or add the items to the catalog")
+    parser.add_argument("--date-format", metavar="FORMAT", default=None,
+                        help="how the purchases' times are written, in strftime codes, e.g. '%%d/%%m/%%Y %%H:%%M' "
+                             "for 31/01/2025 14:05 (UTC unless the format has %%z; default: ISO 8601 or epoch "
+                             "seconds)")
+    parser.add_argument("--decimal-comma", action="store_true",
+                        help="numbers (prices, quantities) are written with a decimal comma, e.g. 35,50")
+
+
+def file_format(args: argparse.Namespace) -> FileFormat:
+    """The :class:`~recommender.contract.FileFormat` of ``--date-format`` and ``--decimal-comma``."""
+    return FileFormat(args.date_format, args.decimal_comma)
 
 
 def add_files(parser: argparse.ArgumentParser) -> None:
-    """A purchases file, an optional catalog and the unknown items' policy (``validate``'s arguments)."""
+    """A purchases file, an optional catalog and how to read them (``validate``'s arguments)."""
     parser.add_argument("--purchases", type=Path, required=True, help="purchases file (CSV, CSV.gz or Parquet)")
     parser.add_argument("--catalog", type=Path, default=None, help="catalog file (CSV, CSV.gz or Parquet)")
-    add_unknown_items(parser)
+    add_file_options(parser)
 
 
 def add_inputs(parser: argparse.ArgumentParser, spark: bool = False) -> None:
@@ -35,7 +47,7 @@ def add_inputs(parser: argparse.ArgumentParser, spark: bool = False) -> None:
     parser.add_argument("--catalog", type=Path, required=True, help="catalog file (CSV, CSV.gz or Parquet)")
     parser.add_argument("--config", type=Path, default=None, help="training config (JSON or TOML), e.g. from tune")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_unknown_items(parser)
+    add_file_options(parser)
 
 
 def add_budget(parser: argparse.ArgumentParser, default: str) -> None:
@@ -63,11 +75,21 @@ def training_config(args: argparse.Namespace):
 
 def training_data(args: argparse.Namespace):
     """The dataset of ``--purchases`` or ``--from-store``, with ``--catalog``."""
-    from recommender.loaders import load_dataset, load_store_dataset
+    from recommender.loaders import load_store_dataset
 
     if args.from_store:
-        return load_store_dataset(args.from_store, args.catalog, unknown_items=args.unknown_items)
-    return load_dataset(args.purchases, args.catalog, unknown_items=args.unknown_items)
+        return load_store_dataset(args.from_store, args.catalog, unknown_items=args.unknown_items,
+                                  file_format=file_format(args))
+    return file_dataset(args)
+
+
+def file_dataset(args: argparse.Namespace, purchases: Path | None = None):
+    """The dataset of the purchases file ``purchases`` (default ``--purchases``) and ``--catalog``, read
+    as :func:`add_file_options`' options say."""
+    from recommender.loaders import load_dataset
+
+    return load_dataset(purchases or args.purchases, args.catalog, unknown_items=args.unknown_items,
+                        file_format=file_format(args))
 
 
 def location(text: str) -> Path | str:

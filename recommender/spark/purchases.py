@@ -23,7 +23,14 @@ import pandas as pd
 import pyarrow as pa
 
 from recommender.columns import EPOCH_SECONDS_MAX, TEXT
-from recommender.contract import MAX_CITY_TIER, PURCHASE_REQUIRED, UNKNOWN_ITEM_POLICIES, UNKNOWN_TIER, ContractError
+from recommender.contract import (
+    MAX_CITY_TIER,
+    PURCHASE_REQUIRED,
+    UNKNOWN_ITEM_POLICIES,
+    UNKNOWN_TIER,
+    ContractError,
+    missing_columns,
+)
 from recommender.loaders import (
     RETURNS,
     UNKNOWN_ITEM_EXAMPLES,
@@ -133,8 +140,7 @@ def read_purchases(spark, path: str, catalog: pd.DataFrame, unknown_items: str =
     frame = read_table(spark, path)
     missing = [name for name in PURCHASE_REQUIRED if name not in frame.columns]
     if missing:
-        raise ContractError(f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(repr(m) for m in missing)} (found: {', '.join(frame.columns) or 'no columns'})")
+        raise missing_columns(path, missing, frame.columns)
     columns, broken = _parsed_columns(frame)
     parsed = frame.select("*", *(value.alias(f"_{name}") for name, value in columns.items()))
     n_catalog, added_ids = len(catalog), []
