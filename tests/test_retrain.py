@@ -68,3 +68,16 @@ def test_retrain_every_needs_a_duration(capsys):
     with pytest.raises(SystemExit):
         main(["retrain", "--store", "sqlite:///x", "--catalog", "c", "--models-dir", "m", "--every", "soon"])
     assert "not a duration such as 30s, 15m or 1h: 'soon'" in capsys.readouterr().err
+
+
+def test_retrain_reads_a_catalog_with_decimal_commas(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    EventStore.open(url).close()  # an empty store
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("item_id;title;price\nFH-1;Palm-leaf fan;35,50\n", encoding="utf-8")
+    retrain = ["retrain", "--store", url, "--catalog", str(catalog), "--models-dir", str(tmp_path / "models")]
+    assert main(retrain) == 2
+    assert f"error: {catalog}: row 1 (line 2), column 'price': is not a number (value '35,50'); if the file " \
+           "writes decimals with a comma" in capsys.readouterr().err
+    assert main([*retrain, "--decimal-comma"]) == 2  # the catalog is read; the store has no purchases to train on
+    assert "no usable purchases remain" in capsys.readouterr().err

@@ -35,6 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recommender.artifacts import load_model_directory, save_model_directory
+from recommender.contract import FileFormat
 from recommender.engine import RecommendationEngine
 from recommender.loaders import Dataset, load_store_dataset
 from recommender.metrics import ndcg_at_k
@@ -89,22 +90,24 @@ def reload_server(server: str, model_dir: Path, admin_key: str) -> str:
 
 def retrain_once(store_url: str, catalog: Path, models_dir: Path, server: str | None = None,
                  recent_days: float = 7, margin: float = 0.0, config: TrainConfig | None = None,
-                 show_progress: bool = False, admin_key: str = "") -> ModelRecord:
+                 show_progress: bool = False, admin_key: str = "",
+                 file_format: FileFormat = FileFormat()) -> ModelRecord:
     """One round (see the module's documentation); the registry's record of it. ``admin_key``
-    authenticates the reload on ``server``."""
+    authenticates the reload on ``server``; ``file_format``: how the catalog file writes numbers."""
     store = EventStore.open(store_url, migrate=False)
     reload = None if server is None else partial(reload_server, server, admin_key=admin_key)
     try:
         return _round(store, catalog, Path(models_dir), reload, recent_days, margin, config or TrainConfig(),
-                      show_progress)
+                      show_progress, file_format)
     finally:
         store.close()
 
 
 def _round(store: EventStore, catalog: Path, models_dir: Path, reload: Callable[[Path], str] | None,
-           recent_days: float, margin: float, config: TrainConfig, show_progress: bool) -> ModelRecord:
+           recent_days: float, margin: float, config: TrainConfig, show_progress: bool,
+           file_format: FileFormat) -> ModelRecord:
     position = store.position()
-    dataset = load_store_dataset(store.url, catalog)
+    dataset = load_store_dataset(store.url, catalog, file_format=file_format)
     position["until"] = str(dataset.purchases.timestamp.max())
     serving = store.models.serving()
     if serving is None:

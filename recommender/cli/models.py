@@ -9,12 +9,14 @@ from pathlib import Path
 from recommender.cli.commands import Group
 from recommender.cli.options import (
     add_budget,
+    add_decimal_comma,
     add_file_options,
     add_files,
     add_inputs,
     add_test_days,
     duration,
     file_dataset,
+    file_format,
     training_config,
     training_data,
 )
@@ -255,6 +257,7 @@ def run_tune(args: argparse.Namespace) -> int:
 def _add_retrain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, metavar="URL", help="event store to train from")
     parser.add_argument("--catalog", type=Path, required=True, help="catalog file (the store's items are added)")
+    add_decimal_comma(parser)
     parser.add_argument("--models-dir", type=Path, required=True, help="directory the new model directories go in")
     parser.add_argument("--server", default=None, metavar="URL",
                         help="server whose admin reload serves a promoted model, e.g. http://127.0.0.1:8000 "
@@ -288,7 +291,7 @@ def run_retrain(args: argparse.Namespace) -> int:
         try:
             record = retrain_once(args.store, args.catalog, args.models_dir, server=args.server,
                                   recent_days=args.recent_days, margin=args.margin, config=config,
-                                  show_progress=not args.quiet,
+                                  show_progress=not args.quiet, file_format=file_format(args),
                                   admin_key=admin_key.get_secret_value() if admin_key is not None else "")
             print(f"{record.status}: {record.model_version} {record.model_dir} ({record.reason})")
         except Exception as exc:  # a failed round leaves serving untouched; --every tries again

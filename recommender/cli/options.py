@@ -18,13 +18,19 @@ def add_file_options(parser: argparse.ArgumentParser) -> None:
                         help="how the purchases' times are written, in strftime codes, e.g. '%%d/%%m/%%Y %%H:%%M' "
                              "for 31/01/2025 14:05 (UTC unless the format has %%z; default: ISO 8601 or epoch "
                              "seconds)")
+    add_decimal_comma(parser)
+
+
+def add_decimal_comma(parser: argparse.ArgumentParser) -> None:
+    """``--decimal-comma``: the files' numbers are written with a decimal comma."""
     parser.add_argument("--decimal-comma", action="store_true",
                         help="numbers (prices, quantities) are written with a decimal comma, e.g. 35,50")
 
 
 def file_format(args: argparse.Namespace) -> FileFormat:
-    """The :class:`~recommender.contract.FileFormat` of ``--date-format`` and ``--decimal-comma``."""
-    return FileFormat(args.date_format, args.decimal_comma)
+    """The :class:`~recommender.contract.FileFormat` of ``--date-format`` (when the command has it) and
+    ``--decimal-comma``."""
+    return FileFormat(getattr(args, "date_format", None), args.decimal_comma)
 
 
 def add_files(parser: argparse.ArgumentParser) -> None:
