@@ -31,6 +31,8 @@ Catalog (one row per item):
     price       optional  list price
     tags        optional  semicolon-separated labels, e.g. ``handmade;brand_certified;priority_region``
     available   optional  true/false (also 1/0, yes/no), default true
+    product_id  optional  listings of one product by several merchants share it (shown once in a
+                          list); where empty, near-identical titles in a category are one product
 
 Policies, applied by the loaders and counted in their report:
     * a purchase line with ``quantity <= 0`` (return, cancellation) is excluded from the data;
@@ -53,7 +55,7 @@ from dataclasses import dataclass
 PURCHASE_REQUIRED = ("user_id", "item_id", "timestamp")
 PURCHASE_OPTIONAL = ("quantity", "order_id", "price", "city", "city_tier")
 CATALOG_REQUIRED = ("item_id", "title")
-CATALOG_OPTIONAL = ("description", "category", "region", "merchant_id", "price", "tags", "available")
+CATALOG_OPTIONAL = ("description", "category", "region", "merchant_id", "price", "tags", "available", "product_id")
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
 TAG_SEPARATOR = ";"

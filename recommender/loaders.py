@@ -131,6 +131,8 @@ def load_catalog(path: str | os.PathLike, file_format: FileFormat = FileFormat()
     catalog["tags"] = tags if tags is not None else ""
     available = get("available", col.booleans, True)
     catalog["available"] = available if available is not None else np.ones(n, dtype=bool)
+    product_id = get("product_id", col.text)  # listings of one product (recommender.features.products)
+    catalog["product_id"] = product_id if product_id is not None else ""
     return catalog, LoadReport(str(path), n)
 
 

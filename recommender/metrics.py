@@ -367,3 +367,12 @@ def repeated_group_share(recommended, groups: np.ndarray) -> float:
     ordered = np.sort(values, axis=1)
     repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
     return float(repeated.any(axis=1).mean())
+
+
+def first_of_each(recommended, groups: np.ndarray) -> np.ndarray:
+    """``recommended`` (item codes, -1 padding) as group codes (``groups``: one int per item code,
+    e.g. each listing's product), each row's repeats of a group turned into -1 (kept in place)."""
+    rec = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
+    values = np.where(rec >= 0, np.asarray(groups)[np.maximum(rec, 0)], -1)
+    earlier = (values[:, :, None] == values[:, None, :]) & np.tri(values.shape[1], k=-1, dtype=bool).T[None]
+    return np.where(earlier.any(axis=1) | (values < 0), -1, values)

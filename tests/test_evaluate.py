@@ -241,4 +241,5 @@ def test_every_listing_row_shows_what_one_listing_per_product_changes(run):
     assert evaluation.metric(every, "repeated_product_lists") > 0.0
     for name in (every, hybrid_default_row(default)):
         assert 0.0 < evaluation.metric(name, "ild_category") <= 1.0
+        assert 0.0 < evaluation.metric(name, "product_ndcg@{k}") <= 1.0
     assert evaluation.metric(hybrid_default_row(default), "ild_category") >= evaluation.metric(every, "ild_category")

@@ -165,15 +165,15 @@ CATALOG_CELLS = {
     "item_id": required_texts(True), "title": required_texts(True), "description": optional_texts(True, ""),
     "category": optional_texts(True, UNKNOWN_LABEL), "region": optional_texts(True, UNKNOWN_LABEL),
     "merchant_id": optional_texts(True, UNKNOWN_LABEL), "price": numbers(np.nan, 0), "tags": tags(),
-    "available": availability(),
+    "available": availability(), "product_id": optional_texts(True, ""),
 }
 EXTRA_CELLS = {kind: required_texts(kind == "catalog").map(lambda cell: replace(cell, expected=None))
                for kind in ("purchases", "catalog")}  # not read by the loaders
 DEFAULTS = {"quantity": 1.0, "order_id": "", "price": np.nan, "city": UNKNOWN_LABEL, "city_tier": UNKNOWN_TIER,
             "description": "", "category": UNKNOWN_LABEL, "region": UNKNOWN_LABEL, "merchant_id": UNKNOWN_LABEL,
-            "tags": "", "available": True}
+            "tags": "", "available": True, "product_id": ""}
 TEXT_COLUMNS = ("user_id", "item_id", "order_id", "city", "title", "description", "category", "region",
-                "merchant_id") + EXTRA_COLUMNS
+                "merchant_id", "product_id") + EXTRA_COLUMNS
 PARQUET_TYPES = {"timestamp": pa.timestamp("s", tz="UTC"), "quantity": pa.float64(), "price": pa.float64(),
                  "city_tier": pa.int8(), "available": pa.bool_()}
 

@@ -202,3 +202,26 @@ def test_the_api_shows_one_listing_per_product_unless_asked_for_every_listing(sm
         similar = client.get(f"/v1/items/{item}/similar?k=10").json()["items"]
         assert similar and all(product[found["item_id"]] != product[item] for found in similar)
         assert client.get(f"/v1/users/{engine.users.ids[0]}/recommendations?distinct_products=maybe").status_code == 422
+
+
+def test_product_level_metrics_count_a_product_once():
+    from recommender.metrics import first_of_each, intra_list_diversity, repeated_group_share
+
+    products = np.array([0, 0, 1, 2])
+    lists = np.array([[0, 1, 2, -1], [2, 3, 0, -1]])
+    assert first_of_each(lists, products).tolist() == [[0, -1, 1, -1], [1, 2, 0, -1]]
+    assert repeated_group_share(lists, products) == 0.5
+    categories = np.array(["tea", "tea", "tea", "bowls"])
+    assert intra_list_diversity(lists, categories) == pytest.approx((0.0 + 2 / 3) / 2)
+
+
+def test_a_catalog_files_product_id_column_reaches_the_products(tmp_path):
+    from recommender.loaders import load_catalog
+
+    path = tmp_path / "catalog.csv"
+    path.write_text("item_id,title,category,product_id\nA,Dongning Black Fungus,fungi,P1\n"
+                    "B,Wood ears from the north-east,fungi,P1\nC,Jianhe Snow Fungus,fungi,\n", encoding="utf-8")
+    catalog, _ = load_catalog(path)
+    assert catalog.product_id.tolist() == ["P1", "P1", ""]
+    codes = product_codes(catalog)
+    assert codes[0] == codes[1] != codes[2]

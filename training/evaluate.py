@@ -83,6 +83,11 @@ Metrics (per row)
     regions (:func:`~recommender.metrics.intra_list_diversity`): 0 when a list holds one category.
 ``repeated_product_lists``
     Share of the top-``k`` lists holding two listings of one product (the trained engine's products).
+``product_ndcg@k``
+    NDCG@k with products in place of listings: a list's products (a product's later listings
+    dropped, :func:`~recommender.metrics.first_of_each`) against the products of the buyer's
+    relevant listings. Listing-level NDCG rewards a list showing three listings of the product a
+    buyer goes on to buy from one merchant; this does not.
 
 Besides the rows, the hybrid's trade-off curve on the test split (every metric for each niche
 knob of ``config.niche_grid``, default 0..1 step 0.05, plus the default knob) and, per row, the
@@ -107,8 +112,10 @@ from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import (
     evaluate_rankings,
+    first_of_each,
     group_codes,
     intra_list_diversity,
+    ndcg_at_k,
     recall_at_k,
     repeated_group_share,
 )
@@ -139,7 +146,8 @@ HYBRID_ZERO_ROW = "hybrid (niche 0)"
 IMPLICIT_ALS_DEFAULTS = {"factors": 100, "regularization": 0.01, "alpha": 1.0, "iterations": 15}
 
 # (key, header, format) of the table columns; {k} is filled in
-COLUMNS = (("ndcg@{k}", "NDCG@{k}", "{:.4f}"), ("recall@{k}", "Recall@{k}", "{:.4f}"),
+COLUMNS = (("ndcg@{k}", "NDCG@{k}", "{:.4f}"), ("product_ndcg@{k}", "product NDCG@{k}", "{:.4f}"),
+           ("recall@{k}", "Recall@{k}", "{:.4f}"),
            (f"recall@{RECALL_DEPTH}", f"Recall@{RECALL_DEPTH}", "{:.4f}"), ("map@{k}", "MAP@{k}", "{:.4f}"),
            ("coverage", "coverage", "{:.3f}"), ("long_tail_share", "long tail", "{:.3f}"),
            ("long_tail_recall@{k}", "tail Recall@{k}", "{:.4f}"), ("avg_popularity", "avg pop", "{:.1f}"),
@@ -269,6 +277,8 @@ class _Scorer:
         self.buyers, self.relevant, self.k = buyers, relevant, k
         self.catalog = catalog
         self.products = np.arange(len(catalog)) if products is None else products  # product code per item
+        by_product = sp.csr_matrix((np.ones(len(self.products)), (np.arange(len(self.products)), self.products)))
+        self.relevant_products = sp.csr_matrix((relevant @ by_product) > 0, dtype=np.float32)
         self.popularity = popularity.astype(np.float64)
         n_items = relevant.shape[1]
         is_new = np.zeros(n_items, dtype=bool)
@@ -337,6 +347,8 @@ class _Scorer:
             metrics[f"ild_{column}"] = (intra_list_diversity(recommended, self.catalog[column])
                                         if column in self.catalog else math.nan)
         metrics["repeated_product_lists"] = repeated_group_share(recommended, self.products)
+        metrics[f"product_ndcg@{k}"] = float(ndcg_at_k(first_of_each(recommended, self.products),
+                                                       self.relevant_products, k))
         filled = recommended[recommended >= 0]
         shown = float(self.priority[filled].mean()) if len(filled) else math.nan
         metrics["priority_exposure"] = shown / self.priority_bought if self.priority_bought > 0 else math.nan
