@@ -71,6 +71,9 @@ class Metrics:
                                  registry=self.registry)
         self.reloads = Counter("recommender_model_reloads", "Model reloads through the admin API, by outcome "
                                "(success, failure).", ["outcome"], registry=self.registry)
+        self.unknown_item_events = Counter(
+            "recommender_unknown_item_events", "Events received (POST /v1/events) of items the catalog lacks, by "
+            "what the server does with them (store, refuse).", ["policy"], registry=self.registry)
         self.registry.register(_ModelCollector(served_version))
         self._series: dict[tuple[str, str, int], tuple] = {}  # labelled children, looked up once per label set
 

@@ -7,6 +7,7 @@ from functools import partial
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from recommender.models.base import Recommender
 from serving.app import create_app
@@ -191,6 +192,15 @@ def test_events_of_items_the_catalog_lacks_are_stored_and_listed(model_client):
     assert answer.status_code == 200
     assert answer.json() == {"stored": 6, "duplicate_event_ids": [], "unknown_item_ids": ["GONE-1", "TYPO-7"]}
     assert [e.item_id for e in stored(model_client)] == [known[0], "GONE-1", "ADDED-1", "TYPO-7", "GONE-1", known[1]]
+    assert unknown_item_events(model_client) == {"store": 3.0}  # for the operator: /metrics counts the events
+
+
+def unknown_item_events(client) -> dict[str, float]:
+    """``recommender_unknown_item_events_total`` of ``/metrics``, by policy."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return {sample.labels["policy"]: sample.value for family in families
+            if family.name == "recommender_unknown_item_events" for sample in family.samples
+            if sample.name.endswith("_total")}
 
 
 @pytest.fixture
@@ -212,7 +222,8 @@ def test_a_server_that_refuses_unknown_items_refuses_the_whole_batch_naming_each
     body = ErrorResponse.model_validate(answer.json())
     assert [(tuple(error.loc), error.type) for error in body.errors] == [
         (("body", "events", 1, "item_id"), "unknown_item"), (("body", "events", 3, "item_id"), "unknown_item")]
-    assert "'GONE-1' is not in the catalog" in body.errors[0].msg
+    assert "'GONE-1' is not in the catalog" in body.errors[0].msg and unknown_item_events(refusing_client) == {
+        "refuse": 2.0}
     assert body.detail.startswith("events.1.item_id: item 'GONE-1' is not in the catalog")
     assert stored(refusing_client) == []
     assert post(refusing_client, [event("k3", item_id=known)]).json()["unknown_item_ids"] == []

@@ -105,11 +105,14 @@ def _unknown_items(state: ServingState, store: EventStore, item_ids: list[str]) 
     if missing:
         added = store.items.known(missing)
         missing = [item for item in missing if item not in added]
-    if missing and state.settings.unknown_items == "refuse":
-        refused = set(missing)
+    if not missing:
+        return missing
+    policy, unknown = state.settings.unknown_items, set(missing)
+    positions = [index for index, item in enumerate(item_ids) if item in unknown]
+    state.metrics.unknown_item_events.labels(policy).inc(len(positions))
+    if policy == "refuse":
         raise RequestValidationError([
             {"loc": ("body", "events", index, "item_id"), "type": "unknown_item",
-             "msg": f"item {item!r} is not in the catalog (the served model's items and those added through PUT "
-                    "/v1/items); this server refuses events of unknown items"}
-            for index, item in enumerate(item_ids) if item in refused])
+             "msg": f"item {item_ids[index]!r} is not in the catalog (the served model's items and those added "
+                    "through PUT /v1/items); this server refuses events of unknown items"} for index in positions])
     return missing
