@@ -185,7 +185,9 @@ def load_purchases(path: str | os.PathLike, catalog: pd.DataFrame | None = None,
     for items that the caller adds to the catalog (``"add"``: see :func:`load_dataset`).
     ``file_format``: how its times and numbers are written (:class:`~recommender.contract.FileFormat`).
     """
-    return _with_policies(_purchase_columns(Path(path), file_format), str(path), catalog, unknown_items)
+    path = Path(path)
+    return _with_policies(_purchase_columns(path, file_format), str(path), catalog, unknown_items,
+                          None if is_parquet(path) else path)
 
 
 def _store_purchase_columns(store) -> pd.DataFrame:
@@ -202,9 +204,10 @@ def _store_purchase_columns(store) -> pd.DataFrame:
     })
 
 
-def _with_policies(frame: pd.DataFrame, source: str, catalog: pd.DataFrame | None,
-                   unknown_items: str) -> tuple[pd.DataFrame, LoadReport]:
-    """Purchase lines after the return and unknown-item policies, and the report of what they dropped."""
+def _with_policies(frame: pd.DataFrame, source: str, catalog: pd.DataFrame | None, unknown_items: str,
+                   csv_path: Path | None = None) -> tuple[pd.DataFrame, LoadReport]:
+    """Purchase lines after the return and unknown-item policies, and the report of what they dropped
+    (``csv_path``: the CSV file the lines were read from, whose lines the report names)."""
     if unknown_items not in UNKNOWN_ITEM_POLICIES:
         raise ValueError(f"unknown_items must be one of {UNKNOWN_ITEM_POLICIES}, got {unknown_items!r}")
     report = LoadReport(source, len(frame))
@@ -215,7 +218,7 @@ def _with_policies(frame: pd.DataFrame, source: str, catalog: pd.DataFrame | Non
         known = frame.item_id.isin(catalog.item_id).to_numpy()
         unknown_kept = keep & ~known
         if unknown_kept.any():
-            report.notes.append(_unknown_items_note(frame.item_id, unknown_kept, unknown_items))
+            report.notes.append(_unknown_items_note(frame.item_id, unknown_kept, unknown_items, csv_path))
         if unknown_items == "drop":
             report.dropped[UNKNOWN_ITEMS] = int(unknown_kept.sum())
             keep &= known
@@ -231,19 +234,25 @@ def _with_policies(frame: pd.DataFrame, source: str, catalog: pd.DataFrame | Non
     return frame, report
 
 
-def _unknown_items_note(item_ids: pd.Series, unknown: np.ndarray, policy: str) -> str:
-    """:func:`unknown_items_note` for the lines ``unknown`` of a loaded file, with the first one's row."""
+def _unknown_items_note(item_ids: pd.Series, unknown: np.ndarray, policy: str, csv_path: Path | None) -> str:
+    """:func:`unknown_items_note` for the lines ``unknown`` of a loaded file, with the first one's row
+    (and its line in the CSV file ``csv_path``)."""
     ids = item_ids[unknown].unique()
+    first = int(np.flatnonzero(unknown)[0])
     return unknown_items_note(list(ids[:UNKNOWN_ITEM_EXAMPLES]), len(ids), int(unknown.sum()), policy,
-                              first_row=int(np.flatnonzero(unknown)[0]) + 1)
+                              first_row=first + 1,
+                              first_line=csv_line(csv_path, first, len(unknown)) if csv_path else None)
 
 
-def unknown_items_note(examples: list, n_items: int, lines: int, policy: str, first_row: int | None = None) -> str:
+def unknown_items_note(examples: list, n_items: int, lines: int, policy: str, first_row: int | None = None,
+                       first_line: int | None = None) -> str:
     """The purchase lines of items missing from the catalog: how many items (``examples``: up to five of their
-    ids) and lines, the first line's row if known, what ``policy`` did with them and the option for the other."""
+    ids) and lines, the first line's row (and file line) if known, what ``policy`` did with them and the option
+    for the other."""
     shown = ", ".join(repr(item) for item in examples[:UNKNOWN_ITEM_EXAMPLES]) + \
         (", ..." if n_items > UNKNOWN_ITEM_EXAMPLES else "")
-    where = f", the first at row {first_row}, column 'item_id'" if first_row is not None else ""
+    line = f" (line {first_line})" if first_line else ""
+    where = f", the first at row {first_row}{line}, column 'item_id'" if first_row is not None else ""
     return (f"{n_items:,} item{'s' if n_items > 1 else ''} not in the catalog ({shown}) in {lines:,} purchase "
             f"line{'s' if lines > 1 else ''}{where}: {UNKNOWN_ITEM_OUTCOMES[policy]}")
 

@@ -50,7 +50,7 @@ def test_validate_reads_a_semicolon_file_and_gives_hints_for_another_encoding_an
     catalog = write(tmp_path / "catalog.csv", "item_id,title\nOTHER-1,Other\n")
     assert main(["validate", "--purchases", str(semicolons), "--catalog", str(catalog)]) == 2
     err = capsys.readouterr().err
-    assert "3 items not in the catalog ('FH-1', 'JDZ-2', 'HL-3') in 5 purchase lines, the first at row 1, " \
+    assert "3 items not in the catalog ('FH-1', 'JDZ-2', 'HL-3') in 5 purchase lines, the first at row 1 (line 2), " \
            "column 'item_id': dropped (--unknown-items add keeps them" in err
     assert main(["validate", "--purchases", str(semicolons), "--catalog", str(catalog), "--unknown-items", "add"]) == 0
 

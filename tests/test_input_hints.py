@@ -235,8 +235,8 @@ def test_purchases_only_of_unknown_items_name_examples_the_first_row_and_the_add
     assert error_of(load_dataset, path, contract_files[1]) == (
         f"{path}: no usable purchases remain after the policies: dropped 1: return or cancellation (quantity <= 0); "
         "dropped 20: item not in the catalog; 7 items not in the catalog ('NEW-0', 'NEW-1', 'NEW-2', 'NEW-3', "
-        "'NEW-4', ...) in 20 purchase lines, the first at row 2, column 'item_id': dropped (--unknown-items add "
-        "keeps them and adds the items to the catalog)")
+        "'NEW-4', ...) in 20 purchase lines, the first at row 2 (line 3), column 'item_id': dropped (--unknown-items "
+        "add keeps them and adds the items to the catalog)")
 
 
 @pytest.mark.parametrize("policy, outcome", [
@@ -246,5 +246,5 @@ def test_purchases_only_of_unknown_items_name_examples_the_first_row_and_the_add
 def test_some_unknown_items_are_shown_in_the_summary_with_the_other_option(tmp_path, contract_files, policy, outcome):
     path = write(tmp_path / "purchases.csv", PURCHASES + "u5,NEW-1,2025-07-01,1,,,,\nu6,NEW-1,2025-07-02,1,,,,\n")
     summary = load_dataset(path, contract_files[1], unknown_items=policy).summary()
-    assert ("  1 item not in the catalog ('NEW-1') in 2 purchase lines, the first at row 7, column 'item_id': "
-            f"{outcome}") in summary.splitlines()
+    assert ("  1 item not in the catalog ('NEW-1') in 2 purchase lines, the first at row 7 (line 8), column "
+            f"'item_id': {outcome}") in summary.splitlines()

@@ -88,8 +88,8 @@ def test_unknown_items_added_under_the_add_policy(tmp_path, contract_files):
     data = load_dataset(purchases_path, contract_files[1], unknown_items="add")
     assert data.catalog.item_id.iloc[-1] == "NOPE-1" and data.catalog.title.iloc[-1] == "NOPE-1"
     assert list(data.purchases.item_id.cat.categories) == list(data.catalog.item_id)
-    assert "1 item not in the catalog ('NOPE-1') in 1 purchase line, the first at row 7, column 'item_id': kept, " \
-           "the items added to the catalog (--unknown-items drop leaves them out)" in data.summary()
+    assert "1 item not in the catalog ('NOPE-1') in 1 purchase line, the first at row 7 (line 8), column 'item_id': " \
+           "kept, the items added to the catalog (--unknown-items drop leaves them out)" in data.summary()
 
 
 def test_without_catalog_a_minimal_one_is_made(contract_files):
