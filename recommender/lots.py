@@ -3,16 +3,19 @@
 (The lots themselves, their units sold and how purchases count against them: the store's
 :mod:`recommender.store.lots`.) :func:`lot_report` puts together what a merchant reads of a lot:
 its sales so far, the sell-through projection below and the lot's audience per city tier
-(:func:`lot_audience`, from the engine's audiences of its items).
+(:func:`lot_demand`, from the engine's audiences of its items).
 
 A merchant declares a lot (items, units, from when it is available, when it must be sold by, the
-city tiers it ships to). Its projection reads the published demand forecast of the lot's items per
-city tier (a long table: one row per item, tier and period, P10/P50/P90 units) and sums the
-periods between the later of now and ``available_from`` and ``sell_by``, a period cut by either end
+city tiers and regions it ships to). Its projection reads the published demand forecast of the
+lot's items per city tier (a long table: one row per item, tier and period, P10/P50/P90 units),
+weighs each tier by the share of its demand the lot reaches (:func:`lot_reach`: none of a tier it
+does not ship to; of a tier it ships to, all, or with regions named, the share of the items'
+expected buyers there who live in those regions, from their audiences) and sums the periods
+between the later of now and ``available_from`` and ``sell_by``, a period cut by either end
 counted by its share of days:
 
 * the expected units sold by ``sell_by`` (P10/P50/P90), net of what is sold already;
-* per city tier the P50 (only the tiers the lot ships to);
+* per city tier the P50 (only the tiers the lot ships to, and of them the regions it ships to);
 * the expected shortfall against the remaining units (P50, and the band: the shortfall if sales
   come in at P90, and at P10);
 * the cumulative curve (sold so far, then the expected sales period by period with the band) the
@@ -90,14 +93,17 @@ def period_shares(period_starts: pd.Series, period_days: float, start: datetime,
 
 def project_sell_through(forecast: pd.DataFrame, period_days: float, units: float, sold: float,
                          available_from: datetime, sell_by: datetime, now: datetime,
-                         tiers: tuple[int, ...] | None = None) -> SellThrough:
+                         reach: dict[int, float] | None = None) -> SellThrough:
     """The :class:`SellThrough` of a lot of ``units`` (``sold`` of them sold already) from
     ``forecast`` (its items' rows: ``city_tier``, ``period_start``, ``p10``, ``p50``, ``p90``;
     periods of ``period_days``), counted from the later of ``now`` and ``available_from`` to
-    ``sell_by``, only the city ``tiers`` the lot ships to (None: every tier)."""
+    ``sell_by``, each city tier's rows weighed by the share of its demand the lot reaches
+    (``reach``, see :func:`lot_reach`: a tier missing from it counts nothing; None: every tier whole)."""
     start = max(now, available_from)
-    rows = forecast if tiers is None else forecast[forecast.city_tier.isin(tiers)]
+    rows = forecast if reach is None else forecast[forecast.city_tier.isin(list(reach))]
     shares = period_shares(rows.period_start, period_days, start, sell_by)
+    if reach is not None:
+        shares = shares * rows.city_tier.map(reach).to_numpy(dtype=np.float64)
     weighted = rows.assign(**{name: rows[name].to_numpy(dtype=np.float64) * shares for name in QUANTILES})
     per_period = weighted.groupby("period_start", sort=True)[list(QUANTILES)].sum()
     expected = {name: float(per_period[name].sum()) for name in QUANTILES}
@@ -150,48 +156,89 @@ def clearance_audience(engine: RecommendationEngine, record: Lot, size: int) -> 
     return chosen
 
 
-def lot_audience(engine: RecommendationEngine, record: Lot) -> list[dict]:
-    """Who could take the lot, per city tier: the expected buyers of its items (both parts of their
-    audiences, among the buyers it ships to; a buyer of two items counts twice) and the expected
-    units; empty for a model without audiences."""
+@dataclass(frozen=True)
+class LotDemand:
+    """The expected buyers and units of a lot's items per city tier (arrays by tier code), from
+    their audiences (both parts; a buyer of two items counts twice): ``buyers`` and ``units``
+    among the buyers the lot ships to, ``all_units`` among every buyer."""
+
+    buyers: np.ndarray
+    units: np.ndarray
+    all_units: np.ndarray
+
+    def audience(self) -> list[dict]:
+        """Who could take the lot, per city tier (the tiers with expected buyers)."""
+        return [{"city_tier": tier, "expected_buyers": float(self.buyers[tier]),
+                 "expected_units": float(self.units[tier])}
+                for tier in range(len(self.buyers)) if self.buyers[tier] > 0]
+
+
+def lot_demand(engine: RecommendationEngine, record: Lot) -> LotDemand | None:
+    """The :class:`LotDemand` of ``record``'s items (None for a model without audiences)."""
     if engine.audiences is None or engine.repeat is None:
-        return []
+        return None
     codes = engine.items.encode(list(record.items))
     keep = lot_buyers(engine, record)
     tiers = engine.user_tiers.astype(np.int64)
     n_tiers = int(tiers.max(initial=0)) + 1
-    buyers, units = np.zeros(n_tiers), np.zeros(n_tiers)
+    buyers, units, all_units = np.zeros(n_tiers), np.zeros(n_tiers), np.zeros(n_tiers)
     for audience in engine.audiences_of(codes[codes >= 0]):
-        expected = sum(audience.expected(kind, tiers, n_tiers, keep) for kind in KINDS)
-        buyers += expected
-        units += expected * float(engine.audiences.signals.units[audience.item])
-    return [{"city_tier": tier, "expected_buyers": float(buyers[tier]), "expected_units": float(units[tier])}
-            for tier in range(n_tiers) if buyers[tier] > 0]
+        per_buyer = float(engine.audiences.signals.units[audience.item])
+        reached = sum(audience.expected(kind, tiers, n_tiers, keep) for kind in KINDS)
+        buyers += reached
+        units += reached * per_buyer
+        all_units += sum(audience.expected(kind, tiers, n_tiers) for kind in KINDS) * per_buyer
+    return LotDemand(buyers, units, all_units)
+
+
+def lot_reach(engine: RecommendationEngine, record: Lot, demand: LotDemand | None) -> dict[int, float] | None:
+    """The share of each city tier's demand for the lot's items that the lot reaches, by tier code
+    (the weights of :func:`project_sell_through`): the tiers it ships to (every tier when it names
+    none), each whole or, when it names regions, by the share of the expected units of the items'
+    audiences in that tier bought by buyers in those regions or of unknown place (for a tier
+    without expected buyers, its share of buyers there); None when the lot ships everywhere, or
+    names only regions and ``demand`` is None (a model without audiences: regions are not applied)."""
+    if record.regions and demand is not None:
+        keep = lot_buyers(engine, record)
+        tiers = engine.user_tiers.astype(np.int64)
+        n_tiers = len(demand.units)
+        buyers_in = np.bincount(tiers, weights=keep.astype(np.float64), minlength=n_tiers)
+        buyers_all = np.maximum(np.bincount(tiers, minlength=n_tiers), 1)
+        share = np.where(demand.all_units > 0, demand.units / np.maximum(demand.all_units, 1e-12),
+                         buyers_in / buyers_all)
+        return {tier: float(share[tier]) if tier < n_tiers else 0.0 for tier in record.tiers or range(n_tiers)}
+    if record.tiers:
+        return dict.fromkeys(record.tiers, 1.0)
+    return None
 
 
 def lot_report(record: LotRecord, engine: RecommendationEngine, forecast: pd.DataFrame | None,
                period_days: float, now: datetime) -> dict:
     """A lot as the API shows it: its definition, units sold and remaining, the
     :func:`project_sell_through` of ``forecast`` (its items' rows per city tier; None: no forecasts
-    published, said in ``note``) and :func:`lot_audience`."""
+    published, said in ``note``) and the lot's audience (:meth:`LotDemand.audience`; empty for a
+    model without audiences)."""
+    demand = lot_demand(engine, record)
     answer = {"merchant_id": record.merchant_id, "lot_id": record.lot_id, "items": list(record.items),
               "units": record.units, "units_sold": record.units_sold, "remaining": record.remaining,
               "available_from": from_us(record.available_from_us).isoformat(),
               "sell_by": from_us(record.sell_by_us).isoformat(), "tiers": list(record.tiers),
               "regions": list(record.regions), "created_at": from_us(record.created_us).isoformat(),
               "withdrawn_at": None if record.withdrawn_us is None else from_us(record.withdrawn_us).isoformat(),
-              "projection": None, "audience": lot_audience(engine, record), "note": None}
+              "projection": None, "audience": [] if demand is None else demand.audience(), "note": None}
     if forecast is None:
         answer["note"] = "no forecasts published: run `recommender forecast-publish` and serve them (--forecasts)"
     else:
-        answer["projection"] = lot_projection(record, forecast, period_days, now).to_dict()
+        answer["projection"] = lot_projection(record, forecast, period_days, now,
+                                              lot_reach(engine, record, demand)).to_dict()
     return answer
 
 
-def lot_projection(record: LotRecord, forecast: pd.DataFrame, period_days: float, now: datetime) -> SellThrough:
+def lot_projection(record: LotRecord, forecast: pd.DataFrame, period_days: float, now: datetime,
+                   reach: dict[int, float] | None) -> SellThrough:
     """The :func:`project_sell_through` of a stored lot from ``forecast`` (its merchant's rows per
-    item and city tier; the lot's items are read)."""
+    item and city tier; the lot's items are read) over the demand it ``reach``es (:func:`lot_reach`)."""
     return project_sell_through(forecast[forecast.item_id.isin(record.items)], period_days, record.units,
                                 record.units_sold, from_us(record.available_from_us), from_us(record.sell_by_us), now,
-                                record.tiers or None)
+                                reach)
 

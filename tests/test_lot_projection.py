@@ -38,7 +38,7 @@ def test_only_the_tiers_the_lot_ships_to_and_the_days_after_it_is_available_coun
     forecast = weekly({("TEA", 1): (1, 2, 3), ("TEA", 3): (10, 20, 30)})
     now = datetime(2026, 11, 2, tzinfo=UTC)
     projection = project_sell_through(forecast, 7.0, units=10, sold=0, available_from=datetime(
-        2026, 11, 16, tzinfo=UTC), sell_by=datetime(2026, 11, 30, tzinfo=UTC), now=now, tiers=(1,))
+        2026, 11, 16, tzinfo=UTC), sell_by=datetime(2026, 11, 30, tzinfo=UTC), now=now, reach={1: 1.0})
     assert projection.start == datetime(2026, 11, 16, tzinfo=UTC)
     assert projection.expected["p50"] == pytest.approx(4.0) and projection.by_tier == {1: pytest.approx(4.0)}
     assert projection.shortfall["p50"] == pytest.approx(6.0)

@@ -127,17 +127,22 @@ def test_another_definition_under_the_same_id_is_a_409_and_a_withdrawn_lot_stops
 
 
 @pytest.mark.slow  # publishes the small marketplace's forecasts
-def test_the_projection_and_the_operators_lots_at_risk(small_model, merchants, small_forecasts, tmp_path,
+def test_the_projection_and_the_operators_lots_at_risk(small_model, engine, merchants, small_forecasts, tmp_path,
                                                        monkeypatch):
     client, issued = make_client(small_model, merchants, tmp_path, monkeypatch, forecasts=small_forecasts)
     owner, items = next(iter(merchants.items()))
     headers = as_merchant(issued[owner])
+    places = engine.audiences.places
+    region = engine.audiences.place_names[int(np.bincount(places[places >= 0]).argmax())]  # the most buyers'
     with client:
         small = client.post(f"/v1/merchants/{owner}/lots", json=lot(items[:3], units=1, days=(0, 60)),
                             headers=headers).json()
         huge = client.post(f"/v1/merchants/{owner}/lots", json={**lot(items[:3], units=10**6, days=(0, 60)),
                                                                  "lot_id": "harvest-2"}, headers=headers).json()
-        for body in (small, huge):
+        regional = client.post(f"/v1/merchants/{owner}/lots", json={
+            **lot(items[:3], units=10**6, days=(0, 60)), "lot_id": "harvest-3", "regions": [region]},
+            headers=headers).json()
+        for body in (small, huge, regional):
             projection = body["projection"]
             assert projection is not None, body
             expected = projection["expected"]
@@ -147,11 +152,20 @@ def test_the_projection_and_the_operators_lots_at_risk(small_model, merchants, s
                 expected["p50"])
         assert not small["projection"]["at_risk"] and huge["projection"]["at_risk"]
         assert huge["projection"]["shortfall"]["p50"] == pytest.approx(10**6 - huge["projection"]["expected"]["p50"])
+        # a lot shipped to one region sells each tier's forecast times the region's share of the
+        # tier's expected units (the lots' audiences, among the buyers each ships to)
+        assert regional["projection"]["expected"]["p50"] < huge["projection"]["expected"]["p50"]
+        everywhere = {row["city_tier"]: row["p50"] for row in huge["projection"]["by_city_tier"]}
+        units = {body["lot_id"]: {row["city_tier"]: row["expected_units"] for row in body["audience"]}
+                 for body in (huge, regional)}
+        for row in regional["projection"]["by_city_tier"]:
+            share = units["harvest-3"][row["city_tier"]] / units["harvest-2"][row["city_tier"]]
+            assert 0 < share < 1 and row["p50"] == pytest.approx(everywhere[row["city_tier"]] * share)
         at_risk = client.get("/v1/admin/lots", params={"at_risk": "true"}, headers={"X-API-Key": ADMIN})
         assert at_risk.status_code == 200
-        assert [row["lot_id"] for row in at_risk.json()["lots"]] == ["harvest-2"]
+        assert [row["lot_id"] for row in at_risk.json()["lots"]] == ["harvest-2", "harvest-3"]
         every = client.get("/v1/admin/lots", headers={"X-API-Key": ADMIN}).json()["lots"]
-        assert {row["lot_id"] for row in every} == {"harvest-1", "harvest-2"}
+        assert {row["lot_id"] for row in every} == {"harvest-1", "harvest-2", "harvest-3"}
 
 
 def campaign_items(client, user_id: str, campaign_id: str) -> list[str]:
