@@ -3,8 +3,11 @@
 :data:`FAMILIES` is the registry training reads: each module's :class:`~recommender.models.family.Family`,
 in the order the model search tries them.
 """
+from typing import Any
+
 from recommender.models import als, bpr, content, ease, item_knn, popularity, rp3beta
 from recommender.models.als import ALSRecommender
+from recommender.models.base import Recommender
 from recommender.models.bpr import BPRRecommender
 from recommender.models.content import ContentRecommender
 from recommender.models.ease import EASERecommender
@@ -25,7 +28,8 @@ def family(name: str) -> Family:
     return FAMILIES[name]
 
 
-def make_model(name: str, params: dict | None = None, seed: int | None = None, engine: str = "local"):
+def make_model(name: str, params: dict[str, Any] | None = None, seed: int | None = None,
+               engine: str = "local") -> Recommender:
     """A model from its registry name and parameters (``seed``: its ``random_state`` unless given;
     ``engine="spark"``: the family's Spark counterpart, where it has one)."""
     return family(name).make(params, seed, engine)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import copy
 from abc import abstractmethod
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
@@ -30,6 +32,15 @@ from recommender.models.checks import (
 )
 
 COLD_ITEM_RIDGE = 1.0  # ridge penalty of the content-to-factor mapping for never-bought items
+
+
+class ImplicitFactors(Protocol):
+    """What fitting uses of an implicit matrix-factorisation model (implicit ships no types)."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+    def fit(self, user_items: sp.csr_matrix, show_progress: bool = True) -> None: ...
 
 
 class FactorModel(LinearRecommender):
@@ -58,8 +69,11 @@ class FactorModel(LinearRecommender):
     n_users_, n_items_ : int
     """
 
+    map_cold_items: bool  # parameters every subclass takes
+    show_progress: bool
+
     @abstractmethod
-    def _implicit_model(self):
+    def _implicit_model(self) -> ImplicitFactors:
         """The unfitted implicit CPU model configured from this estimator's parameters."""
 
     @abstractmethod
@@ -90,14 +104,14 @@ class FactorModel(LinearRecommender):
         embedding = getattr(data, "item_embedding", None)
         bought = np.diff(user_items.tocsc().indptr) > 0
         self.content_mapping_ = content_to_factors(item_factors, bought, embedding) if self.map_cold_items else None
-        if self.content_mapping_ is not None and not bought.all():
+        if self.content_mapping_ is not None and embedding is not None and not bought.all():
             item_factors[~bought] = self.content_mapping_.factors(embedding[~bought])
         self.item_factors_ = item_factors
         self.n_users_, self.n_items_ = user_items.shape
         self._after_fit()
         return self
 
-    def with_items(self, catalog, embedding: np.ndarray) -> FactorModel:
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> FactorModel:
         """A copy that also ranks the added items, with factors mapped from their content (zeros
         without ``map_cold_items``)."""
         self.check_fitted()
@@ -158,7 +172,7 @@ class ContentToFactors:
 
     def factors(self, embedding: np.ndarray) -> np.ndarray:
         """Item factors (float32) for content vectors, as the ridge regression predicts them."""
-        return (embedding @ self.coefficients.T + self.intercept).astype(np.float32)
+        return np.asarray(embedding @ self.coefficients.T + self.intercept, dtype=np.float32)
 
 
 def content_to_factors(item_factors: np.ndarray, bought: np.ndarray, embedding: np.ndarray | None,
@@ -175,6 +189,6 @@ def content_to_factors(item_factors: np.ndarray, bought: np.ndarray, embedding: 
     return ContentToFactors(ridge.coef_, np.asarray(ridge.intercept_))
 
 
-def _to_numpy(factors) -> np.ndarray:
+def _to_numpy(factors: object) -> np.ndarray:
     """implicit's factors as numpy (CPU models give ndarrays; GPU matrices have ``to_numpy``)."""
     return factors.to_numpy() if hasattr(factors, "to_numpy") else np.asarray(factors)

@@ -19,10 +19,13 @@ implicit object needs to be kept.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models._factors import FactorModel
+from recommender.features.training_data import TrainingData
+from recommender.models._factors import FactorModel, ImplicitFactors
 from recommender.models.base import FitCost
 from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
 from recommender.models.family import Family, Move, Start
@@ -115,7 +118,7 @@ class ALSRecommender(FactorModel):
             raise ValueError(f"{who}: confidence must be one of {CONFIDENCE_CONVENTIONS}, got {self.confidence!r}")
 
     @classmethod
-    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+    def fit_cost(cls, params: dict[str, Any], n_users: int, n_items: int, n_pairs: int) -> FitCost:
         """implicit's conjugate-gradient ALS: each iteration costs about pairs x factors plus
         (buyers + items) x factors^2 (64 factors, 15 iterations, 1.6M pairs of 100k buyers: 5 s
         on two cores here)."""
@@ -123,15 +126,16 @@ class ALSRecommender(FactorModel):
         work = iterations * (n_pairs * factors * 6 + (n_users + n_items) * factors ** 2 * 3)
         return FitCost(work / 6e9, 4.0 * (n_users + n_items) * factors * 3 + 24.0 * n_pairs)
 
-    def _implicit_model(self):
+    def _implicit_model(self) -> ImplicitFactors:
         """implicit's ALS; its ``alpha`` stays 1, as the confidences it is given include ours."""
         from implicit.cpu.als import AlternatingLeastSquares
 
-        return AlternatingLeastSquares(factors=int(self.factors), regularization=float(self.regularization),
-                                       alpha=1.0, dtype=np.float32, iterations=int(self.iterations),
-                                       num_threads=int(self.num_threads), random_state=self.random_state)
+        model: ImplicitFactors = AlternatingLeastSquares(
+            factors=int(self.factors), regularization=float(self.regularization), alpha=1.0, dtype=np.float32,
+            iterations=int(self.iterations), num_threads=int(self.num_threads), random_state=self.random_state)
+        return model
 
-    def _learn_factors(self, data, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    def _learn_factors(self, data: TrainingData, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         return super()._learn_factors(data, confidences(user_items, float(self.alpha), self.confidence))
 
     def _after_fit(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def standardised(columns: np.ndarray) -> np.ndarray:
     columns = columns if columns.dtype in (np.float32, np.float64) else columns.astype(np.float64)
     mean, spread = columns.mean(axis=0), columns.std(axis=0)
     z = np.divide(columns - mean, spread, out=np.zeros_like(columns), where=spread > 0)
-    return np.copysign(np.log1p(np.abs(z)), z)
+    return np.asarray(np.copysign(np.log1p(np.abs(z)), z))
 
 
 class FirstTimeAudience:
@@ -79,12 +80,12 @@ class FirstTimeAudience:
     def probability(self, features: np.ndarray) -> np.ndarray:
         """Each row's probability of a first purchase within ``horizon_days``."""
         logits = ((features - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
-        return 1.0 / (1.0 + np.exp(-logits))
+        return np.asarray(1.0 / (1.0 + np.exp(-logits)))
 
     def strongest(self, features: np.ndarray) -> np.ndarray:
         """Each row's feature that raises its probability most above the average row's (the
         reason it is in the audience), as a column index of :meth:`features`."""
-        return np.argmax(((features - self.mean_) / self.scale_) * self.coef_, axis=1)
+        return np.asarray(np.argmax(((features - self.mean_) / self.scale_) * self.coef_, axis=1))
 
 
 @dataclass
@@ -155,7 +156,7 @@ class AudienceModel:
     @cached_property
     def _weights(self) -> np.ndarray:
         """The first-time model's weights of its raw inputs (its coefficients over their scales)."""
-        return self.first_time.coef_ / self.first_time.scale_
+        return np.asarray(self.first_time.coef_ / self.first_time.scale_)
 
     @cached_property
     def _buyer_logits(self) -> np.ndarray:
@@ -165,7 +166,7 @@ class AudienceModel:
         activity, recency = (len(weights) - len(SIGNAL_FEATURES) + offset for offset in (0, 1))
         logits = (model.intercept_ - weights @ model.mean_ + weights[activity] * self.signals.activity
                   + weights[recency] * self.signals.recency)
-        return logits.astype(np.float32)
+        return np.asarray(logits, dtype=np.float32)
 
     def first_time_scores(self, item: int, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every buyer's probability of buying ``item`` for the first time (float32) from its
@@ -184,7 +185,7 @@ class AudienceModel:
                                 self.signals.recency[buyers],
                                 np.full(len(buyers), self.signals.newcomers[audience.item])])
 
-    def make_up(self, audience: Audience, tiers: np.ndarray, n_places: int = MAKE_UP_PLACES) -> dict:
+    def make_up(self, audience: Audience, tiers: np.ndarray, n_places: int = MAKE_UP_PLACES) -> dict[str, Any]:
         """The size and make-up of ``audience`` without a buyer in it (what its merchant may read):
         expected buyers of each part and expected units in all, and the same per city tier
         (``tiers``: each buyer's, 0 unknown) and for the ``n_places`` places with the most expected
@@ -194,7 +195,7 @@ class AudienceModel:
         def groups(codes: np.ndarray, n_groups: int) -> np.ndarray:  # groups x parts
             return np.column_stack([audience.expected(kind, codes, n_groups) for kind in KINDS])
 
-        def expected(counts: np.ndarray) -> dict:
+        def expected(counts: np.ndarray) -> dict[str, float]:
             return {**{f"expected_{kind}_buyers": float(count) for kind, count in zip(KINDS, counts)},
                     "expected_units": float(counts.sum() * units)}
 

@@ -35,7 +35,7 @@ import inspect
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import joblib
 import numpy as np
@@ -68,19 +68,23 @@ class Recommender(ABC):
     """Base class: fit, score a batch of buyers, similar items, save and load."""
 
     role: ClassVar[str] = "collaborative"
-    is_linear: ClassVar[bool] = False
+
+    @property
+    def is_linear(self) -> bool:
+        """Whether scores are dot products of buyer and item vectors (see :func:`vectors_of`)."""
+        return False
 
     @classmethod
     def parameter_names(cls) -> list[str]:
         """The parameters of ``__init__``, each kept as an attribute of the same name."""
         return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
 
-    def get_params(self, deep: bool = True) -> dict:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The model's parameters by name (scikit-learn's protocol; ``deep`` is accepted for it, and
         components of a blend are not expanded)."""
         return {name: getattr(self, name) for name in self.parameter_names()}
 
-    def set_params(self, **params) -> Recommender:
+    def set_params(self, **params: Any) -> Recommender:
         """Set parameters by name; refuses a name ``__init__`` does not take. Returns self."""
         unknown = sorted(set(params) - set(self.parameter_names()))
         if unknown:
@@ -138,7 +142,7 @@ class Recommender(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot rank items added after fitting; retrain it")
 
     @classmethod
-    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+    def fit_cost(cls, params: dict[str, Any], n_users: int, n_items: int, n_pairs: int) -> FitCost:
         """Rough seconds (two cores) and peak bytes of fitting with ``params`` on a buyers x items
         matrix with ``n_pairs`` bought pairs; the base estimate is linear in the data."""
         return FitCost(1e-6 * n_pairs, 16.0 * (n_pairs + n_users + n_items))
@@ -148,7 +152,7 @@ class Recommender(ABC):
         if not any(name.endswith("_") and not name.startswith("__") for name in vars(self)):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model to one file, atomically."""
         self.check_fitted()
         with atomic_file(path) as tmp:
@@ -156,7 +160,7 @@ class Recommender(ABC):
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Recommender:
+    def load(cls, path: str | os.PathLike[str]) -> Recommender:
         """Read a model written by :meth:`save`; refuses anything else with a clear message."""
         path = Path(path)
         if not path.is_file():
@@ -168,6 +172,22 @@ class Recommender(ABC):
         if not isinstance(model, cls):
             raise ModelLoadError(f"{path}: holds a {type(model).__name__}, expected a {cls.__name__}")
         return model
+
+
+@runtime_checkable
+class VectorModel(Protocol):
+    """A model with buyer and item vectors: a :class:`LinearRecommender`, or a blend of linear ones."""
+
+    def user_vectors(self, batch: UserBatch) -> np.ndarray: ...
+
+    def item_vectors(self) -> np.ndarray: ...
+
+
+def vectors_of(model: Recommender) -> VectorModel:
+    """``model``'s buyer and item vectors; TypeError when it is not linear."""
+    if not (model.is_linear and isinstance(model, VectorModel)):
+        raise TypeError(f"{type(model).__name__} is not linear: it has no buyer and item vectors")
+    return model
 
 
 class LinearRecommender(Recommender):
@@ -191,13 +211,15 @@ class LinearRecommender(Recommender):
     def item_vectors(self) -> np.ndarray:
         """Item vectors (float32, C-contiguous, items x dimensions)."""
 
-    is_linear: ClassVar[bool] = True
+    @property
+    def is_linear(self) -> bool:
+        return True
 
     def score(self, batch: UserBatch) -> np.ndarray:
-        return (self.user_vectors(batch) @ self.item_vectors().T).astype(np.float32, copy=False)
+        return np.asarray(self.user_vectors(batch) @ self.item_vectors().T, dtype=np.float32)
 
     def score_items(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
-        return (self.user_vectors(batch) @ self.item_vectors()[items].T).astype(np.float32, copy=False)
+        return np.asarray(self.user_vectors(batch) @ self.item_vectors()[items].T, dtype=np.float32)
 
     def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
         return closest_by_cosine(self.item_vectors(), items, bought)

@@ -17,10 +17,12 @@ fits are identical for a ``random_state`` only with ``num_threads=1``, the defau
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.models._factors import FactorModel
+from recommender.models._factors import FactorModel, ImplicitFactors
 from recommender.models.base import FitCost
 from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
 from recommender.models.family import Family, Move, Start
@@ -81,7 +83,7 @@ class BPRRecommender(FactorModel):
         check_non_negative_int(self.num_threads, "num_threads", who)
 
     @classmethod
-    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+    def fit_cost(cls, params: dict[str, Any], n_users: int, n_items: int, n_pairs: int) -> FitCost:
         """implicit's SGD: each epoch costs about pairs x factors (verified negatives add more), on
         ``num_threads`` of two cores."""
         factors, iterations = int(params.get("factors", 64)), int(params.get("iterations", 100))
@@ -89,14 +91,15 @@ class BPRRecommender(FactorModel):
         return FitCost(iterations * n_pairs * factors * 4 / (1.4e9 * min(threads, 2)),
                        4.0 * (n_users + n_items) * factors * 3 + 24.0 * n_pairs)
 
-    def _implicit_model(self):
+    def _implicit_model(self) -> ImplicitFactors:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        return BayesianPersonalizedRanking(factors=int(self.factors), learning_rate=float(self.learning_rate),
-                                           regularization=float(self.regularization), dtype=np.float32,
-                                           iterations=int(self.iterations), num_threads=int(self.num_threads),
-                                           verify_negative_samples=bool(self.verify_negative_samples),
-                                           random_state=self.random_state)
+        model: ImplicitFactors = BayesianPersonalizedRanking(
+            factors=int(self.factors), learning_rate=float(self.learning_rate),
+            regularization=float(self.regularization), dtype=np.float32, iterations=int(self.iterations),
+            num_threads=int(self.num_threads), verify_negative_samples=bool(self.verify_negative_samples),
+            random_state=self.random_state)
+        return model
 
     def _after_fit(self) -> None:
         self.item_mean_ = self.item_factors_[:, :-1].mean(axis=0).astype(np.float32)

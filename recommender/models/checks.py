@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 import scipy.sparse as sp
 
 from recommender.contract import MAX_CITY_TIER, UNKNOWN_TIER
@@ -19,23 +21,22 @@ from recommender.ranking import top_k
 SIMILAR_BLOCK_CELLS = 1 << 24  # 16 M float32 cells = 64 MB
 
 
-def check_positive_int(value, name: str, who: str) -> int:
+def check_positive_int(value: object, name: str, who: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{who}: {name} must be a positive integer, got {value!r}")
     return int(value)
 
 
-def check_non_negative_int(value, name: str, who: str) -> int:
+def check_non_negative_int(value: object, name: str, who: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{who}: {name} must be a non-negative integer, got {value!r}")
     return int(value)
 
 
-def check_number(value, name: str, who: str, minimum: float = 0.0, strict: bool = False) -> float:
+def check_number(value: object, name: str, who: str, minimum: float = 0.0, strict: bool = False) -> float:
     """A finite real number ``>= minimum`` (``> minimum`` when ``strict``)."""
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-          and np.isfinite(value) and (value > minimum if strict else value >= minimum))
-    if not ok:
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not np.isfinite(value) or not (value > minimum if strict else value >= minimum)):
         raise ValueError(f"{who}: {name} must be a finite number {'>' if strict else '>='} {minimum:g}, "
                          f"got {value!r}")
     return float(value)
@@ -56,7 +57,7 @@ def check_training_data(data: TrainingData, who: str) -> sp.csr_matrix:
     return matrix
 
 
-def check_added_items(catalog, embedding, n_items: int, who: str) -> np.ndarray:
+def check_added_items(catalog: pd.DataFrame, embedding: npt.ArrayLike, n_items: int, who: str) -> np.ndarray:
     """The content vectors (float32) of the items a ``with_items`` call adds, after the ``n_items``
     fitted ones; refuses a catalog and embedding that do not cover every item."""
     embedding = np.asarray(embedding, dtype=np.float32)
@@ -66,7 +67,7 @@ def check_added_items(catalog, embedding, n_items: int, who: str) -> np.ndarray:
     return np.ascontiguousarray(embedding[n_items:])
 
 
-def check_items(items, n_items: int, who: str) -> np.ndarray:
+def check_items(items: npt.ArrayLike, n_items: int, who: str) -> np.ndarray:
     """Item codes as a 1-d int64 array, every code in ``0..n_items-1``."""
     codes = np.asarray(items)
     if codes.ndim == 0:
@@ -94,7 +95,7 @@ def check_batch(batch: UserBatch, n_users: int | None, n_items: int, who: str) -
     bad = (users != UNKNOWN_CODE) & ((users < 0) | (users >= (n_users if n_users is not None else np.inf)))
     if bad.any():
         raise ValueError(f"{who}: buyer code {int(users[bad][0])} is neither {UNKNOWN_CODE} (unseen) nor a "
-                         f"training code 0..{n_users - 1}")
+                         f"training code 0..{(n_users or 0) - 1}")
     history = batch.history
     if not sp.issparse(history):
         history = sp.csr_matrix(np.atleast_2d(np.asarray(history, dtype=np.float32)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.models.base import LinearRecommender
@@ -91,7 +92,7 @@ class ContentRecommender(LinearRecommender):
             weights.data = np.power(weights.data, np.float32(self.recency), dtype=np.float32)
         return unit_rows(np.asarray(weights @ self.item_vectors_, dtype=np.float32))
 
-    def with_items(self, catalog, embedding: np.ndarray) -> ContentRecommender:
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> ContentRecommender:
         """A copy that also ranks the added items, by their content vectors."""
         self.check_fitted()
         added = check_added_items(catalog, embedding, self.n_items_, "ContentRecommender.with_items")

@@ -16,6 +16,7 @@ EASE and reach lists through the other models of a blend. ``B`` is then pruned t
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -89,7 +90,7 @@ class EASERecommender(ItemItemRecommender):
         return prune_rows(blocks, user_items.shape[1], int(self.neighbours), columns=solved)
 
     @classmethod
-    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+    def fit_cost(cls, params: dict[str, Any], n_users: int, n_items: int, n_pairs: int) -> FitCost:
         solved = min(n_items, int(params.get("max_items", 15_000)))
         return FitCost(SECONDS_PER_CUBED_ITEM * solved ** 3 + SECONDS_PER_SQUARED_ITEM * solved ** 2 + 1e-6 * n_pairs,
                        DENSE_COPIES * 4.0 * solved ** 2 + 16.0 * n_pairs)
@@ -130,7 +131,7 @@ def ease_from_gram(gram: np.ndarray, l2: float) -> np.ndarray:
         inverse[start:stop, :start] = inverse[:start, start:stop].T
         block = inverse[start:stop, start:stop]
         block[np.tril_indices(stop - start, -1)] = block.T[np.tril_indices(stop - start, -1)]
-    weights = inverse.T  # symmetric now; the transpose of the Fortran array is C-ordered, no copy
+    weights: np.ndarray = inverse.T  # symmetric now; the transpose of the Fortran array is C-ordered, no copy
     weights /= -np.diag(weights)[None, :]
     np.fill_diagonal(weights, 0.0)
     return weights
@@ -157,8 +158,8 @@ class ExactEASE(Recommender):
         return similar_from_rows(lambda block: self.weights_[block], np.asarray(items), self.n_items_, k)
 
 
-def fit_to_plan(params: dict, shapes: list[tuple[int, int, int]], items_bought: int, seconds: float
-                ) -> dict | None:
+def fit_to_plan(params: dict[str, Any], shapes: list[tuple[int, int, int]], items_bought: int, seconds: float
+                ) -> dict[str, Any] | None:
     """``params`` with ``max_items`` lowered to the most items whose fits (:meth:`fit_cost` on
     buyers x items matrices of ``shapes``: buyers, items, bought pairs; one per validation window)
     take at most :data:`PLAN_SHARE` of ``seconds`` (what the search's plan has left for fitting)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from recommender.models.base import FitCost, Recommender
 
@@ -31,22 +32,24 @@ class Move:
     of them (``kind="set"``)."""
 
     parameter: str
-    changes: tuple
+    changes: tuple[object, ...]
     kind: str = "scale"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in ("scale", "set"):
             raise ValueError(f"move of {self.parameter!r}: kind must be 'scale' or 'set', got {self.kind!r}")
 
-    def applied(self, params: dict, default: object) -> list[dict]:
+    def applied(self, params: dict[str, Any], default: object) -> list[dict[str, Any]]:
         """``params`` after each change of this move (``default``: the parameter's value when
         ``params`` does not set it); changes that leave the value as it is are left out."""
         current = params.get(self.parameter, default)
         out = []
         for change in self.changes:
+            value: object
             if self.kind == "set":
                 value = change
-            elif isinstance(current, bool) or not isinstance(current, (int, float)):
+            elif (isinstance(current, bool) or not isinstance(current, (int, float))
+                  or not isinstance(change, (int, float))):
                 continue
             elif isinstance(current, int):
                 value = max(1, int(round(current * change)))
@@ -63,9 +66,13 @@ class Start:
     weighting the search is on) and, for a floor family's baselines, the ``label`` of the
     evaluation row that scores it on the test days."""
 
-    params: dict
-    weighting: dict | None = None
+    params: dict[str, Any]
+    weighting: dict[str, Any] | None = None  # InteractionWeighting.to_dict()
     label: str = ""
+
+
+# fit_to_plan(params, shapes, items_bought, seconds): the parameters sized to the plan, or None
+PlanFit = Callable[[dict[str, Any], list[tuple[int, int, int]], int, float], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -92,10 +99,9 @@ class Family:
     leading: bool = False
     cold_item_parameter: str | None = None
     spark: str | None = None
-    fit_to_plan: Callable[[dict, list[tuple[int, int, int]], int, float], dict | None] | None = field(
-        default=None, repr=False)
+    fit_to_plan: PlanFit | None = field(default=None, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         unknown = sorted(set(self.parts) - set(PARTS))
         if unknown:
             raise ValueError(f"family {self.name!r}: unknown parts {unknown}; known: {', '.join(PARTS)}")
@@ -115,7 +121,7 @@ class Family:
         """The estimator's default value of ``parameter``."""
         return self.estimator().get_params()[parameter]
 
-    def make(self, params: dict | None = None, seed: int | None = None, engine: str = "local") -> Recommender:
+    def make(self, params: dict[str, Any] | None = None, seed: int | None = None, engine: str = "local") -> Recommender:
         """An unfitted estimator with ``params`` (its ``random_state``, if it takes one, set to
         ``seed`` unless given), or its Spark counterpart for ``engine="spark"``."""
         estimator = self.spark_estimator() if engine == "spark" and self.spark else self.estimator
@@ -129,9 +135,12 @@ class Family:
 
     def spark_estimator(self) -> type[Recommender]:
         """The Spark counterpart's class, imported on first use (it imports pyspark only to fit)."""
+        if self.spark is None:
+            raise ValueError(f"model {self.name!r} has no Spark counterpart")
         module, _, name = self.spark.partition(":")
-        return getattr(importlib.import_module(module), name)
+        estimator: type[Recommender] = getattr(importlib.import_module(module), name)
+        return estimator
 
-    def fit_cost(self, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+    def fit_cost(self, params: dict[str, Any], n_users: int, n_items: int, n_pairs: int) -> FitCost:
         """The estimator's cost model for these parameters and this data size."""
         return self.estimator.fit_cost(params, n_users, n_items, n_pairs)

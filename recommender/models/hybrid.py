@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 import scipy.sparse as sp
 
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.metrics import ndcg_at_k
-from recommender.models.base import NotFittedError, Recommender
+from recommender.models.base import NotFittedError, Recommender, vectors_of
 from recommender.ranking import exclude, top_k, top_k_of_product
 
 NEIGHBOUR_ROLES = ("collaborative", "content", "popularity")  # who gives a blend's similar items, in order
@@ -32,7 +35,7 @@ GATHER_ROWS = 256  # buyers per block when reading a linear component's scores a
 
 def history_buckets(batch: UserBatch, edges: tuple[int, ...]) -> np.ndarray:
     """Bucket of each buyer by the number of distinct items in their history."""
-    return np.searchsorted(np.asarray(edges), np.diff(batch.history.indptr), side="right")
+    return np.asarray(np.searchsorted(np.asarray(edges), np.diff(batch.history.indptr), side="right"))
 
 
 def scaled_scores(model: Recommender, batch: UserBatch, items: np.ndarray | None = None) -> np.ndarray:
@@ -45,18 +48,18 @@ def scaled_scores(model: Recommender, batch: UserBatch, items: np.ndarray | None
     return scores
 
 
-def spread_scale(user_vectors: np.ndarray, covariance: np.ndarray, numerator=1.0) -> np.ndarray:
+def spread_scale(user_vectors: np.ndarray, covariance: np.ndarray, numerator: float | np.ndarray = 1.0) -> np.ndarray:
     """``numerator`` (one value, or one per buyer) over each buyer's standard deviation of
     ``user_vectors @ item_vectors.T`` across items, computed from the item vectors' covariance
     ``covariance`` (``sqrt(u' C u)``) without the scores; 0 where the scores are constant."""
     spread = np.sqrt(np.maximum(((user_vectors @ covariance) * user_vectors).sum(axis=1), 0))
-    return np.divide(numerator, spread, out=np.zeros(len(user_vectors)), where=spread > 1e-12)
+    return np.asarray(np.divide(numerator, spread, out=np.zeros(len(user_vectors)), where=spread > 1e-12))
 
 
 def scaled_user_vectors(model: Recommender, covariance: np.ndarray, batch: UserBatch) -> np.ndarray:
     """A linear component's buyer vectors over each buyer's score spread (from the item vectors'
     ``covariance``): times its item vectors, its scaled scores (see :func:`scaled_scores`)."""
-    vectors = model.user_vectors(batch)
+    vectors = vectors_of(model).user_vectors(batch)
     return np.ascontiguousarray(vectors * spread_scale(vectors, covariance)[:, None], dtype=np.float32)
 
 
@@ -94,7 +97,7 @@ class HybridRecommender(Recommender):
 
     role = "blend"
 
-    def __init__(self, components: list[tuple[str, Recommender]], weights=None,
+    def __init__(self, components: list[tuple[str, Recommender]], weights: npt.ArrayLike | None = None,
                  bucket_edges: tuple[int, ...] = (1, 3, 10)):
         self.components = components
         self.weights = weights
@@ -122,16 +125,16 @@ class HybridRecommender(Recommender):
         self.covariances_ = self._item_covariances()
         if self.is_linear:
             self.item_vectors_ = np.ascontiguousarray(
-                np.hstack([model.item_vectors() for _, model in self.components]), dtype=np.float32)
+                np.hstack([vectors_of(model).item_vectors() for _, model in self.components]), dtype=np.float32)
         return self
 
     def _item_covariances(self) -> list[np.ndarray | None]:
         """Each linear component's item covariance (None for the others): its buyers' score spreads
         without the scores (see :func:`spread_scale`)."""
-        return [np.atleast_2d(np.cov(model.item_vectors(), rowvar=False, bias=True)).astype(np.float32)
+        return [np.atleast_2d(np.cov(vectors_of(model).item_vectors(), rowvar=False, bias=True)).astype(np.float32)
                 if model.is_linear else None for _, model in self.components]
 
-    def with_items(self, catalog, embedding: np.ndarray) -> HybridRecommender:
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> HybridRecommender:
         """A copy whose every component also ranks the added items, blended with the weights as
         fitted and the score spreads of the catalog they join (as if they had been listed)."""
         self.check_fitted()
@@ -141,7 +144,7 @@ class HybridRecommender(Recommender):
         other.covariances_ = other._item_covariances()
         if self.is_linear:
             other.item_vectors_ = np.ascontiguousarray(
-                np.hstack([model.item_vectors() for _, model in other.components]), dtype=np.float32)
+                np.hstack([vectors_of(model).item_vectors() for _, model in other.components]), dtype=np.float32)
         return other
 
     @property
@@ -175,27 +178,28 @@ class HybridRecommender(Recommender):
         buckets = history_buckets(batch, self.bucket_edges)
         blocks = []
         for column, (_, model) in enumerate(self.components):
-            vectors = model.user_vectors(batch)
-            scale = spread_scale(vectors, self.covariances_[column], self.weights_[buckets, column])
+            vectors, covariance = vectors_of(model).user_vectors(batch), self.covariances_[column]
+            assert covariance is not None  # a linear component has one
+            scale = spread_scale(vectors, covariance, self.weights_[buckets, column])
             blocks.append(vectors * scale[:, None].astype(np.float32))
         return np.hstack(blocks).astype(np.float32)
 
     def component_scores(self, batch: UserBatch, seen: sp.csr_matrix | None = None,
-                         available: np.ndarray | None = None) -> list:
+                         available: np.ndarray | None = None) -> list[np.ndarray | LinearScores]:
         """Each component's scaled scores for ``batch`` (see :func:`scaled_scores`) with each buyer's
         ``seen`` items and unavailable items left out, for :func:`candidate_pool`: a linear
         component's as :class:`LinearScores` (the spread from its item covariance, as
         :meth:`user_vectors` scales them), any other's as the dense matrix (-inf where left out)."""
-        scores = []
+        scores: list[np.ndarray | LinearScores] = []
         for (_, model), covariance in zip(self.components, self.covariances_):
             if covariance is None:
                 scores.append(exclude(scaled_scores(model, batch), seen, available))
             else:
-                scores.append(LinearScores(scaled_user_vectors(model, covariance, batch), model.item_vectors(),
-                                           seen, available))
+                scores.append(LinearScores(scaled_user_vectors(model, covariance, batch),
+                                           vectors_of(model).item_vectors(), seen, available))
         return scores
 
-    def set_weights(self, weights) -> HybridRecommender:
+    def set_weights(self, weights: npt.ArrayLike) -> HybridRecommender:
         """Use new blend weights without refitting the components (item vectors do not change)."""
         self.weights = weights
         self.weights_ = self._check_weights()
@@ -229,8 +233,9 @@ class HybridRecommender(Recommender):
         model, covariance = self.components[column][1], self.covariances_[column]
         if covariance is None:
             return scaled_scores(model, batch, items)
-        item_vectors = model.item_vectors() if items is None else model.item_vectors()[items]
-        return scaled_user_vectors(model, covariance, batch) @ item_vectors.T
+        item_vectors = vectors_of(model).item_vectors()
+        item_vectors = item_vectors if items is None else item_vectors[items]
+        return np.asarray(scaled_user_vectors(model, covariance, batch) @ item_vectors.T)
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Similar items by the collaborative component (else content, else popularity)."""
@@ -259,7 +264,7 @@ class CandidatePool:
         """Pools of consecutive batches of buyers as one (candidate lists padded to one width)."""
         width = max(pool.candidates.shape[1] for pool in pools)
 
-        def pad(array, fill):
+        def pad(array: np.ndarray, fill: float) -> np.ndarray:
             return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=fill)
 
         return cls(np.vstack([pad(p.candidates, -1) for p in pools]),
@@ -267,7 +272,7 @@ class CandidatePool:
                    np.vstack([pad(p.invalid, True) for p in pools]))
 
 
-def candidate_pool(scores_of_components: list, pool: int) -> CandidatePool:
+def candidate_pool(scores_of_components: list[np.ndarray | LinearScores], pool: int) -> CandidatePool:
     """Each buyer's union of every component's top ``pool`` items, from each component's scores:
     a full score matrix (-inf where left out) or :class:`LinearScores` (see
     :meth:`HybridRecommender.component_scores`)."""
@@ -286,8 +291,9 @@ def candidate_pool(scores_of_components: list, pool: int) -> CandidatePool:
     return CandidatePool(candidates, gathered, invalid)
 
 
-def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buckets: int, k: int = 10,
-                       trials: int = 120, min_buyers: int = 50, seed: int = 0) -> tuple[np.ndarray, dict]:
+def tune_blend_weights(pool: CandidatePool, relevant: sp.csr_matrix, buckets: np.ndarray, n_buckets: int,
+                       k: int = 10, trials: int = 120, min_buyers: int = 50, seed: int = 0
+                       ) -> tuple[np.ndarray, dict[str | int, Any]]:
     """Choose blend weights per history bucket by NDCG@k on validation buyers.
 
     ``pool`` holds the validation buyers' candidates (:func:`candidate_pool` of each component's
@@ -313,12 +319,12 @@ def tune_blend_weights(pool: CandidatePool, relevant, buckets: np.ndarray, n_buc
         blended[invalid] = -np.inf
         positions, _ = top_k(blended, k)
         recommended = np.where(positions >= 0, np.take_along_axis(candidates, np.maximum(positions, 0), 1), -1)
-        return ndcg_at_k(recommended, relevant, k, average=False)
+        return np.asarray(ndcg_at_k(recommended, relevant, k, average=False))
 
     scored = np.vstack([per_buyer_ndcg(w) for w in options])  # options x buyers: one ranking per option
     overall = scored.mean(axis=1)
     table = np.tile(options[int(np.argmax(overall))], (n_buckets, 1))
-    quality: dict = {"all": float(overall.max()), "components": overall[:n_components].tolist()}
+    quality: dict[str | int, Any] = {"all": float(overall.max()), "components": overall[:n_components].tolist()}
     for bucket in range(n_buckets):
         rows = np.flatnonzero(buckets == bucket)
         if len(rows) >= min_buyers:

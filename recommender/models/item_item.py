@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from recommender.features.training_data import TrainingData, UserBatch
@@ -74,6 +75,10 @@ class ItemItemRecommender(Recommender):
         content neighbours' (similarity-weighted mean).
     n_users_, n_items_ : int
     """
+
+    beta: float  # parameters every subclass takes
+    neighbours: int
+    map_cold_items: bool
 
     @abstractmethod
     def _item_similarity(self, data: TrainingData, user_items: sp.csr_matrix) -> sp.csr_matrix:
@@ -122,7 +127,7 @@ class ItemItemRecommender(Recommender):
         mapped.eliminate_zeros()
         return sp.csr_matrix(mapped, dtype=np.float32)
 
-    def with_items(self, catalog, embedding: np.ndarray) -> ItemItemRecommender:
+    def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> ItemItemRecommender:
         """A copy that also ranks the added items: with ``map_cold_items``, each takes the weights of
         the bought items closest to it in content, as never-bought items do in ``fit``; else none."""
         self.check_fitted()
@@ -142,7 +147,7 @@ class ItemItemRecommender(Recommender):
 
     def column_scale(self, beta: float) -> np.ndarray:
         """What popularity exponent ``beta`` multiplies each item's column by (float32)."""
-        return np.power(np.maximum(self.scale_buyers_, 1.0), -beta).astype(np.float32)
+        return np.asarray(np.power(np.maximum(self.scale_buyers_, 1.0), -beta), dtype=np.float32)
 
     def with_beta(self, beta: float) -> ItemItemRecommender:
         """A copy with popularity exponent ``beta``, without refitting (one column scaling)."""
@@ -238,7 +243,7 @@ def prune_rows(blocks: Iterable[tuple[np.ndarray, np.ndarray]], n_items: int, ne
         positive = picked > 0
         return np.broadcast_to(rows[:, None], top.shape)[positive], columns[top[positive]], picked[positive]
 
-    parts = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     with ThreadPoolExecutor(max_workers=PRUNING_THREADS) as threads:  # argpartition releases the GIL
         pending = []
         for block in blocks:  # at most PRUNING_THREADS dense blocks alive at a time

@@ -8,6 +8,7 @@ columns divided by popularity ** ``beta``).
 from __future__ import annotations
 
 import warnings
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +19,14 @@ from recommender.models.base import FitCost
 from recommender.models.checks import check_non_negative_int, check_number
 from recommender.models.family import Family, Move, Start
 from recommender.models.item_item import POPULARITY_EXPONENTS, ItemItemRecommender
+
+
+class ImplicitNeighbours(Protocol):
+    """What fitting uses of implicit's nearest-neighbours models (implicit ships no types)."""
+
+    similarity: sp.csr_matrix
+
+    def fit(self, user_items: sp.csr_matrix, show_progress: bool = True) -> None: ...
 
 SIMILARITIES = ("cosine", "bm25")
 
@@ -64,14 +73,17 @@ class ItemKNNRecommender(ItemItemRecommender):
         check_non_negative_int(self.num_threads, "num_threads", who)
         super()._check_params(who)
 
-    def _implicit_model(self):
+    def _implicit_model(self) -> ImplicitNeighbours:
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 
         neighbours = int(self.neighbours) + 1  # implicit counts the item itself among its neighbours
+        model: ImplicitNeighbours
         if self.similarity == "bm25":
-            return BM25Recommender(K=neighbours, K1=float(self.bm25_k1), B=float(self.bm25_b),
-                                   num_threads=int(self.num_threads))
-        return CosineRecommender(K=neighbours, num_threads=int(self.num_threads))
+            model = BM25Recommender(K=neighbours, K1=float(self.bm25_k1), B=float(self.bm25_b),
+                                    num_threads=int(self.num_threads))
+        else:
+            model = CosineRecommender(K=neighbours, num_threads=int(self.num_threads))
+        return model
 
     def _item_similarity(self, data: TrainingData, user_items: sp.csr_matrix) -> sp.csr_matrix:
         source = user_items
@@ -93,7 +105,7 @@ class ItemKNNRecommender(ItemItemRecommender):
                              shape=(n_items, n_items), dtype=np.float32)
 
     @classmethod
-    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+    def fit_cost(cls, params: dict[str, Any], n_users: int, n_items: int, n_pairs: int) -> FitCost:
         per_buyer = n_pairs / max(n_users, 1)
         return FitCost(2e-8 * n_pairs * per_buyer + 1e-6 * n_items, 16.0 * n_pairs + 12.0 * n_items * 100)
 

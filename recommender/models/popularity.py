@@ -165,7 +165,7 @@ class PopularityRecommender(LinearRecommender):
     def score(self, batch: UserBatch) -> np.ndarray:
         """The popularity row of each buyer's tier (float32, buyers x items); unknown tier -> global."""
         tiers = np.argmax(self.user_vectors(batch), axis=1)
-        return self.tier_popularity_[tiers]
+        return np.asarray(self.tier_popularity_[tiers])
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Not co-purchase: the ``k`` globally most popular items of the same catalog category as
@@ -185,7 +185,7 @@ def _categories(catalog: pd.DataFrame) -> np.ndarray:
     if "category" not in catalog:
         return np.zeros(len(catalog), dtype=np.int64)
     codes, _ = pd.factorize(catalog["category"].astype(TEXT), sort=True)
-    return codes.astype(np.int64)
+    return np.asarray(codes, dtype=np.int64)
 
 
 GLOBAL_SMOOTHING = 1e9  # pseudo-buyers that give every tier the global shares

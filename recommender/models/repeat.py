@@ -95,7 +95,7 @@ class RepeatTiming:
 
     def expected_interval(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
         """Each pair's expected days between purchases (the buyer's own, shrunk to the item's)."""
-        return np.exp(self._log_intervals(history, item_groups))
+        return np.asarray(np.exp(self._log_intervals(history, item_groups)))
 
     def _log_intervals(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
         """Each pair's log expected interval."""
@@ -110,7 +110,7 @@ class RepeatTiming:
         category = _group_means(log_own[repeat], group_of_pair[repeat], n_groups, overall, prior)
         item_log = _group_means(log_own[repeat], items[repeat], n_items, category[item_groups], prior)
         gaps = np.where(repeat, history.days - 1.0, 0.0)
-        return (gaps * log_own + prior * item_log[items]) / (gaps + prior)
+        return np.asarray((gaps * log_own + prior * item_log[items]) / (gaps + prior))
 
     def features(self, history: PairHistory, item_groups: np.ndarray) -> np.ndarray:
         """The model's inputs, one row per pair (columns :data:`FEATURES`)."""
@@ -151,7 +151,7 @@ class RepeatTiming:
 
     def _probability_of(self, features: np.ndarray) -> np.ndarray:
         logits = ((features - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
-        return 1.0 / (1.0 + np.exp(-logits))
+        return np.asarray(1.0 / (1.0 + np.exp(-logits)))
 
     def scores(self, history: PairHistory, item_groups: np.ndarray) -> RepeatScores:
         """The :class:`RepeatScores` of every pair of ``history`` (its features built once)."""

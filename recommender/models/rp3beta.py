@@ -13,6 +13,8 @@ differ only in ``beta`` share one fit).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -63,7 +65,7 @@ class RP3betaRecommender(ItemItemRecommender):
         return prune_rows(blocks, n_items, int(self.neighbours))
 
     @classmethod
-    def fit_cost(cls, params: dict, n_users: int, n_items: int, n_pairs: int) -> FitCost:
+    def fit_cost(cls, params: dict[str, Any], n_users: int, n_items: int, n_pairs: int) -> FitCost:
         per_buyer = n_pairs / max(n_users, 1)
         return FitCost(6e-8 * n_pairs * per_buyer + 9e-9 * n_items ** 2, 16.0 * n_pairs + 4.0 * n_items * 200 * 3)
 

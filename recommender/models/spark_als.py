@@ -20,6 +20,8 @@ Parameters mean what they mean for ALSRecommender (implicit), mapped to Spark's 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -27,14 +29,17 @@ from recommender.features.training_data import TrainingData
 from recommender.models.als import ALSRecommender
 from recommender.models.checks import check_non_negative_int, check_number, check_positive_int
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
 
 def spark_reg_param(regularization: float, user_items: sp.spmatrix) -> float:
     """Spark's ``regParam`` for implicit's ``regularization`` on this matrix (see the module notes)."""
-    n_users, n_items = user_items.shape
-    return float(regularization) * (n_users + n_items) / (2.0 * max(user_items.nnz, 1))
+    n_users, n_items = (int(n) for n in user_items.shape)
+    return float(regularization) * (n_users + n_items) / (2.0 * max(int(user_items.nnz), 1))
 
 
-def _dense_factors(frame, n: int, rank: int) -> np.ndarray:
+def _dense_factors(frame: DataFrame, n: int, rank: int) -> np.ndarray:
     """Spark's ``(id, features)`` factor DataFrame as an ``n x rank`` array; ids without factors get 0."""
     collected = frame.toArrow()
     out = np.zeros((n, rank), dtype=np.float32)

@@ -13,10 +13,15 @@ every two-step walk item -> buyer -> item, summed per item pair; a window keeps 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import scipy.sparse as sp
 
 from recommender.features.training_data import TrainingData
 from recommender.models.rp3beta import RP3betaRecommender
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 
 class SparkRP3betaRecommender(RP3betaRecommender):
@@ -32,8 +37,9 @@ class SparkRP3betaRecommender(RP3betaRecommender):
         ratings = spark_ratings(data, "SparkRP3betaRecommender")
         weight, alpha = F.col("weight").cast("double"), F.lit(float(self.alpha))
 
-        def transition(given: str):  # each pair's weight over its buyer's or item's total, to the alpha
+        def transition(given: str) -> DataFrame:  # each pair's weight over its buyer's or item's total, to the alpha
             share = weight / F.sum(weight).over(Window.partitionBy(given))
-            return ratings.select("user", "item", F.pow(share, alpha).alias("value"))
+            shares: DataFrame = ratings.select("user", "item", F.pow(share, alpha).alias("value"))
+            return shares
 
         return strongest_item_pairs(transition("item"), transition("user"), int(self.neighbours), user_items.shape[1])
