@@ -11,7 +11,7 @@ INGEST_KEY ?= demo-ingest-key
 # the demo server's admin key: the operator console and the admin routes (choose your own outside the demo)
 ADMIN_KEY ?= demo-admin-key
 
-.PHONY: demo test test-fast install lock clean
+.PHONY: demo test test-fast lint install lock clean
 
 # Every package comes from a lock file (exact versions, resolved for every Python and platform);
 # the project itself is installed on top without resolving anything again. requirements.lock holds
@@ -64,7 +64,12 @@ demo: install
 	RECOMMENDER_INGEST_KEYS=$(INGEST_KEY) RECOMMENDER_ADMIN_KEY=$(ADMIN_KEY) $(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) \
 		--forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
 
-test: $(VENV)/.test-packages
+# ruff (lint) and mypy (types), configured in pyproject.toml; `make test` runs them first
+lint: $(VENV)/.test-packages
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(VENV)/.test-packages lint
 	scripts/system-packages.sh
 	$(BIN)/python -m pytest
 
