@@ -3,8 +3,11 @@ download its own browsers here) against a real `recommender serve` on 127.0.0.1.
 a screenshot of its page to build/screenshots/ for a reviewer to look at."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -72,18 +75,18 @@ def shown_ids(page, list_id: str) -> list[str]:
     return page.locator(f"#{list_id} li.card").evaluate_all("cards => cards.map(card => card.dataset.itemId)")
 
 
-def test_the_preview_shows_a_buyers_list_in_the_apis_order_and_the_slider_reranks(site, page, errors):
+def test_the_preview_opens_on_the_served_models_buyer_and_knob_and_the_slider_reranks(site, page, errors):
     base, _ = site
-    buyer = "U0000001" if httpx.get(f"{base}/v1/users/U0000001/recommendations").json()["personalized"] else None
-    assert buyer is not None
-    page.goto(f"{base}/ui/")
-    page.get_by_label("Buyer id").fill(buyer)
-    page.get_by_role("button", name="Show").click()
-    page.wait_for_function("document.querySelectorAll('#chosen li.card').length > 0")
+    model = httpx.get(f"{base}/v1/model").json()
+    buyer = model["example_buyer"]
+    page.goto(f"{base}/ui/")  # no buyer typed: the page opens on the model's example buyer at its default knob
+    page.wait_for_function(f"document.body.dataset.shownBuyer === {buyer!r}")
+    assert page.get_by_label("Buyer id").input_value() == buyer
     knob = page.locator("#niche").input_value()
-    expected = [item["item_id"] for item in httpx.get(f"{base}/v1/users/{buyer}/recommendations",
-                                                      params={"k": 12, "niche": knob}).json()["items"]]
-    assert shown_ids(page, "chosen") == expected
+    assert float(knob) == model["default_niche"] and page.locator("#niche-value").text_content() == knob
+    served = httpx.get(f"{base}/v1/users/{buyer}/recommendations", params={"k": 12}).json()  # the API's default
+    assert served["personalized"] and served["niche"] == model["default_niche"]
+    assert shown_ids(page, "chosen") == [item["item_id"] for item in served["items"]]
     zero = [item["item_id"] for item in httpx.get(f"{base}/v1/users/{buyer}/recommendations",
                                                   params={"k": 12, "niche": 0}).json()["items"]]
     assert shown_ids(page, "zero") == zero
@@ -95,6 +98,22 @@ def test_the_preview_shows_a_buyers_list_in_the_apis_order_and_the_slider_rerank
     page.locator("#chosen li.card button.title").first.click()
     page.wait_for_function("document.querySelectorAll('#similar li.card').length > 0")
     shot(page, "preview")
+    assert errors == []
+
+
+def test_the_preview_shows_a_knob_between_the_sliders_steps_exactly(site, page, errors):
+    """A model whose default knob is not on the slider's 0.05 steps (GET /v1/model's answer changed
+    on its way to the page): the knob still reads the served value, not the nearest step."""
+    base, _ = site
+
+    def knob_of_a_third(route):
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "default_niche": 0.333})
+
+    page.route(f"{base}/v1/model", knob_of_a_third)
+    page.goto(f"{base}/ui/")
+    page.wait_for_function("document.body.dataset.shownNiche !== undefined")
+    assert page.locator("#niche").input_value() == "0.333" == page.locator("#niche-value").text_content()
     assert errors == []
 
 
@@ -125,19 +144,41 @@ def test_the_merchant_page_refuses_a_wrong_token_and_shows_the_right_merchants_f
     assert errors == []
 
 
-def test_the_operator_console_shows_the_model_traffic_and_campaigns(site, page, errors):
+def readme_campaign(folder: Path) -> dict:
+    """The campaign the README's example writes (its shell block run as written, dates from today)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("cat > campaign.json <<EOF")
+    block = readme[start:readme.index("\nEOF\n", start) + len("\nEOF\n")]
+    subprocess.run(["bash", "-c", block], cwd=folder, check=True)
+    return json.loads((folder / "campaign.json").read_text(encoding="utf-8"))
+
+
+def test_the_operator_console_shows_the_model_traffic_and_campaigns(site, page, errors, tmp_path):
     base, _ = site
     now = datetime.now(UTC)
-    created = httpx.post(f"{base}/v1/admin/campaigns", headers={"X-API-Key": ADMIN}, json={
+    admin = {"X-API-Key": ADMIN}
+    created = httpx.post(f"{base}/v1/admin/campaigns", headers=admin, json={
         "campaign_id": "craft", "name": "Craft week", "select": {"tags": ["handmade"]}, "impressions": 100,
         "start": (now - timedelta(minutes=1)).isoformat(), "end": (now + timedelta(hours=1)).isoformat()})
     assert created.status_code == 201
+    readme = httpx.post(f"{base}/v1/admin/campaigns", headers=admin, json=readme_campaign(tmp_path))
+    assert readme.status_code == 201 and readme.json()["status"] == "running", readme.text  # runs as written
+    finished = httpx.post(f"{base}/v1/admin/campaigns", headers=admin, json={
+        "campaign_id": "last-harvest", "name": "Last harvest", "select": {"tags": ["handmade"]}, "impressions": 50,
+        "start": (now - timedelta(days=90)).isoformat(), "end": (now - timedelta(days=60)).isoformat()})
+    assert finished.status_code == 201 and finished.json()["status"] == "ended"
     for user in ("U0000001", "U0000002", "U0000003"):  # some traffic (and perhaps impressions) to show
         httpx.get(f"{base}/v1/users/{user}/recommendations")
     page.goto(f"{base}/ui/admin.html")
     page.wait_for_function("document.querySelectorAll('#search tbody tr').length > 0")
-    version = httpx.get(f"{base}/v1/model").json()["model_version"]
-    assert version in page.locator("#model").text_content()
+    model = httpx.get(f"{base}/v1/model").json()
+    assert model["model_version"] in page.locator("#model").text_content()
+    candidates = page.locator("#search tbody tr").evaluate_all(
+        "rows => rows.map(row => [...row.cells].map(cell => cell.textContent))")
+    assert len({(name, weighting) for name, weighting, *_ in candidates}) == len(candidates)  # each once
+    assert all(weighting for _, weighting, *_ in candidates)
+    best = max(model["validation"]["search"]["trials"], key=lambda trial: trial["ndcg"])
+    assert candidates[0][2] == f"{best['ndcg']:.4f}" and best["weighting"]["scheme"] in candidates[0][1]
     page.get_by_label("Admin key").fill(ADMIN)
     page.get_by_role("button", name="Open").click()
     page.wait_for_selector("#campaign-chart .main-svg")
@@ -147,14 +188,34 @@ def test_the_operator_console_shows_the_model_traffic_and_campaigns(site, page, 
     baselines = page.locator("#baselines tbody").text_content()
     assert "served blend" in baselines and "popularity alone" in baselines
     assert page.locator("#niche-chart .main-svg").count() > 0
-    exposure = httpx.get(f"{base}/v1/admin/exposure", headers={"X-API-Key": ADMIN}).json()
+    exposure = httpx.get(f"{base}/v1/admin/exposure", headers=admin).json()
     most_exposed = exposure["merchant"]["groups"][0]
     assert page.locator("#merchants tbody tr").first.locator("td").first.text_content() == most_exposed["group"]
     assert f"{exposure['merchant']['gini']:.3f}" in page.locator("#exposure").text_content()
+    assert_labels_inside(page, "#region-chart", [region["group"] for region in exposure["region"]["groups"]])
     legend = page.locator("#campaign-chart .legendtext").all_text_contents()
-    assert {"craft plan", "craft delivered"} <= set(legend)  # the delivery curve against the plan
+    assert {"craft plan", "craft delivered", "new-craft plan", "new-craft delivered"} <= set(legend)
+    assert not any(name.startswith("last-harvest") for name in legend)  # the finished one is in the table only
+    axis = page.locator("#campaign-chart").evaluate(
+        "(chart, finishedEnd) => { const ax = chart._fullLayout.xaxis; return {range: ax.range.map(ax.r2l), "
+        "finished: ax.d2l(finishedEnd), starts: chart.data.map(trace => ax.d2l(trace.x[0])), "
+        "ends: chart.data.map(trace => ax.d2l(trace.x[trace.x.length - 1]))}; }", finished.json()["campaign"]["end"])
+    low, high = axis["range"]
+    assert axis["finished"] < low <= min(axis["starts"]) and high >= max(axis["ends"])  # spans the running ones
+    assert high - low < 60 * 60 * 1000  # minutes of running campaigns, not squeezed by months
     shot(page, "admin")
     assert errors == []
+
+
+def assert_labels_inside(page, chart: str, names: list[str]) -> None:
+    """Every one of ``names`` labels the y axis of ``chart``, whole (lines joined) and drawn inside it."""
+    outer, labels = page.locator(f"{chart} .main-svg").first.evaluate(
+        "svg => [svg.getBoundingClientRect().toJSON(), [...svg.querySelectorAll('.ytick text')]"
+        ".map(label => ({text: label.textContent, ...label.getBoundingClientRect().toJSON()}))]")
+    assert sorted(box["text"].replace(" ", "") for box in labels) == sorted(name.replace(" ", "") for name in names)
+    for box in labels:
+        assert outer["left"] <= box["left"] and box["right"] <= outer["right"], (outer, box)
+        assert outer["top"] <= box["top"] and box["bottom"] <= outer["bottom"], (outer, box)
 
 
 def test_the_pages_fetch_nothing_from_elsewhere(site, page):
@@ -167,6 +228,27 @@ def test_the_pages_fetch_nothing_from_elsewhere(site, page):
     assert requested and all(url.startswith(base) for url in requested), requested
 
 
+# every element whose box runs past the screen's right edge (or left of 0), unless a box around it
+# scrolls or clips it (then that box is the one checked)
+OFF_SCREEN = """width => [...document.querySelectorAll("body *")].filter(element => {
+  const box = element.getBoundingClientRect();
+  if (box.width === 0 || (box.left >= -0.5 && box.right <= width + 0.5)) return false;
+  if (box.right <= 0 || box.bottom <= 0) return false;  // parked above or left of the page: Plotly's text tester
+  for (let around = element.parentElement; around && around !== document.body; around = around.parentElement)
+    if (getComputedStyle(around).overflowX !== "visible") return false;
+  return true;
+}).map(element => `${element.tagName.toLowerCase()}#${element.id}.${element.className.baseVal ?? element.className}`)"""
+
+
+def assert_fits(page, where: str) -> None:
+    """Nothing on the page runs off the screen's width (the viewport's: a phone's browser widens the
+    page's own to its content): no sideways scrolling, no control past the edge."""
+    screen = page.viewport_size["width"]
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= screen, f"{where} is {width} px wide"
+    assert page.evaluate(OFF_SCREEN, screen) == [], f"{where}: off the screen"
+
+
 @pytest.mark.parametrize("path, name", [("/ui/", "preview"), ("/ui/merchant.html", "merchant"),
                                         ("/ui/admin.html", "admin")])
 def test_each_page_fits_a_phones_width(site, browser, path, name):
@@ -176,9 +258,47 @@ def test_each_page_fits_a_phones_width(site, browser, path, name):
         phone = context.new_page()
         phone.goto(f"{base}{path}")
         phone.wait_for_load_state("networkidle")
-        width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        assert width[0] <= width[1], f"{path} scrolls sideways at 390 px: {width}"
+        if name == "preview":  # its lists shown, the filters' longest region name among the options
+            phone.wait_for_function("document.body.dataset.shownBuyer !== undefined")
+            assert phone.locator("#region option").count() > 1
+        if name == "admin":  # signed in: the exposure and campaign charts drawn
+            phone.get_by_label("Admin key").fill(ADMIN)
+            phone.get_by_role("button", name="Open").click()
+            phone.wait_for_selector("#region-chart .main-svg")
+            phone.wait_for_selector("#campaign-chart .main-svg")
+            exposure = httpx.get(f"{base}/v1/admin/exposure", headers={"X-API-Key": ADMIN}).json()
+            assert_labels_inside(phone, "#region-chart", [region["group"] for region in exposure["region"]["groups"]])
+        assert_fits(phone, f"{path} at 390 px")
         shot(phone, f"phone-{name}")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_evaluation_reports_tables_fit_or_scroll(browser, tmp_path, width):
+    """The evaluation report (`recommender evaluate --report`), every metric column filled: at a desktop's
+    and a phone's width the page does not scroll sideways and each table either fits or scrolls in its
+    own box, its last column reachable."""
+    from tests.test_reports import ROWS, evaluation_of
+    from training.evaluate import COLUMNS
+    from training.report import report_html
+
+    metrics = {key.format(k=10): 0.12345 for key, _, _ in COLUMNS}
+    evaluation = evaluation_of([replace(row, metrics=metrics) for row in ROWS])
+    (tmp_path / "report.html").write_text(report_html(evaluation), encoding="utf-8")
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        report = context.new_page()
+        report.goto((tmp_path / "report.html").as_uri())
+        assert_fits(report, f"the report at {width} px")
+        tables = report.locator("table").evaluate_all(
+            "tables => tables.map(table => { const box = table.parentElement; return {"
+            "fits: table.getBoundingClientRect().right <= box.getBoundingClientRect().right + 0.5,"
+            "scrolls: getComputedStyle(box).overflowX === 'auto' && box.scrollWidth > box.clientWidth,"
+            "columns: table.rows[0].cells.length}; })")
+        assert tables[0]["columns"] == len(COLUMNS) + 1  # the metrics table, every column
+        assert all(table["fits"] or table["scrolls"] for table in tables), tables
+        shot(report, f"report-{width}")
     finally:
         context.close()
 
@@ -186,15 +306,17 @@ def test_each_page_fits_a_phones_width(site, browser, path, name):
 def test_the_preview_works_from_the_keyboard(site, page, errors):
     base, _ = site
     page.goto(f"{base}/ui/")
+    page.wait_for_function("document.body.dataset.shownBuyer !== undefined")  # opened on the example buyer
     for _ in range(10):  # from the top of the page, Tab reaches the buyer field
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.id") == "buyer":
             break
     assert page.evaluate("document.activeElement.id") == "buyer"
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"  # focus is visible
+    page.keyboard.press("Control+A")  # over the example buyer the page opened on
     page.keyboard.type("U0000001")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelectorAll('#chosen li.card').length > 0")
+    page.wait_for_function("document.body.dataset.shownBuyer === 'U0000001'")
     first = page.locator("#chosen li.card button.title").first
     first.focus()
     page.keyboard.press("Enter")  # a title is a button: Enter shows its similar items

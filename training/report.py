@@ -220,8 +220,8 @@ def _search_html(evaluation: Evaluation) -> str:
     return (f"<p>{len(search['trials'])} candidates in {search['seconds']:.0f} s of a {search['budget_seconds']:.0f} s "
             f"budget, judged by {metric} on {search['buyers']:,} validation buyers (the last days of the training "
             f"split; this test split was not seen). The chosen model is in bold.</p>"
-            f"<table><thead><tr><th>candidate</th><th>{metric}</th><th>long tail</th><th>seconds</th></tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+            f"<div class='scroll'><table><thead><tr><th>candidate</th><th>{metric}</th><th>long tail</th>"
+            f"<th>seconds</th></tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 def most_accurate_row(evaluation: Evaluation) -> RowResult:
@@ -268,13 +268,15 @@ def _table_html(evaluation: Evaluation) -> str:
         tags = [tag for tag, name in (("served", served), ("most accurate", best)) if row.name == name]
         name = html.escape(row.name) + "".join(f" <span class='tag'>{tag}</span>" for tag in tags)
         body.append(f"<tr><th class='name'>{f'<b>{name}</b>' if row.name == served else name}</th>{cells}</tr>")
-    return f"<table><thead><tr><th>model</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f"<div class='scroll'><table><thead><tr><th>model</th>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+            f"</table></div>")
 
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans SC",sans-serif;margin:2em auto;max-width:70em;
 color:#222;line-height:1.45;padding:0 1em}
 table{border-collapse:collapse;font-size:0.9em;margin:1em 0}
+.scroll{overflow-x:auto;max-width:100%}
 th,td{padding:0.3em 0.7em;border-bottom:1px solid #ddd;text-align:right;font-variant-numeric:tabular-nums}
 th.name,td.name,thead th:first-child{text-align:left;font-weight:normal}
 thead th{border-bottom:2px solid #888}
@@ -346,6 +348,7 @@ def report_html(evaluation: Evaluation, drawn: list[tuple[str, bytes, str]] | No
         "items without purchases.</dd></dl>")
     seconds = evaluation.seconds
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>Recommender evaluation</title><style>{STYLE}</style></head><body>"
             f"<h1>Recommender evaluation</h1><p class='verdict'>{html.escape(verdict(evaluation))}</p><p>{summary}</p>"
             f"<h2>Metrics</h2>{_table_html(evaluation)}{definitions}"

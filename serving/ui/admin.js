@@ -43,11 +43,25 @@ async function model() {
                    line: { dash: "dot" } }],
         legend: { orientation: "h", y: -0.25 } }, CHART_CONFIG);
   }
-  const trials = ((validation.search || {}).trials || []).filter(trial => trial.status === "ok")
-    .sort((a, b) => b.ndcg - a.ndcg).slice(0, 15);
-  document.querySelector("#search tbody").innerHTML = trials.map(trial =>
-    cells([`${trial.family} ${JSON.stringify(trial.params || {})}`, trial.ndcg.toFixed(4),
+  const best = new Map();  // each candidate once (model, parameters and weighting), at its best score
+  for (const trial of ((validation.search || {}).trials || []).filter(trial => trial.status === "ok")) {
+    const key = [candidate(trial), weighting(trial.weighting || {})].join(" on ");
+    if (!best.has(key) || best.get(key).ndcg < trial.ndcg) best.set(key, trial);
+  }
+  const top = [...best.values()].sort((a, b) => b.ndcg - a.ndcg).slice(0, 15);
+  document.querySelector("#search tbody").innerHTML = top.map(trial =>
+    cells([candidate(trial), weighting(trial.weighting || {}), trial.ndcg.toFixed(4),
            trial.long_tail_share.toFixed(3)])).join("");
+}
+
+const candidate = trial => `${trial.family} ${JSON.stringify(trial.params || {})}`;
+
+// The purchase weighting a candidate was fitted on: its scheme, half-life and BM25's parameters.
+function weighting(w) {
+  const parts = [w.scheme || "?"];
+  if (w.half_life_days) parts.push(`half-life ${w.half_life_days} d`);
+  if (w.scheme === "bm25") parts.push(`k1 ${w.bm25_k1}, b ${w.bm25_b}`);
+  return parts.join(", ");
 }
 
 let previousCounts = null;
@@ -79,16 +93,30 @@ async function exposure(key) {
            share(answer.merchant.least_fifth_share)]),
     cells([`long-tail share of the slots, ${answer.buyers} buyers' top ${answer.k}`, share(answer.long_tail_share), ""])]
     .join("");
-  const regions = answer.region.groups;
+  // one row of bars per region, its whole name on the left (wrapped after its commas), as tall as they need
+  const regions = answer.region.groups, names = regions.map(r => wrapped(r.group));
   Plotly.newPlot("region-chart", [
-    { type: "bar", x: regions.map(r => r.group), y: regions.map(r => r.slot_share), name: "share of the top-10 slots" },
-    { type: "bar", x: regions.map(r => r.group), y: regions.map(r => r.sales_share), name: "share of the purchases" }],
-    { barmode: "group", margin: { t: 30, b: 120 }, title: { text: "Regions: shown against bought" },
-      yaxis: { title: { text: "share" } }, legend: { orientation: "h", y: 1.12 } }, CHART_CONFIG);
+    { type: "bar", orientation: "h", y: names, x: regions.map(r => r.slot_share), name: "share of the top-10 slots" },
+    { type: "bar", orientation: "h", y: names, x: regions.map(r => r.sales_share), name: "share of the purchases" }],
+    { barmode: "group", height: 160 + 40 * regions.length, margin: { t: 40, r: 10, b: 110 },
+      title: { text: "Regions: shown against bought" }, xaxis: { title: { text: "share" } },
+      yaxis: { automargin: true, autorange: "reversed", tickfont: { size: 11 } },
+      legend: { orientation: "h", x: 0, y: 0, yref: "container", yanchor: "bottom" } }, CHART_CONFIG);
   const merchants = answer.merchant.groups;
   const shown = merchants.length > 20 ? [...merchants.slice(0, 10), ...merchants.slice(-10)] : merchants;
   document.querySelector("#merchants tbody").innerHTML = shown.map(m =>
     cells([m.group, share(m.slot_share), share(m.sales_share)])).join("");
+}
+
+// a label on lines of at most WRAP characters, broken after its commas (a longer part keeps its line)
+const WRAP = 24;
+function wrapped(label) {
+  const lines = [];
+  for (const part of label.split(", ")) {
+    if (lines.length && lines[lines.length - 1].length + 2 + part.length <= WRAP) lines[lines.length - 1] += `, ${part}`;
+    else lines.push(part);
+  }
+  return lines.join(",<br>");
 }
 
 async function campaigns(key) {
@@ -101,12 +129,18 @@ async function campaigns(key) {
   for (const c of list) for (const [region, count] of Object.entries(c.per_region)) regions.set(region, (regions.get(region) || 0) + count);
   document.querySelector("#regions tbody").innerHTML = [...regions.entries()].sort((a, b) => b[1] - a[1])
     .map(([region, count]) => cells([region, count])).join("");
-  const traces = list.flatMap(c => [
+  // charted: the running campaigns (a finished one would stretch the time axis), else the latest
+  const running = list.filter(c => c.status === "running");
+  const latest = list.slice().sort((a, b) => Date.parse(b.campaign.start) - Date.parse(a.campaign.start)).slice(0, 1);
+  const charted = running.length ? running : latest;
+  const traces = charted.flatMap(c => [
     { x: c.delivery_curve.map(p => p.at), y: c.delivery_curve.map(p => p.planned), mode: "lines",
       line: { dash: "dash" }, name: `${c.campaign.campaign_id} plan` },
     { x: c.delivery_curve.map(p => p.at), y: c.delivery_curve.map(p => p.delivered), mode: "lines+markers",
       name: `${c.campaign.campaign_id} delivered` }]);
-  Plotly.newPlot("campaign-chart", traces, { margin: { t: 30, r: 10 }, title: { text: "Delivered against the plan" },
+  const which = running.length ? "running" : charted.map(c => `latest, ${c.status}`).join("") || "no campaign";
+  Plotly.newPlot("campaign-chart", traces, { margin: { t: 30, r: 10 },
+                                             title: { text: `Delivered against the plan (${which})` },
                                              yaxis: { title: { text: "impressions" } },
                                              legend: { orientation: "h", y: -0.2 } }, CHART_CONFIG);
 }

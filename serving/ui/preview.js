@@ -29,19 +29,24 @@ function render(listId, items) {
   document.getElementById(listId).innerHTML = items.map(card).join("");
 }
 
+let asked = 0;  // the latest request: an earlier answer arriving after it is not shown
+
 async function show() {
   const niche = document.getElementById("niche").value;
   document.getElementById("niche-value").textContent = niche;
-  const path = `/v1/users/${encodeURIComponent(buyerId())}/recommendations?`;
+  const buyer = buyerId();
+  const path = `/v1/users/${encodeURIComponent(buyer)}/recommendations?`;
+  const ticket = ++asked;
   try {
     const [chosen, zero] = await Promise.all([api(path + query(niche)), api(path + query(0))]);
+    if (ticket !== asked) return;
     render("chosen", chosen.items);
     render("zero", zero.items);
     showMessage(chosen.personalized ? `Personalised for ${chosen.user_id} (model ${chosen.model_version}).`
       : "Not a known buyer: the city tier's cold-start ranking.");
-    document.body.dataset.shownNiche = niche;
+    Object.assign(document.body.dataset, { shownNiche: niche, shownBuyer: buyer });
   } catch (error) {
-    showMessage(error.message);
+    if (ticket === asked) showMessage(error.message);
   }
 }
 
@@ -73,18 +78,33 @@ document.getElementById("niche").addEventListener("input", () => {
   clearTimeout(pending);
   pending = setTimeout(show, 150);  // re-rank live as the slider moves
 });
+document.getElementById("tier").addEventListener("change", event => {
+  if (event.target.value) document.getElementById("buyer").value = "";  // a new buyer, not the one filled in
+});
 document.addEventListener("click", event => {
   const target = event.target.closest("[data-similar]");
   if (target) similar(target.dataset.similar);
 });
-async function defaultKnob() {
+// Opens on the served model: its default niche knob (exactly: the slider steps by 0.05 unless the
+// served value lies between its steps) and a buyer it knows, whose lists are shown at once.
+async function servedDefaults() {
   try {
     const model = await api("/v1/model");
-    if (model.default_niche != null) document.getElementById("niche").value = model.default_niche;
+    const knob = document.getElementById("niche");
+    if (model.default_niche != null) {
+      knob.value = model.default_niche;
+      if (Number(knob.value) !== model.default_niche) {
+        knob.step = "any";
+        knob.value = model.default_niche;
+      }
+    }
+    const buyer = document.getElementById("buyer");
+    if (model.example_buyer && !buyer.value) buyer.value = model.example_buyer;
+    await show();
   } catch (error) {
     showMessage(error.message);
   }
 }
 
 facets();
-defaultKnob();
+servedDefaults();
