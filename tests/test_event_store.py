@@ -28,7 +28,7 @@ def purchase(event_id: str, user: str = "u1", item: str = "FH-1", **fields) -> E
 
 def test_open_creates_the_schema_with_its_indexes(store):
     assert store.schema_version() == EventStore.newest_schema_version()
-    inspector = inspect(store.engine)
+    inspector = inspect(store.connection_pool)
     assert {"events", "items", "alembic_version"} <= set(inspector.get_table_names())
     indexes = {index["name"]: index for index in inspector.get_indexes("events")}
     assert indexes["events_event_id"]["unique"] and indexes["events_event_id"]["column_names"] == ["event_id"]
@@ -39,13 +39,13 @@ def test_open_upgrades_a_store_of_an_older_schema(store_url):
     store = EventStore(store_url)
     store.migrate("0001")  # as an earlier release left it
     assert store.schema_version() == "0001"
-    assert "items_updated" not in {index["name"] for index in inspect(store.engine).get_indexes("items")}
+    assert "items_updated" not in {index["name"] for index in inspect(store.connection_pool).get_indexes("items")}
     store.close()
     upgraded = EventStore.open(store_url)
     assert upgraded.schema_version() == EventStore.newest_schema_version() == "0006"
-    assert "items_updated" in {index["name"] for index in inspect(upgraded.engine).get_indexes("items")}
+    assert "items_updated" in {index["name"] for index in inspect(upgraded.connection_pool).get_indexes("items")}
     assert {"models", "campaigns", "campaign_buyers", "campaign_items", "campaign_minutes", "lots", "lot_items",
-            "lot_sales"} <= set(inspect(upgraded.engine).get_table_names())
+            "lot_sales"} <= set(inspect(upgraded.connection_pool).get_table_names())
     upgraded.close()
 
 
@@ -116,7 +116,7 @@ def test_an_unreachable_postgresql_is_a_store_error_without_the_password():
 
 def test_a_store_behind_the_code_is_refused_without_migrating(store_url):
     store = EventStore(store_url)
-    with store.engine.connect() as connection:  # a database that was never migrated
+    with store.connection_pool.connect() as connection:  # a database that was never migrated
         connection.execute(text("SELECT 1"))
     with pytest.raises(StoreError, match=f"schema version None, not {EventStore.newest_schema_version()}"):
         EventStore.open(store_url, migrate=False)

@@ -150,7 +150,7 @@ class LiveLots:
         store = EventStore.open(self.store_url, migrate=False)
         found = defaultdict(list)
         try:
-            with store.engine.connect() as connection:
+            with store.connection_pool.connect() as connection:
                 for lot_id, event_id, units in connection.execute(select(
                         lot_sales.c.lot_id, lot_sales.c.event_id, lot_sales.c.units).where(
                         lot_sales.c.merchant_id == self.merchant)):

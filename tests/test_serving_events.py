@@ -107,7 +107,7 @@ def test_without_a_store_the_route_is_503(monkeypatch):
 
 
 def test_a_store_that_cannot_write_is_503_and_stores_nothing(client):
-    with state_of(client.app).store.engine.connect() as connection:  # the table gone: every write fails
+    with state_of(client.app).store.connection_pool.connect() as connection:  # the table gone: every write fails
         connection.exec_driver_sql("ALTER TABLE events RENAME TO events_away")
         connection.commit()
     answer = post(client, [event("e1")])

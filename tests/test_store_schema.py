@@ -20,7 +20,7 @@ def migrated(store_url):
 
 def differences(store: EventStore, declared: MetaData) -> list:
     """What Alembic's autogenerate would change to turn the migrated database into ``declared``."""
-    with store.engine.connect() as connection:
+    with store.connection_pool.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
         return compare_metadata(context, declared)
 
@@ -31,7 +31,7 @@ def test_the_migrations_build_the_declared_tables(migrated):
 
 def test_the_migrations_build_the_declared_check_constraints(migrated):
     """Alembic does not compare check constraints: their names are compared here."""
-    inspector = inspect(migrated.engine)
+    inspector = inspect(migrated.connection_pool)
     for table in metadata.sorted_tables:
         declared = {constraint.name for constraint in table.constraints if isinstance(constraint, CheckConstraint)}
         assert {found["name"] for found in inspector.get_check_constraints(table.name)} == declared, table.name

@@ -68,7 +68,7 @@ class Campaigns:
         return found[0] if found else None
 
     def _records(self, query: Select[Any]) -> list[CampaignRecord]:
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return [CampaignRecord(row.campaign_id, json.loads(row.definition), row.delivered, row.created_us,
                                    row.stopped_us) for row in connection.execute(query)]
 
@@ -114,7 +114,7 @@ class Campaigns:
         """What campaigns converted, over every campaign: the impressions delivered, and the
         purchases that followed them (purchases of a campaign's items, after its start, by buyers
         it reached; a buyer's purchases of one item count once per campaign)."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             impressions = connection.execute(select(func.coalesce(func.sum(campaigns.c.delivered), 0))).scalar_one()
             followed = (select(campaign_buyers.c.campaign_id, campaign_buyers.c.user_id, campaign_items.c.item_id)
                         .join(campaign_items, campaign_items.c.campaign_id == campaign_buyers.c.campaign_id)
@@ -136,7 +136,7 @@ class Campaigns:
 
     def delivery(self, campaign_id: str) -> CampaignDelivery:
         """Where the campaign's impressions went so far."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             buyers = connection.execute(select(func.count()).select_from(campaign_buyers)
                                         .where(campaign_buyers.c.campaign_id == campaign_id)).scalar_one()
             per_item = dict(connection.execute(select(campaign_items.c.item_id, campaign_items.c.shown)
@@ -148,6 +148,6 @@ class Campaigns:
 
     def buyer_impressions(self, campaign_id: str) -> dict[str, int]:
         """The campaign's impressions per buyer."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return dict(connection.execute(select(campaign_buyers.c.user_id, campaign_buyers.c.shown)
                                            .where(campaign_buyers.c.campaign_id == campaign_id)).all())

@@ -1,5 +1,5 @@
-"""The store's database: one SQLAlchemy engine on SQLite (the embedded default) or PostgreSQL, its
-migrations, and the writers' turn that every aggregate's writes take.
+"""The store's database: one SQLAlchemy connection pool (an ``Engine``) on SQLite (the embedded
+default) or PostgreSQL, its migrations, and the writers' turn that every aggregate's writes take.
 
 One schema for both (:mod:`recommender.store.schema`), created and upgraded by versioned Alembic
 migrations (:mod:`recommender.store.migrations`; :meth:`Database.open` runs them). URLs:
@@ -65,7 +65,7 @@ def from_us(microseconds: int) -> datetime:
     return datetime.fromtimestamp(microseconds / 1_000_000, UTC)
 
 
-def engine_url(url: str) -> str:
+def driver_url(url: str) -> str:
     """``url`` with the driver this project uses for its scheme, or a ``StoreError``."""
     try:
         parsed = make_url(url)
@@ -80,10 +80,10 @@ def engine_url(url: str) -> str:
     return parsed.set(drivername=DRIVERS[backend]).render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url)
+def _sqlite_pool(url: str) -> Engine:
+    pool = create_engine(url)
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(pool, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None  # transactions begin where _begin says, not where pysqlite guesses
         cursor = dbapi_connection.cursor()
@@ -91,13 +91,13 @@ def _sqlite_engine(url: str) -> Engine:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(pool, "begin")
     def _begin(connection: Connection) -> None:
         # a writer takes the write lock at BEGIN: two processes never deadlock upgrading a read lock
         connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("writes")
                                    else "BEGIN")
 
-    return engine
+    return pool
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -110,24 +110,24 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 class Database:
-    """The database at ``url``: its engine, migrations and writers' turn (see the module's documentation)."""
+    """The database at ``url``: its connection pool, migrations and writers' turn (see the module's documentation)."""
 
     def __init__(self, url: str):
-        self.url = engine_url(url)
+        self.url = driver_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         self._turn_file: BinaryIO | None = None
         self._thread_turn = threading.Lock()
         if self.dialect == "sqlite":
             path = make_url(self.url).database
-            assert path is not None  # engine_url refuses a sqlite URL without one
+            assert path is not None  # driver_url refuses a sqlite URL without one
             database = Path(path).expanduser()
             database.parent.mkdir(parents=True, exist_ok=True)
-            self.engine = _sqlite_engine(self.url)
+            self.connection_pool = _sqlite_pool(self.url)
             # writers take turns through this file's lock (closed in close)
             self._turn_file = open(database.with_name(database.name + ".writers"), "a+b")
         else:
             try:
-                self.engine = create_engine(self.url, pool_pre_ping=True)
+                self.connection_pool = create_engine(self.url, pool_pre_ping=True)
             except ModuleNotFoundError as exc:  # the driver, psycopg: the [postgres] extra
                 missing = missing_extra(exc, "a postgresql:// store")
                 if missing is None:
@@ -163,13 +163,13 @@ class Database:
 
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to ``revision`` (the newest migration by default; nothing to do when it is there)."""
-        with self.engine.connect().execution_options(writes=True) as connection:
+        with self.connection_pool.connect().execution_options(writes=True) as connection:
             command.upgrade(alembic_config(connection), revision)
             connection.commit()
 
     def schema_version(self) -> str | None:
         """The migration the database is at (None: an empty database)."""
-        with self.engine.connect() as connection:
+        with self.connection_pool.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     @staticmethod
@@ -194,7 +194,7 @@ class Database:
         sleeps in the kernel until its turn instead of polling SQLite's busy handler, whose
         back-off put 140-870 ms on the p99 of two workers' writes)."""
         with self._turn():
-            with self.engine.connect().execution_options(writes=True) as connection, connection.begin():
+            with self.connection_pool.connect().execution_options(writes=True) as connection, connection.begin():
                 if self.dialect == "postgresql":
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
                 yield connection
@@ -212,7 +212,7 @@ class Database:
                 fcntl.flock(self._turn_file, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        """Close the engine's connections and the writers' lock file."""
-        self.engine.dispose()
+        """Close the pool's connections and the writers' lock file."""
+        self.connection_pool.dispose()
         if self._turn_file is not None:
             self._turn_file.close()

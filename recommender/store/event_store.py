@@ -9,7 +9,7 @@ each in a module of its own:
 * :attr:`EventStore.lots`: merchants' harvest lots and the units sold, which stored purchases
   count against (:mod:`recommender.store.lots`).
 
-They share the database's engine and its writers' turn. :meth:`EventStore.open` migrates the
+They share the database's connection pool and its writers' turn. :meth:`EventStore.open` migrates the
 database (or checks it is migrated) and :meth:`EventStore.close` closes it.
 """
 from __future__ import annotations

@@ -97,7 +97,7 @@ class Events:
         return added
 
     def _stored(self, statement: Select[Any]) -> list[StoredEvent]:
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return [StoredEvent(**row) for row in connection.execute(statement).mappings()]
 
     def history(self, user_id: str) -> list[StoredEvent]:
@@ -110,12 +110,12 @@ class Events:
 
     def last_seq(self) -> int:
         """The position of the newest event (0 when there is none)."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return connection.execute(select(func.max(events.c.seq))).scalar_one() or 0
 
     def count(self) -> int:
         """How many events are stored."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return connection.execute(select(func.count()).select_from(events)).scalar_one()
 
     def purchases(self) -> pd.DataFrame:
@@ -127,7 +127,7 @@ class Events:
         query = (select(events.c.event_id, events.c.user_id, events.c.item_id, events.c.type,
                         events.c.timestamp_us, events.c.quantity, events.c.city_tier)
                  .where(events.c.type.in_(["purchase", "return"])).order_by(events.c.seq))
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             frame = pd.read_sql_query(query, connection)
         sign = frame.pop("type").map({"return": -1.0}).fillna(1.0)
         net = (frame["quantity"] * sign).groupby([frame["user_id"], frame["item_id"]]).transform("sum")
@@ -144,7 +144,7 @@ class Events:
         arrival order: what training weighs as the config says (``event_weights``)."""
         query = (select(events.c.user_id, events.c.item_id, events.c.type, events.c.timestamp_us)
                  .where(events.c.type.in_(SIGNAL_TYPES)).order_by(events.c.seq))
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             frame = pd.read_sql_query(query, connection)
         frame["timestamp"] = pd.to_datetime(frame.pop("timestamp_us"), unit="us", utc=True)
         return frame

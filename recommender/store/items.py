@@ -47,11 +47,11 @@ class Items:
     def known(self, item_ids: list[str]) -> set[str]:
         """Those of ``item_ids`` written through the API (available or not)."""
         query = select(items.c.item_id).where(items.c.item_id.in_(item_ids))
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return set(connection.execute(query).scalars())
 
     def since(self, updated_us: int) -> list[Item]:
         """Items written at or after ``updated_us``, oldest first."""
         query = select(items).where(items.c.updated_us >= updated_us).order_by(items.c.updated_us, items.c.item_id)
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return [Item(**row) for row in connection.execute(query).mappings()]

@@ -139,18 +139,18 @@ class Lots:
 
     def get(self, merchant_id: str, lot_id: str) -> LotRecord | None:
         """The merchant's lot ``lot_id``, or None when there is none."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             found = self._read(connection, lots.c.merchant_id == merchant_id, lots.c.lot_id == lot_id)
         return found[0] if found else None
 
     def of_merchant(self, merchant_id: str) -> list[LotRecord]:
         """The merchant's lots, withdrawn ones too, oldest first."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return self._read(connection, lots.c.merchant_id == merchant_id)
 
     def all(self) -> list[LotRecord]:
         """Every merchant's lots, withdrawn ones too, oldest first (the operator's view)."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             return self._read(connection)
 
     def withdraw(self, merchant_id: str, lot_id: str) -> bool:

@@ -40,7 +40,7 @@ class ModelRegistry:
 
     def newest_first(self) -> list[ModelRecord]:
         """Every registered model, newest first."""
-        with self.database.engine.connect() as connection:
+        with self.database.connection_pool.connect() as connection:
             rows = connection.execute(select(models).order_by(models.c.created_us.desc())).mappings()
             return [ModelRecord(**row) for row in rows]
 
