@@ -38,6 +38,7 @@ BLAS is limited to one thread per process (set in the lifespan): the server scal
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -58,6 +59,8 @@ from serving.settings import ServingSettings, env_name
 from serving.state import ServingState, state_of
 from serving.watcher import Watcher
 
+log = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is about 0.7 MB; larger is a 413
 
 
@@ -71,6 +74,10 @@ async def lifespan(app: FastAPI):
     watcher = Watcher(state)
     # ready means caught up: the first check replays the event store before the server listens
     await asyncio.to_thread(watcher.check)
+    if state.served is not None:
+        settings = state.settings
+        log.info("ready: model %s%s; open http://%s:%d/ui/", state.model_version,
+                 ", every stored event replayed" if state.store is not None else "", settings.host, settings.port)
     following = asyncio.create_task(watcher.run())
     try:
         yield

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import uvicorn
 
+from recommender.logs import configure_logging
 from recommender.signals import interrupt_on_sigterm
 from serving.app import create_app
 from serving.draining import DrainingServer
@@ -89,9 +90,12 @@ def bound_allocator() -> None:
         mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
-def run_worker(settings: ServingSettings) -> None:
+def run_worker(settings: ServingSettings, log_level: int | None = None) -> None:
     """One server process: the app of ``settings`` (``create_app``, which loads the model), then
-    its own ``SO_REUSEPORT`` socket and a uvicorn server on it."""
+    its own ``SO_REUSEPORT`` socket and a uvicorn server on it; ``log_level``: configure logging
+    as the parent's (a spawned worker process starts without it)."""
+    if log_level is not None:
+        configure_logging(log_level)
     bound_allocator()
     config = uvicorn.Config(partial(create_app, settings), factory=True, access_log=settings.access_log,
                             timeout_graceful_shutdown=10, backlog=BACKLOG)
@@ -137,7 +141,7 @@ def _supervise(settings: ServingSettings) -> int:
     """Start the settings' worker processes and wait for them (see :func:`serve`)."""
     workers = settings.workers
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=run_worker, args=(settings,), name=f"worker-{i + 1}")
+    processes = [context.Process(target=run_worker, args=(settings, logging.getLogger().level), name=f"worker-{i + 1}")
                  for i in range(workers)]
     for process in processes:
         process.start()

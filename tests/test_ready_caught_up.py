@@ -44,6 +44,7 @@ def test_every_first_answer_after_readiness_reflects_purchases_acknowledged_befo
     env = {INGEST_KEYS_ENV: KEY}
     store = ("--store", f"sqlite:///{tmp_path / 'events.sqlite3'}")
     server = ServerProcess(small_model, 2, *store, env=env).start()
+    assert server.log_text().count("every stored event replayed; open http://") == 2  # each worker says so
     with httpx.Client(base_url=server.url, timeout=30, headers={"X-API-Key": KEY}) as client:
         bought = {user_id: top_item(client, user_id) for user_id in buyers}  # each buyer buys their first pick
         for number in range(FILLER_BATCHES):

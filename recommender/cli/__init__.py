@@ -16,6 +16,7 @@ from recommender.cli import data, forecast, models, serve
 from recommender.cli.commands import Group
 from recommender.contract import ContractError
 from recommender.extras import MissingExtraError, missing_extra
+from recommender.logs import configure_logging
 from recommender.signals import interrupt_on_sigterm
 
 GROUPS: tuple[Group, ...] = (data.commands, models.commands, forecast.commands, serve.commands)
@@ -51,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``recommender`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     interrupt_on_sigterm()  # one line, no traceback (serve drains instead)
     try:
         return args.run(args)
