@@ -58,9 +58,10 @@ FIRST_TIME_TEXTS = {"collaborative": "bought by buyers with similar purchases", 
 
 def repeat_reason(interval_days: float, since_days: float, voice: str = "buyer") -> str:
     """Why a buy-again item is shown: "you buy this about every 5 weeks; last bought 6 weeks ago"
-    (the days since the last purchase count to the end of the model's data); ``voice="audience"``
-    says it of the buyer ("buys it about every ...")."""
-    return f"{REPEAT_PACE[voice]} about every {_duration(interval_days)}; last bought {_duration(since_days)} ago"
+    ("last bought today" under a day); ``voice="audience"`` says it of the buyer ("buys it about
+    every ...")."""
+    since = "today" if since_days < 1 else f"{_duration(since_days)} ago"
+    return f"{REPEAT_PACE[voice]} about every {_duration(interval_days)}; last bought {since}"
 
 
 def repeat_reasons(repeat: RepeatScores, user: int, items: np.ndarray, voice: str = "buyer") -> list[str]:

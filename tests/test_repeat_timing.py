@@ -11,7 +11,7 @@ from recommender.explain import repeat_reason
 from recommender.features.encoders import IdEncoder
 from recommender.features.repeat import bought_again, item_groups, pair_history
 from recommender.loaders import load_dataset
-from recommender.models.repeat import FEATURES, RepeatTiming
+from recommender.models.repeat import FEATURES, RepeatScores, RepeatTiming
 from training.buy_again import evaluate_buy_again
 
 REFERENCE = pd.Timestamp("2026-06-30")
@@ -137,7 +137,8 @@ def test_evaluate_buy_again_command_prints_the_table(small_market, capsys):
 
 @pytest.mark.parametrize("interval, since, text", [
     (35.2, 41.0, "you buy this about every 5 weeks; last bought 6 weeks ago"),
-    (1.0, 0.2, "you buy this about every 1 day; last bought 1 day ago"),
+    (1.0, 0.2, "you buy this about every 1 day; last bought today"),
+    (1.0, 1.0, "you buy this about every 1 day; last bought 1 day ago"),
     (91.0, 13.0, "you buy this about every 3 months; last bought 13 days ago"),
 ])
 def test_repeat_reasons_say_the_pace_in_the_unit_a_person_would(interval, since, text):
@@ -166,6 +167,76 @@ def test_buy_again_command_lists_each_buyers_earlier_items_likeliest_first(small
         assert group.score.is_monotonic_decreasing and group.score.between(0, 1).all()
         assert len(group) == min(5, len(bought[user] - unavailable))
     assert rows.reason.str.fullmatch(r"you buy this about every \d+ (day|week|month)s?; "
-                                     r"last bought \d+ (day|week|month)s? ago").all()
+                                     r"last bought (today|\d+ (day|week|month)s? ago)").all()
     repeat = json.loads((small_model / MANIFEST).read_text())["validation"]["repeat_timing"]
     assert repeat["bought_again"] > 0 and set(repeat["weights"]) == set(FEATURES)
+
+
+@pytest.fixture(scope="module")
+def weekly_and_monthly_scores():
+    """Repeat timing fitted on two weeks before the reference, and the scores of the whole history."""
+    lines = weekly_and_monthly_buyers(200)
+    cutoff = REFERENCE - pd.Timedelta(days=14)
+    before, after = lines[lines.timestamp <= cutoff], lines[lines.timestamp > cutoff]
+    history = pair_history(before, users_of(lines), 3, reference_time=cutoff)
+    later = sp.csr_matrix((np.ones(len(after)), (after.user_id.cat.codes, after.item_id.cat.codes)),
+                          shape=history.pattern.shape)
+    groups = np.zeros(3, dtype=np.int64)
+    model = RepeatTiming(horizon_days=14).fit(history, groups, bought_again(history, later))
+    whole = pair_history(lines, users_of(lines), 3, reference_time=REFERENCE)
+    return whole, model.scores(whole, groups)
+
+
+DAY_US = 86_400 * 1_000_000
+REFERENCE_US = REFERENCE.value // 1_000
+
+
+def test_a_buyer_scored_at_the_reference_time_without_new_purchases_gets_the_batch_figures(weekly_and_monthly_scores):
+    _, scores = weekly_and_monthly_scores
+    for buyer in range(200):
+        row = slice(scores.probability.indptr[buyer], scores.probability.indptr[buyer + 1])
+        for found in (scores.buyer(buyer), scores.buyer(buyer, REFERENCE_US), scores.widened(5).buyer(buyer)):
+            np.testing.assert_array_equal(found.items, scores.probability.indices[row])
+            np.testing.assert_allclose(found.probability, scores.probability.data[row], rtol=1e-6)
+            np.testing.assert_allclose(found.interval, scores.interval[row], rtol=1e-6)
+            np.testing.assert_array_equal(found.last_age, scores.last_age[row])
+    # a time before the reference counts as the reference time
+    np.testing.assert_array_equal(scores.buyer(0, REFERENCE_US - 9 * DAY_US).probability, scores.buyer(0).probability)
+
+
+def test_an_item_bought_again_just_now_drops_and_an_overdue_one_rises_as_the_date_advances(weekly_and_monthly_scores):
+    history, scores = weekly_and_monthly_scores
+    rice = history.items == 1
+    due = int(history.buyers[rice & (history.last_age >= 20)][0])
+    before = scores.buyer(due)
+    now = scores.buyer(due, REFERENCE_US + DAY_US // 2, bought=np.array([1]), bought_us=np.array([REFERENCE_US]))
+    assert list(now.items) == [0, 1]
+    assert now.probability[1] < before.probability[1] / 2 and now.last_age[1] == 0
+    assert now.top(2).items[0] == 0  # rice, first before, now after tea
+    fresh = int(history.buyers[rice & (history.last_age <= 3)][0])
+    rising = [scores.buyer(fresh, REFERENCE_US + days * DAY_US).probability[1] for days in (0, 10, 20)]
+    assert rising[0] < rising[1] < rising[2]
+    assert scores.buyer(fresh, REFERENCE_US + 20 * DAY_US).last_age[1] == history.last_age[
+        rice & (history.buyers == fresh)][0] + 20
+
+
+def test_a_first_purchase_since_training_joins_the_buyers_items_with_the_items_pace(weekly_and_monthly_scores):
+    history, scores = weekly_and_monthly_scores
+    now = REFERENCE_US + 3 * DAY_US
+    found = scores.buyer(0, now, bought=np.array([2]), bought_us=np.array([now - DAY_US]))
+    assert list(found.items) == [0, 1, 2] and found.last_age[2] == 1
+    assert 0 < found.probability[2] < 1 and np.isfinite(found.interval[2])
+    newcomer = scores.buyer(-1, now, bought=np.array([0, 0]), bought_us=np.array([now - 9 * DAY_US, now]))
+    assert list(newcomer.items) == [0] and newcomer.last_age[0] == 0
+    assert newcomer.interval[0] == pytest.approx(7, rel=0.2)  # two purchase days 9 days apart, shrunk to tea's week
+    assert len(scores.buyer(-1).items) == 0
+
+
+def test_scores_saved_before_the_clock_give_the_stored_figures(weekly_and_monthly_scores):
+    _, scores = weekly_and_monthly_scores
+    old = RepeatScores(scores.probability, scores.interval, scores.last_age, scores.reference_time,
+                       scores.horizon_days)
+    found = old.buyer(3, REFERENCE_US + 30 * DAY_US, bought=np.array([2]), bought_us=np.array([REFERENCE_US]))
+    row = slice(scores.probability.indptr[3], scores.probability.indptr[4])
+    np.testing.assert_array_equal(found.probability, scores.probability.data[row])
+    np.testing.assert_array_equal(found.last_age, scores.last_age[row])
