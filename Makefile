@@ -17,24 +17,26 @@ ADMIN_KEY ?= demo-admin-key
 # the project itself is installed on top without resolving anything again. requirements.lock holds
 # what the demo runs: the core and the extras DEMO_EXTRAS; requirements-test.lock every extra
 # (PostgreSQL's driver and Spark too) and the test tools, at the same versions (docs/dependencies.md).
+# uv installs them (measured on a fresh venv, 2 busy cores: pip 135 s, 95 of them silent; uv 9 s).
 DEMO_EXTRAS := forecast serve report
+UV_VERSION := uv>=0.13,<0.14
+UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python
 $(BIN)/recommender: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet '$(UV_VERSION)'
+	$(UV_INSTALL) -r requirements.lock
+	$(UV_INSTALL) --no-deps -e .
 	touch $@
 
 install: $(BIN)/recommender
 
 $(VENV)/.test-packages: $(BIN)/recommender requirements-test.lock
-	$(BIN)/pip install --quiet -r requirements-test.lock
+	$(UV_INSTALL) -r requirements-test.lock
 	touch $@
 
 # After changing the dependencies in pyproject.toml: resolve everything (every extra) once, then the
 # demo's packages at the versions chosen there.
 lock: install
-	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 -o requirements-test.lock
 	$(BIN)/uv pip compile pyproject.toml $(DEMO_EXTRAS:%=--extra %) --universal --python-version 3.11 \
 		-c requirements-test.lock -o requirements.lock
