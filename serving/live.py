@@ -12,11 +12,12 @@ Each worker follows the event store (:meth:`LiveBuyers.follow`): for every buyer
 purchases or returns it rebuilds the buyer's history (the stored row plus the new purchases,
 minus returned items), lets the model fold it in (factor models solve the buyer's vector from it,
 item-item models read it as it is: :class:`recommender.engine.Histories`), and recomputes the
-buyer's default list. Requests for that
-buyer are then answered from it, so a bought item leaves the buyer's recommendations, from every
-worker, within about a second of its acknowledgement, and a buyer the model has never seen is
-personalised from the first purchase. Views and carts change no live ranking (training weighs them:
-``event_weights``).
+buyer's default list; it keeps the buyer's purchases since training with their times, which
+buy-again scores at the request's time (:meth:`recommender.models.repeat.RepeatScores.buyer`).
+Requests for that buyer are then answered from it, so a bought item leaves the buyer's
+recommendations, from every worker, within about a second of its acknowledgement, and a buyer the
+model has never seen is personalised from the first purchase. Views and carts change no live
+ranking (training weighs them: ``event_weights``).
 
 A new purchase weighs what a purchase of that item typically weighs in the training data (the
 mean of the item's nonzero weights; 1 for items nobody bought), whatever the weighting scheme.
@@ -62,6 +63,8 @@ class LiveBuyer:
     bought: np.ndarray  # item codes (int32) of the history the model folds in...
     weights: np.ndarray  # ...and their weights (float32): 8 bytes an item, not a dict's hundred
     listed: Listed  # the default list (the re-ranker's depth), with reason ids
+    purchases: np.ndarray  # item codes (int64) of the purchases since training, not returned (buy-again)...
+    purchased_us: np.ndarray  # ...and when each was made (int64, microseconds since the epoch)
 
     def history(self) -> dict[int, float]:
         """The history as item code -> weight (to change it)."""
@@ -172,17 +175,23 @@ class LiveBuyers:
     def _rebuild(self, changed: dict[str, list[StoredEvent]]) -> None:
         """Apply each buyer's events to their history and score all of them in one engine call."""
         engine = self.engine
-        rebuilt = []
+        rebuilt, purchases = [], {}
         for user_id, events in changed.items():
             code, tier, weights = self._history(user_id)
+            current = self.buyers.get(user_id)
+            live = [] if current is None else list(zip(current.purchases.tolist(), current.purchased_us.tolist()))
             for event in events:
                 item = engine.items.code_of(event.item_id)
                 if event.type == "return":
                     weights.pop(item, None)  # a return cancels the buyer's purchases of the item
+                    live = [(other, at) for other, at in live if other != item]  # and buy-again's live ones
                 else:
                     weights[item] = max(weights.get(item, 0.0), float(self.item_weight[item]))
+                    live.append((item, event.timestamp_us))
                 tier = event.city_tier or tier
             rebuilt.append((user_id, code, tier, *as_arrays(weights)))
+            purchases[user_id] = (np.array([item for item, _ in live], dtype=np.int64),
+                                  np.array([at for _, at in live], dtype=np.int64))
         rows = [history_rows(bought, weights, engine.n_items) for *_, bought, weights in rebuilt]
         histories = Histories(sp.vstack([row.weights for row in rows], format="csr"),
                               sp.vstack([row.purchased for row in rows], format="csr"))
@@ -192,7 +201,8 @@ class LiveBuyers:
         for (user_id, code, tier, bought, weights), row_codes, row_scores in zip(rebuilt, codes, scores):
             listed = valid_prefix(row_codes, row_scores)
             reasons = self.explainer.reason_ids(listed.codes, bought, tier or None)
-            self.buyers[user_id] = LiveBuyer(code, tier, bought, weights, Listed(listed.codes, listed.scores, reasons))
+            self.buyers[user_id] = LiveBuyer(code, tier, bought, weights, Listed(listed.codes, listed.scores, reasons),
+                                             *purchases[user_id])
 
 
 class LiveItems:

@@ -136,12 +136,18 @@ class SimilarItemsQuery(BaseModel):
     distinct_products: DistinctProducts = None
 
 
+Day = date  # a field named ``date`` would hide the type in its class
+
+
 class BuyAgainQuery(BaseModel):
     """The query parameters of ``GET /v1/users/{user_id}/buy-again``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     k: ListLength = 10
+    date: Day | None = Field(None, description="Score as of the end of this day (UTC; default: now), e.g. to preview "
+                                               "a later day; a day before the model's data end counts as its end.",
+                             examples=["2026-12-24"])
 
 
 class AudienceQuery(BaseModel):

@@ -9,11 +9,14 @@ threadpool would only slow down; the server scales with processes.
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from recommender.engine import Histories
-from recommender.explain import popular_id, repeat_reasons
+from recommender.explain import popular_id, repeat_reason
+from recommender.store import to_us
 from serving.live import LiveBuyer, LiveOverlay
 from serving.parameters import NO_PARAMETERS, Parameters
 from serving.precomputed import Listed, valid_prefix
@@ -55,11 +58,13 @@ async def recommendations(request: Request) -> Response:
     k, tier = query.k, query.city_tier
     niche = engine.knob(query.niche)
     distinct = engine.distinct(query.distinct_products)
+    cap = engine.max_per_group if query.max_per_group is None else query.max_per_group
+    rules = {"distinct_products": distinct, "max_per_group": cap}
     defaults = (mask is None and query.exclude_purchased and niche == engine.default_niche
-                and distinct == engine.distinct())
+                and distinct == engine.distinct() and cap == engine.max_per_group)
     buyer = live.buyers.get(user_id)
     if buyer is not None:  # purchases since training: the buyer's history as the event store has it
-        listed = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults, distinct)
+        listed = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults, rules)
         tier = tier or buyer.tier
         listed, campaigns = await _with_campaigns(state, live, user_id, buyer.code, tier, buyer.bought, listed,
                                                   buyer.histories(engine.n_items))
@@ -69,10 +74,10 @@ async def recommendations(request: Request) -> Response:
     if listed is not None and not live.items.shows(listed.codes):
         listed = None  # an item of the precomputed list was made unavailable since: compute the list
     if listed is None:
-        key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price, distinct)
+        key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price, distinct, cap)
         listed = valid_prefix(*await state.batcher.recommend(
             engine, key, code, tier, available=live.available, k=k, niche=niche, mask=mask,
-            include_purchased=not query.exclude_purchased, distinct_products=distinct))
+            include_purchased=not query.exclude_purchased, **rules))
     codes, scores, reason_ids = listed
     if tier is None:
         tier = int(engine.user_tiers[code]) if code >= 0 else 0
@@ -99,16 +104,17 @@ async def _with_campaigns(state: ServingState, live: LiveOverlay, user_id: str, 
 
 
 def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, tier: int | None, niche: float,
-              mask: np.ndarray | None, exclude_purchased: bool, defaults: bool, distinct: bool) -> Listed:
+              mask: np.ndarray | None, exclude_purchased: bool, defaults: bool, rules: dict) -> Listed:
     """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
-    default list when the request asks for it, else scored now (one buyer: no batching)."""
+    default list when the request asks for it, else scored now (one buyer: no batching) with the
+    list ``rules`` (``distinct_products``, ``max_per_group``) the request asks for."""
     if defaults and tier is None and k <= live.buyers.depth and live.items.shows(buyer.listed.codes[:k]):
         return Listed(*(part[:k] for part in buyer.listed))
     engine = model.engine
     codes, scores = engine.recommend(np.array([buyer.code]), k, niche=niche, mask=mask, tiers=buyer.tiers(tier),
                                      include_purchased=not exclude_purchased,
                                      histories=buyer.histories(engine.n_items), available=live.available,
-                                     distinct_products=distinct)
+                                     **rules)
     listed = valid_prefix(codes[0], scores[0])
     return Listed(*listed[:2], model.explainer.reason_ids(listed.codes, buyer.bought, tier or buyer.tier or None))
 
@@ -170,18 +176,25 @@ async def rank(request: Request, body: RankRequest) -> Response:
             description="The buyer's earlier items ranked by the probability of buying each again soon (repeat "
                         "timing: the buyer's own pace with the item, shrunk to the item's and its category's), "
                         "with a reason such as \"you buy this about every 5 weeks; last bought 6 weeks ago\". "
-                        "Unavailable items are left out; a buyer without a history gets an empty list.")
+                        "Scored as of now (or the end of `date`), with the purchases the event store received "
+                        "since training (a purchase just made says \"last bought today\"; a returned one no "
+                        "longer counts). Unavailable items are left out; a buyer without a history gets an empty "
+                        "list.")
 async def buy_again(request: Request) -> Response:
     state = state_of(request.app)
     model, live = state.current()
     path, query = BUY_AGAIN_PARAMETERS.parse(request)
     engine = model.engine
-    code = engine.users.code_of(path.user_id)
     if engine.repeat is None:  # trained before buy-again, or its validation window could not teach it
-        listed, reasons = Listed(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)), []
+        codes, scores, reasons = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), []
     else:
-        found = engine.buy_again(np.array([code]), query.k, available=live.available)
-        listed = valid_prefix(*(row[0] for row in found))
-        reasons = repeat_reasons(engine.repeat, code, listed.codes)
+        at = datetime.now(UTC) if query.date is None else datetime.combine(query.date + timedelta(days=1), time(),
+                                                                            tzinfo=UTC)
+        buyer = live.buyers.get(path.user_id)
+        code = buyer.code if buyer is not None else engine.users.code_of(path.user_id)
+        since = (None, None) if buyer is None else (buyer.purchases, buyer.purchased_us)
+        found = engine.repeat.buyer(code, to_us(at), *since).top(query.k, live.available)
+        codes, scores = found.items, found.probability
+        reasons = [repeat_reason(days, ago) for days, ago in zip(found.interval.tolist(), found.last_age.tolist())]
     return json_response({"user_id": path.user_id, "model_version": model.model_version,
-                          "items": model.items_json.items(listed.codes, listed.scores, reasons)})
+                          "items": model.items_json.items(codes, scores, reasons)})
