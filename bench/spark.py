@@ -4,7 +4,7 @@
     python bench/spark.py --purchases P --catalog C [--master local[2]] [--test-days 30]
 
 The data is cut by time (:func:`recommender.splits.temporal_split`, the last ``--test-days``
-days test). The training part goes through both engines with the default training config's
+days test). The training part goes through both backends with the default training config's
 weighting and ALS parameters (64 factors, regularization 0.05, 15 iterations):
 
 * ``local``: features built in memory (:meth:`TrainConfig.training_data`) and
@@ -13,7 +13,7 @@ weighting and ALS parameters (64 factors, regularization 0.05, 15 iterations):
   (:func:`training.spark_train.spark_input`) and :class:`~recommender.models.spark_als.SparkALSRecommender`
   fitted by Spark ML on ``--master``. The Spark session's start-up is timed apart.
 
-Both engines give a bought pair the confidence ``1 + alpha * weight`` (Hu, Koren & Volinsky
+Both backends give a bought pair the confidence ``1 + alpha * weight`` (Hu, Koren & Volinsky
 2008). A third row fits the local ALS with the implicit library's own convention, ``alpha *
 weight`` (``confidence="implicit"``), to show what that convention alone changes.
 
@@ -76,7 +76,7 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def engine_arguments(description: str) -> argparse.Namespace:
+def backend_arguments(description: str) -> argparse.Namespace:
     """The command line of a local-against-Spark benchmark: the data (files, or a demo marketplace
     of ``--buyers`` x ``--items``), the Spark master and the test days."""
     parser = argparse.ArgumentParser(description=description)
@@ -90,7 +90,7 @@ def engine_arguments(description: str) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = engine_arguments(__doc__.splitlines()[0])
+    args = backend_arguments(__doc__.splitlines()[0])
 
     from recommender.spark import spark_session
     from training.spark_train import spark_input
@@ -121,12 +121,12 @@ def main() -> None:
             spark_model = SparkALSRecommender(**params)
             spark_fit_s, _ = timed(lambda: spark_model.fit(spark_data))
         if list(spark_data.users.ids) != list(local_data.users.ids):
-            raise SystemExit("the two engines encoded the buyers differently; the comparison would be wrong")
+            raise SystemExit("the two backends encoded the buyers differently; the comparison would be wrong")
         spark_scores, _ = score(spark_model, spark_data, test, buyers)
         same = np.abs(spark_data.user_items - local_data.user_items).max()
 
     print(f"{len(buyers):,} test buyers; Spark regParam {spark_model.spark_reg_param_:.5f} for regularization "
-          f"{params['regularization']}; largest difference between the engines' weighted matrices {same:.2g}")
+          f"{params['regularization']}; largest difference between the backends' weighted matrices {same:.2g}")
     print(f"{'':22}{'features s':>11}{'ALS fit s':>11}{f'NDCG@{K}':>10}{f'Recall@{K}':>11}")
     for name, features_s, fit_s, scores in (("local (implicit)", local_features_s, local_fit_s, local_scores),
                                             ("local, alpha * weight", local_features_s, library_fit_s, library_scores),

@@ -40,7 +40,7 @@ def test_every_option_with_a_default_says_it(name):
 @pytest.mark.parametrize("name", ["evaluate", "tune", "recommend", "validate", "forecast", "retrain"])
 def test_only_commands_with_a_spark_engine_mention_it(name):
     command = subcommands()[name]
-    if not any("--engine" in action.option_strings for action in command._actions):
+    if not any("--backend" in action.option_strings for action in command._actions):
         assert "spark" not in command.format_help().lower(), name
 
 

@@ -106,7 +106,7 @@ def test_other_commands_read_a_shop_export_with_the_same_options(tmp_path, capsy
 
 def test_spark_training_refuses_the_shop_export_options(tmp_path, capsys):
     arguments = ["train", "--purchases", "p.csv", "--catalog", "c.csv", "--out", str(tmp_path / "m"),
-                 "--engine", "spark", "--decimal-comma"]
+                 "--backend", "spark", "--decimal-comma"]
     assert main(arguments) == 2
-    assert "--date-format and --decimal-comma are read on one machine: leave out --engine spark" in \
+    assert "--date-format and --decimal-comma are read on one machine: leave out --backend spark" in \
         capsys.readouterr().err

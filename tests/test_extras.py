@@ -180,7 +180,7 @@ def test_without_extras_a_command_that_needs_one_names_it(blocker, small_market,
         ["evaluate", *files, "--report", tmp_path / "report"],
         ["train", "--from-store", "postgresql://nobody@127.0.0.1:1/none", "--catalog", catalog,
          "--out", tmp_path / "m"],
-        ["train", *files, "--engine", "spark", "--out", tmp_path / "m"])
+        ["train", *files, "--backend", "spark", "--out", tmp_path / "m"])
     for extra, (status, stderr) in zip(["forecast", "forecast", "serve", "report", "postgres", "spark"], results):
         assert status == 2 and needs(extra) in stderr and "Traceback" not in stderr, (extra, stderr)
     assert "a postgresql:// store needs the [postgres] extra" in results[4][1]

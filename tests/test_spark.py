@@ -1,4 +1,4 @@
-"""`recommender train --engine spark`: Spark in local mode on small generated data, for real.
+"""`recommender train --backend spark`: Spark in local mode on small generated data, for real.
 
 One SparkSession (local[2]) serves the whole module; the CLI reuses it (an active session is
 used as it is). pyspark comes with `make test` (`.[dev,spark]`), Java 17+ is on the machine.
@@ -35,12 +35,12 @@ SMALL_ALS = {"als": {"factors": 16, "regularization": 0.05, "iterations": 5}, "c
 
 @pytest.fixture(scope="module")
 def spark_model(spark, small_market, tmp_path_factory) -> tuple:
-    """A model directory written by `train --engine spark` on the small marketplace."""
+    """A model directory written by `train --backend spark` on the small marketplace."""
     purchases, catalog = small_market
     config = tmp_path_factory.mktemp("spark_config") / "config.json"
     config.write_text(json.dumps({"components": SMALL_ALS, "blend_trials": 30}))
     out = tmp_path_factory.mktemp("spark_model") / "model"
-    assert main(["train", "--engine", "spark", "--spark-master", "local[2]", "--purchases", str(purchases),
+    assert main(["train", "--backend", "spark", "--spark-master", "local[2]", "--purchases", str(purchases),
                  "--catalog", str(catalog), "--config", str(config), "--out", str(out), "--quiet"]) == 0
     return out, load_dataset(purchases, catalog)
 
@@ -108,7 +108,7 @@ def test_spark_applies_the_contract_policies_like_the_loader(spark, tmp_path):
 def test_a_purchases_file_without_a_column_is_named_in_the_error(spark, tmp_path, capsys):
     purchases = write(tmp_path / "purchases.csv", "user_id,item_id,quantity\nu1,FH-1,1\n")
     catalog = write(tmp_path / "catalog.csv", CATALOG)
-    assert main(["train", "--engine", "spark", "--purchases", str(purchases), "--catalog", str(catalog),
+    assert main(["train", "--backend", "spark", "--purchases", str(purchases), "--catalog", str(catalog),
                  "--out", str(tmp_path / "model"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"{purchases}: missing required column 'timestamp'" in err
@@ -127,7 +127,7 @@ def test_a_broken_value_is_named_with_file_column_and_value(spark, tmp_path):
 def test_spark_model_directory_serves_and_excludes_purchases(spark_model):
     out, dataset = spark_model
     engine, manifest = load_model_directory(out, RecommendationEngine)
-    assert manifest["training_engine"]["engine"] == "spark"
+    assert manifest["training_backend"]["backend"] == "spark"
     assert isinstance(dict(engine.model.components)["als"], SparkALSRecommender)
     # string ids round-trip: the buyers of the file, in the single-machine encoder's order
     buyers = dataset.purchases.user_id.cat.categories
@@ -172,7 +172,7 @@ def test_serving_a_spark_model_does_not_need_pyspark(spark_model):
 
 def test_spark_als_needs_training_data_built_by_spark(small_market):
     data = TrainConfig().training_data(load_dataset(*small_market))
-    with pytest.raises(ValueError, match="no Spark ratings.*--engine spark"):
+    with pytest.raises(ValueError, match="no Spark ratings.*--backend spark"):
         SparkALSRecommender(factors=4, iterations=1).fit(data)
 
 
@@ -182,7 +182,7 @@ def test_missing_pyspark_says_what_to_install(monkeypatch, contract_files, tmp_p
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyspark" else real(name, *a))
     purchases, catalog = contract_files
-    assert main(["train", "--engine", "spark", "--purchases", str(purchases), "--catalog", str(catalog),
+    assert main(["train", "--backend", "spark", "--purchases", str(purchases), "--catalog", str(catalog),
                  "--out", str(tmp_path / "model"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "needs pyspark, which is not installed" in err and "pip install 'recommender[spark]'" in err
@@ -202,15 +202,15 @@ def test_missing_or_old_java_says_what_to_install(monkeypatch, tmp_path):
         require_spark()
 
 
-def test_spark_options_need_the_spark_engine(contract_files, tmp_path, capsys):
+def test_spark_options_need_the_spark_backend(contract_files, tmp_path, capsys):
     purchases, catalog = contract_files
     assert main(["train", "--spark-master", "local[2]", "--purchases", str(purchases), "--catalog", str(catalog),
                  "--out", str(tmp_path / "model"), "--quiet"]) == 2
-    assert "need --engine spark" in capsys.readouterr().err
+    assert "need --backend spark" in capsys.readouterr().err
 
 
 def test_the_model_search_runs_on_spark_and_keeps_its_scoreboard(spark, small_market, tmp_path):
-    """train --engine spark with the default search (two families, a budget planning five
+    """train --backend spark with the default search (two families, a budget planning five
     candidates on two validation windows): ALS candidates fit on Spark, RP3beta's item-item weights
     computed there, and the manifest keeps the scoreboard."""
     purchases, catalog = small_market
@@ -218,28 +218,29 @@ def test_the_model_search_runs_on_spark_and_keeps_its_scoreboard(spark, small_ma
     config.write_text(json.dumps({"families": ["als", "rp3beta"], "budget_minutes": 0.004, "blend_trials": 10,
                                   "components": None}))
     out = tmp_path / "model"
-    assert main(["train", "--engine", "spark", "--spark-master", "local[2]", "--purchases", str(purchases),
+    assert main(["train", "--backend", "spark", "--spark-master", "local[2]", "--purchases", str(purchases),
                  "--catalog", str(catalog), "--config", str(config), "--out", str(out), "--quiet"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     search = manifest["validation"]["search"]
     assert {trial["family"] for trial in search["trials"] if trial["status"] == "ok"} == {"als", "rp3beta"}
     assert next(iter(manifest["parameters"]["components"])) == search["best"]["family"]
-    assert manifest["training_engine"]["engine"] == "spark"
+    assert manifest["training_backend"]["backend"] == "spark"
 
 
-def test_forecast_on_spark_matches_the_local_engine(spark, forecast_market, tmp_path):
+def test_forecast_on_spark_matches_the_local_backend(spark, forecast_market, tmp_path):
     purchases, catalog = forecast_market
     common = ["forecast", "--purchases", str(purchases), "--catalog", str(catalog), "--horizon", "6", "--by",
               "item,city_tier", "--quiet"]
     assert main([*common, "--out", str(tmp_path / "local.csv")]) == 0
-    assert main([*common, "--engine", "spark", "--spark-master", "local[2]", "--out", str(tmp_path / "spark.csv")]) == 0
+    spark_out = str(tmp_path / "spark.csv")
+    assert main([*common, "--backend", "spark", "--spark-master", "local[2]", "--out", spark_out]) == 0
     local, on_spark = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "spark.csv")
     assert list(on_spark.columns) == list(local.columns) and len(on_spark) == len(local) == 10 * 6
     assert (on_spark.model == local.model).all()
     for column in ("p10", "p50", "p90"):  # statsforecast on Spark computes in float32: equal to 0.01 units
         assert (on_spark[column] - local[column]).abs().max() <= 0.01 + 1e-9
     with pytest.raises(SystemExit):
-        main([*common[:-1], "--engine", "mapreduce", "--out", str(tmp_path / "x.csv")])
+        main([*common[:-1], "--backend", "mapreduce", "--out", str(tmp_path / "x.csv")])
 
 
 def test_spark_collects_the_same_purchase_days_as_the_local_input(small_input, small_market):

@@ -1,4 +1,4 @@
-"""``recommender train --engine spark``: the training job with the heavy part on Apache Spark.
+"""``recommender train --backend spark``: the training job with the heavy part on Apache Spark.
 
 Runs on Spark: reading and checking the purchase lines and applying the policies
 (:mod:`recommender.spark.purchases`), the validation split by time, aggregating lines to weighted
@@ -67,7 +67,7 @@ class SparkInput:
         return buyer_history(purchase_days(self.lines, self.catalog), users, len(self.catalog))
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
-        return make_model(name, params, seed, engine="spark")
+        return make_model(name, params, seed, backend="spark")
 
     def counts(self) -> dict:
         return {"purchase_lines": int(self.lines.count()),
@@ -75,7 +75,7 @@ class SparkInput:
 
     def describe(self) -> dict:
         spark = self.lines.sparkSession
-        return {"engine": "spark", "master": spark.sparkContext.master, "spark_version": spark.version}
+        return {"backend": "spark", "master": spark.sparkContext.master, "spark_version": spark.version}
 
 
 def spark_input(spark, purchases: str | os.PathLike, catalog: str | os.PathLike,

@@ -21,8 +21,8 @@
    model of the whole history.
 
 Where the data comes from is a :class:`TrainingInput`: a loaded :class:`Dataset` in memory
-(:class:`LocalInput`, ``--engine local``) or purchases in Spark
-(:class:`training.spark_train.SparkInput`, ``--engine spark``); the steps are the same.
+(:class:`LocalInput`, ``--backend local``) or purchases in Spark
+(:class:`training.spark_train.SparkInput`, ``--backend spark``); the steps are the same.
 """
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ class TrainingInput(Protocol):
 
 @dataclass
 class LocalInput:
-    """A data set loaded in memory (``recommender train --engine local``). The item side of the
+    """A data set loaded in memory (``recommender train --backend local``). The item side of the
     training data (content features and embedding) depends only on the catalog, which the
     validation split shares: it is built once per content setting and reused (``items``)."""
 
@@ -172,7 +172,7 @@ class LocalInput:
                 "dropped": {report.path: report.dropped for report in self.dataset.reports}}
 
     def describe(self) -> dict:
-        return {"engine": "local"}
+        return {"backend": "local"}
 
 
 def as_input(data: Dataset | TrainingInput) -> TrainingInput:
@@ -453,7 +453,7 @@ def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, 
         data["store"] = store
     return {"data": data,
             "parameters": (result.config or config).to_dict(), "default_niche": result.engine.default_niche,
-            "validation": result.validation, "timings_seconds": result.seconds, "training_engine": result.backend}
+            "validation": result.validation, "timings_seconds": result.seconds, "training_backend": result.backend}
 
 
 def summary_table(result: TrainResult, config: TrainConfig) -> str:

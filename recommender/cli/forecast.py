@@ -20,20 +20,20 @@ def _add_forecast_request(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freq", default="W", help="W (weekly, default) or D (daily)")
     parser.add_argument("--by", default="item", help="item (default), item,city_tier, or merchant (totals)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+    parser.add_argument("--backend", choices=("local", "spark"), default="local",
                         help="local: every method on this machine (default); spark: statsforecast's methods fitted on "
                              "Apache Spark, the same numbers (pip install .[spark], Java 17+)")
     parser.add_argument("--spark-master", default=None,
-                        help="Spark master URL with --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
+                        help="Spark master URL with --backend spark (default local[*]; e.g. spark://host:7077, yarn)")
     add_file_options(parser)
 
 
 @contextmanager
-def _forecast_engine(args: argparse.Namespace) -> Iterator:
-    """The SparkSession of ``--engine spark`` (statsforecast's methods run on it), or None."""
-    if args.engine != "spark":
+def _forecast_spark(args: argparse.Namespace) -> Iterator:
+    """The SparkSession of ``--backend spark`` (statsforecast's methods run on it), or None."""
+    if args.backend != "spark":
         if args.spark_master:
-            raise ValueError("--spark-master needs --engine spark")
+            raise ValueError("--spark-master needs --backend spark")
         yield None
         return
     from recommender.spark import DEFAULT_MASTER, spark_session
@@ -59,7 +59,7 @@ def run_forecast(args: argparse.Namespace) -> int:
         require("report", "forecast --report")
     dataset = file_dataset(args)
 
-    with _forecast_engine(args) as spark:
+    with _forecast_spark(args) as spark:
         def forecast_by(by: str):
             return forecast(dataset, args.horizon, args.freq, by, merchant_id=args.merchant, spark=spark,
                             show_progress=not args.quiet)
@@ -98,7 +98,7 @@ def run_forecast_backtest(args: argparse.Namespace) -> int:
     from recommender.forecasting.backtest import backtest
 
     dataset = file_dataset(args)
-    with _forecast_engine(args) as spark:
+    with _forecast_spark(args) as spark:
         result = backtest(dataset, args.horizon, args.freq, args.by, origins=args.origins, step=args.step,
                           last_origin=args.last_origin, min_recent_sales=args.min_recent_sales, spark=spark,
                           show_progress=not args.quiet)

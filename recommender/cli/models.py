@@ -30,13 +30,13 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     add_inputs(parser, spark=True)
     add_budget(parser, "scaled to the data: 20 s up to 3.3M purchase lines, then 6 s per million")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write (replaced atomically)")
-    parser.add_argument("--engine", choices=("local", "spark"), default="local",
+    parser.add_argument("--backend", choices=("local", "spark"), default="local",
                         help="local: in memory on this machine (default); spark: purchases read, aggregated and "
                              "ALS fitted on Apache Spark (pip install .[spark], Java 17+)")
     parser.add_argument("--spark-master", default=None,
-                        help="Spark master URL with --engine spark (default local[*]; e.g. spark://host:7077, yarn)")
+                        help="Spark master URL with --backend spark (default local[*]; e.g. spark://host:7077, yarn)")
     parser.add_argument("--spark-checkpoint-dir", default=None,
-                        help="ALS checkpoint directory with --engine spark (default: a temporary local directory; "
+                        help="ALS checkpoint directory with --backend spark (default: a temporary local directory; "
                              "on a cluster, a path every node reaches, e.g. hdfs://...)")
 
 
@@ -61,13 +61,13 @@ def run_train(args: argparse.Namespace) -> int:
     from training.train import manifest_fields, summary_table, train
 
     config = training_config(args)
-    if args.engine == "spark" and args.from_store:
-        raise ValueError("--from-store trains on one machine: leave out --engine spark")
-    if args.engine == "spark" and (args.date_format or args.decimal_comma):
-        raise ValueError("--date-format and --decimal-comma are read on one machine: leave out --engine spark, or "
+    if args.backend == "spark" and args.from_store:
+        raise ValueError("--from-store trains on one machine: leave out --backend spark")
+    if args.backend == "spark" and (args.date_format or args.decimal_comma):
+        raise ValueError("--date-format and --decimal-comma are read on one machine: leave out --backend spark, or "
                          "write the purchases' times in ISO 8601 and numbers with a decimal point")
     store = _store_position(args.from_store)
-    if args.engine == "spark":
+    if args.backend == "spark":
         from training.spark_train import train_with_spark
 
         result = train_with_spark(args.purchases, args.catalog, config, master=args.spark_master,
@@ -75,7 +75,7 @@ def run_train(args: argparse.Namespace) -> int:
                                   show_progress=not args.quiet)
     else:
         if args.spark_master or args.spark_checkpoint_dir:
-            raise ValueError("--spark-master and --spark-checkpoint-dir need --engine spark")
+            raise ValueError("--spark-master and --spark-checkpoint-dir need --backend spark")
         dataset = training_data(args)
         log.info("loaded %s", dataset.summary().replace("\n", "; "))
         result = train(dataset, config, show_progress=not args.quiet)

@@ -42,11 +42,11 @@ def add_files(parser: argparse.ArgumentParser) -> None:
 
 def add_inputs(parser: argparse.ArgumentParser, spark: bool = False) -> None:
     """Arguments every training-side command takes: the data, a config, progress, policies
-    (``spark``: the command has ``--engine spark``, which reads more than files)."""
+    (``spark``: the command has ``--backend spark``, which reads more than files)."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--purchases", type=location if spark else Path,
                         help="purchases file (CSV, CSV.gz or Parquet" +
-                             ("; with --engine spark, anything Spark reads)" if spark else ")"))
+                             ("; with --backend spark, anything Spark reads)" if spark else ")"))
     source.add_argument("--from-store", metavar="URL", default=None,
                         help="the purchases of an event store (sqlite:///PATH or postgresql://USER@HOST/DB), net of "
                              "returns, instead of a file")

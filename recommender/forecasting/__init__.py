@@ -24,7 +24,7 @@ tables' columns). The fitting modules need the ``[forecast]`` extra (statsforeca
 reading side and ``spec`` do not, so the server needs no forecasting library. This package imports
 none of its modules: import the one you use (``from recommender.forecasting.views import forecast``).
 
-Given a SparkSession (``--engine spark``), the simple methods run on Spark through statsforecast's
+Given a SparkSession (``--backend spark``), the simple methods run on Spark through statsforecast's
 fugue backend and everything else stays the same: the same numbers, within float32 rounding.
 
 Errors are :class:`~recommender.forecasting.panel.ForecastInputError` (a ``ValueError``) with a

@@ -29,10 +29,10 @@ def family(name: str) -> Family:
 
 
 def make_model(name: str, params: dict[str, Any] | None = None, seed: int | None = None,
-               engine: str = "local") -> Recommender:
+               backend: str = "local") -> Recommender:
     """A model from its registry name and parameters (``seed``: its ``random_state`` unless given;
-    ``engine="spark"``: the family's Spark counterpart, where it has one)."""
-    return family(name).make(params, seed, engine)
+    ``backend="spark"``: the family's Spark counterpart, where it has one)."""
+    return family(name).make(params, seed, backend)
 
 
 __all__ = ["FAMILIES", "MODEL_CLASSES", "ALSRecommender", "BPRRecommender", "ContentRecommender", "EASERecommender",

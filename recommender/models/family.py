@@ -84,7 +84,7 @@ class Family:
     (item-item models' popularity exponent, :meth:`with_beta`), ``leading`` puts the family among
     the first the search tries, ``cold_item_parameter`` names the boolean parameter that maps
     never-bought items from content (off for the evaluation's plain baselines), ``spark`` is
-    ``"module:Class"`` of the estimator ``--engine spark`` fits instead (None: the same one, on
+    ``"module:Class"`` of the estimator ``--backend spark`` fits instead (None: the same one, on
     the driver), and ``fit_to_plan(params, shapes, items_bought, seconds)`` sizes the parameters so
     that fitting on matrices of ``shapes`` (buyers, items, pairs; one per validation window) fits
     in the planned seconds left (None when even the smallest size does not).
@@ -121,10 +121,11 @@ class Family:
         """The estimator's default value of ``parameter``."""
         return self.estimator().get_params()[parameter]
 
-    def make(self, params: dict[str, Any] | None = None, seed: int | None = None, engine: str = "local") -> Recommender:
+    def make(self, params: dict[str, Any] | None = None, seed: int | None = None,
+             backend: str = "local") -> Recommender:
         """An unfitted estimator with ``params`` (its ``random_state``, if it takes one, set to
-        ``seed`` unless given), or its Spark counterpart for ``engine="spark"``."""
-        estimator = self.spark_estimator() if engine == "spark" and self.spark else self.estimator
+        ``seed`` unless given), or its Spark counterpart for ``backend="spark"``."""
+        estimator = self.spark_estimator() if backend == "spark" and self.spark else self.estimator
         params = dict(params or {})
         if seed is not None and "random_state" in estimator.parameter_names():
             params.setdefault("random_state", int(seed))

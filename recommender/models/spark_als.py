@@ -14,7 +14,7 @@ Parameters mean what they mean for ALSRecommender (implicit), mapped to Spark's 
   (ALS-WR, Zhou et al. 2008), implicit does not. With ``n`` ratings, ``U`` buyers and ``I``
   items, ``regParam = regularization * (U + I) / (2 n)`` (:func:`spark_reg_param`) gives the
   same total penalty weight over all factor vectors: ``regParam * 2n = regularization * (U + I)``.
-* ``alpha``: both engines give a bought pair of weight ``w`` the confidence ``1 + alpha * w``
+* ``alpha``: both backends give a bought pair of weight ``w`` the confidence ``1 + alpha * w``
   (Hu, Koren & Volinsky 2008), so the same ``alpha`` is passed and the confidences are the same.
 * ``factors`` is Spark's ``rank``, ``iterations`` its ``maxIter``, ``random_state`` its ``seed``.
 """
@@ -100,7 +100,7 @@ class SparkALSRecommender(ALSRecommender):
         ratings = getattr(data, "ratings", None)
         if ratings is None:
             raise ValueError("SparkALSRecommender.fit: the training data has no Spark ratings; build it with "
-                             "recommender.spark.interactions.spark_training_data (recommender train --engine spark)")
+                             "recommender.spark.interactions.spark_training_data (recommender train --backend spark)")
         from pyspark.ml.recommendation import ALS
 
         context = ratings.sparkSession.sparkContext

@@ -1,4 +1,4 @@
-"""Apache Spark for data one machine cannot hold (``recommender train --engine spark``, ``forecast --engine spark``).
+"""Apache Spark for data one machine cannot hold (``recommender train --backend spark``, ``forecast --backend spark``).
 
 Spark is an optional extra (``pip install 'recommender[spark]'``) and needs Java 17 or newer; nothing here
 imports ``pyspark`` at module level, so the rest of the package (and serving) never needs it.
@@ -54,16 +54,16 @@ def java_major_version(java: str) -> int | None:
 def require_spark() -> None:
     """Raise :class:`SparkUnavailable` unless pyspark is importable and Java 17+ is found."""
     if importlib.util.find_spec("pyspark") is None:
-        raise SparkUnavailable(f"--engine spark needs pyspark, which is not installed: {INSTALL_PYSPARK}")
+        raise SparkUnavailable(f"--backend spark needs pyspark, which is not installed: {INSTALL_PYSPARK}")
     java = java_executable()
     if java is None:
         where = f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java" if os.environ.get("JAVA_HOME") \
             else "no `java` on PATH and JAVA_HOME is not set"
-        raise SparkUnavailable(f"--engine spark needs Java {MIN_JAVA}+, which was not found ({where}): {INSTALL_JAVA}")
+        raise SparkUnavailable(f"--backend spark needs Java {MIN_JAVA}+, which was not found ({where}): {INSTALL_JAVA}")
     version = java_major_version(java)
     if version is None or version < MIN_JAVA:
         found = "an unknown version" if version is None else f"Java {version}"
-        raise SparkUnavailable(f"--engine spark needs Java {MIN_JAVA}+, but {java} is {found}: {INSTALL_JAVA}")
+        raise SparkUnavailable(f"--backend spark needs Java {MIN_JAVA}+, but {java} is {found}: {INSTALL_JAVA}")
 
 
 @contextmanager

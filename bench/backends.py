@@ -1,13 +1,13 @@
 """Benchmark: the whole training job on one machine and on Spark (local[2]), same data, same config.
 
-    python bench/engines.py                      # demo marketplace, 20,000 buyers x 2,000 items
-    python bench/engines.py --purchases P --catalog C [--master local[2]] [--test-days 30]
+    python bench/backends.py                      # demo marketplace, 20,000 buyers x 2,000 items
+    python bench/backends.py --purchases P --catalog C [--master local[2]] [--test-days 30]
 
 The data is cut by time (:func:`recommender.splits.temporal_split`, the last ``--test-days``
-days test). The training part goes through ``recommender train`` on both engines with the
+days test). The training part goes through ``recommender train`` on both backends with the
 default config: the same deterministic model search over the same families (ALS fitted by Spark
 ML on Spark, EASE's Gram matrix computed there), the blend, the niche knob, the refit. Both
-engines' models are scored on the same test buyers as ``recommender evaluate`` scores them (items
+backends' models are scored on the same test buyers as ``recommender evaluate`` scores them (items
 new to the buyer, top 10, purchases excluded): NDCG@10 and Recall@10 at niche 0 and at the
 served default knob, with what each search chose and how long each job took.
 """
@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._process import market_paths
-from bench.spark import K, engine_arguments, write_parquet
+from bench.spark import K, backend_arguments, write_parquet
 from recommender.loaders import load_dataset
 from recommender.metrics import ndcg_at_k, recall_at_k
 from recommender.splits import relevance_matrix, temporal_split
@@ -46,7 +46,7 @@ def scores(result: TrainResult, test) -> dict:
 
 
 def main() -> None:
-    args = engine_arguments(__doc__.splitlines()[0])
+    args = backend_arguments(__doc__.splitlines()[0])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from training.spark_train import train_with_spark
@@ -67,7 +67,7 @@ def main() -> None:
             results[name] = (time.perf_counter() - start, result, scores(result, test))
             print(f"{name}: trained in {results[name][0]:.0f} s", flush=True)
 
-    print(f"\n{'engine':18}{'train s':>8}  {'chosen by the search':60}{'NDCG@10 n0':>11}{'default':>9}"
+    print(f"\n{'backend':18}{'train s':>8}  {'chosen by the search':60}{'NDCG@10 n0':>11}{'default':>9}"
           f"{'NDCG@10':>9}{'Recall@10':>10}")
     for name, (seconds, result, measured) in results.items():
         search = result.validation["search"]
