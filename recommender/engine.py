@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
-from recommender.contract import MAX_CITY_TIER
+from recommender.contract import MAX_CITY_TIER, UNKNOWN_LABEL
 from recommender.features.catalog_content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.products import Products, build_products
@@ -25,7 +25,7 @@ from recommender.models.audience import Audience, AudienceModel
 from recommender.models.base import Recommender
 from recommender.models.repeat import RepeatScores
 from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
-from recommender.rerank import NicheReranker, check_niche
+from recommender.rerank import NicheReranker, capped, check_niche
 
 TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
 CHUNK = 2_048  # buyers per call in recommend_many (linear models: implicit's fused top-k batches inside)
@@ -33,7 +33,7 @@ DENSE_CHUNK_CELLS = 1 << 21  # models scored densely: buyers x items per call, k
 MIN_DENSE_CHUNK = 16
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
 CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split", "_component_vectors",
-          "_repeat_by_item")  # rebuilt after loading, never saved
+          "_repeat_by_item", "_variety_labels")  # rebuilt after loading, never saved
 AUDIENCE_BLOCK = 32  # items whose audience scores for every buyer are computed at once
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
 DISTINCT_DEPTH = 2  # one listing per product: candidates fetched, times the re-ranker's, as other listings drop out
@@ -47,12 +47,13 @@ class RecommendationEngine:
     audiences: AudienceModel | None = None  # nor one saved before audiences without their model
     products: Products | None = None  # nor one saved before products without them (every listing shown)
     distinct_products: bool = True  # one listing per product in a list, unless a request says otherwise
+    max_per_group: int = 0  # at most this many items of a category or a region in a top 10 (0: no cap)
 
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
                  item_sales: np.ndarray, content: CatalogContent, repeat: RepeatScores | None = None,
                  audiences: AudienceModel | None = None, products: Products | None = None,
-                 distinct_products: bool = True):
+                 distinct_products: bool = True, max_per_group: int = 0):
         self.model = model
         self.users = users
         self.items = items
@@ -68,21 +69,24 @@ class RecommendationEngine:
         self.available = catalog.available.to_numpy(dtype=bool)  # a server ranks by its own (available=)
         self.products = products  # which listings are one product (recommender.features.products)
         self.distinct_products = distinct_products  # the default of recommend's distinct_products
+        self.max_per_group = check_cap(max_per_group)  # the default of recommend's max_per_group
 
     @classmethod
     def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0,
               candidates: int = NicheReranker.candidates, repeat: RepeatScores | None = None,
-              audiences: AudienceModel | None = None, distinct_products: bool = True) -> RecommendationEngine:
+              audiences: AudienceModel | None = None, distinct_products: bool = True,
+              max_per_group: int = 0) -> RecommendationEngine:
         """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob; ``repeat``
         the buy-again scores of the same buyers (:meth:`buy_again`), ``audiences`` what
         :meth:`audience` needs besides them; ``distinct_products`` the default of showing one
-        listing per product (the catalog's products are found here either way)."""
+        listing per product (the catalog's products are found here either way), ``max_per_group``
+        the default variety cap (:meth:`recommend`)."""
         purchased = data.purchased
         item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)
         reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
         return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
                    data.catalog, reranker, item_sales, data.content, repeat, audiences,
-                   build_products(data.catalog), distinct_products)
+                   build_products(data.catalog), distinct_products, max_per_group)
 
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
@@ -112,7 +116,7 @@ class RecommendationEngine:
                                       None if self.repeat is None else self.repeat.widened(n_items),
                                       None if self.audiences is None else self.audiences.widened(n_items),
                                       None if self.products is None else self.products.extended(catalog),
-                                      self.distinct_products)
+                                      self.distinct_products, self.max_per_group)
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
         if "_component_vectors" in self.__dict__:  # buyers' vectors: nobody bought the added items
             engine._component_vectors = self._component_vectors
@@ -237,7 +241,8 @@ class RecommendationEngine:
     def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None,
                   histories: Histories | None = None, available: np.ndarray | None = None,
-                  distinct_products: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  distinct_products: bool | None = None, max_per_group: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify); the
         scores are what the lists are ordered by: the model's at ``niche`` 0, else the re-ranker's
         (:mod:`recommender.rerank`).
@@ -250,18 +255,48 @@ class RecommendationEngine:
         ``distinct_products`` (default: the model's) shows one listing per product
         (:meth:`one_per_product`), chosen among :data:`DISTINCT_DEPTH` times the re-ranker's
         candidates, so a list may come out shorter than ``k`` when a buyer's candidates hold
-        fewer products.
+        fewer products. ``max_per_group`` (default: the model's; 0: none) caps the items of one
+        category or one region in a list's first 10 slots (:func:`recommender.rerank.capped`), which
+        then take the next items of the ranking that keep within it.
         """
         niche = self.knob(niche)
         distinct = self.distinct(distinct_products)
+        cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
         depth = (max(k, self.reranker.candidates) * DISTINCT_DEPTH if distinct
-                 else k if niche == 0.0 else max(k, self.reranker.candidates))
+                 else k if niche == 0.0 and not cap else max(k, self.reranker.candidates))
         candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
                                              tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth,
                                              histories=histories, available=available)
         if distinct:
             candidates, scores = self.one_per_product(candidates, scores)
-        return self.rerank(users, candidates, scores, k, niche)
+        return self.ranked(users, candidates, scores, k, niche, cap)
+
+    def ranked(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float,
+               cap: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`rerank`'s top ``k``, with at most ``cap`` items of a category or a region in the first
+        10 slots (0: no cap); an item the cap holds back past slot 10 shows at most the score of the
+        item before it, so scores never rise down a list."""
+        if not cap or candidates.shape[1] == 0:  # nothing to hold back (e.g. a filter no item passes)
+            return self.rerank(users, candidates, scores, k, niche)
+        propensity = self.reranker.propensity_of(np.asarray(users, dtype=np.int64))  # every candidate, ranked once
+        codes, ranked_scores = self.reranker.rerank(candidates, scores, propensity, candidates.shape[1], niche)
+        codes, ranked_scores = capped(codes, ranked_scores, self.variety_labels, cap, k)
+        # an item held back by the cap shows at most the score of the item before it: scores never rise
+        return codes, np.minimum.accumulate(ranked_scores, axis=1).astype(np.float32)
+
+    @property
+    def variety_labels(self) -> np.ndarray:
+        """Each item's category and region code (2 x items, int64; -1 where the catalog has none),
+        the labels the variety cap counts (computed once)."""
+        if "_variety_labels" not in self.__dict__:
+            rows = []
+            for column in ("category", "region"):
+                values = (self.catalog[column].astype(object).fillna("").astype(str).str.strip()
+                          if column in self.catalog else pd.Series([""] * self.n_items))
+                codes, _ = pd.factorize(values)
+                rows.append(np.where(values.str.lower().isin(["", UNKNOWN_LABEL]).to_numpy(), -1, codes))
+            self._variety_labels = np.vstack(rows).astype(np.int64)
+        return self._variety_labels
 
     def distinct(self, distinct_products: bool | None = None) -> bool:
         """Whether lists show one listing per product: ``distinct_products``, or the model's default
@@ -478,9 +513,12 @@ class RecommendationEngine:
         return self.reranker.rerank(candidates, scores, propensity, k, niche)
 
     def recommend_per_knob(self, users: np.ndarray, k: int, knobs, batch: int = 1_024,
-                           distinct_products: bool | None = None) -> dict[float, np.ndarray]:
+                           distinct_products: bool | None = None, max_per_group: int | None = None
+                           ) -> dict[float, np.ndarray]:
         """Top-k item codes of every buyer at each niche knob, the model scored once per batch (one
-        listing per product as ``distinct_products``, default the model's, says)."""
+        listing per product and the variety cap as ``distinct_products`` and ``max_per_group``,
+        default the model's, say)."""
+        cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
         lists = {knob: [] for knob in knobs}
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
@@ -490,7 +528,7 @@ class RecommendationEngine:
             if distinct:
                 candidates, scores = self.one_per_product(candidates, scores)
             for knob in knobs:
-                lists[knob].append(self.rerank(chunk, candidates, scores, k, knob)[0])
+                lists[knob].append(self.ranked(chunk, candidates, scores, k, knob, cap)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}
 
     def score_items(self, user_code: int, item_codes: np.ndarray | None, tier: int | None = None,
@@ -590,6 +628,13 @@ def _merged_niche_parts(head: tuple[np.ndarray, np.ndarray], niche: tuple[np.nda
     codes = np.where(positions >= 0, np.take_along_axis(both_codes, np.maximum(positions, 0), axis=1), -1)
     return (np.hstack([codes, niche_codes[:, :niche_depth]]),
             np.hstack([scores, niche_scores[:, :niche_depth]]).astype(np.float32))
+
+
+def check_cap(max_per_group) -> int:
+    """``max_per_group`` as an int >= 0 (0: no variety cap), or a ``ValueError`` saying why not."""
+    if isinstance(max_per_group, bool) or not isinstance(max_per_group, (int, np.integer)) or max_per_group < 0:
+        raise ValueError(f"max_per_group must be a whole number >= 0 (0: no cap), got {max_per_group!r}")
+    return int(max_per_group)
 
 
 def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:

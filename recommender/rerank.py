@@ -312,6 +312,43 @@ def _pad(codes: np.ndarray, best: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     return codes.astype(np.int64), best
 
 
+# --- variety -------------------------------------------------------------------------------------------
+
+VARIETY_WINDOW = 10  # the variety cap holds in a list's first this many slots
+
+
+def capped(codes: np.ndarray, scores: np.ndarray, labels: np.ndarray, cap: int, k: int,
+           window: int = VARIETY_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """The top ``k`` of ranked lists ``codes`` (best first, -1 padding) with ``scores``, where no label
+    of any row of ``labels`` (kinds x items, e.g. each item's category and region code; -1 for none)
+    holds more than ``cap`` of the first ``window`` slots: each slot takes the next ranked item that
+    keeps within the cap; past the window, and when too few do, the items passed over follow in their
+    order. A list's first ``j`` items are the same whatever ``k`` (prefix-consistent); scores are the
+    ranked ones, so an item passed over may come after lower scores."""
+    codes = np.atleast_2d(codes)
+    out_codes = np.full((codes.shape[0], k), -1, dtype=np.int64)
+    out_scores = np.full((codes.shape[0], k), -np.inf)
+    for row in range(codes.shape[0]):
+        ranked = [position for position, code in enumerate(codes[row].tolist()) if code >= 0]
+        keys = labels[:, codes[row, ranked]].T.tolist() if ranked else []
+        counts: list[dict[int, int]] = [{} for _ in range(len(labels))]
+        picked, passed = [], []
+        for position, item_keys in zip(ranked, keys):
+            if len(picked) >= min(k, window):
+                break
+            if any(key >= 0 and count.get(key, 0) >= cap for key, count in zip(item_keys, counts)):
+                passed.append(position)
+                continue
+            picked.append(position)
+            for key, count in zip(item_keys, counts):
+                count[key] = count.get(key, 0) + 1
+        chosen = set(picked)
+        picked += [position for position in ranked if position not in chosen][:k - len(picked)]
+        out_codes[row, :len(picked)] = codes[row, picked]
+        out_scores[row, :len(picked)] = np.asarray(scores)[row, picked]
+    return out_codes, out_scores
+
+
 # --- the estimator ------------------------------------------------------------------------------------
 
 @dataclass

@@ -47,7 +47,9 @@ class RecommendedItem(BaseModel):
         "scaled over the buyer's candidates, `p` the buyer's share of niche purchases, `m` the item's "
         "niche membership, `coverage` the part of the list's niche room still free). Similar items: "
         "the similarity. Popular items: the share of recent purchases. A campaign item placed in a "
-        "list shows the score of the place it takes."), examples=[0.8731])
+        "list shows the score of the place it takes, and an item the model's variety cap (at most a few "
+        "items of one category or region in a top 10) holds back past slot 10 at most the score of the "
+        "item before it."), examples=[0.8731])
     title: str = Field(description="Catalog title.", examples=["Traditional Danzhai Indigo Batik Tablecloth, L"])
     region: str | None = Field(None, description="Where the item comes from (catalog region), null if unknown.",
                                examples=["Danzhai County, Qiandongnan, Guizhou"])
@@ -125,6 +127,10 @@ class RecommendationsQuery(BaseModel):
     niche: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
                                 description="Niche knob in [0, 1]; default the model's.", examples=[0.5])
     distinct_products: DistinctProducts = None
+    max_per_group: int | None = Field(None, ge=0, le=MAX_K,
+                                      description="At most this many items of one category or one region in the "
+                                                  "list's first 10 (0: no cap); default the model's, chosen on "
+                                                  "validation.", examples=[3])
 
 
 class SimilarItemsQuery(BaseModel):

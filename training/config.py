@@ -23,7 +23,9 @@ within ``niche_max_ndcg_loss`` of pure relevance). ``event_weights`` (``{"view":
 --from-store``) into the models' input, relative to a purchase
 (:func:`recommender.features.interactions.with_signals`). ``distinct_products`` (default true) is
 the default of showing one listing per product in a list (:mod:`recommender.features.products`;
-a request's ``distinct_products`` overrides it).
+a request's ``distinct_products`` overrides it). ``max_per_group`` caps the items of one category
+or one region in a top 10 (0: no cap), or ``"auto"`` picks the tightest cap of ``variety_grid``
+whose validation NDCG@10 stays within ``variety_max_ndcg_loss`` (2%) of no cap.
 """
 from __future__ import annotations
 
@@ -57,6 +59,9 @@ class TrainConfig:
     k: int = 10
     seed: int = 0
     distinct_products: bool = True
+    max_per_group: int | str = "auto"
+    variety_max_ndcg_loss: float = 0.02
+    variety_grid: tuple = (6, 5, 4, 3, 2)
 
     def __post_init__(self):
         from recommender.models import MODEL_CLASSES
@@ -90,6 +95,13 @@ class TrainConfig:
         if not isinstance(self.content_dimensions, int) or self.content_dimensions < 1:
             raise ValueError("config: 'content_dimensions' must be a positive integer, "
                              f"got {self.content_dimensions!r}")
+        self.variety_grid = tuple(int(cap) for cap in self.variety_grid)
+        if self.max_per_group != "auto" and (isinstance(self.max_per_group, bool) or not isinstance(
+                self.max_per_group, int) or self.max_per_group < 0):
+            raise ValueError(f"config: 'max_per_group' must be 'auto' or a whole number >= 0 (0: no cap), "
+                             f"got {self.max_per_group!r}")
+        if any(cap < 1 for cap in self.variety_grid) or not 0 <= self.variety_max_ndcg_loss < 1:
+            raise ValueError("config: 'variety_grid' must hold caps >= 1 and 'variety_max_ndcg_loss' be in [0, 1)")
         if not isinstance(self.distinct_products, bool):
             raise ValueError(f"config: 'distinct_products' must be true or false, got {self.distinct_products!r}")
         if self.validation_days <= 0:

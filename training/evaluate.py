@@ -29,6 +29,8 @@ Rows (one per model, in this order)
 * ``hybrid (default niche X, every listing)``: the default model with every listing of a product
   (``distinct_products`` off; only when the catalog has products of several listings), against which
   the other rows' one listing per product (:mod:`recommender.features.products`) is judged.
+* ``hybrid (default niche X, no variety cap)``: the default model without its cap on the items of
+  one category or region in a top 10 (only when validation chose one).
 * ``hybrid (niche 0)``: the trained hybrid in pure relevance order.
 * ``hybrid (default niche X)``: the model ``recommender recommend`` serves by default (the niche
   knob chosen on the validation windows).
@@ -167,6 +169,19 @@ def hybrid_default_row(niche: float) -> str:
 def every_listing_row(niche: float) -> str:
     """Row name of the default model showing every listing of a product (``distinct_products`` off)."""
     return f"hybrid (default niche {niche:g}, every listing)"
+
+
+def no_cap_row(niche: float) -> str:
+    """Row name of the default model without its variety cap (``max_per_group`` 0)."""
+    return f"hybrid (default niche {niche:g}, no variety cap)"
+
+
+def without_list_rules(engine: RecommendationEngine, niche: float) -> list[tuple[str, dict]]:
+    """The rows of the default model without each rule its lists follow (one listing per product, the
+    variety cap), with the ``recommend`` options that turn it off; none for a rule not in force."""
+    rules = [(every_listing_row(niche), {"distinct_products": False}, engine.distinct()),
+             (no_cap_row(niche), {"max_per_group": 0}, engine.max_per_group > 0)]
+    return [(name, options) for name, options, on in rules if on]
 
 
 @dataclass
@@ -407,8 +422,8 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         seconds["hybrid_train"] = time.perf_counter() - clock
         # training, features, popularity, plain ALS, EASE (if the catalog allows), RP3beta, the
         # components that are not popularity, the niche curve
-        progress.total = 6 + engine.distinct() + len(floor_baselines()) + (engine.n_items <= EASE_MAX_ITEMS) + sum(
-            model.role != "popularity" for _, model in engine.model.components)
+        progress.total = 6 + len(without_list_rules(engine, 0.0)) + len(floor_baselines()) + (
+            engine.n_items <= EASE_MAX_ITEMS) + sum(model.role != "popularity" for _, model in engine.model.components)
         progress.update()
 
         step("features and test buyers")
@@ -474,13 +489,11 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
                 single(f"{name} (hybrid component)", model, None)
 
         default = float(engine.default_niche)
-        if engine.distinct():
-            step("hybrid: every listing")
+        for name, options in without_list_rules(engine, default):
+            step(name)
             clock = time.perf_counter()
-            every = engine.recommend_per_knob(scorer.buyers, scorer.depth, [default], SCORING_BATCH,
-                                              distinct_products=False)[default]
-            rows.append(scorer.row(every_listing_row(default), every,
-                                   {"score": round(time.perf_counter() - clock, 2)}))
+            lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, [default], SCORING_BATCH, **options)
+            rows.append(scorer.row(name, lists[default], {"score": round(time.perf_counter() - clock, 2)}))
             progress.update()
 
         step("hybrid: niche curve")

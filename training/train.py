@@ -311,6 +311,9 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     progress.update()
     floor = search.floor.ndcg if search is not None and search.floor is not None else None
     niche = choose_niche(curve, config, floor) if config.niche == "auto" else float(config.niche)
+    progress.set_description("validation: variety cap")
+    max_per_group, variety = choose_variety([engine for engine, _ in per_window],
+                                            [buyers for buyers, _ in judged], relevant, niche, config)
     latest_engine, latest_data = per_window[0][0], datas[0]
     history = windows[0][0].buyer_history(latest_data.users).pairs
     latest = LatestWindow(latest_engine, history, relevance_matrix(windows[0][1], latest_data.users,
@@ -320,7 +323,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
             "components": [name for name, _ in hybrids[0].components], "bucket_edges": list(config.bucket_edges),
             f"blend_ndcg@{config.k}": {str(key): round(value, 5) for key, value in quality.items()},
             f"component_ndcg@{config.k}": {name: round(value, 5) for name, value in alone.items()},
-            "niche_curve": curve, "niche": niche}, latest)
+            "niche_curve": curve, "niche": niche, "variety_curve": variety, "max_per_group": max_per_group}, latest)
 
 
 def fit_repeat_timing(latest: LatestWindow, config: TrainConfig, history: PairHistory, catalog: pd.DataFrame
@@ -400,6 +403,31 @@ def choose_niche(curve: list[dict], config: TrainConfig, floor: float | None = N
     return max([0.0] + [point["niche"] for point in curve if point[key] >= bar])
 
 
+def choose_variety(engines: list[RecommendationEngine], buyers: list[np.ndarray], relevant: sp.csr_matrix,
+                   niche: float, config: TrainConfig) -> tuple[int, list[dict]]:
+    """The variety cap (items of one category or region in a top 10) and the validation NDCG@k of
+    each cap tried: with ``max_per_group`` "auto", the tightest of ``variety_grid`` (loosest first)
+    whose NDCG@k at knob ``niche`` stays within ``variety_max_ndcg_loss`` (relative) of no cap, 0
+    (no cap) when none does; else the config's own cap, untried."""
+    if config.max_per_group != "auto":
+        return int(config.max_per_group), []
+    key = f"ndcg@{config.k}"
+
+    def ndcg(cap: int) -> float:
+        lists = [engine.recommend(window_buyers, config.k, niche=niche, max_per_group=cap)[0]
+                 for engine, window_buyers in zip(engines, buyers)]
+        return float(ndcg_at_k(np.vstack(lists), relevant, config.k))
+
+    curve = [{"max_per_group": 0, key: ndcg(0)}]
+    chosen = 0
+    for cap in sorted(config.variety_grid, reverse=True):
+        curve.append({"max_per_group": cap, key: ndcg(cap)})
+        if curve[-1][key] < (1.0 - config.variety_max_ndcg_loss) * curve[0][key]:
+            break
+        chosen = cap
+    return chosen, curve
+
+
 def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
           show_progress: bool = True) -> TrainResult:
     """Run the whole training job on a loaded data set (or another :class:`TrainingInput`)."""
@@ -425,7 +453,8 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
         repeat, validation["repeat_timing"] = fit_repeat_timing(tuned.latest, config, history.pairs, data.catalog)
         audiences, validation["audiences"] = fit_audiences(tuned.latest, config, history)
         engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"], repeat=repeat,
-                                            audiences=audiences, distinct_products=config.distinct_products)
+                                            audiences=audiences, distinct_products=config.distinct_products,
+                                            max_per_group=validation["max_per_group"])
         progress.update()
         seconds["final_fit"] = time.perf_counter() - start
     source_counts = source.counts()
