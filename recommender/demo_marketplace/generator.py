@@ -642,7 +642,7 @@ def _first_occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # purchases
 
 
-class _Engine:
+class _PurchaseSampler:
     """Everything the batch sampler needs, built once."""
 
     def __init__(self, items: _Items, buyers: _Buyers, cal: _Calendar, first_day: int, day_cum: np.ndarray,
@@ -821,7 +821,7 @@ class _Engine:
         lines["price"] = np.round(paid, 2)
 
 
-def _sample_purchases(engine: _Engine, target: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _sample_purchases(sampler: _PurchaseSampler, target: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     batches: list[dict[str, np.ndarray]] = []
     total = 0
     next_key = 0
@@ -830,7 +830,7 @@ def _sample_purchases(engine: _Engine, target: int, rng: np.random.Generator) ->
     while total < target:
         want = target - total
         n_orders = int(min(max(want / per_order * 1.05, 2_000), 1_500_000))
-        lines, next_key = engine.batch(n_orders, next_key, rng)
+        lines, next_key = sampler.batch(n_orders, next_key, rng)
         got = len(lines["item"])
         drawn += n_orders
         total += got
@@ -947,8 +947,8 @@ def generate_marketplace(buyers: int = 20_000, items: int = 2_000, seed: int = 0
     day_cum = np.concatenate([[0.0], np.cumsum(cal.intensity)])
     item_data = _build_catalog(n_items, cal, first_day, season_names, season_rows, catalog_rng)
     buyer_data = _build_buyers(n_buyers, item_data, cal, first_day, day_cum, buyer_rng)
-    engine = _Engine(item_data, buyer_data, cal, first_day, day_cum, season_rows)
-    lines = _sample_purchases(engine, target, purchase_rng)
+    sampler = _PurchaseSampler(item_data, buyer_data, cal, first_day, day_cum, season_rows)
+    lines = _sample_purchases(sampler, target, purchase_rng)
 
     width = max(7, len(str(n_buyers)))
     user_ids = pc.binary_join_element_wise(
