@@ -92,6 +92,9 @@ def test_validation_picks_the_tightest_cap_within_the_allowed_loss(market):
     assert choose_variety([engine], [users], relevant, 0.0, TrainConfig(max_per_group=4)) == (4, [])
     with pytest.raises(ValueError, match="max_per_group"):
         TrainConfig(max_per_group=-2)
+    unlabelled = RecommendationEngine.build(engine.model, market[0])
+    unlabelled._variety_labels = np.full_like(engine.variety_labels, -1)  # a catalog without categories or regions
+    assert choose_variety([unlabelled], [users], relevant, 0.0, lenient) == (0, [])
 
 
 def test_a_filter_that_no_item_passes_gives_an_empty_capped_list(market):

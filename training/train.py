@@ -408,9 +408,12 @@ def choose_variety(engines: list[RecommendationEngine], buyers: list[np.ndarray]
     """The variety cap (items of one category or region in a top 10) and the validation NDCG@k of
     each cap tried: with ``max_per_group`` "auto", the tightest of ``variety_grid`` (loosest first)
     whose NDCG@k at knob ``niche`` stays within ``variety_max_ndcg_loss`` (relative) of no cap, 0
-    (no cap) when none does; else the config's own cap, untried."""
+    (no cap) when none does, or when the catalog names no category or region; else the config's
+    own cap, untried."""
     if config.max_per_group != "auto":
         return int(config.max_per_group), []
+    if all((engine.variety_labels < 0).all() for engine in engines):  # nothing to cap (e.g. UCI's catalog)
+        return 0, []
     key = f"ndcg@{config.k}"
 
     def ndcg(cap: int) -> float:
