@@ -30,7 +30,7 @@ class Announcements:
         self.path = path
         self._seen: int | None = None  # so an announcement made before this worker started is followed too
 
-    def new(self) -> dict | None:
+    def new(self) -> dict[str, str] | None:
         """The announcement (``model_dir``, ``model_version``) when the file changed since the last
         call, else None. Raises ``ValueError`` or ``KeyError`` on a malformed announcement."""
         try:
