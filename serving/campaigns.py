@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,7 +139,7 @@ class LiveCampaigns:
                 {position: campaign for position, campaign in enumerate(campaigns) if campaign is not None})
 
     async def _place_campaign(self, paced: PacedCampaign, store: EventStore, user_id: str, tier: int | None,
-                              bought: np.ndarray, scores: np.ndarray, entries: list[list], ranked: bool) -> None:
+                              bought: np.ndarray, scores: np.ndarray, entries: list[list[Any]], ranked: bool) -> None:
         """Mark the campaign's gated items among the first TOP ``entries`` and lift one more in (for
         ``ranked`` candidates, one of those below the first TOP), as far as the store grants
         impressions (changes ``entries``)."""
