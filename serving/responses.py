@@ -11,6 +11,8 @@ whatever raised it (a route's ``HTTPException``, FastAPI's request validation, S
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -36,13 +38,13 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def json_response(payload: dict, status_code: int = 200, headers: dict | None = None) -> Response:
+def json_response(payload: object, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """``payload`` (plain Python values) as a JSON response."""
     return Response(orjson.dumps(payload), status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE)
 
 
-def error_response(status_code: int, detail: str, errors: list[dict] | None = None,
-                   headers: dict | None = None) -> Response:
+def error_response(status_code: int, detail: str, errors: list[dict[str, Any]] | None = None,
+                   headers: Mapping[str, str] | None = None) -> Response:
     """An error answer in the one error shape (:class:`~serving.schemas.ErrorResponse`)."""
     return json_response({"detail": detail, "errors": errors or []}, status_code, headers)
 
@@ -53,14 +55,14 @@ def invalid(location: str, name: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": (location, name), "msg": message, "type": "value_error"}])
 
 
-def documented_errors(*statuses: int, descriptions: dict[int, str] | None = None) -> dict:
+def documented_errors(*statuses: int, descriptions: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
     """A route's ``responses``: each of ``statuses`` answered with the error shape, described by
     ``descriptions`` where given, else by :data:`ERROR_DESCRIPTIONS`."""
     descriptions = {**ERROR_DESCRIPTIONS, **(descriptions or {})}
     return {status: {"model": ErrorResponse, "description": descriptions[status]} for status in statuses}
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict]:
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
         loc, kind = [str(part) if not isinstance(part, int) else part for part in error.get("loc", ())], error["type"]
