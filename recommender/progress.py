@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tqdm import tqdm
 
@@ -36,3 +40,34 @@ def progress_bar(iterable=None, **options) -> tqdm:
                                                                      LOG_EVERY_SECONDS),
                    "ascii": True, "ncols": 100, "dynamic_ncols": False}
     return tqdm(iterable, **options)
+
+
+@contextmanager
+def heartbeat(task: str, every: float | None = None) -> Iterator[Callable[[str], None]]:
+    """While the block runs, log ``task: <stage>, <seconds> s`` every ``every`` seconds (default
+    :data:`LOG_EVERY_SECONDS`) when
+    standard error is not a terminal (even when the bars are off: a job in a pipe or a log file is
+    never silent for long); on a terminal, nothing. Yields a function that names the stage."""
+    stage = ["starting"]
+
+    def name_stage(name: str) -> None:
+        stage[0] = name
+
+    if sys.stderr.isatty():
+        yield name_stage
+        return
+    done = threading.Event()
+    start = time.monotonic()
+    every = LOG_EVERY_SECONDS if every is None else every
+
+    def beat() -> None:
+        while not done.wait(every):
+            log.info("%s: %s, %.0f s", task, stage[0], time.monotonic() - start)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat {task}", daemon=True)
+    thread.start()
+    try:
+        yield name_stage
+    finally:
+        done.set()
+        thread.join()

@@ -470,7 +470,8 @@ class ReloadResponse(BaseModel):
 
 
 FORECAST_ROW_EXAMPLE = {"item_id": "DZ-000001", "period_start": "2026-11-02", "p10": 0.0, "p50": 1.0, "p90": 3.8,
-                        "model": "global_gbm", "recent_level": 1.4, "recent_trend": 0.25, "rising": True}
+                        "model": "global_gbm", "recent_level": 1.4, "previous_level": 1.12, "recent_trend": 0.25,
+                        "rising": True}
 
 
 class ForecastRow(BaseModel):
@@ -494,11 +495,46 @@ class ForecastRow(BaseModel):
     recent_level: float = Field(description="Units per period sold over the last 13 weeks (28 days for daily "
                                             "forecasts).",
                                 examples=[1.4])
-    recent_trend: float | None = Field(None, description="Change of those periods against as many before (0.25 = a "
-                                                         "quarter more); omitted when nothing sold in those before.",
+    previous_level: float = Field(description="Units per period sold over the 13 weeks (28 days) before those.",
+                                  examples=[1.12])
+    recent_trend: float | None = Field(None, description="recent_level against previous_level (0.25 = a quarter "
+                                                         "more); omitted when nothing sold in those before. The one "
+                                                         "trend of items, item x tier rows and totals: a sum of rows "
+                                                         "(a city tier, the merchant) has the trend of its summed "
+                                                         "units, sum(recent_level) / sum(previous_level) - 1; the "
+                                                         "pages call -10% or less falling.",
                                        examples=[0.25])
     rising: bool = Field(description="Whether the recent trend is at least +10% (for `by=item,city_tier`: the city "
                                      "tiers where the item's demand is rising).", examples=[True])
+
+
+class CurrentRow(BaseModel):
+    """One series (or the merchant's total) in the current period: sold so far, and the whole period expected."""
+
+    item_id: str | None = Field(None, description="Catalog item id; omitted for the merchant's total.")
+    city_tier: int | None = Field(None, description="Buyers' city tier for `by=item,city_tier`; omitted otherwise.")
+    sold_so_far: float = Field(description="Units sold in the period's observed days.", examples=[41.0])
+    p10: float = Field(description="10th percentile of the whole period: sold so far plus the forecast of its "
+                                   "remaining days.", examples=[41.2])
+    p50: float = Field(description="Median of the whole period: sold so far plus the forecast of its remaining days.",
+                       examples=[47.3])
+    p90: float = Field(description="90th percentile of the whole period, likewise.", examples=[55.0])
+    model: str = Field(description="As in the forecast rows.", examples=["global_gbm"])
+    recent_level: float = Field(description="As in the forecast rows.", examples=[40.1])
+    previous_level: float = Field(description="As in the forecast rows.", examples=[32.9])
+    recent_trend: float | None = Field(None, description="As in the forecast rows.", examples=[0.22])
+    rising: bool = Field(description="As in the forecast rows.", examples=[True])
+
+
+class CurrentPeriod(BaseModel):
+    """The period the data stops inside: reported as sales so far plus the forecast of its remaining days."""
+
+    period_start: date = Field(description="First day of the current period.", examples=["2026-10-26"])
+    days_observed: int = Field(description="Days of the period the sales data covers.", examples=[6])
+    days: int = Field(description="Days in the period.", examples=[7])
+    label: str = Field(description="What the numbers are, in words.",
+                       examples=["sales so far (6 of 7 days) plus the forecast of the remaining 1 day"])
+    rows: list[CurrentRow] = Field(description="One row per series of the requested level, or the merchant's total.")
 
 
 class ForecastQuery(BaseModel):
@@ -534,8 +570,13 @@ class MerchantForecastResponse(BaseModel):
     titles: dict[str, str] | None = Field(None, description="The items' titles by item id, from the catalog the "
                                                          "forecasts were published from (omitted for forecasts "
                                                          "published before titles were).")
-    rows: list[ForecastRow] = Field(description="One row per series and period, ordered by period, then item "
-                                                "and tier.")
+    rows: list[ForecastRow] = Field(description="One row per series and whole period, ordered by period, then "
+                                                "item and tier. The first period is the first whole one after the "
+                                                "data's last day.")
+    current_period: CurrentPeriod | None = Field(None, description="The period the data stops inside (e.g. the "
+                                                                   "week of a Saturday's data), as sales so far plus "
+                                                                   "the forecast of its remaining days; omitted when "
+                                                                   "the data ends with a whole period.")
 
 
 MAX_EVENTS = 1000  # most events one POST /v1/events may carry

@@ -6,7 +6,7 @@ import pytest
 
 from recommender.cli import main
 from recommender.forecasting.methods import METHODS, SIMPLE
-from recommender.forecasting.spec import EXPLAINED
+from recommender.forecasting.spec import EXPLAINED, RISING
 from recommender.forecasting.views import MerchantWithoutSalesError, UnknownMerchantError, forecast
 from recommender.loaders import load_dataset
 
@@ -24,12 +24,28 @@ def test_item_rows_explain_themselves_and_totals_have_ordered_bands(dataset):
     fans = items[items.item_id == "FAN-1"].iloc[0]
     history = result.panel.values[result.panel.series.item_id.eq("FAN-1").to_numpy()][0]
     assert fans.recent_level == pytest.approx(history[-13:].mean())
+    assert fans.previous_level == pytest.approx(history[-26:-13].mean())
     assert fans.recent_trend == pytest.approx(history[-13:].sum() / history[-26:-13].sum() - 1)
     assert fans.rising == (fans.recent_trend >= 0.10)
     for key in ("merchant_id", "category"):
         totals = result.totals_table(key)
         assert len(totals) == items[key].nunique() * 6
         assert (totals.p10 <= totals.p50).all() and (totals.p50 <= totals.p90).all() and (totals.p10 >= 0).all()
+
+
+def test_items_tiers_and_totals_share_one_trend(dataset):
+    """A total's trend is its summed units' trend: its rows' summed levels against their summed
+    previous levels (how the merchant page reads a city tier's trend)."""
+    result = forecast(dataset, horizon=2, by="item")
+    rows = result.series_table()
+    first = rows[rows.period_start == rows.period_start.min()]
+    totals = result.totals_table("merchant_id")
+    for merchant, own in first.groupby("merchant_id"):
+        total = totals[totals.merchant_id == merchant].iloc[0]
+        assert total.recent_level == pytest.approx(own.recent_level.sum())
+        assert total.previous_level == pytest.approx(own.previous_level.sum())
+        assert total.recent_trend == pytest.approx(own.recent_level.sum() / own.previous_level.sum() - 1)
+        assert total.rising == (total.recent_trend >= RISING) and set(own.rising) == set(own.recent_trend >= RISING)
 
 
 @pytest.mark.slow
@@ -59,7 +75,8 @@ def test_forecast_command_columns_and_report(forecast_market, tmp_path, capsys):
         report = ["--report", str(tmp_path / "report")] if by == "item,city_tier" else []
         assert main(["forecast", *common, "--by", by, "--out", str(out), *report]) == 0
         table = pd.read_csv(out)
-        assert list(table.columns) == keys + ["period_start", "p10", "p50", "p90", *EXPLAINED]
+        assert list(table.columns) == keys + ["period_start", "sold_so_far", "p10", "p50", "p90", *EXPLAINED]
+        assert table.sold_so_far.isna().all()  # the market ends on a Sunday: no current week
         assert table.period_start.nunique() == 4 and pd.to_datetime(table.period_start).dt.day_of_week.eq(0).all()
     index = (tmp_path / "report" / "index.html").read_text()
     assert "merchant-M1.html" in index and "merchant-M2.html" in index

@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 import pandas as pd
 import pytest
 from conftest import PUBLISHED_HORIZON
 from fastapi.testclient import TestClient
 
+from recommender import progress
 from recommender.cli import main
 from recommender.forecasting.published import ForecastDirectoryError, PublishedForecasts
 from recommender.forecasting.spec import EXPLAINED
 from recommender.forecasting.views import forecast
 from recommender.loaders import load_dataset
 from recommender.merchant_tokens import issue_token
-from serving.app import create_app_from_environment
-from serving.settings import env_name
+from serving.app import create_app, create_app_from_environment
+from serving.settings import ServingSettings, env_name
 
 
 def test_publish_writes_every_level_and_the_merchants_history(published_forecasts):
@@ -134,3 +136,64 @@ def test_app_factory_reads_forecasts_and_tokens_from_the_environment(small_model
     answer = client.get("/v1/merchants/M1/forecast", params={"horizon": 2},
                         headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and len(answer.json()["rows"]) == 2 * 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("days_cut", range(7))
+def test_a_forecast_published_on_any_weekday_starts_at_the_next_whole_week(forecast_market, tmp_path, days_cut):
+    """The market ends on a Sunday; cut to end on each weekday: the forecast starts the next Monday,
+    the week the data stops inside is its sales so far plus the forecast of the remaining days."""
+    purchases, catalog = forecast_market
+    lines = pd.read_csv(purchases)
+    day = pd.to_datetime(lines.timestamp).dt.tz_localize(None).dt.normalize()
+    last_day = day.max() - pd.Timedelta(days=days_cut)
+    lines[day <= last_day].to_csv(tmp_path / "purchases.csv", index=False)
+    out = tmp_path / "forecasts"
+    assert main(["forecast-publish", "--purchases", str(tmp_path / "purchases.csv"), "--catalog", str(catalog),
+                 "--out", str(out), "--horizon", "4", "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    monday = last_day - pd.Timedelta(days=last_day.day_of_week)
+    assert manifest["period_starts"][0] == str((monday + pd.Timedelta(days=7)).date())  # the next whole week
+    published = PublishedForecasts.load(out)
+    if days_cut == 0:  # the data ends on a Sunday: no current week
+        assert manifest["current_period"] is None and published.current("M1", "item") is None
+        return
+    this_week = lines[(day >= monday) & (day <= last_day)]
+    current = manifest["current_period"]
+    assert (current["period_start"], current["days_observed"], current["days"]) == (str(monday.date()),
+                                                                                    7 - days_cut, 7)
+    tokens = tmp_path / "tokens.json"
+    token = issue_token(tokens, "M1")
+    client = TestClient(create_app(ServingSettings(forecasts_dir=out, merchant_tokens=tokens)))
+    for by in ("item", "item,city_tier", "merchant"):
+        answer = client.get("/v1/merchants/M1/forecast", params={"by": by},
+                            headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["rows"][0]["period_start"] == manifest["period_starts"][0]
+        period = body["current_period"]
+        assert period["label"].startswith(f"sales so far ({7 - days_cut} of 7 days) plus the forecast of the "
+                                          f"remaining {days_cut} day")
+        rows = pd.DataFrame(period["rows"])
+        mine = this_week[this_week.item_id.isin(["FAN-1", "FAN-2"])]
+        keys = {"item": ["item_id"], "item,city_tier": ["item_id", "city_tier"], "merchant": []}[by]
+        if keys:  # a series that sold nothing in these days has a row with 0 sold so far
+            sold = rows.merge(mine.groupby(keys, as_index=False).quantity.sum(), on=keys, how="left").quantity
+            assert rows.sold_so_far.tolist() == pytest.approx(sold.fillna(0).tolist())
+            assert rows.sold_so_far.sum() == mine.quantity.sum()
+        else:
+            assert rows.sold_so_far.tolist() == [mine.quantity.sum()]
+        assert (rows.p10 >= rows.sold_so_far).all() and (rows.p10 <= rows.p50).all() and (rows.p50 <= rows.p90).all()
+        assert (rows.p50 > rows.sold_so_far).any()  # the rest of the week is expected to sell something
+
+
+def test_a_quiet_publish_off_a_terminal_still_logs_a_line_every_period(forecast_market, tmp_path, caplog,
+                                                                        monkeypatch):
+    monkeypatch.setattr(progress, "LOG_EVERY_SECONDS", 0.2)  # 30 s in production
+    purchases, catalog = forecast_market
+    with caplog.at_level(logging.INFO, logger="recommender.progress"):
+        assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out",
+                     str(tmp_path / "forecasts"), "--horizon", "4", "--quiet"]) == 0  # stderr captured: no terminal
+    beats = [record.getMessage() for record in caplog.records if record.getMessage().startswith("forecast-publish: ")]
+    assert any("fitting 5 series by item," in line for line in beats)
+    assert any("fitting 10 series by item,city_tier," in line for line in beats)

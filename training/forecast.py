@@ -2,9 +2,12 @@
 
 Output columns (``recommender forecast --out``): ``item_id`` (``--by item``), plus ``city_tier``
 (``--by item,city_tier``; 0 = unknown tier), or ``merchant_id`` alone (``--by merchant``: each
-merchant's total), then ``period_start`` (the period's first day: Monday for weeks), ``p10``,
-``p50``, ``p90`` (units) and the explanations: ``model`` (the method selected for the series),
-``recent_level``, ``recent_trend``, ``rising`` (:data:`recommender.forecasting.spec.EXPLAINED`).
+merchant's total), then ``period_start`` (the period's first day: Monday for weeks),
+``sold_so_far``, ``p10``, ``p50``, ``p90`` (units) and the explanations: ``model`` (the method selected for the series),
+``recent_level``, ``previous_level``, ``recent_trend``, ``rising`` (:data:`recommender.forecasting.spec.EXPLAINED`).
+When the data stops inside a period, that current period comes first: ``sold_so_far`` is what its
+observed days sold and P10/P50/P90 are the whole period's (sales so far plus the forecast of its
+remaining days); the forecast periods after it leave ``sold_so_far`` empty.
 """
 from __future__ import annotations
 
@@ -15,14 +18,16 @@ import pandas as pd
 import pyarrow as pa
 
 from recommender.columns import TEXT
-from recommender.forecasting.spec import KEYS, VALUES
+from recommender.forecasting.spec import CURRENT_VALUES, KEYS
 from recommender.forecasting.views import Forecast, rounded
 from recommender.tables import write_table
 
 
 def output_table(forecast: Forecast) -> pd.DataFrame:
     """The forecast in the command's output columns, rounded as published."""
-    return rounded(forecast.table()[KEYS[forecast.by] + VALUES])
+    current = forecast.current_table()
+    parts = [forecast.table()] if current is None else [current, forecast.table()]
+    return rounded(pd.concat(parts, ignore_index=True).reindex(columns=KEYS[forecast.by] + CURRENT_VALUES))
 
 
 def write_forecast(forecast: Forecast, path: str | os.PathLike) -> Path:

@@ -122,7 +122,7 @@ class Demand:
     def trend(self) -> float:
         """The last :data:`RECENT` periods' sales against as many before (+0.25: a quarter more; NaN:
         nothing sold before)."""
-        return float(recent_trend(self.history[None, :], self.freq)[1][0])
+        return float(recent_trend(self.history[None, :], self.freq)[2][0])
 
     @property
     def direction(self) -> str:
@@ -354,14 +354,15 @@ def _totals(forecast: Forecast, groups: np.ndarray) -> dict[str, tuple[np.ndarra
     """Per group label: (history of units over all periods, forecast quantiles ``horizon x 3``), the
     totals of the view's fit (:func:`~recommender.forecasting.selection.aggregate`)."""
     labels, quantiles, history = aggregate(forecast.result, groups)
-    return {label: (history[k], quantiles[k, :forecast.horizon]) for k, label in enumerate(labels)}
+    whole = slice(forecast.lead, forecast.lead + forecast.horizon)  # the whole periods after the data
+    return {label: (history[k], quantiles[k, whole]) for k, label in enumerate(labels)}
 
 
 def merchant_demands(items: Forecast, tiers: Forecast, titles: dict[str, str]) -> list[MerchantDemand]:
     """Each merchant's total, items (best-selling first, named by ``titles``) and tiers, by merchant id."""
     panel, h = items.panel, items.horizon
     freq, series = panel.freq, panel.series
-    quantiles = items.result.quantiles[SELECTED][:, :h]
+    quantiles = items.result.quantiles[SELECTED][:, items.lead:items.lead + h]
     own_items: dict[str, list[Demand]] = {}
     for k, (item, merchant) in enumerate(zip(series.item_id, series.merchant_id)):
         if items.merchant_id in (None, merchant):

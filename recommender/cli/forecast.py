@@ -52,6 +52,7 @@ def _add_forecast(parser: argparse.ArgumentParser) -> None:
 @commands.command("forecast", "demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast)
 def run_forecast(args: argparse.Namespace) -> int:
     """Write the forecast table (and with ``--report`` the merchants' HTML reports)."""
+    from recommender.forecasting.calendar_features import PERIOD_DAYS
     from recommender.forecasting.views import forecast, view
     from training.forecast import write_forecast
 
@@ -71,7 +72,12 @@ def run_forecast(args: argparse.Namespace) -> int:
             tiers = result if tiered else forecast_by("item,city_tier")
     path = write_forecast(result, args.out)
     print(f"{result.panel.n_series:,} series fitted ({result.result.horizon} periods calibrated), {args.horizon} "
-          f"periods ahead: forecast written to {path}")
+          f"whole periods ahead from {result.starts[0].date()}: forecast written to {path}")
+    if result.lead:
+        panel = result.panel
+        print(f"the data stops inside the period of {result.result.starts[0].date()}: its rows come first, as sales "
+              f"so far ({panel.current_days} of {PERIOD_DAYS[panel.freq]} days, column sold_so_far) plus the "
+              f"forecast of its remaining days")
     if args.report:
         from training.forecast_report import write_forecast_report
 
@@ -132,4 +138,8 @@ def run_forecast_publish(args: argparse.Namespace) -> int:
     levels = ", ".join(f"{level} {entry['series']:,}" for level, entry in manifest["levels"].items())
     print(f"{sold:,} of {len(merchants):,} merchants have sales; series: {levels}; {manifest['horizon']} periods "
           f"({manifest['freq']}) from {manifest['period_starts'][0]}: forecasts published to {args.out}")
+    current = manifest["current_period"]
+    if current:
+        print(f"current period {current['period_start']} ({current['days_observed']} of {current['days']} days in the "
+              f"data): published as sales so far plus the forecast of its remaining days")
     return 0

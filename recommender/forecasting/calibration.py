@@ -27,16 +27,19 @@ MIN_TRAIN = {"W": 8, "D": 28}  # periods of history before the earliest validati
 LEVELS = (0.1, 0.5, 0.9)  # the band's quantiles: P10, P50, P90
 
 
-def validation_origins(n_periods: int, horizon: int, windows: int, freq: str) -> list[int]:
-    """Origins of the validation windows (``horizon`` periods each, half a horizon apart), latest
-    first; a clear error when the history is too short for them."""
-    step = max(1, math.ceil(horizon / 2))
-    origins = [n_periods - horizon - k * step for k in range(windows)]
+def validation_origins(n_periods: int, horizon: int, windows: int, freq: str, lead: int = 0) -> list[int]:
+    """Origins of the validation windows (``horizon + lead`` periods each, half that apart; ``lead``:
+    the current period before the ``horizon`` whole ones), latest first; a clear error when the
+    history is too short for them."""
+    length = horizon + lead
+    step = max(1, math.ceil(length / 2))
+    origins = [n_periods - length - k * step for k in range(windows)]
     if origins[-1] < MIN_TRAIN[freq]:
         unit = "weeks" if freq == "W" else "days"
-        needed = horizon + (windows - 1) * step + MIN_TRAIN[freq]
+        needed = length + (windows - 1) * step + MIN_TRAIN[freq]
+        current = f" after the current {unit[:-1]}" if lead else ""
         raise ForecastInputError(
-            f"the history has {n_periods} whole {unit}, too short for a {horizon}-{unit[:-1]} horizon: "
+            f"the history has {n_periods} whole {unit}, too short for a {horizon}-{unit[:-1]} horizon{current}: "
             f"calibrating the forecast needs {windows} validation windows and at least {needed} {unit} of history")
     return origins
 

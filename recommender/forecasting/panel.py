@@ -7,6 +7,13 @@ category, price). Weeks start on Monday; days are UTC days. Only whole periods a
 or last period the data covers only in part (the data starts on a Wednesday, or stops on a
 Friday) is dropped, so a half-observed week never looks like a slump. A series exists for every
 item (x tier) with at least one unit sold in the kept periods.
+
+When the data stops inside a period (a Saturday, for weeks), that **current period** is kept apart:
+``current`` holds each series' units sold in it so far, and ``remaining_share`` the share of a
+period's units the last year of history sold on the days still to come (Sundays alone: about
+1/7). The forecast starts at the first whole period after the data's last day; the current period
+is reported as its sales so far plus the forecast of its remaining days
+(:meth:`~recommender.forecasting.views.Forecast.current_table`).
 """
 from __future__ import annotations
 
@@ -37,6 +44,15 @@ class DemandPanel:
     starts: pd.DatetimeIndex  # period starts
     freq: str  # "W" or "D"
     series: pd.DataFrame  # one row per series: item_id, [city_tier], merchant_id, category, price, item_code
+    current: np.ndarray | None = None  # units per series in the period the data covers in part (None: none)
+    current_days: int = 0  # days of the current period the data covers
+    remaining_share: float = 0.0  # share of a period's units sold on the current period's days not covered yet
+
+    @property
+    def lead(self) -> int:
+        """Periods between the panel's end and the first whole period after the data: 1 when the data
+        ends inside a period (the current period), else 0."""
+        return int(self.current is not None)
 
     @property
     def n_series(self) -> int:
@@ -60,11 +76,13 @@ class DemandPanel:
         values = self.values[:, :n_periods]
         sold = values.sum(axis=1) > 0
         return replace(self, values=values[sold], starts=self.starts[:n_periods],
-                       series=self.series[sold].reset_index(drop=True))
+                       series=self.series[sold].reset_index(drop=True), current=None, current_days=0,
+                       remaining_share=0.0)
 
     def truncated(self, n_periods: int) -> DemandPanel:
         """The first ``n_periods`` periods of every series (validation windows keep the rows aligned)."""
-        return replace(self, values=self.values[:, :n_periods], starts=self.starts[:n_periods])
+        return replace(self, values=self.values[:, :n_periods], starts=self.starts[:n_periods], current=None,
+                       current_days=0, remaining_share=0.0)
 
     def long_frame(self) -> pd.DataFrame:
         """The panel as statsforecast's long table: ``unique_id`` (the series' row), ``ds``, ``y``."""
@@ -73,7 +91,8 @@ class DemandPanel:
 
     def subset(self, rows: np.ndarray) -> DemandPanel:
         """The panel restricted to the series at ``rows`` (positions or a boolean mask)."""
-        return replace(self, values=self.values[rows], series=self.series[rows].reset_index(drop=True))
+        return replace(self, values=self.values[rows], series=self.series[rows].reset_index(drop=True),
+                       current=None if self.current is None else self.current[rows])
 
 
 def check_freq_and_level(freq: str, by: str) -> None:
@@ -109,14 +128,26 @@ def demand_panel(dataset: Dataset, freq: str = "W", by: str = "item") -> DemandP
         raise ForecastInputError(f"the purchases cover {last - first + 1} days, less than one whole "
                                  f"{'week' if freq == 'W' else 'day'}")
     keep = (periods >= start) & (periods < end)
-    item = purchases.item_id.cat.codes.to_numpy().astype(np.int64)[keep]
-    tier = purchases.city_tier.to_numpy().astype(np.int64)[keep] if by == "item,city_tier" else np.zeros(keep.sum(),
-                                                                                                          np.int64)
-    key = item * 16 + tier
-    keys, series_of_line = np.unique(key, return_inverse=True)
+    item = purchases.item_id.cat.codes.to_numpy().astype(np.int64)
+    tier = purchases.city_tier.to_numpy().astype(np.int64) if by == "item,city_tier" else np.zeros(len(item), np.int64)
+    line_keys = item * 16 + tier
+    quantity = purchases.quantity.to_numpy()
+    keys, series_of_line = np.unique(line_keys[keep], return_inverse=True)
     column = (periods[keep] - start) // length
-    values = np.bincount(series_of_line * n_periods + column, weights=purchases.quantity.to_numpy()[keep],
+    values = np.bincount(series_of_line * n_periods + column, weights=quantity[keep],
                          minlength=len(keys) * n_periods).reshape(len(keys), n_periods)
+    current = None
+    current_days, remaining_share = last - end + 1, 0.0
+    if end <= last:  # the data stops inside the period starting at `end`
+        now = periods == end
+        position = np.searchsorted(keys, line_keys[now])
+        known = position < len(keys)
+        known[known] = keys[position[known]] == line_keys[now][known]
+        current = np.bincount(position[known], weights=quantity[now][known], minlength=len(keys)).astype(np.float64)
+        year = keep & (periods >= end - 364)  # the last 52 weeks
+        units = quantity[year].sum()
+        later = quantity[year & (days - periods >= current_days)].sum()
+        remaining_share = float(later / units) if units > 0 else (length - current_days) / length
     codes = keys // 16
     series = pd.DataFrame({"item_id": catalog.item_id.to_numpy()[codes]})
     if by == "item,city_tier":
@@ -126,7 +157,8 @@ def demand_panel(dataset: Dataset, freq: str = "W", by: str = "item") -> DemandP
     series["price"] = catalog.price.to_numpy()[codes]
     series["item_code"] = codes
     starts = pd.DatetimeIndex((start + np.arange(n_periods) * length).astype("datetime64[D]"))
-    return DemandPanel(values.astype(np.float64), starts, freq, series)
+    return DemandPanel(values.astype(np.float64), starts, freq, series, current,
+                       current_days if current is not None else 0, remaining_share)
 
 
 def group_sums(values: np.ndarray, inverse: np.ndarray, n_groups: int) -> np.ndarray:

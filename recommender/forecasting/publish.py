@@ -1,7 +1,9 @@
 """Publishing forecasts for the serving API: ``recommender forecast-publish`` fits the whole catalog
 once per level (:func:`~recommender.forecasting.selection.forecast_panel`, items and items x tiers;
 merchant totals are the item fit's totals, exactly as ``recommender forecast --by merchant``) and
-writes the forecast directory :mod:`~recommender.forecasting.published` describes and reads.
+writes the forecast directory :mod:`~recommender.forecasting.published` describes and reads: the
+whole periods after the data's last day, and, when the data stops inside a period, that current
+period as sales so far plus the forecast of its remaining days.
 """
 from __future__ import annotations
 
@@ -18,13 +20,15 @@ import pyarrow.parquet as pq
 from recommender.artifacts import MANIFEST, sha256_of
 from recommender.atomic import atomic_directory
 from recommender.columns import TEXT
+from recommender.forecasting.calendar_features import PERIOD_DAYS
 from recommender.forecasting.calibration import validation_origins
 from recommender.forecasting.panel import demand_panel
-from recommender.forecasting.published import FILES, FORMAT_VERSION, SALES_FILE
+from recommender.forecasting.published import CURRENT_FILES, FILES, FORMAT_VERSION, SALES_FILE
 from recommender.forecasting.selection import VALIDATION_WINDOWS, forecast_panel
-from recommender.forecasting.spec import SERIES_KEYS, VALUES, check_request
+from recommender.forecasting.spec import CURRENT_VALUES, SERIES_KEYS, VALUES, check_request
 from recommender.forecasting.views import rounded, view
 from recommender.loaders import Dataset, item_titles
+from recommender.progress import heartbeat
 
 SALES_PERIODS = 52  # the periods of sales published before the forecast
 
@@ -64,12 +68,23 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
     start = time.perf_counter()
     panels = {level: demand_panel(dataset, freq, level) for level in ("item", "item,city_tier")}
     if horizon is not None:  # a clear error before any fitting
-        validation_origins(panels["item"].n_periods, horizon, VALIDATION_WINDOWS, freq)
-    fitted = {level: forecast_panel(panel, show_progress=show_progress) for level, panel in panels.items()}
-    horizon = horizon or fitted["item"].horizon
-    items, tiers = (view(fitted[level], level, horizon) for level in ("item", "item,city_tier"))
-    tables = {"item": items.series_table(), "item,city_tier": tiers.series_table(),
-              "merchant": items.totals_table("merchant_id")}
+        validation_origins(panels["item"].n_periods, horizon, VALIDATION_WINDOWS, freq, panels["item"].lead)
+    with heartbeat("forecast-publish") as stage:  # a log line every 30 s off a terminal, even without the bars
+        fitted = {}
+        for level, panel in panels.items():
+            stage(f"fitting {panel.n_series:,} series by {level}")
+            fitted[level] = forecast_panel(panel, show_progress=show_progress)
+        stage("writing")
+        manifest = _write(dataset, out, fitted, panels, horizon, freq, sources, start)
+    return manifest
+
+
+def _write(dataset, out, fitted, panels, horizon, freq, sources, start) -> dict:
+    horizon = horizon or fitted["item"].horizon - panels["item"].lead
+    by_level = {level: view(fitted["item" if level == "merchant" else level], level, horizon) for level in FILES}
+    tables = {level: forecast.table() for level, forecast in by_level.items()}
+    current = {level: forecast.current_table() for level, forecast in by_level.items()}
+    items = by_level["item"]
     seconds = time.perf_counter() - start
     sources = {name: str(path) for name, path in (sources or {}).items()}
     manifest = {
@@ -80,6 +95,7 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
         "freq": freq,
         "period_starts": [str(day) for day in items.starts.date],
         "history_periods": items.result.panel.n_periods,
+        "current_period": None,
         "forecast_seconds": round(seconds, 1),
         "levels": {},
         "merchants": _merchant_history(dataset, items.result.panel),
@@ -96,8 +112,22 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
             series = len(table) // horizon
             manifest["levels"][level] = {"file": name, "rows": len(table), "series": series,
                                          "sha256": sha256_of(tmp / name)}
+        if items.panel.current is not None:
+            manifest["current_period"] = _write_current(current, tmp, items)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest
+
+
+def _write_current(tables: dict[str, pd.DataFrame], tmp, items) -> dict:
+    """Write the current period's tables (:data:`CURRENT_FILES`) into ``tmp``; their manifest entry."""
+    panel = items.panel
+    entry = {"period_start": str(items.result.starts[0].date()), "days_observed": panel.current_days,
+             "days": PERIOD_DAYS[panel.freq], "remaining_share": round(panel.remaining_share, 4), "levels": {}}
+    for level, name in CURRENT_FILES.items():
+        table = rounded(tables[level][["merchant_id", *SERIES_KEYS.get(level, []), *CURRENT_VALUES]])
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), tmp / name)
+        entry["levels"][level] = {"file": name, "rows": len(table), "sha256": sha256_of(tmp / name)}
+    return entry
 
 
 def sales_table(panel) -> pd.DataFrame:

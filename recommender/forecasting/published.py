@@ -7,6 +7,10 @@ the whole catalog once per level and writes a forecast directory atomically:
   :data:`FILES` (``merchant_id``, [``item_id``], [``city_tier``], ``period_start``, ``p10``,
   ``p50``, ``p90`` and the explanations :data:`~recommender.forecasting.spec.EXPLAINED`; units
   rounded to 0.01);
+* ``current_item.parquet``, ``current_item_city_tier.parquet``, ``current_merchant.parquet``
+  (:data:`CURRENT_FILES`), only when the data stops inside a period: that current period per
+  series, its units sold so far (``sold_so_far``) and P10/P50/P90 of the whole period (sales so
+  far plus the forecast of its remaining days; the forecast tables start at the next period);
 * ``sales.parquet``: units sold per item and period over the last
   :data:`~recommender.forecasting.publish.SALES_PERIODS` periods before the forecast (what the
   merchant page draws next to it), with the items' titles;
@@ -33,12 +37,13 @@ import pyarrow.parquet as pq
 
 from recommender.artifacts import MANIFEST, read_directory_manifest, sha256_of
 from recommender.atomic import file_stamp
-from recommender.forecasting.spec import SERIES_KEYS, VALUES
+from recommender.forecasting.spec import CURRENT_VALUES, SERIES_KEYS, VALUES
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: rows carry the explanations (recent level, trend, rising)
+FORMAT_VERSION = 3  # 2: rows carry the explanations (recent level, trend, rising); 3: whole periods, the current apart
 FILES = {"item": "item.parquet", "item,city_tier": "item_city_tier.parquet", "merchant": "merchant.parquet"}
+CURRENT_FILES = {level: f"current_{name}" for level, name in FILES.items()}  # the current period, when there is one
 SALES_FILE = "sales.parquet"  # units sold per item and period before the forecast
 
 
@@ -65,6 +70,7 @@ class PublishedForecasts:
     stamp: tuple[int, int, int]  # of the manifest read (publishing replaces the directory, manifest included)
     sold: dict[str, list[dict]] | None = None  # merchant_id -> units sold per item and period (None: not published)
     titles: dict[str, dict[str, str]] | None = None  # merchant_id -> item_id -> title (None: published without)
+    current_index: dict[str, dict[str, MerchantRows]] | None = None  # level -> merchant -> current period's rows
 
     @property
     def horizon(self) -> int:
@@ -101,6 +107,24 @@ class PublishedForecasts:
         return [{name: value for name, value in zip(names, values) if value == value}  # NaN (no trend): omitted
                 for values in zip(*(column[:n].tolist() for column in found.columns.values()))]
 
+    def current(self, merchant_id: str, by: str) -> dict | None:
+        """The current period of the merchant at level ``by`` (the data stops inside it): its start,
+        days observed and in all, a label and one row per series (``sold_so_far``, P10/P50/P90 of
+        the whole period, explanations); None when the data ended with a whole period."""
+        period = self.manifest.get("current_period")
+        found = None if self.current_index is None else self.current_index[by].get(merchant_id)
+        if period is None or found is None:
+            return None
+        rest = period["days"] - period["days_observed"]
+        names = list(found.columns)
+        rows = [{name: value for name, value in zip(names, values) if value == value and name != "period_start"}
+                for values in zip(*(column.tolist() for column in found.columns.values()))]
+        return {"period_start": period["period_start"], "days_observed": period["days_observed"],
+                "days": period["days"],
+                "label": f"sales so far ({period['days_observed']} of {period['days']} days) plus the forecast of "
+                         f"the remaining {rest} day{'s' if rest != 1 else ''}",
+                "rows": rows}
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> PublishedForecasts:
         """Read and verify a forecast directory (raises :class:`ForecastDirectoryError`) and index it."""
@@ -114,12 +138,11 @@ class PublishedForecasts:
                                          f"{sorted(FILES)}; publish with `recommender forecast-publish`")
         index = {}
         for level, entry in manifest["levels"].items():
-            file = path / entry["file"]
-            if not file.is_file():
-                raise ForecastDirectoryError(f"{file}: missing")
-            if sha256_of(file) != entry["sha256"]:
-                raise ForecastDirectoryError(f"{file}: checksum does not match the manifest (damaged or modified)")
-            index[level] = _index_by_merchant(pq.read_table(file).to_pandas(), level, int(manifest["horizon"]))
+            index[level] = _index_by_merchant(_verified(path, entry).to_pandas(), level, int(manifest["horizon"]))
+        current = None
+        if manifest.get("current_period"):
+            current = {level: _index_by_merchant(_verified(path, entry).to_pandas(), level, 1, CURRENT_VALUES)
+                       for level, entry in manifest["current_period"]["levels"].items()}
         sold = titles = None
         if "sales" in manifest:
             file = path / manifest["sales"]["file"]
@@ -133,7 +156,7 @@ class PublishedForecasts:
                 firsts = table.drop_duplicates("item_id")
                 titles = {str(merchant): dict(zip(rows.item_id, rows.title))
                           for merchant, rows in firsts.groupby("merchant_id", sort=False)}
-        return cls(str(path), manifest, index, stamp, sold, titles)
+        return cls(str(path), manifest, index, stamp, sold, titles, current)
 
     def refreshed(self) -> PublishedForecasts:
         """This object, or the forecasts published since at the same path (``recommender
@@ -156,13 +179,24 @@ class PublishedForecasts:
         return fresh
 
 
-def _index_by_merchant(table: pd.DataFrame, level: str, horizon: int) -> dict[str, MerchantRows]:
+def _verified(path: Path, entry: dict):
+    """The table of a manifest entry (``file``, ``sha256``), checked against its checksum."""
+    file = path / entry["file"]
+    if not file.is_file():
+        raise ForecastDirectoryError(f"{file}: missing")
+    if sha256_of(file) != entry["sha256"]:
+        raise ForecastDirectoryError(f"{file}: checksum does not match the manifest (damaged or modified)")
+    return pq.read_table(file)
+
+
+def _index_by_merchant(table: pd.DataFrame, level: str, horizon: int,
+                       values: list[str] = VALUES) -> dict[str, MerchantRows]:
     """Each merchant's rows, period-major, as column arrays (sliced and turned into response rows per request)."""
     keys = SERIES_KEYS.get(level, [])
     table = table.sort_values(["merchant_id", "period_start", *keys], kind="stable")
     labels, starts, counts = np.unique(table.merchant_id.to_numpy().astype(str), return_index=True,
                                        return_counts=True)
-    columns = {name: table[name].to_numpy() for name in [*keys, *VALUES]}
+    columns = {name: table[name].to_numpy() for name in [*keys, *values]}
     return {str(label): MerchantRows(count // horizon, {name: values[start:start + count]
                                                         for name, values in columns.items()})
             for label, start, count in zip(labels, starts.tolist(), counts.tolist())}

@@ -5,8 +5,9 @@ tier, a shorter horizon, the API, a report) slices its result, so the same item,
 always get the same numbers.
 
 1. **Horizon.** A panel is always fitted at :func:`fit_horizon`: the longest horizon served (26
-   weeks; 182 days) that its history can calibrate. A request for fewer periods takes the first
-   ones, so the horizon asked for never changes the forecast.
+   weeks; 182 days) that its history can calibrate, plus the current period when the data stops
+   inside one (its first step). A request for fewer periods takes the first whole ones, so the
+   horizon asked for never changes the forecast.
 2. **Candidates.** Every method of :mod:`recommender.forecasting.methods` forecasts from the
    history before each of :data:`VALIDATION_WINDOWS` validation windows at the end of the history,
    and from the whole history.
@@ -51,13 +52,15 @@ MIN_JUDGED_PERIODS = 2
 VALIDATION_WINDOWS = 2
 
 
-def fit_horizon(n_periods: int, freq: str) -> int:
-    """The horizon a panel of ``n_periods`` is fitted at: :data:`MAX_HORIZON`, or less when the
-    history cannot hold the validation windows such a horizon needs."""
-    longest = MAX_HORIZON[freq]
-    while longest > 1 and n_periods - longest - (VALIDATION_WINDOWS - 1) * math.ceil(longest / 2) < MIN_TRAIN[freq]:
+def fit_horizon(n_periods: int, freq: str, lead: int = 0) -> int:
+    """The horizon a panel of ``n_periods`` is fitted at: ``lead`` periods (the current period,
+    :attr:`~recommender.forecasting.panel.DemandPanel.lead`) and :data:`MAX_HORIZON` whole periods
+    after them, or less when the history cannot hold the validation windows such a horizon needs."""
+    longest = MAX_HORIZON[freq] + lead
+    while longest > 1 + lead and (n_periods - longest - (VALIDATION_WINDOWS - 1) * math.ceil(longest / 2)
+                                  < MIN_TRAIN[freq]):
         longest -= 1
-    validation_origins(n_periods, longest, VALIDATION_WINDOWS, freq)  # a clear error when even 1 is too long
+    validation_origins(n_periods, longest - lead, VALIDATION_WINDOWS, freq, lead)  # a clear error when 1 is too long
     return longest
 
 
@@ -137,7 +140,7 @@ def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
                    show_progress: bool = False) -> PanelForecast:
     """Fit every candidate at :func:`fit_horizon`, select one per series and calibrate the bands;
     see the module docstring. ``spark`` (a SparkSession) runs the simple methods on Spark."""
-    horizon = fit_horizon(panel.n_periods, panel.freq)
+    horizon = fit_horizon(panel.n_periods, panel.freq, panel.lead)
     origins = validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, panel.freq)
     fits = [*origins, panel.n_periods]
     *windows, point = [point_forecasts(panel.truncated(cut), horizon, n_jobs, spark)

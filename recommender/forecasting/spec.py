@@ -16,8 +16,17 @@ BY_CHOICES = LEVELS + ("merchant",)
 SERIES_KEYS = {"item": ["item_id"], "item,city_tier": ["item_id", "city_tier"]}
 KEYS = {**SERIES_KEYS, "merchant": ["merchant_id"]}  # the columns naming a row of each table
 QUANTILE_COLUMNS = ["p10", "p50", "p90"]
-EXPLAINED = ["model", "recent_level", "recent_trend", "rising"]
+EXPLAINED = ["model", "recent_level", "previous_level", "recent_trend", "rising"]
+# The one trend of items, item x tier rows and totals: ``recent_trend`` is ``recent_level`` (units
+# per period over the last RECENT periods, 13 weeks) against ``previous_level`` (the RECENT before),
+# ``rising`` when it is at least RISING; a sum of rows (a city tier, a merchant) has the trend
+# sum(recent_level) / sum(previous_level) - 1. The pages and the report call a trend of at most
+# -RISING falling, anything between steady.
+RISING = 0.10
 VALUES = ["period_start", *QUANTILE_COLUMNS, *EXPLAINED]  # the columns every table has after its keys
+# the current period's rows (the data stops inside it): units sold so far, and P10/P50/P90 of the
+# whole period (sales so far plus the forecast of its remaining days)
+CURRENT_VALUES = ["period_start", "sold_so_far", *QUANTILE_COLUMNS, *EXPLAINED]
 
 
 def check_horizon(horizon: int, freq: str) -> None:

@@ -9,8 +9,9 @@ and week.
 Series rows say why, for a merchant reading them
 (:data:`~recommender.forecasting.spec.EXPLAINED`): ``model``, the method selected for the series;
 ``recent_level``, units per period over the last :data:`~recommender.forecasting.panel.RECENT`
-periods (13 weeks); ``recent_trend``, how those periods compare with the ones before them (+0.25 =
-a quarter more; empty when nothing sold then); ``rising``, whether that trend is at least
+periods (13 weeks); ``previous_level``, the same over the 13 weeks before; ``recent_trend``, how
+the first compares with the second (+0.25 = a quarter more; empty when nothing sold then; a
+total's trend is that of its summed units, its rows' summed levels); ``rising``, whether that trend is at least
 :data:`RISING` (for item x city tier rows: the tiers where the item's demand is rising).
 """
 from __future__ import annotations
@@ -22,14 +23,13 @@ import numpy as np
 import pandas as pd
 
 from recommender.forecasting.calibration import validation_origins
-from recommender.forecasting.panel import RECENT, DemandPanel, ForecastInputError, demand_panel
+from recommender.forecasting.panel import RECENT, DemandPanel, ForecastInputError, demand_panel, group_sums
 from recommender.forecasting.selection import SELECTED, VALIDATION_WINDOWS, PanelForecast, aggregate, forecast_panel
-from recommender.forecasting.spec import QUANTILE_COLUMNS, check_request
+from recommender.forecasting.spec import QUANTILE_COLUMNS, RISING, check_request
 from recommender.loaders import Dataset
 
 log = logging.getLogger(__name__)
 
-RISING = 0.10
 
 
 class UnknownMerchantError(ForecastInputError):
@@ -40,14 +40,15 @@ class MerchantWithoutSalesError(ForecastInputError):
     """The merchant is in the catalog but sold nothing in the data."""
 
 
-def recent_trend(history: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray]:
-    """Units per period over the last :data:`RECENT` periods of each row of ``history``, and their
-    change against the :data:`RECENT` periods before (NaN where nothing sold then)."""
+def recent_trend(history: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Units per period over the last :data:`RECENT` periods of each row of ``history``, over the
+    :data:`RECENT` periods before, and the change from the second to the first (NaN where nothing
+    sold then)."""
     window = RECENT[freq]
     level = history[:, -window:].mean(axis=1)
     before = history[:, -2 * window:-window].mean(axis=1) if history.shape[1] > window else np.zeros(len(history))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return level, np.where(before > 0, level / before - 1.0, np.nan)
+        return level, before, np.where(before > 0, level / before - 1.0, np.nan)
 
 
 @dataclass
@@ -65,58 +66,103 @@ class Forecast:
         return self.result.panel
 
     @property
+    def lead(self) -> int:
+        return self.panel.lead
+
+    @property
     def starts(self) -> pd.DatetimeIndex:
-        return self.result.starts[:self.horizon]
+        return self.result.starts[self.lead:self.lead + self.horizon]
 
     def _rows(self, merchants: np.ndarray) -> np.ndarray:
         return np.ones(len(merchants), bool) if self.merchant_id is None else merchants == self.merchant_id
 
     def _frame(self, keys: pd.DataFrame, quantiles: np.ndarray) -> pd.DataFrame:
-        """``keys`` repeated per period, with the period starts and the first ``horizon`` quantiles."""
+        """``keys`` repeated per period, with the period starts and the quantiles of the first
+        ``horizon`` whole periods."""
         h = self.horizon
         table = keys.iloc[np.repeat(np.arange(len(keys)), h)].reset_index(drop=True)
         table["period_start"] = np.tile(self.starts.date, len(keys))
         for k, column in enumerate(QUANTILE_COLUMNS):
-            table[column] = quantiles[:, :h, k].reshape(-1)
+            table[column] = quantiles[:, self.lead:self.lead + h, k].reshape(-1)
+        return table
+
+    def _current(self, keys: pd.DataFrame, quantiles: np.ndarray, sold: np.ndarray) -> pd.DataFrame:
+        """The current period of ``keys``: ``sold`` so far plus the forecast of its remaining days
+        (the first step's quantiles times the share of a period's units those days sell)."""
+        table = keys.reset_index(drop=True)
+        table["period_start"] = self.result.starts[0].date()
+        table["sold_so_far"] = sold
+        for k, column in enumerate(QUANTILE_COLUMNS):
+            table[column] = sold + quantiles[:, 0, k] * self.panel.remaining_share
         return table
 
     def _explained(self, table: pd.DataFrame, model, history: np.ndarray) -> pd.DataFrame:
         """``table`` with :data:`~recommender.forecasting.spec.EXPLAINED`: ``model``, and the recent
         level and trend of each of its series' ``history`` (one row per series, in the table's order)."""
-        level, trend = recent_trend(history, self.panel.freq)
+        level, before, trend = recent_trend(history, self.panel.freq)
+        repeat = len(table) // len(history) if len(history) else 0
         table["model"] = model
-        table["recent_level"] = np.repeat(level, self.horizon)
-        table["recent_trend"] = np.repeat(trend, self.horizon)
+        table["recent_level"] = np.repeat(level, repeat)
+        table["previous_level"] = np.repeat(before, repeat)
+        table["recent_trend"] = np.repeat(trend, repeat)
         table["rising"] = table.recent_trend.ge(RISING)
         return table
 
-    def series_table(self, name: str = SELECTED) -> pd.DataFrame:
-        """One row per series and period: the series' columns, period_start, p10, p50, p90 and
-        :data:`~recommender.forecasting.spec.EXPLAINED` (for method ``name``'s forecast, the selected
-        one by default)."""
-        panel, h = self.panel, self.horizon
+    def _series_parts(self, name: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None, object]:
+        """Keys, quantiles, history, current sales and model of the series in this view."""
+        panel = self.panel
         rows = self._rows(panel.series.merchant_id.to_numpy())
         keys = [c for c in ("item_id", "city_tier", "merchant_id", "category") if c in panel.series]
-        table = self._frame(panel.series.loc[rows, keys], self.result.quantiles[name][rows])
-        model = np.repeat(self.result.model[rows], h) if name == SELECTED else name
-        return self._explained(table, model, panel.values[rows])
+        model = self.result.model[rows] if name == SELECTED else name
+        current = None if panel.current is None else panel.current[rows]
+        return panel.series.loc[rows, keys], self.result.quantiles[name][rows], panel.values[rows], current, model
+
+    def _totals_parts(self, key: str, name: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None,
+                                                          str]:
+        """Keys, quantiles, history, current sales and model of the totals per ``key`` in this view."""
+        groups = self.panel.series[key].to_numpy()
+        labels, quantiles, history = aggregate(self.result, groups, name)
+        mine = self._rows(labels) if key == "merchant_id" else np.ones(len(labels), bool)
+        current = None
+        if self.panel.current is not None:
+            current = group_sums(self.panel.current, np.unique(groups, return_inverse=True)[1], len(labels))[mine]
+        return (pd.DataFrame({key: labels[mine]}), quantiles[mine], history[mine], current,
+                f"total of the {name} forecasts")
+
+    def series_table(self, name: str = SELECTED) -> pd.DataFrame:
+        """One row per series and whole period: the series' columns, period_start, p10, p50, p90 and
+        :data:`~recommender.forecasting.spec.EXPLAINED` (for method ``name``'s forecast, the selected
+        one by default)."""
+        keys, quantiles, history, _, model = self._series_parts(name)
+        model = np.repeat(model, self.horizon) if name == SELECTED else model
+        return self._explained(self._frame(keys, quantiles), model, history)
 
     def totals_table(self, key: str = "merchant_id", name: str = SELECTED) -> pd.DataFrame:
-        """Totals per ``key`` (``merchant_id``, ``category``, ``item_id``) and period
+        """Totals per ``key`` (``merchant_id``, ``category``, ``item_id``) and whole period
         (:func:`~recommender.forecasting.selection.aggregate`), with their recent level and trend."""
-        labels, quantiles, history = aggregate(self.result, self.panel.series[key].to_numpy(), name)
-        mine = self._rows(labels) if key == "merchant_id" else np.ones(len(labels), bool)
-        table = self._frame(pd.DataFrame({key: labels[mine]}), quantiles[mine])
-        return self._explained(table, f"total of the {name} forecasts", history[mine])
+        keys, quantiles, history, _, model = self._totals_parts(key, name)
+        return self._explained(self._frame(keys, quantiles), model, history)
 
     def table(self) -> pd.DataFrame:
         """The table the request asked for: series rows, or merchant totals for ``by="merchant"``."""
         return self.totals_table("merchant_id") if self.by == "merchant" else self.series_table()
 
+    def current_table(self) -> pd.DataFrame | None:
+        """The current period (the one the data stops inside; None when it ends with a whole period)
+        for the rows of :meth:`table`: their keys, ``period_start``, ``sold_so_far`` and P10/P50/P90
+        of the whole period (sales so far plus the forecast of its remaining days), with the
+        explanations."""
+        if self.panel.current is None:
+            return None
+        parts = self._totals_parts("merchant_id", SELECTED) if self.by == "merchant" else self._series_parts(SELECTED)
+        keys, quantiles, history, current, model = parts
+        return self._explained(self._current(keys, quantiles, current), model, history)
+
 
 def rounded(table: pd.DataFrame) -> pd.DataFrame:
     """A forecast table as published: units and levels to 0.01, trends to 0.001."""
-    return table.round({"p10": 2, "p50": 2, "p90": 2, "recent_level": 2, "recent_trend": 3})
+    return table.round({"p10": 2, "p50": 2, "p90": 2, "sold_so_far": 2, "recent_level": 2, "previous_level": 2,
+                        "recent_trend": 3})
 
 
 def _check_merchant(dataset: Dataset, panel: DemandPanel, merchant_id: str) -> None:
@@ -130,10 +176,11 @@ def _check_merchant(dataset: Dataset, panel: DemandPanel, merchant_id: str) -> N
 def view(result: PanelForecast, by: str, horizon: int, merchant_id: str | None = None) -> Forecast:
     """The ``horizon``-period view of a fitted forecast (an error when the history could not
     calibrate that many periods)."""
-    if horizon > result.horizon:
+    if horizon > result.horizon - result.panel.lead:
         unit = "weeks" if result.panel.freq == "W" else "days"
         raise ForecastInputError(f"horizon {horizon} is longer than this history can calibrate: at most "
-                                 f"{result.horizon} {unit} from {result.panel.n_periods} {unit} of history")
+                                 f"{result.horizon - result.panel.lead} {unit} from {result.panel.n_periods} {unit} "
+                                 f"of history")
     return Forecast(by, result, horizon, merchant_id)
 
 
@@ -146,7 +193,7 @@ def forecast(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     panel = demand_panel(dataset, freq, "item" if by == "merchant" else by)
     if merchant_id is not None:
         _check_merchant(dataset, panel, merchant_id)
-    validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, freq)  # a clear error before any fitting
+    validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, freq, panel.lead)  # a clear error before fitting
     log.info("forecasting %d series (%s, freq %s) over %d periods of history", panel.n_series,
              "item" if by == "merchant" else by, freq, panel.n_periods)
     return view(forecast_panel(panel, n_jobs, spark, show_progress), by, horizon, merchant_id)

@@ -94,7 +94,8 @@ async def merchant_forecast(request: Request, forecasts: Forecasts, merchant: Me
         raise not_forecast(forecasts, merchant_id)
     answer = {"merchant_id": merchant_id, "freq": forecasts.freq, "horizon": horizon, "by": query.by,
               "generated_at": forecasts.manifest["created_at"], "data_sha256": forecasts.manifest["data"]["sha256"],
-              "titles": forecasts.item_titles(merchant_id), "rows": rows}
+              "titles": forecasts.item_titles(merchant_id), "rows": rows,
+              "current_period": forecasts.current(merchant_id, query.by)}
     return json_response({name: value for name, value in answer.items() if value is not None})
 
 

@@ -4,7 +4,9 @@
 // download; then its harvest lots (lots.js).
 "use strict";
 
-const RISING = 1.1;  // a tier is rising when its last third of the horizon expects 10% more than its first
+// One trend for items, tiers and totals, the API's (ForecastRow.recent_trend): the last 13 weeks'
+// units against the 13 before; rising from +10%, falling from -10%.
+const RISING = 0.10;
 let rows = [];
 let titles = {};
 const titleOf = item => titles[item] || item;
@@ -41,11 +43,29 @@ function band(chartId, series) {
                                     legend: { orientation: "h" } }, { responsive: true, displaylogo: false });
 }
 
-function trend(values) {
-  const third = Math.max(1, Math.floor(values.length / 3));
-  const first = values.slice(0, third).reduce((a, b) => a + b, 0);
-  const last = values.slice(-third).reduce((a, b) => a + b, 0);
-  return first > 0 ? last / first : (last > 0 ? Infinity : 1);
+// The recent trend of a sum of series, from their rows of one period: the summed recent levels
+// against the summed levels of the 13 weeks before, the definition of each row's recent_trend.
+function summedTrend(list) {
+  let now = 0, before = 0;
+  for (const row of list) {
+    now += row.recent_level;
+    before += row.previous_level;
+  }
+  return before > 0 ? now / before - 1 : (now > 0 ? Infinity : null);
+}
+
+function trendLabel(change) {
+  if (change == null) return "no sales";
+  if (change === Infinity) return '<span class="rising">new</span>';
+  const text = `${change >= 0 ? "+" : "-"}${Math.abs(change * 100).toFixed(0)}%`;
+  return change >= RISING ? `<span class="rising">rising (${text})</span>`
+    : change <= -RISING ? `<span class="falling">falling (${text})</span>` : `steady (${text})`;
+}
+
+// The current period (the data stops inside it): sold so far plus the rest of it expected.
+function currentText(period, row) {
+  if (!period || !row) return "";
+  return `${row.sold_so_far.toFixed(0)} sold + ${(row.p50 - row.sold_so_far).toFixed(1)} expected = ${row.p50.toFixed(1)}`;
 }
 
 const refused = error => error.status === 401 || error.status === 403;
@@ -66,24 +86,39 @@ async function showForecast(merchant, token) {
     };
     document.getElementById("dashboard").hidden = false;  // shown first: the charts take its width
     const x = total.rows.map(row => row.period_start);
+    const current = total.current_period;
+    const now = current ? current.rows[0] : null;
+    const sold = soldBy(null);
+    if (now) sold.set(current.period_start, now.sold_so_far);  // this period's days so far, dotted like the past
     band("total-chart", [{ name: "all items", x, p10: total.rows.map(r => r.p10), p50: total.rows.map(r => r.p50),
-                           p90: total.rows.map(r => r.p90), sold: soldBy(null) }]);
+                           p90: total.rows.map(r => r.p90), sold }]);
+    if (now) {
+      Plotly.addTraces("total-chart", { x: [current.period_start], y: [now.p50], mode: "markers", type: "scatter",
+        name: `this ${total.freq === "W" ? "week" : "day"}: ${current.label}`, marker: { symbol: "diamond", size: 10 },
+        error_y: { type: "data", symmetric: false, array: [now.p90 - now.p50], arrayminus: [now.p50 - now.p10] } });
+    }
+    const totalRow = total.rows[0];
+    document.getElementById("current").innerHTML = (now ? `Current ${total.freq === "W" ? "week" : "day"} (from ` +
+      `${escapeText(current.period_start)}): ${escapeText(current.label)}: ${currentText(current, now)} units ` +
+      `(P10-P90 ${now.p10.toFixed(1)} - ${now.p90.toFixed(1)}). The forecast starts at ${escapeText(x[0])}, the ` +
+      `first whole ${total.freq === "W" ? "week" : "day"} after the data. ` : "") +
+      (totalRow ? `All items, last 13 weeks against the 13 before: ${trendLabel(summedTrend([totalRow]))}.` : "");
     const perTier = new Map();
+    const firstPeriod = tiers.rows.length ? tiers.rows[0].period_start : null;
     for (const row of tiers.rows) {
       const key = row.city_tier ? `tier ${row.city_tier}` : "unknown tier";
-      if (!perTier.has(key)) perTier.set(key, new Map());
-      const weeks = perTier.get(key);
-      weeks.set(row.period_start, (weeks.get(row.period_start) || 0) + row.p50);
+      if (!perTier.has(key)) perTier.set(key, { weeks: new Map(), first: [] });
+      const tier = perTier.get(key);
+      tier.weeks.set(row.period_start, (tier.weeks.get(row.period_start) || 0) + row.p50);
+      if (row.period_start === firstPeriod) tier.first.push(row);  // one row per item: its level and trend
     }
-    const tierSeries = [...perTier.entries()].sort().map(([name, weeks]) => ({ name, x: [...weeks.keys()],
-                                                                             p50: [...weeks.values()] }));
+    const tierSeries = [...perTier.entries()].sort().map(([name, { weeks, first }]) => ({ name, x: [...weeks.keys()],
+      p50: [...weeks.values()], change: summedTrend(first) }));
     band("tier-chart", tierSeries);
-    document.querySelector("#tiers tbody").innerHTML = tierSeries.map(({ name, p50 }) => {
-      const ratio = trend(p50);
-      const label = ratio >= RISING ? `<span class="rising">rising (${ratio === Infinity ? "new" : `x${ratio.toFixed(2)}`})</span>`
-        : ratio <= 1 / RISING ? `<span class="falling">falling (x${ratio.toFixed(2)})</span>` : "steady";
-      return `<tr><td>${escapeText(name)}</td><td>${p50.reduce((a, b) => a + b, 0).toFixed(1)}</td><td>${label}</td></tr>`;
-    }).join("");
+    document.querySelector("#tiers tbody").innerHTML = tierSeries.map(({ name, p50, change }) =>
+      `<tr><td>${escapeText(name)}</td><td>${p50.reduce((a, b) => a + b, 0).toFixed(1)}</td><td>${trendLabel(change)}</td></tr>`
+    ).join("");
+    const currentOf = new Map(((items.current_period || {}).rows || []).map(row => [row.item_id, row]));
     const demand = [...sumBy(rows, row => row.item_id).entries()].sort((a, b) => b[1] - a[1]);
     band("item-chart", demand.slice(0, 5).map(([item]) => {
       const own = rows.filter(row => row.item_id === item);
@@ -94,7 +129,8 @@ async function showForecast(merchant, token) {
       const own = rows.filter(row => row.item_id === item);
       const low = own.reduce((a, r) => a + r.p10, 0), high = own.reduce((a, r) => a + r.p90, 0);
       return `<tr><td>${escapeText(item)}</td><td>${escapeText(titleOf(item))}</td><td>${p50.toFixed(1)}</td>` +
-             `<td>${low.toFixed(1)} - ${high.toFixed(1)}</td></tr>`;
+             `<td>${low.toFixed(1)} - ${high.toFixed(1)}</td><td>${trendLabel(summedTrend(own.slice(0, 1)))}</td>` +
+             `<td>${currentText(items.current_period, currentOf.get(item))}</td></tr>`;
     }).join("");
     showMessage(`Forecast of ${merchant}, published ${total.generated_at}.`);
   } catch (error) {
