@@ -16,8 +16,8 @@ from recommender.forecasting.published import PublishedForecasts
 from recommender.merchant_tokens import MerchantTokens
 
 
-def load_forecast_state(forecasts_dir: str | os.PathLike | None,
-                        merchant_tokens: str | os.PathLike | None) -> tuple[PublishedForecasts | None,
+def load_forecast_state(forecasts_dir: str | os.PathLike[str] | None,
+                        merchant_tokens: str | os.PathLike[str] | None) -> tuple[PublishedForecasts | None,
                                                                             MerchantTokens | None]:
     """The published forecasts and the merchant tokens to serve, each ``None`` when not given; a bad
     directory or token file fails now (``ForecastDirectoryError``, ``TokenFileError``, ``FileNotFoundError``)."""
