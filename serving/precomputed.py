@@ -62,7 +62,7 @@ class DefaultLists:
 
     @property
     def depth(self) -> int:
-        return self.codes.shape[1]
+        return int(self.codes.shape[1])
 
     @classmethod
     def compute(cls, engine: RecommendationEngine, explainer: Explainer, depth: int | None = None,
