@@ -332,7 +332,8 @@ def capped(codes: np.ndarray, scores: np.ndarray, labels: np.ndarray, cap: int, 
         ranked = [position for position, code in enumerate(codes[row].tolist()) if code >= 0]
         keys = labels[:, codes[row, ranked]].T.tolist() if ranked else []
         counts: list[dict[int, int]] = [{} for _ in range(len(labels))]
-        picked, passed = [], []
+        picked: list[int] = []
+        passed: list[int] = []
         for position, item_keys in zip(ranked, keys):
             if len(picked) >= min(k, window):
                 break
