@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -69,10 +69,10 @@ async def require_admin_key(request: Request, state: State,
     expected = state.settings.admin_key
     if expected is None:
         raise HTTPException(403, detail=f"admin API disabled: set {ADMIN_KEY_ENV}")
-    valid = bool(key) and hmac.compare_digest(key.encode("utf-8", "surrogateescape"),
-                                              expected.get_secret_value().encode("utf-8", "surrogateescape"))
+    valid = key is not None and len(key) > 0 and hmac.compare_digest(
+        key.encode("utf-8", "surrogateescape"), expected.get_secret_value().encode("utf-8", "surrogateescape"))
     client = request.client.host if request.client else "unknown"
-    state.admin_rate_limit.hit(f"key:{token_hash(key)}" if valid else f"client:{client}")
+    state.admin_rate_limit.hit(f"key:{token_hash(key)}" if key and valid else f"client:{client}")
     if not key:
         raise HTTPException(401, detail=f"missing API key: send the admin key in the {ADMIN_KEY_HEADER} header",
                             headers={"WWW-Authenticate": ADMIN_KEY_HEADER})
@@ -128,7 +128,7 @@ def served_top_lists(served: Served, k: int = EXPOSURE_K) -> np.ndarray:
     return engine.recommend_many(np.sort(buyers), k, available=served.live.available)[0]
 
 
-def _by_group(lists: np.ndarray, labels: np.ndarray, sales: np.ndarray) -> dict:
+def _by_group(lists: np.ndarray, labels: np.ndarray, sales: np.ndarray) -> dict[str, Any]:
     table = exposure_table(lists, labels, sales)
     return {"gini": _finite(gini(table.slot_share)), "least_fifth_share": _finite(least_exposed_share(lists, labels)),
             "groups": table.round(6).to_dict("records")}
