@@ -26,6 +26,7 @@ import socket
 import tempfile
 from functools import partial
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -149,7 +150,7 @@ def _supervise(settings: ServingSettings) -> int:
 
     stopping = False
 
-    def stop(signum, _frame) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for process in processes:
