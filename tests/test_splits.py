@@ -42,6 +42,11 @@ u2,I2,2025-03-31T12:00:00,3
 """
 
 
+def purchase_rows(purchases):
+    """The purchase lines as a set of (user_id, item_id, timestamp) strings."""
+    return set(map(tuple, purchases[["user_id", "item_id", "timestamp"]].astype(str).to_numpy()))
+
+
 @pytest.fixture
 def dataset(tmp_path):
     return load_dataset(write(tmp_path / "purchases.csv", PURCHASES), write(tmp_path / "catalog.csv", CATALOG))
@@ -158,10 +163,9 @@ def test_validation_split_never_sees_test(dataset):
     assert validation.purchases.timestamp.max() < test.purchases.timestamp.min()
     check_time_order(fit, validation)
     # every validation line is a training line
-    key = ["user_id", "item_id", "timestamp"]
-    as_rows = lambda frame: set(map(tuple, frame[key].astype(str).to_numpy()))  # noqa: E731
-    assert as_rows(validation.purchases) <= as_rows(train.purchases)
-    assert not as_rows(validation.purchases) & as_rows(test.purchases)
+    validation_rows = purchase_rows(validation.purchases)
+    assert validation_rows <= purchase_rows(train.purchases)
+    assert not validation_rows & purchase_rows(test.purchases)
     assert validation.purchases.user_id.cat.categories.equals(fit.purchases.user_id.cat.categories)
     with pytest.raises(ValueError, match="validation_days"):
         validation_split(train, validation_days=0)
