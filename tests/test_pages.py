@@ -461,6 +461,27 @@ def test_a_merchant_declares_a_lot_reads_its_projection_and_withdraws_it(lot_sit
     assert errors == []
 
 
+def test_a_merchant_starts_a_clearance_campaign_for_a_lot_at_risk(lot_site, page, errors):
+    base, merchant, token = lot_site
+    declare(base, merchant, token, "glut-to-clear", units=10**6)
+    declare(base, merchant, token, "on-track", units=1)
+    sign_in(page, base, merchant, token)
+    assert page.locator('.lot[data-lot-id="on-track"] [data-clear]').count() == 0  # no shortfall, no button
+    glut = page.locator('.lot[data-lot-id="glut-to-clear"]')
+    glut.get_by_role("button", name="Start a clearance campaign").click()
+    page.wait_for_function("document.getElementById('message').textContent.includes('started')")
+    campaigns = httpx.get(f"{base}/v1/admin/campaigns", headers={"X-API-Key": ADMIN}).json()["campaigns"]
+    said = page.locator("#message").text_content()
+    clearance = [report for report in campaigns if f"campaign {report['campaign']['campaign_id']} started" in said]
+    assert len(clearance) == 1 and clearance[0]["status"] == "running"
+    glut.get_by_role("button", name="Start a clearance campaign").click()  # one runs already: a 409, said
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('No clearance campaign')")
+    assert "already" in page.locator("#message").text_content()
+    errors.clear()  # the refused request (409), logged by the browser
+    assert len(httpx.get(f"{base}/v1/admin/campaigns", headers={"X-API-Key": ADMIN}).json()["campaigns"]) == len(
+        campaigns)
+
+
 def test_the_operator_console_lists_the_lots_at_risk_by_shortfall(lot_site, page, errors):
     base, merchant, token = lot_site
     declare(base, merchant, token, "glut", units=10**6)

@@ -1,8 +1,8 @@
 // Merchant dashboard, harvest lots: the merchant's lots (GET /v1/merchants/{id}/lots, the same bearer
 // token as the forecast), each with its sales, its sell-through chart (cumulative sales: sold so far,
 // then expected with the P10-P90 band, against the units and the sell-by date) and its audience per
-// city tier; a form to declare one (POST, a 422 shown next to the field it names) and a button to
-// withdraw one (DELETE).
+// city tier; a form to declare one (POST, a 422 shown next to the field it names), a button to
+// withdraw one (DELETE) and, on a lot at risk, one to start its clearance campaign (POST .../clearance).
 "use strict";
 
 const lots = { merchant: null, token: null, titles: {} };
@@ -44,14 +44,17 @@ function audience(lot) {
 }
 
 function lotArticle(lot) {
-  const withdraw = lot.withdrawn_at ? "" : `<button type="button" data-withdraw="${escapeText(lot.lot_id)}">Withdraw</button>`;
+  const id = escapeText(lot.lot_id);
+  const withdraw = lot.withdrawn_at ? "" : `<button type="button" data-withdraw="${id}">Withdraw</button>`;
+  const clear = !lot.withdrawn_at && lot.projection && lot.projection.at_risk
+    ? `<button type="button" data-clear="${id}">Start a clearance campaign</button>` : "";
   const chart = lot.projection
     ? `<div class="chart" role="img" aria-label="cumulative sales of lot ${escapeText(lot.lot_id)}: sold so far, then ` +
       `expected with the P10-P90 band, against its units and sell-by date"></div>`
     : `<p class="note">${escapeText(lot.note)}</p>`;
   return `<article class="lot" data-lot-id="${escapeText(lot.lot_id)}"><h3>${escapeText(lot.lot_id)}: ` +
     `${status(lot)}</h3><p>Items: ${lot.items.map(item => escapeText(itemName(item))).join(", ")}</p>${facts(lot)}` +
-    `${chart}${audience(lot)}${withdraw}</article>`;
+    `${chart}${audience(lot)}${clear}${withdraw}</article>`;
 }
 
 function drawLot(element, lot) {
@@ -154,6 +157,18 @@ async function withdrawLot(lotId) {
   }
 }
 
+async function clearLot(lotId) {
+  try {
+    const answer = await api(lotsPath(`/${encodeURIComponent(lotId)}/clearance`), { method: "POST", ...asMerchant() });
+    const campaign = answer.campaign.campaign;  // the report of the campaign, then its definition
+    showMessage(`Clearance campaign ${campaign.campaign_id} started for lot ${lotId}: ` +
+                `${oneDecimal(answer.goal_units)} units to sell by ${day(campaign.end)}, up to ` +
+                `${campaign.impressions} impressions to ${answer.audience_buyers} likely buyers.`);
+  } catch (error) {
+    showMessage(`No clearance campaign for lot ${lotId}: ${error.message}`);  // e.g. 409: one runs already
+  }
+}
+
 function setLotDates() {  // today and four weeks on, as defaults
   const today = Date.now();
   document.getElementById("available_from").value = new Date(today).toISOString().slice(0, 10);
@@ -176,7 +191,9 @@ async function openLots(merchant, token, titles) {
 
 document.getElementById("lot-form").addEventListener("submit", declareLot);
 document.getElementById("lots").addEventListener("click", event => {
-  const target = event.target.closest("[data-withdraw]");
-  if (target) withdrawLot(target.dataset.withdraw);
+  const withdraw = event.target.closest("[data-withdraw]");
+  if (withdraw) withdrawLot(withdraw.dataset.withdraw);
+  const clear = event.target.closest("[data-clear]");
+  if (clear) clearLot(clear.dataset.clear);
 });
 setLotDates();
