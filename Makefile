@@ -51,7 +51,7 @@ demo: install
 	(echo user_id; cut -d, -f1 $(DEMO_DIR)/purchases.csv | sed -n '2,4p') > $(DEMO_DIR)/users.csv
 	$(BIN)/recommender recommend --model $(DEMO_DIR)/model --users $(DEMO_DIR)/users.csv --k 5 --out $(DEMO_DIR)/recommendations.csv
 	@echo "sample recommendations ($(DEMO_DIR)/recommendations.csv):"; cat $(DEMO_DIR)/recommendations.csv
-	$(BIN)/recommender forecast-publish $(DATA) --out $(DEMO_DIR)/forecasts --quiet
+	$(BIN)/recommender forecast-publish $(DATA) --out $(DEMO_DIR)/forecasts
 	@echo "serving the demo model; in another terminal try:"
 	@echo "  curl 'http://127.0.0.1:$(PORT)/v1/users/$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"')/recommendations?k=5'"
 	@merchant=$$($(BIN)/python -c "import json; m = json.load(open('$(DEMO_DIR)/forecasts/manifest.json'))['merchants']; print(next(k for k, v in m.items() if v['items_sold']))"); \
