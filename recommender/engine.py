@@ -37,6 +37,7 @@ CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split", "_compo
 AUDIENCE_BLOCK = 32  # items whose audience scores for every buyer are computed at once
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
 DISTINCT_DEPTH = 2  # one listing per product: candidates fetched, times the re-ranker's, as other listings drop out
+DEEPEN = 4  # one listing per product: how much deeper the buyers whose candidates hold too few products are fetched
 SIMILAR_DISTINCT_DEPTH = 4  # similar items fetched per answer, times this when other listings of a product drop out
 
 
@@ -254,8 +255,8 @@ class RecommendationEngine:
         item) replaces the catalog's availability: a server's, which changes while it serves.
         ``distinct_products`` (default: the model's) shows one listing per product
         (:meth:`one_per_product`), chosen among :data:`DISTINCT_DEPTH` times the re-ranker's
-        candidates, so a list may come out shorter than ``k`` when a buyer's candidates hold
-        fewer products. ``max_per_group`` (default: the model's; 0: none) caps the items of one
+        candidates, fetched deeper for the buyers whose candidates hold fewer than ``k`` products
+        (:meth:`distinct_candidates`). ``max_per_group`` (default: the model's; 0: none) caps the items of one
         category or one region in a list's first 10 slots (:func:`recommender.rerank.capped`), which
         then take the next items of the ranking that keep within it.
         """
@@ -264,12 +265,38 @@ class RecommendationEngine:
         cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
         depth = (max(k, self.reranker.candidates) * DISTINCT_DEPTH if distinct
                  else k if niche == 0.0 and not cap else max(k, self.reranker.candidates))
-        candidates, scores = self.candidates(users, depth, include_purchased=include_purchased, mask=mask,
-                                             tiers=tiers, niche_depth=0 if niche == 0.0 else self.niche_depth,
-                                             histories=histories, available=available)
-        if distinct:
-            candidates, scores = self.one_per_product(candidates, scores)
+        users = np.asarray(users, dtype=np.int64)
+
+        def fetch(rows: slice | np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+            return self.candidates(users[rows], count, include_purchased=include_purchased, mask=mask,
+                                   tiers=None if tiers is None else np.broadcast_to(tiers, users.shape)[rows],
+                                   niche_depth=0 if niche == 0.0 else self.niche_depth,
+                                   histories=None if histories is None else Histories(
+                                       histories.weights[rows], histories.purchased[rows]),
+                                   available=available)
+
+        candidates, scores = self.distinct_candidates(fetch, len(users), depth, k) if distinct else fetch(
+            slice(None), depth)
         return self.ranked(users, candidates, scores, k, niche, cap)
+
+    def distinct_candidates(self, fetch: Callable[[slice | np.ndarray, int], tuple[np.ndarray, np.ndarray]],
+                            n_users: int, depth: int, wanted: int) -> tuple[np.ndarray, np.ndarray]:
+        """One listing per product of the candidates ``fetch(rows, depth)`` gives for ``n_users``
+        buyers (:meth:`one_per_product`); the rows left with fewer than ``wanted`` products are
+        fetched again :data:`DEEPEN` times deeper until they have them or the catalog is exhausted
+        (a catalog with many listings per product would otherwise cut their lists short)."""
+        codes, scores = self.one_per_product(*fetch(slice(None), depth))
+        while depth < self.n_items:
+            short = np.flatnonzero((codes >= 0).sum(axis=1) < wanted)
+            if not len(short):
+                break
+            depth = min(self.n_items, depth * DEEPEN)
+            deeper_codes, deeper_scores = self.one_per_product(*fetch(short, depth))
+            width = max(codes.shape[1], deeper_codes.shape[1])
+            codes, scores = _padded(codes, width, -1), _padded(scores, width, -np.inf)
+            codes[short] = _padded(deeper_codes, width, -1)
+            scores[short] = _padded(deeper_scores, width, -np.inf)
+        return codes, scores
 
     def ranked(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float,
                cap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -608,6 +635,11 @@ class Histories:
 
     weights: sp.csr_matrix
     purchased: sp.csr_matrix
+
+
+def _padded(values: np.ndarray, width: int, fill: float) -> np.ndarray:
+    """``values`` (rows of item codes or scores) widened to ``width`` columns with ``fill``."""
+    return np.pad(values, ((0, 0), (0, width - values.shape[1])), constant_values=fill)
 
 
 def _item_codes(found: tuple[np.ndarray, np.ndarray], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

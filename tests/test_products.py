@@ -225,3 +225,29 @@ def test_a_catalog_files_product_id_column_reaches_the_products(tmp_path):
     assert catalog.product_id.tolist() == ["P1", "P1", ""]
     codes = product_codes(catalog)
     assert codes[0] == codes[1] != codes[2]
+
+
+def test_a_catalog_of_many_listings_per_product_still_fills_every_list(tmp_path):
+    """Eight products of 25 listings each, bought far more than twelve products of one listing: the
+    first candidates hold few products, so the short lists are fetched deeper until full."""
+    big, single = 8, 12
+    product_ids = [f"P{product}" for product in range(big) for _ in range(25)] + [f"S{i}" for i in range(single)]
+    titles = [f"Lancang Potato Lot {product_id}, 5 kg" for product_id in product_ids]
+    frame = catalog_frame(titles, ["produce"] * len(titles), product_id=product_ids)
+    frame.to_csv(tmp_path / "catalog.csv", index=False)
+    rng = np.random.default_rng(7)
+    lines = ["user_id,item_id,timestamp,city_tier"]
+    n_big = big * 25
+    for buyer in range(80):
+        bought = list(rng.choice(n_big, 6, replace=False)) + ([n_big + buyer % single] if buyer % 4 == 0 else [])
+        lines += [f"u{buyer},I{item},2025-06-{int(rng.integers(1, 28)):02d},2" for item in bought]
+    (tmp_path / "purchases.csv").write_text("\n".join(lines) + "\n")
+    data = build_training_data(load_dataset(tmp_path / "purchases.csv", tmp_path / "catalog.csv"), content_dimensions=4)
+    engine = RecommendationEngine.build(ItemKNNRecommender().fit(data), data)
+    buyers = np.arange(len(engine.users))
+    k = big + single - 1  # at most one product a buyer could have bought every listing of: none here
+    for niche in (0.0, 0.6):
+        lists, _ = engine.recommend(buyers, k, niche=niche)
+        products = engine.products.of[np.maximum(lists, 0)]
+        assert (lists >= 0).all(), f"{int((lists < 0).any(axis=1).sum())} lists shorter than {k} at niche {niche}"
+        assert all(len(set(row)) == k for row in products.tolist())  # one listing per product
