@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._process import run
-from bench.serve import RECOMMENDER, build_model
+from bench.serve import RECOMMENDER, model_directory
 from tests.live_server import HOST, ServerProcess
 
 KEY = "bench-audience-key"
@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="bench-audience-"))
-    model_dir = args.model or work / "model"
-    if not (model_dir / "manifest.json").exists():
-        build_model(model_dir, work, args.buyers, args.catalog_items)
+    model_dir = model_directory(args.model, work, args.buyers, args.catalog_items)
     sample = run(_sample, str(model_dir), max(args.items, args.requests), args.items, 0)
     print(f"model {model_dir}: {sample['shape'][0]:,} buyers x {sample['shape'][1]:,} items")
 

@@ -49,7 +49,7 @@ import numpy as np
 import psycopg
 
 from bench._http import exchange
-from bench.serve import build_model, cpu_seconds, get
+from bench.serve import cpu_seconds, get, model_directory
 from bench.soak import rss_mb
 from recommender.store import EventStore
 from serving.routes.admin import ADMIN_KEY_ENV
@@ -293,9 +293,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-events-"))
     postgres = None
     try:
-        model_dir = args.model or work / "model"
-        if not (model_dir / "manifest.json").exists():
-            build_model(model_dir, work, buyers=20_000, items=2_000)
+        model_dir = model_directory(args.model, work, buyers=20_000, items=2_000)
         from recommender.artifacts import load_model_directory
 
         engine, _ = load_model_directory(model_dir)

@@ -47,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._http import exchange
-from bench.serve import build_model
+from bench.serve import model_directory
 from recommender.merchant_tokens import issue_token
 from serving.routes.events import INGEST_KEYS_ENV
 from tests.live_server import HOST, ServerProcess
@@ -164,9 +164,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-lots-"))
     postgres = None
     try:
-        model_dir = args.model or work / "model"
-        if not (model_dir / "manifest.json").exists():
-            build_model(model_dir, work, buyers=20_000, items=2_000)
+        model_dir = model_directory(args.model, work, buyers=20_000, items=2_000)
         from recommender.artifacts import load_model_directory
 
         engine, _ = load_model_directory(model_dir)

@@ -139,6 +139,17 @@ def build_model(model_dir: Path, work: Path, buyers: int, items: int) -> None:
           f"recommender train {time.perf_counter() - start:.0f} s): {model_dir}")
 
 
+def model_directory(model: Path | None, work: Path, buyers: int, items: int) -> Path:
+    """``model`` when it holds a model (reused as it is), else a demo model of ``buyers`` x ``items``
+    built into ``work`` (:func:`build_model`)."""
+    model_dir = model if model is not None else work / "model"
+    if (model_dir / "manifest.json").is_file():
+        print(f"model reused: {model_dir}")
+    else:
+        build_model(model_dir, work, buyers, items)
+    return model_dir
+
+
 def request_paths(known: list[str], n: int, seed: int, queries: tuple[str, ...] = ("",)) -> list[str]:
     """Recommendation paths for ``n`` requests: known buyers, and UNKNOWN_SHARE unknown ones, shuffled;
     the ``queries`` are appended to them in turn."""
@@ -318,11 +329,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
-        model_dir = args.model if args.model is not None else work / "model"
-        if (model_dir / "manifest.json").is_file():
-            print(f"model reused: {model_dir}")
-        else:
-            build_model(model_dir, work, args.buyers, args.items)
+        model_dir = model_directory(args.model, work, args.buyers, args.items)
         sample = run(_sample_buyers, str(model_dir), SAMPLE_BUYERS, 0)
         endpoints = {"healthz": ["/healthz"],
                      "recommendations": request_paths(sample["ids"], 4 * SAMPLE_BUYERS, 1),
