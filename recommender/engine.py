@@ -275,14 +275,13 @@ class RecommendationEngine:
                                        histories.weights[rows], histories.purchased[rows]),
                                    available=available)
 
-        candidates, scores = self.distinct_candidates(fetch, len(users), depth, k) if distinct else fetch(
-            slice(None), depth)
+        candidates, scores = self.distinct_candidates(fetch, depth, k) if distinct else fetch(slice(None), depth)
         return self.ranked(users, candidates, scores, k, niche, cap)
 
     def distinct_candidates(self, fetch: Callable[[slice | np.ndarray, int], tuple[np.ndarray, np.ndarray]],
-                            n_users: int, depth: int, wanted: int) -> tuple[np.ndarray, np.ndarray]:
-        """One listing per product of the candidates ``fetch(rows, depth)`` gives for ``n_users``
-        buyers (:meth:`one_per_product`); the rows left with fewer than ``wanted`` products are
+                            depth: int, wanted: int) -> tuple[np.ndarray, np.ndarray]:
+        """One listing per product of the candidates ``fetch(rows, depth)`` gives for a batch of
+        buyers (``rows`` of the batch; :meth:`one_per_product`); the rows left with fewer than ``wanted`` products are
         fetched again :data:`DEEPEN` times deeper until they have them or the catalog is exhausted
         (a catalog with many listings per product would otherwise cut their lists short)."""
         codes, scores = self.one_per_product(*fetch(slice(None), depth))
@@ -543,17 +542,19 @@ class RecommendationEngine:
                            distinct_products: bool | None = None, max_per_group: int | None = None
                            ) -> dict[float, np.ndarray]:
         """Top-k item codes of every buyer at each niche knob, the model scored once per batch (one
-        listing per product and the variety cap as ``distinct_products`` and ``max_per_group``,
-        default the model's, say)."""
+        listing per product, lists fetched deeper as :meth:`recommend` does, and the variety cap as
+        ``distinct_products`` and ``max_per_group``, default the model's, say)."""
         cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
+        distinct = self.distinct(distinct_products)
+        depth = max(self.reranker.candidates, k) * (DISTINCT_DEPTH if distinct else 1)
         lists = {knob: [] for knob in knobs}
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
-            distinct = self.distinct(distinct_products)
-            depth = max(self.reranker.candidates, k) * (DISTINCT_DEPTH if distinct else 1)
-            candidates, scores = self.candidates(chunk, depth, niche_depth=self.niche_depth)
-            if distinct:
-                candidates, scores = self.one_per_product(candidates, scores)
+
+            def fetch(rows: slice | np.ndarray, count: int, chunk: np.ndarray = chunk) -> tuple[np.ndarray, np.ndarray]:
+                return self.candidates(chunk[rows], count, niche_depth=self.niche_depth)
+
+            candidates, scores = self.distinct_candidates(fetch, depth, k) if distinct else fetch(slice(None), depth)
             for knob in knobs:
                 lists[knob].append(self.ranked(chunk, candidates, scores, k, knob, cap)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}

@@ -251,3 +251,6 @@ def test_a_catalog_of_many_listings_per_product_still_fills_every_list(tmp_path)
         products = engine.products.of[np.maximum(lists, 0)]
         assert (lists >= 0).all(), f"{int((lists < 0).any(axis=1).sum())} lists shorter than {k} at niche {niche}"
         assert all(len(set(row)) == k for row in products.tolist())  # one listing per product
+    per_knob = engine.recommend_per_knob(buyers, k, [0.6], batch=32)  # what validation and evaluate rank
+    for niche, lists in per_knob.items():
+        assert np.array_equal(lists, engine.recommend(buyers, k, niche=niche)[0]), niche
