@@ -24,20 +24,26 @@ from recommender.loaders import appended_catalog
 from recommender.models.audience import Audience, AudienceModel
 from recommender.models.base import Recommender
 from recommender.models.repeat import RepeatScores
-from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
+from recommender.ranking import (
+    GroupedColumns,
+    RowIndices,
+    exclude,
+    product_layout,
+    top_k,
+    top_k_of_product,
+    top_k_of_subset,
+)
 from recommender.rerank import NicheReranker, capped, check_niche
 
 TOPK_THREADS = 1  # per call: batch scoring and the API parallelise across calls instead
 CHUNK = 2_048  # buyers per call in recommend_many (linear models: implicit's fused top-k batches inside)
-DENSE_CHUNK_CELLS = 1 << 21  # models scored densely: buyers x items per call, kept near the CPU caches (8 MB)
+DENSE_CHUNK_CELLS = 1 << 21  # scored densely (a model or products): buyers x items per call, near the CPU caches
 MIN_DENSE_CHUNK = 16
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
-CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split", "_component_vectors",
-          "_repeat_by_item", "_variety_labels")  # rebuilt after loading, never saved
+CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split", "_component_vectors",  # rebuilt after
+          "_repeat_by_item", "_variety_labels", "_product_layout", "_product_item_vectors")  # loading, never saved
 AUDIENCE_BLOCK = 32  # items whose audience scores for every buyer are computed at once
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
-DISTINCT_DEPTH = 2  # one listing per product: candidates fetched, times the re-ranker's, as other listings drop out
-DEEPEN = 4  # one listing per product: how much deeper the buyers whose candidates hold too few products are fetched
 SIMILAR_DISTINCT_DEPTH = 4  # similar items fetched per answer, times this when other listings of a product drop out
 
 
@@ -253,49 +259,80 @@ class RecommendationEngine:
         the ranking towards long-tail, priority-region and small-merchant items. ``histories``
         replace the buyers' stored histories (see :class:`Histories`). ``available`` (boolean per
         item) replaces the catalog's availability: a server's, which changes while it serves.
-        ``distinct_products`` (default: the model's) shows one listing per product
-        (:meth:`one_per_product`), chosen among :data:`DISTINCT_DEPTH` times the re-ranker's
-        candidates, fetched deeper for the buyers whose candidates hold fewer than ``k`` products
-        (:meth:`distinct_candidates`). ``max_per_group`` (default: the model's; 0: none) caps the items of one
-        category or one region in a list's first 10 slots (:func:`recommender.rerank.capped`), which
-        then take the next items of the ranking that keep within it.
+        ``distinct_products`` (default: the model's) shows one listing per product, the re-ranker
+        choosing among products (:meth:`product_candidates`). ``max_per_group`` (default: the model's;
+        0: none) caps the items of one category or one region in a list's first 10 slots
+        (:func:`recommender.rerank.capped`), which then take the next items of the ranking that keep
+        within it.
         """
         niche = self.knob(niche)
-        distinct = self.distinct(distinct_products)
         cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
-        depth = (max(k, self.reranker.candidates) * DISTINCT_DEPTH if distinct
-                 else k if niche == 0.0 and not cap else max(k, self.reranker.candidates))
+        options = dict(include_purchased=include_purchased, mask=mask, tiers=tiers,
+                       niche_depth=0 if niche == 0.0 else self.niche_depth, histories=histories, available=available)
+        if self.distinct(distinct_products):  # as deep at every knob: products tied at the k-th get the same lists
+            found = self.product_candidates(users, max(k, self.reranker.candidates), **options)
+        else:
+            found = self.candidates(users, k if niche == 0.0 and not cap else max(k, self.reranker.candidates),
+                                    **options)
+        return self.ranked(users, *found, k, niche, cap)
+
+    def product_candidates(self, users: np.ndarray, depth: int, *, include_purchased: bool = False,
+                           mask: np.ndarray | None = None, tiers: np.ndarray | None = None, niche_depth: int = 0,
+                           histories: Histories | None = None, available: np.ndarray | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`candidates` with one listing per product: the ``depth`` products whose listings the
+        model scores highest, each as that listing (on a tie the re-ranker's most niche one), then
+        with ``niche_depth`` the products with the best niche listings not among them, each as that
+        listing. The model scores every listing, :data:`DENSE_CHUNK_CELLS` buyers x items at a
+        time, in the catalog's product layout (:class:`~recommender.ranking.GroupedColumns`)."""
         users = np.asarray(users, dtype=np.int64)
+        layout = self.product_layout
+        allowed = self.available if available is None else available
+        excluded = ~(allowed if mask is None else allowed & mask)[layout.order]
+        step = max(1, DENSE_CHUNK_CELLS // max(self.n_items, 1))
+        codes, scores = [], []
+        for start in range(0, len(users), step):
+            rows = slice(start, start + step)
+            batch_tiers = None if tiers is None else np.broadcast_to(tiers, users.shape)[rows]
+            batch_histories = None if histories is None else Histories(histories.weights[rows],
+                                                                       histories.purchased[rows])
+            laid_out = self.layout_scores(users[rows], batch_tiers, batch_histories)
+            laid_out[:, excluded] = -np.inf
+            if not include_purchased:
+                seen_rows, seen_items = cells_of(self.purchased if histories is None else batch_histories.purchased,
+                                                 users[rows] if histories is None else None)
+                laid_out[seen_rows, layout.position[seen_items]] = -np.inf
+            found = layout.best(laid_out, depth, niche_depth)
+            codes.append(found[0])
+            scores.append(found[1])
+        return np.vstack(codes), np.vstack(scores)
 
-        def fetch(rows: slice | np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-            return self.candidates(users[rows], count, include_purchased=include_purchased, mask=mask,
-                                   tiers=None if tiers is None else np.broadcast_to(tiers, users.shape)[rows],
-                                   niche_depth=0 if niche == 0.0 else self.niche_depth,
-                                   histories=None if histories is None else Histories(
-                                       histories.weights[rows], histories.purchased[rows]),
-                                   available=available)
+    def layout_scores(self, users: np.ndarray, tiers: np.ndarray | None, histories: Histories | None) -> np.ndarray:
+        """The model's scores (float32) of every listing for buyer codes ``users``, in the catalog's
+        product layout (:attr:`product_layout`); tiers and histories as :meth:`candidates` takes them."""
+        if self.model.is_linear:
+            vectors = (self.user_vectors(users, tiers) if histories is None
+                       else self.model.user_vectors(self.live_batch(users, tiers, histories)))
+            return np.ascontiguousarray(vectors, dtype=np.float32) @ self.product_item_vectors
+        batch = self.batch(users, tiers) if histories is None else self.live_batch(users, tiers, histories)
+        return np.asarray(self.model.score(batch), dtype=np.float32)[:, self.product_layout.order]
 
-        candidates, scores = self.distinct_candidates(fetch, depth, k) if distinct else fetch(slice(None), depth)
-        return self.ranked(users, candidates, scores, k, niche, cap)
+    @property
+    def product_layout(self) -> GroupedColumns:
+        """The catalog's listings grouped by product, each product's niche listings first, most niche
+        first (computed once); without products every listing is a product of its own."""
+        if "_product_layout" not in self.__dict__:
+            products = self.products.of if self.products is not None else np.arange(self.n_items)
+            self._product_layout = GroupedColumns.of(products, self.reranker.niche_items_)
+        return self._product_layout
 
-    def distinct_candidates(self, fetch: Callable[[slice | np.ndarray, int], tuple[np.ndarray, np.ndarray]],
-                            depth: int, wanted: int) -> tuple[np.ndarray, np.ndarray]:
-        """One listing per product of the candidates ``fetch(rows, depth)`` gives for a batch of
-        buyers (``rows`` of the batch; :meth:`one_per_product`); the rows left with fewer than ``wanted`` products are
-        fetched again :data:`DEEPEN` times deeper until they have them or the catalog is exhausted
-        (a catalog with many listings per product would otherwise cut their lists short)."""
-        codes, scores = self.one_per_product(*fetch(slice(None), depth))
-        while depth < self.n_items:
-            short = np.flatnonzero((codes >= 0).sum(axis=1) < wanted)
-            if not len(short):
-                break
-            depth = min(self.n_items, depth * DEEPEN)
-            deeper_codes, deeper_scores = self.one_per_product(*fetch(short, depth))
-            width = max(codes.shape[1], deeper_codes.shape[1])
-            codes, scores = _padded(codes, width, -1), _padded(scores, width, -np.inf)
-            codes[short] = _padded(deeper_codes, width, -1)
-            scores[short] = _padded(deeper_scores, width, -np.inf)
-        return codes, scores
+    @property
+    def product_item_vectors(self) -> np.ndarray:
+        """The linear model's item vectors as columns (float32, C order) in :attr:`product_layout`:
+        one product with buyer vectors gives the scores in that layout (computed once)."""
+        if "_product_item_vectors" not in self.__dict__:
+            self._product_item_vectors = np.ascontiguousarray(self.item_rows[self.product_layout.order].T)
+        return self._product_item_vectors
 
     def ranked(self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int, niche: float,
                cap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -329,18 +366,6 @@ class RecommendationEngine:
         for None; never for an engine without products or whose products all have one listing."""
         wanted = self.distinct_products if distinct_products is None else bool(distinct_products)
         return wanted and self.products is not None and self.products.shared
-
-    def one_per_product(self, candidates: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each row of ``candidates`` (item codes, -1 padding) with ``scores`` keeping one listing per
-        product: the one the model scores highest (the buyer's likeliest purchase), on a tie the
-        re-ranker's most niche one (small merchant, priority region, long tail); the others are
-        dropped and the rest moved up, in their order."""
-        membership = self.reranker.niche_items_[np.maximum(candidates, 0)]
-        keep = self.products.first_listings(candidates, scores, membership)
-        order = np.argsort(~keep, axis=1, kind="stable")
-        codes = np.take_along_axis(np.where(keep, candidates, -1), order, axis=1)
-        kept_scores = np.take_along_axis(np.where(keep, scores, -np.inf), order, axis=1)
-        return codes, kept_scores.astype(np.float32)
 
     def buy_again(self, users: np.ndarray, k: int, available: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -542,21 +567,16 @@ class RecommendationEngine:
                            distinct_products: bool | None = None, max_per_group: int | None = None
                            ) -> dict[float, np.ndarray]:
         """Top-k item codes of every buyer at each niche knob, the model scored once per batch (one
-        listing per product, lists fetched deeper as :meth:`recommend` does, and the variety cap as
-        ``distinct_products`` and ``max_per_group``, default the model's, say)."""
+        listing per product and the variety cap as ``distinct_products`` and ``max_per_group``,
+        default the model's, say), as :meth:`recommend` ranks them."""
         cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
-        distinct = self.distinct(distinct_products)
-        depth = max(self.reranker.candidates, k) * (DISTINCT_DEPTH if distinct else 1)
+        candidates = self.product_candidates if self.distinct(distinct_products) else self.candidates
         lists = {knob: [] for knob in knobs}
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
-
-            def fetch(rows: slice | np.ndarray, count: int, chunk: np.ndarray = chunk) -> tuple[np.ndarray, np.ndarray]:
-                return self.candidates(chunk[rows], count, niche_depth=self.niche_depth)
-
-            candidates, scores = self.distinct_candidates(fetch, depth, k) if distinct else fetch(slice(None), depth)
+            found = candidates(chunk, max(self.reranker.candidates, k), niche_depth=self.niche_depth)
             for knob in knobs:
-                lists[knob].append(self.ranked(chunk, candidates, scores, k, knob, cap)[0])
+                lists[knob].append(self.ranked(chunk, *found, k, knob, cap)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}
 
     def score_items(self, user_code: int, item_codes: np.ndarray | None, tier: int | None = None,
@@ -678,6 +698,19 @@ def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
         rows.data[np.repeat(~known, np.diff(rows.indptr))] = 0
         rows.eliminate_zeros()
     return rows
+
+
+def cells_of(matrix: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The stored cells of ``matrix``'s ``rows`` (default: every row; a row < 0 has none) as
+    ``(position in rows, column)`` arrays, read from the CSR arrays without slicing the matrix."""
+    if rows is None:
+        return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)), matrix.indices
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = matrix.indptr[np.maximum(rows, 0)]
+    lengths = np.where(rows >= 0, matrix.indptr[np.maximum(rows, 0) + 1] - starts, 0)
+    ends = np.cumsum(lengths)
+    offsets = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths)
+    return np.repeat(np.arange(len(rows)), lengths), matrix.indices[np.repeat(starts, lengths) + offsets]
 
 
 def _fill_rows(codes, scores, rows, new_codes, new_scores):

@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.ranking import RowIndices, exclude, product_layout, top_k, top_k_of_product, top_k_of_subset
+from recommender.ranking import (
+    GroupedColumns,
+    RowIndices,
+    exclude,
+    product_layout,
+    top_k,
+    top_k_of_product,
+    top_k_of_subset,
+)
 
 
 @pytest.mark.parametrize("layout", ["C", "F"])
@@ -81,3 +89,45 @@ def test_top_k_of_an_empty_subset_is_all_padding():
     codes, scores = top_k_of_subset(np.ones((2, 3), dtype=np.float32), np.ones((4, 3), dtype=np.float32), 3,
                                     np.empty(0, dtype=np.int64))
     assert codes.shape == (2, 3) and (codes == -1).all() and np.isneginf(scores).all()
+
+
+def best_of_groups_by_sorting(scores, groups, preference, k, marked_k):
+    """GroupedColumns.best worked out one row at a time by sorting every column."""
+    codes, found = [], []
+    for row in scores:
+        order = np.lexsort((np.arange(len(row)), -preference, -row))  # best, most preferred, first column
+        order = order[np.isfinite(row[order])]
+        head, seen = [], set()
+        for column in order:
+            if groups[column] not in seen and len(head) < k:
+                seen.add(groups[column])
+                head.append(column)
+        marked, marked_seen = [], set(seen)
+        for column in order:
+            if preference[column] > 0 and groups[column] not in marked_seen and len(marked) < marked_k:
+                marked_seen.add(groups[column])
+                marked.append(column)
+        picked = head + [-1] * (k - len(head)) + marked + [-1] * (marked_k - len(marked))
+        codes.append(picked)
+        found.append([row[c] if c >= 0 else -np.inf for c in picked])
+    return np.array(codes), np.array(found, dtype=np.float32)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_of_groups_equals_sorting_every_column(seed):
+    rng = np.random.default_rng(seed)
+    n_columns, n_groups = 60, 9
+    groups = rng.integers(0, n_groups, n_columns) * 7  # group codes need not be 0..n-1
+    preference = np.where(rng.random(n_columns) < 0.3, rng.integers(1, 3, n_columns) / 2, 0.0)
+    scores = rng.permuted(np.tile(np.arange(n_columns, dtype=np.float32), (20, 1)), axis=1)
+    for row in scores:  # ties inside groups (between groups the order would be arbitrary)
+        best_column = np.argmax(np.where(groups == groups[7], row, -np.inf))
+        row[groups == groups[7]] = row[best_column]
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    scores[0] = -np.inf  # a row with nothing left
+    scores[1, groups != groups[0]] = -np.inf  # one group left: padding in the first part
+    layout = GroupedColumns.of(groups, preference)
+    codes, found = layout.best(scores[:, layout.order], 4, 3)
+    expected_codes, expected_scores = best_of_groups_by_sorting(scores, groups, preference, 4, 3)
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_array_equal(found, expected_scores)
