@@ -48,7 +48,9 @@ demo: install
 	$(BIN)/recommender validate $(DATA)
 	$(BIN)/recommender train $(DATA) --out $(DEMO_DIR)/model
 	$(BIN)/recommender evaluate $(DATA) --report $(DEMO_DIR)/report
-	(echo user_id; cut -d, -f1 $(DEMO_DIR)/purchases.csv | sed -n '2,4p') > $(DEMO_DIR)/users.csv
+	@# the model's example buyer (the one the storefront preview opens on), then two buyers of the first purchases
+	(echo user_id; $(BIN)/python -c "import json; print(json.load(open('$(DEMO_DIR)/model/manifest.json'))['example_buyer'])"; \
+		cut -d, -f1 $(DEMO_DIR)/purchases.csv | sed -n '2,9p' | tr -d '"') | awk '!seen[$$0]++' | head -4 > $(DEMO_DIR)/users.csv
 	$(BIN)/recommender recommend --model $(DEMO_DIR)/model --users $(DEMO_DIR)/users.csv --k 5 --out $(DEMO_DIR)/recommendations.csv
 	@echo "sample recommendations ($(DEMO_DIR)/recommendations.csv):"; cat $(DEMO_DIR)/recommendations.csv
 	$(BIN)/recommender forecast-publish $(DATA) --out $(DEMO_DIR)/forecasts

@@ -29,6 +29,7 @@ def test_model_directory_has_engine_and_complete_manifest(small_model, small_mar
     assert [point["niche"] for point in manifest["validation"]["niche_curve"]] == list(TrainConfig().niche_grid)
     engine, loaded = load_model_directory(small_model, RecommendationEngine)
     assert loaded["model_version"] == manifest["model_version"]
+    assert manifest["example_buyer"] == engine.example_buyer() is not None  # the buyer `make demo` shows
     assert not list(small_model.parent.glob(".*.tmp")), "no temporary directory is left behind"
 
 

@@ -485,6 +485,7 @@ def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, 
         data["store"] = store
     return {"data": data,
             "parameters": (result.config or config).to_dict(), "default_niche": result.engine.default_niche,
+            "example_buyer": result.engine.example_buyer(),
             "validation": result.validation, "timings_seconds": result.seconds, "training_backend": result.backend}
 
 
