@@ -6,9 +6,10 @@ what it means and every body carries an example.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.config import JsonDict
 
 from recommender.campaigns import MAX_CURVE_POINTS
 from recommender.contract import MAX_CITY_TIER
@@ -21,7 +22,7 @@ MIN_CITY_TIER = 1  # 0 means unknown in the data contract
 
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)]
 
-ITEM_EXAMPLE = {
+ITEM_EXAMPLE: JsonDict = {
     "item_id": "DZ-000001",
     "score": 0.8731,
     "title": "Traditional Danzhai Indigo Batik Tablecloth, L",
@@ -469,9 +470,9 @@ class ReloadResponse(BaseModel):
     seconds: float = Field(description="Time taken to load, verify and prepare the model.", examples=[1.42])
 
 
-FORECAST_ROW_EXAMPLE = {"item_id": "DZ-000001", "period_start": "2026-11-02", "p10": 0.0, "p50": 1.0, "p90": 3.8,
-                        "model": "global_gbm", "recent_level": 1.4, "previous_level": 1.12, "recent_trend": 0.25,
-                        "rising": True}
+FORECAST_ROW_EXAMPLE: JsonDict = {
+    "item_id": "DZ-000001", "period_start": "2026-11-02", "p10": 0.0, "p50": 1.0, "p90": 3.8, "model": "global_gbm",
+    "recent_level": 1.4, "previous_level": 1.12, "recent_trend": 0.25, "rising": True}
 
 
 class ForecastRow(BaseModel):
@@ -583,8 +584,8 @@ MAX_EVENTS = 1000  # most events one POST /v1/events may carry
 MAX_QUANTITY = 1_000_000
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(days=1)  # how far in the future a sender's clock may be
-EVENT_EXAMPLE = {"event_id": "order-88123-line-1", "user_id": "U-000042", "item_id": "DZ-000001", "type": "purchase",
-                 "timestamp": "2026-11-30T09:15:00+08:00", "quantity": 1, "city_tier": 1}
+EVENT_EXAMPLE: JsonDict = {"event_id": "order-88123-line-1", "user_id": "U-000042", "item_id": "DZ-000001",
+                           "type": "purchase", "timestamp": "2026-11-30T09:15:00+08:00", "quantity": 1, "city_tier": 1}
 
 
 class EventIn(BaseModel):
@@ -761,7 +762,7 @@ class DeliveryPoint(BaseModel):
 class CampaignOut(BaseModel):
     """A campaign and how its delivery goes."""
 
-    campaign: dict = Field(description="The definition, as posted (times in UTC).")
+    campaign: dict[str, Any] = Field(description="The definition, as posted (times in UTC).")
     status: Literal["scheduled", "running", "exhausted", "ended", "stopped"] = Field(
         description="`exhausted`: the budget is delivered before the end.")
     items: int = Field(description="Campaign items the served model knows.")
