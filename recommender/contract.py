@@ -33,6 +33,8 @@ Catalog (one row per item):
     available   optional  true/false (also 1/0, yes/no), default true
     product_id  optional  listings of one product by several merchants share it (shown once in a
                           list); where empty, near-identical titles in a category are one product
+    season      optional  the months an item is in season, e.g. ``6-8``, ``6,7,8`` or ``11-2``
+                          (wrapping past December); empty: none declared (purchases tell)
 
 Policies, applied by the loaders and counted in their report:
     * a purchase line with ``quantity <= 0`` (return, cancellation) is excluded from the data;
@@ -51,11 +53,13 @@ that needs one names.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 PURCHASE_REQUIRED = ("user_id", "item_id", "timestamp")
 PURCHASE_OPTIONAL = ("quantity", "order_id", "price", "city", "city_tier")
 CATALOG_REQUIRED = ("item_id", "title")
-CATALOG_OPTIONAL = ("description", "category", "region", "merchant_id", "price", "tags", "available", "product_id")
+CATALOG_OPTIONAL = ("description", "category", "region", "merchant_id", "price", "tags", "available", "product_id",
+                    "season")
 
 CSV_DELIMITERS = (",", ";", "\t", "|")
 TAG_SEPARATOR = ";"
@@ -63,7 +67,8 @@ MAX_CITY_TIER = 5
 UNKNOWN_TIER = 0
 UNKNOWN_LABEL = "unknown"
 UNKNOWN_ITEM_POLICIES = ("drop", "add")
-UNKNOWN_ITEM_EVENT_POLICIES = ("store", "refuse")  # a server's events of items its catalog lacks
+UnknownItemEventPolicy = Literal["store", "refuse"]  # a server's events of items its catalog lacks
+UNKNOWN_ITEM_EVENT_POLICIES: tuple[UnknownItemEventPolicy, ...] = get_args(UnknownItemEventPolicy)
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})

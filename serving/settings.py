@@ -11,13 +11,14 @@ setting is in ``docs/serving-design.md`` (a test keeps it in step with this clas
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from limits import parse
 from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from recommender.contract import UNKNOWN_ITEM_EVENT_POLICIES
+from recommender.contract import UnknownItemEventPolicy
 
 ENV_PREFIX = "RECOMMENDER_"
 DEFAULT_ADMIN_RATE = "60/minute"
@@ -67,7 +68,7 @@ class ServingSettings(AdminKeySettings):
                           "app factory's: none (the event, item and campaign routes answer 503).")
     ingest_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         (), description="Comma-separated storefront keys: header `X-API-Key` of `POST /v1/events`. Unset: 403.")
-    unknown_items: Literal[UNKNOWN_ITEM_EVENT_POLICIES] = Field(
+    unknown_items: UnknownItemEventPolicy = Field(
         "store", description="Events of items the server's catalog lacks (neither the served model's items nor "
                              "added through `PUT /v1/items`): `store` them (a later training learns from them; "
                              "the answer lists the ids in `unknown_item_ids`), or `refuse` the whole batch with a "
@@ -101,7 +102,7 @@ class ServingSettings(AdminKeySettings):
         return value
 
 
-def _problem(error: dict) -> str:
+def _problem(error: ErrorDetails) -> str:
     """One validation error in words, naming the variable (not the value: it may be a key)."""
     message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
     return f"{env_name(str(error['loc'][0]))}: {message}"
