@@ -22,6 +22,7 @@ Metrics (``/metrics``, Prometheus text format):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,7 +32,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # seconds: 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000 ms (+Inf is added by prometheus_client)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -45,10 +48,10 @@ __all__ = ["CONTENT_TYPE_LATEST", "LATENCY_BUCKETS", "Metrics", "MetricsMiddlewa
 class _ModelCollector(Collector):
     """``recommender_model_info``: the version of the model served now, read at scrape time."""
 
-    def __init__(self, served_version):
+    def __init__(self, served_version: Callable[[], str | None]):
         self._served_version = served_version
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily("recommender_model_info", "The model being served (value 1), by version.",
                                    labels=["model_version"])
         version = self._served_version()
@@ -62,7 +65,7 @@ class Metrics:
 
     ``served_version`` is a callable returning the version of the model served now (or None)."""
 
-    def __init__(self, served_version):
+    def __init__(self, served_version: Callable[[], str | None]):
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("recommender_http_requests", "HTTP requests answered, by route template, "
                                 "method and status code.", ["method", "route", "status"], registry=self.registry)
@@ -75,7 +78,8 @@ class Metrics:
             "recommender_unknown_item_events", "Events received (POST /v1/events) of items the catalog lacks, by "
             "what the server does with them (store, refuse).", ["policy"], registry=self.registry)
         self.registry.register(_ModelCollector(served_version))
-        self._series: dict[tuple[str, str, int], tuple] = {}  # labelled children, looked up once per label set
+        # labelled children, looked up once per label set
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in KNOWN_METHODS else OTHER_METHOD
@@ -91,7 +95,7 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def _route_template(scope) -> str:
+def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) and path else UNMATCHED
@@ -100,18 +104,18 @@ def _route_template(scope) -> str:
 class MetricsMiddleware:
     """Pure ASGI middleware timing each HTTP request into ``metrics`` (other scopes pass through)."""
 
-    def __init__(self, app, metrics: Metrics):
+    def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
         self.metrics = metrics
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
         status = 500  # if the app raises before answering, the error middleware answers 500
 
-        async def send_status(message):
+        async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
