@@ -13,26 +13,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
+from typing import Any
 
 import numpy as np
 
 from recommender.engine import RecommendationEngine
 
+Row = tuple[np.ndarray, np.ndarray]  # one buyer's codes and scores
+Queued = tuple[int, int | None, asyncio.Future[Row]]  # a buyer's code, tier override and answer
+
 
 class RecommendationBatcher:
     """Queues ``engine.recommend`` calls for single buyers and runs them in batches."""
 
-    def __init__(self):
-        self._pending: dict[tuple, tuple[RecommendationEngine, dict, list]] = {}
+    def __init__(self) -> None:
+        # by (engine, availability, options' key): the engine, the options and the requests queued
+        self._pending: dict[tuple[int, int, Hashable], tuple[RecommendationEngine, dict[str, Any], list[Queued]]] = {}
         self._scheduled = False
 
     async def recommend(self, engine: RecommendationEngine, key: Hashable, user_code: int, tier: int | None,
-                        available: np.ndarray | None = None, **options) -> tuple[np.ndarray, np.ndarray]:
+                        available: np.ndarray | None = None, **options: Any) -> Row:
         """One buyer's ``engine.recommend(..., available=available, **options)`` row (codes,
         scores); ``key`` identifies ``options`` (requests with equal keys, engines and
         availabilities are batched together), ``tier`` overrides the buyer's city tier."""
         loop = asyncio.get_running_loop()
-        answer = loop.create_future()
+        answer: asyncio.Future[Row] = loop.create_future()
         group = self._pending.setdefault((id(engine), id(available), key),
                                          (engine, {**options, "available": available}, []))
         group[2].append((user_code, tier, answer))
