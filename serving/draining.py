@@ -22,9 +22,13 @@ import asyncio
 import contextlib
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
 
 import uvicorn
+
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None  # what signal.signal takes and returns
 
 
 class DrainingServer(uvicorn.Server):
@@ -47,8 +51,9 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)  # what is left: requests still running, connections never used
 
     def _new_protocol(self) -> asyncio.Protocol:
-        return self.config.http_protocol_class(config=self.config, server_state=self.server_state,
-                                               app_state=self.lifespan.state)
+        # uvicorn types the class as asyncio.Protocol's; its HTTP protocols take these arguments
+        protocol: Callable[..., asyncio.Protocol] = self.config.http_protocol_class
+        return protocol(config=self.config, server_state=self.server_state, app_state=self.lifespan.state)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -65,14 +70,14 @@ class DrainingServer(uvicorn.Server):
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
 
-    def stop_on_signals(self) -> dict:
+    def stop_on_signals(self) -> dict[signal.Signals, SignalHandler]:
         """From now on SIGINT and SIGTERM stop the server (drained); returns the previous handlers.
         Called before :meth:`run` too: a signal between loading the app and serving must stop it,
         where Python's default would only have asyncio's runner cancel its task, which uvicorn's
         startup can outlive (measured: Ctrl-C 1.55 s after start left a server running)."""
         return {signum: signal.signal(signum, self._stop) for signum in (signal.SIGINT, signal.SIGTERM)}
 
-    def _stop(self, signum, frame) -> None:
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.should_exit = True
 
 
