@@ -41,7 +41,8 @@ DENSE_CHUNK_CELLS = 1 << 21  # scored densely (a model or products): buyers x it
 MIN_DENSE_CHUNK = 16
 USER_VECTOR_CACHE_BYTES = 512 << 20  # bound on precomputed buyer vectors (100k buyers x 134 dims: 54 MB)
 CACHES = ("_item_matrix", "_item_rows", "_user_vectors", "_niche_split", "_component_vectors",  # rebuilt after
-          "_repeat_by_item", "_variety_labels", "_product_layout", "_product_item_vectors")  # loading, never saved
+          "_repeat_as_of", "_repeat_by_item", "_variety_labels",  # loading, never saved
+          "_product_layout", "_product_item_vectors")
 AUDIENCE_BLOCK = 32  # items whose audience scores for every buyer are computed at once
 NARROW_FILTER_SHARE = 0.2  # a filter keeping at most this share of the items: score only those
 SIMILAR_DISTINCT_DEPTH = 4  # similar items fetched per answer, times this when other listings of a product drop out
@@ -367,14 +368,16 @@ class RecommendationEngine:
         wanted = self.distinct_products if distinct_products is None else bool(distinct_products)
         return wanted and self.products is not None and self.products.shared
 
-    def buy_again(self, users: np.ndarray, k: int, available: np.ndarray | None = None
+    def buy_again(self, users: np.ndarray, k: int, available: np.ndarray | None = None, at_us: int | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
         """Each buyer's ``k`` items bought before that they are likeliest to buy again soon, as
         ``(item codes, probabilities)`` (-1 / -inf pad a shorter history; a buyer without one gets
-        only padding); unavailable items are left out (``available`` replaces the catalog's)."""
+        only padding), as of ``at_us`` (microseconds since the epoch, UTC; default: the training
+        data's end, see :meth:`repeat_as_of`); unavailable items are left out (``available``
+        replaces the catalog's)."""
         if self.repeat is None:
             raise ValueError("this model has no buy-again scores: train it again with this version")
-        return self.repeat.top(users, k, self.available if available is None else available)
+        return self.repeat_as_of(at_us).top(users, k, self.available if available is None else available)
 
     @property
     def audience_components(self) -> list[tuple[str, Recommender]]:
@@ -415,21 +418,19 @@ class RecommendationEngine:
             block = items[start:start + AUDIENCE_BLOCK]
             yield from zip(block.tolist(), self.audience_columns(block))
 
-    def audiences_of(self, items: np.ndarray) -> Iterator[Audience]:
-        """The :meth:`audience` of each item code of ``items``, in order."""
+    def audiences_of(self, items: np.ndarray, at_us: int | None = None) -> Iterator[Audience]:
+        """The :meth:`audience` of each item code of ``items`` as of ``at_us``, in order."""
         for item, columns in self.audience_columns_of(items):
-            yield self.audience(item, columns)
+            yield self.audience(item, columns, at_us)
 
-    def audience(self, item: int, columns: np.ndarray | None = None) -> Audience:
+    def audience(self, item: int, columns: np.ndarray | None = None, at_us: int | None = None) -> Audience:
         """Who will buy item code ``item`` within the audience horizon: its past buyers by repeat
-        timing, every other training buyer by the first-time model (see
-        :mod:`recommender.models.audience`); ``columns`` (buyers x components) are its
-        :meth:`audience_columns` when already computed."""
+        timing as of ``at_us`` (as :meth:`buy_again` takes it), every other training buyer by the
+        first-time model (see :mod:`recommender.models.audience`); ``columns`` (buyers x components)
+        are its :meth:`audience_columns` when already computed."""
         if self.audiences is None or self.repeat is None:
             raise ValueError("this model has no audience model: train it again with this version")
-        if "_repeat_by_item" not in self.__dict__:
-            self._repeat_by_item = sp.csr_matrix(self.repeat.probability.T)
-        by_item = self._repeat_by_item
+        by_item = self.repeat_by_item(at_us)
         start, end = (by_item.indptr[item], by_item.indptr[item + 1]) if item < by_item.shape[0] else (0, 0)
         past, repeat = by_item.indices[start:end], by_item.data[start:end]
         columns = self.audience_columns(np.array([item]))[0] if columns is None else columns
@@ -460,6 +461,22 @@ class RecommendationEngine:
             with blas.limit(limits=1, user_api="blas"):
                 items[rows], scores[rows] = self.recommend(users[rows], k, **options)
             return rows.stop - rows.start
+
+    def repeat_as_of(self, at_us: int | None = None) -> RepeatScores:
+        """The buy-again scores as of ``at_us`` (:meth:`RepeatScores.at`), kept for the last time
+        asked (a server asks for one a day)."""
+        kept = self.__dict__.get("_repeat_as_of")
+        if kept is None or kept[0] != at_us:
+            kept = self._repeat_as_of = (at_us, self.repeat.at(at_us))
+        return kept[1]
+
+    def repeat_by_item(self, at_us: int | None = None) -> sp.csr_matrix:
+        """Every item's past buyers with their probability of buying it again (items x buyers) as of
+        ``at_us``, kept as :meth:`repeat_as_of` is."""
+        kept = self.__dict__.get("_repeat_by_item")
+        if kept is None or kept[0] != at_us:
+            kept = self._repeat_by_item = (at_us, sp.csr_matrix(self.repeat_as_of(at_us).probability.T))
+        return kept[1]
 
         size = CHUNK if self.model.is_linear else max(MIN_DENSE_CHUNK, DENSE_CHUNK_CELLS // max(self.n_items, 1))
         chunks = [slice(start, min(len(users), start + size)) for start in range(0, len(users), size)]

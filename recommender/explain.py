@@ -70,14 +70,16 @@ def repeat_reasons(repeat: RepeatScores, user: int, items: np.ndarray, voice: st
     return [repeat_reason(days, ago, voice) for days, ago in zip(intervals.tolist(), since.tolist())]
 
 
-def audience_reasons(engine, audience: Audience, kind: str, buyers: np.ndarray) -> list[str]:
-    """Why each of ``buyers`` (codes) is in part ``kind`` of ``engine``'s ``audience``: a repeat
-    buyer's pace (:func:`repeat_reason`, said of the buyer); for a first-time buyer, the text of the
+def audience_reasons(engine, audience: Audience, kind: str, buyers: np.ndarray, at_us: int | None = None
+                     ) -> list[str]:
+    """Why each of ``buyers`` (codes) is in part ``kind`` of ``engine``'s ``audience`` (computed as of
+    ``at_us``): a repeat buyer's pace (:func:`repeat_reason`, said of the buyer, its last purchase
+    counted back from ``at_us``); for a first-time buyer, the text of the
     feature that raises their probability most
     (:meth:`~recommender.models.audience.FirstTimeAudience.strongest`): a component's score, named
     by its role, or one of the buyer's and item's signals."""
     if kind == "repeat":
-        return [repeat_reasons(engine.repeat, buyer, np.array([audience.item]), "audience")[0]
+        return [repeat_reasons(engine.repeat_as_of(at_us), buyer, np.array([audience.item]), "audience")[0]
                 for buyer in np.asarray(buyers).tolist()]
     names = [model.role for _, model in engine.audience_components] + list(SIGNAL_FEATURES)
     strongest = engine.audiences.first_time.strongest(engine.audiences.first_time_features(audience, buyers))

@@ -172,6 +172,9 @@ class AudienceQuery(BaseModel):
 class MerchantItemPath(BaseModel):
     """The path parameters of ``/v1/merchants/{merchant_id}/items/{item_id}/...``."""
 
+    date: Day | None = Field(None, description="Past buyers' repeat timing as of the end of this day (UTC; default: "
+                                               "the start of today), e.g. to preview a later day; a day before the "
+                                               "model's data end counts as its end.", examples=["2026-12-24"])
     merchant_id: Identifier = Field(description="Merchant id (catalog merchant_id).", examples=["M-DZ-02"])
     item_id: Identifier = Field(description="One of the merchant's item ids.", examples=["DZ-000001"])
 

@@ -240,3 +240,45 @@ def test_scores_saved_before_the_clock_give_the_stored_figures(weekly_and_monthl
     row = slice(scores.probability.indptr[3], scores.probability.indptr[4])
     np.testing.assert_array_equal(found.probability, scores.probability.data[row])
     np.testing.assert_array_equal(found.last_age, scores.last_age[row])
+
+
+@pytest.mark.parametrize("days", [0, 0.5, 10, 40])
+def test_every_buyer_at_a_later_time_gets_what_the_buyer_by_buyer_clock_gives(weekly_and_monthly_scores, days):
+    _, scores = weekly_and_monthly_scores
+    at_us = REFERENCE_US + int(days * DAY_US)
+    later = scores.at(at_us)
+    assert later.reference_time == np.datetime64(at_us, "us")
+    for buyer in range(200):
+        one = scores.buyer(buyer, at_us)
+        row = slice(later.probability.indptr[buyer], later.probability.indptr[buyer + 1])
+        np.testing.assert_array_equal(later.probability.indices[row], one.items)
+        np.testing.assert_allclose(later.probability.data[row], one.probability, rtol=1e-5)
+        np.testing.assert_allclose(later.interval[row], one.interval, rtol=1e-5)
+        np.testing.assert_allclose(later.last_age[row], one.last_age, rtol=1e-6)
+        np.testing.assert_allclose(later.buyer(buyer).probability, one.probability, rtol=1e-5)  # its clock moved on
+    assert scores.at(None) is scores and scores.at(REFERENCE_US - DAY_US) is scores
+
+
+def test_buy_again_command_scores_as_of_the_date_asked(small_model, small_market, tmp_path):
+    from recommender.artifacts import load_model_directory
+    from recommender.engine import RecommendationEngine
+
+    engine = load_model_directory(small_model, RecommendationEngine)[0]
+    data_end = pd.Timestamp(engine.repeat.reference_time).normalize()
+    buyers = list(load_dataset(*small_market).purchases.user_id.cat.categories[:40])
+    users = tmp_path / "users.csv"
+    pd.DataFrame({"user_id": buyers}).to_csv(users, index=False)
+    lists = {}
+    for days in (0, 90):
+        day = data_end + pd.Timedelta(days=days)
+        out = tmp_path / f"again-{days}.csv"
+        assert main(["buy-again", "--model", str(small_model), "--users", str(users), "--k", "5", "--out", str(out),
+                     "--date", day.date().isoformat()]) == 0
+        lists[days] = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
+        items, scores = engine.repeat.at((day + pd.Timedelta(days=1)).value // 1_000).top(
+            engine.users.encode(buyers), 5, engine.available)
+        np.testing.assert_allclose(lists[days].score, scores[items >= 0], rtol=1e-6)  # row by row, buyer by buyer
+    assert not np.allclose(lists[0].score, lists[90].score)
+    assert lists[90].reason.str.contains("last bought (?:3|4) months ago").any()
+    with pytest.raises(SystemExit):
+        main(["buy-again", "--model", str(small_model), "--users", str(users), "--out", str(out), "--date", "tomorrow"])

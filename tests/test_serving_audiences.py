@@ -1,12 +1,15 @@
 """`GET /v1/items/{item_id}/audience` (admin key) and the merchant's view of its items' audiences."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from recommender.merchant_tokens import issue_token
 from serving import create_app
+from serving.routes.audiences import audience_time
 from serving.settings import ServingSettings
 from serving.state import state_of
 from serving.watcher import Watcher
@@ -62,7 +65,7 @@ def test_the_admin_gets_both_parts_with_their_expected_buyers(app, client, engin
     answer = admin_get(client, item_id, k=20)
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    audience = engine.audience(item)
+    audience = engine.audience(item, at_us=audience_time())  # repeat timing as of today
     past = set(np.asarray(engine.users.ids)[audience.part("repeat")[0]].astype(str))
     for kind in ("repeat", "first_time"):
         part = body[kind]
@@ -94,7 +97,29 @@ def test_tier_and_region_keep_only_their_buyers(app, client, engine_and_item):
     assert nowhere["first_time"] == {"expected_buyers": 0.0, "buyers": []}
 
 
-@pytest.mark.parametrize("params, field", [({"k": 0}, "k"), ({"tier": 9}, "tier"), ({"who": "x"}, "who")])
+def test_the_repeat_part_moves_on_with_the_date(app, client, engine_and_item):
+    engine = state_of(app).served.model.engine
+    _, item = engine_and_item
+    item_id = str(engine.items.ids[item])
+    data_end = engine.repeat.reference_time.astype("datetime64[D]").item()
+    parts = {}
+    for days in (0, 60):
+        day = data_end + timedelta(days=days)
+        body = admin_get(client, item_id, k=200, date=day.isoformat()).json()
+        expected = engine.audience(item, at_us=audience_time(day))
+        buyers, probability = expected.top("repeat", 200)
+        assert [buyer["user_id"] for buyer in body["repeat"]["buyers"]] == np.asarray(
+            engine.users.ids)[buyers].astype(str).tolist()
+        assert [buyer["score"] for buyer in body["repeat"]["buyers"]] == pytest.approx(probability.tolist())
+        parts[days] = {buyer["user_id"]: buyer for buyer in body["repeat"]["buyers"]}
+    assert parts[0] and set(parts[0]) == set(parts[60])  # the same past buyers, two months on
+    assert parts[0] != parts[60]
+    assert any(buyer["reason"].endswith("ago") and "month" in buyer["reason"].rsplit(";", 1)[1]
+               for buyer in parts[60].values())  # last bought two months or more before that day
+
+
+@pytest.mark.parametrize("params, field", [({"k": 0}, "k"), ({"tier": 9}, "tier"), ({"who": "x"}, "who"),
+                                           ({"date": "2026-13-01"}, "date")])
 def test_bad_parameters_are_a_422_naming_the_field(client, engine_and_item, params, field):
     engine, item = engine_and_item
     answer = admin_get(client, str(engine.items.ids[item]), **params)

@@ -96,29 +96,34 @@ def write_recommendations(engine: RecommendationEngine, users_path, out_path, k:
             "rows": int((items >= 0).sum())}
 
 
-def buy_again_reasons(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray) -> list[str]:
-    """Each filled slot's repeat reason (:func:`~recommender.explain.repeat_reasons`), row by row."""
+def buy_again_reasons(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray,
+                      at_us: int | None = None) -> list[str]:
+    """Each filled slot's repeat reason as of ``at_us`` (:func:`~recommender.explain.repeat_reasons`),
+    row by row."""
     texts = []
+    repeat = engine.repeat_as_of(at_us)
     for code, row in zip(engine.users.encode(user_ids).tolist(), items):
-        texts.extend(repeat_reasons(engine.repeat, code, row[row >= 0]))
+        texts.extend(repeat_reasons(repeat, code, row[row >= 0]))
     return texts
 
 
-def write_buy_again(engine: RecommendationEngine, users_path, out_path, k: int) -> dict:
-    """Each buyer of ``users_path``'s ``k`` earlier items likeliest to be bought again soon, with
-    the probability as the score and the repeat reason, written to ``out_path`` atomically (a buyer
-    the model does not know, or without a history, gets no rows); returns counts."""
+def write_buy_again(engine: RecommendationEngine, users_path, out_path, k: int, at_us: int | None = None) -> dict:
+    """Each buyer of ``users_path``'s ``k`` earlier items likeliest to be bought again soon as of
+    ``at_us`` (:meth:`~recommender.engine.RecommendationEngine.buy_again`), with the probability as
+    the score and the repeat reason, written to ``out_path`` atomically (a buyer the model does not
+    know, or without a history, gets no rows); returns counts."""
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
     user_ids = read_ids(users_path)
-    items, scores = engine.buy_again(engine.users.encode(user_ids), k)
-    write_table(recommendations_table(engine, user_ids, items, scores, buy_again_reasons(engine, user_ids, items)),
-                out_path)
+    items, scores = engine.buy_again(engine.users.encode(user_ids), k, at_us=at_us)
+    write_table(recommendations_table(engine, user_ids, items, scores,
+                                      buy_again_reasons(engine, user_ids, items, at_us)), out_path)
     return {"buyers": len(user_ids), "with_items": int((items[:, :1] >= 0).sum()), "rows": int((items >= 0).sum())}
 
 
-def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int) -> tuple[pa.Table, dict]:
-    """Each known item's audience (:meth:`~recommender.engine.RecommendationEngine.audience`) as
+def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int, at_us: int | None = None
+                   ) -> tuple[pa.Table, dict]:
+    """Each known item's audience as of ``at_us`` (:meth:`~recommender.engine.RecommendationEngine.audience`) as
     rows ``item_id, rank, user_id, score, kind, reason``: up to ``k`` buyers of each part, ranked
     within it, with the probability as the score; and counts, with the expected buyers of each part
     summed over the items."""
@@ -128,7 +133,7 @@ def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int) -
     expected = dict.fromkeys(KINDS, 0.0)
     user_ids = np.asarray(engine.users.ids).astype(str)
     with progress_bar(total=len(known), unit="item", desc="audiences") as progress:
-        for audience in engine.audiences_of(codes[known]):
+        for audience in engine.audiences_of(codes[known], at_us):
             for kind in KINDS:
                 buyers, probability = audience.top(kind, k)
                 expected[kind] += float(audience.part(kind)[1].sum())
@@ -137,7 +142,7 @@ def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int) -
                 columns["user_id"] += user_ids[buyers].tolist()
                 columns["score"] += probability.tolist()
                 columns["kind"] += [kind] * len(buyers)
-                columns["reason"] += audience_reasons(engine, audience, kind, buyers)
+                columns["reason"] += audience_reasons(engine, audience, kind, buyers, at_us)
             progress.update()
     types = {"rank": pa.int32(), "score": pa.float32()}
     table = pa.table({name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()})
@@ -147,13 +152,14 @@ def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int) -
     return table, counts
 
 
-def write_audiences(engine: RecommendationEngine, items_path, out_path, k: int) -> dict:
-    """The audiences of the items of ``items_path`` (an ``item_id`` column) written to ``out_path``
-    atomically (:func:`audience_table`; an item the model does not know gets no rows); returns counts."""
+def write_audiences(engine: RecommendationEngine, items_path, out_path, k: int, at_us: int | None = None) -> dict:
+    """The audiences of the items of ``items_path`` (an ``item_id`` column) as of ``at_us`` written to
+    ``out_path`` atomically (:func:`audience_table`; an item the model does not know gets no rows);
+    returns counts."""
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
     if engine.audiences is None or engine.repeat is None:
         raise ValueError("this model has no audience model: train it again with this version")
-    table, counts = audience_table(engine, read_ids(items_path, "item_id"), k)
+    table, counts = audience_table(engine, read_ids(items_path, "item_id"), k, at_us)
     write_table(table, out_path)
     return counts

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from recommender.cli.commands import Group
 from recommender.cli.options import (
+    add_as_of,
     add_budget,
     add_decimal_comma,
     add_file_options,
     add_files,
     add_inputs,
     add_test_days,
+    as_of_us,
     duration,
     file_dataset,
     file_format,
@@ -122,6 +124,7 @@ def _add_buy_again(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=10, help="items per buyer (default 10)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output file: user_id,rank,item_id,score,reason (CSV, or Parquet by extension)")
+    add_as_of(parser)
 
 
 @commands.command("buy-again", "write each buyer's earlier items likeliest to be bought again soon, with the reason",
@@ -133,7 +136,7 @@ def run_buy_again(args: argparse.Namespace) -> int:
     from training.recommend import write_buy_again
 
     engine, manifest = load_model_directory(args.model, RecommendationEngine)
-    counts = write_buy_again(engine, args.users, args.out, args.k)
+    counts = write_buy_again(engine, args.users, args.out, args.k, as_of_us(args))
     print(f"model {manifest['model_version']}: {counts['buyers']:,} buyers ({counts['with_items']:,} with items to "
           f"buy again), {counts['rows']:,} rows written to {args.out}")
     return 0
@@ -145,6 +148,7 @@ def _add_audience(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, default=100, help="buyers per part of each audience (default 100)")
     parser.add_argument("--out", type=Path, required=True,
                         help="output file: item_id,rank,user_id,score,kind,reason (CSV, or Parquet by extension)")
+    add_as_of(parser)
 
 
 @commands.command("audience", "write each item's likeliest buyers: past buyers due again, and first-time buyers",
@@ -156,7 +160,7 @@ def run_audience(args: argparse.Namespace) -> int:
     from training.recommend import write_audiences
 
     engine, manifest = load_model_directory(args.model, RecommendationEngine)
-    counts = write_audiences(engine, args.items, args.out, args.k)
+    counts = write_audiences(engine, args.items, args.out, args.k, as_of_us(args))
     print(f"model {manifest['model_version']}: {counts['items']:,} items ({counts['known']:,} known to the model), "
           f"{counts['rows']:,} rows written to {args.out}; expected buyers within "
           f"{counts['horizon_days']:g} days: {counts['expected_repeat_buyers']:,.1f} repeat, "

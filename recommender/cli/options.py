@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from recommender.contract import UNKNOWN_ITEM_POLICIES, FileFormat
@@ -60,6 +61,28 @@ def add_budget(parser: argparse.ArgumentParser, default: str) -> None:
     """``--budget``: minutes for the model search; ``default`` says what it is when not given."""
     parser.add_argument("--budget", type=float, default=None, metavar="MINUTES",
                         help=f"time for the model search, in minutes (default: {default})")
+
+
+def add_as_of(parser: argparse.ArgumentParser) -> None:
+    """``--date``: the day whose end repeat timing is scored at (default: now), as the API's ``date``."""
+    parser.add_argument("--date", type=day, default=None, metavar="YYYY-MM-DD",
+                        help="score repeat timing as of the end of this day (UTC; default: now; a day before the "
+                             "model's data end counts as its end)")
+
+
+def day(text: str) -> date:
+    """A ``YYYY-MM-DD`` argument as a date, or an argparse error saying what was given."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a day as YYYY-MM-DD, got {text!r}") from None
+
+
+def as_of_us(args: argparse.Namespace) -> int:
+    """``--date``'s end (the next day's midnight, UTC), or now, in microseconds since the epoch."""
+    moment = (datetime.now(UTC) if args.date is None
+              else datetime.combine(args.date + timedelta(days=1), time(), tzinfo=UTC))
+    return int(moment.timestamp() * 1_000_000)
 
 
 def add_test_days(parser: argparse.ArgumentParser) -> None:

@@ -68,6 +68,13 @@ def _pair_log_intervals(days: np.ndarray, mean_interval: np.ndarray, item_log: n
     return np.asarray((gaps * log_own + prior * item_log) / (gaps + prior))
 
 
+def _logistic(features: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
+              intercept: float) -> np.ndarray:
+    """A fitted logistic regression's probability of each row of ``features`` (standardised first)."""
+    logits = ((features - mean) / scale) @ coef + intercept
+    return np.asarray(1.0 / (1.0 + np.exp(-logits)))
+
+
 def _features(days: np.ndarray, decayed: np.ndarray, last_age: np.ndarray, mean_interval: np.ndarray,
               item_log: np.ndarray, item_share: np.ndarray, buyer_share: np.ndarray, prior: float,
               horizon_days: float) -> np.ndarray:
@@ -129,8 +136,14 @@ class RepeatClock:
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """The fitted regression's probability of each row of ``features``."""
-        logits = ((features - self.mean) / self.scale) @ self.coef + self.intercept
-        return np.asarray(1.0 / (1.0 + np.exp(-logits)))
+        return _logistic(features, self.mean, self.scale, self.coef, self.intercept)
+
+    def later(self, elapsed: float) -> RepeatClock:
+        """The same clock ``elapsed`` days after its reference time (no purchase made since)."""
+        return RepeatClock(self.mean, self.scale, self.coef, self.intercept, self.prior_buyers, self.half_life_days,
+                           self.item_log, self.item_share, self.overall_log, self.overall_share, self.days,
+                           self.first_age + np.float32(elapsed),
+                           self.decayed * 0.5 ** (elapsed / self.half_life_days))
 
     def score(self, items: np.ndarray, cells: slice, last_age: np.ndarray, elapsed: float, bought: np.ndarray,
               ages: np.ndarray, horizon_days: float) -> BuyerRepeat:
@@ -200,6 +213,39 @@ class RepeatScores:
         return RepeatScores(widened, self.interval, self.last_age, self.reference_time, self.horizon_days,
                             None if self.clock is None else self.clock.widened(n_items))
 
+    def at(self, at_us: int | None) -> RepeatScores:
+        """These scores as of ``at_us`` (microseconds since the epoch, UTC; None, or a time before the
+        reference time: the reference time): every pair's days since its purchases moved on and its
+        probability worked out again, as :meth:`buyer` does one buyer's without purchases since
+        training. Scores saved without a clock stay as they are."""
+        elapsed = self._elapsed_days(at_us)
+        if self.clock is None or elapsed == 0.0:
+            return self
+        clock = self.clock.later(elapsed)
+        matrix = self.probability
+        buyers = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+        items = matrix.indices
+        last_age = self.last_age.astype(np.float64) + elapsed
+        days = clock.days.astype(np.float64)
+        prior = clock.prior_buyers
+        repeat_buyer = ((np.bincount(buyers, weights=days > 1, minlength=matrix.shape[0]) + prior * clock.overall_share)
+                        / (np.diff(matrix.indptr) + prior))
+        features = _features(days, clock.decayed, last_age, _mean_interval(days, clock.first_age, last_age),
+                             clock.item_log[items], clock.item_share[items], repeat_buyer[buyers], prior,
+                             self.horizon_days)
+        probability = sp.csr_matrix((clock.probability(features).astype(np.float32), items, matrix.indptr),
+                                    shape=matrix.shape)
+        return RepeatScores(probability, np.exp(features[:, INTERVAL_FEATURE]).astype(np.float32),
+                            last_age.astype(np.float32), self.reference_time + np.timedelta64(
+                                round(elapsed * SECONDS_PER_DAY * 1e6), "us"), self.horizon_days, clock)
+
+    def _elapsed_days(self, at_us: int | None) -> float:
+        """Days from the reference time to ``at_us`` (0 for None or an earlier time)."""
+        if at_us is None:
+            return 0.0
+        reference_us = int(self.reference_time.astype("datetime64[us]").astype(np.int64))
+        return max(int(at_us) - reference_us, 0) / (SECONDS_PER_DAY * 1e6)
+
     def buyer(self, user: int, at_us: int | None = None, bought: np.ndarray | None = None,
               bought_us: np.ndarray | None = None) -> BuyerRepeat:
         """Buyer ``user``'s pairs (a negative code: a buyer unknown at training) scored at ``at_us``
@@ -216,8 +262,8 @@ class RepeatScores:
         bought = np.empty(0, dtype=np.int64) if bought is None else np.asarray(bought, dtype=np.int64)
         times = np.empty(0, dtype=np.int64) if bought_us is None else np.asarray(bought_us, dtype=np.int64)
         ages = np.maximum(at_us - times, 0) / (SECONDS_PER_DAY * 1e6)
-        return self.clock.score(items, cells, self.last_age[cells], (at_us - reference_us) / (SECONDS_PER_DAY * 1e6),
-                                bought, ages, self.horizon_days)
+        return self.clock.score(items, cells, self.last_age[cells], self._elapsed_days(at_us), bought, ages,
+                                self.horizon_days)
 
 
 class RepeatTiming:
@@ -290,17 +336,14 @@ class RepeatTiming:
         return self._probability_of(self.features(history, item_groups))
 
     def _probability_of(self, features: np.ndarray) -> np.ndarray:
-        logits = ((features - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
-        return np.asarray(1.0 / (1.0 + np.exp(-logits)))
+        return _logistic(features, self.mean_, self.scale_, self.coef_, self.intercept_)
 
     def scores(self, history: PairHistory, item_groups: np.ndarray) -> RepeatScores:
         """The :class:`RepeatScores` of every pair of ``history`` (its features built once), with the
         :class:`RepeatClock` that scores them at later times."""
         item_log, overall_log = self._item_log_intervals(history, item_groups)
-        item_share, buyer_share, overall_share = self._shares(history)
-        features = _features(history.days, history.decayed, history.last_age, history.mean_interval,
-                             item_log[history.items], item_share[history.items], buyer_share[history.buyers],
-                             self.prior_buyers, self.horizon_days)
+        item_share, _, overall_share = self._shares(history)
+        features = self.features(history, item_groups)
         clock = RepeatClock(self.mean_, self.scale_, self.coef_, self.intercept_, self.prior_buyers,
                             DECAY_HALF_LIFE_DAYS, item_log, item_share, overall_log, overall_share,
                             history.days.astype(np.float32), history.first_age.astype(np.float32), history.decayed)

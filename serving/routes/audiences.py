@@ -13,6 +13,8 @@ Statuses of the merchant's view, in the order they are checked: 503 and 401 as t
 """
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
+
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
@@ -20,6 +22,7 @@ from recommender.engine import RecommendationEngine
 from recommender.explain import audience_reasons
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.models.audience import KINDS, Audience
+from recommender.store.database import to_us
 from serving.parameters import Parameters
 from serving.responses import documented_errors, json_response
 from serving.routes.admin import require_admin_key
@@ -36,8 +39,16 @@ admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key
 router = APIRouter(tags=["forecast"])
 
 
-def item_audience(model: ServedModel, item_id: str) -> Audience:
-    """The served model's audience of ``item_id``, or 404."""
+def audience_time(day: date | None = None) -> int:
+    """When an audience's repeat timing is scored, in microseconds since the epoch: the end of
+    ``day``, or the start of today (UTC), so that a worker works the repeat scores out once a day."""
+    moment = datetime.combine(day + timedelta(days=1) if day is not None else datetime.now(UTC).date(), time(),
+                              tzinfo=UTC)
+    return to_us(moment)
+
+
+def item_audience(model: ServedModel, item_id: str, at_us: int) -> Audience:
+    """The served model's audience of ``item_id`` as of ``at_us``, or 404."""
     engine = model.engine
     code = engine.items.code_of(item_id)
     if code == UNKNOWN_CODE:
@@ -46,7 +57,7 @@ def item_audience(model: ServedModel, item_id: str) -> Audience:
     if engine.audiences is None or engine.repeat is None:
         raise HTTPException(404, detail=f"model {model.model_version} has no audience model (trained before "
                                         "audiences, or its validation window could not teach one): train it again")
-    return engine.audience(code)
+    return engine.audience(code, at_us=at_us)
 
 
 def buyers_kept(engine: RecommendationEngine, query: AudienceQuery) -> np.ndarray | None:
@@ -74,12 +85,13 @@ async def audience(request: Request) -> Response:
     model, _ = state_of(request.app).current()
     path, query = AUDIENCE_PARAMETERS.parse(request)
     engine = model.engine
-    found = item_audience(model, path.item_id)
+    at_us = audience_time(query.date)
+    found = item_audience(model, path.item_id, at_us)
     keep = buyers_kept(engine, query)
     answer = {"item_id": path.item_id, "model_version": model.model_version, "horizon_days": found.horizon_days}
     for kind in KINDS:
         buyers, probability = found.top(kind, query.k, keep)
-        reasons = audience_reasons(engine, found, kind, buyers)
+        reasons = audience_reasons(engine, found, kind, buyers, at_us)
         answer[kind] = {"expected_buyers": float(found.part(kind, keep)[1].sum()),
                         "buyers": [{"user_id": user_id, "score": score, "reason": reason} for user_id, score, reason
                                    in zip(engine.users.decode(buyers).tolist(), probability.tolist(), reasons)]}
@@ -105,6 +117,6 @@ async def audience_make_up(request: Request, merchant: Merchant) -> Response:
     if code != UNKNOWN_CODE and ("merchant_id" not in engine.catalog
                                  or engine.catalog.merchant_id.iloc[code] != merchant):
         raise HTTPException(403, detail=f"item {path.item_id!r} is not one of merchant {merchant!r}'s items")
-    found = item_audience(model, path.item_id)
+    found = item_audience(model, path.item_id, audience_time())
     return json_response({"merchant_id": merchant, "item_id": path.item_id, "model_version": model.model_version,
                           **engine.audiences.make_up(found, engine.user_tiers)})
