@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -99,7 +99,7 @@ class LiveBuyers:
     """The buyers of one served model whose purchases arrived after it was trained, their lists
     ranked among the ``available`` items (the overlay's, :attr:`LiveItems.available`)."""
 
-    def __init__(self, engine: RecommendationEngine, explainer: Explainer, depth: int, manifest: dict,
+    def __init__(self, engine: RecommendationEngine, explainer: Explainer, depth: int, manifest: dict[str, Any],
                  available: np.ndarray):
         self.engine, self.explainer, self.depth, self.available = engine, explainer, depth, available
         created_at = manifest.get("created_at")
@@ -126,23 +126,26 @@ class LiveBuyers:
         if self.seq is None:
             newest = store.events.last_seq()
             if self.trained_on is not None and self.trained_on["url"] == store.display_url:
-                self.seq = max(self.trained_on["last_seq"], newest - REPLAY_LIMIT)  # what training did not read
-                events = self._read(store, newest)
+                # what training did not read
+                events = self._read(store, max(self.trained_on["last_seq"], newest - REPLAY_LIMIT), newest)
             else:
-                self.seq = max(0, newest - REPLAY_LIMIT)
-                events = [e for e in self._read(store, newest) if e.received_us >= self.created_us]
+                events = [e for e in self._read(store, max(0, newest - REPLAY_LIMIT), newest)
+                          if e.received_us >= self.created_us]
         else:
-            events = self._read(store, None)
+            events = self._read(store, self.seq, None)
         return self.apply(events)
 
-    def _read(self, store: EventStore, until: int | None) -> list[StoredEvent]:
+    def _read(self, store: EventStore, seq: int, until: int | None) -> list[StoredEvent]:
+        """The events stored after position ``seq`` (all of them, or at least up to ``until``);
+        :attr:`seq` follows each batch read."""
         events: list[StoredEvent] = []
+        self.seq = seq
         while True:
-            batch = store.events.after(self.seq, limit=FOLLOW_BATCH)
+            batch = store.events.after(seq, limit=FOLLOW_BATCH)
             events.extend(batch)
             if batch:
-                self.seq = batch[-1].seq
-            if len(batch) < FOLLOW_BATCH or (until is not None and self.seq >= until):
+                self.seq = seq = batch[-1].seq
+            if len(batch) < FOLLOW_BATCH or (until is not None and seq >= until):
                 return events
 
     def apply(self, events: list[StoredEvent]) -> int:
@@ -177,19 +180,19 @@ class LiveBuyers:
         engine = self.engine
         rebuilt, purchases = [], {}
         for user_id, events in changed.items():
-            code, tier, weights = self._history(user_id)
+            code, tier, history = self._history(user_id)
             current = self.buyers.get(user_id)
             live = [] if current is None else list(zip(current.purchases.tolist(), current.purchased_us.tolist()))
             for event in events:
                 item = engine.items.code_of(event.item_id)
                 if event.type == "return":
-                    weights.pop(item, None)  # a return cancels the buyer's purchases of the item
+                    history.pop(item, None)  # a return cancels the buyer's purchases of the item
                     live = [(other, at) for other, at in live if other != item]  # and buy-again's live ones
                 else:
-                    weights[item] = max(weights.get(item, 0.0), float(self.item_weight[item]))
+                    history[item] = max(history.get(item, 0.0), float(self.item_weight[item]))
                     live.append((item, event.timestamp_us))
                 tier = event.city_tier or tier
-            rebuilt.append((user_id, code, tier, *as_arrays(weights)))
+            rebuilt.append((user_id, code, tier, *as_arrays(history)))
             purchases[user_id] = (np.array([item for item, _ in live], dtype=np.int64),
                                   np.array([at for _, at in live], dtype=np.int64))
         rows = [history_rows(bought, weights, engine.n_items) for *_, bought, weights in rebuilt]
@@ -217,11 +220,11 @@ class LiveItems:
         """``kept``: the live items of the model ``engine`` extends with added items, whose
         availability, position in the store and hidden state carry over."""
         self.engine = engine
-        self.available = engine.available.copy()
+        self.available: np.ndarray = engine.available.copy()
         if kept is not None:
             self.available[:len(kept.available)] = kept.available
-        self.hidden = kept is not None and kept.hidden  # whether an item was made unavailable since loading
-        self.since_us = 0 if kept is None else kept.since_us  # update time followed (0: every item still to read)
+        self.hidden: bool = kept is not None and kept.hidden  # whether an item was made unavailable since loading
+        self.since_us: int = 0 if kept is None else kept.since_us  # update time followed (0: every item still to read)
         self.new: dict[str, Item] = {}  # available items the model does not know, by id, latest version
 
     def follow(self, store: EventStore) -> int:
@@ -262,7 +265,7 @@ class LiveOverlay:
         """``kept``: the overlay of the model ``model`` extends with added items, whose buyers and
         items carry over."""
         engine = model.engine
-        self.items = LiveItems(engine, kept.items if kept is not None else None)
+        self.items: LiveItems = LiveItems(engine, kept.items if kept is not None else None)
         self.buyers = LiveBuyers(engine, model.explainer, engine.reranker.candidates, model.manifest,
                                  self.items.available)
         if kept is not None:
