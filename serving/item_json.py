@@ -10,7 +10,7 @@ answer's ``items``: about 10 us for 20 items, the same bytes as encoding the dic
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ class ItemsJson:
     the texts reason ids index (negative ids from the end); ``suffixes``: each item's reason
     suffix."""
 
-    def __init__(self, records: Sequence[dict[str, Any]], reason_texts: Sequence[str], suffixes: Sequence[str]):
+    def __init__(self, records: Sequence[dict[str, Any]], reason_texts: Iterable[str], suffixes: Iterable[str]):
         # b'{"item_id":"A-1",...,"price":9.9,"score":' ... b',"reason":"<text>' ... b'<suffix>","campaign":null},'
         self._heads = np.array([orjson.dumps(record)[:-1] + b',"score":' for record in records], dtype=object)
         self._reasons = np.array([b',"reason":"' + _text_body(text) for text in reason_texts], dtype=object)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -46,13 +47,15 @@ def _value_masks(values: np.ndarray) -> dict[str, np.ndarray]:
     return {str(value): codes == i for i, value in enumerate(uniques)}
 
 
-def _item_records(item_ids, titles, regions, merchants, categories, prices) -> list[dict]:
+def _item_records(item_ids: np.ndarray, titles: np.ndarray, regions: np.ndarray, merchants: np.ndarray,
+                  categories: np.ndarray, prices: np.ndarray) -> list[dict[str, Any]]:
     """Every item's metadata as response fields (plain Python values), built once per model."""
-    prices = [None if np.isnan(price) else price for price in prices.tolist()]
+    known_prices = [None if np.isnan(price) else price for price in prices.tolist()]
     return [{"item_id": str(item), "title": str(title), "region": region, "merchant_id": merchant,
              "category": category, "price": price}
             for item, title, region, merchant, category, price in zip(
-                item_ids.tolist(), titles.tolist(), regions.tolist(), merchants.tolist(), categories.tolist(), prices)]
+                item_ids.tolist(), titles.tolist(), regions.tolist(), merchants.tolist(), categories.tolist(),
+                known_prices)]
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class ServedModel:
     (a new model, or this one with more items, is a new snapshot)."""
 
     engine: RecommendationEngine
-    manifest: dict
+    manifest: dict[str, Any]
     path: str
     item_ids: np.ndarray
     titles: np.ndarray
@@ -78,13 +81,13 @@ class ServedModel:
         return str(self.manifest.get("model_version", "unknown"))
 
     @classmethod
-    def load(cls, path) -> ServedModel:
+    def load(cls, path: str | os.PathLike[str]) -> ServedModel:
         """Load and verify a model directory (raises ``ModelDirectoryError``) and precompute."""
         engine, manifest = load_model_directory(path, RecommendationEngine)
         return cls.from_engine(engine, manifest, str(path))
 
     @classmethod
-    def from_engine(cls, engine: RecommendationEngine, manifest: dict, path: str = "",
+    def from_engine(cls, engine: RecommendationEngine, manifest: dict[str, Any], path: str = "",
                     kept: ServedModel | None = None) -> ServedModel:
         """Precompute what requests need from a loaded engine. ``kept``: the served model ``engine``
         extends with items added since (:meth:`RecommendationEngine.with_items`), whose buyers'
@@ -150,7 +153,7 @@ class Served(NamedTuple):
     live: LiveOverlay
 
     @classmethod
-    def load(cls, path, store: EventStore | None = None) -> Served:
+    def load(cls, path: str | os.PathLike[str], store: EventStore | None = None) -> Served:
         """Load and verify a model directory (raises ``ModelDirectoryError``), with a new overlay
         caught up with ``store``'s items and events when one is given."""
         return cls.caught_up(ServedModel.load(path), store)
