@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from recommender.models.audience import KINDS
+from recommender.models.audience import KINDS, Audience
 from recommender.store.database import from_us
 from recommender.store.lots import Lot, LotRecord
 
@@ -141,16 +141,26 @@ def lot_buyers(engine: RecommendationEngine, record: Lot) -> np.ndarray | None:
     return keep
 
 
-def clearance_audience(engine: RecommendationEngine, record: Lot, size: int) -> np.ndarray:
-    """Which training buyers a lot's clearance campaign may reach (a flag per buyer code): of the
-    buyers the lot ships to, the ``size`` likeliest of each part of each of its items' audiences.
-    None of them without an audience model."""
-    chosen = np.zeros(len(engine.users), dtype=bool)
+def lot_audiences(engine: RecommendationEngine, record: Lot) -> list[Audience] | None:
+    """The audiences of the lot's items the model knows (None for a model without audiences)."""
     if engine.audiences is None or engine.repeat is None:
-        return chosen
+        return None
     codes = engine.items.encode(list(record.items))
+    return list(engine.audiences_of(codes[codes >= 0]))
+
+
+def clearance_audience(engine: RecommendationEngine, record: Lot, size: int,
+                       audiences: list[Audience] | None = None) -> np.ndarray:
+    """Which training buyers a lot's clearance campaign may reach (a flag per buyer code): of the
+    buyers the lot ships to, the ``size`` likeliest of each part of each of its items' audiences
+    (``audiences``: :func:`lot_audiences`, computed here when not given). None of them without an
+    audience model."""
+    chosen = np.zeros(len(engine.users), dtype=bool)
+    audiences = lot_audiences(engine, record) if audiences is None else audiences
+    if audiences is None:
+        return chosen
     keep = lot_buyers(engine, record)
-    for audience in engine.audiences_of(codes[codes >= 0]):
+    for audience in audiences:
         for kind in KINDS:
             chosen[audience.top(kind, size, keep)[0]] = True
     return chosen
@@ -173,16 +183,18 @@ class LotDemand:
                 for tier in range(len(self.buyers)) if self.buyers[tier] > 0]
 
 
-def lot_demand(engine: RecommendationEngine, record: Lot) -> LotDemand | None:
-    """The :class:`LotDemand` of ``record``'s items (None for a model without audiences)."""
-    if engine.audiences is None or engine.repeat is None:
+def lot_demand(engine: RecommendationEngine, record: Lot, audiences: list[Audience] | None = None
+               ) -> LotDemand | None:
+    """The :class:`LotDemand` of ``record``'s items from their ``audiences`` (:func:`lot_audiences`,
+    computed here when not given; None for a model without audiences)."""
+    audiences = lot_audiences(engine, record) if audiences is None else audiences
+    if audiences is None:
         return None
-    codes = engine.items.encode(list(record.items))
     keep = lot_buyers(engine, record)
     tiers = engine.user_tiers.astype(np.int64)
     n_tiers = int(tiers.max(initial=0)) + 1
     buyers, units, all_units = np.zeros(n_tiers), np.zeros(n_tiers), np.zeros(n_tiers)
-    for audience in engine.audiences_of(codes[codes >= 0]):
+    for audience in audiences:
         per_buyer = float(engine.audiences.signals.units[audience.item])
         reached = sum(audience.expected(kind, tiers, n_tiers, keep) for kind in KINDS)
         buyers += reached

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.campaigns import clearance_campaign, conversion_rate
-from recommender.lots import clearance_audience, lot_demand, lot_projection, lot_reach, lot_report
+from recommender.lots import clearance_audience, lot_audiences, lot_demand, lot_projection, lot_reach, lot_report
 from recommender.store import Lot, LotConflict, LotRecord, to_us
 from serving.parameters import Parameters
 from serving.responses import documented_errors, invalid, json_response
@@ -207,8 +207,9 @@ def start_clearance(request: Request, state: State, merchant: Merchant, body: Cl
         raise HTTPException(503, detail="no forecasts published: a clearance is sized on the lot's projection")
     now = datetime.now(UTC)
     engine = served.model.engine
+    audiences = lot_audiences(engine, record)  # computed once: the projection and the audience read them
     projection = lot_projection(record, forecast, period_days, now,
-                                lot_reach(engine, record, lot_demand(engine, record)))
+                                lot_reach(engine, record, lot_demand(engine, record, audiences)))
     shortfall = projection.shortfall["p50"]
     if shortfall <= 0:
         raise HTTPException(409, detail=f"lot {path.lot_id!r} is projected to sell out by its sell-by date without a "
@@ -223,7 +224,7 @@ def start_clearance(request: Request, state: State, merchant: Merchant, body: Cl
     except ValueError as exc:
         raise HTTPException(409, detail=f"lot {path.lot_id!r} has a clearance campaign already "
                                         f"({campaign.campaign_id})") from exc
-    audience = clearance_audience(engine, record, body.audience)
+    audience = clearance_audience(engine, record, body.audience, audiences)
     return json_response({"campaign": report(stored, served, store), "goal_units": shortfall,
                           "conversion": campaign.clearance.conversion, "measured_impressions": impressions,
                           "measured_purchases": purchases, "audience_buyers": int(audience.sum())},
