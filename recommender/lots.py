@@ -12,7 +12,8 @@ weighs each tier by the share of its demand the lot reaches (:func:`lot_reach`: 
 does not ship to; of a tier it ships to, all, or with regions named, the share of the items'
 expected buyers there who live in those regions, from their audiences) and sums the periods
 between the later of now and ``available_from`` and ``sell_by``, a period cut by either end
-counted by its share of days:
+counted by its share of days, the period the data stops inside by what is left of its forecast
+after the sales so far (:func:`rest_of_current_period`):
 
 * the expected units sold by ``sell_by`` (P10/P50/P90), net of what is sold already;
 * per city tier the P50 (only the tiers the lot ships to, and of them the regions it ships to);
@@ -91,6 +92,23 @@ def period_shares(period_starts: pd.Series, period_days: float, start: datetime,
     return np.clip(inside / length, 0.0, 1.0)
 
 
+def rest_of_current_period(current: dict | None, period_days: float) -> pd.DataFrame | None:
+    """The forecast of the days left in the period the data stops inside, as rows of the forecast's
+    long table (``current``: :meth:`~recommender.forecasting.published.PublishedForecasts.current`
+    at the item x city tier level; None when the data ended with a whole period): each row's whole-
+    period P10/P50/P90 net of its sales so far, scaled so that, spread over the period's days as
+    :func:`project_sell_through` spreads every row, the days left carry all of it (the days already
+    observed lie before any lot's start)."""
+    if current is None or not current["rows"]:
+        return None
+    rest = current["days"] - current["days_observed"]
+    rows = pd.DataFrame(current["rows"])
+    scale = period_days / rest if rest > 0 else 0.0
+    return pd.DataFrame({"item_id": rows.item_id, "city_tier": rows.city_tier.astype("int64"),
+                         "period_start": current["period_start"],
+                         **{name: (rows[name] - rows.sold_so_far).clip(lower=0.0) * scale for name in QUANTILES}})
+
+
 def project_sell_through(forecast: pd.DataFrame, period_days: float, units: float, sold: float,
                          available_from: datetime, sell_by: datetime, now: datetime,
                          reach: dict[int, float] | None = None) -> SellThrough:
@@ -101,6 +119,7 @@ def project_sell_through(forecast: pd.DataFrame, period_days: float, units: floa
     (``reach``, see :func:`lot_reach`: a tier missing from it counts nothing; None: every tier whole)."""
     start = max(now, available_from)
     rows = forecast if reach is None else forecast[forecast.city_tier.isin(list(reach))]
+    rows = rows.assign(period_start=pd.to_datetime(rows.period_start, utc=True))  # text or times: one order
     shares = period_shares(rows.period_start, period_days, start, sell_by)
     if reach is not None:
         shares = shares * rows.city_tier.map(reach).to_numpy(dtype=np.float64)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from recommender.lots import project_sell_through
+from recommender.lots import project_sell_through, rest_of_current_period
 
 UTC = UTC
 
@@ -62,3 +62,25 @@ def test_an_item_without_a_forecast_is_projected_to_sell_nothing():
                                       sell_by=datetime(2026, 11, 20, tzinfo=UTC), now=now)
     assert projection.expected == {"p10": 0.0, "p50": 0.0, "p90": 0.0} and projection.shortfall["p50"] == 8
     assert projection.covered_until == now and len(projection.curve) == 1
+
+
+def test_the_days_left_in_the_week_the_data_stops_inside_count_with_what_is_left_of_its_forecast():
+    # the data stops on Saturday 31 Oct: 6 of the 7 days of the week of Monday 26 Oct are sales so far
+    current = {"period_start": "2026-10-26", "days_observed": 6, "days": 7, "rows": [
+        {"item_id": "POM", "city_tier": 1, "sold_so_far": 12.0, "p10": 13.0, "p50": 15.0, "p90": 20.0},
+        {"item_id": "POM", "city_tier": 2, "sold_so_far": 9.0, "p10": 8.0, "p50": 10.0, "p90": 12.0}]}
+    rest = rest_of_current_period(current, 7.0)
+    forecast = pd.concat([rest, weekly({("POM", 1): (5, 10, 20)}, weeks=2)], ignore_index=True)
+    sunday = datetime(2026, 11, 1, tzinfo=UTC)
+    projection = project_sell_through(forecast, 7.0, units=100, sold=0, available_from=sunday,
+                                      sell_by=datetime(2026, 11, 9, tzinfo=UTC), now=sunday)
+    # Sunday carries what is left of the week's forecast (tier 2 sold more than its P10 already: none
+    # left there), then the whole week of 2 Nov
+    assert projection.expected == pytest.approx({"p10": 1 + 0 + 5, "p50": 3 + 1 + 10, "p90": 8 + 3 + 20})
+    assert [point["date"] for point in projection.curve] == ["2026-11-01T00:00:00+00:00",
+                                                             "2026-11-02T00:00:00+00:00",
+                                                             "2026-11-09T00:00:00+00:00"]
+    later = datetime(2026, 11, 2, tzinfo=UTC)  # a lot starting after that week counts none of it
+    assert project_sell_through(forecast, 7.0, units=100, sold=0, available_from=later,
+                                sell_by=datetime(2026, 11, 9, tzinfo=UTC), now=later).expected["p50"] == 10
+    assert rest_of_current_period(None, 7.0) is None

@@ -26,7 +26,15 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.campaigns import clearance_campaign, conversion_rate
-from recommender.lots import clearance_audience, lot_audiences, lot_demand, lot_projection, lot_reach, lot_report
+from recommender.lots import (
+    clearance_audience,
+    lot_audiences,
+    lot_demand,
+    lot_projection,
+    lot_reach,
+    lot_report,
+    rest_of_current_period,
+)
 from recommender.store import Lot, LotConflict, LotRecord, to_us
 from serving.parameters import Parameters
 from serving.responses import documented_errors, invalid, json_response
@@ -71,14 +79,18 @@ ADMIN_PARAMETERS = Parameters(AdminLotsQuery)
 
 def forecast_rows(state: State, merchant_id: str) -> tuple[pd.DataFrame | None, float]:
     """The published forecast of the merchant's items per city tier as a long table (None without
-    published forecasts) and the length of its periods in days."""
+    published forecasts), the days left in the period the data stops inside first
+    (:func:`~recommender.lots.rest_of_current_period`), and the length of its periods in days."""
     forecasts = state.forecasts
     if forecasts is None:
         return None, 0.0
+    period_days = PERIOD_DAYS[forecasts.freq]
     rows = forecasts.rows(merchant_id, "item,city_tier", forecasts.horizon) or []
     columns = ["item_id", "city_tier", "period_start", "p10", "p50", "p90"]
     table = pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
-    return table.astype({"city_tier": "int64", "p10": float, "p50": float, "p90": float}), PERIOD_DAYS[forecasts.freq]
+    rest = rest_of_current_period(forecasts.current(merchant_id, "item,city_tier"), period_days)
+    table = table if rest is None else pd.concat([rest, table], ignore_index=True)
+    return table.astype({"city_tier": "int64", "p10": float, "p50": float, "p90": float}), period_days
 
 
 def reports(state: State, served: Served, records: list[LotRecord]) -> list[dict]:
