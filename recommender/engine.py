@@ -439,6 +439,22 @@ class RecommendationEngine:
         return Audience(int(item), past, repeat.astype(np.float64), first_time, scores,
                         self.audiences.signals.horizon_days)
 
+    def repeat_as_of(self, at_us: int | None = None) -> RepeatScores:
+        """The buy-again scores as of ``at_us`` (:meth:`RepeatScores.at`), kept for the last time
+        asked (a server asks for one a day)."""
+        kept = self.__dict__.get("_repeat_as_of")
+        if kept is None or kept[0] != at_us:
+            kept = self._repeat_as_of = (at_us, self.repeat.at(at_us))
+        return kept[1]
+
+    def repeat_by_item(self, at_us: int | None = None) -> sp.csr_matrix:
+        """Every item's past buyers with their probability of buying it again (items x buyers) as of
+        ``at_us``, kept as :meth:`repeat_as_of` is."""
+        kept = self.__dict__.get("_repeat_by_item")
+        if kept is None or kept[0] != at_us:
+            kept = self._repeat_by_item = (at_us, sp.csr_matrix(self.repeat_as_of(at_us).probability.T))
+        return kept[1]
+
     @property
     def niche_depth(self) -> int:
         """Niche items added to the re-ranker's candidates (see :meth:`candidates`)."""
@@ -461,22 +477,6 @@ class RecommendationEngine:
             with blas.limit(limits=1, user_api="blas"):
                 items[rows], scores[rows] = self.recommend(users[rows], k, **options)
             return rows.stop - rows.start
-
-    def repeat_as_of(self, at_us: int | None = None) -> RepeatScores:
-        """The buy-again scores as of ``at_us`` (:meth:`RepeatScores.at`), kept for the last time
-        asked (a server asks for one a day)."""
-        kept = self.__dict__.get("_repeat_as_of")
-        if kept is None or kept[0] != at_us:
-            kept = self._repeat_as_of = (at_us, self.repeat.at(at_us))
-        return kept[1]
-
-    def repeat_by_item(self, at_us: int | None = None) -> sp.csr_matrix:
-        """Every item's past buyers with their probability of buying it again (items x buyers) as of
-        ``at_us``, kept as :meth:`repeat_as_of` is."""
-        kept = self.__dict__.get("_repeat_by_item")
-        if kept is None or kept[0] != at_us:
-            kept = self._repeat_by_item = (at_us, sp.csr_matrix(self.repeat_as_of(at_us).probability.T))
-        return kept[1]
 
         size = CHUNK if self.model.is_linear else max(MIN_DENSE_CHUNK, DENSE_CHUNK_CELLS // max(self.n_items, 1))
         chunks = [slice(start, min(len(users), start + size)) for start in range(0, len(users), size)]

@@ -167,14 +167,14 @@ class AudienceQuery(BaseModel):
     region: Identifier | None = Field(None, description=(
         "Only buyers of this region: the city their purchases name most often (the `city` column of the "
         "purchases), as `by_region` of the merchant's view lists them."), examples=["Shanghai"])
+    date: Day | None = Field(None, description="Past buyers' repeat timing as of the end of this day (UTC; default: "
+                                               "the start of today), e.g. to preview a later day; a day before the "
+                                               "model's data end counts as its end.", examples=["2026-12-24"])
 
 
 class MerchantItemPath(BaseModel):
     """The path parameters of ``/v1/merchants/{merchant_id}/items/{item_id}/...``."""
 
-    date: Day | None = Field(None, description="Past buyers' repeat timing as of the end of this day (UTC; default: "
-                                               "the start of today), e.g. to preview a later day; a day before the "
-                                               "model's data end counts as its end.", examples=["2026-12-24"])
     merchant_id: Identifier = Field(description="Merchant id (catalog merchant_id).", examples=["M-DZ-02"])
     item_id: Identifier = Field(description="One of the merchant's item ids.", examples=["DZ-000001"])
 
