@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from serving.reload_sync import Announcements
@@ -45,27 +46,31 @@ class Watcher:
     def check(self) -> None:
         """Pick up whatever changed since the last check (reads files: call it off the event loop)."""
         state = self.state
-        steps = [("model announcement", self._follow_model)] if self.announcements is not None else []
-        if state.forecasts is not None:
-            steps.append(("published forecasts", lambda: setattr(state, "forecasts", state.forecasts.refreshed())))
-        if state.store is not None and state.served is not None:
-            served = state.served  # read once: a swap meanwhile follows on the next check
+        steps: list[tuple[str, Callable[[], object]]] = []
+        announcements = self.announcements
+        if announcements is not None:
+            steps.append(("model announcement", lambda: self._follow_model(announcements)))
+        # read once: only this watcher replaces forecasts and tokens, and a model swapped in meanwhile
+        # is followed on the next check
+        forecasts, merchant_tokens, store, served = state.forecasts, state.merchant_tokens, state.store, state.served
+        if forecasts is not None:
+            steps.append(("published forecasts", lambda: setattr(state, "forecasts", forecasts.refreshed())))
+        if store is not None and served is not None:
             live = served.live  # changed by this watcher alone
-            steps.append(("items of the event store", lambda: live.items.follow(state.store)))
-            steps.append(("events of the event store", lambda: live.buyers.follow(state.store)))
+            steps.append(("items of the event store", lambda: live.items.follow(store)))
+            steps.append(("events of the event store", lambda: live.buyers.follow(store)))
             steps.append(("new items of the event store", lambda: state.swapper.add_items(served)))
-            steps.append(("campaigns of the event store", lambda: live.campaigns.follow(state.store)))
-        if state.merchant_tokens is not None:
-            steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens",
-                                                               state.merchant_tokens.refreshed())))
+            steps.append(("campaigns of the event store", lambda: live.campaigns.follow(store)))
+        if merchant_tokens is not None:
+            steps.append(("merchant tokens", lambda: setattr(state, "merchant_tokens", merchant_tokens.refreshed())))
         for name, step in steps:
             try:
                 step()
             except Exception as exc:  # one bad source must not stop the others, nor the server
                 log.warning("could not pick up the %s: %s", name, exc)
 
-    def _follow_model(self) -> None:
-        wanted = self.announcements.new()
+    def _follow_model(self, announcements: Announcements) -> None:
+        wanted = announcements.new()
         if wanted is not None and wanted["model_version"] != self.state.model_version:
             self.state.swapper.swap(wanted["model_dir"])
 
