@@ -71,7 +71,8 @@ class ServingState:
 
 def state_of(app: FastAPI) -> ServingState:
     """The app's state (the typed accessor)."""
-    return app.state.serving
+    state: ServingState = app.state.serving
+    return state
 
 
 async def serving_state(request: Request) -> ServingState:
