@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -65,7 +66,7 @@ MAX_BODY_BYTES = 1 << 20  # a full /v1/rank body (5000 ids of 128 characters) is
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from threadpoolctl import threadpool_limits
 
     state = state_of(app)
@@ -84,8 +85,9 @@ async def lifespan(app: FastAPI):
     finally:
         following.cancel()
         limiter.restore_original_limits()
-        if state.store is not None:
+        if state.event_writer is not None:  # there is one with a store
             state.event_writer.close()
+        if state.store is not None:
             state.store.close()
 
 
