@@ -64,9 +64,18 @@ class ServingState:
     def event_store(self) -> EventStore:
         """The event store, or 503."""
         if self.store is None:
-            raise HTTPException(503, detail="no event store: start the server with --store URL "
-                                            f"(or {env_name('store')})")
+            raise _no_store()
         return self.store
+
+    def event_batches(self) -> GroupCommit:
+        """The event store's group commit of event batches, or 503 (there is one with a store)."""
+        if self.event_writer is None:
+            raise _no_store()
+        return self.event_writer
+
+
+def _no_store() -> HTTPException:
+    return HTTPException(503, detail=f"no event store: start the server with --store URL (or {env_name('store')})")
 
 
 def state_of(app: FastAPI) -> ServingState:

@@ -86,7 +86,7 @@ def post_events(request: Request, state: State, body: EventsRequest) -> Response
              for e in body.events]
     try:
         unknown = _unknown_items(state, store, [e.item_id for e in body.events])
-        added = state.event_writer.add(batch)  # committed with the batches other requests send now
+        added = state.event_batches().add(batch)  # committed with the batches other requests send now
     except DBAPIError as exc:
         raise HTTPException(503, detail=f"the event store could not take the batch ({type(exc.orig).__name__}); "
                                         "nothing was stored: retry", headers={"Retry-After": str(RETRY_SECONDS)}
