@@ -128,6 +128,10 @@ class RecommendationEngine:
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
         if "_component_vectors" in self.__dict__:  # buyers' vectors: nobody bought the added items
             engine._component_vectors = self._component_vectors
+        if "_repeat_as_of" in self.__dict__:  # the buyers' repeat scores as of a day: nor bought again
+            at_us, scores = self._repeat_as_of
+            engine._repeat_as_of = (at_us, scores.widened(n_items))
+            engine._repeat_by_item = self.__dict__.get("_repeat_by_item")
         return engine
 
     @property

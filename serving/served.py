@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -28,6 +29,7 @@ from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, catalog_text
 from recommender.loaders import written_items_catalog
 from recommender.store import EventStore, Item
+from recommender.store.database import to_us
 from serving.item_json import ItemsJson
 from serving.live import LiveOverlay
 from serving.precomputed import DefaultLists
@@ -39,6 +41,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" message
+
+
+def audience_time(day: date | None = None) -> int:
+    """When an audience's repeat timing is scored, in microseconds since the epoch: the end of
+    ``day``, or the start of today (UTC), so that a worker works the repeat scores out once a day."""
+    start = day + timedelta(days=1) if day is not None else datetime.now(UTC).date()
+    return to_us(datetime.combine(start, datetime.min.time(), tzinfo=UTC))
 
 
 def _value_masks(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -94,6 +103,8 @@ class ServedModel:
         lists are kept as they are (they lack the added items) instead of computed now."""
         if not engine.precompute_for_serving() and kept is None:  # (logged once, not again for an extension)
             log.info("buyer vectors not precomputed (non-linear model or too many buyers): computed per request")
+        if engine.audiences is not None and engine.repeat is not None:
+            engine.repeat_by_item(audience_time())  # today's repeat timing, before the first audience request
         catalog = engine.catalog
         n = engine.n_items
         item_ids = np.asarray(engine.items.ids, dtype=object)

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from recommender.merchant_tokens import issue_token
 from serving import create_app
-from serving.routes.audiences import audience_time
+from serving.served import audience_time
 from serving.settings import ServingSettings
 from serving.state import state_of
 from serving.watcher import Watcher
@@ -176,9 +176,14 @@ def test_an_item_added_through_the_api_gets_a_first_time_audience(app, client, e
     like = engine.catalog.iloc[item]
     body = {"title": str(like.title), "category": str(like.category), "region": str(like.region),
             "merchant_id": str(like.merchant_id), "available": True}
+    item_id = str(engine.items.ids[item])
+    before = admin_get(client, item_id, k=50).json()["repeat"]
     put = client.put("/v1/items/NEW-AUDIENCE-1", json=body, headers={"X-API-Key": KEY})
     assert put.status_code in (200, 201), put.text
     Watcher(state_of(app)).check()
     answer = admin_get(client, "NEW-AUDIENCE-1", k=10)
     assert answer.status_code == 200, answer.text
     assert answer.json()["repeat"]["buyers"] == [] and len(answer.json()["first_time"]["buyers"]) == 10
+    extended = state_of(app).served.model.engine
+    assert extended is not engine and extended.repeat_by_item(audience_time()).shape[1] == len(engine.users)
+    assert admin_get(client, item_id, k=50).json()["repeat"] == before  # today's repeat scores carried over

@@ -13,8 +13,6 @@ Statuses of the merchant's view, in the order they are checked: 503 and 401 as t
 """
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
-
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
@@ -22,14 +20,13 @@ from recommender.engine import RecommendationEngine
 from recommender.explain import audience_reasons
 from recommender.features.encoders import UNKNOWN_CODE
 from recommender.models.audience import KINDS, Audience
-from recommender.store.database import to_us
 from serving.parameters import Parameters
 from serving.responses import documented_errors, json_response
 from serving.routes.admin import require_admin_key
 from serving.routes.merchants import ERRORS as MERCHANT_ERRORS
 from serving.routes.merchants import Merchant
 from serving.schemas import AudienceMakeUp, AudienceQuery, AudienceResponse, ItemPath, MerchantItemPath
-from serving.served import ServedModel
+from serving.served import ServedModel, audience_time
 from serving.state import state_of
 
 AUDIENCE_PARAMETERS = Parameters(AudienceQuery, path=ItemPath)
@@ -37,14 +34,6 @@ MAKE_UP_PARAMETERS = Parameters(path=MerchantItemPath)
 
 admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key)])
 router = APIRouter(tags=["forecast"])
-
-
-def audience_time(day: date | None = None) -> int:
-    """When an audience's repeat timing is scored, in microseconds since the epoch: the end of
-    ``day``, or the start of today (UTC), so that a worker works the repeat scores out once a day."""
-    moment = datetime.combine(day + timedelta(days=1) if day is not None else datetime.now(UTC).date(), time(),
-                              tzinfo=UTC)
-    return to_us(moment)
 
 
 def item_audience(model: ServedModel, item_id: str, at_us: int) -> Audience:
