@@ -10,6 +10,7 @@ positive number or an id already in use are a 422 naming the field.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
@@ -65,7 +66,7 @@ def checked_campaign(body: CampaignIn, served: Served) -> Campaign:
     return campaign
 
 
-def report(record: CampaignRecord, served: Served, store: EventStore) -> dict:
+def report(record: CampaignRecord, served: Served, store: EventStore) -> dict[str, Any]:
     """A campaign's report (:func:`recommender.campaigns.campaign_report`) against the served model
     and this worker's pacing of it."""
     engine = served.model.engine
