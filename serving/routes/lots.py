@@ -20,6 +20,7 @@ no projection and says why.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -35,7 +36,7 @@ from recommender.lots import (
     lot_report,
     rest_of_current_period,
 )
-from recommender.store import Lot, LotConflict, LotRecord, to_us
+from recommender.store import EventStore, Lot, LotConflict, LotRecord, to_us
 from serving.parameters import Parameters
 from serving.responses import documented_errors, invalid, json_response
 from serving.routes.admin import require_admin_key
@@ -93,7 +94,7 @@ def forecast_rows(state: State, merchant_id: str) -> tuple[pd.DataFrame | None, 
     return table.astype({"city_tier": "int64", "p10": float, "p50": float, "p90": float}), period_days
 
 
-def reports(state: State, served: Served, records: list[LotRecord]) -> list[dict]:
+def reports(state: State, served: Served, records: list[LotRecord]) -> list[dict[str, Any]]:
     """Each lot's :func:`~recommender.lots.lot_report` against the served model and the forecasts."""
     now = datetime.now(UTC)
     forecasts = {merchant: forecast_rows(state, merchant) for merchant in {record.merchant_id for record in records}}
@@ -122,6 +123,14 @@ def checked_lot(body: LotIn, merchant_id: str, served: Served) -> Lot:
     except ValueError as exc:  # "field: problem"
         field, _, problem = str(exc).partition(": ")
         raise invalid("body", field.removesuffix("_us"), problem or str(exc)) from exc
+
+
+def stored_lot(store: EventStore, merchant: str, lot_id: str) -> LotRecord:
+    """The merchant's lot ``lot_id``, or 404."""
+    record = store.lots.get(merchant, lot_id)
+    if record is None:
+        raise HTTPException(404, detail=f"merchant {merchant!r} has no lot {lot_id!r}")
+    return record
 
 
 def own(merchant: str, merchant_id: str) -> None:
@@ -174,10 +183,9 @@ def withdraw_lot(request: Request, state: State, merchant: Merchant) -> Response
     path, _ = LOT_PARAMETERS.parse(request)
     own(merchant, path.merchant_id)
     served, store = state.current(), state.event_store()
-    if store.lots.get(merchant, path.lot_id) is None:
-        raise HTTPException(404, detail=f"merchant {merchant!r} has no lot {path.lot_id!r}")
+    stored_lot(store, merchant, path.lot_id)  # 404 for a lot the merchant did not declare
     store.lots.withdraw(merchant, path.lot_id)
-    return json_response(reports(state, served, [store.lots.get(merchant, path.lot_id)])[0])
+    return json_response(reports(state, served, [stored_lot(store, merchant, path.lot_id)])[0])
 
 
 @admin_router.get("/v1/admin/lots", response_model=LotsResponse, openapi_extra=ADMIN_PARAMETERS.openapi,
@@ -209,9 +217,7 @@ def start_clearance(request: Request, state: State, merchant: Merchant, body: Cl
     path, _ = LOT_PARAMETERS.parse(request)
     own(merchant, path.merchant_id)
     served, store = state.current(), state.event_store()
-    record = store.lots.get(merchant, path.lot_id)
-    if record is None:
-        raise HTTPException(404, detail=f"merchant {merchant!r} has no lot {path.lot_id!r}")
+    record = stored_lot(store, merchant, path.lot_id)
     if record.withdrawn_us is not None or record.remaining <= 0:
         raise HTTPException(409, detail=f"lot {path.lot_id!r} is {'withdrawn' if record.remaining > 0 else 'sold out'}")
     forecast, period_days = forecast_rows(state, merchant)
@@ -227,10 +233,10 @@ def start_clearance(request: Request, state: State, merchant: Merchant, body: Cl
         raise HTTPException(409, detail=f"lot {path.lot_id!r} is projected to sell out by its sell-by date without a "
                                         f"campaign (P50 {projection.expected['p50']:.1f} of {record.remaining} units)")
     impressions, purchases = store.campaigns.conversions()
+    conversion = conversion_rate(impressions, purchases)
     body = body or ClearanceIn()
     campaign = clearance_campaign(merchant, record.lot_id, record.items, record.remaining, shortfall,
-                                  projection.sell_by, projection.start, conversion_rate(impressions, purchases),
-                                  body.audience)
+                                  projection.sell_by, projection.start, conversion, body.audience)
     try:
         stored = store.campaigns.add(campaign.to_dict(), to_us(campaign.start), to_us(campaign.end))
     except ValueError as exc:
@@ -238,7 +244,7 @@ def start_clearance(request: Request, state: State, merchant: Merchant, body: Cl
                                         f"({campaign.campaign_id})") from exc
     audience = clearance_audience(engine, record, body.audience, audiences)
     return json_response({"campaign": report(stored, served, store), "goal_units": shortfall,
-                          "conversion": campaign.clearance.conversion, "measured_impressions": impressions,
+                          "conversion": conversion, "measured_impressions": impressions,
                           "measured_purchases": purchases, "audience_buyers": int(audience.sum())},
                          status_code=201)
 
