@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from recommender.engine import RecommendationEngine
 from recommender.explain import audience_reasons
 from recommender.features.encoders import UNKNOWN_CODE
-from recommender.models.audience import KINDS, Audience
+from recommender.models.audience import KINDS, Audience, AudienceModel
 from serving.parameters import Parameters
 from serving.responses import documented_errors, json_response
 from serving.routes.admin import require_admin_key
@@ -36,8 +36,8 @@ admin_router = APIRouter(tags=["admin"], dependencies=[Depends(require_admin_key
 router = APIRouter(tags=["forecast"])
 
 
-def item_audience(model: ServedModel, item_id: str, at_us: int) -> Audience:
-    """The served model's audience of ``item_id`` as of ``at_us``, or 404."""
+def item_audience(model: ServedModel, item_id: str, at_us: int) -> tuple[AudienceModel, Audience]:
+    """The served model's audience model and its audience of ``item_id`` as of ``at_us``, or 404."""
     engine = model.engine
     code = engine.items.code_of(item_id)
     if code == UNKNOWN_CODE:
@@ -46,15 +46,15 @@ def item_audience(model: ServedModel, item_id: str, at_us: int) -> Audience:
     if engine.audiences is None or engine.repeat is None:
         raise HTTPException(404, detail=f"model {model.model_version} has no audience model (trained before "
                                         "audiences, or its validation window could not teach one): train it again")
-    return engine.audience(code, at_us=at_us)
+    return engine.audiences, engine.audience(code, at_us=at_us)
 
 
-def buyers_kept(engine: RecommendationEngine, query: AudienceQuery) -> np.ndarray | None:
+def buyers_kept(engine: RecommendationEngine, audiences: AudienceModel, query: AudienceQuery) -> np.ndarray | None:
     """The buyers a query keeps (its tier and region), None for all of them."""
     keep = None if query.tier is None else engine.user_tiers == query.tier
     if query.region is not None:
-        names = engine.audiences.place_names
-        in_region = engine.audiences.places == (names.index(query.region) if query.region in names else -2)
+        names = audiences.place_names
+        in_region = audiences.places == (names.index(query.region) if query.region in names else -2)
         keep = in_region if keep is None else keep & in_region
     return keep
 
@@ -75,8 +75,8 @@ async def audience(request: Request) -> Response:
     path, query = AUDIENCE_PARAMETERS.parse(request)
     engine = model.engine
     at_us = audience_time(query.date)
-    found = item_audience(model, path.item_id, at_us)
-    keep = buyers_kept(engine, query)
+    audiences, found = item_audience(model, path.item_id, at_us)
+    keep = buyers_kept(engine, audiences, query)
     answer = {"item_id": path.item_id, "model_version": model.model_version, "horizon_days": found.horizon_days}
     for kind in KINDS:
         buyers, probability = found.top(kind, query.k, keep)
@@ -106,6 +106,6 @@ async def audience_make_up(request: Request, merchant: Merchant) -> Response:
     if code != UNKNOWN_CODE and ("merchant_id" not in engine.catalog
                                  or engine.catalog.merchant_id.iloc[code] != merchant):
         raise HTTPException(403, detail=f"item {path.item_id!r} is not one of merchant {merchant!r}'s items")
-    found = item_audience(model, path.item_id, audience_time())
+    audiences, found = item_audience(model, path.item_id, audience_time())
     return json_response({"merchant_id": merchant, "item_id": path.item_id, "model_version": model.model_version,
-                          **engine.audiences.make_up(found, engine.user_tiers)})
+                          **audiences.make_up(found, engine.user_tiers)})
