@@ -47,7 +47,6 @@ demo: install
 	$(BIN)/recommender demo-data --out $(DEMO_DIR)
 	$(BIN)/recommender validate $(DATA)
 	$(BIN)/recommender train $(DATA) --out $(DEMO_DIR)/model
-	$(BIN)/recommender evaluate $(DATA) --report $(DEMO_DIR)/report
 	@# the model's example buyer (the one the storefront preview opens on), then two buyers of the first purchases
 	(echo user_id; $(BIN)/python -c "import json; print(json.load(open('$(DEMO_DIR)/model/manifest.json'))['example_buyer'])"; \
 		cut -d, -f1 $(DEMO_DIR)/purchases.csv | sed -n '2,9p' | tr -d '"') | awk '!seen[$$0]++' | head -4 > $(DEMO_DIR)/users.csv
@@ -65,6 +64,10 @@ demo: install
 	echo "  http://127.0.0.1:$(PORT)/ui/admin.html      operator console (admin key $(ADMIN_KEY))"
 	@user=$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"'); item=$$(sed -n 2p $(DEMO_DIR)/catalog.csv | cut -d, -f1 | tr -d '"'); \
 	echo "  curl -H 'X-API-Key: $(INGEST_KEY)' -H 'Content-Type: application/json' -d '{\"events\": [{\"event_id\": \"demo-1\", \"user_id\": \"'$$user'\", \"item_id\": \"'$$item'\", \"type\": \"purchase\"}]}' http://127.0.0.1:$(PORT)/v1/events"
+	@echo "evaluating every model against the baselines beside the server (log: $(DEMO_DIR)/evaluate.log): the report is $(DEMO_DIR)/report/report.html when the log says it is written"
+	@# the evaluation (a second model search, on a split) runs beside the server, which answers meanwhile; it stops with it
+	$(BIN)/recommender evaluate $(DATA) --report $(DEMO_DIR)/report > $(DEMO_DIR)/evaluate.log 2>&1 & evaluation=$$!; \
+	trap 'kill $$evaluation 2>/dev/null' EXIT INT TERM; \
 	RECOMMENDER_INGEST_KEYS=$(INGEST_KEY) RECOMMENDER_ADMIN_KEY=$(ADMIN_KEY) $(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) \
 		--forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
 
