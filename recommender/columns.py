@@ -251,3 +251,37 @@ def tags(column, where: Where) -> pd.Series:
     sep = TAG_SEPARATOR
     return (values.str.lower().str.replace(rf"\s*{sep}\s*", sep, regex=True)
             .str.replace(rf"{sep}{{2,}}", sep, regex=True).str.strip(f"{sep} "))
+
+
+MONTH_SPAN = re.compile(r"^(\d{1,2})(?:-(\d{1,2}))?$")
+
+
+def month_mask(text_value: str) -> int | None:
+    """The months of a season such as ``6-8``, ``6,7,8`` or ``11-2`` (a span may wrap past December;
+    spans and months are separated by commas, semicolons or spaces) as a 12-bit mask, bit ``m - 1``
+    for month ``m``; 0 for an empty value, None for one that is not a season."""
+    mask = 0
+    for part in re.split(r"[,;\s]+", re.sub(r"\s*-\s*", "-", text_value.strip())):
+        if not part:
+            continue
+        span = MONTH_SPAN.match(part)
+        if span is None:
+            return None
+        first, last = int(span.group(1)), int(span.group(2) or span.group(1))
+        if not (1 <= first <= 12 and 1 <= last <= 12):
+            return None
+        months = range(first, last + 1) if first <= last else [*range(first, 13), *range(1, last + 1)]
+        for month in months:
+            mask |= 1 << (month - 1)
+    return mask
+
+
+def seasons(column, where: Where) -> np.ndarray:
+    """Seasons of months (:func:`month_mask`: ``6-8``, ``6,7,8``, ``11-2``) as 12-bit masks (int16); an
+    empty value (no season) is 0."""
+    values = text(column, where)
+    masks = {value: month_mask(value) for value in values.unique()}
+    parsed = values.map(masks)
+    where.check(parsed.isna().to_numpy(), values,
+                "is not a season of months from 1 to 12, such as '6-8', '6,7,8' or '11-2'")
+    return parsed.to_numpy(dtype=np.int16)

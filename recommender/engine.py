@@ -19,6 +19,7 @@ from recommender.contract import MAX_CITY_TIER, UNKNOWN_LABEL
 from recommender.features.catalog_content import CatalogContent
 from recommender.features.encoders import UNKNOWN_CODE, IdEncoder
 from recommender.features.products import Products, build_products
+from recommender.features.seasons import SeasonalProfiles, in_season
 from recommender.features.training_data import TrainingData, UserBatch
 from recommender.loaders import appended_catalog
 from recommender.models.audience import Audience, AudienceModel
@@ -56,12 +57,15 @@ class RecommendationEngine:
     products: Products | None = None  # nor one saved before products without them (every listing shown)
     distinct_products: bool = True  # one listing per product in a list, unless a request says otherwise
     max_per_group: int = 0  # at most this many items of a category or a region in a top 10 (0: no cap)
+    seasons: SeasonalProfiles | None = None  # nor one saved before seasons without them (no seasonal weight)
+    season_factor: float = 0.0  # how much the season weighs in a list (0: not at all; see in_season)
 
     def __init__(self, model: Recommender, users: IdEncoder, items: IdEncoder, history: sp.csr_matrix,
                  purchased: sp.csr_matrix, user_tiers: np.ndarray, catalog, reranker: NicheReranker,
                  item_sales: np.ndarray, content: CatalogContent, repeat: RepeatScores | None = None,
                  audiences: AudienceModel | None = None, products: Products | None = None,
-                 distinct_products: bool = True, max_per_group: int = 0):
+                 distinct_products: bool = True, max_per_group: int = 0, seasons: SeasonalProfiles | None = None,
+                 season_factor: float = 0.0):
         self.model = model
         self.users = users
         self.items = items
@@ -78,23 +82,27 @@ class RecommendationEngine:
         self.products = products  # which listings are one product (recommender.features.products)
         self.distinct_products = distinct_products  # the default of recommend's distinct_products
         self.max_per_group = check_cap(max_per_group)  # the default of recommend's max_per_group
+        self.seasons = seasons  # each item's lift per week of the year (recommender.features.seasons)
+        self.season_factor = check_season_factor(season_factor)  # the default of recommend's season_factor
 
     @classmethod
     def build(cls, model: Recommender, data: TrainingData, niche: float = 0.0,
               candidates: int = NicheReranker.candidates, repeat: RepeatScores | None = None,
               audiences: AudienceModel | None = None, distinct_products: bool = True,
-              max_per_group: int = 0) -> RecommendationEngine:
+              max_per_group: int = 0, seasons: SeasonalProfiles | None = None,
+              season_factor: float = 0.0) -> RecommendationEngine:
         """Wrap a model fitted on ``data``; ``niche`` is the default of the niche knob; ``repeat``
         the buy-again scores of the same buyers (:meth:`buy_again`), ``audiences`` what
         :meth:`audience` needs besides them; ``distinct_products`` the default of showing one
         listing per product (the catalog's products are found here either way), ``max_per_group``
-        the default variety cap (:meth:`recommend`)."""
+        the default variety cap, ``seasons`` the items' seasonal profiles of the same purchases and
+        ``season_factor`` the default weight of the season (:meth:`recommend`)."""
         purchased = data.purchased
         item_sales = np.asarray(purchased.sum(axis=0)).ravel().astype(np.int64)
         reranker = NicheReranker(niche=niche, candidates=candidates).fit(item_sales, data.catalog, data.confidence)
         return cls(model, data.users, data.items, data.user_items, purchased, data.user_tiers,
                    data.catalog, reranker, item_sales, data.content, repeat, audiences,
-                   build_products(data.catalog), distinct_products, max_per_group)
+                   build_products(data.catalog), distinct_products, max_per_group, seasons, season_factor)
 
     def __getstate__(self) -> dict:
         return {name: value for name, value in self.__dict__.items() if name not in CACHES}
@@ -124,7 +132,9 @@ class RecommendationEngine:
                                       None if self.repeat is None else self.repeat.widened(n_items),
                                       None if self.audiences is None else self.audiences.widened(n_items),
                                       None if self.products is None else self.products.extended(catalog),
-                                      self.distinct_products, self.max_per_group)
+                                      self.distinct_products, self.max_per_group,
+                                      None if self.seasons is None else self.seasons.extended(catalog),
+                                      self.season_factor)
         engine.available[:self.n_items] = self.available  # availability changed since loading carries over
         if "_component_vectors" in self.__dict__:  # buyers' vectors: nobody bought the added items
             engine._component_vectors = self._component_vectors
@@ -253,8 +263,8 @@ class RecommendationEngine:
     def recommend(self, users: np.ndarray, k: int, *, include_purchased: bool = False, niche: float | None = None,
                   mask: np.ndarray | None = None, tiers: np.ndarray | None = None,
                   histories: Histories | None = None, available: np.ndarray | None = None,
-                  distinct_products: bool | None = None, max_per_group: int | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  distinct_products: bool | None = None, max_per_group: int | None = None, date=None,
+                  season_factor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` item codes and scores per buyer, best first (-1 / -inf where fewer qualify); the
         scores are what the lists are ordered by: the model's at ``niche`` 0, else the re-ranker's
         (:mod:`recommender.rerank`).
@@ -268,18 +278,31 @@ class RecommendationEngine:
         choosing among products (:meth:`product_candidates`). ``max_per_group`` (default: the model's;
         0: none) caps the items of one category or one region in a list's first 10 slots
         (:func:`recommender.rerank.capped`), which then take the next items of the ranking that keep
-        within it.
+        within it. ``season_factor`` (default: the model's; 0: none) weighs the season at ``date``
+        (default: now) into the candidates' scores (:meth:`in_season`), which then come from as deep
+        at every knob.
         """
         niche = self.knob(niche)
         cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
+        factor = self.season_factor if season_factor is None else check_season_factor(season_factor)
+        plain = niche == 0.0 and not (factor and self.seasons is not None)
         options = dict(include_purchased=include_purchased, mask=mask, tiers=tiers,
-                       niche_depth=0 if niche == 0.0 else self.niche_depth, histories=histories, available=available)
+                       niche_depth=0 if plain else self.niche_depth, histories=histories, available=available)
         if self.distinct(distinct_products):  # as deep at every knob: products tied at the k-th get the same lists
             found = self.product_candidates(users, max(k, self.reranker.candidates), **options)
         else:
-            found = self.candidates(users, k if niche == 0.0 and not cap else max(k, self.reranker.candidates),
-                                    **options)
-        return self.ranked(users, *found, k, niche, cap)
+            found = self.candidates(users, k if plain and not cap else max(k, self.reranker.candidates), **options)
+        return self.ranked(users, *self.in_season(*found, date, factor), k, niche, cap)
+
+    def in_season(self, candidates: np.ndarray, scores: np.ndarray, date=None, season_factor: float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates re-scored and re-sorted for the season at ``date`` (default: now), with weight
+        ``season_factor`` (default: the model's; :func:`recommender.features.seasons.in_season`); as
+        they are when it is 0 or the engine has no seasonal profiles."""
+        factor = self.season_factor if season_factor is None else season_factor
+        if not factor or self.seasons is None:
+            return candidates, scores
+        return in_season(candidates, scores, self.seasons.at(date), factor)
 
     def product_candidates(self, users: np.ndarray, depth: int, *, include_purchased: bool = False,
                            mask: np.ndarray | None = None, tiers: np.ndarray | None = None, niche_depth: int = 0,
@@ -585,17 +608,20 @@ class RecommendationEngine:
         return self.reranker.rerank(candidates, scores, propensity, k, niche)
 
     def recommend_per_knob(self, users: np.ndarray, k: int, knobs, batch: int = 1_024,
-                           distinct_products: bool | None = None, max_per_group: int | None = None
-                           ) -> dict[float, np.ndarray]:
+                           distinct_products: bool | None = None, max_per_group: int | None = None, date=None,
+                           season_factor: float | None = None) -> dict[float, np.ndarray]:
         """Top-k item codes of every buyer at each niche knob, the model scored once per batch (one
-        listing per product and the variety cap as ``distinct_products`` and ``max_per_group``,
-        default the model's, say), as :meth:`recommend` ranks them."""
+        listing per product, the variety cap and the season as ``distinct_products``,
+        ``max_per_group``, ``date`` and ``season_factor``, default the model's, say), as
+        :meth:`recommend` ranks them."""
         cap = self.max_per_group if max_per_group is None else check_cap(max_per_group)
+        factor = self.season_factor if season_factor is None else check_season_factor(season_factor)
         candidates = self.product_candidates if self.distinct(distinct_products) else self.candidates
         lists = {knob: [] for knob in knobs}
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
-            found = candidates(chunk, max(self.reranker.candidates, k), niche_depth=self.niche_depth)
+            found = self.in_season(*candidates(chunk, max(self.reranker.candidates, k), niche_depth=self.niche_depth),
+                                   date, factor)
             for knob in knobs:
                 lists[knob].append(self.ranked(chunk, *found, k, knob, cap)[0])
         return {knob: np.vstack(parts) for knob, parts in lists.items()}
@@ -709,6 +735,14 @@ def check_cap(max_per_group) -> int:
     if isinstance(max_per_group, bool) or not isinstance(max_per_group, (int, np.integer)) or max_per_group < 0:
         raise ValueError(f"max_per_group must be a whole number >= 0 (0: no cap), got {max_per_group!r}")
     return int(max_per_group)
+
+
+def check_season_factor(season_factor) -> float:
+    """``season_factor`` as a float >= 0 (0: no seasonal weight), or a ``ValueError`` saying why not."""
+    if isinstance(season_factor, bool) or not isinstance(season_factor, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(season_factor) or season_factor < 0:
+        raise ValueError(f"season_factor must be a number >= 0 (0: no seasonal weight), got {season_factor!r}")
+    return float(season_factor)
 
 
 def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:

@@ -133,6 +133,8 @@ def load_catalog(path: str | os.PathLike, file_format: FileFormat = FileFormat()
     catalog["available"] = available if available is not None else np.ones(n, dtype=bool)
     product_id = get("product_id", col.text)  # listings of one product (recommender.features.products)
     catalog["product_id"] = product_id if product_id is not None else ""
+    season = get("season", col.seasons)  # months in season (recommender.features.seasons)
+    catalog["season"] = season if season is not None else np.zeros(n, dtype=np.int16)
     return catalog, LoadReport(str(path), n)
 
 

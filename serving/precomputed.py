@@ -24,6 +24,7 @@ from recommender.contract import MAX_CITY_TIER
 from recommender.engine import RecommendationEngine
 from recommender.explain import MATCHES_HISTORY, Explainer
 from recommender.features.encoders import UNKNOWN_CODE
+from recommender.features.seasons import request_week
 from recommender.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def valid_prefix(codes: np.ndarray, scores: np.ndarray) -> Listed:
 class DefaultLists:
     """Item codes (int32, -1 padding), scores (float32), valid lengths and reason ids (int32) of
     each training buyer's default list, and each city tier's cold-start list (rows
-    0..MAX_CITY_TIER)."""
+    0..MAX_CITY_TIER); ``week``: the week of the year whose season they were ranked for (None: the
+    model weighs no season), after which they are computed again per request."""
 
     codes: np.ndarray
     scores: np.ndarray
@@ -59,6 +61,7 @@ class DefaultLists:
     reason_ids: np.ndarray
     cold_codes: np.ndarray
     cold_scores: np.ndarray
+    week: int | None = None
 
     @property
     def depth(self) -> int:
@@ -77,6 +80,7 @@ class DefaultLists:
                      max_bytes >> 20)
             return None
         start = time.perf_counter()
+        week = request_week() if engine.season_factor and engine.seasons is not None else None
         codes, scores = engine.recommend_many(np.arange(n_users), depth, threads=threads)
         lengths = ((codes >= 0) & np.isfinite(scores)).sum(axis=1)  # padding is at the end of a list
         reason_ids = np.full(codes.shape, MATCHES_HISTORY, dtype=np.int32)
@@ -89,13 +93,13 @@ class DefaultLists:
         log.info("default lists of %d buyers (%d items each) computed in %.1f s", n_users, depth,
                  time.perf_counter() - start)
         return cls(codes.astype(np.int32), scores, lengths.astype(np.int32), reason_ids, cold_codes.astype(np.int32),
-                   cold_scores)
+                   cold_scores, week)
 
     def top(self, user_code: int, k: int, tier: int | None = None) -> Listed | None:
         """The first ``k`` items of a training buyer's list (``tier`` None: the stored one), or of
         the cold-start list of ``tier`` for an unknown buyer (``UNKNOWN_CODE``); None when ``k``
-        exceeds the depth or a known buyer's tier is overridden."""
-        if k > self.depth:
+        exceeds the depth, a known buyer's tier is overridden or the season's week has passed."""
+        if k > self.depth or (self.week is not None and request_week() != self.week):
             return None
         if user_code == UNKNOWN_CODE:
             row = tier or 0

@@ -109,6 +109,9 @@ DistinctProducts = Annotated[bool | None, Field(
                 "with `distinct_products: false`).", examples=[True])]
 
 
+Day = date  # a field named ``date`` would hide the type in its class
+
+
 class RecommendationsQuery(BaseModel):
     """The query parameters of ``GET /v1/users/{user_id}/recommendations``."""
 
@@ -132,6 +135,10 @@ class RecommendationsQuery(BaseModel):
                                       description="At most this many items of one category or one region in the "
                                                   "list's first 10 (0: no cap); default the model's, chosen on "
                                                   "validation.", examples=[3])
+    date: Day | None = Field(None, description="Rank for the season of this day (UTC; default: today), e.g. to "
+                                               "preview a later season: goods in season then rise, goods whose "
+                                               "season is over fall (a model trained on a year or more of history "
+                                               "whose validation chose a seasonal weight).", examples=["2026-06-20"])
 
 
 class SimilarItemsQuery(BaseModel):
@@ -142,8 +149,6 @@ class SimilarItemsQuery(BaseModel):
     k: ListLength = 10
     distinct_products: DistinctProducts = None
 
-
-Day = date  # a field named ``date`` would hide the type in its class
 
 
 class BuyAgainQuery(BaseModel):

@@ -49,8 +49,10 @@ def lines(moderate):
 
 def test_columns_follow_the_contract(small):
     assert small.purchases.column_names == list(PURCHASE_REQUIRED + PURCHASE_OPTIONAL)
-    # every column but product_id: the demo's products are found by their titles (recommender.features.products)
-    assert small.catalog.column_names == [name for name in CATALOG_REQUIRED + CATALOG_OPTIONAL if name != "product_id"]
+    # every column but product_id and season: the demo's products are found by their titles
+    # (recommender.features.products), its seasons by its purchases (recommender.features.seasons)
+    assert small.catalog.column_names == [name for name in CATALOG_REQUIRED + CATALOG_OPTIONAL
+                                          if name not in ("product_id", "season")]
     ps, cs = small.purchases.schema, small.catalog.schema
     for name in ("user_id", "item_id", "timestamp", "order_id", "city"):
         assert ps.field(name).type == pa.string()

@@ -27,7 +27,7 @@ from training.evaluate import (
     hybrid_default_row,
 )
 from training.report import REPORT_FILE, report_html, verdict, write_report
-from training.train import train
+from training.train import train, window_date
 
 pytestmark = pytest.mark.slow  # one evaluation feeds the module: the model search and every baseline
 
@@ -80,7 +80,7 @@ def test_the_served_row_is_what_train_and_recommend_give_on_the_same_split(run, 
     engine = result.engine
     relevant = relevance_matrix(test, engine.users, engine.n_items, engine.purchased)
     buyers = np.flatnonzero(relevant.getnnz(axis=1) > 0)
-    lists, _ = engine.recommend(buyers, K)
+    lists, _ = engine.recommend(buyers, K, date=window_date(engine, TEST_DAYS))  # the test days' season
     served = evaluation.default_row.metrics
     assert ndcg_at_k(lists, relevant[buyers], K) == pytest.approx(served[f"ndcg@{K}"], abs=1e-12)
     assert recall_at_k(lists, relevant[buyers], K) == pytest.approx(served[f"recall@{K}"], abs=1e-12)

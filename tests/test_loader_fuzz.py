@@ -156,6 +156,22 @@ def tags() -> st.SearchStrategy[Cell]:
     return st.builds(cell, labels, separators)
 
 
+def seasons() -> st.SearchStrategy[Cell]:
+    """Months in season as months and spans (wrapping past December) in any spacing, and their mask."""
+    spans = st.lists(st.tuples(st.integers(1, 12), st.integers(1, 12)), max_size=3)
+    separators = st.sampled_from([",", ", ", ";", " ", " ; "])
+
+    def cell(parts: list[tuple[int, int]], separator: str) -> Cell:
+        text = separator.join(f"{first}" if first == last else f"{first} - {last}" for first, last in parts)
+        mask = 0
+        for first, last in parts:
+            for month in (range(first, last + 1) if first <= last else [*range(first, 13), *range(1, last + 1)]):
+                mask |= 1 << (month - 1)
+        return Cell(text, text, mask)
+
+    return st.builds(cell, spans, separators)
+
+
 PURCHASE_CELLS = {
     "user_id": required_texts(False), "item_id": required_texts(False), "timestamp": timestamps(),
     "quantity": numbers(1.0, -3), "order_id": optional_texts(False, ""), "price": numbers(np.nan, 0),
@@ -165,13 +181,13 @@ CATALOG_CELLS = {
     "item_id": required_texts(True), "title": required_texts(True), "description": optional_texts(True, ""),
     "category": optional_texts(True, UNKNOWN_LABEL), "region": optional_texts(True, UNKNOWN_LABEL),
     "merchant_id": optional_texts(True, UNKNOWN_LABEL), "price": numbers(np.nan, 0), "tags": tags(),
-    "available": availability(), "product_id": optional_texts(True, ""),
+    "available": availability(), "product_id": optional_texts(True, ""), "season": seasons(),
 }
 EXTRA_CELLS = {kind: required_texts(kind == "catalog").map(lambda cell: replace(cell, expected=None))
                for kind in ("purchases", "catalog")}  # not read by the loaders
 DEFAULTS = {"quantity": 1.0, "order_id": "", "price": np.nan, "city": UNKNOWN_LABEL, "city_tier": UNKNOWN_TIER,
             "description": "", "category": UNKNOWN_LABEL, "region": UNKNOWN_LABEL, "merchant_id": UNKNOWN_LABEL,
-            "tags": "", "available": True, "product_id": ""}
+            "tags": "", "available": True, "product_id": "", "season": 0}
 TEXT_COLUMNS = ("user_id", "item_id", "order_id", "city", "title", "description", "category", "region",
                 "merchant_id", "product_id") + EXTRA_COLUMNS
 PARQUET_TYPES = {"timestamp": pa.timestamp("s", tz="UTC"), "quantity": pa.float64(), "price": pa.float64(),
@@ -448,11 +464,12 @@ BAD_VALUES = {
     "number": (["three", "12kg", "1.2.3", "inf", "-inf", "1e999"], "is not a number"),
     "tier": (["0", "6", "tier 9", "x", "2.5"], f"is not a city tier from 1 to {MAX_CITY_TIER}"),
     "flag": (["maybe", "2", "yesno"], "is not true/false, 1/0 or yes/no"),
+    "season": (["13", "June", "6-", "0-3"], "is not a season of months from 1 to 12"),
     "not utf-8": ([NOT_UTF8, "x" + NOT_UTF8], "is not UTF-8 text"),
 }
 BAD_KINDS = {"user_id": ["empty"], "item_id": ["empty"], "title": ["empty"],
              "timestamp": ["empty", "timestamp", "epoch"], "quantity": ["number"], "price": ["number"],
-             "city_tier": ["tier"], "available": ["flag"]}
+             "city_tier": ["tier"], "available": ["flag"], "season": ["season"]}
 
 
 @st.composite

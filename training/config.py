@@ -26,6 +26,10 @@ the default of showing one listing per product in a list (:mod:`recommender.feat
 a request's ``distinct_products`` overrides it). ``max_per_group`` caps the items of one category
 or one region in a top 10 (0: no cap), or ``"auto"`` picks the tightest cap of ``variety_grid``
 whose validation NDCG@10 stays within ``variety_max_ndcg_loss`` (2%) of no cap.
+``season_factor`` weighs goods in season into the lists (:mod:`recommender.features.seasons`; 0:
+not at all), or ``"auto"`` picks the factor of ``season_grid`` with the best validation NDCG@10 when
+it beats no seasonal weight by more than ``season_min_ndcg_gain`` (relative), and 0 on less than a
+year of history.
 """
 from __future__ import annotations
 
@@ -62,6 +66,9 @@ class TrainConfig:
     max_per_group: int | str = "auto"
     variety_max_ndcg_loss: float = 0.02
     variety_grid: tuple = (6, 5, 4, 3, 2)
+    season_factor: float | str = "auto"
+    season_grid: tuple = (0.025, 0.05, 0.1, 0.2, 0.4)
+    season_min_ndcg_gain: float = 0.005
 
     def __post_init__(self):
         from recommender.models import MODEL_CLASSES
@@ -102,6 +109,13 @@ class TrainConfig:
                              f"got {self.max_per_group!r}")
         if any(cap < 1 for cap in self.variety_grid) or not 0 <= self.variety_max_ndcg_loss < 1:
             raise ValueError("config: 'variety_grid' must hold caps >= 1 and 'variety_max_ndcg_loss' be in [0, 1)")
+        self.season_grid = tuple(float(factor) for factor in self.season_grid)
+        if self.season_factor != "auto" and (isinstance(self.season_factor, bool) or not isinstance(
+                self.season_factor, (int, float)) or not 0 <= self.season_factor < math.inf):
+            raise ValueError(f"config: 'season_factor' must be 'auto' or a number >= 0 (0: no seasonal weight), "
+                             f"got {self.season_factor!r}")
+        if any(not 0 < factor < math.inf for factor in self.season_grid) or not 0 <= self.season_min_ndcg_gain < 1:
+            raise ValueError("config: 'season_grid' must hold factors > 0 and 'season_min_ndcg_gain' be in [0, 1)")
         if not isinstance(self.distinct_products, bool):
             raise ValueError(f"config: 'distinct_products' must be true or false, got {self.distinct_products!r}")
         if self.validation_days <= 0:

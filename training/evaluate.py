@@ -31,6 +31,8 @@ Rows (one per model, in this order)
   the other rows' one listing per product (:mod:`recommender.features.products`) is judged.
 * ``hybrid (default niche X, no variety cap)``: the default model without its cap on the items of
   one category or region in a top 10 (only when validation chose one).
+* ``hybrid (default niche X, no seasonal weight)``: the default model without its weight on goods in
+  season (only when validation chose one).
 * ``hybrid (niche 0)``: the trained hybrid in pure relevance order.
 * ``hybrid (default niche X)``: the model ``recommender recommend`` serves by default (the niche
   knob chosen on the validation windows).
@@ -110,6 +112,7 @@ from threadpoolctl import threadpool_limits
 
 from recommender.engine import RecommendationEngine
 from recommender.features.interactions import InteractionWeighting
+from recommender.features.seasons import MIN_SEASON_DAYS
 from recommender.features.training_data import TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import (
@@ -129,7 +132,7 @@ from recommender.progress import progress_bar
 from recommender.rerank import item_groups
 from recommender.splits import new_items, relevance_matrix, temporal_split
 from training.config import TrainConfig
-from training.train import train
+from training.train import train, window_date
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +179,18 @@ def no_cap_row(niche: float) -> str:
     return f"hybrid (default niche {niche:g}, no variety cap)"
 
 
+def no_season_row(niche: float) -> str:
+    """Row name of the default model without its seasonal weight (``season_factor`` 0)."""
+    return f"hybrid (default niche {niche:g}, no seasonal weight)"
+
+
 def without_list_rules(engine: RecommendationEngine, niche: float) -> list[tuple[str, dict]]:
     """The rows of the default model without each rule its lists follow (one listing per product, the
-    variety cap), with the ``recommend`` options that turn it off; none for a rule not in force."""
+    variety cap, the seasonal weight), with the ``recommend`` options that turn it off; none for a rule
+    not in force."""
     rules = [(every_listing_row(niche), {"distinct_products": False}, engine.distinct()),
-             (no_cap_row(niche), {"max_per_group": 0}, engine.max_per_group > 0)]
+             (no_cap_row(niche), {"max_per_group": 0}, engine.max_per_group > 0),
+             (no_season_row(niche), {"season_factor": 0.0}, engine.season_factor > 0)]
     return [(name, options) for name, options, on in rules if on]
 
 
@@ -212,6 +222,7 @@ class Evaluation:
     validation: dict
     config: dict
     seconds: dict
+    season_curve: list[dict] = field(default_factory=list)  # one dict per seasonal factor, on a year or more
 
     @property
     def names(self) -> list[str]:
@@ -247,6 +258,12 @@ class Evaluation:
                    f"with new-to-them purchases, k={self.k}; {c['new_items']:,} items first sold after the cutoff, "
                    f"bought by {c['cold_start_buyers']:,} of them (cold Recall@{self.k}); "
                    f"long tail = outside the top 20% of items by training buyers")
+        if self.season_curve:
+            key = f"ndcg@{self.k}"
+            chosen = self.validation.get("season_factor", 0.0)
+            out.append(f"seasonal weight (chosen on validation: {chosen:g}), NDCG@{self.k} of the default model on "
+                       f"the test days at each factor: " + ", ".join(
+                           f"{point['season_factor']:g}: {point[key]:.4f}" for point in self.season_curve))
         return "\n".join(out)
 
     def to_dict(self) -> dict:
@@ -256,7 +273,7 @@ class Evaluation:
                 for row in self.rows]
         return _clean({"k": self.k, "test_days": self.test_days, "cutoff": self.cutoff, "counts": self.counts,
                        "default_niche": self.default_niche, "default_model": self.default_row.name, "rows": rows,
-                       "niche_curve": self.niche_curve,
+                       "niche_curve": self.niche_curve, "season_curve": self.season_curve,
                        "test_purchases": {"region_share": dict(zip(self.regions, self.test_region_share)),
                                           "popularity_deciles": self.test_popularity_deciles},
                        "validation": self.validation, "config": self.config, "seconds": self.seconds})
@@ -422,7 +439,9 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         seconds["hybrid_train"] = time.perf_counter() - clock
         # training, features, popularity, plain ALS, EASE (if the catalog allows), RP3beta, the
         # components that are not popularity, the niche curve
-        progress.total = 6 + len(without_list_rules(engine, 0.0)) + len(floor_baselines()) + (
+        times = dataset.purchases.timestamp
+        a_year = (times.max() - times.min()) / pd.Timedelta(days=1) >= MIN_SEASON_DAYS  # the seasonal weights' curve
+        progress.total = 6 + a_year + len(without_list_rules(engine, 0.0)) + len(floor_baselines()) + (
             engine.n_items <= EASE_MAX_ITEMS) + sum(model.role != "popularity" for _, model in engine.model.components)
         progress.update()
 
@@ -489,17 +508,28 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
                 single(f"{name} (hybrid component)", model, None)
 
         default = float(engine.default_niche)
+        when = window_date(engine, float(test_days))  # the season the test days fall in
         for name, options in without_list_rules(engine, default):
             step(name)
             clock = time.perf_counter()
-            lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, [default], SCORING_BATCH, **options)
+            lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, [default], SCORING_BATCH, date=when,
+                                              **options)
             rows.append(scorer.row(name, lists[default], {"score": round(time.perf_counter() - clock, 2)}))
+            progress.update()
+
+        season_curve = []
+        if a_year:
+            step("hybrid: seasonal weights")
+            for factor in sorted({0.0, engine.season_factor, *config.season_grid}):
+                lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, [default], SCORING_BATCH, date=when,
+                                                  season_factor=factor)
+                season_curve.append({"season_factor": factor, **scorer.row("", lists[default]).metrics})
             progress.update()
 
         step("hybrid: niche curve")
         knobs = sorted(set(float(x) for x in config.niche_grid) | {0.0, default})
         clock = time.perf_counter()
-        lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, knobs, SCORING_BATCH)
+        lists = engine.recommend_per_knob(scorer.buyers, scorer.depth, knobs, SCORING_BATCH, date=when)
         timing = {"fit": round(seconds["hybrid_train"], 2), "score": round(time.perf_counter() - clock, 2)}
         curve = []
         for knob in knobs:
@@ -523,4 +553,4 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
                       niche_curve=curve, default_niche=default, regions=scorer.regions,
                       test_region_share=scorer.test_regions, test_popularity_deciles=scorer.test_deciles,
                       validation=result.validation, config=chosen.to_dict(),
-                      seconds={key: round(value, 2) for key, value in seconds.items()})
+                      seconds={key: round(value, 2) for key, value in seconds.items()}, season_curve=season_curve)

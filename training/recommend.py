@@ -41,15 +41,16 @@ def read_ids(path: str | os.PathLike, column: str = "user_id") -> np.ndarray:
 
 
 def recommend_all(engine: RecommendationEngine, user_ids: np.ndarray, k: int, include_purchased: bool = False,
-                  niche: float | None = None, threads: int = 2, show_progress: bool = False
+                  niche: float | None = None, threads: int = 2, show_progress: bool = False, date=None
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k item codes and scores for every buyer id (unknown ids get the cold-start ranking)."""
+    """Top-k item codes and scores for every buyer id (unknown ids get the cold-start ranking), for the
+    season of ``date`` (default: now)."""
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
     codes = engine.users.encode(user_ids)
     with progress_bar(total=len(codes), disable=not show_progress, unit="buyer", desc="scoring") as progress:
         return engine.recommend_many(codes, k, threads=threads, on_chunk=progress.update,
-                                     include_purchased=include_purchased, niche=niche)
+                                     include_purchased=include_purchased, niche=niche, date=date)
 
 
 def reasons_of(engine: RecommendationEngine, user_ids: np.ndarray, items: np.ndarray) -> list[str]:
@@ -85,10 +86,11 @@ def recommendations_table(engine: RecommendationEngine, user_ids: np.ndarray, it
 
 def write_recommendations(engine: RecommendationEngine, users_path, out_path, k: int, include_purchased: bool = False,
                           niche: float | None = None, threads: int = 2, show_progress: bool = True,
-                          reasons: bool = False) -> dict:
-    """Score every buyer of ``users_path`` and write ``out_path`` atomically; returns counts."""
+                          reasons: bool = False, date=None) -> dict:
+    """Score every buyer of ``users_path`` for the season of ``date`` (default: now) and write
+    ``out_path`` atomically; returns counts."""
     user_ids = read_ids(users_path)
-    items, scores = recommend_all(engine, user_ids, k, include_purchased, niche, threads, show_progress)
+    items, scores = recommend_all(engine, user_ids, k, include_purchased, niche, threads, show_progress, date)
     texts = reasons_of(engine, user_ids, items) if reasons else None
     write_table(recommendations_table(engine, user_ids, items, scores, texts), out_path)
     known = engine.users.encode(user_ids) >= 0

@@ -52,7 +52,8 @@ RELOAD_SECONDS = 600
 
 def recent_ndcg(engine: RecommendationEngine, history: Dataset, recent: Dataset, k: int = K) -> float:
     """NDCG@k of ``engine``'s default lists for the buyers of ``recent``, against the items each
-    bought there for the first time (not in ``history``), matched by id."""
+    bought there for the first time (not in ``history``), matched by id; lists ranked for the season
+    of ``recent``'s middle day."""
     buyers = pd.Index(recent.purchases.user_id.cat.categories)
     items = pd.Index(recent.purchases.item_id.cat.categories)
 
@@ -69,7 +70,9 @@ def recent_ndcg(engine: RecommendationEngine, history: Dataset, recent: Dataset,
     bought = pairs(recent.purchases)
     relevant = bought - bought.multiply(pairs(history.purchases))  # first purchases only
     relevant.eliminate_zeros()
-    codes, _ = engine.recommend_many(engine.users.encode(buyers.to_numpy()), k)
+    times = recent.purchases.timestamp
+    codes, _ = engine.recommend_many(engine.users.encode(buyers.to_numpy()), k,
+                                     date=times.min() + (times.max() - times.min()) / 2)
     recommended_ids = np.where(codes >= 0, np.asarray(engine.items.ids, dtype=object)[np.maximum(codes, 0)], None)
     recommended = items.get_indexer(pd.Index(recommended_ids.ravel())).reshape(codes.shape)
     return float(ndcg_at_k(recommended, relevant, k))

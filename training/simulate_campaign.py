@@ -135,8 +135,8 @@ def simulate_campaign(engine: RecommendationEngine, campaign: Campaign, dataset:
     for start in range(0, len(visits), CHUNK):
         rows = np.arange(start, min(start + CHUNK, len(visits)))
         chunk_users = users[rows]
-        organic, _ = engine.recommend(chunk_users, TOP)
-        niche, _ = engine.recommend(chunk_users, TOP, niche=NICHE_ALONE)
+        organic, _ = engine.recommend(chunk_users, TOP, date=times[rows[0]])  # the season of the replayed day
+        niche, _ = engine.recommend(chunk_users, TOP, niche=NICHE_ALONE, date=times[rows[0]])
         scores = engine.model.score(engine.batch(chunk_users))
         for offset, row in enumerate(rows):
             now = times[row].to_pydatetime()

@@ -144,7 +144,7 @@ def simulate_lot(engine: RecommendationEngine, dataset: Dataset, buyers: pd.Data
     for first in range(0, len(visits), CHUNK):
         rows = np.arange(first, min(first + CHUNK, len(visits)))
         chunk_users = users[rows]
-        lists, _ = engine.recommend(chunk_users, TOP)
+        lists, _ = engine.recommend(chunk_users, TOP, date=times[rows[0]])  # the season of the replayed day
         scores = engine.model.score(engine.batch(chunk_users))
         for offset, row in enumerate(rows):
             now = times[row].to_pydatetime()

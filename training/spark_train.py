@@ -20,6 +20,7 @@ import pandas as pd
 
 from recommender.features.encoders import IdEncoder
 from recommender.features.repeat import BuyerHistory, buyer_history
+from recommender.features.seasons import SeasonalProfiles
 from recommender.loaders import Dataset, LoadReport, load_catalog
 from recommender.models import make_model
 from recommender.models.base import Recommender
@@ -65,6 +66,9 @@ class SparkInput:
 
     def buyer_history(self, users: IdEncoder) -> BuyerHistory:
         return buyer_history(purchase_days(self.lines, self.catalog), users, len(self.catalog))
+
+    def seasons(self) -> SeasonalProfiles:
+        return SeasonalProfiles.fit(purchase_days(self.lines, self.catalog), self.catalog)
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed, backend="spark")

@@ -52,6 +52,7 @@ from recommender.features.repeat import (
     buyer_history,
     item_groups,
 )
+from recommender.features.seasons import MIN_SEASON_DAYS, SeasonalProfiles
 from recommender.features.training_data import ITEM_SIDE, TrainingData
 from recommender.loaders import Dataset
 from recommender.metrics import long_tail_share, ndcg_at_k
@@ -128,6 +129,9 @@ class TrainingInput(Protocol):
     def buyer_history(self, users: IdEncoder) -> BuyerHistory:
         """Each (buyer, item) pair's purchase days and each buyer's place, buyers coded by ``users``."""
 
+    def seasons(self) -> SeasonalProfiles:
+        """Every catalog item's seasonal profile (:mod:`recommender.features.seasons`)."""
+
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         """The unfitted hybrid component ``name`` (``seed``: its random state, if it has one)."""
 
@@ -163,6 +167,9 @@ class LocalInput:
 
     def buyer_history(self, users: IdEncoder) -> BuyerHistory:
         return buyer_history(self.dataset.purchases, users, len(self.dataset.catalog))
+
+    def seasons(self) -> SeasonalProfiles:
+        return SeasonalProfiles.fit(self.dataset.purchases, self.dataset.catalog)
 
     def component(self, name: str, params: dict, seed: int) -> Recommender:
         return make_model(name, params, seed)
@@ -297,9 +304,10 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
 
     progress.set_description("validation: niche curve")
     per_window = []
-    for hybrid, data, (buyers, _) in zip(hybrids, datas, judged):
+    for hybrid, data, (buyers, _), (fit_part, _) in zip(hybrids, datas, judged, windows):
         hybrid.set_weights(weights)
-        engine = RecommendationEngine.build(hybrid, data, distinct_products=config.distinct_products)
+        engine = RecommendationEngine.build(hybrid, data, distinct_products=config.distinct_products,
+                                            seasons=fit_part.seasons())
         per_window.append((engine, engine.recommend_per_knob(buyers, config.k, config.niche_grid)))
     sizes = [len(buyers) for buyers, _ in judged]
     curve = []
@@ -314,6 +322,9 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     progress.set_description("validation: variety cap")
     max_per_group, variety = choose_variety([engine for engine, _ in per_window],
                                             [buyers for buyers, _ in judged], relevant, niche, config)
+    progress.set_description("validation: season")
+    season_factor, season = choose_season([engine for engine, _ in per_window], [buyers for buyers, _ in judged],
+                                          relevant, niche, max_per_group, config, source.days_covered())
     latest_engine, latest_data = per_window[0][0], datas[0]
     history = windows[0][0].buyer_history(latest_data.users).pairs
     latest = LatestWindow(latest_engine, history, relevance_matrix(windows[0][1], latest_data.users,
@@ -323,7 +334,8 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
             "components": [name for name, _ in hybrids[0].components], "bucket_edges": list(config.bucket_edges),
             f"blend_ndcg@{config.k}": {str(key): round(value, 5) for key, value in quality.items()},
             f"component_ndcg@{config.k}": {name: round(value, 5) for name, value in alone.items()},
-            "niche_curve": curve, "niche": niche, "variety_curve": variety, "max_per_group": max_per_group}, latest)
+            "niche_curve": curve, "niche": niche, "variety_curve": variety, "max_per_group": max_per_group,
+            "season_curve": season, "season_factor": season_factor}, latest)
 
 
 def fit_repeat_timing(latest: LatestWindow, config: TrainConfig, history: PairHistory, catalog: pd.DataFrame
@@ -431,6 +443,40 @@ def choose_variety(engines: list[RecommendationEngine], buyers: list[np.ndarray]
     return chosen, curve
 
 
+def window_date(engine: RecommendationEngine, days: float) -> np.datetime64:
+    """The day a validation (or test) window of ``days`` after an engine's data is ranked for: its
+    middle, the season its purchases fall in."""
+    if engine.seasons is None:
+        raise ValueError("the engine has no seasonal profiles: train it again with this version")
+    return engine.seasons.last_time + np.timedelta64(int(days * 86_400 / 2), "s")
+
+
+def choose_season(engines: list[RecommendationEngine], buyers: list[np.ndarray], relevant: sp.csr_matrix,
+                  niche: float, cap: int, config: TrainConfig, days: float) -> tuple[float, list[dict]]:
+    """The seasonal weight (:meth:`RecommendationEngine.in_season`) and the validation NDCG@k of each
+    factor tried, each window's lists ranked for its middle day: with ``season_factor`` "auto", the
+    factor of ``season_grid`` of best NDCG@k at knob ``niche`` and variety cap ``cap`` when it beats no
+    weight by more than ``season_min_ndcg_gain`` (relative), else 0; 0 untried on less than
+    :data:`~recommender.features.seasons.MIN_SEASON_DAYS` of history (``days``: a window's weeks were
+    not seen a year before); else the config's own factor, untried."""
+    if config.season_factor != "auto":
+        return float(config.season_factor), []
+    if days < MIN_SEASON_DAYS:
+        return 0.0, []
+    key = f"ndcg@{config.k}"
+
+    def ndcg(factor: float) -> float:
+        lists = [engine.recommend(window_buyers, config.k, niche=niche, max_per_group=cap, season_factor=factor,
+                                  date=window_date(engine, config.validation_days))[0]
+                 for engine, window_buyers in zip(engines, buyers)]
+        return float(ndcg_at_k(np.vstack(lists), relevant, config.k))
+
+    curve = [{"season_factor": factor, key: ndcg(factor)} for factor in (0.0, *sorted(config.season_grid))]
+    best = max(curve, key=lambda point: point[key])
+    chosen = best["season_factor"] if best[key] > (1.0 + config.season_min_ndcg_gain) * curve[0][key] else 0.0
+    return chosen, curve
+
+
 def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
           show_progress: bool = True) -> TrainResult:
     """Run the whole training job on a loaded data set (or another :class:`TrainingInput`)."""
@@ -457,7 +503,8 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
         audiences, validation["audiences"] = fit_audiences(tuned.latest, config, history)
         engine = RecommendationEngine.build(hybrid, data, niche=validation["niche"], repeat=repeat,
                                             audiences=audiences, distinct_products=config.distinct_products,
-                                            max_per_group=validation["max_per_group"])
+                                            max_per_group=validation["max_per_group"], seasons=source.seasons(),
+                                            season_factor=validation["season_factor"])
         progress.update()
         seconds["final_fit"] = time.perf_counter() - start
     source_counts = source.counts()

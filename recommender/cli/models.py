@@ -16,6 +16,7 @@ from recommender.cli.options import (
     add_inputs,
     add_test_days,
     as_of_us,
+    day,
     duration,
     file_dataset,
     file_format,
@@ -99,6 +100,9 @@ def _add_recommend(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="scoring threads (default 2)")
     parser.add_argument("--reasons", action="store_true",
                         help="add a reason column (\"bought by buyers who bought ...\"), as the API gives")
+    parser.add_argument("--date", type=day, default=None, metavar="YYYY-MM-DD",
+                        help="rank for the season of this day (UTC; default: today), as the API's date: goods in "
+                             "season rise when the model weighs the season")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -112,7 +116,7 @@ def run_recommend(args: argparse.Namespace) -> int:
     engine, manifest = load_model_directory(args.model, RecommendationEngine)
     counts = write_recommendations(engine, args.users, args.out, args.k, include_purchased=args.include_purchased,
                                    niche=args.niche, threads=args.threads, show_progress=not args.quiet,
-                                   reasons=args.reasons)
+                                   reasons=args.reasons, date=args.date)
     print(f"model {manifest['model_version']}: {counts['buyers']:,} buyers ({counts['cold_start']:,} unknown, "
           f"given the cold-start ranking), {counts['rows']:,} rows written to {args.out}")
     return 0

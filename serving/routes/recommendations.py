@@ -59,9 +59,9 @@ async def recommendations(request: Request) -> Response:
     niche = engine.knob(query.niche)
     distinct = engine.distinct(query.distinct_products)
     cap = engine.max_per_group if query.max_per_group is None else query.max_per_group
-    rules = {"distinct_products": distinct, "max_per_group": cap}
+    rules = {"distinct_products": distinct, "max_per_group": cap, "date": query.date}
     defaults = (mask is None and query.exclude_purchased and niche == engine.default_niche
-                and distinct == engine.distinct() and cap == engine.max_per_group)
+                and distinct == engine.distinct() and cap == engine.max_per_group and query.date is None)
     buyer = live.buyers.get(user_id)
     if buyer is not None:  # purchases since training: the buyer's history as the event store has it
         listed = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults, rules)
@@ -74,7 +74,8 @@ async def recommendations(request: Request) -> Response:
     if listed is not None and not live.items.shows(listed.codes):
         listed = None  # an item of the precomputed list was made unavailable since: compute the list
     if listed is None:
-        key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price, distinct, cap)
+        key = (k, query.exclude_purchased, niche, query.category, query.region, query.max_price, distinct, cap,
+               query.date)
         listed = valid_prefix(*await state.batcher.recommend(
             engine, key, code, tier, available=live.available, k=k, niche=niche, mask=mask,
             include_purchased=not query.exclude_purchased, **rules))
@@ -107,7 +108,7 @@ def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, t
               mask: np.ndarray | None, exclude_purchased: bool, defaults: bool, rules: dict) -> Listed:
     """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
     default list when the request asks for it, else scored now (one buyer: no batching) with the
-    list ``rules`` (``distinct_products``, ``max_per_group``) the request asks for."""
+    list ``rules`` (``distinct_products``, ``max_per_group``, the season's ``date``) the request asks for."""
     if defaults and tier is None and k <= live.buyers.depth and live.items.shows(buyer.listed.codes[:k]):
         return Listed(*(part[:k] for part in buyer.listed))
     engine = model.engine
