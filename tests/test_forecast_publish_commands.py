@@ -195,5 +195,4 @@ def test_a_quiet_publish_off_a_terminal_still_logs_a_line_every_period(forecast_
         assert main(["forecast-publish", "--purchases", str(purchases), "--catalog", str(catalog), "--out",
                      str(tmp_path / "forecasts"), "--horizon", "4", "--quiet"]) == 0  # stderr captured: no terminal
     beats = [record.getMessage() for record in caplog.records if record.getMessage().startswith("forecast-publish: ")]
-    assert any("fitting 5 series by item," in line for line in beats)
-    assert any("fitting 10 series by item,city_tier," in line for line in beats)
+    assert any("fitting 5 items," in line for line in beats)  # the tiers' split takes milliseconds: no beat

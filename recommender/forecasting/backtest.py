@@ -2,7 +2,8 @@
 
 At each origin the panel is cut (everything after it unseen), the forecast is fitted exactly as
 ``recommender forecast`` would fit it there (:func:`~recommender.forecasting.selection.forecast_panel`:
-validation windows, selection and calibration inside that history only) and the next ``horizon``
+validation windows, selection and calibration inside that history only; item x city tier series
+split from the item fit) and the next ``horizon``
 periods are scored. Every candidate of that one fit is scored too: the simple methods of
 statsforecast (:data:`~recommender.forecasting.methods.SIMPLE`: naive, seasonal naive, moving
 averages of 4, 8 and 12 periods, AutoETS, Croston, TSB, ADIDA, IMAPA), the global model, and
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.forecasting import metrics as fm
+from recommender.forecasting.hierarchy import split_by_tier
 from recommender.forecasting.methods import SIMPLE
 from recommender.forecasting.panel import ForecastInputError, demand_panel, group_sums
 from recommender.forecasting.selection import SELECTED, aggregate, forecast_panel
@@ -76,7 +78,8 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     if origins < 1:
         raise ForecastInputError(f"origins must be at least 1, got {origins}")
     start_time = time.perf_counter()
-    panel = demand_panel(dataset, freq, "item" if by == "merchant" else by)
+    items = demand_panel(dataset, freq, "item")
+    panel = demand_panel(dataset, freq, by) if by == "item,city_tier" else items
     step = step or max(1, horizon // 3)
     last = panel.n_periods - horizon
     if last_origin is not None:
@@ -100,7 +103,9 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
         scored = (history.values[:, -ACTIVE_WINDOW:] > 0).sum(axis=1) >= min_recent_sales
         unscored += window.sum() - actual_all[scored].sum()
         tested += window.sum()
-        result = forecast_panel(history, n_jobs, spark)
+        result = forecast_panel(items.head(cut), n_jobs, spark)
+        if by == "item,city_tier":
+            result = split_by_tier(result, history)
         if result.horizon < horizon:
             raise ForecastInputError(f"the history before {panel.starts[cut].date()} can calibrate {result.horizon} "
                                      f"periods, fewer than the horizon {horizon}: use a later origin")

@@ -27,10 +27,14 @@ at the longest horizon served (26 weeks) but read mostly a few weeks ahead, and 
 noisier rows would otherwise take the trees' capacity from the near ones. Chosen on development
 origins whose scored weeks end before any test origin (UCI origin 2011-08-15, WAPE 0.696 unweighted,
 0.692 at powers 0.5 and 1; demo marketplace 8 weeks before its end, global model 0.494 to 0.488).
-At most ``max_rows`` rows: on the development origin 100,000, 200,000 and 400,000 rows gave the
-same WAPE (0.692), and the fit's time grows with them. LightGBM runs on every core with
-``deterministic=True`` and a fixed seed: the same panel always gives the same forecast, whatever
-the number of threads (checked: identical predictions on 1 and 2 threads).
+At most ``max_rows`` rows, 100,000: on the UCI development origin 100,000, 200,000 and 400,000
+rows gave the same WAPE (0.692), on the demo's (2026-07-06, 8 weeks) 100,000 rows 0.596 against
+0.629 for 200,000, and the fit's time grows with them (half the rows, half the time). LightGBM runs on one thread
+(``n_jobs``): on two cores shared with other work its OpenMP threads spin, and 20 trees on the
+demo's item design took 20.8-27.9 s on 2 threads against 5.4-5.9 s on 1 at load 10-11, while
+statsforecast's processes already use every core. ``deterministic=True`` and a fixed seed: the
+same panel always gives the same forecast, whatever the number of threads (checked: identical
+predictions on 1 and 2 threads).
 """
 from __future__ import annotations
 
@@ -59,9 +63,9 @@ def _item_features(series: pd.DataFrame) -> pd.DataFrame:
 class GlobalMedianModel(BaseEstimator):
     """LightGBM for the median demand of every series, trained across all of them, direct over ``horizon`` periods."""
 
-    def __init__(self, horizon: int = 12, max_rows: int = 200_000, n_estimators: int = 100,
+    def __init__(self, horizon: int = 12, max_rows: int = 100_000, n_estimators: int = 100,
                  learning_rate: float = 0.05, num_leaves: int = 31, min_child_samples: int = 40,
-                 horizon_weight_power: float = 1.0, random_state: int = 0):
+                 horizon_weight_power: float = 1.0, random_state: int = 0, n_jobs: int = 1):
         self.horizon = horizon
         self.max_rows = max_rows
         self.n_estimators = n_estimators
@@ -70,6 +74,7 @@ class GlobalMedianModel(BaseEstimator):
         self.min_child_samples = min_child_samples
         self.horizon_weight_power = horizon_weight_power
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _rows(self, values: np.ndarray, freq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A seeded sample of training rows (series, origin, h) whose target lies inside the history."""
@@ -111,7 +116,7 @@ class GlobalMedianModel(BaseEstimator):
         self.model_ = lightgbm.LGBMRegressor(
             objective="quantile", alpha=0.5, n_estimators=self.n_estimators, learning_rate=self.learning_rate,
             num_leaves=self.num_leaves, min_child_samples=self.min_child_samples, random_state=self.random_state,
-            deterministic=True, force_row_wise=True, n_jobs=-1, verbose=-1).fit(
+            deterministic=True, force_row_wise=True, n_jobs=self.n_jobs, verbose=-1).fit(
             X[self.columns_], target, sample_weight=horizons.astype(np.float64) ** -self.horizon_weight_power)
         return self
 

@@ -1,6 +1,7 @@
-"""Publishing forecasts for the serving API: ``recommender forecast-publish`` fits the whole catalog
-once per level (:func:`~recommender.forecasting.selection.forecast_panel`, items and items x tiers;
-merchant totals are the item fit's totals, exactly as ``recommender forecast --by merchant``) and
+"""Publishing forecasts for the serving API: ``recommender forecast-publish`` fits the whole catalog's
+items once (:func:`~recommender.forecasting.selection.forecast_panel`; items x city tiers are split
+from that fit by :func:`~recommender.forecasting.hierarchy.split_by_tier`, merchant totals are its
+totals, exactly as ``recommender forecast --by item,city_tier`` and ``--by merchant``) and
 writes the forecast directory :mod:`~recommender.forecasting.published` describes and reads: the
 whole periods after the data's last day, and, when the data stops inside a period, that current
 period as sales so far plus the forecast of its remaining days.
@@ -22,6 +23,7 @@ from recommender.atomic import atomic_directory
 from recommender.columns import TEXT
 from recommender.forecasting.calendar_features import PERIOD_DAYS
 from recommender.forecasting.calibration import validation_origins
+from recommender.forecasting.hierarchy import split_by_tier
 from recommender.forecasting.panel import demand_panel
 from recommender.forecasting.published import CURRENT_FILES, FILES, FORMAT_VERSION, SALES_FILE
 from recommender.forecasting.selection import VALIDATION_WINDOWS, forecast_panel
@@ -70,10 +72,10 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
     if horizon is not None:  # a clear error before any fitting
         validation_origins(panels["item"].n_periods, horizon, VALIDATION_WINDOWS, freq, panels["item"].lead)
     with heartbeat("forecast-publish") as stage:  # a log line every 30 s off a terminal, even without the bars
-        fitted = {}
-        for level, panel in panels.items():
-            stage(f"fitting {panel.n_series:,} series by {level}")
-            fitted[level] = forecast_panel(panel, show_progress=show_progress)
+        stage(f"fitting {panels['item'].n_series:,} items")
+        fitted = {"item": forecast_panel(panels["item"], show_progress=show_progress)}
+        stage(f"splitting them into {panels['item,city_tier'].n_series:,} item x city tier series")
+        fitted["item,city_tier"] = split_by_tier(fitted["item"], panels["item,city_tier"])
         stage("writing")
         manifest = _write(dataset, out, fitted, panels, horizon, freq, sources, start)
     return manifest

@@ -21,7 +21,7 @@ always get the same numbers.
    keeps every series on the overall best method.
 4. **Bands**: conformal per horizon step (:mod:`recommender.forecasting.calibration`). The selected
    forecast's band is calibrated on the validation errors of the selection itself, each window
-   scored with the methods the other window selects (:func:`_selected_band`): the method a series
+   scored with the methods the other window selects (``cross_fitted``): the method a series
    picks is the one that happened to err least there, so its own errors there understate its
    errors to come. Every candidate also gets its own band, for backtests.
 5. **Totals** (merchant, category, item over tiers; :func:`aggregate`): the sum of the series'
@@ -82,6 +82,8 @@ class PanelForecast:
     validation_actual: np.ndarray
     validation_origins: list[int]
     model: np.ndarray
+    cross_fitted: np.ndarray  # the selected forecast on the validation windows, each window's methods chosen on
+    # the other windows (``series x windows x horizon``): what the selected band is calibrated on
 
     @property
     def starts(self):
@@ -125,14 +127,11 @@ def _window_errors(history: np.ndarray, freq: str, origins: list[int], validatio
             for k, origin in enumerate(origins)]
 
 
-def _selected_band(panel: DemandPanel, origins: list[int], choices: list[np.ndarray], candidates: np.ndarray,
-                   actual: np.ndarray, p50: np.ndarray) -> np.ndarray:
-    """The selected forecast ``p50`` with a band calibrated on the validation windows, each scored
-    with the methods the other windows select (``choices``); ``candidates`` is ``series x methods
-    x windows x horizon``."""
-    rows = np.arange(panel.n_series)
-    cross_fitted = np.stack([candidates[rows, choice, k] for k, choice in enumerate(choices)], axis=1)
-    return band_around(p50, _window_errors(panel.values, panel.freq, origins, cross_fitted, actual), panel.values,
+def banded(panel: DemandPanel, origins: list[int], point: np.ndarray, validation: np.ndarray,
+           actual: np.ndarray) -> np.ndarray:
+    """P10/P50/P90 around the point forecast ``point`` of ``panel``, calibrated on the errors its
+    validation forecasts ``validation`` made against ``actual`` (both ``series x windows x horizon``)."""
+    return band_around(point, _window_errors(panel.values, panel.freq, origins, validation, actual), panel.values,
                        panel.freq)
 
 
@@ -148,8 +147,7 @@ def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
     names = [name for name in point if all(name in window for window in windows)]
     actual = np.stack([panel.values[:, origin:origin + horizon] for origin in origins], axis=1)
     validation = {name: np.stack([window[name] for window in windows], axis=1) for name in names}
-    quantiles = {name: band_around(point[name], _window_errors(panel.values, panel.freq, origins, validation[name],
-                                                               actual), panel.values, panel.freq) for name in names}
+    quantiles = {name: banded(panel, origins, point[name], validation[name], actual) for name in names}
     candidates = np.stack([validation[name] for name in names], axis=1)  # series x methods x windows x horizon
     window_errors = np.abs(actual[:, None] - candidates).sum(axis=3)
     judged = (panel.values[:, :min(origins)] > 0).sum(axis=1) >= MIN_JUDGED_PERIODS
@@ -157,14 +155,15 @@ def forecast_panel(panel: DemandPanel, n_jobs: int | None = None, spark=None,
     choice, best = _select(window_errors.sum(axis=2), judged, margin)
     rows = np.arange(panel.n_series)
     p50 = np.stack([point[name] for name in names], axis=1)[rows, choice]
-    quantiles[SELECTED] = _selected_band(panel, origins, _cross_fitted(window_errors, judged, margin), candidates,
-                                         actual, p50)
+    cross_fitted = np.stack([candidates[rows, own, k]
+                             for k, own in enumerate(_cross_fitted(window_errors, judged, margin))], axis=1)
+    quantiles[SELECTED] = banded(panel, origins, p50, cross_fitted, actual)
     validation[SELECTED] = candidates[rows, choice]
     log.info("selection (switch margin %.1f): %s; default (best over all series) %s", margin,
              ", ".join(f"{name} {np.mean(choice == k):.0%}" for k, name in enumerate(names) if np.any(choice == k)),
              names[best])
     return PanelForecast(panel, horizon, {**{name: point[name] for name in names}, SELECTED: p50}, quantiles,
-                         validation, actual, origins, np.asarray(names, dtype=object)[choice])
+                         validation, actual, origins, np.asarray(names, dtype=object)[choice], cross_fitted)
 
 
 class Totals(NamedTuple):

@@ -1,8 +1,9 @@
 """Views of one forecast: the tables every command, report and the API read, sliced from one fit.
 
-:func:`forecast` fits the whole catalog's panel once (:func:`~recommender.forecasting.selection.forecast_panel`)
-and returns a :class:`Forecast`; a merchant's view, a shorter horizon or a merchant total is a
-slice or a sum of that fit, never a fit of its own, so ``recommender forecast`` of the catalog, of
+:func:`forecast` fits the whole catalog's item panel once
+(:func:`~recommender.forecasting.selection.forecast_panel`; item x city tier series are split from
+that fit) and returns a :class:`Forecast`; a merchant's view, a shorter horizon or a merchant
+total is a slice or a sum of that fit, never a fit of its own, so ``recommender forecast`` of the catalog, of
 one merchant, the published forecasts the API serves and the merchant report agree on every item
 and week.
 
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.forecasting.calibration import validation_origins
+from recommender.forecasting.hierarchy import split_by_tier
 from recommender.forecasting.panel import RECENT, DemandPanel, ForecastInputError, demand_panel, group_sums
 from recommender.forecasting.selection import SELECTED, VALIDATION_WINDOWS, PanelForecast, aggregate, forecast_panel
 from recommender.forecasting.spec import QUANTILE_COLUMNS, RISING, check_request
@@ -186,14 +188,17 @@ def view(result: PanelForecast, by: str, horizon: int, merchant_id: str | None =
 
 def forecast(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "item", merchant_id: str | None = None,
              n_jobs: int | None = None, spark=None, show_progress: bool = False) -> Forecast:
-    """Forecast the next ``horizon`` periods of every series (or of one merchant's series); with a
-    SparkSession ``spark``, the simple methods run on Spark (the same numbers, see
-    :mod:`~recommender.forecasting.methods`)."""
+    """Forecast the next ``horizon`` periods of every series (or of one merchant's series): the item
+    panel is fitted, item x city tier series are split from it
+    (:func:`~recommender.forecasting.hierarchy.split_by_tier`); with a SparkSession ``spark``, the
+    simple methods run on Spark (the same numbers, see :mod:`~recommender.forecasting.methods`)."""
     check_request(horizon, freq, by)
-    panel = demand_panel(dataset, freq, "item" if by == "merchant" else by)
+    panel = demand_panel(dataset, freq, "item")
     if merchant_id is not None:
         _check_merchant(dataset, panel, merchant_id)
     validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, freq, panel.lead)  # a clear error before fitting
-    log.info("forecasting %d series (%s, freq %s) over %d periods of history", panel.n_series,
-             "item" if by == "merchant" else by, freq, panel.n_periods)
-    return view(forecast_panel(panel, n_jobs, spark, show_progress), by, horizon, merchant_id)
+    log.info("forecasting %d items (freq %s) over %d periods of history", panel.n_series, freq, panel.n_periods)
+    result = forecast_panel(panel, n_jobs, spark, show_progress)
+    if by == "item,city_tier":
+        result = split_by_tier(result, demand_panel(dataset, freq, by))
+    return view(result, by, horizon, merchant_id)
