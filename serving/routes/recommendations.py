@@ -10,6 +10,7 @@ threadpool would only slow down; the server scales with processes.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
@@ -64,11 +65,11 @@ async def recommendations(request: Request) -> Response:
                 and distinct == engine.distinct() and cap == engine.max_per_group and query.date is None)
     buyer = live.buyers.get(user_id)
     if buyer is not None:  # purchases since training: the buyer's history as the event store has it
-        listed = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults, rules)
+        own = live_list(model, live, buyer, k, tier, niche, mask, query.exclude_purchased, defaults, rules)
         tier = tier or buyer.tier
-        listed, campaigns = await _with_campaigns(state, live, user_id, buyer.code, tier, buyer.bought, listed,
-                                                  buyer.histories(engine.n_items))
-        return _answer(model, user_id, True, niche, tier, *listed, campaigns)
+        own, campaigns = await _with_campaigns(state, live, user_id, buyer.code, tier, buyer.bought, own,
+                                               buyer.histories(engine.n_items))
+        return _answer(model, user_id, True, niche, tier, own, campaigns)
     code = engine.users.code_of(user_id)
     listed = model.default_lists.top(code, k, tier) if defaults and model.default_lists is not None else None
     if listed is not None and not live.items.shows(listed.codes):
@@ -83,13 +84,13 @@ async def recommendations(request: Request) -> Response:
     if tier is None:
         tier = int(engine.user_tiers[code]) if code >= 0 else 0
     if code < 0:
-        return _answer(model, user_id, False, niche, tier, codes, scores, np.full(len(codes), popular_id(tier)))
+        return _answer(model, user_id, False, niche, tier, Listed(codes, scores, np.full(len(codes), popular_id(tier))))
     bought = engine.bought(code)
     if reason_ids is None:
         reason_ids = model.explainer.reason_ids(codes, bought, tier)
     listed, campaigns = await _with_campaigns(state, live, user_id, code, tier, bought,
                                               Listed(codes, scores, reason_ids))
-    return _answer(model, user_id, True, niche, tier, *listed, campaigns)
+    return _answer(model, user_id, True, niche, tier, listed, campaigns)
 
 
 async def _with_campaigns(state: ServingState, live: LiveOverlay, user_id: str, code: int, tier: int,
@@ -105,12 +106,13 @@ async def _with_campaigns(state: ServingState, live: LiveOverlay, user_id: str, 
 
 
 def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, tier: int | None, niche: float,
-              mask: np.ndarray | None, exclude_purchased: bool, defaults: bool, rules: dict) -> Listed:
+              mask: np.ndarray | None, exclude_purchased: bool, defaults: bool, rules: dict[str, Any]) -> Listed:
     """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
     default list when the request asks for it, else scored now (one buyer: no batching) with the
     list ``rules`` (``distinct_products``, ``max_per_group``, the season's ``date``) the request asks for."""
     if defaults and tier is None and k <= live.buyers.depth and live.items.shows(buyer.listed.codes[:k]):
-        return Listed(*(part[:k] for part in buyer.listed))
+        codes, scores, reason_ids = buyer.listed
+        return Listed(codes[:k], scores[:k], None if reason_ids is None else reason_ids[:k])
     engine = model.engine
     codes, scores = engine.recommend(np.array([buyer.code]), k, niche=niche, mask=mask, tiers=buyer.tiers(tier),
                                      include_purchased=not exclude_purchased,
@@ -120,8 +122,10 @@ def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, t
     return Listed(*listed[:2], model.explainer.reason_ids(listed.codes, buyer.bought, tier or buyer.tier or None))
 
 
-def _answer(model: ServedModel, user_id: str, personalized: bool, niche: float, tier: int, codes: np.ndarray,
-            scores: np.ndarray, reason_ids: np.ndarray, campaigns: dict[int, str] | None = None) -> Response:
+def _answer(model: ServedModel, user_id: str, personalized: bool, niche: float, tier: int, listed: Listed,
+            campaigns: dict[int, str] | None = None) -> Response:
+    codes, scores, reason_ids = listed
+    assert reason_ids is not None  # every list answered is explained first (live, precomputed or now)
     return json_response({"user_id": user_id, "personalized": personalized, "model_version": model.model_version,
                           "niche": niche, "city_tier": tier or None,
                           "items": model.items_json.items(codes, scores, reason_ids, campaigns)})
@@ -151,12 +155,13 @@ async def rank(request: Request, body: RankRequest) -> Response:
     user, tier, histories = engine.users.code_of(body.user_id), body.city_tier, None
     if buyer is not None:
         user, tier, histories = buyer.code, tier or buyer.tier or None, buyer.histories(engine.n_items)
-    items: list[dict] = []
+    items: list[dict[str, Any]] = []
     if len(known):
         scores = engine.score_items(user, known, tier, histories)
         scores = np.where(np.isfinite(scores), scores, -np.inf)
         order = np.argsort(-scores, kind="stable")
-        listed, campaigns = Listed(known[order], scores[order].astype(np.float32)), {}
+        listed = Listed(known[order], scores[order].astype(np.float32))
+        campaigns: dict[int, str] = {}
         if buyer is not None or user >= 0:  # campaigns go to buyers with a history only (the gate)
             listed, campaigns = await _with_campaigns(state, live, body.user_id, user, tier or 0,
                                                       buyer.bought if buyer is not None else engine.bought(user),
