@@ -79,9 +79,9 @@ def read_directory_manifest(path: str | os.PathLike, kind: str, version: int, re
     path = Path(path)
     manifest_path = path / MANIFEST
     try:
-        found = manifest_path.is_file()
-        missing = None if found else "no such directory" if not path.is_dir() else f"{MANIFEST} is missing"
-        raw = manifest_path.read_bytes() if found else b""
+        present = manifest_path.is_file()
+        missing = None if present else "no such directory" if not path.is_dir() else f"{MANIFEST} is missing"
+        raw = manifest_path.read_bytes() if present else b""
     except (OSError, ValueError) as exc:  # e.g. a name too long, a NUL byte in the path, no permission
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise error(f"{str(path)[:200]!r}: cannot be read as a {kind} directory ({reason})") from exc

@@ -177,12 +177,16 @@ def _parse_options(path: Path, multiline: bool = False, malformed: list | None =
     """CSV parse options (the file's own delimiter); rows with the wrong number of fields are collected in
     ``malformed``."""
 
-    def collect(row) -> str:
-        malformed.append(row)
-        return "skip"
+    handler = None
+    if malformed is not None:
+        rows = malformed
 
-    return pa_csv.ParseOptions(delimiter=_delimiter(path), newlines_in_values=multiline,
-                               invalid_row_handler=collect if malformed is not None else None)
+        def collect(row) -> str:
+            rows.append(row)
+            return "skip"
+
+        handler = collect
+    return pa_csv.ParseOptions(delimiter=_delimiter(path), newlines_in_values=multiline, invalid_row_handler=handler)
 
 
 def _parse_error(path: Path, multiline: bool, convert: pa_csv.ConvertOptions, exc: pa.ArrowInvalid) -> ContractError:
