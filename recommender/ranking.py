@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +25,7 @@ from implicit.cpu.topk import topk as implicit_topk
 
 FILTERED = np.finfo(np.float32).min / 2  # implicit scores filtered items with float32's lowest value
 COMPACT_MIN_ROWS = 256  # buyers sharing unused dimensions repay a copy of the item columns they use
+RowGroup = tuple[slice | np.ndarray, np.ndarray | None]  # rows of a query and the dimensions they use (None: all)
 
 
 def exclude(scores: np.ndarray, items: sp.csr_matrix | None = None, mask: np.ndarray | None = None) -> np.ndarray:
@@ -135,7 +137,9 @@ def top_k_of_product(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int,
     scores = np.empty((len(query), k), dtype=np.float32)
     for rows, dimensions in _rows_by_used_dimensions(query):
         group_catalog = catalog if dimensions is None else np.asfortranarray(catalog[:, dimensions])
-        group_query = query[rows] if dimensions is None else np.ascontiguousarray(query[np.ix_(rows, dimensions)])
+        # a group with dimensions of its own has its rows as an array
+        group_query = (query[rows] if dimensions is None
+                       else np.ascontiguousarray(query[np.ix_(cast(np.ndarray, rows), dimensions)]))
         codes[rows], scores[rows] = implicit_topk(group_catalog, group_query, k,
                                                   filter_query_items=None if seen is None else seen.subset(rows),
                                                   filter_items=filtered, num_threads=threads)
@@ -143,12 +147,12 @@ def top_k_of_product(user_vectors: np.ndarray, item_vectors: np.ndarray, k: int,
     return np.where(missing, -1, codes).astype(np.int64), np.where(missing, -np.inf, scores).astype(np.float32)
 
 
-def _rows_by_used_dimensions(query: np.ndarray) -> list[tuple[slice | np.ndarray, np.ndarray | None]]:
+def _rows_by_used_dimensions(query: np.ndarray) -> list[RowGroup]:
     """The rows of ``query`` in groups, each with the dimensions its rows use (non-zero anywhere
     in the group), ``None`` for all: a buyer whose vector is zero on some dimensions (a blend
     component weighted 0 for their history length) is multiplied without them. Only groups of at
     least ``COMPACT_MIN_ROWS`` rows are split off, which repays copying their item columns."""
-    whole = [(slice(None), None)]
+    whole: list[RowGroup] = [(slice(None), None)]
     if len(query) < COMPACT_MIN_ROWS:
         return whole
     used = query != 0
@@ -156,7 +160,8 @@ def _rows_by_used_dimensions(query: np.ndarray) -> list[tuple[slice | np.ndarray
     # so a collision costs speed, never exactness
     keys = used @ np.random.default_rng(0).random(query.shape[1])
     _, group_of_row = np.unique(keys, return_inverse=True)
-    groups, rest = [], np.zeros(len(query), dtype=bool)
+    groups: list[RowGroup] = []
+    rest = np.zeros(len(query), dtype=bool)
     for group in range(group_of_row.max() + 1):
         rows = np.flatnonzero(group_of_row == group)
         dimensions = np.flatnonzero(used[rows].any(axis=0))
@@ -177,12 +182,13 @@ def top_k_of_subset(user_vectors: np.ndarray, item_rows: np.ndarray, k: int, kep
     leaving out each row's ``items``."""
     width = min(k, item_rows.shape[0])
     scores = np.ascontiguousarray(user_vectors, dtype=np.float32) @ np.take(item_rows, kept, axis=0).T
-    for row in range(len(scores) if items is not None else 0):
-        bought = items[row].indices
-        at = np.searchsorted(kept, bought)
-        inside = at < len(kept)
-        at = at[inside]
-        scores[row, at[kept[at] == bought[inside]]] = -np.inf
+    if items is not None:
+        for row in range(len(scores)):
+            bought = items[row].indices
+            at = np.searchsorted(kept, bought)
+            inside = at < len(kept)
+            at = at[inside]
+            scores[row, at[kept[at] == bought[inside]]] = -np.inf
     positions, best = top_k(scores, width)
     codes = np.full((len(scores), width), -1, dtype=np.int64)
     padded = np.full((len(scores), width), -np.inf, dtype=np.float32)
