@@ -35,7 +35,7 @@ PRIOR_PURCHASES = 50.0  # an item's profile is half its own at this many purchas
 OFF_SEASON = 0.1  # a declared season's weight outside its months, relative to inside
 MAX_LOG_LIFT = 3.0  # |log lift| at most this (a lift from 1/20 to 20)
 MIN_COVERAGE = 0.25  # a week whose market share is below this times an even share has no lift (not covered)
-MIN_SEASON_DAYS = 365.0  # history the seasonal weight needs: a year, so a window's weeks were seen before
+MIN_SEASON_DAYS = 364.0  # history the seasonal weight needs: 52 weeks, so a window's weeks were seen before
 
 
 def week_of_year(times) -> np.ndarray:
