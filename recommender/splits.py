@@ -36,7 +36,7 @@ AFTER_CUTOFF = "after the cutoff (held out)"
 UNSEEN_BUYERS = "buyer not seen in training"
 
 
-def _check_days(days, name: str) -> pd.Timedelta:
+def _check_days(days: float, name: str) -> pd.Timedelta:
     if isinstance(days, bool) or not isinstance(days, numbers.Real) or not np.isfinite(days) or days <= 0:
         raise ValueError(f"{name} must be a positive number of days, got {days!r}")
     return pd.Timedelta(days=float(days))
