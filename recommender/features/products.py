@@ -73,7 +73,7 @@ class Products:
         fresh = product_codes(catalog)
         n = len(self.of)
         # a fresh product holding known items maps to their product; one of added items only gets a new code
-        known_of_fresh = {}
+        known_of_fresh: dict[int, int] = {}
         for fresh_code, code in zip(fresh[:n].tolist(), self.of.tolist()):
             known_of_fresh.setdefault(fresh_code, code)
         next_code = int(self.of.max()) + 1 if n else 0
