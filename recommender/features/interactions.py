@@ -86,7 +86,7 @@ def recency_matrix(purchases: pd.DataFrame, shape: tuple[int, int], half_life_da
     last = order[np.r_[pairs[order][1:] != pairs[order][:-1], True]] if len(order) else order
     values = np.ones(len(last))
     if half_life_days is not None and len(last):
-        reference = times.max() if reference_time is None else np.datetime64(reference_time, "s")
+        reference = times.max() if reference_time is None else reference_time.astype("datetime64[s]")
         age_days = (reference - times[last]).astype("float64") / SECONDS_PER_DAY
         values = np.exp2(-np.maximum(age_days, 0.0) / half_life_days)
     matrix = sp.csr_matrix((values.astype("float32"), (users[last], items[last])), shape=shape, dtype="float32")

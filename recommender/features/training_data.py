@@ -121,7 +121,7 @@ def build_training_data(dataset: Dataset, weighting: InteractionWeighting | None
                                weighting.half_life_days, reference_time)
     return TrainingData(users=users, items=items, user_items=weights,
                         confidence=confidence, user_tiers=buyer_tiers(purchases, len(users)),
-                        weighting=weighting, reference_time=np.datetime64(reference_time, "s"),
+                        weighting=weighting, reference_time=reference_time.astype("datetime64[s]"),
                         **(item_side or item_inputs(catalog, content_features, content_dimensions, seed)))
 
 
