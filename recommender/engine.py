@@ -318,13 +318,15 @@ class RecommendationEngine:
         allowed = self.available if available is None else available
         excluded = ~(allowed if mask is None else allowed & mask)[layout.order]
         step = max(1, DENSE_CHUNK_CELLS // max(self.n_items, 1))
+        vectors = self.linear_vectors(users, tiers, histories)  # all at once: a bigger batch costs less a buyer
         codes, scores = [], []
         for start in range(0, len(users), step):
             rows = slice(start, start + step)
             batch_tiers = None if tiers is None else np.broadcast_to(tiers, users.shape)[rows]
             batch_histories = None if histories is None else Histories(histories.weights[rows],
                                                                        histories.purchased[rows])
-            laid_out = self.layout_scores(users[rows], batch_tiers, batch_histories)
+            laid_out = (vectors[rows] @ self.product_item_vectors if vectors is not None
+                        else self.dense_layout_scores(users[rows], batch_tiers, batch_histories))
             laid_out[:, excluded] = -np.inf
             if not include_purchased:
                 seen_rows, seen_items = cells_of(self.purchased if histories is None else batch_histories.purchased,
@@ -335,13 +337,20 @@ class RecommendationEngine:
             scores.append(found[1])
         return np.vstack(codes), np.vstack(scores)
 
-    def layout_scores(self, users: np.ndarray, tiers: np.ndarray | None, histories: Histories | None) -> np.ndarray:
-        """The model's scores (float32) of every listing for buyer codes ``users``, in the catalog's
-        product layout (:attr:`product_layout`); tiers and histories as :meth:`candidates` takes them."""
-        if self.model.is_linear:
-            vectors = (self.user_vectors(users, tiers) if histories is None
-                       else self.model.user_vectors(self.live_batch(users, tiers, histories)))
-            return np.ascontiguousarray(vectors, dtype=np.float32) @ self.product_item_vectors
+    def linear_vectors(self, users: np.ndarray, tiers: np.ndarray | None, histories: Histories | None
+                       ) -> np.ndarray | None:
+        """A linear model's vectors (float32, C order) of buyer codes ``users``, tiers and histories as
+        :meth:`candidates` takes them; None for a model that is not linear."""
+        if not self.model.is_linear:
+            return None
+        vectors = (self.user_vectors(users, tiers) if histories is None
+                   else self.model.user_vectors(self.live_batch(users, tiers, histories)))
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def dense_layout_scores(self, users: np.ndarray, tiers: np.ndarray | None, histories: Histories | None
+                            ) -> np.ndarray:
+        """A model's dense scores (float32) of every listing for buyer codes ``users``, in the
+        catalog's product layout (:attr:`product_layout`); tiers and histories as :meth:`candidates`."""
         batch = self.batch(users, tiers) if histories is None else self.live_batch(users, tiers, histories)
         return np.asarray(self.model.score(batch), dtype=np.float32)[:, self.product_layout.order]
 
@@ -532,8 +541,7 @@ class RecommendationEngine:
             return self._dense_candidates(users, depth, niche_depth, include_purchased, allowed, narrow, tiers,
                                           histories)
         niche = self.reranker.niche_items_ > 0
-        vectors = (self.user_vectors(users, tiers) if histories is None
-                   else self.model.user_vectors(self.live_batch(users, tiers, histories)))
+        vectors = self.linear_vectors(users, tiers, histories)
         if niche_depth and not narrow:
             return self._split_candidates(vectors, users, depth, niche_depth, include_purchased, allowed, histories)
         seen = None if include_purchased else (
