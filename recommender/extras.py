@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 EXTRAS: dict[str, tuple[str, ...]] = {  # extra -> the top-level modules of the packages it declares
-    "forecast": ("statsforecast", "coreforecast", "lightgbm"),
+    "forecast": ("statsforecast", "coreforecast", "lightgbm", "hierarchicalforecast"),
     "serve": ("fastapi", "starlette", "pydantic", "pydantic_settings", "uvicorn", "uvloop", "httptools",
               "prometheus_client", "orjson", "limits", "plotly", "fastapi_swagger"),
     "postgres": ("psycopg",),
