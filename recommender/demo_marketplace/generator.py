@@ -288,11 +288,11 @@ def _allocate_products(n: int, rng: np.random.Generator) -> np.ndarray:
     if n >= len(products):
         extra = rng.choice(len(products), n - len(products), p=p_all)
         return np.concatenate([np.arange(len(products)), extra])
-    flagship = []
+    best = []
     for code in regions:
         own = [i for i, p in enumerate(products) if p.region == code]
-        flagship.append(max(own, key=lambda i: products[i].weight))
-    flagship = np.array(flagship)
+        best.append(max(own, key=lambda i: products[i].weight))
+    flagship = np.array(best)
     if n <= len(flagship):
         pf = w[flagship] / w[flagship].sum()
         return np.sort(rng.choice(flagship, n, replace=False, p=pf))
@@ -353,7 +353,10 @@ def _build_catalog(n_items: int, cal: _Calendar, first_day: int, season_names: l
 
     # Merchants: several per (region, kind), lognormal sizes; items go to merchants by size.
     merchant = np.zeros(n, dtype=np.int64)
-    m_region, m_kind, m_size, m_cert, m_name = [], [], [], [], []
+    m_name: list[str] = []
+    regions_of: list[int] = []  # each merchant's region, size and certification, as lists until all are drawn
+    sizes: list[float] = []
+    certified_of: list[bool] = []
     group = region * 2 + craft
     for g in np.unique(group):
         idx = np.flatnonzero(group == g)
@@ -361,7 +364,7 @@ def _build_catalog(n_items: int, cal: _Calendar, first_day: int, season_names: l
         count = int(min(len(idx), max(1, round(len(idx) ** 0.6 / 1.4))))
         size = rng.lognormal(0.0, 1.0, count)
         owner = np.concatenate([rng.permutation(count), rng.choice(count, len(idx) - count, p=size / size.sum())])
-        merchant[idx[rng.permutation(len(idx))]] = len(m_size) + owner
+        merchant[idx[rng.permutation(len(idx))]] = len(sizes) + owner
         kind_name = "handicraft" if kind else "produce"
         stems = rng.permutation(len(geo.MERCHANT_STEMS))
         suffixes = geo.MERCHANT_SUFFIXES[kind_name]
@@ -370,13 +373,12 @@ def _build_catalog(n_items: int, cal: _Calendar, first_day: int, season_names: l
             if j >= len(stems):
                 stem = f"{stem} No. {j // len(stems) + 1}"
             m_name.append(f"{region_list[r].short} {stem} {suffixes[int(rng.integers(len(suffixes)))]}")
-        m_region += [r] * count
-        m_kind += [kind] * count
-        m_size += list(size)
-        m_cert += list(rng.random(count) < 0.12 + 0.5 * size / size.max())
-    m_region = np.array(m_region)
-    m_size = np.array(m_size)
-    m_cert = np.array(m_cert, dtype=bool)
+        regions_of += [r] * count
+        sizes += list(size)
+        certified_of += list(rng.random(count) < 0.12 + 0.5 * size / size.max())
+    m_region = np.array(regions_of)
+    m_size = np.array(sizes)
+    m_cert = np.array(certified_of, dtype=bool)
     # Merchant ids numbered within each region.
     m_id = np.empty(len(m_size), dtype=object)
     for r in np.unique(m_region):
@@ -444,8 +446,9 @@ def _build_catalog(n_items: int, cal: _Calendar, first_day: int, season_names: l
         p = products[prod[i]]
         reg = region_list[region[i]]
         label, _, vg = geo.VARIANTS[p.variants][variant[i]]
-        kind = "handicraft" if craft[i] else "produce"
-        prefix = geo.TITLE_PREFIXES[kind][prefix_pick[i] % len(geo.TITLE_PREFIXES[kind])] + " " if prefix_on[i] else ""
+        kind_name = "handicraft" if craft[i] else "produce"
+        prefix = (geo.TITLE_PREFIXES[kind_name][prefix_pick[i] % len(geo.TITLE_PREFIXES[kind_name])] + " "
+                  if prefix_on[i] else "")
         place = "" if reg.short in p.name else f"{reg.short} "
         titles.append(f"{prefix}{place}{p.name}, {label}")
         text = [f"{p.name} from {reg.name}, {reg.about}.",
