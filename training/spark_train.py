@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -30,6 +31,9 @@ from recommender.spark.purchases import days_covered, purchase_days, read_purcha
 from training.config import TrainConfig
 from training.train import TrainResult, train
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +47,7 @@ class SparkInput:
     data frees the pairs in Spark of the data built before at its depth and deeper.
     """
 
-    lines: object
+    lines: DataFrame
     catalog: pd.DataFrame
     reports: list[LoadReport]
     built: dict[int, SparkTrainingData] = field(default_factory=dict, repr=False)

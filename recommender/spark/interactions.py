@@ -19,7 +19,8 @@ items x items result comes to the driver.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,13 +37,16 @@ from recommender.features.interactions import (
 from recommender.features.training_data import TrainingData, item_inputs
 from recommender.spark.purchases import last_purchase_seconds
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
 
 @dataclass
 class SparkTrainingData(TrainingData):
     """:class:`TrainingData` plus ``ratings``: the pairs as a persisted Spark DataFrame with
     columns ``user`` and ``item`` (int codes), ``confidence`` and ``weight`` (float)."""
 
-    ratings: object = None
+    ratings: DataFrame = field(kw_only=True)
 
     def unpersist(self) -> None:
         """Free the Spark copy of the pairs."""

@@ -18,6 +18,8 @@ Cleaned lines have the columns ``user_id`` (string), ``item`` (int, catalog row)
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -41,6 +43,9 @@ from recommender.loaders import (
     unknown_items_note,
 )
 from recommender.tables import is_parquet
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -125,7 +130,7 @@ def _check(frame, path: str, broken: dict, flags: dict) -> None:
 
 
 def read_purchases(spark, path: str, catalog: pd.DataFrame, unknown_items: str = "drop"
-                   ) -> tuple[object, pd.DataFrame, LoadReport]:
+                   ) -> tuple[DataFrame, pd.DataFrame, LoadReport]:
     """Read and check a purchases file with Spark and apply the policies.
 
     Returns the cleaned lines (a Spark DataFrame, persisted), the catalog (extended with the
@@ -217,7 +222,7 @@ def days_covered(lines) -> float:
     return (last - first) / SECONDS_PER_DAY
 
 
-def validation_split(lines, days: float, catalog: pd.DataFrame) -> tuple[object, Dataset]:
+def validation_split(lines: DataFrame, days: float, catalog: pd.DataFrame) -> tuple[DataFrame, Dataset]:
     """Cut the lines like :func:`recommender.splits.validation_split`: lines at or before
     ``last purchase - days`` fit; the later ones validate, returned to the driver as the distinct
     (buyer, item) pairs :func:`recommender.splits.relevance_matrix` needs."""
