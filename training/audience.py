@@ -103,7 +103,7 @@ def _evaluate(engine, source, config, history, before, relevant, items, k, test_
     days = history.on_pattern(history.days).T.tocsr()
     activity = np.bincount(history.buyers, weights=history.days, minlength=len(engine.users))
     past_buyers = before.T.tocsr()
-    lists = {kind: {method: [] for method in METHODS[kind]} for kind in KINDS}
+    lists: dict[str, dict[str, list[np.ndarray]]] = {kind: {method: [] for method in METHODS[kind]} for kind in KINDS}
     expected = dict.fromkeys(KINDS, 0.0)
     for position, audience in enumerate(engine.audiences_of(items)):
         item = audience.item
