@@ -30,6 +30,7 @@ import io
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,8 @@ def embedded_chart(image: bytes, alt: str, caption: str = "") -> str:
 def legend_below(fig, *axes) -> int:
     """One legend for the ``axes`` below the plot area, where no marker can cover it, in as many
     columns as the longest label lets fit the width; returns its number of rows."""
-    handles, labels = [], []
+    handles: list[Any] = []
+    labels: list[str] = []
     for ax in axes:
         more_handles, more_labels = ax.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
