@@ -173,7 +173,7 @@ def simulate_campaign(engine: RecommendationEngine, campaign: Campaign, dataset:
             progress.update(1)
     progress.close()
     catalog = engine.catalog
-    per = {column: {} for column in ("merchant_id", "region")}
+    per: dict[str, dict[str, int]] = {column: {} for column in ("merchant_id", "region")}
     for code, count in shown_items.items():
         for column, totals in per.items():
             value = str(catalog[column].iloc[code]) if column in catalog else "unknown"
