@@ -39,6 +39,7 @@ import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from recommender.features.interactions import InteractionWeighting, check_event_weights
 
@@ -145,7 +146,7 @@ class TrainConfig:
         from recommender.models import FAMILIES
 
         role = FAMILIES[family].role
-        blended = {name: {} for name, other in FAMILIES.items()
+        blended: dict[str, dict[str, Any]] = {name: {} for name, other in FAMILIES.items()
                    if other.plays("blended") and other.role != role}
         return self.replaced("chosen config", components={family: dict(params), **blended},
                              weighting=dict(weighting))
