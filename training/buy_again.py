@@ -124,7 +124,7 @@ def _evaluate(dataset: Dataset, test_days: float, k: int, progress: tqdm) -> Buy
     rows = []
     for name in METHODS:
         progress.set_description(f"buy again: {name}")
-        row = {"method": name}
+        row: dict[str, str | float] = {"method": name}
         for part, split in splits.items():
             if name == "repeat timing":
                 scores = model.probability(split.history, groups)
