@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -128,10 +129,13 @@ def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int, a
     """Each known item's audience as of ``at_us`` (:meth:`~recommender.engine.RecommendationEngine.audience`) as
     rows ``item_id, rank, user_id, score, kind, reason``: up to ``k`` buyers of each part, ranked
     within it, with the probability as the score; and counts, with the expected buyers of each part
-    summed over the items."""
+    summed over the items; a ``ValueError`` for a model without an audience model."""
+    audiences = engine.audiences
+    if audiences is None or engine.repeat is None:
+        raise ValueError("this model has no audience model: train it again with this version")
     codes = engine.items.encode(item_ids)
     known = np.flatnonzero(codes >= 0)
-    columns = {name: [] for name in ("item_id", "rank", "user_id", "score", "kind", "reason")}
+    columns: dict[str, list[Any]] = {name: [] for name in ("item_id", "rank", "user_id", "score", "kind", "reason")}
     expected = dict.fromkeys(KINDS, 0.0)
     user_ids = np.asarray(engine.users.ids).astype(str)
     with progress_bar(total=len(known), unit="item", desc="audiences") as progress:
@@ -149,7 +153,7 @@ def audience_table(engine: RecommendationEngine, item_ids: np.ndarray, k: int, a
     types = {"rank": pa.int32(), "score": pa.float32()}
     table = pa.table({name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()})
     counts = {"items": len(item_ids), "known": len(known), "rows": table.num_rows,
-              "horizon_days": engine.audiences.signals.horizon_days,
+              "horizon_days": audiences.signals.horizon_days,
               **{f"expected_{kind}_buyers": round(value, 1) for kind, value in expected.items()}}
     return table, counts
 
@@ -160,8 +164,6 @@ def write_audiences(engine: RecommendationEngine, items_path, out_path, k: int, 
     returns counts."""
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
-    if engine.audiences is None or engine.repeat is None:
-        raise ValueError("this model has no audience model: train it again with this version")
     table, counts = audience_table(engine, read_ids(items_path, "item_id"), k, at_us)
     write_table(table, out_path)
     return counts
