@@ -168,6 +168,12 @@ def more_or_less(change: float) -> str:
     return f"{abs(change):.0%} {'more' if change > 0 else 'less'}"
 
 
+def units_last_year(line: Demand) -> str:
+    """The units per period in the same periods last year ("" without those periods)."""
+    year_ago = line.year_ago
+    return "" if year_ago is None else units(year_ago)
+
+
 def against_last_year(line: Demand) -> str:
     """The forecast's change on the same periods last year ("" without those periods)."""
     year_ago = line.year_ago
@@ -253,7 +259,7 @@ def demand_table(m: MerchantDemand, lines: list[Demand], first_header: str, item
         cells = [html.escape(line.name)] + ([html.escape(line.key)] if items else [])
         cells += [units(line.expected), units(line.last)]
         if with_year:
-            cells += [units(line.year_ago), against_last_year(line)]
+            cells += [units_last_year(line), against_last_year(line)]
         cells.append(flag(line))
         if items:
             cells.append(f"<span class='small'>{html.escape(line.method)}</span>")
@@ -334,7 +340,7 @@ def index_page(merchants: list[MerchantDemand]) -> str:
         (f"per {unit}, last {h}", "number"), ("rising city tiers", "label"), ("falling city tiers", "label")]
     rows = []
     for m in merchants:
-        year = [units(m.total.year_ago), against_last_year(m.total)] if with_year else []
+        year = [units_last_year(m.total), against_last_year(m.total)] if with_year else []
         tiers = [html.escape(", ".join(line.name for line in m.tiers if line.direction == direction))
                  for direction in ("rising", "falling")]
         rows.append([f"<a href='{merchant_file(m.merchant)}'>{html.escape(m.merchant)}</a>", units(m.total.expected),
