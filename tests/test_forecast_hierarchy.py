@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recommender.forecasting.hierarchy import SHARE_WINDOWS, choose_share_window, split_by_tier, tier_shares
+from recommender.forecasting.hierarchy import (
+    RECONCILERS,
+    SHARE_WINDOWS,
+    choose_reconciler,
+    choose_share_window,
+    hierarchy_of,
+    reconcile,
+    split_by_tier,
+    tier_shares,
+)
 from recommender.forecasting.panel import DemandPanel, ForecastInputError
 from recommender.forecasting.selection import SELECTED, PanelForecast, forecast_panel
 
@@ -110,3 +119,71 @@ def test_a_tier_panel_of_other_data_is_refused():
     other = replace(tiers, series=tiers.series.assign(item_code=tiers.series.item_code + 100))
     with pytest.raises(ForecastInputError, match="not a split of the item panel"):
         split_by_tier(fit, other)
+
+
+def market(seed: int = 0) -> DemandPanel:
+    """12 items of 3 merchants (2 regions, 2 categories) over 60 weeks."""
+    rng = np.random.default_rng(seed)
+    values = rng.poisson(rng.uniform(2, 30, size=(12, 1)), size=(12, 60)).astype(float)
+    series = pd.DataFrame({"item_id": [f"i{k}" for k in range(12)], "merchant_id": [f"m{k // 4}" for k in range(12)],
+                           "category": [f"c{k % 2}" for k in range(12)],
+                           "region": ["r0" if k < 8 else "r1" for k in range(12)], "price": 10.0,
+                           "item_code": np.arange(12)})
+    return DemandPanel(values, pd.date_range("2023-01-02", periods=60, freq="7D"), "W", series)
+
+
+def fit_of(panel: DemandPanel, noise: float, seed: int) -> PanelForecast:
+    """A fit whose validation and final forecasts are what was sold times lognormal noise (0: exact)."""
+    rng = np.random.default_rng(seed)
+    origins = [60 - 2 * HORIZON, 60 - 3 * HORIZON]
+    actual = np.stack([panel.values[:, o:o + HORIZON] for o in origins], axis=1)
+    validation = actual * rng.lognormal(0, noise, size=actual.shape) if noise else actual.copy()
+    point = panel.values[:, -HORIZON:] * (rng.lognormal(0, noise, size=(panel.n_series, HORIZON)) if noise else 1)
+    return PanelForecast(panel, HORIZON, {SELECTED: point}, {}, {SELECTED: validation}, actual, origins,
+                         np.full(panel.n_series, "ma4", dtype=object), validation)
+
+
+def test_the_hierarchy_has_every_total_once():
+    items = market()
+    hierarchy = hierarchy_of(items)
+    # merchant m2 holds the same items as region r1: it is that row
+    assert list(hierarchy.levels) == ["total", "region", "region", "category", "category", "merchant_id",
+                                      "merchant_id"]
+    assert list(hierarchy.labels) == ["", "r0", "r1", "c0", "c1", "m0", "m1"]
+    assert np.array_equal(hierarchy.panel(items).values[0], items.values.sum(axis=0))
+    assert np.array_equal(hierarchy.summing[2], (np.arange(12) >= 8).astype(float))
+    assert np.array_equal(hierarchy.summing[-1], ((np.arange(12) >= 4) & (np.arange(12) < 8)).astype(float))
+    one_merchant = replace(items, series=items.series.assign(merchant_id="m", region="r", category="c"))
+    assert list(hierarchy_of(one_merchant).levels) == ["total"]  # the merchant, region and category are the total
+
+
+@pytest.mark.parametrize("method", RECONCILERS)
+def test_every_reconciliation_makes_the_levels_sum(method):
+    items = market()
+    hierarchy = hierarchy_of(items)
+    rng = np.random.default_rng(2)
+    base = np.vstack([hierarchy.summing @ items.values[:, -HORIZON:] * 1.3, items.values[:, -HORIZON:]])
+    residual = rng.normal(0, 3, size=(len(base), 2 * HORIZON))
+    coherent = reconcile(method, hierarchy.matrix, base, base[:, :1] + residual, np.repeat(base[:, :1], 2 * HORIZON, 1))
+    bottom = coherent[len(hierarchy.levels):]
+    assert (bottom >= 0).all() and np.allclose(coherent[:len(hierarchy.levels)], hierarchy.summing @ bottom)
+    if method == "bottom_up":
+        assert np.allclose(bottom, items.values[:, -HORIZON:])
+    else:  # the totals' own forecasts (30% above the items' sum) move the items
+        assert coherent[0].sum() > bottom.sum() - 1e-9 and not np.allclose(bottom, items.values[:, -HORIZON:])
+
+
+def test_the_reconciliation_is_the_validation_winner_among_those_keeping_the_items():
+    items = market()
+    hierarchy = hierarchy_of(items)
+    aggregates = fit_of(hierarchy.panel(items), 0.0, 1)  # totals forecast exactly, items with noise
+    fit = fit_of(items, 0.4, 2)
+    chosen, table = choose_reconciler(hierarchy, aggregates, fit)
+    assert list(table.index) == list(RECONCILERS)
+    summed = hierarchy.summing @ np.hstack([fit.validation[SELECTED][:, k] for k in range(2)])
+    truth = hierarchy.summing @ np.hstack([fit.validation_actual[:, k] for k in range(2)])
+    assert table.loc["bottom_up", "total"] == pytest.approx(np.abs(truth[0] - summed[0]).sum() / truth[0].sum())
+    allowed = table[table["item"] <= table.loc["bottom_up", "item"] + 1e-12]
+    above = [level for level in table.columns if level != "item"]
+    assert chosen == allowed[above].mean(axis=1).idxmin()
+    assert chosen != "bottom_up" and table.loc[chosen, "total"] < table.loc["bottom_up", "total"]

@@ -25,10 +25,18 @@ import numpy as np
 import pandas as pd
 
 from recommender.forecasting import metrics as fm
-from recommender.forecasting.hierarchy import split_by_tier
+from recommender.forecasting.hierarchy import (
+    AGGREGATES,
+    ITEM,
+    RECONCILERS,
+    reconcile,
+    reconcile_fit,
+    split_by_tier,
+    validation_windows,
+)
 from recommender.forecasting.methods import SIMPLE
 from recommender.forecasting.panel import ForecastInputError, demand_panel, group_sums
-from recommender.forecasting.selection import SELECTED, aggregate, forecast_panel
+from recommender.forecasting.selection import SELECTED, PanelForecast, aggregate, forecast_panel
 from recommender.forecasting.spec import check_request
 from recommender.loaders import Dataset
 from recommender.progress import progress_bar
@@ -50,6 +58,9 @@ class Backtest:
     unscored_share: float  # share of test units sold by series not scored (first sold after their origin, or
     # sold too seldom before it)
     seconds: float
+    hierarchy: pd.DataFrame | None = None  # by item: WAPE per level (items, merchants, categories, regions, the
+    # whole market) of the reconciled forecasts, every reconciliation method and each level's own forecasts
+    reconcilers: list[str] | None = None  # the reconciliation method chosen at each origin
 
     def summary(self) -> str:
         """The metrics as a printable table, with what was scored."""
@@ -60,11 +71,56 @@ class Backtest:
         note = (f"\nnot run: {', '.join(absent)} (seasonal naive needs a whole season of history before each origin)"
                 if absent else "")
         steps = " ".join(f"{c:.2f}" for c in self.step_coverage)
+        levels = ""
+        if self.hierarchy is not None:
+            levels = (f"\nthe hierarchy, reconciled by {', '.join(self.reconcilers or [])} (chosen on the validation "
+                      f"windows; items: the series scored above):\n"
+                      + self.hierarchy.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="n/a"))
         return (f"rolling-origin backtest: {len(self.origins)} origin(s) ({starts}), horizon {self.horizon} {unit}, "
                 f"series by {self.by}; {self.seconds:.1f} s\n{table}{note}\n"
                 f"selected forecast, P10-P90 coverage per step: {steps}\n"
                 f"{BEST_SIMPLE!r} is the simple method with the lowest WAPE on each level, chosen with hindsight; "
-                f"{self.unscored_share:.1%} of test units were sold by series not scored")
+                f"{self.unscored_share:.1%} of test units were sold by series not scored{levels}")
+
+
+OWN_BASELINES = ("naive", "ma4", "ma8", "ma12", "auto_ets")  # each level's own simple forecasts in the hierarchy table
+
+
+def _hierarchy_errors(result: PanelForecast, actual: np.ndarray, scored: np.ndarray,
+                      errors: dict[tuple[str, str], np.ndarray]) -> str:
+    """Add each level's absolute errors and units sold (``errors[(level, forecast)]``: ``[error,
+    units]``) of the reconciled forecasts, every reconciliation method and each level's own
+    forecasts on the test window ``actual`` (``series x horizon``, items ``scored`` only); returns
+    the method chosen."""
+    reconciled, aggregates = reconcile_fit(result)
+    hierarchy = reconciled.hierarchy
+    summing, levels, horizon = hierarchy.matrix, hierarchy.row_levels, actual.shape[1]
+    insample = validation_windows(aggregates, result)
+    own = {name: np.vstack([aggregates.point[name], result.point[name]]) for name in (SELECTED, *OWN_BASELINES)
+           if name in aggregates.point}
+    forecasts = {f"reconciled ({reconciled.method})": reconciled.point,
+                 **{f"reconciled by {method}": reconcile(method, summing, own[SELECTED], *insample)
+                    for method in RECONCILERS},
+                 **{f"own {name}": forecast for name, forecast in own.items()}}
+    keep = np.concatenate([np.ones(len(hierarchy.levels), bool), scored])
+    truth = summing @ actual
+    for name, forecast in forecasts.items():
+        for level in dict.fromkeys(levels):
+            rows = keep & (levels == level)
+            error = np.abs(truth[rows] - forecast[rows, :horizon]).sum()
+            errors[(level, name)] = errors.get((level, name), np.zeros(2)) + [error, truth[rows].sum()]
+    return reconciled.method
+
+
+def _hierarchy_table(errors: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
+    """WAPE per level and forecast, and against the best of the level's own simple forecasts (hindsight)."""
+    table = pd.DataFrame([{"level": level, "forecast": name, "wape": error / units if units else np.nan}
+                          for (level, name), (error, units) in errors.items()])
+    own = table[table.forecast.isin([f"own {name}" for name in OWN_BASELINES])]
+    table["vs_best_own_simple"] = table.wape / table.level.map(own.groupby("level").wape.min())
+    order = {level: k for k, level in enumerate((*AGGREGATES, ITEM))}
+    return table.sort_values(["level", "wape"], key=lambda c: c.map(order) if c.name == "level" else c,
+                             kind="stable").reset_index(drop=True)
 
 
 def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "item", origins: int = 3,
@@ -95,6 +151,8 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     cuts = [last - k * step for k in reversed(range(origins))]
     scores: dict[tuple[str, str], list] = {}  # (level, model) -> [(actual, quantiles, history) per origin]
     covered = []
+    levels: dict[tuple[str, str], np.ndarray] = {}
+    reconcilers = []
     unscored = tested = 0.0
     for cut in progress_bar(cuts, disable=not show_progress, unit="origin", desc="backtest"):
         history = panel.head(cut)
@@ -106,6 +164,8 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
         result = forecast_panel(items.head(cut), n_jobs, spark)
         if by == "item,city_tier":
             result = split_by_tier(result, history)
+        else:
+            reconcilers.append(_hierarchy_errors(result, actual_all, scored, levels))
         if result.horizon < horizon:
             raise ForecastInputError(f"the history before {panel.starts[cut].date()} can calibrate {result.horizon} "
                                      f"periods, fewer than the horizon {horizon}: use a later origin")
@@ -128,4 +188,5 @@ def backtest(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     metrics = metrics.sort_values(["level", "wape"], ascending=[False, True], kind="stable").reset_index(drop=True)
     step_coverage = np.concatenate(covered).mean(axis=0).tolist()
     return Backtest(horizon, freq, by, [panel.starts[c] for c in cuts], metrics, step_coverage,
-                    unscored / tested if tested else 0.0, time.perf_counter() - start_time)
+                    unscored / tested if tested else 0.0, time.perf_counter() - start_time,
+                    _hierarchy_table(levels) if levels else None, reconcilers or None)

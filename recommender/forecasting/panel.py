@@ -43,7 +43,7 @@ class DemandPanel:
     values: np.ndarray  # float64, series x periods
     starts: pd.DatetimeIndex  # period starts
     freq: str  # "W" or "D"
-    series: pd.DataFrame  # one row per series: item_id, [city_tier], merchant_id, category, price, item_code
+    series: pd.DataFrame  # one row per series: item_id, [city_tier], merchant_id, category, region, price, item_code
     current: np.ndarray | None = None  # units per series in the period the data covers in part (None: none)
     current_days: int = 0  # days of the current period the data covers
     remaining_share: float = 0.0  # share of a period's units sold on the current period's days not covered yet
@@ -154,6 +154,7 @@ def demand_panel(dataset: Dataset, freq: str = "W", by: str = "item") -> DemandP
         series["city_tier"] = (keys % 16).astype(np.int8)
     series["merchant_id"] = catalog.merchant_id.astype(TEXT).to_numpy()[codes]
     series["category"] = catalog.category.astype(TEXT).to_numpy()[codes]
+    series["region"] = catalog.region.astype(TEXT).to_numpy()[codes]
     series["price"] = catalog.price.to_numpy()[codes]
     series["item_code"] = codes
     starts = pd.DatetimeIndex((start + np.arange(n_periods) * length).astype("datetime64[D]"))
