@@ -53,7 +53,7 @@ def _add_forecast(parser: argparse.ArgumentParser) -> None:
 def run_forecast(args: argparse.Namespace) -> int:
     """Write the forecast table (and with ``--report`` the merchants' HTML reports)."""
     from recommender.forecasting.calendar_features import PERIOD_DAYS
-    from recommender.forecasting.views import forecast, view
+    from recommender.forecasting.views import forecast, tiers_of, view
     from training.forecast import write_forecast
 
     if args.report:
@@ -66,10 +66,10 @@ def run_forecast(args: argparse.Namespace) -> int:
                             show_progress=not args.quiet)
 
         result = forecast_by(args.by)
-        if args.report:  # the report needs the item fit (by item and by merchant fit items) and the tier fit
+        if args.report:  # the report needs the item fit (by item and by merchant fit items) and its tier split
             tiered = args.by == "item,city_tier"
             items = forecast_by("item") if tiered else view(result.result, "item", args.horizon, args.merchant)
-            tiers = result if tiered else forecast_by("item,city_tier")
+            tiers = result if tiered else tiers_of(items, dataset)
     path = write_forecast(result, args.out)
     print(f"{result.panel.n_series:,} series fitted ({result.result.horizon} periods calibrated), {args.horizon} "
           f"whole periods ahead from {result.starts[0].date()}: forecast written to {path}")

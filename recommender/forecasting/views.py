@@ -186,6 +186,12 @@ def view(result: PanelForecast, by: str, horizon: int, merchant_id: str | None =
     return Forecast(by, result, horizon, merchant_id)
 
 
+def tiers_of(items: Forecast, dataset: Dataset) -> Forecast:
+    """The item x city tier view of an item forecast of ``dataset``: its split by tier shares, no new fit."""
+    tiers = split_by_tier(items.result, demand_panel(dataset, items.panel.freq, "item,city_tier"))
+    return view(tiers, "item,city_tier", items.horizon, items.merchant_id)
+
+
 def forecast(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "item", merchant_id: str | None = None,
              n_jobs: int | None = None, spark=None, show_progress: bool = False) -> Forecast:
     """Forecast the next ``horizon`` periods of every series (or of one merchant's series): the item
@@ -198,7 +204,6 @@ def forecast(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
         _check_merchant(dataset, panel, merchant_id)
     validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, freq, panel.lead)  # a clear error before fitting
     log.info("forecasting %d items (freq %s) over %d periods of history", panel.n_series, freq, panel.n_periods)
-    result = forecast_panel(panel, n_jobs, spark, show_progress)
-    if by == "item,city_tier":
-        result = split_by_tier(result, demand_panel(dataset, freq, by))
-    return view(result, by, horizon, merchant_id)
+    tiered = by == "item,city_tier"
+    fitted = view(forecast_panel(panel, n_jobs, spark, show_progress), "item" if tiered else by, horizon, merchant_id)
+    return tiers_of(fitted, dataset) if tiered else fitted
