@@ -32,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -110,7 +110,7 @@ class TrainResult:
     counts: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     backend: dict = field(default_factory=dict)
-    config: TrainConfig | None = None  # the config as trained: the components the search chose
+    config: TrainConfig = field(kw_only=True)  # the config as trained: the components the search chose
 
 
 class TrainingInput(Protocol):
@@ -193,6 +193,8 @@ def make_hybrid(config: TrainConfig, weights=None,
     """The hybrid named by the config (which names its components); ``make_component(name, params,
     seed)`` builds each part with the config's seed, except those given ``fitted`` (kept as they are
     by ``fit(data, refit=False)``)."""
+    if config.components is None:
+        raise ValueError("the config names no components: the model search chooses them first")
     fitted = fitted or {}
     components = [(name, fitted[name] if name in fitted else make_component(name, params, config.seed))
                   for name, params in config.components.items()]
@@ -258,7 +260,6 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
     ``config`` the config naming the chosen components, and the latest window."""
     source = as_input(dataset)
     windows = validation_windows(source, config)
-    budget = budget_seconds(config, source, len(windows)) if config.searches else None
     sample = VALIDATION_BUYERS // len(windows)  # buyers per window
 
     def relevant_in(validation: Dataset) -> Callable[[TrainingData], tuple[np.ndarray, sp.csr_matrix]]:
@@ -273,7 +274,7 @@ def tune_on_validation(dataset: Dataset | TrainingInput, config: TrainConfig, pr
         progress.set_description("validation: model search")
         search = search_models([window(*pair) for pair in windows],
                                lambda name, params: source.component(name, params, config.seed),
-                               budget_seconds=budget, k=config.k,
+                               budget_seconds=budget_seconds(config, source, len(windows)), k=config.k,
                                weighting=config.weighting, families=config.families,
                                on_trial=lambda trial: progress.set_postfix_str(
                                    f"{trial.family}: {trial.ndcg:.4f}" if trial.status == "ok" else trial.status))
@@ -393,7 +394,7 @@ def fit_audiences(latest: LatestWindow, config: TrainConfig, history: BuyerHisto
     teach it."""
     horizon = config.validation_days
     features, labels, weights = first_time_rows(latest, audience_signals(latest.history, horizon), config.seed)
-    record = {"horizon_days": horizon, "rows": int(len(labels)), "first_purchases": int(labels.sum())}
+    record: dict[str, Any] = {"horizon_days": horizon, "rows": int(len(labels)), "first_purchases": int(labels.sum())}
     components = [name for name, _ in latest.engine.audience_components]
     try:
         first_time = FirstTimeAudience(horizon_days=horizon).fit(features, labels, weights, components)
@@ -512,7 +513,7 @@ def train(dataset: Dataset | TrainingInput, config: TrainConfig | None = None,
               "items_bought": int((engine.item_sales > 0).sum()), "interactions": int(data.confidence.nnz),
               "dropped": source_counts["dropped"]}
     return TrainResult(engine, validation, counts, {key: round(value, 2) for key, value in seconds.items()},
-                       source.describe(), config)
+                       source.describe(), config=config)
 
 
 def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, Path | None],
@@ -531,7 +532,7 @@ def manifest_fields(result: TrainResult, config: TrainConfig, inputs: dict[str, 
     if store is not None:
         data["store"] = store
     return {"data": data,
-            "parameters": (result.config or config).to_dict(), "default_niche": result.engine.default_niche,
+            "parameters": result.config.to_dict(), "default_niche": result.engine.default_niche,
             "example_buyer": result.engine.example_buyer(),
             "validation": result.validation, "timings_seconds": result.seconds, "training_backend": result.backend}
 
