@@ -186,17 +186,10 @@ class Explainer:
         return ids
 
     def _explaining_purchases(self, model, codes: np.ndarray, bought: np.ndarray) -> np.ndarray:
-        """``model.explaining_purchases(codes, bought)``, but for a purchase of the item's own product:
-        those items are explained again from the buyer's purchases of other products."""
-        found = model.explaining_purchases(codes, bought)
-        if self.products is None:
-            return found
-        own = (found >= 0) & (self.products[bought[np.maximum(found, 0)]] == self.products[codes])
-        for row in np.flatnonzero(own).tolist():
-            others = np.flatnonzero(self.products[bought] != self.products[codes[row]])
-            again = model.explaining_purchases(codes[row:row + 1], bought[others])
-            found[row] = others[again[0]] if again[0] >= 0 else -1
-        return found
+        """``model.explaining_purchases(codes, bought)``, never naming a purchase of the item's own
+        product (the item itself or another listing of it)."""
+        own = None if self.products is None else self.products[codes][:, None] == self.products[bought][None, :]
+        return model.explaining_purchases(codes, bought, own)
 
     def texts(self, codes: np.ndarray, bought: np.ndarray, tier: int | None) -> list[str]:
         """The full reasons (with the items' suffixes) of :meth:`reason_ids`, as strings."""

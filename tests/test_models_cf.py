@@ -486,6 +486,12 @@ def test_explaining_purchases_name_a_purchase_of_the_same_group(fitted, data, na
     assert named.mean() >= 0.5
     assert (groups[bought[found[named]]] == groups[wanted[named]]).all()
     assert (fitted[name].explaining_purchases(wanted, bought[:0]) == -1).all()
+    # a pair excluded is never named: the same group's purchases excluded, none of them is
+    same_group = groups[wanted][:, None] == groups[bought][None, :]
+    again = fitted[name].explaining_purchases(wanted, bought, same_group)
+    assert not same_group[np.flatnonzero(again >= 0), again[again >= 0]].any()
+    everything = np.ones((len(wanted), len(bought)), dtype=bool)
+    assert (fitted[name].explaining_purchases(wanted, bought, everything) == -1).all()
 
 
 @pytest.mark.parametrize("model, message", [

@@ -147,9 +147,11 @@ class FactorModel(LinearRecommender):
             vectors[fold] = self._fold_in(history[fold])
         return vectors
 
-    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
-        """The purchase whose factors are closest to each item's (cosine at least MIN_SIMILARITY)."""
-        return closest_by_cosine(self._item_embedding(), items, bought)
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray,
+                             excluded: np.ndarray | None = None) -> np.ndarray:
+        """The purchase whose factors are closest to each item's (cosine at least MIN_SIMILARITY),
+        of the pairs not ``excluded``."""
+        return closest_by_cosine(self._item_embedding(), items, bought, excluded)
 
     def similar_items(self, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` items whose factors have the highest cosine with each item's, itself excluded."""

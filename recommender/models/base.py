@@ -128,10 +128,11 @@ class Recommender(ABC):
         else None (a blend looks among its components)."""
         return self if self.role == role else None
 
-    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray,
+                             excluded: np.ndarray | None = None) -> np.ndarray:
         """For each item code of ``items``, the position in ``bought`` (a buyer's purchased item
         codes) of the purchase that most leads this model to the item, or -1 where none does
-        (int64). The base model names none."""
+        (int64), never a pair ``excluded`` marks (boolean, items x bought). The base model names none."""
         return np.full(len(items), -1, dtype=np.int64)
 
     def with_items(self, catalog: pd.DataFrame, embedding: np.ndarray) -> Recommender:
@@ -221,20 +222,24 @@ class LinearRecommender(Recommender):
     def score_items(self, batch: UserBatch, items: np.ndarray) -> np.ndarray:
         return np.asarray(self.user_vectors(batch) @ self.item_vectors()[items].T, dtype=np.float32)
 
-    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
-        return closest_by_cosine(self.item_vectors(), items, bought)
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray,
+                             excluded: np.ndarray | None = None) -> np.ndarray:
+        return closest_by_cosine(self.item_vectors(), items, bought, excluded)
 
 
-def closest_by_cosine(vectors: np.ndarray, items: np.ndarray, bought: np.ndarray,
+def closest_by_cosine(vectors: np.ndarray, items: np.ndarray, bought: np.ndarray, excluded: np.ndarray | None = None,
                       threshold: float = MIN_SIMILARITY) -> np.ndarray:
     """For each of ``items``, the position in ``bought`` of the purchase whose row of ``vectors`` is
-    closest by cosine, if at least ``threshold``; else -1. One small ``items x bought`` product."""
+    closest by cosine, if at least ``threshold``, among the pairs not ``excluded`` (boolean, items x
+    bought); else -1. One small ``items x bought`` product."""
     items, bought = np.asarray(items, dtype=np.int64), np.asarray(bought, dtype=np.int64)
     out = np.full(len(items), -1, dtype=np.int64)
     if len(items) == 0 or len(bought) == 0 or np.ndim(vectors) != 2 or np.shape(vectors)[1] == 0:
         return out
     similarity = unit_rows(np.asarray(vectors[items], dtype=np.float32)) @ unit_rows(
         np.asarray(vectors[bought], dtype=np.float32)).T
+    if excluded is not None:
+        similarity[excluded] = -np.inf
     best = similarity.argmax(axis=1)
     close = similarity[np.arange(len(items)), best] >= threshold
     out[close] = best[close]

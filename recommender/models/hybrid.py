@@ -163,9 +163,10 @@ class HybridRecommender(Recommender):
         collaborative, content and popularity roles the blend has."""
         return next(model for role in NEIGHBOUR_ROLES if (model := self.component(role)) is not None)
 
-    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray,
+                             excluded: np.ndarray | None = None) -> np.ndarray:
         """The collaborative component's explanations (see :meth:`Recommender.explaining_purchases`)."""
-        return self._explainer().explaining_purchases(items, bought)
+        return self._explainer().explaining_purchases(items, bought, excluded)
 
     def item_vectors(self) -> np.ndarray:
         """The components' item vectors side by side (linear blends only)."""

@@ -203,13 +203,17 @@ class ItemItemRecommender(Recommender):
 
         return similar_from_rows(rows, codes, self.n_items_, k)
 
-    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
-        """The purchase with the largest weight towards each item, where that weight is positive."""
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray,
+                             excluded: np.ndarray | None = None) -> np.ndarray:
+        """The purchase with the largest weight towards each item, where that weight is positive and
+        the pair not ``excluded``."""
         items, bought = np.asarray(items, dtype=np.int64), np.asarray(bought, dtype=np.int64)
         out = np.full(len(items), -1, dtype=np.int64)
         if len(items) == 0 or len(bought) == 0:
             return out
         weights = self.weights_[bought][:, items].toarray()  # bought x items
+        if excluded is not None:
+            weights[excluded.T] = 0.0
         best = weights.argmax(axis=0)
         found = weights[best, np.arange(len(items))] > 0
         out[found] = best[found]

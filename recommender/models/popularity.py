@@ -158,7 +158,8 @@ class PopularityRecommender(LinearRecommender):
         """Per-tier popularity of each item (float32, items x tiers); unknown tier -> global."""
         return self.item_tier_popularity_
 
-    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray) -> np.ndarray:
+    def explaining_purchases(self, items: np.ndarray, bought: np.ndarray,
+                             excluded: np.ndarray | None = None) -> np.ndarray:
         """None: popularity does not follow from a buyer's purchases."""
         return np.full(len(items), -1, dtype=np.int64)
 
