@@ -50,6 +50,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from serving.server import serve
 
     settings = _serve_settings(args)
+    assert settings.model_dir is not None and settings.store is not None  # --model is required; the store defaults
     manifest = read_manifest(settings.model_dir)  # a clear error now rather than in every worker
     _check_forecasts(settings)
     shown = _migrate_store(settings.store.get_secret_value())
@@ -74,7 +75,7 @@ def _serve_settings(args: argparse.Namespace) -> ServingSettings:
 
     settings = ServingSettings(**{name: value for name, value in vars(args).items()
                                   if name in ServingSettings.model_fields and value is not None})
-    model_dir = settings.model_dir.resolve()
+    model_dir = args.model_dir.resolve()  # required: the flag is the setting
     paths = {name: path.resolve() for name in ("forecasts_dir", "merchant_tokens")
              if (path := getattr(settings, name)) is not None}
     store = settings.store or SecretStr(f"sqlite:///{model_dir.parent / 'events.sqlite3'}")
