@@ -104,6 +104,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,7 @@ from recommender.models import FAMILIES, make_model
 from recommender.models.base import Recommender
 from recommender.models.ease import ExactEASE
 from recommender.models.family import Start
+from recommender.models.hybrid import HybridRecommender
 from recommender.progress import progress_bar
 from recommender.rerank import item_groups
 from recommender.splits import new_items, relevance_matrix, temporal_split
@@ -184,13 +186,14 @@ def no_season_row(niche: float) -> str:
     return f"hybrid (default niche {niche:g}, no seasonal weight)"
 
 
-def without_list_rules(engine: RecommendationEngine, niche: float) -> list[tuple[str, dict]]:
+def without_list_rules(engine: RecommendationEngine, niche: float) -> list[tuple[str, dict[str, Any]]]:
     """The rows of the default model without each rule its lists follow (one listing per product, the
     variety cap, the seasonal weight), with the ``recommend`` options that turn it off; none for a rule
     not in force."""
-    rules = [(every_listing_row(niche), {"distinct_products": False}, engine.distinct()),
-             (no_cap_row(niche), {"max_per_group": 0}, engine.max_per_group > 0),
-             (no_season_row(niche), {"season_factor": 0.0}, engine.season_factor > 0)]
+    rules: list[tuple[str, dict[str, Any], bool]] = [
+        (every_listing_row(niche), {"distinct_products": False}, engine.distinct()),
+        (no_cap_row(niche), {"max_per_group": 0}, engine.max_per_group > 0),
+        (no_season_row(niche), {"season_factor": 0.0}, engine.season_factor > 0)]
     return [(name, options) for name, options, on in rules if on]
 
 
@@ -436,13 +439,15 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
         clock = time.perf_counter()
         result = train(train_part, config, show_progress=False)
         engine, chosen = result.engine, result.config
+        hybrid = engine.model
+        assert isinstance(hybrid, HybridRecommender)  # what train fits
         seconds["hybrid_train"] = time.perf_counter() - clock
         # training, features, popularity, plain ALS, EASE (if the catalog allows), RP3beta, the
         # components that are not popularity, the niche curve
         times = dataset.purchases.timestamp
         a_year = (times.max() - times.min()) / pd.Timedelta(days=1) >= MIN_SEASON_DAYS  # the seasonal weights' curve
         progress.total = 6 + a_year + len(without_list_rules(engine, 0.0)) + len(floor_baselines()) + (
-            engine.n_items <= EASE_MAX_ITEMS) + sum(model.role != "popularity" for _, model in engine.model.components)
+            engine.n_items <= EASE_MAX_ITEMS) + sum(model.role != "popularity" for _, model in hybrid.components)
         progress.update()
 
         step("features and test buyers")
@@ -503,7 +508,7 @@ def evaluate(dataset: Dataset, config: TrainConfig | None = None, test_days: flo
                features=binary)
         del binary
 
-        for name, model in engine.model.components:
+        for name, model in hybrid.components:
             if model.role != "popularity":
                 single(f"{name} (hybrid component)", model, None)
 
