@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,8 @@ def recent_ndcg(engine: RecommendationEngine, history: Dataset, recent: Dataset,
     times = recent.purchases.timestamp
     codes, _ = engine.recommend_many(engine.users.encode(buyers.to_numpy()), k,
                                      date=times.min() + (times.max() - times.min()) / 2)
-    recommended_ids = np.where(codes >= 0, np.asarray(engine.items.ids, dtype=object)[np.maximum(codes, 0)], None)
+    recommended_ids = np.asarray(engine.items.ids, dtype=object)[np.maximum(codes, 0)]
+    recommended_ids[codes < 0] = None
     recommended = items.get_indexer(pd.Index(recommended_ids.ravel())).reshape(codes.shape)
     return float(ndcg_at_k(recommended, relevant, k))
 
@@ -132,7 +134,7 @@ def _round(store: EventStore, catalog: Path, models_dir: Path, reload: Callable[
     days = (recent.purchases.timestamp.max() - history.purchases.timestamp.max()) / pd.Timedelta(days=1)
     scores = (f"NDCG@{K} on the {days:.1f} days after {history.purchases.timestamp.max()}: candidate "
               f"{candidate_ndcg:.4f}, serving model {serving.model_version} {serving_ndcg:.4f}")
-    compared = {"candidate_ndcg": candidate_ndcg, "serving_ndcg": serving_ndcg,
+    compared: dict[str, Any] = {"candidate_ndcg": candidate_ndcg, "serving_ndcg": serving_ndcg,
                 "serving_version": serving.model_version}
     if candidate_ndcg < serving_ndcg + margin:
         reason = f"not promoted: {scores} (needs at least the serving model's + {margin:g})"
