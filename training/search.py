@@ -68,6 +68,7 @@ from recommender.features.training_data import TrainingData
 from recommender.metrics import long_tail_share, ndcg_at_k
 from recommender.models import FAMILIES, Family
 from recommender.models.base import Recommender
+from recommender.models.item_item import ItemItemRecommender
 from recommender.ranking import exclude, top_k
 
 log = logging.getLogger(__name__)
@@ -296,24 +297,27 @@ class _Judge:
         was fitted on, and its NDCG of each validation buyer of every window (one array, the
         windows' buyers in turn: the windows are pooled buyer by buyer)."""
         start = time.perf_counter()
-        exponents = FAMILIES[candidate.family].exponents or (None,)
-        per_buyer: list[list[np.ndarray]] = [[] for _ in exponents]  # per exponent, per window
-        tails: list[list[float]] = [[] for _ in exponents]
+        exponents = FAMILIES[candidate.family].exponents
+        betas: tuple[float | None, ...] = exponents or (None,)
+        per_buyer: list[list[np.ndarray]] = [[] for _ in betas]  # per exponent, per window
+        tails: list[list[float]] = [[] for _ in betas]
         fitted = self.fit(candidate)
         for inputs, (model, _) in zip(self.inputs(candidate.weighting), fitted):
-            scales = None if exponents == (None,) else \
-                [model.column_scale(beta) / model.column_scale(float(model.beta)) for beta in exponents]
+            scales = None
+            if exponents:
+                scaled = _with_exponents(model)
+                scales = [scaled.column_scale(beta) / scaled.column_scale(float(scaled.beta)) for beta in exponents]
             for index, recommended in enumerate(self.lists(model, inputs, scales)):
                 per_buyer[index].append(ndcg_at_k(recommended, inputs.relevant, self.k, average=False))
                 tails[index].append(float(long_tail_share(recommended, inputs.item_sales)) if len(recommended) else 0.0)
         weights = np.asarray(self.buyers, dtype=float)
         results = [(float(np.nanmean(np.concatenate(ndcgs))), float(np.average(tail, weights=weights)), beta,
-                    np.concatenate(ndcgs)) for beta, ndcgs, tail in zip(exponents, per_buyer, tails)]
+                    np.concatenate(ndcgs)) for beta, ndcgs, tail in zip(betas, per_buyer, tails)]
         ndcg, tail, beta, pooled = max(results, key=lambda result: result[0])
         params = candidate.param_dict
         if beta is not None:
             params["beta"] = beta
-            fitted = [(model.with_beta(beta), data) for model, data in fitted]
+            fitted = [(_with_exponents(model).with_beta(beta), data) for model, data in fitted]
         trial = Trial(candidate.family, params, candidate.weighting_dict, "ok", ndcg, tail, planned,
                       round(time.perf_counter() - start, 2))
         return trial, fitted, pooled
@@ -350,6 +354,20 @@ def scoring_seconds(family: Family, n_items: int, buyers: int) -> float:
     return SECONDS_PER_SCORED_CELL * buyers * n_items * (1 + rankings)
 
 
+def _with_exponents(model: Recommender) -> ItemItemRecommender:
+    """``model`` as what every family with popularity exponents fits: an item-item model."""
+    if not isinstance(model, ItemItemRecommender):
+        raise TypeError(f"{type(model).__name__} has no popularity exponent")
+    return model
+
+
+def _ndcg(trial: Trial) -> float:
+    """The NDCG of a trial that ran (status "ok")."""
+    if trial.ndcg is None:
+        raise ValueError(f"{trial.family}: {trial.status}, no NDCG")
+    return trial.ndcg
+
+
 def _moves(candidate: Candidate, weighting_fixed: bool) -> Iterator[Candidate]:
     """The refinement moves from ``candidate``, in order: its family's, then the half-life (unless
     the weighting is fixed). The popularity exponent is searched again with every fit."""
@@ -360,7 +378,9 @@ def _moves(candidate: Candidate, weighting_fixed: bool) -> Iterator[Candidate]:
         for moved in move.applied(params, family.default(move.parameter)):
             yield Candidate.of(candidate.family, moved, candidate.weighting_dict)
     half_life = candidate.weighting_dict.get("half_life_days")
-    for change in () if weighting_fixed or half_life is None else HALF_LIFE_MOVES:
+    if weighting_fixed or half_life is None:
+        return
+    for change in HALF_LIFE_MOVES:
         yield Candidate.of(candidate.family, params,
                            {**candidate.weighting_dict, "half_life_days": float(round(half_life * change))})
 
@@ -460,7 +480,7 @@ def search_models(windows: Sequence[Window], make: Callable[[str, dict], Recomme
                          planned_seconds=planned, reason=f"{type(exc).__name__}: {exc}"))
             return None
         seen.add(candidate)
-        scored[candidate] = trial.ndcg
+        scored[candidate] = _ndcg(trial)
         per_buyer_ndcg[id(trial)] = per_buyer
         if not best or trial.ndcg > best[0].ndcg:
             best[:] = [trial, fitted]
@@ -475,9 +495,10 @@ def search_models(windows: Sequence[Window], make: Callable[[str, dict], Recomme
             (weighting_now or weightings[0])
         return Candidate.of(name, dict(start_point.params), InteractionWeighting(**on).to_dict())
 
-    def best_of(name: str) -> Candidate | None:
+    def best_of(name: str) -> Candidate:
+        """The best candidate of family ``name`` (one that was scored)."""
         mine = [(ndcg, candidate) for candidate, ndcg in scored.items() if candidate.family == name]
-        return max(mine, key=lambda pair: pair[0])[1] if mine else None
+        return max(mine, key=lambda pair: pair[0])[1]
 
     def ranked() -> list[str]:
         return sorted({candidate.family for candidate in scored}, key=lambda name: (-scored[best_of(name)], name))
@@ -527,8 +548,7 @@ def search_models(windows: Sequence[Window], make: Callable[[str, dict], Recomme
                          + "\n".join(f"{t.family}: {t.status} ({t.reason})" for t in trials))
     ran = [trial for trial in trials if trial.status == "ok"]
     chosen = niche_friendliest_tie(ran, best[0], per_buyer_ndcg)
-    floor = max((trial for trial in ran if FAMILIES[trial.family].plays("floor")), key=lambda trial: trial.ndcg,
-                default=None)
+    floor = max((trial for trial in ran if FAMILIES[trial.family].plays("floor")), key=_ndcg, default=None)
     # the chosen candidate, unless the last best, is refitted (its popularity exponent included)
     fitted = best[1] if chosen is best[0] else judge.fit(Candidate.of(chosen.family, chosen.params, chosen.weighting))
     return SearchResult(trials, chosen, fitted, budget_seconds, spent, time.perf_counter() - start, k,
