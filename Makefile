@@ -65,8 +65,9 @@ demo: install
 	@user=$$(sed -n 2p $(DEMO_DIR)/users.csv | tr -d '"'); item=$$(sed -n 2p $(DEMO_DIR)/catalog.csv | cut -d, -f1 | tr -d '"'); \
 	echo "  curl -H 'X-API-Key: $(INGEST_KEY)' -H 'Content-Type: application/json' -d '{\"events\": [{\"event_id\": \"demo-1\", \"user_id\": \"'$$user'\", \"item_id\": \"'$$item'\", \"type\": \"purchase\"}]}' http://127.0.0.1:$(PORT)/v1/events"
 	@echo "evaluating every model against the baselines beside the server (log: $(DEMO_DIR)/evaluate.log): the report is $(DEMO_DIR)/report/report.html when the log says it is written"
-	@# the evaluation (a second model search, on a split) runs beside the server, which answers meanwhile; it stops with it
-	$(BIN)/recommender evaluate $(DATA) --report $(DEMO_DIR)/report > $(DEMO_DIR)/evaluate.log 2>&1 & evaluation=$$!; \
+	@# the evaluation (a second model search, on a split) runs beside the server, which answers meanwhile (the
+	@# evaluation at a lower priority: the server starts first); it stops with the server
+	nice -n 10 $(BIN)/recommender evaluate $(DATA) --report $(DEMO_DIR)/report > $(DEMO_DIR)/evaluate.log 2>&1 & evaluation=$$!; \
 	trap 'kill $$evaluation 2>/dev/null' EXIT INT TERM; \
 	RECOMMENDER_INGEST_KEYS=$(INGEST_KEY) RECOMMENDER_ADMIN_KEY=$(ADMIN_KEY) $(BIN)/recommender serve --model $(DEMO_DIR)/model --port $(PORT) \
 		--forecasts $(DEMO_DIR)/forecasts --merchant-tokens $(DEMO_DIR)/merchant_tokens.json
