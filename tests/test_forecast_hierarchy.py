@@ -11,15 +11,19 @@ import pytest
 from recommender.forecasting.hierarchy import (
     RECONCILERS,
     SHARE_WINDOWS,
+    Means,
     choose_reconciler,
     choose_share_window,
     hierarchy_of,
     reconcile,
+    reconcile_fit,
+    reconciled_windows,
     split_by_tier,
     tier_shares,
 )
 from recommender.forecasting.panel import DemandPanel, ForecastInputError
 from recommender.forecasting.selection import SELECTED, PanelForecast, forecast_panel
+from recommender.forecasting.views import view
 
 HORIZON = 8
 PERIODS = 100
@@ -132,15 +136,23 @@ def market(seed: int = 0) -> DemandPanel:
     return DemandPanel(values, pd.date_range("2023-01-02", periods=60, freq="7D"), "W", series)
 
 
-def fit_of(panel: DemandPanel, noise: float, seed: int) -> PanelForecast:
-    """A fit whose validation and final forecasts are what was sold times lognormal noise (0: exact)."""
+def means_of(hierarchy, items: DemandPanel, noise: dict[str, float], seed: int) -> Means:
+    """Mean fits of every row of ``hierarchy`` over ``items`` whose validation and final forecasts
+    are what was sold times lognormal noise: ``noise[method]`` for the items, exact for the totals."""
     rng = np.random.default_rng(seed)
+    values = hierarchy.summing @ items.values
+    n = len(values)
+    every = np.vstack([values, items.values])
     origins = [60 - 2 * HORIZON, 60 - 3 * HORIZON]
-    actual = np.stack([panel.values[:, o:o + HORIZON] for o in origins], axis=1)
-    validation = actual * rng.lognormal(0, noise, size=actual.shape) if noise else actual.copy()
-    point = panel.values[:, -HORIZON:] * (rng.lognormal(0, noise, size=(panel.n_series, HORIZON)) if noise else 1)
-    return PanelForecast(panel, HORIZON, {SELECTED: point}, {}, {SELECTED: validation}, actual, origins,
-                         np.full(panel.n_series, "ma4", dtype=object), validation)
+    actual = np.stack([every[:, o:o + HORIZON] for o in origins], axis=1)
+    validation, point = {}, {}
+    for name, sigma in noise.items():
+        scale = rng.lognormal(0, sigma, size=actual.shape)
+        scale[:n] = 1.0
+        validation[name] = actual * scale
+        point[name] = every[:, -HORIZON:] * np.where(np.arange(len(every))[:, None] < n, 1.0,
+                                                      rng.lognormal(0, sigma, size=(len(every), HORIZON)))
+    return Means(point, validation, actual)
 
 
 def test_the_hierarchy_has_every_total_once():
@@ -173,17 +185,64 @@ def test_every_reconciliation_makes_the_levels_sum(method):
         assert coherent[0].sum() > bottom.sum() - 1e-9 and not np.allclose(bottom, items.values[:, -HORIZON:])
 
 
-def test_the_reconciliation_is_the_validation_winner_among_those_keeping_the_items():
+def test_each_row_takes_the_mean_method_of_least_squared_error_on_the_other_windows():
     items = market()
     hierarchy = hierarchy_of(items)
-    aggregates = fit_of(hierarchy.panel(items), 0.0, 1)  # totals forecast exactly, items with noise
-    fit = fit_of(items, 0.4, 2)
-    chosen, table = choose_reconciler(hierarchy, aggregates, fit)
+    means = means_of(hierarchy, items, {"ma4": 0.05, "naive": 0.6}, 1)
+    n = len(hierarchy.levels)
+    both = [0, 1]
+    assert np.allclose(means.forecast(means.point, both)[n:], means.point["ma4"][n:])  # the items' less noisy method
+    errors = {name: ((means.actual[:, 1] - v[:, 1]) ** 2).sum(axis=1) for name, v in means.validation.items()}
+    chosen_on_1 = np.where(errors["ma4"] <= errors["naive"], 0, 1)
+    expected = np.stack([means.validation["ma4"][:, 0], means.validation["naive"][:, 0]], axis=1)
+    assert np.allclose(means.cross_fitted[:, 0], expected[np.arange(len(expected)), chosen_on_1])
+
+
+def test_the_reconciliation_is_the_validation_winner_over_the_totals():
+    items = market()
+    hierarchy = hierarchy_of(items)
+    means = means_of(hierarchy, items, {"ma4": 0.5}, 2)  # totals forecast exactly, items with noise
+    chosen, table, windows = choose_reconciler(hierarchy, means)
     assert list(table.index) == list(RECONCILERS)
-    summed = hierarchy.summing @ np.hstack([fit.validation[SELECTED][:, k] for k in range(2)])
-    truth = hierarchy.summing @ np.hstack([fit.validation_actual[:, k] for k in range(2)])
+    summed = hierarchy.summing @ means.cross_fitted[len(hierarchy.levels):].reshape(items.n_series, -1)
+    truth = hierarchy.summing @ means.actual[len(hierarchy.levels):].reshape(items.n_series, -1)
     assert table.loc["bottom_up", "total"] == pytest.approx(np.abs(truth[0] - summed[0]).sum() / truth[0].sum())
-    allowed = table[table["item"] <= table.loc["bottom_up", "item"] + 1e-12]
     above = [level for level in table.columns if level != "item"]
-    assert chosen == allowed[above].mean(axis=1).idxmin()
+    assert chosen == table[above].mean(axis=1).idxmin()
     assert chosen != "bottom_up" and table.loc[chosen, "total"] < table.loc["bottom_up", "total"]
+    assert np.allclose(windows, reconciled_windows(chosen, hierarchy.matrix, means))
+
+
+def intermittent_market(periods: int) -> DemandPanel:
+    """40 items of 2 merchants, each selling 0 to 3 units in about a third of the weeks."""
+    rng = np.random.default_rng(5)
+    values = rng.poisson(0.4, size=(40, periods)).astype(float)
+    series = pd.DataFrame({"item_id": [f"i{k}" for k in range(40)], "merchant_id": [f"m{k % 2}" for k in range(40)],
+                           "category": "c", "region": "r", "price": 10.0, "item_code": np.arange(40)})
+    return DemandPanel(values, pd.date_range("2023-01-02", periods=periods, freq="7D"), "W", series)
+
+
+@pytest.mark.slow
+def test_mean_reconciliation_lifts_totals_a_sum_of_item_medians_leaves_low():
+    whole = intermittent_market(90)
+    fit = forecast_panel(whole.head(80))
+    reconciled = reconcile_fit(fit)
+    hierarchy = reconciled.hierarchy
+    n = len(hierarchy.levels)
+    future = hierarchy.summing @ whole.values[:, 80:90]
+    medians = hierarchy.summing @ fit.point[SELECTED][:, :10]
+    assert medians[0].sum() < 0.6 * future[0].sum()  # the planted shortfall: most weeks an item sells nothing
+    assert np.abs(reconciled.point[0, :10] - future[0]).sum() < 0.5 * np.abs(medians[0] - future[0]).sum()
+    assert np.allclose(reconciled.point[:n], hierarchy.summing @ reconciled.point[n:])  # coherent
+    assert (reconciled.point[n:] >= 0).all()
+    assert np.array_equal(reconciled.quantiles[..., 1], reconciled.point[:n])
+    assert (reconciled.quantiles[..., 0] <= reconciled.quantiles[..., 2]).all()
+    totals = reconciled.totals(whole.series.merchant_id.to_numpy())
+    assert list(totals.labels) == ["m0", "m1"]
+    rows = [list(hierarchy.labels).index(label) for label in ("m0", "m1")]
+    assert np.array_equal(totals.quantiles, reconciled.quantiles[rows])
+    table = view(fit, "merchant", 8, reconciled=reconciled).table()
+    assert np.allclose(table.p50.to_numpy().reshape(2, 8), reconciled.point[rows, :8])
+    assert table.model.eq(f"reconciled mean forecasts ({reconciled.method})").all()
+    with pytest.raises(ForecastInputError, match="not totals of the reconciled hierarchy"):
+        reconciled.totals(np.arange(40) % 3)

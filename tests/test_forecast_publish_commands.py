@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from recommender import progress
 from recommender.cli import main
+from recommender.forecasting.hierarchy import RECONCILERS
 from recommender.forecasting.published import ForecastDirectoryError, PublishedForecasts
 from recommender.forecasting.spec import EXPLAINED
 from recommender.forecasting.views import forecast
@@ -30,6 +31,13 @@ def test_publish_writes_every_level_and_the_merchants_history(published_forecast
     assert manifest["merchants"]["M3"] == {"catalog_items": 1, "items_sold": 0, "units": 0.0,
                                            "first_sale_period": None, "last_sale_period": None}
     assert manifest["merchants"]["M1"]["items_sold"] == 2 and manifest["merchants"]["M1"]["units"] > 0
+    totals = manifest["totals"]  # the merchant totals are the reconciled hierarchy's, the validation winner's
+    assert totals["coherent"] is True and set(totals["validation_wape"]) == set(RECONCILERS)
+    scores = {method: [wape for level, wape in row.items() if level != "item"]
+              for method, row in totals["validation_wape"].items()}
+    assert totals["method"] == min(scores, key=lambda method: sum(scores[method]) / len(scores[method]))
+    merchants = pd.read_parquet(published_forecasts / "merchant.parquet")
+    assert merchants.model.eq(f"reconciled mean forecasts ({totals['method']})").all()
     items = pd.read_parquet(published_forecasts / "item.parquet")
     assert list(items.columns) == ["merchant_id", "item_id", "period_start", "p10", "p50", "p90", *EXPLAINED]
     assert set(items.merchant_id) == {"M1", "M2"} and len(items) == 5 * PUBLISHED_HORIZON
@@ -115,9 +123,9 @@ def test_serve_refuses_a_bad_forecast_directory_before_starting(small_model, tmp
 @pytest.mark.slow
 def test_published_tables_are_the_forecast_commands_numbers(published_forecasts, forecast_market):
     dataset = load_dataset(*forecast_market)
-    result = forecast(dataset, PUBLISHED_HORIZON, "W", "item")
-    for file, table, keys in (("item.parquet", result.series_table(), ["item_id"]),
-                              ("merchant.parquet", result.totals_table("merchant_id"), ["merchant_id"])):
+    items, merchants = (forecast(dataset, PUBLISHED_HORIZON, "W", by) for by in ("item", "merchant"))
+    for file, table, keys in (("item.parquet", items.series_table(), ["item_id"]),
+                              ("merchant.parquet", merchants.table(), ["merchant_id"])):
         published = pd.read_parquet(published_forecasts / file)
         merged = published.merge(table, on=[*keys, "period_start"], suffixes=("", "_direct"))
         assert len(merged) == len(published) == len(table)

@@ -358,8 +358,10 @@ def index_page(merchants: list[MerchantDemand]) -> str:
 
 def _totals(forecast: Forecast, groups: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per group label: (history of units over all periods, forecast quantiles ``horizon x 3``), the
-    totals of the view's fit (:func:`~recommender.forecasting.selection.aggregate`)."""
-    labels, quantiles, history = aggregate(forecast.result, groups)
+    view's reconciled totals when it has them (as published), else the totals of its fit
+    (:func:`~recommender.forecasting.selection.aggregate`)."""
+    labels, quantiles, history = (aggregate(forecast.result, groups) if forecast.reconciled is None
+                                  else forecast.reconciled.totals(groups))
     whole = slice(forecast.lead, forecast.lead + forecast.horizon)  # the whole periods after the data
     return {label: (history[k], quantiles[k, whole]) for k, label in enumerate(labels)}
 

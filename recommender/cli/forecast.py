@@ -52,7 +52,10 @@ def _add_forecast(parser: argparse.ArgumentParser) -> None:
 @commands.command("forecast", "demand forecast per item (x city tier) or merchant, P10/P50/P90", _add_forecast)
 def run_forecast(args: argparse.Namespace) -> int:
     """Write the forecast table (and with ``--report`` the merchants' HTML reports)."""
+    from dataclasses import replace
+
     from recommender.forecasting.calendar_features import PERIOD_DAYS
+    from recommender.forecasting.hierarchy import reconcile_fit
     from recommender.forecasting.views import forecast, tiers_of, view
     from training.forecast import write_forecast
 
@@ -69,6 +72,8 @@ def run_forecast(args: argparse.Namespace) -> int:
         if args.report:  # the report needs the item fit (by item and by merchant fit items) and its tier split
             tiered = args.by == "item,city_tier"
             items = forecast_by("item") if tiered else view(result.result, "item", args.horizon, args.merchant)
+            # the report's merchant totals are the published ones: the reconciled hierarchy's
+            items = replace(items, reconciled=result.reconciled or reconcile_fit(items.result))
             tiers = result if tiered else tiers_of(items, dataset)
     path = write_forecast(result, args.out)
     print(f"{result.panel.n_series:,} series fitted ({result.result.horizon} periods calibrated), {args.horizon} "

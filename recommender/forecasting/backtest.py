@@ -32,7 +32,6 @@ from recommender.forecasting.hierarchy import (
     reconcile,
     reconcile_fit,
     split_by_tier,
-    validation_windows,
 )
 from recommender.forecasting.methods import SIMPLE
 from recommender.forecasting.panel import ForecastInputError, demand_panel, group_sums
@@ -73,8 +72,9 @@ class Backtest:
         steps = " ".join(f"{c:.2f}" for c in self.step_coverage)
         levels = ""
         if self.hierarchy is not None:
-            levels = (f"\nthe hierarchy, reconciled by {', '.join(self.reconcilers or [])} (chosen on the validation "
-                      f"windows; items: the series scored above):\n"
+            levels = (f"\nthe hierarchy: mean forecasts reconciled by {', '.join(self.reconcilers or [])} (chosen on "
+                      f"the validation windows; items: the series scored above, their published forecast is "
+                      f"{ITEMS_P50!r}):\n"
                       + self.hierarchy.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="n/a"))
         return (f"rolling-origin backtest: {len(self.origins)} origin(s) ({starts}), horizon {self.horizon} {unit}, "
                 f"series by {self.by}; {self.seconds:.1f} s\n{table}{note}\n"
@@ -84,24 +84,23 @@ class Backtest:
 
 
 OWN_BASELINES = ("naive", "ma4", "ma8", "ma12", "auto_ets")  # each level's own simple forecasts in the hierarchy table
+ITEMS_P50 = "sums of the items' P50s"  # the published items' forecasts and the totals a sum of medians makes
 
 
 def _hierarchy_errors(result: PanelForecast, actual: np.ndarray, scored: np.ndarray,
                       errors: dict[tuple[str, str], np.ndarray]) -> str:
     """Add each level's absolute errors and units sold (``errors[(level, forecast)]``: ``[error,
-    units]``) of the reconciled forecasts, every reconciliation method and each level's own
-    forecasts on the test window ``actual`` (``series x horizon``, items ``scored`` only); returns
-    the method chosen."""
-    reconciled, aggregates = reconcile_fit(result)
-    hierarchy = reconciled.hierarchy
+    units]``) of the reconciled mean forecasts, every reconciliation method, the sums of the items'
+    P50s and each level's own forecasts on the test window ``actual`` (``series x horizon``, items
+    ``scored`` only); returns the method chosen."""
+    reconciled = reconcile_fit(result)
+    hierarchy, means = reconciled.hierarchy, reconciled.means
     summing, levels, horizon = hierarchy.matrix, hierarchy.row_levels, actual.shape[1]
-    insample = validation_windows(aggregates, result)
-    own = {name: np.vstack([aggregates.point[name], result.point[name]]) for name in (SELECTED, *OWN_BASELINES)
-           if name in aggregates.point}
+    final = means.final()
     forecasts = {f"reconciled ({reconciled.method})": reconciled.point,
-                 **{f"reconciled by {method}": reconcile(method, summing, own[SELECTED], *insample)
-                    for method in RECONCILERS},
-                 **{f"own {name}": forecast for name, forecast in own.items()}}
+                 **{f"reconciled by {method}": reconcile(method, summing, *final) for method in RECONCILERS},
+                 ITEMS_P50: summing @ result.point[SELECTED],
+                 **{f"own {name}": means.point[name] for name in OWN_BASELINES if name in means.point}}
     keep = np.concatenate([np.ones(len(hierarchy.levels), bool), scored])
     truth = summing @ actual
     for name, forecast in forecasts.items():

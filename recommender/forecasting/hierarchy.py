@@ -11,29 +11,36 @@ fit (each window split by the shares at its own origin, scored against what each
 and the tiers' bands are calibrated on those same split validation forecasts, per horizon step
 (:func:`~recommender.forecasting.selection.banded`).
 
-**Reconciliation** (:func:`reconcile_fit`): the whole market, each region, each category and each
-merchant (:data:`AGGREGATES`; a group holding the same items as a higher one, such as UCI's one
-merchant, is the higher one) are fitted on their own summed series, as items are
-(:func:`~recommender.forecasting.selection.forecast_panel`), and Nixtla's ``hierarchicalforecast``
-makes the items and these totals coherent (:data:`RECONCILERS`: bottom-up, MinTrace with OLS,
-structural, variance and shrunk-covariance weights; the items' reconciled P50s are floored at 0
-and every total is their sum). The method is chosen per data set on the validation windows, each
-window reconciled with the errors of the other as MinTrace's residuals: among the methods whose
-items err no more than bottom-up's (the items' own forecasts), the one with the lowest mean WAPE
-over the aggregate levels (:func:`choose_reconciler`).
+**Reconciliation** (:func:`reconcile_fit`) of **mean** forecasts: the whole market, each region,
+each category and each merchant (:data:`AGGREGATES`; a group holding the same items as a higher
+one, such as UCI's one merchant, is the higher one) and every item get a mean forecast: each row
+takes the method of :data:`MEANS` (statsforecast's simple methods, fitted to the aggregates' own
+summed series at the item fit's validation origins) with the least squared error on the
+validation windows (:class:`Means`). Means are additive where medians are not: a sum of item
+medians is low when items sell nothing in most weeks. Nixtla's ``hierarchicalforecast`` makes
+them coherent (:data:`RECONCILERS`: bottom-up, MinTrace with OLS, structural, variance and
+shrunk-covariance weights; items floored at 0, every total their sum). The method is chosen per
+data set on the validation windows, each window's means chosen and MinTrace's residuals taken on
+the other window: the lowest mean WAPE over the aggregate levels (:func:`choose_reconciler`). The
+totals' P10/P90 come from the chosen method's reconciled validation errors
+(:func:`~recommender.forecasting.selection.banded`). Merchant totals are published from it; the
+items keep their selected P50s (medians: what absolute error, hence WAPE, rewards), which do not
+sum to the totals.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from hierarchicalforecast.methods import BottomUp, MinTrace
 
+from recommender.forecasting.methods import SIMPLE, simple_forecasts
 from recommender.forecasting.metrics import wape
 from recommender.forecasting.panel import DemandPanel, ForecastInputError
-from recommender.forecasting.selection import SELECTED, PanelForecast, banded, forecast_panel
+from recommender.forecasting.selection import SELECTED, PanelForecast, Totals, banded
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,7 @@ SHARE_WINDOWS = (13, 26, 52, None)  # periods of history the tier shares are mea
 AGGREGATES = ("total", "region", "category", "merchant_id")  # the levels above items, highest first
 ITEM = "item"
 RECONCILERS = ("bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink")  # hierarchicalforecast's methods
+MEANS = SIMPLE  # the candidates that forecast a mean (the global model forecasts the median)
 
 
 def item_rows(items: DemandPanel, tiers: DemandPanel) -> np.ndarray:
@@ -158,20 +166,67 @@ def reconcile(method: str, summing: np.ndarray, base: np.ndarray, actual: np.nda
     return summing @ np.maximum(mean[-summing.shape[1]:], 0.0)
 
 
-def _stacked(aggregates: PanelForecast, items: PanelForecast, part: str, window: int) -> np.ndarray:
-    """Rows of every level (aggregates, then items) of the selected validation forecast (``part``
-    "validation") or of what was sold then ("actual"), validation window ``window``."""
-    if part == "actual":
-        return np.vstack([aggregates.validation_actual[:, window], items.validation_actual[:, window]])
-    return np.vstack([aggregates.validation[SELECTED][:, window], items.validation[SELECTED][:, window]])
+@dataclass
+class Means:
+    """The mean forecasts of every row of a hierarchy (aggregates, then items): each of
+    :data:`MEANS`' ``point`` forecasts (rows x horizon), its ``validation`` forecasts and what was
+    sold then (``actual``; rows x windows x horizon)."""
+
+    point: dict[str, np.ndarray]
+    validation: dict[str, np.ndarray]
+    actual: np.ndarray
+
+    def forecast(self, forecasts: dict[str, np.ndarray], windows: list[int]) -> np.ndarray:
+        """Each row's forecast in ``forecasts`` by the method of least squared error on ``windows``
+        (the error a mean minimises)."""
+        names = list(self.validation)
+        errors = np.stack([((self.actual[:, windows] - self.validation[name][:, windows]) ** 2).sum(axis=(1, 2))
+                           for name in names], axis=1)
+        return np.stack([forecasts[name] for name in names], axis=1)[np.arange(len(errors)), errors.argmin(axis=1)]
+
+    @cached_property
+    def cross_fitted(self) -> np.ndarray:
+        """Each validation window's mean forecast by the methods chosen on the other windows
+        (rows x windows x horizon)."""
+        windows = self.actual.shape[1]
+        return np.stack([self.forecast({name: v[:, k] for name, v in self.validation.items()},
+                                       [j for j in range(windows) if j != k] or [k]) for k in range(windows)], axis=1)
+
+    def final(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The base forecast (each row's method chosen on every window) and MinTrace's residuals:
+        what was sold and the cross-fitted forecasts on all the windows (rows x windows * horizon)."""
+        return (self.forecast(self.point, list(range(self.actual.shape[1]))), _flat(self.actual),
+                _flat(self.cross_fitted))
 
 
-def validation_windows(aggregates: PanelForecast, items: PanelForecast) -> tuple[np.ndarray, np.ndarray]:
-    """What every row (aggregates, then items) sold and was forecast on all the validation windows,
-    side by side (``rows x windows * horizon``): MinTrace's residuals for the final reconciliation."""
-    windows = range(items.validation_actual.shape[1])
-    return (np.hstack([_stacked(aggregates, items, "actual", k) for k in windows]),
-            np.hstack([_stacked(aggregates, items, "validation", k) for k in windows]))
+def mean_fits(hierarchy: Hierarchy, items: PanelForecast) -> Means:
+    """:data:`MEANS` fitted to the aggregates' own series at the item fit's validation origins and
+    at its end, stacked above the items' forecasts by the same methods."""
+    panel = hierarchy.panel(items.panel)
+    fits = [simple_forecasts(panel.truncated(cut), items.horizon)
+            for cut in (*items.validation_origins, panel.n_periods)]
+    names = [name for name in MEANS if name in items.validation and all(name in fit for fit in fits)]
+    actual = np.stack([panel.values[:, origin:origin + items.horizon] for origin in items.validation_origins], axis=1)
+    return Means({name: np.vstack([fits[-1][name], items.point[name]]) for name in names},
+                 {name: np.vstack([np.stack([fit[name] for fit in fits[:-1]], axis=1), items.validation[name]])
+                  for name in names},
+                 np.vstack([actual, items.validation_actual]))
+
+
+def _flat(windows: np.ndarray) -> np.ndarray:
+    """rows x windows x horizon -> rows x (windows * horizon), window after window."""
+    return windows.reshape(len(windows), -1)
+
+
+def reconciled_windows(method: str, summing: np.ndarray, means: Means) -> np.ndarray:
+    """Each validation window's cross-fitted mean forecasts reconciled by ``method``, MinTrace's
+    residuals taken from the other windows (rows x windows x horizon)."""
+    base, windows = means.cross_fitted, means.actual.shape[1]
+    parts = []
+    for k in range(windows):
+        others = [j for j in range(windows) if j != k] or [k]
+        parts.append(reconcile(method, summing, base[:, k], _flat(means.actual[:, others]), _flat(base[:, others])))
+    return np.stack(parts, axis=1)
 
 
 def level_wapes(levels: np.ndarray, actual: np.ndarray, forecast: np.ndarray) -> dict[str, float]:
@@ -179,48 +234,56 @@ def level_wapes(levels: np.ndarray, actual: np.ndarray, forecast: np.ndarray) ->
     return {level: wape(actual[levels == level], forecast[levels == level]) for level in dict.fromkeys(levels)}
 
 
-def choose_reconciler(hierarchy: Hierarchy, aggregates: PanelForecast, items: PanelForecast
-                      ) -> tuple[str, pd.DataFrame]:
-    """The method of :data:`RECONCILERS` chosen on the validation windows (see the module docstring)
-    and every method's validation WAPE per level (methods x levels)."""
+def choose_reconciler(hierarchy: Hierarchy, means: Means) -> tuple[str, pd.DataFrame, np.ndarray]:
+    """The method of :data:`RECONCILERS` whose reconciled validation forecasts have the lowest mean
+    WAPE over the aggregate levels, every method's validation WAPE per level (methods x levels; the
+    items' column is their reconciled means') and the chosen method's validation forecasts."""
     summing, levels = hierarchy.matrix, hierarchy.row_levels
-    windows = items.validation_actual.shape[1]
-    table = {}
-    for method in RECONCILERS:
-        actual, forecast = [], []
-        for k in range(windows):
-            others = [j for j in range(windows) if j != k] or [k]
-            forecast.append(reconcile(method, summing, _stacked(aggregates, items, "validation", k),
-                                      np.hstack([_stacked(aggregates, items, "actual", j) for j in others]),
-                                      np.hstack([_stacked(aggregates, items, "validation", j) for j in others])))
-            actual.append(_stacked(aggregates, items, "actual", k))
-        table[method] = level_wapes(levels, np.hstack(actual), np.hstack(forecast))
-    scores = pd.DataFrame(table).T
+    windows = {method: reconciled_windows(method, summing, means) for method in RECONCILERS}
+    scores = pd.DataFrame({method: level_wapes(levels, _flat(means.actual), _flat(forecast))
+                           for method, forecast in windows.items()}).T
     above = [level for level in scores.columns if level != ITEM]
-    allowed = scores[scores[ITEM] <= scores.loc["bottom_up", ITEM] + 1e-12]
-    return str(allowed[above].mean(axis=1).idxmin()), scores
+    method = str(scores[above].mean(axis=1).idxmin())
+    return method, scores, windows[method]
 
 
 @dataclass
 class Reconciled:
-    """Coherent P50s of every level: ``point`` (rows of :attr:`Hierarchy.matrix` x horizon), the
-    ``method`` chosen and the validation WAPE per method and level (``validation``)."""
+    """Coherent mean forecasts of every level: ``point`` (rows of :attr:`Hierarchy.matrix` x
+    horizon), the aggregates' P10/P50/P90 (``quantiles``, aggregates x horizon x 3) and units sold
+    per period (``history``), the ``method`` chosen, the validation WAPE per method and level
+    (``validation``) and the mean fits it reconciled (``means``)."""
 
     hierarchy: Hierarchy
     method: str
     point: np.ndarray
+    quantiles: np.ndarray
+    history: np.ndarray
     validation: pd.DataFrame
+    means: Means
+
+    def totals(self, groups: np.ndarray) -> Totals:
+        """The reconciled totals over ``groups`` (one label per item, each group a total of the hierarchy)."""
+        labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+        rows = {members.tobytes(): k for k, members in enumerate(self.hierarchy.summing > 0)}
+        keys = [(inverse == g).tobytes() for g in range(len(labels))]
+        if any(key not in rows for key in keys):
+            raise ForecastInputError("these groups are not totals of the reconciled hierarchy")
+        found = [rows[key] for key in keys]
+        return Totals(labels, self.quantiles[found], self.history[found])
 
 
-def reconcile_fit(items: PanelForecast, show_progress: bool = False) -> tuple[Reconciled, PanelForecast]:
-    """Fit the aggregates of ``items``' panel on their own series and reconcile them with the items
-    (the method chosen on the validation windows); returns the coherent forecasts and the
-    aggregates' own fit."""
+def reconcile_fit(items: PanelForecast) -> Reconciled:
+    """The items' and :data:`AGGREGATES`' mean forecasts (:func:`mean_fits`) made coherent by the
+    method chosen on the validation windows, the aggregates banded on the reconciled validation
+    errors; see the module docstring."""
     hierarchy = hierarchy_of(items.panel)
-    aggregates = forecast_panel(hierarchy.panel(items.panel), show_progress=show_progress)
-    method, validation = choose_reconciler(hierarchy, aggregates, items)
-    point = reconcile(method, hierarchy.matrix, np.vstack([aggregates.point[SELECTED], items.point[SELECTED]]),
-                      *validation_windows(aggregates, items))
-    log.info("reconciliation of %d totals and %d items: %s (validation WAPE per level: %s)", len(hierarchy.levels),
-             items.panel.n_series, method, validation.loc[method].round(3).to_dict())
-    return Reconciled(hierarchy, method, point, validation), aggregates
+    means = mean_fits(hierarchy, items)
+    method, validation, windows = choose_reconciler(hierarchy, means)
+    point = reconcile(method, hierarchy.matrix, *means.final())
+    n = len(hierarchy.levels)
+    panel = hierarchy.panel(items.panel)
+    quantiles = banded(panel, items.validation_origins, point[:n], windows[:n], means.actual[:n])
+    log.info("reconciliation of the mean forecasts of %d totals and %d items: %s (validation WAPE per level: %s)",
+             n, items.panel.n_series, method, validation.loc[method].round(3).to_dict())
+    return Reconciled(hierarchy, method, point, quantiles, panel.values, validation, means)

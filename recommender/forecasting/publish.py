@@ -1,7 +1,8 @@
 """Publishing forecasts for the serving API: ``recommender forecast-publish`` fits the whole catalog's
 items once (:func:`~recommender.forecasting.selection.forecast_panel`; items x city tiers are split
-from that fit by :func:`~recommender.forecasting.hierarchy.split_by_tier`, merchant totals are its
-totals, exactly as ``recommender forecast --by item,city_tier`` and ``--by merchant``) and
+from that fit by :func:`~recommender.forecasting.hierarchy.split_by_tier`, merchant totals are the
+reconciled hierarchy's, :func:`~recommender.forecasting.hierarchy.reconcile_fit`, exactly as
+``recommender forecast --by item,city_tier`` and ``--by merchant``) and
 writes the forecast directory :mod:`~recommender.forecasting.published` describes and reads: the
 whole periods after the data's last day, and, when the data stops inside a period, that current
 period as sales so far plus the forecast of its remaining days.
@@ -23,7 +24,7 @@ from recommender.atomic import atomic_directory
 from recommender.columns import TEXT
 from recommender.forecasting.calendar_features import PERIOD_DAYS
 from recommender.forecasting.calibration import validation_origins
-from recommender.forecasting.hierarchy import split_by_tier
+from recommender.forecasting.hierarchy import reconcile_fit, split_by_tier
 from recommender.forecasting.panel import demand_panel
 from recommender.forecasting.published import CURRENT_FILES, FILES, FORMAT_VERSION, SALES_FILE
 from recommender.forecasting.selection import VALIDATION_WINDOWS, forecast_panel
@@ -76,14 +77,17 @@ def publish_forecasts(dataset: Dataset, out: str | os.PathLike, horizon: int | N
         fitted = {"item": forecast_panel(panels["item"], show_progress=show_progress)}
         stage(f"splitting them into {panels['item,city_tier'].n_series:,} item x city tier series")
         fitted["item,city_tier"] = split_by_tier(fitted["item"], panels["item,city_tier"])
+        stage("reconciling the merchants', categories', regions' and the market's totals with the items")
+        reconciled = reconcile_fit(fitted["item"])
         stage("writing")
-        manifest = _write(dataset, out, fitted, panels, horizon, freq, sources, start)
+        manifest = _write(dataset, out, fitted, reconciled, panels, horizon, freq, sources, start)
     return manifest
 
 
-def _write(dataset, out, fitted, panels, horizon, freq, sources, start) -> dict:
+def _write(dataset, out, fitted, reconciled, panels, horizon, freq, sources, start) -> dict:
     horizon = horizon or fitted["item"].horizon - panels["item"].lead
-    by_level = {level: view(fitted["item" if level == "merchant" else level], level, horizon) for level in FILES}
+    by_level = {level: view(fitted["item" if level == "merchant" else level], level, horizon,
+                            reconciled=reconciled if level == "merchant" else None) for level in FILES}
     tables = {level: forecast.table() for level, forecast in by_level.items()}
     current = {level: forecast.current_table() for level, forecast in by_level.items()}
     items = by_level["item"]
@@ -100,6 +104,13 @@ def _write(dataset, out, fitted, panels, horizon, freq, sources, start) -> dict:
         "current_period": None,
         "forecast_seconds": round(seconds, 1),
         "levels": {},
+        "totals": {"method": reconciled.method, "coherent": True,
+                   "what": "merchant totals: the items' mean forecasts and every total's own made coherent by "
+                           "hierarchicalforecast (each total is the sum of its items' reconciled means, p10/p90 "
+                           "from the reconciled validation errors); the item rows' p50 are medians, which do not "
+                           "sum to the totals",
+                   "validation_wape": {method: {level: round(float(v), 4) for level, v in row.items()}
+                                       for method, row in reconciled.validation.iterrows()}},
         "merchants": _merchant_history(dataset, items.result.panel),
     }
     with atomic_directory(out) as tmp:

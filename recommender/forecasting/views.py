@@ -2,10 +2,11 @@
 
 :func:`forecast` fits the whole catalog's item panel once
 (:func:`~recommender.forecasting.selection.forecast_panel`; item x city tier series are split from
-that fit) and returns a :class:`Forecast`; a merchant's view, a shorter horizon or a merchant
-total is a slice or a sum of that fit, never a fit of its own, so ``recommender forecast`` of the catalog, of
-one merchant, the published forecasts the API serves and the merchant report agree on every item
-and week.
+that fit) and returns a :class:`Forecast`; a merchant's view or a shorter horizon is a slice of
+that fit, never a fit of its own, and a merchant's total is the reconciled hierarchy's
+(:func:`~recommender.forecasting.hierarchy.reconcile_fit`, the same in every view), so
+``recommender forecast`` of the catalog, of one merchant, the published forecasts the API serves
+and the merchant report agree on every item and week.
 
 Series rows say why, for a merchant reading them
 (:data:`~recommender.forecasting.spec.EXPLAINED`): ``model``, the method selected for the series;
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from recommender.forecasting.calibration import validation_origins
-from recommender.forecasting.hierarchy import split_by_tier
+from recommender.forecasting.hierarchy import Reconciled, reconcile_fit, split_by_tier
 from recommender.forecasting.panel import RECENT, DemandPanel, ForecastInputError, demand_panel, group_sums
 from recommender.forecasting.selection import SELECTED, VALIDATION_WINDOWS, PanelForecast, aggregate, forecast_panel
 from recommender.forecasting.spec import QUANTILE_COLUMNS, RISING, check_request
@@ -62,6 +63,7 @@ class Forecast:
     result: PanelForecast
     horizon: int
     merchant_id: str | None = None
+    reconciled: Reconciled | None = None  # the coherent totals merchant rows take (hierarchy.reconcile_fit)
 
     @property
     def panel(self) -> DemandPanel:
@@ -123,13 +125,16 @@ class Forecast:
                                                           str]:
         """Keys, quantiles, history, current sales and model of the totals per ``key`` in this view."""
         groups = self.panel.series[key].to_numpy()
-        labels, quantiles, history = aggregate(self.result, groups, name)
+        reconciled = self.reconciled if key == "merchant_id" and name == SELECTED else None
+        labels, quantiles, history = (aggregate(self.result, groups, name) if reconciled is None
+                                      else reconciled.totals(groups))
         mine = self._rows(labels) if key == "merchant_id" else np.ones(len(labels), bool)
         current = None
         if self.panel.current is not None:
             current = group_sums(self.panel.current, np.unique(groups, return_inverse=True)[1], len(labels))[mine]
-        return (pd.DataFrame({key: labels[mine]}), quantiles[mine], history[mine], current,
-                f"total of the {name} forecasts")
+        model = (f"total of the {name} forecasts" if reconciled is None
+                 else f"reconciled mean forecasts ({reconciled.method})")
+        return pd.DataFrame({key: labels[mine]}), quantiles[mine], history[mine], current, model
 
     def series_table(self, name: str = SELECTED) -> pd.DataFrame:
         """One row per series and whole period: the series' columns, period_start, p10, p50, p90 and
@@ -175,15 +180,16 @@ def _check_merchant(dataset: Dataset, panel: DemandPanel, merchant_id: str) -> N
                                         f"cancellations excluded): nothing to forecast from")
 
 
-def view(result: PanelForecast, by: str, horizon: int, merchant_id: str | None = None) -> Forecast:
+def view(result: PanelForecast, by: str, horizon: int, merchant_id: str | None = None,
+         reconciled: Reconciled | None = None) -> Forecast:
     """The ``horizon``-period view of a fitted forecast (an error when the history could not
-    calibrate that many periods)."""
+    calibrate that many periods); merchant totals from ``reconciled`` when given."""
     if horizon > result.horizon - result.panel.lead:
         unit = "weeks" if result.panel.freq == "W" else "days"
         raise ForecastInputError(f"horizon {horizon} is longer than this history can calibrate: at most "
                                  f"{result.horizon - result.panel.lead} {unit} from {result.panel.n_periods} {unit} "
                                  f"of history")
-    return Forecast(by, result, horizon, merchant_id)
+    return Forecast(by, result, horizon, merchant_id, reconciled)
 
 
 def tiers_of(items: Forecast, dataset: Dataset) -> Forecast:
@@ -205,5 +211,7 @@ def forecast(dataset: Dataset, horizon: int = 12, freq: str = "W", by: str = "it
     validation_origins(panel.n_periods, horizon, VALIDATION_WINDOWS, freq, panel.lead)  # a clear error before fitting
     log.info("forecasting %d items (freq %s) over %d periods of history", panel.n_series, freq, panel.n_periods)
     tiered = by == "item,city_tier"
-    fitted = view(forecast_panel(panel, n_jobs, spark, show_progress), "item" if tiered else by, horizon, merchant_id)
+    result = forecast_panel(panel, n_jobs, spark, show_progress)
+    reconciled = reconcile_fit(result) if by == "merchant" else None
+    fitted = view(result, "item" if tiered else by, horizon, merchant_id, reconciled)
     return tiers_of(fitted, dataset) if tiered else fitted
