@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommender.forecasting.backtest import backtest
 from recommender.forecasting.hierarchy import (
     RECONCILERS,
     SHARE_WINDOWS,
@@ -21,9 +22,10 @@ from recommender.forecasting.hierarchy import (
     split_by_tier,
     tier_shares,
 )
-from recommender.forecasting.panel import DemandPanel, ForecastInputError
+from recommender.forecasting.panel import DemandPanel, ForecastInputError, demand_panel
 from recommender.forecasting.selection import SELECTED, PanelForecast, forecast_panel
 from recommender.forecasting.views import view
+from recommender.loaders import load_dataset
 
 HORIZON = 8
 PERIODS = 100
@@ -246,3 +248,21 @@ def test_mean_reconciliation_lifts_totals_a_sum_of_item_medians_leaves_low():
     assert table.model.eq(f"reconciled mean forecasts ({reconciled.method})").all()
     with pytest.raises(ForecastInputError, match="not totals of the reconciled hierarchy"):
         reconciled.totals(np.arange(40) % 3)
+
+
+@pytest.mark.slow
+def test_the_backtest_scores_the_published_totals_and_their_bands(forecast_market):
+    dataset = load_dataset(*forecast_market)
+    result = backtest(dataset, horizon=4, origins=1)
+    table = result.hierarchy
+    chosen = f"reconciled ({result.reconcilers[0]})"
+    items = demand_panel(dataset, "W", "item")
+    cut = items.n_periods - 4
+    reconciled = reconcile_fit(forecast_panel(items.head(cut)))  # the same fit the backtest made at its origin
+    truth = reconciled.hierarchy.summing[0] @ items.values[items.values[:, :cut].sum(axis=1) > 0, cut:]
+    row = table[(table.level == "total") & (table.forecast == chosen)].iloc[0]
+    assert row.wape == pytest.approx(np.abs(truth - reconciled.point[0, :4]).sum() / truth.sum())
+    band = reconciled.quantiles[0, :4]
+    assert row.coverage_p10_p90 == pytest.approx(np.mean((truth >= band[:, 0]) & (truth <= band[:, 2])))
+    assert table[table.forecast != chosen].coverage_p10_p90.isna().all()
+    assert table[table.forecast == chosen].set_index("level").coverage_p10_p90.drop("item").between(0, 1).all()

@@ -58,7 +58,8 @@ class Backtest:
     # sold too seldom before it)
     seconds: float
     hierarchy: pd.DataFrame | None = None  # by item: WAPE per level (items, merchants, categories, regions, the
-    # whole market) of the reconciled forecasts, every reconciliation method and each level's own forecasts
+    # whole market) of the reconciled forecasts, every reconciliation method and each level's own forecasts, and the
+    # P10-P90 coverage of the chosen one's totals
     reconcilers: list[str] | None = None  # the reconciliation method chosen at each origin
 
     def summary(self) -> str:
@@ -90,31 +91,40 @@ ITEMS_P50 = "sums of the items' P50s"  # the published items' forecasts and the 
 def _hierarchy_errors(result: PanelForecast, actual: np.ndarray, scored: np.ndarray,
                       errors: dict[tuple[str, str], np.ndarray]) -> str:
     """Add each level's absolute errors and units sold (``errors[(level, forecast)]``: ``[error,
-    units]``) of the reconciled mean forecasts, every reconciliation method, the sums of the items'
-    P50s and each level's own forecasts on the test window ``actual`` (``series x horizon``, items
-    ``scored`` only); returns the method chosen."""
+    units, P10-P90 cells covered, cells]``: the last two for the chosen reconciliation's totals) of
+    the reconciled mean forecasts, every reconciliation method, the sums of the items' P50s and each
+    level's own forecasts on the test window ``actual`` (``series x horizon``, items ``scored``
+    only); returns the method chosen."""
     reconciled = reconcile_fit(result)
     hierarchy, means = reconciled.hierarchy, reconciled.means
     summing, levels, horizon = hierarchy.matrix, hierarchy.row_levels, actual.shape[1]
     final = means.final()
-    forecasts = {f"reconciled ({reconciled.method})": reconciled.point,
+    chosen = f"reconciled ({reconciled.method})"
+    forecasts = {chosen: reconciled.point,
                  **{f"reconciled by {method}": reconcile(method, summing, *final) for method in RECONCILERS},
                  ITEMS_P50: summing @ result.point[SELECTED],
                  **{f"own {name}": means.point[name] for name in OWN_BASELINES if name in means.point}}
     keep = np.concatenate([np.ones(len(hierarchy.levels), bool), scored])
     truth = summing @ actual
+    n = len(hierarchy.levels)
+    bands = reconciled.quantiles[:, :horizon]
+    inside = (truth[:n] >= bands[..., 0]) & (truth[:n] <= bands[..., 2])  # the published totals' P10-P90
     for name, forecast in forecasts.items():
         for level in dict.fromkeys(levels):
             rows = keep & (levels == level)
             error = np.abs(truth[rows] - forecast[rows, :horizon]).sum()
-            errors[(level, name)] = errors.get((level, name), np.zeros(2)) + [error, truth[rows].sum()]
+            covered = ([inside[rows[:n]].sum(), inside[rows[:n]].size] if name == chosen and level != ITEM
+                       else [0, 0])
+            errors[(level, name)] = errors.get((level, name), np.zeros(4)) + [error, truth[rows].sum(), *covered]
     return reconciled.method
 
 
 def _hierarchy_table(errors: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
-    """WAPE per level and forecast, and against the best of the level's own simple forecasts (hindsight)."""
-    table = pd.DataFrame([{"level": level, "forecast": name, "wape": error / units if units else np.nan}
-                          for (level, name), (error, units) in errors.items()])
+    """WAPE per level and forecast, against the best of the level's own simple forecasts (hindsight),
+    and the P10-P90 coverage of the chosen reconciliation's totals (the published bands)."""
+    table = pd.DataFrame([{"level": level, "forecast": name, "wape": error / units if units else np.nan,
+                           "coverage_p10_p90": covered / cells if cells else np.nan}
+                          for (level, name), (error, units, covered, cells) in errors.items()])
     own = table[table.forecast.isin([f"own {name}" for name in OWN_BASELINES])]
     table["vs_best_own_simple"] = table.wape / table.level.map(own.groupby("level").wape.min())
     order = {level: k for k, level in enumerate((*AGGREGATES, ITEM))}
