@@ -9,7 +9,10 @@ statsforecast (:data:`~recommender.forecasting.methods.SIMPLE`: naive, seasonal 
 averages of 4, 8 and 12 periods, AutoETS, Croston, TSB, ADIDA, IMAPA), the global model, and
 **best simple**, the simple method with the lowest WAPE on that level of this backtest (chosen
 with hindsight, so a bar the forecast has to clear, not a method one could run). Rows are scored
-per series and per merchant total; ``vs_best_simple`` is each row's WAPE over best simple's.
+per series and per merchant total (each method's series summed by
+:func:`~recommender.forecasting.selection.aggregate`); ``vs_best_simple`` is each row's WAPE over
+best simple's. By item, the hierarchy's table follows (:func:`_hierarchy_errors`): the published
+merchant totals are its chosen reconciliation's rows, not the "merchant total" rows above.
 
 Metrics (:mod:`recommender.forecasting.metrics`): WAPE, MASE, bias, P10-P90 coverage of each
 method's conformal band, and, for the selected forecast, the coverage at each horizon step.
