@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from recommender.engine import Histories, RecommendationEngine
 from recommender.explain import Explainer
 from recommender.features.encoders import UNKNOWN_CODE
+from recommender.features.seasons import request_week
 from recommender.store import EventStore, Item, StoredEvent, to_us
 from serving.campaigns import LiveCampaigns
 from serving.precomputed import Listed, valid_prefix
@@ -65,6 +66,12 @@ class LiveBuyer:
     listed: Listed  # the default list (the re-ranker's depth), with reason ids
     purchases: np.ndarray  # item codes (int64) of the purchases since training, not returned (buy-again)...
     purchased_us: np.ndarray  # ...and when each was made (int64, microseconds since the epoch)
+    week: int | None = None  # the week of the year whose season ``listed`` was ranked for (None: no season)
+
+    def listed_for_now(self) -> bool:
+        """Whether :attr:`listed` still answers a default request: ranked without a season, or for
+        this week's (as the precomputed default lists, :class:`serving.precomputed.DefaultLists`)."""
+        return self.week is None or self.week == request_week()
 
     def history(self) -> dict[int, float]:
         """The history as item code -> weight (to change it)."""
@@ -201,11 +208,12 @@ class LiveBuyers:
         codes, scores = engine.recommend(np.array([code for _, code, *_ in rebuilt]), self.depth,
                                          tiers=np.array([tier for _, _, tier, *_ in rebuilt], dtype=np.int8),
                                          histories=histories, available=self.available)
+        week = request_week() if engine.season_factor and engine.seasons is not None else None
         for (user_id, code, tier, bought, weights), row_codes, row_scores in zip(rebuilt, codes, scores):
             listed = valid_prefix(row_codes, row_scores)
             reasons = self.explainer.reason_ids(listed.codes, bought, tier or None)
             self.buyers[user_id] = LiveBuyer(code, tier, bought, weights, Listed(listed.codes, listed.scores, reasons),
-                                             *purchases[user_id])
+                                             *purchases[user_id], week)
 
 
 class LiveItems:

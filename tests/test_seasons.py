@@ -12,12 +12,15 @@ from fastapi.testclient import TestClient
 from recommender.cli import main
 from recommender.contract import ContractError
 from recommender.engine import RecommendationEngine
-from recommender.features.seasons import SeasonalProfiles, in_season, week_of_year
+from recommender.features.seasons import SeasonalProfiles, in_season, request_week, week_of_year
 from recommender.features.training_data import build_training_data
 from recommender.loaders import load_catalog, load_dataset
 from recommender.models.item_knn import ItemKNNRecommender
-from serving import create_app
+from serving import create_app, live
+from serving.routes.events import INGEST_KEYS_ENV
 from serving.settings import ServingSettings
+from serving.state import state_of
+from serving.watcher import Watcher
 from training.config import TrainConfig
 from training.train import train
 
@@ -171,7 +174,7 @@ def test_validation_chooses_a_seasonal_weight_on_a_year_or_more_and_none_on_less
     assert short.engine.season_factor == 0.0
 
 
-def test_the_api_ranks_for_the_season_of_the_date_asked(market, tmp_path):
+def test_the_api_ranks_for_the_season_of_the_date_asked(market, tmp_path, monkeypatch):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"components": {"item_knn": {}}, "blend_trials": 5, "niche": 0.0,
                                   "max_per_group": 0, "season_factor": 0.3}))
@@ -193,3 +196,17 @@ def test_the_api_ranks_for_the_season_of_the_date_asked(market, tmp_path):
         assert mean_rank(ORANGES, DECEMBER) + 3 < mean_rank(ORANGES, JUNE)
         bad = client.get("/v1/users/u1/recommendations?date=2026-13-01")
         assert bad.status_code == 422 and "date" in str(bad.json()["detail"])
+
+    # a buyer's list rebuilt from purchases since training answers default requests in its week only
+    monkeypatch.setenv(INGEST_KEYS_ENV, "season-key")
+    app = create_app(ServingSettings(model_dir=model, store=f"sqlite:///{tmp_path / 'events.sqlite3'}"))
+    with TestClient(app) as client:
+        posted = client.post("/v1/events", headers={"X-API-Key": "season-key"}, json={"events": [
+            {"event_id": "s-1", "user_id": "u1", "item_id": LYCHEES[0], "type": "purchase"}]})
+        assert posted.status_code == 200, posted.text
+        Watcher(state_of(app)).check()
+        buyer = state_of(app).current()[1].buyers.get("u1")
+        assert buyer is not None and buyer.week == request_week() and buyer.listed_for_now()
+        monkeypatch.setattr(live, "request_week", lambda: (request_week() + 1) % 52)  # a week later
+        assert not buyer.listed_for_now()
+        assert client.get("/v1/users/u1/recommendations?k=5").status_code == 200  # scored for the new week

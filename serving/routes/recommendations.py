@@ -108,9 +108,11 @@ async def _with_campaigns(state: ServingState, live: LiveOverlay, user_id: str, 
 def live_list(model: ServedModel, live: LiveOverlay, buyer: LiveBuyer, k: int, tier: int | None, niche: float,
               mask: np.ndarray | None, exclude_purchased: bool, defaults: bool, rules: dict[str, Any]) -> Listed:
     """A buyer's list from the history the event store has (:mod:`serving.live`): the recomputed
-    default list when the request asks for it, else scored now (one buyer: no batching) with the
-    list ``rules`` (``distinct_products``, ``max_per_group``, the season's ``date``) the request asks for."""
-    if defaults and tier is None and k <= live.buyers.depth and live.items.shows(buyer.listed.codes[:k]):
+    default list when the request asks for it (in the week it was ranked for), else scored now (one
+    buyer: no batching) with the list ``rules`` (``distinct_products``, ``max_per_group``, the
+    season's ``date``) the request asks for."""
+    if (defaults and tier is None and k <= live.buyers.depth and buyer.listed_for_now()
+            and live.items.shows(buyer.listed.codes[:k])):
         codes, scores, reason_ids = buyer.listed
         return Listed(codes[:k], scores[:k], None if reason_ids is None else reason_ids[:k])
     engine = model.engine
