@@ -779,10 +779,6 @@ def cells_of(matrix: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.
 def _fill_rows(codes, scores, rows, new_codes, new_scores):
     """Replace the ``rows`` (a mask) of two equally wide arrays with new values, padding as needed."""
     width = max(codes.shape[1], new_codes.shape[1])
-
-    def widen(array, fill):
-        return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=fill)
-
-    codes, scores = widen(codes, -1), widen(scores.astype(np.float32), -np.inf)
-    codes[rows], scores[rows] = widen(new_codes, -1), widen(new_scores.astype(np.float32), -np.inf)
+    codes, scores = _padded(codes, width, -1), _padded(scores.astype(np.float32), width, -np.inf)
+    codes[rows], scores[rows] = _padded(new_codes, width, -1), _padded(new_scores.astype(np.float32), width, -np.inf)
     return codes, scores
