@@ -28,6 +28,7 @@ from recommender.models.repeat import RepeatScores
 from recommender.ranking import (
     GroupedColumns,
     RowIndices,
+    cells_of,
     exclude,
     product_layout,
     top_k,
@@ -761,19 +762,6 @@ def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> sp.csr_matrix:
         rows.data[np.repeat(~known, np.diff(rows.indptr))] = 0
         rows.eliminate_zeros()
     return rows
-
-
-def cells_of(matrix: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The stored cells of ``matrix``'s ``rows`` (default: every row; a row < 0 has none) as
-    ``(position in rows, column)`` arrays, read from the CSR arrays without slicing the matrix."""
-    if rows is None:
-        return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)), matrix.indices
-    rows = np.asarray(rows, dtype=np.int64)
-    starts = matrix.indptr[np.maximum(rows, 0)]
-    lengths = np.where(rows >= 0, matrix.indptr[np.maximum(rows, 0) + 1] - starts, 0)
-    ends = np.cumsum(lengths)
-    offsets = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths)
-    return np.repeat(np.arange(len(rows)), lengths), matrix.indices[np.repeat(starts, lengths) + offsets]
 
 
 def _fill_rows(codes, scores, rows, new_codes, new_scores):

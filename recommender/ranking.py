@@ -32,11 +32,23 @@ def exclude(scores: np.ndarray, items: sp.csr_matrix | None = None, mask: np.nda
     """Set to -inf, in place, the scores of each row's items in ``items`` (e.g. already bought)
     and of every item where ``mask`` is False (e.g. unavailable, filtered out)."""
     if items is not None and items.nnz:
-        rows = np.repeat(np.arange(items.shape[0]), np.diff(items.indptr))
-        scores[rows, items.indices] = -np.inf
+        scores[cells_of(items)] = -np.inf
     if mask is not None:
         scores[:, ~mask] = -np.inf
     return scores
+
+
+def cells_of(matrix: sp.csr_matrix, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The stored cells of ``matrix``'s ``rows`` (default: every row; a row < 0 has none) as
+    ``(position in rows, column)`` arrays, read from the CSR arrays without slicing the matrix."""
+    if rows is None:
+        return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr)), matrix.indices
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = matrix.indptr[np.maximum(rows, 0)]
+    lengths = np.where(rows >= 0, matrix.indptr[np.maximum(rows, 0) + 1] - starts, 0)
+    ends = np.cumsum(lengths)
+    offsets = np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - lengths, lengths)
+    return np.repeat(np.arange(len(rows)), lengths), matrix.indices[np.repeat(starts, lengths) + offsets]
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,8 +28,8 @@ from recommender.artifacts import load_model_directory
 from recommender.engine import RecommendationEngine
 from recommender.explain import Explainer, catalog_text
 from recommender.loaders import written_items_catalog
+from recommender.models.repeat import day_end_us
 from recommender.store import EventStore, Item
-from recommender.store.database import to_us
 from serving.item_json import ItemsJson
 from serving.live import LiveOverlay
 from serving.precomputed import DefaultLists
@@ -46,8 +46,7 @@ SHOWN_CHOICES = 30  # known values listed in an "unknown category/region" messag
 def audience_time(day: date | None = None) -> int:
     """When an audience's repeat timing is scored, in microseconds since the epoch: the end of
     ``day``, or the start of today (UTC), so that a worker works the repeat scores out once a day."""
-    start = day + timedelta(days=1) if day is not None else datetime.now(UTC).date()
-    return to_us(datetime.combine(start, datetime.min.time(), tzinfo=UTC))
+    return day_end_us(day if day is not None else datetime.now(UTC).date() - timedelta(days=1))
 
 
 def _value_masks(values: np.ndarray) -> dict[str, np.ndarray]:

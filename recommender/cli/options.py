@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from recommender.contract import UNKNOWN_ITEM_POLICIES, FileFormat
@@ -80,9 +80,9 @@ def day(text: str) -> date:
 
 def as_of_us(args: argparse.Namespace) -> int:
     """``--date``'s end (the next day's midnight, UTC), or now, in microseconds since the epoch."""
-    moment = (datetime.now(UTC) if args.date is None
-              else datetime.combine(args.date + timedelta(days=1), time(), tzinfo=UTC))
-    return int(moment.timestamp() * 1_000_000)
+    from recommender.models.repeat import day_end_us
+
+    return int(datetime.now(UTC).timestamp() * 1_000_000) if args.date is None else day_end_us(args.date)
 
 
 def add_test_days(parser: argparse.ArgumentParser) -> None:

@@ -25,12 +25,13 @@ pairs at any later time, with purchases made since training, without refitting.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import scipy.sparse as sp
 
 from recommender.features.repeat import DECAY_HALF_LIFE_DAYS, SECONDS_PER_DAY, PairHistory
-from recommender.ranking import top_k_of_rows
+from recommender.ranking import cells_of, top_k_of_rows
 
 FEATURES = ("log purchase days", "log decayed purchase days", "log days since last", "log expected interval",
             "log due ratio", "squared log due ratio", "chance within the horizon at that pace",
@@ -38,6 +39,12 @@ FEATURES = ("log purchase days", "log decayed purchase days", "log days since la
 
 
 INTERVAL_FEATURE = FEATURES.index("log expected interval")
+
+
+def day_end_us(day: date) -> int:
+    """The end of ``day`` (the next midnight, UTC) in microseconds since the epoch: the time a
+    request's or a command's ``date`` scores repeat timing at."""
+    return int(datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC).timestamp() * 1_000_000)
 
 
 def _group_means(values: np.ndarray, groups: np.ndarray, n_groups: int, prior_mean: np.ndarray | float,
@@ -223,13 +230,11 @@ class RepeatScores:
             return self
         clock = self.clock.later(elapsed)
         matrix = self.probability
-        buyers = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-        items = matrix.indices
+        buyers, items = cells_of(matrix)
         last_age = self.last_age.astype(np.float64) + elapsed
         days = clock.days.astype(np.float64)
         prior = clock.prior_buyers
-        repeat_buyer = ((np.bincount(buyers, weights=days > 1, minlength=matrix.shape[0]) + prior * clock.overall_share)
-                        / (np.diff(matrix.indptr) + prior))
+        repeat_buyer = _group_means((days > 1).astype(np.float64), buyers, matrix.shape[0], clock.overall_share, prior)
         features = _features(days, clock.decayed, last_age, _mean_interval(days, clock.first_age, last_age),
                              clock.item_log[items], clock.item_share[items], repeat_buyer[buyers], prior,
                              self.horizon_days)
@@ -308,6 +313,11 @@ class RepeatTiming:
         """The model's inputs, one row per pair (columns :data:`FEATURES`)."""
         item_log, _ = self._item_log_intervals(history, item_groups)
         item_share, buyer_share, _ = self._shares(history)
+        return self._pair_features(history, item_log, item_share, buyer_share)
+
+    def _pair_features(self, history: PairHistory, item_log: np.ndarray, item_share: np.ndarray,
+                       buyer_share: np.ndarray) -> np.ndarray:
+        """:meth:`features` from the items' typical log intervals and the items' and buyers' repeat shares."""
         return _features(history.days, history.decayed, history.last_age, history.mean_interval,
                          item_log[history.items], item_share[history.items], buyer_share[history.buyers],
                          self.prior_buyers, self.horizon_days)
@@ -342,8 +352,8 @@ class RepeatTiming:
         """The :class:`RepeatScores` of every pair of ``history`` (its features built once), with the
         :class:`RepeatClock` that scores them at later times."""
         item_log, overall_log = self._item_log_intervals(history, item_groups)
-        item_share, _, overall_share = self._shares(history)
-        features = self.features(history, item_groups)
+        item_share, buyer_share, overall_share = self._shares(history)
+        features = self._pair_features(history, item_log, item_share, buyer_share)
         clock = RepeatClock(self.mean_, self.scale_, self.coef_, self.intercept_, self.prior_buyers,
                             DECAY_HALF_LIFE_DAYS, item_log, item_share, overall_log, overall_share,
                             history.days.astype(np.float32), history.first_age.astype(np.float32), history.decayed)

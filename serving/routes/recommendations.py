@@ -9,7 +9,7 @@ threadpool would only slow down; the server scales with processes.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from recommender.engine import Histories
 from recommender.explain import popular_id, repeat_reason
+from recommender.models.repeat import day_end_us
 from recommender.store import to_us
 from serving.live import LiveBuyer, LiveOverlay
 from serving.parameters import NO_PARAMETERS, Parameters
@@ -196,12 +197,11 @@ async def buy_again(request: Request) -> Response:
     if engine.repeat is None:  # trained before buy-again, or its validation window could not teach it
         codes, scores, reasons = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), []
     else:
-        at = datetime.now(UTC) if query.date is None else datetime.combine(query.date + timedelta(days=1), time(),
-                                                                            tzinfo=UTC)
+        at_us = to_us(datetime.now(UTC)) if query.date is None else day_end_us(query.date)
         buyer = live.buyers.get(path.user_id)
         code = buyer.code if buyer is not None else engine.users.code_of(path.user_id)
         since = (None, None) if buyer is None else (buyer.purchases, buyer.purchased_us)
-        found = engine.repeat.buyer(code, to_us(at), *since).top(query.k, live.available)
+        found = engine.repeat.buyer(code, at_us, *since).top(query.k, live.available)
         codes, scores = found.items, found.probability
         reasons = [repeat_reason(days, ago) for days, ago in zip(found.interval.tolist(), found.last_age.tolist())]
     return json_response({"user_id": path.user_id, "model_version": model.model_version,
